@@ -1,0 +1,80 @@
+/* librap-core: the command language (radare2-compatible where it overlaps), the command
+ * policy for commands that arrive from the network, and the glue that serves a core over RAP.
+ * Errors follow rap.h: 0 or a count on success, RAP_E* or -errno on failure. */
+#ifndef RAP_CORE_H
+#define RAP_CORE_H
+
+#include <stdio.h>
+
+#include <rap/io.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One interpreter: an IO instance, the current file and position, the block size,
+ * configuration variables, and (later) the remote-host table and servers it started. */
+struct rap_core;
+
+/* Which commands a core accepts (see doc: "Policy for commands that arrive from the
+ * network"). Local use is RAP_CORE_POLICY_ALL with shell allowed. */
+enum rap_core_policy {
+	RAP_CORE_POLICY_NONE = 0,  /* every command refused */
+	RAP_CORE_POLICY_READ = 1,  /* inspection: s b px p8 pr x i o ? ?V ?e e(read) i* f* om* */
+	RAP_CORE_POLICY_WRITE = 2, /* adds w* wx wz, o URI, o-FD */
+	RAP_CORE_POLICY_ALL = 3,   /* everything except ! (see rap_core_set_allow_shell) */
+};
+
+/* Creates a core with its own rap_io (default policy: ALL, shell allowed, output to
+ * stdout/stderr). Free with rap_core_free(). Errors: RAP_ENOMEM. */
+RAP_API int rap_core_new(struct rap_core **out);
+RAP_API void rap_core_free(struct rap_core *c);
+
+/* The core's IO instance (borrowed; set its policy before opening files). */
+RAP_API struct rap_io *rap_core_io(struct rap_core *c);
+
+/* Command policy and the separate switch for "!" shell commands. */
+RAP_API void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level);
+RAP_API void rap_core_set_allow_shell(struct rap_core *c, bool allow);
+
+/* Where rap_core_cmd prints (borrowed FILE pointers; default stdout, stderr). */
+RAP_API void rap_core_set_output(struct rap_core *c, FILE *out, FILE *err);
+
+/* Opens uri with perm and makes it the current file at position 0. Returns the fd. */
+RAP_API int rap_core_open(struct rap_core *c, const char *uri, int perm);
+
+/* Runs one command line (with ';', '@', '~', '>' and '#'), printing to the core's output.
+ * Returns 0 when every command succeeded, otherwise the first failure (RAP_E* or -errno);
+ * the reason has already been printed on the error stream. */
+RAP_API int rap_core_cmd(struct rap_core *c, const char *line);
+
+/* Like rap_core_cmd but captures the output: *out and *err (either may be NULL to discard)
+ * receive heap text, "" when nothing was printed. */
+RAP_API int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **err);
+
+/* True once a "q" command ran (the caller should stop reading commands). */
+RAP_API bool rap_core_quit_requested(const struct rap_core *c);
+
+/* Current position and file. rap_core_current_fd returns -1 when no file is open. */
+RAP_API uint64_t rap_core_offset(const struct rap_core *c);
+RAP_API int rap_core_seek(struct rap_core *c, uint64_t off);
+RAP_API int rap_core_current_fd(const struct rap_core *c);
+
+/* Configuration variables ("e KEY=VALUE"). get returns a borrowed string or NULL.
+ * Errors of set: RAP_EINVAL (unknown key or bad value). */
+RAP_API const char *rap_core_config_get(const struct rap_core *c, const char *key);
+RAP_API int rap_core_config_set(struct rap_core *c, const char *key, const char *value);
+
+/* The prompt radare2 shows: "[0x00000000]> ". Writes into buf, returns its length. */
+RAP_API size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap);
+
+/* A rap_server_handler whose ctx is a struct rap_core *: OPEN opens through the core's IO
+ * (and its policy), READ/WRITE/SEEK act on the current file and position, CMD runs under
+ * the core's command policy. Static storage; never NULL. */
+RAP_API const struct rap_server_handler *rap_core_rap_handler(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,119 @@
+/* librap-io: a descriptor table over URI plugins (file, malloc, rap, ...).
+ * Errors follow rap.h: 0 or a count on success, RAP_E* or -errno on failure.
+ * Open policy (root confinement, allowed schemes, write access) lives here, in one place. */
+#ifndef RAP_IO_H
+#define RAP_IO_H
+
+#include <rap/rap.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rap_io;
+struct rap_io_desc;
+
+/* Bumped whenever struct rap_io_plugin changes layout. */
+#define RAP_IO_PLUGIN_ABI 1
+
+/* A plugin is a const vtable: all per-file state lives in the descriptor (see
+ * rap_io_desc_set_data). Positional read/write: the caller's position lives in libcore. */
+struct rap_io_plugin {
+	unsigned abi;             /* RAP_IO_PLUGIN_ABI */
+	const char *name;         /* "file", "malloc", "rap" */
+	const char *desc;         /* one sentence, no trailing period */
+	const char *uris;         /* "rap://,raps://" as radare2 -L shows them; "" for plain paths */
+	const char *author;
+	const char *license;
+	/* True when this plugin handles uri. */
+	bool (*accepts)(const char *uri);
+	/* Opens uri with perm (RAP_PERM_*). Stores its state with rap_io_desc_set_data. */
+	int (*open)(struct rap_io_desc *d, const char *uri, int perm);
+	/* Releases the state. Called once; the descriptor is gone afterwards. */
+	int (*close)(struct rap_io_desc *d);
+	/* pread-like: bytes read (fewer only at end of data, 0 past it) or negative. */
+	ssize_t (*read)(struct rap_io_desc *d, uint64_t off, void *buf, size_t len);
+	/* pwrite-like; NULL when the plugin is read-only. */
+	ssize_t (*write)(struct rap_io_desc *d, uint64_t off, const void *buf, size_t len);
+	/* Size in bytes; NULL or RAP_ENOTSUP for streams. */
+	int (*size)(struct rap_io_desc *d, uint64_t *size);
+	/* Optional: runs cmd through the plugin (for rap: a CMD on the server). *out heap. */
+	int (*system)(struct rap_io_desc *d, const char *cmd, char **out);
+	/* Optional: seek hook for plugins that must see position changes (streams); NULL when
+	 * positions are purely positional. Returns the new position or negative. */
+	int64_t (*seek)(struct rap_io_desc *d, uint64_t off, int whence);
+	bool is_debugger;         /* shown as 'd' in the -L listing */
+};
+
+/* Creates an IO instance with the built-in plugins registered (file, malloc, rap).
+ * Default policy: no root (any path), writes allowed, every registered scheme allowed;
+ * servers tighten it. Free with rap_io_free(), which closes every descriptor. */
+RAP_API int rap_io_new(struct rap_io **out);
+RAP_API void rap_io_free(struct rap_io *io);
+
+/* Registers an extra plugin (borrowed; must outlive io). Errors: RAP_EINVAL, RAP_ENOMEM. */
+RAP_API int rap_io_register(struct rap_io *io, const struct rap_io_plugin *p);
+
+/* Registered plugins in registration order; NULL past the end. Borrowed. */
+RAP_API const struct rap_io_plugin *rap_io_plugin_at(const struct rap_io *io, size_t i);
+
+/* Confines plain paths and file:// URIs to dir: relative paths resolve beneath it, absolute
+ * paths must lie beneath it, and no "..", symlink or /proc link can leave it (openat2
+ * RESOLVE_BENEATH). NULL removes the confinement. Errors: -errno if dir cannot be opened. */
+RAP_API int rap_io_set_root(struct rap_io *io, const char *dir);
+
+/* Whether opens may ask for write access. When false a request with RAP_PERM_W is opened
+ * read-only (writes then fail with RAP_EDENIED). */
+RAP_API void rap_io_set_allow_write(struct rap_io *io, bool allow);
+
+/* Comma-separated list of plugin names that may be opened ("file,malloc"); NULL allows
+ * all. Errors: RAP_ENOMEM. */
+RAP_API int rap_io_set_allowed_plugins(struct rap_io *io, const char *names);
+
+/* Opens uri (a plain path, file://, malloc://N, rap://...). Returns the new fd (>= 3,
+ * never reused while open). Errors: RAP_EDENIED (policy), RAP_ENOTSUP (no plugin),
+ * -ENOENT and other -errno, plugin errors. */
+RAP_API int rap_io_open(struct rap_io *io, const char *uri, int perm);
+
+/* Closes fd. Errors: RAP_EBADFD. */
+RAP_API int rap_io_close(struct rap_io *io, int fd);
+
+/* Positional IO on fd. read returns bytes read (short at end, 0 past it); write returns
+ * bytes written. Errors: RAP_EBADFD, RAP_EDENIED (not opened for writing), plugin errors. */
+RAP_API ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len);
+RAP_API ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len);
+
+/* Size of fd's data. Errors: RAP_EBADFD, RAP_ENOTSUP. */
+RAP_API int rap_io_size(struct rap_io *io, int fd, uint64_t *size);
+
+/* Plugin system call (rap: remote command). *out heap. Errors: RAP_EBADFD, RAP_ENOTSUP. */
+RAP_API int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out);
+
+/* Notifies a stream plugin of a position change; returns the new position, or
+ * RAP_ENOTSUP when the plugin is positional (the caller keeps the position). */
+RAP_API int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence);
+
+/* Facts about an open fd; NULL/negative for an unknown fd. Strings borrowed, valid while
+ * fd is open. */
+RAP_API const char *rap_io_fd_uri(const struct rap_io *io, int fd);
+RAP_API int rap_io_fd_perm(const struct rap_io *io, int fd);
+RAP_API const struct rap_io_plugin *rap_io_fd_plugin(const struct rap_io *io, int fd);
+
+/* Open fds in ascending order: writes up to cap into fds, returns how many are open. */
+RAP_API size_t rap_io_fds(const struct rap_io *io, int *fds, size_t cap);
+
+/* For plugins: per-file state, the owning IO, and the descriptor's number. */
+RAP_API void rap_io_desc_set_data(struct rap_io_desc *d, void *data);
+RAP_API void *rap_io_desc_data(const struct rap_io_desc *d);
+RAP_API struct rap_io *rap_io_desc_io(const struct rap_io_desc *d);
+RAP_API int rap_io_desc_fd(const struct rap_io_desc *d);
+
+/* For plugins that open local files: opens path under io's confinement (root, follow
+ * rules) with open(2) flags. Returns an fd owned by the caller, or RAP_EDENIED / -errno. */
+RAP_API int rap_io_open_local(struct rap_io *io, const char *path, int flags);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

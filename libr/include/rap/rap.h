@@ -1,0 +1,345 @@
+/* librap: the RAP wire codec, URIs, TCP transport, client and server sessions.
+ *
+ * Error convention (shared by librap, librap-io and librap-core): functions return 0 or a
+ * count on success and a negative value on failure, either one of the RAP_E* codes below or
+ * -errno for a failed system call. rap_strerror() describes both.
+ *
+ * Ownership is stated at each declaration. "Borrowed" pointers stay owned by the caller;
+ * strings a function hands out as "heap" are allocated with malloc() and released by the
+ * caller with free(). */
+#ifndef RAP_RAP_H
+#define RAP_RAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <rap/export.h>
+#include <rap/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+enum rap_error {
+	RAP_OK = 0,
+	RAP_EINVAL = -1001,    /* invalid argument */
+	RAP_ENOMEM = -1002,    /* out of memory */
+	RAP_EAGAIN = -1003,    /* not ready yet: more input needed, or the call would block */
+	RAP_EPROTO = -1004,    /* malformed or unexpected message from the peer */
+	RAP_ETOOBIG = -1005,   /* a length exceeds the configured limit */
+	RAP_ECLOSED = -1006,   /* the peer closed the connection */
+	RAP_ENOSPC = -1007,    /* the caller's buffer is too small */
+	RAP_ENOTSUP = -1008,   /* not supported by this build, plugin or peer */
+	RAP_EURI = -1009,      /* the URI cannot be parsed */
+	RAP_ERESOLVE = -1010,  /* the host name cannot be resolved */
+	RAP_EREMOTE = -1011,   /* the peer answered with a failure (fd -1, write result 0) */
+	RAP_EDENIED = -1012,   /* refused by policy (root, write access, command level, scheme) */
+	RAP_ETIMEDOUT = -1013, /* a deadline passed */
+	RAP_ETLS = -1014,      /* TLS handshake or verification failed */
+	RAP_EBADFD = -1015,    /* no such descriptor / no file is open */
+};
+
+/* Describes a RAP_E* code or a -errno value. Returns a static string; never NULL. */
+RAP_API const char *rap_strerror(int err);
+
+/* Version of the library at run time, e.g. "0.1.0" (static string). */
+RAP_API const char *rap_version(void);
+
+/* ---- the wire protocol -------------------------------------------------------------- */
+
+enum rap_op {
+	RAP_OP_OPEN = 0x01,
+	RAP_OP_READ = 0x02,
+	RAP_OP_WRITE = 0x03,
+	RAP_OP_SEEK = 0x04,
+	RAP_OP_CLOSE = 0x05,
+	RAP_OP_SYSTEM = 0x06, /* retired by radare2; decoded and encoded for completeness */
+	RAP_OP_CMD = 0x07,
+};
+
+#define RAP_REPLY 0x80               /* reply opcode = request opcode | RAP_REPLY */
+#define RAP_PACKET_MAX 4096          /* stock READ/WRITE chunk and CMD request limit */
+#define RAP_STOCK_CMD_REPLY_MAX 16384 /* stock clients reject longer CMD replies (NUL included) */
+#define RAP_OPEN_PATH_MAX 255        /* OPEN's length byte counts the path and its NUL */
+
+/* SEEK whence values. Stock servers treat any other value like CUR. */
+enum rap_whence {
+	RAP_SEEK_SET = 0,
+	RAP_SEEK_CUR = 1,
+	RAP_SEEK_END = 2,   /* answers the size, does not move */
+	RAP_SEEK_PROBE = 0xff, /* our extension probe, see doc/protocol.md */
+};
+
+/* Permission bits of the OPEN flags byte (radare's R=4, W=2, X=1). */
+enum rap_perm {
+	RAP_PERM_X = 1,
+	RAP_PERM_W = 2,
+	RAP_PERM_R = 4,
+	RAP_PERM_RW = 6,
+	RAP_PERM_RWX = 7,
+};
+
+/* One decoded or to-be-encoded message. Fields that the opcode does not use are ignored
+ * by the encoder and zero after decoding.
+ *
+ *   op      layout on the wire                    fields
+ *   0x01    01 perm n:u8 path[n]                  perm, len (= n), data (path incl. NUL)
+ *   0x81    81 fd:be32                            value (fd, -1 = failure)
+ *   0x02    02 len:be32                           len (bytes asked)
+ *   0x82    82 len:be32 data[len]                 len, data
+ *   0x03    03 len:be32 data[len]                 len, data
+ *   0x83    83 result:be32                        value
+ *   0x04    04 whence:u8 offset:be64              whence, offset
+ *   0x84    84 offset:be64                        offset
+ *   0x05    05 fd:be32                            value (fd)
+ *   0x85    85 result:be32                        value
+ *   0x06/86 op len:be32 text[len]                 len, data
+ *   0x07/87 op len:be32 text[len]                 len, data (text counts its NUL; len 0 = none)
+ */
+struct rap_msg {
+	uint8_t op;          /* opcode byte as on the wire (RAP_REPLY set for replies) */
+	uint8_t perm;        /* OPEN request: permission mask */
+	uint8_t whence;      /* SEEK request */
+	bool dropped;        /* decoder only: payload was over the limit and is being discarded;
+	                      * data is NULL, len is the declared length */
+	int32_t value;       /* OPEN reply fd, CLOSE request fd, WRITE/CLOSE reply result */
+	uint32_t len;        /* READ request: bytes asked; otherwise the payload length */
+	uint64_t offset;     /* SEEK request offset, SEEK reply position */
+	const uint8_t *data; /* payload, borrowed. After decoding it points into the decoder's
+	                      * buffer, is followed by a NUL byte, and stays valid until the next
+	                      * call on that decoder. */
+};
+
+/* Which direction a decoder reads. A server decodes requests (0x01..0x07) and the 0x87
+ * answers to reverse commands; a client decodes replies (0x81..0x87) and reverse 0x07. */
+enum rap_role {
+	RAP_ROLE_SERVER = 0,
+	RAP_ROLE_CLIENT = 1,
+};
+
+/* Incremental, sans-IO decoder: feed it any split of the input and it yields the same
+ * messages. It never reads a socket and never allocates more than its payload limit. */
+struct rap_decoder;
+
+/* Creates a decoder; *out is freed with rap_decoder_free(). Default payload limit:
+ * RAP_PACKET_MAX for servers, 64 MiB for clients.
+ * Errors: RAP_EINVAL, RAP_ENOMEM. */
+RAP_API int rap_decoder_new(enum rap_role role, struct rap_decoder **out);
+RAP_API void rap_decoder_free(struct rap_decoder *d);
+
+/* Largest payload the decoder buffers (1 .. 1 GiB). A longer payload is reported with
+ * msg.dropped and then discarded as it arrives, so the stream stays in sync.
+ * Errors: RAP_EINVAL. */
+RAP_API int rap_decoder_set_max_payload(struct rap_decoder *d, uint32_t max);
+
+/* Decodes from in[0..len). *consumed receives how many bytes were used (always set).
+ * Returns 1 when *msg holds a complete message (its data valid until the next call),
+ * 0 when all the input was consumed and more is needed, RAP_EPROTO when the input is
+ * malformed (unknown opcode or one the role never receives; the first offending byte is
+ * not consumed and the decoder refuses further input until rap_decoder_reset()). */
+RAP_API int rap_decoder_decode(struct rap_decoder *d, const uint8_t *in, size_t len,
+			       size_t *consumed, struct rap_msg *msg);
+
+/* True when no partial message is buffered (a message boundary). */
+RAP_API bool rap_decoder_idle(const struct rap_decoder *d);
+
+/* Forgets any partial message and a previous RAP_EPROTO. */
+RAP_API void rap_decoder_reset(struct rap_decoder *d);
+
+/* Bytes rap_msg_encode() needs for *m, or 0 if *m cannot be encoded (unknown opcode,
+ * OPEN path of RAP_OPEN_PATH_MAX bytes or more). */
+RAP_API size_t rap_msg_encoded_size(const struct rap_msg *m);
+
+/* Encodes *m into out[0..cap). Returns the number of bytes written, RAP_ENOSPC when cap is
+ * too small, RAP_EINVAL when *m cannot be encoded. OPEN, CMD and SYSTEM payloads are sent
+ * exactly as given: include the NUL in data/len as stock peers do. */
+RAP_API ssize_t rap_msg_encode(const struct rap_msg *m, uint8_t *out, size_t cap);
+
+/* ---- URIs ---------------------------------------------------------------------------- */
+
+/* A parsed rap://, raps:// (or, for the '=' family, tcp/udp/http) URI. A value type:
+ * no heap memory, copy it freely.
+ *   rap://host:9999//bin/ls     host "host", port "9999", path "/bin/ls"
+ *   rap://host:9999/bin/ls      path "bin/ls"
+ *   rap://[::1]:9999/dbg:///x   host "::1", path "dbg:///x"
+ *   rap://host:9999/  or no /   has_path false: a command-only session
+ *   rap://:9999                 listen true (empty host) */
+struct rap_uri {
+	char scheme[16];  /* lower-case, without "://" */
+	char host[256];   /* without brackets */
+	char port[32];
+	char path[4096];
+	bool has_path;
+	bool listen;
+	bool tls;         /* scheme is raps */
+};
+
+/* Parses text into *out. default_scheme (may be NULL) is used when text has no "scheme://"
+ * prefix. Errors: RAP_EURI (no port, bad brackets, over-long parts), RAP_EINVAL. */
+RAP_API int rap_uri_parse(const char *text, const char *default_scheme, struct rap_uri *out);
+
+/* Formats *u back to text ("rap://[::1]:9999//bin/ls"). Returns the length, or
+ * RAP_ENOSPC (out is still NUL-terminated when cap > 0). */
+RAP_API ssize_t rap_uri_format(const struct rap_uri *u, char *out, size_t cap);
+
+/* ---- TCP ----------------------------------------------------------------------------- */
+
+/* Connects a blocking TCP stream (IPv4 or IPv6, TCP_NODELAY, CLOEXEC) to host:port.
+ * timeout_ms <= 0 means the system default. *fd_out is owned by the caller (close()).
+ * Errors: RAP_ERESOLVE, RAP_ETIMEDOUT, -errno (e.g. -ECONNREFUSED). */
+RAP_API int rap_tcp_connect(const char *host, const char *port, int timeout_ms, int *fd_out);
+
+/* Listens on host:port; host NULL or "" means loopback ("127.0.0.1"); port "0" lets the
+ * system choose (see rap_tcp_local_port). IPv6 literals without brackets. *fd_out is owned
+ * by the caller. Errors: RAP_ERESOLVE, -errno (e.g. -EADDRINUSE). */
+RAP_API int rap_tcp_listen(const char *host, const char *port, int backlog, int *fd_out);
+
+/* The local port a socket is bound to, or -errno. */
+RAP_API int rap_tcp_local_port(int fd);
+
+/* Writes all of buf without raising SIGPIPE (MSG_NOSIGNAL), retrying on EINTR and short
+ * writes. Returns 0, RAP_ECLOSED, or -errno. */
+RAP_API int rap_send_all(int fd, const void *buf, size_t len);
+
+/* ---- client session ------------------------------------------------------------------ */
+
+/* A blocking RAP client over one connection. Works with stock radare2/rizin servers and,
+ * after rap_client_probe() succeeds, with our server's larger messages. */
+struct rap_client;
+
+/* Called for a reverse CMD (server asks the client to run cmd while a CMD is pending).
+ * Return 0 and set *out to heap text (the client frees it), or negative to refuse. */
+typedef int (*rap_reverse_cmd_fn)(void *user, const char *cmd, char **out);
+
+/* Creates an unconnected client; free with rap_client_free(). Errors: RAP_ENOMEM. */
+RAP_API int rap_client_new(struct rap_client **out);
+
+/* Closes the connection (if any) and frees the client. NULL is allowed. */
+RAP_API void rap_client_free(struct rap_client *c);
+
+/* Enables reverse commands: fn runs them. NULL (the default) refuses them: the client
+ * answers with an error text and never runs anything. */
+RAP_API void rap_client_set_reverse_cmd(struct rap_client *c, rap_reverse_cmd_fn fn, void *user);
+
+/* Largest reply payload accepted (default 64 MiB); longer replies are drained and the call
+ * fails with RAP_ETOOBIG while the connection stays usable. Errors: RAP_EINVAL. */
+RAP_API int rap_client_set_max_reply(struct rap_client *c, uint32_t max);
+
+/* Connects to host:port. Errors: as rap_tcp_connect, RAP_EINVAL if already connected. */
+RAP_API int rap_client_connect(struct rap_client *c, const char *host, const char *port);
+
+/* Uses an already connected stream (a socketpair in tests). Takes ownership of fd.
+ * Errors: RAP_EINVAL. */
+RAP_API int rap_client_attach_fd(struct rap_client *c, int fd);
+
+/* The socket, or -1 when not connected. Borrowed. */
+RAP_API int rap_client_fd(const struct rap_client *c);
+
+/* Sends the extension probe (SEEK whence 0xff with a magic offset). Returns 1 when the peer
+ * is our server (larger messages allowed from then on), 0 for a stock peer (which answers
+ * its position and changes nothing). Errors: connection errors, RAP_EPROTO. */
+RAP_API int rap_client_probe(struct rap_client *c);
+
+/* True after a successful probe. */
+RAP_API bool rap_client_extended(const struct rap_client *c);
+
+/* OPENs path with a permission mask. Returns the remote fd (>= 0).
+ * Errors: RAP_EREMOTE (the server answered -1), RAP_EINVAL (path >= 255 bytes), RAP_ECLOSED
+ * (stock servers hang up on a failed open), RAP_EPROTO, -errno. */
+RAP_API int rap_client_open(struct rap_client *c, const char *path, uint8_t perm);
+
+/* Reads len bytes at offset off of the current remote file: SEEK SET then READ, in chunks
+ * the peer accepts, several chunks in flight. Returns the bytes read (fewer at end of file
+ * on our server; stock servers pad with 0xff). Errors: RAP_EPROTO, RAP_ECLOSED, -errno. */
+RAP_API ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t len);
+
+/* Writes len bytes at offset off, in chunks. Returns len, or RAP_EREMOTE when the server
+ * answered 0 (e.g. read-only), or a connection error. */
+RAP_API ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf, size_t len);
+
+/* SEEK with stock semantics; *pos (may be NULL) receives the reply. */
+RAP_API int rap_client_seek(struct rap_client *c, uint64_t off, int whence, uint64_t *pos);
+
+/* Size of the current remote file: SEEK CUR 0, SEEK END 0, SEEK SET back, as radare2 does. */
+RAP_API int rap_client_size(struct rap_client *c, uint64_t *size);
+
+/* CLOSE of a remote fd. Returns 0, or RAP_EREMOTE when the server answered -1. */
+RAP_API int rap_client_close_fd(struct rap_client *c, int32_t fd);
+
+/* Runs cmd on the server. *out receives the heap output without the trailing NUL (""
+ * when the server sent none), *outlen (may be NULL) its length. No timeout.
+ * Errors: RAP_ETOOBIG (reply over the limit, drained), RAP_EPROTO, RAP_ECLOSED, -errno. */
+RAP_API int rap_client_cmd(struct rap_client *c, const char *cmd, char **out, size_t *outlen);
+
+/* ---- server session ------------------------------------------------------------------ */
+
+/* What a server session calls for each decoded request; ctx is the pointer given to
+ * rap_server_session_new. Every callback is required except log. Return values are what
+ * goes on the wire after the mapping documented with each entry. */
+struct rap_server_handler {
+	/* OPEN: returns the new fd (>= 0, becomes current) or negative (answered as -1). */
+	int (*open)(void *ctx, const char *path, uint8_t perm);
+	/* READ at the current position of the current file, without moving. Returns bytes
+	 * read (fewer than len only at end of file) or negative (answered as 0 bytes). */
+	ssize_t (*read)(void *ctx, uint8_t *buf, size_t len);
+	/* WRITE at the current position, without moving. Returns bytes written or negative
+	 * (answered as 0, which stock clients read as failure). */
+	ssize_t (*write)(void *ctx, const uint8_t *buf, size_t len);
+	/* SEEK. whence is SET (move to offset), CUR (report the position, offset ignored) or
+	 * END (report the size without moving). *result receives the answer; on a negative
+	 * return the session answers the current position (stock never signals errors). */
+	int (*seek)(void *ctx, int whence, uint64_t offset, uint64_t *result);
+	/* CLOSE of one of this session's fds: 0 or negative (answered as -1). */
+	int (*close)(void *ctx, int32_t fd);
+	/* CMD (and the retired SYSTEM). Set *out to heap text (freed by the session with
+	 * free()), NULL for no output. A refusal returns negative with an explanation in *out. */
+	int (*cmd)(void *ctx, const char *cmd, char **out);
+	/* Optional: one line per protocol event worth logging (level as syslog: 3 err .. 7
+	 * debug). msg is borrowed for the duration of the call. */
+	void (*log)(void *ctx, int level, const char *msg);
+};
+
+/* Sans-IO server session: feed it bytes, it calls the handler and queues replies. */
+struct rap_server_session;
+
+/* handler and ctx are borrowed and must outlive the session. Errors: RAP_ENOMEM, RAP_EINVAL. */
+RAP_API int rap_server_session_new(const struct rap_server_handler *handler, void *ctx,
+				   struct rap_server_session **out);
+RAP_API void rap_server_session_free(struct rap_server_session *s);
+
+/* Largest WRITE/CMD payload accepted (default RAP_PACKET_MAX for stock clients; extended
+ * clients may send up to this value too). Larger ones are drained and refused. */
+RAP_API int rap_server_session_set_max_payload(struct rap_server_session *s, uint32_t max);
+
+/* Largest CMD reply sent to a client that did not probe (stock clients reject more than
+ * RAP_STOCK_CMD_REPLY_MAX bytes and then lose sync); longer output is cut with a note.
+ * 0 disables the cut. Default RAP_STOCK_CMD_REPLY_MAX. */
+RAP_API void rap_server_session_set_stock_reply_max(struct rap_server_session *s, uint32_t max);
+
+/* Decodes in[0..len) and runs every complete request. Returns len (all consumed) or
+ * RAP_EPROTO when the peer must be dropped (unknown opcode); the reason is available from
+ * rap_server_session_error(). Replies queue until taken with rap_server_session_output. */
+RAP_API ssize_t rap_server_session_feed(struct rap_server_session *s, const uint8_t *in, size_t len);
+
+/* Queued reply bytes: *data (borrowed, valid until the next call on s) and the count. */
+RAP_API size_t rap_server_session_output(struct rap_server_session *s, const uint8_t **data);
+
+/* Marks n queued bytes as sent. */
+RAP_API void rap_server_session_consume(struct rap_server_session *s, size_t n);
+
+/* Human-readable reason of the last RAP_EPROTO (static or session-owned string). */
+RAP_API const char *rap_server_session_error(const struct rap_server_session *s);
+
+/* Serves a connected blocking socket until the peer hangs up or misbehaves. Returns 0 on
+ * a clean hang-up, RAP_EPROTO for a dropped peer, -errno for socket errors. Does not close fd. */
+RAP_API int rap_server_session_serve_fd(struct rap_server_session *s, int fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
