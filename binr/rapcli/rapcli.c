@@ -1,0 +1,290 @@
+/* rapcli: interactive and scripted client. Opens a local file or a rap:// URI and runs
+ * radare2-style commands on it through librap-core. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <rap/core.h>
+
+#include "rapcli_config.h"
+
+#if HAVE_LIBEDIT
+#include <editline/readline.h>
+#endif
+
+#define HISTORY_MAX 1000
+
+struct cli_options {
+	const char **commands; /* -c, in order */
+	size_t ncommands;
+	const char *script;    /* -i */
+	const char *target;    /* URI or path */
+	bool quiet;
+	bool writable;
+	bool list_plugins;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: rapcli [OPTIONS] [URI|PATH]\n"
+		"Inspect local files and remote RAP servers with radare2-style commands.\n"
+		"\n"
+		"  -c CMD      run CMD (repeatable, in order), then exit\n"
+		"  -i FILE     run the commands in FILE, then exit\n"
+		"  -q          quiet: no banner\n"
+		"  -w          open the file for writing\n"
+		"  -L          list the IO plugins and exit\n"
+		"  -h          show this help and exit\n"
+		"  -V          show the version and exit\n"
+		"\n"
+		"Without -c or -i, commands come from standard input when it is not a terminal,\n"
+		"otherwise from an interactive prompt. URI examples: rap://127.0.0.1:9999//bin/ls,\n"
+		"rap://[::1]:9999/, malloc://4096, file:///etc/hosts.\n"
+		"Exit status: 0 when every command succeeded, 1 when one failed, 64 usage error,\n"
+		"66 the file cannot be opened, 69 the server cannot be reached.\n");
+}
+
+static void version(void)
+{
+	printf("rapcli (rap) %s\n"
+	       "Copyright (c) 2026 the rap authors\n"
+	       "License: MIT <https://opensource.org/licenses/MIT>\n",
+	       RAP_VERSION_STRING);
+}
+
+/* radare2 -L layout: "rw_  name     Description. uris". */
+static void list_plugins(struct rap_io *io)
+{
+	const struct rap_io_plugin *p;
+	for (size_t i = 0; (p = rap_io_plugin_at(io, i)) != NULL; i++) {
+		printf("r%c%c  %-8s %s.%s%s\n", p->write ? 'w' : '_', p->is_debugger ? 'd' : '_',
+		       p->name, p->desc, p->uris && *p->uris ? " " : "", p->uris ? p->uris : "");
+	}
+}
+
+static int parse_args(int argc, char **argv, struct cli_options *o)
+{
+	int c;
+	/* '+': stop at the first non-option so a target like "-" or a later word is not parsed. */
+	while ((c = getopt(argc, argv, "+c:i:qwLhV")) != -1) {
+		switch (c) {
+		case 'c': {
+			const char **v = realloc(o->commands, sizeof(*v) * (o->ncommands + 1));
+			if (!v) {
+				fprintf(stderr, "rapcli: out of memory\n");
+				return EX_OSERR;
+			}
+			o->commands = v;
+			o->commands[o->ncommands++] = optarg;
+			break;
+		}
+		case 'i':
+			o->script = optarg;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'w':
+			o->writable = true;
+			break;
+		case 'L':
+			o->list_plugins = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			version();
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'rapcli -h' for more information.\n");
+			return EX_USAGE;
+		}
+	}
+	if (optind < argc)
+		o->target = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "rapcli: unexpected argument '%s'\nTry 'rapcli -h' for more information.\n",
+			argv[optind]);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+static int open_target(struct rap_core *core, const struct cli_options *o)
+{
+	int perm = RAP_PERM_R | RAP_PERM_X | (o->writable ? RAP_PERM_W : 0);
+	int fd = rap_core_open(core, o->target, perm);
+	if (fd >= 0)
+		return 0;
+	fprintf(stderr, "rapcli: cannot open '%s': %s\n", o->target, rap_strerror(fd));
+	bool remote = strstr(o->target, "://") && strncmp(o->target, "file://", 7) != 0 &&
+		      strncmp(o->target, "malloc://", 9) != 0;
+	return remote ? EX_UNAVAILABLE : EX_NOINPUT;
+}
+
+/* Runs one line; returns false when it failed. */
+static bool run_line(struct rap_core *core, const char *line)
+{
+	int rc = rap_core_cmd(core, line);
+	fflush(stdout);
+	return rc >= 0;
+}
+
+/* Runs every line of f. Returns false if any failed; stops early on "q". */
+static bool run_stream(struct rap_core *core, FILE *f)
+{
+	bool ok = true;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while (!rap_core_quit_requested(core) && (n = getline(&line, &cap, f)) >= 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (!run_line(core, line))
+			ok = false;
+	}
+	free(line);
+	return ok;
+}
+
+static char *history_path(void)
+{
+	const char *env = getenv("RAPCLI_HISTFILE");
+	if (env)
+		return *env ? strdup(env) : NULL; /* empty: no history */
+	const char *state = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	char dir[4096];
+	if (state && *state)
+		snprintf(dir, sizeof(dir), "%s/rapcli", state);
+	else if (home && *home)
+		snprintf(dir, sizeof(dir), "%s/.local/state/rapcli", home);
+	else
+		return NULL;
+	/* Create the directory chain quietly; history is a convenience, not a requirement. */
+	for (char *p = dir + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(dir, 0700);
+			*p = '/';
+		}
+	}
+	mkdir(dir, 0700);
+	size_t len = strlen(dir) + sizeof("/history");
+	char *path = malloc(len);
+	if (path)
+		snprintf(path, len, "%s/history", dir);
+	return path;
+}
+
+#if HAVE_LIBEDIT
+static bool interactive(struct rap_core *core)
+{
+	char *hist = history_path();
+	using_history();
+	stifle_history(HISTORY_MAX);
+	if (hist)
+		read_history(hist);
+	bool ok = true;
+	char prompt[64];
+	while (!rap_core_quit_requested(core)) {
+		rap_core_prompt(core, prompt, sizeof(prompt));
+		char *line = readline(prompt);
+		if (!line) {
+			putchar('\n');
+			break;
+		}
+		if (*line)
+			add_history(line);
+		ok = run_line(core, line) && ok;
+		free(line);
+	}
+	if (hist) {
+		write_history(hist);
+		free(hist);
+	}
+	return ok;
+}
+#else
+static bool interactive(struct rap_core *core)
+{
+	bool ok = true;
+	char prompt[64];
+	char *line = NULL;
+	size_t cap = 0;
+	while (!rap_core_quit_requested(core)) {
+		rap_core_prompt(core, prompt, sizeof(prompt));
+		fputs(prompt, stdout);
+		fflush(stdout);
+		ssize_t n = getline(&line, &cap, stdin);
+		if (n < 0) {
+			putchar('\n');
+			break;
+		}
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		ok = run_line(core, line) && ok;
+	}
+	free(line);
+	return ok;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	struct cli_options o = { 0 };
+	int rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+
+	struct rap_core *core;
+	rc = rap_core_new(&core);
+	if (rc < 0) {
+		fprintf(stderr, "rapcli: %s\n", rap_strerror(rc));
+		free(o.commands);
+		return EX_OSERR;
+	}
+	int status = 0;
+	if (o.list_plugins) {
+		list_plugins(rap_core_io(core));
+		goto out;
+	}
+	if (o.target && (status = open_target(core, &o)) != 0)
+		goto out;
+
+	bool ok = true;
+	if (o.ncommands || o.script) {
+		for (size_t i = 0; i < o.ncommands && !rap_core_quit_requested(core); i++)
+			ok = run_line(core, o.commands[i]) && ok;
+		if (o.script && !rap_core_quit_requested(core)) {
+			FILE *f = fopen(o.script, "r");
+			if (!f) {
+				fprintf(stderr, "rapcli: cannot read '%s': %s\n", o.script, strerror(errno));
+				status = EX_NOINPUT;
+				goto out;
+			}
+			ok = run_stream(core, f) && ok;
+			fclose(f);
+		}
+	} else if (!isatty(STDIN_FILENO)) {
+		ok = run_stream(core, stdin);
+	} else {
+		if (!o.quiet)
+			printf("rapcli %s -- type ? for help, q to quit\n", RAP_VERSION_STRING);
+		ok = interactive(core);
+	}
+	status = ok ? 0 : 1;
+out:
+	rap_core_free(core);
+	free(o.commands);
+	return status;
+}

@@ -1,0 +1,629 @@
+/* The IO instance: plugin registry, descriptor table and the open policy.
+ *
+ * Everything that decides whether an open may happen, and with which permissions, is in
+ * this file, so a server can reason about its exposure by reading one place: plugins only
+ * see opens that passed the policy, and the file plugin reaches the disk only through
+ * rap_io_open_local. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <rap/io.h>
+
+#include "common.h"
+#include "io_private.h"
+
+struct rap_io_desc {
+	struct rap_io *io;
+	const struct rap_io_plugin *plugin;
+	int fd;
+	int perm;
+	char *uri;
+	void *data;
+};
+
+struct rap_io {
+	const struct rap_io_plugin **plugins;
+	size_t nplugins;
+	size_t plugins_cap;
+
+	/* Sorted by fd, so listing is ascending and the lowest free number is the first gap. */
+	struct rap_io_desc **descs;
+	size_t ndescs;
+	size_t descs_cap;
+
+	/* Confinement: an O_PATH handle on the root, so renaming or replacing the directory
+	 * after rap_io_set_root cannot redirect opens, plus the spellings of its path that
+	 * absolute paths are matched against. root_fd < 0 means no confinement. */
+	int root_fd;
+	char *root_real;  /* realpath of the root */
+	char *root_given; /* the absolute path as configured, when it differs; else NULL */
+
+	bool allow_write;
+	char *allowed; /* comma-separated plugin names; NULL allows every plugin */
+};
+
+/* First fd handed out: 0..2 look like stdio to radare2 users, and r2's RIO starts at 3. */
+#define FIRST_FD 3
+
+static bool use_openat2 = true;
+
+void rap__io_set_openat2(bool on)
+{
+	use_openat2 = on;
+}
+
+/* ---- plugins ------------------------------------------------------------------------ */
+
+static const struct rap_io_plugin *find_plugin_by_name(const struct rap_io *io, const char *name)
+{
+	for (size_t i = 0; i < io->nplugins; i++) {
+		if (strcmp(io->plugins[i]->name, name) == 0)
+			return io->plugins[i];
+	}
+	return NULL;
+}
+
+int rap_io_register(struct rap_io *io, const struct rap_io_plugin *p)
+{
+	if (!io || !p || p->abi != RAP_IO_PLUGIN_ABI || !p->name || !p->name[0] ||
+	    !p->accepts || !p->open || !p->close || !p->read)
+		return RAP_EINVAL;
+	/* Names are what allow-lists and -L filters refer to, so they must be unambiguous. */
+	if (find_plugin_by_name(io, p->name))
+		return RAP_EINVAL;
+	if (io->nplugins == io->plugins_cap) {
+		size_t cap = io->plugins_cap ? io->plugins_cap * 2 : 4;
+		const struct rap_io_plugin **v = rap__realloc(io->plugins, cap * sizeof(*v));
+		if (!v)
+			return RAP_ENOMEM;
+		io->plugins = v;
+		io->plugins_cap = cap;
+	}
+	io->plugins[io->nplugins++] = p;
+	return 0;
+}
+
+const struct rap_io_plugin *rap_io_plugin_at(const struct rap_io *io, size_t i)
+{
+	if (!io || i >= io->nplugins)
+		return NULL;
+	return io->plugins[i];
+}
+
+/* ---- instance ----------------------------------------------------------------------- */
+
+int rap_io_new(struct rap_io **out)
+{
+	static const struct rap_io_plugin *const builtin[] = {
+		&rap__io_plugin_file,
+		&rap__io_plugin_malloc,
+		&rap__io_plugin_rap,
+	};
+	if (!out)
+		return RAP_EINVAL;
+	*out = NULL;
+	struct rap_io *io = rap__calloc(1, sizeof(*io));
+	if (!io)
+		return RAP_ENOMEM;
+	io->root_fd = -1;
+	io->allow_write = true;
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+		int rc = rap_io_register(io, builtin[i]);
+		if (rc < 0) {
+			rap_io_free(io);
+			return rc;
+		}
+	}
+	*out = io;
+	return 0;
+}
+
+static void desc_free(struct rap_io_desc *d)
+{
+	rap__free(d->uri);
+	rap__free(d);
+}
+
+void rap_io_free(struct rap_io *io)
+{
+	if (!io)
+		return;
+	/* Highest first, so each removal is the cheap end of the array. */
+	while (io->ndescs > 0)
+		rap_io_close(io, io->descs[io->ndescs - 1]->fd);
+	rap__free(io->descs);
+	rap__free(io->plugins);
+	if (io->root_fd >= 0)
+		close(io->root_fd);
+	rap__free(io->root_real);
+	rap__free(io->root_given);
+	rap__free(io->allowed);
+	rap__free(io);
+}
+
+/* ---- policy ------------------------------------------------------------------------- */
+
+void rap_io_set_allow_write(struct rap_io *io, bool allow)
+{
+	if (io)
+		io->allow_write = allow;
+}
+
+int rap_io_set_allowed_plugins(struct rap_io *io, const char *names)
+{
+	if (!io)
+		return RAP_EINVAL;
+	char *copy = NULL;
+	if (names) {
+		copy = rap__strdup(names);
+		if (!copy)
+			return RAP_ENOMEM;
+	}
+	rap__free(io->allowed);
+	io->allowed = copy;
+	return 0;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Names in the list are trimmed of blanks so "file, malloc" from a config file works;
+ * empty items are ignored, so "" allows nothing. */
+static bool plugin_allowed(const struct rap_io *io, const char *name)
+{
+	if (!io->allowed)
+		return true;
+	size_t nlen = strlen(name);
+	const char *p = io->allowed;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		const char *b = p, *e = p + len;
+		while (b < e && is_space(*b))
+			b++;
+		while (e > b && is_space(e[-1]))
+			e--;
+		if ((size_t)(e - b) == nlen && memcmp(b, name, nlen) == 0)
+			return true;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+/* Lexically strips root from the absolute path abs, treating runs of '/' as one and
+ * skipping "." components of abs. Returns the part below root ("." for root itself), or
+ * NULL when abs is not beneath root. Only the meaning of the path depends on this: the
+ * remainder is still resolved beneath the root handle, so ".." left in it cannot escape. */
+static const char *strip_root(const char *abs, const char *root)
+{
+	const char *a = abs, *r = root;
+	for (;;) {
+		while (*r == '/')
+			r++;
+		for (;;) {
+			while (*a == '/')
+				a++;
+			if (a[0] == '.' && (a[1] == '/' || a[1] == '\0')) {
+				a++;
+				continue;
+			}
+			break;
+		}
+		if (*r == '\0')
+			return *a ? a : ".";
+		size_t rl = strcspn(r, "/"), al = strcspn(a, "/");
+		if (rl != al || memcmp(r, a, rl) != 0)
+			return NULL;
+		r += rl;
+		a += al;
+	}
+}
+
+int rap_io_set_root(struct rap_io *io, const char *dir)
+{
+	if (!io)
+		return RAP_EINVAL;
+	if (!dir) {
+		if (io->root_fd >= 0)
+			close(io->root_fd);
+		io->root_fd = -1;
+		rap__free(io->root_real);
+		rap__free(io->root_given);
+		io->root_real = io->root_given = NULL;
+		return 0;
+	}
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char buf[PATH_MAX];
+	struct stat st_fd, st_path;
+	if (!realpath(dir, buf) || fstat(fd, &st_fd) < 0 || stat(buf, &st_path) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	/* The directory was swapped between open and realpath: the handle and the prefix
+	 * absolute paths are matched against would disagree. */
+	if (st_fd.st_dev != st_path.st_dev || st_fd.st_ino != st_path.st_ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	/* A user who configured "/srv/link" writes absolute paths as "/srv/link/x", not as
+	 * the symlink's target: keep that spelling too when it differs. */
+	const char *same = dir[0] == '/' ? strip_root(dir, buf) : NULL;
+	bool keep_given = dir[0] == '/' && !(same && strcmp(same, ".") == 0);
+	char *real = rap__strdup(buf);
+	char *given = keep_given && real ? rap__strdup(dir) : NULL;
+	if (!real || (keep_given && !given)) {
+		rap__free(real);
+		close(fd);
+		return RAP_ENOMEM;
+	}
+	rap_io_set_root(io, NULL);
+	io->root_fd = fd;
+	io->root_real = real;
+	io->root_given = given;
+	return 0;
+}
+
+/* ---- confined opens ----------------------------------------------------------------- */
+
+static mode_t create_mode(int flags)
+{
+	/* umask still applies; only creating opens may pass a mode to openat2. */
+	return ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? 0666 : 0;
+}
+
+/* The fallback for kernels without openat2 (before 5.6): one component at a time with
+ * O_NOFOLLOW, refusing ".." and every symlink. Stricter than openat2 (a symlink that stays
+ * inside the root is refused too), but it needs no path-resolution guarantees from the
+ * kernel beyond O_NOFOLLOW. */
+static int open_beneath_walk(int rootfd, const char *rel, int flags)
+{
+	int cur = rootfd;
+	const char *p = rel;
+	int rc;
+	char name[NAME_MAX + 1];
+
+	if (!*rel)
+		return -ENOENT;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		size_t len = strcspn(p, "/");
+		const char *next = p + len;
+		while (*next == '/')
+			next++;
+		bool last = *next == '\0';
+		if (len == 0) {
+			/* Only "." components and slashes: the directory reached so far. */
+			memcpy(name, ".", 2);
+		} else if (len > NAME_MAX) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		} else {
+			memcpy(name, p, len);
+			name[len] = '\0';
+		}
+		if (strcmp(name, "..") == 0) {
+			rc = RAP_EDENIED;
+			goto out;
+		}
+		if (strcmp(name, ".") == 0 && !last) {
+			p = next;
+			continue;
+		}
+		if (last) {
+			rc = openat(cur, name, flags | O_NOFOLLOW | O_CLOEXEC, create_mode(flags));
+			if (rc < 0)
+				rc = errno == ELOOP ? RAP_EDENIED : -errno;
+			goto out;
+		}
+		int nfd = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			rc = -errno;
+			goto out;
+		}
+		struct stat st;
+		if (fstat(nfd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			rc = S_ISLNK(st.st_mode) ? RAP_EDENIED : -ENOTDIR;
+			close(nfd);
+			goto out;
+		}
+		if (cur != rootfd)
+			close(cur);
+		cur = nfd;
+		p = next;
+	}
+out:
+	if (cur != rootfd)
+		close(cur);
+	return rc;
+}
+
+static int open_beneath(int rootfd, const char *rel, int flags)
+{
+	if (use_openat2) {
+		struct open_how how = {
+			.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC),
+			.mode = create_mode(flags),
+			/* Magic links (/proc/self/fd/N, /proc/PID/root) jump anywhere, whatever
+			 * the lexical path says. */
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+		};
+		long fd;
+		do
+			fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+		while (fd < 0 && errno == EINTR);
+		if (fd >= 0)
+			return (int)fd;
+		if (errno == EXDEV || errno == ELOOP)
+			return RAP_EDENIED;
+		/* Only a kernel without openat2 falls back; any other failure is the answer. */
+		if (errno != ENOSYS)
+			return -errno;
+	}
+	return open_beneath_walk(rootfd, rel, flags);
+}
+
+int rap_io_open_local(struct rap_io *io, const char *path, int flags)
+{
+	if (!io || !path)
+		return RAP_EINVAL;
+	if (io->root_fd < 0) {
+		int fd;
+		do
+			fd = open(path, flags | O_CLOEXEC, create_mode(flags));
+		while (fd < 0 && errno == EINTR);
+		return fd < 0 ? -errno : fd;
+	}
+	const char *rel = path;
+	if (path[0] == '/') {
+		rel = strip_root(path, io->root_real);
+		if (!rel && io->root_given)
+			rel = strip_root(path, io->root_given);
+		if (!rel)
+			return RAP_EDENIED;
+	}
+	if (!*rel)
+		return -ENOENT;
+	return open_beneath(io->root_fd, rel, flags);
+}
+
+/* ---- descriptors -------------------------------------------------------------------- */
+
+/* Index of fd in the sorted table, or the index where it would go. */
+static size_t desc_index(const struct rap_io *io, int fd, bool *found)
+{
+	size_t lo = 0, hi = io->ndescs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (io->descs[mid]->fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < io->ndescs && io->descs[lo]->fd == fd;
+	return lo;
+}
+
+static struct rap_io_desc *desc_get(const struct rap_io *io, int fd)
+{
+	bool found;
+	if (!io)
+		return NULL;
+	size_t i = desc_index(io, fd, &found);
+	return found ? io->descs[i] : NULL;
+}
+
+int rap_io_open(struct rap_io *io, const char *uri, int perm)
+{
+	if (!io || !uri)
+		return RAP_EINVAL;
+
+	const struct rap_io_plugin *p = NULL;
+	for (size_t i = 0; i < io->nplugins && !p; i++) {
+		if (io->plugins[i]->accepts(uri))
+			p = io->plugins[i];
+	}
+	if (!p)
+		return RAP_ENOTSUP;
+	if (!plugin_allowed(io, p->name))
+		return RAP_EDENIED;
+
+	/* Only R, W and X mean something; read access is implied, as on stock servers, so a
+	 * perm of 0 (what radare2's "=+" sends) still gives a readable descriptor. A write
+	 * request that policy or the plugin cannot honour degrades to read-only rather than
+	 * failing, and the write itself is refused later. */
+	perm = (perm & RAP_PERM_RWX) | RAP_PERM_R;
+	if (!io->allow_write || !p->write)
+		perm &= ~RAP_PERM_W;
+
+	/* The lowest number not in use: the first gap in the sorted table. */
+	size_t at = 0;
+	int fd = FIRST_FD;
+	while (at < io->ndescs && io->descs[at]->fd == fd) {
+		if (fd == INT_MAX)
+			return RAP_ENOMEM;
+		at++;
+		fd++;
+	}
+
+	/* Everything that can fail for lack of memory happens before the plugin opens, so a
+	 * successful plugin open never has to be undone. */
+	if (io->ndescs == io->descs_cap) {
+		size_t cap = io->descs_cap ? io->descs_cap * 2 : 8;
+		struct rap_io_desc **v = rap__realloc(io->descs, cap * sizeof(*v));
+		if (!v)
+			return RAP_ENOMEM;
+		io->descs = v;
+		io->descs_cap = cap;
+	}
+	struct rap_io_desc *d = rap__calloc(1, sizeof(*d));
+	if (!d)
+		return RAP_ENOMEM;
+	d->uri = rap__strdup(uri);
+	if (!d->uri) {
+		rap__free(d);
+		return RAP_ENOMEM;
+	}
+	d->io = io;
+	d->plugin = p;
+	d->fd = fd;
+	d->perm = perm;
+
+	int rc = p->open(d, uri, perm);
+	if (rc < 0) {
+		desc_free(d);
+		return rc;
+	}
+	memmove(io->descs + at + 1, io->descs + at, (io->ndescs - at) * sizeof(*io->descs));
+	io->descs[at] = d;
+	io->ndescs++;
+	return fd;
+}
+
+int rap_io_close(struct rap_io *io, int fd)
+{
+	bool found;
+	if (!io)
+		return RAP_EBADFD;
+	size_t i = desc_index(io, fd, &found);
+	if (!found)
+		return RAP_EBADFD;
+	struct rap_io_desc *d = io->descs[i];
+	/* Out of the table first: whatever the plugin reports, the number is gone. */
+	memmove(io->descs + i, io->descs + i + 1, (io->ndescs - i - 1) * sizeof(*io->descs));
+	io->ndescs--;
+	int rc = d->plugin->close(d);
+	desc_free(d);
+	return rc < 0 ? rc : 0;
+}
+
+ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len)
+{
+	struct rap_io_desc *d = desc_get(io, fd);
+	if (!d)
+		return RAP_EBADFD;
+	if (!buf && len)
+		return RAP_EINVAL;
+	if (len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	return d->plugin->read(d, off, buf, len);
+}
+
+ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len)
+{
+	struct rap_io_desc *d = desc_get(io, fd);
+	if (!d)
+		return RAP_EBADFD;
+	/* allow_write is checked again so that turning writes off also covers descriptors
+	 * that were opened while they were on. */
+	if (!(d->perm & RAP_PERM_W) || !io->allow_write || !d->plugin->write)
+		return RAP_EDENIED;
+	if (!buf && len)
+		return RAP_EINVAL;
+	if (len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	return d->plugin->write(d, off, buf, len);
+}
+
+int rap_io_size(struct rap_io *io, int fd, uint64_t *size)
+{
+	struct rap_io_desc *d = desc_get(io, fd);
+	if (!d)
+		return RAP_EBADFD;
+	if (!size)
+		return RAP_EINVAL;
+	if (!d->plugin->size)
+		return RAP_ENOTSUP;
+	return d->plugin->size(d, size);
+}
+
+int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out)
+{
+	struct rap_io_desc *d = desc_get(io, fd);
+	if (out)
+		*out = NULL;
+	if (!d)
+		return RAP_EBADFD;
+	if (!cmd || !out)
+		return RAP_EINVAL;
+	if (!d->plugin->system)
+		return RAP_ENOTSUP;
+	return d->plugin->system(d, cmd, out);
+}
+
+int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence)
+{
+	struct rap_io_desc *d = desc_get(io, fd);
+	if (!d)
+		return RAP_EBADFD;
+	if (!d->plugin->seek)
+		return RAP_ENOTSUP;
+	return d->plugin->seek(d, off, whence);
+}
+
+const char *rap_io_fd_uri(const struct rap_io *io, int fd)
+{
+	const struct rap_io_desc *d = desc_get(io, fd);
+	return d ? d->uri : NULL;
+}
+
+int rap_io_fd_perm(const struct rap_io *io, int fd)
+{
+	const struct rap_io_desc *d = desc_get(io, fd);
+	if (!d)
+		return RAP_EBADFD;
+	/* Report what a write would actually get. */
+	return io->allow_write ? d->perm : d->perm & ~RAP_PERM_W;
+}
+
+const struct rap_io_plugin *rap_io_fd_plugin(const struct rap_io *io, int fd)
+{
+	const struct rap_io_desc *d = desc_get(io, fd);
+	return d ? d->plugin : NULL;
+}
+
+size_t rap_io_fds(const struct rap_io *io, int *fds, size_t cap)
+{
+	if (!io)
+		return 0;
+	for (size_t i = 0; i < io->ndescs && i < cap; i++)
+		fds[i] = io->descs[i]->fd;
+	return io->ndescs;
+}
+
+void rap_io_desc_set_data(struct rap_io_desc *d, void *data)
+{
+	d->data = data;
+}
+
+void *rap_io_desc_data(const struct rap_io_desc *d)
+{
+	return d->data;
+}
+
+struct rap_io *rap_io_desc_io(const struct rap_io_desc *d)
+{
+	return d->io;
+}
+
+int rap_io_desc_fd(const struct rap_io_desc *d)
+{
+	return d->fd;
+}
