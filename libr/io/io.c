@@ -1,5 +1,8 @@
 /* The IO instance: plugin registry, descriptor table and the open policy.
  *
+ * An instance has no lock: it belongs to one thread at a time (a rap server gives every
+ * client session its own core and so its own instance).
+ *
  * Everything that decides whether an open may happen, and with which permissions, is in
  * this file, so a server can reason about its exposure by reading one place: plugins only
  * see opens that passed the policy, and the file plugin reaches the disk only through
@@ -335,8 +338,15 @@ static int open_beneath_walk(int rootfd, const char *rel, int flags)
 			goto out;
 		}
 		struct stat st;
-		if (fstat(nfd, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			rc = S_ISLNK(st.st_mode) ? RAP_EDENIED : -ENOTDIR;
+		if (fstat(nfd, &st) < 0)
+			rc = -errno;
+		else if (S_ISLNK(st.st_mode))
+			rc = RAP_EDENIED;
+		else if (!S_ISDIR(st.st_mode))
+			rc = -ENOTDIR;
+		else
+			rc = 0;
+		if (rc < 0) {
 			close(nfd);
 			goto out;
 		}

@@ -1,0 +1,1285 @@
+/* librap-io: descriptor table, policy, the file/malloc/rap plugins and root confinement. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <rap/io.h>
+
+#include "common.h"
+#include "io_private.h"
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static struct rap_io *new_io(void)
+{
+	struct rap_io *io = NULL;
+	assert_int_equal(rap_io_new(&io), 0);
+	assert_non_null(io);
+	return io;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *path_join(char *buf, size_t cap, const char *a, const char *b)
+{
+	int n = snprintf(buf, cap, "%s/%s", a, b);
+	assert_true(n > 0 && (size_t)n < cap);
+	return buf;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh directory, canonical (no symlinks in its path) so expectations are exact. */
+static void make_tmpdir(char *out, size_t cap)
+{
+	const char *base = getenv("TMPDIR");
+	char tmpl[PATH_MAX];
+	snprintf(tmpl, sizeof(tmpl), "%s/rap-io-XXXXXX", base && *base ? base : "/tmp");
+	assert_non_null(mkdtemp(tmpl));
+	char real[PATH_MAX];
+	assert_non_null(realpath(tmpl, real));
+	assert_true(strlen(real) < cap);
+	strcpy(out, real);
+}
+
+/* ---- plugins and registration ------------------------------------------------------- */
+
+static void test_builtin_plugins(void **state)
+{
+	(void)state;
+	struct rap_io *io = new_io();
+	const struct rap_io_plugin *p;
+
+	/* Registration order is the -L order. */
+	p = rap_io_plugin_at(io, 0);
+	assert_non_null(p);
+	assert_string_equal(p->name, "file");
+	assert_string_equal(p->desc, "Open local files");
+	assert_string_equal(p->uris, "file://");
+	assert_non_null(p->write);
+	assert_null(p->system);
+	assert_false(p->is_debugger);
+
+	p = rap_io_plugin_at(io, 1);
+	assert_non_null(p);
+	assert_string_equal(p->name, "malloc");
+	assert_string_equal(p->uris, "malloc://");
+	assert_non_null(p->write);
+
+	p = rap_io_plugin_at(io, 2);
+	assert_non_null(p);
+	assert_string_equal(p->name, "rap");
+	assert_string_equal(p->desc, "Remote binary protocol plugin");
+	assert_string_equal(p->uris, "rap://,raps://");
+	assert_non_null(p->write);
+	assert_non_null(p->system);
+
+	assert_null(rap_io_plugin_at(io, 3));
+	for (size_t i = 0; i < 3; i++) {
+		p = rap_io_plugin_at(io, i);
+		assert_int_equal(p->abi, RAP_IO_PLUGIN_ABI);
+		assert_non_null(p->author);
+		assert_non_null(p->license);
+		/* The listing appends the period itself. */
+		assert_true(p->desc[strlen(p->desc) - 1] != '.');
+	}
+	rap_io_free(io);
+	rap_io_free(NULL);
+}
+
+/* A read-only plugin that records what it was asked. */
+static int ro_opens;
+static int ro_last_perm;
+
+static bool ro_accepts(const char *uri)
+{
+	return strncmp(uri, "ro://", 5) == 0;
+}
+
+static int ro_open(struct rap_io_desc *d, const char *uri, int perm)
+{
+	(void)uri;
+	ro_opens++;
+	ro_last_perm = perm;
+	rap_io_desc_set_data(d, &ro_opens);
+	return 0;
+}
+
+static int ro_close(struct rap_io_desc *d)
+{
+	assert_ptr_equal(rap_io_desc_data(d), &ro_opens);
+	return 0;
+}
+
+static ssize_t ro_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t len)
+{
+	(void)d;
+	memset(buf, (int)(off & 0xff), len);
+	return (ssize_t)len;
+}
+
+static int64_t ro_seek(struct rap_io_desc *d, uint64_t off, int whence)
+{
+	(void)d;
+	return (int64_t)off + whence;
+}
+
+static const struct rap_io_plugin ro_plugin = {
+	.abi = RAP_IO_PLUGIN_ABI,
+	.name = "ro",
+	.desc = "Read-only test plugin",
+	.uris = "ro://",
+	.accepts = ro_accepts,
+	.open = ro_open,
+	.close = ro_close,
+	.read = ro_read,
+	.seek = ro_seek,
+};
+
+static void test_register(void **state)
+{
+	(void)state;
+	struct rap_io *io = new_io();
+	struct rap_io_plugin bad = ro_plugin;
+
+	assert_int_equal(rap_io_register(io, NULL), RAP_EINVAL);
+	assert_int_equal(rap_io_register(NULL, &ro_plugin), RAP_EINVAL);
+	bad.abi = RAP_IO_PLUGIN_ABI + 1;
+	assert_int_equal(rap_io_register(io, &bad), RAP_EINVAL);
+	bad = ro_plugin;
+	bad.read = NULL;
+	assert_int_equal(rap_io_register(io, &bad), RAP_EINVAL);
+	bad = ro_plugin;
+	bad.name = "malloc";
+	assert_int_equal(rap_io_register(io, &bad), RAP_EINVAL);
+
+	assert_int_equal(rap_io_register(io, &ro_plugin), 0);
+	assert_ptr_equal(rap_io_plugin_at(io, 3), &ro_plugin);
+
+	/* A plugin without write opens read-only even when W is asked for. */
+	ro_opens = 0;
+	int fd = rap_io_open(io, "ro://x", RAP_PERM_RW);
+	assert_int_equal(fd, 3);
+	assert_int_equal(ro_opens, 1);
+	assert_int_equal(ro_last_perm, RAP_PERM_R);
+	assert_int_equal(rap_io_fd_perm(io, fd), RAP_PERM_R);
+	assert_ptr_equal(rap_io_fd_plugin(io, fd), &ro_plugin);
+	assert_string_equal(rap_io_fd_uri(io, fd), "ro://x");
+	assert_int_equal(rap_io_write_at(io, fd, 0, "a", 1), RAP_EDENIED);
+
+	uint8_t buf[4];
+	assert_int_equal(rap_io_read_at(io, fd, 7, buf, sizeof(buf)), 4);
+	assert_int_equal(buf[3], 7);
+	uint64_t size;
+	assert_int_equal(rap_io_size(io, fd, &size), RAP_ENOTSUP);
+	char *out = (char *)1;
+	assert_int_equal(rap_io_system(io, fd, "x", &out), RAP_ENOTSUP);
+	assert_null(out);
+	assert_int_equal(rap_io_seek(io, fd, 10, 1), 11);
+
+	/* Left open on purpose: rap_io_free closes it. */
+	rap_io_free(io);
+}
+
+/* ---- descriptor table --------------------------------------------------------------- */
+
+static void test_fd_numbering(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	struct rap_io *io = new_io();
+	int fds[8];
+
+	assert_int_equal(rap_io_fds(io, fds, 8), 0);
+	assert_int_equal(rap_io_open(io, "malloc://16", RAP_PERM_R), 3);
+	assert_int_equal(rap_io_open(io, "malloc://16", RAP_PERM_R), 4);
+	assert_int_equal(rap_io_open(io, "malloc://16", RAP_PERM_R), 5);
+	assert_int_equal(rap_io_fds(io, fds, 8), 3);
+	assert_int_equal(fds[0], 3);
+	assert_int_equal(fds[1], 4);
+	assert_int_equal(fds[2], 5);
+
+	/* Closing frees the number; an open fd keeps its own. */
+	assert_int_equal(rap_io_close(io, 4), 0);
+	assert_int_equal(rap_io_close(io, 4), RAP_EBADFD);
+	assert_int_equal(rap_io_fds(io, fds, 8), 2);
+	assert_int_equal(fds[0], 3);
+	assert_int_equal(fds[1], 5);
+	assert_null(rap_io_fd_uri(io, 4));
+	assert_null(rap_io_fd_plugin(io, 4));
+	assert_true(rap_io_fd_perm(io, 4) < 0);
+
+	/* The lowest free number comes back, never one that is open. */
+	assert_int_equal(rap_io_open(io, "malloc://8", RAP_PERM_R), 4);
+	assert_int_equal(rap_io_open(io, "malloc://8", RAP_PERM_R), 6);
+	assert_string_equal(rap_io_fd_uri(io, 4), "malloc://8");
+	assert_string_equal(rap_io_fd_uri(io, 5), "malloc://16");
+
+	/* Fewer slots than fds: the count is still the total, the prefix is filled. */
+	assert_int_equal(rap_io_fds(io, fds, 2), 4);
+	assert_int_equal(fds[0], 3);
+	assert_int_equal(fds[1], 4);
+
+	/* A failed open consumes no number. */
+	assert_int_equal(rap_io_open(io, "malloc://x", RAP_PERM_R), RAP_EINVAL);
+	assert_int_equal(rap_io_open(io, "malloc://1", RAP_PERM_R), 7);
+
+	for (int bad = -1; bad < 3; bad++) {
+		uint8_t b;
+		uint64_t sz;
+		char *out;
+		assert_int_equal(rap_io_close(io, bad), RAP_EBADFD);
+		assert_int_equal(rap_io_read_at(io, bad, 0, &b, 1), RAP_EBADFD);
+		assert_int_equal(rap_io_write_at(io, bad, 0, &b, 1), RAP_EBADFD);
+		assert_int_equal(rap_io_size(io, bad, &sz), RAP_EBADFD);
+		assert_int_equal(rap_io_system(io, bad, "x", &out), RAP_EBADFD);
+		assert_int_equal(rap_io_seek(io, bad, 0, 0), RAP_EBADFD);
+	}
+	assert_int_equal(rap_io_open(io, NULL, RAP_PERM_R), RAP_EINVAL);
+	assert_int_equal(rap_io_open(io, "nosuch://thing", RAP_PERM_R), RAP_ENOTSUP);
+
+	rap_io_free(io);
+	assert_int_equal(count_fds(), before);
+}
+
+/* ---- malloc:// ---------------------------------------------------------------------- */
+
+static void test_malloc_parse(void **state)
+{
+	(void)state;
+	struct rap_io *io = new_io();
+	static const struct {
+		const char *uri;
+		uint64_t size;
+	} good[] = {
+		{"malloc://16", 16},
+		{"malloc://0x10", 16},
+		{"malloc://0X1f", 31},
+		{"malloc://0xAb", 0xab},
+		{"malloc://0", 0},
+		{"malloc://1073741824", 1u << 30},
+		{"malloc://0x40000000", 1u << 30},
+	};
+	static const char *const bad[] = {
+		"malloc://",
+		"malloc://-1",
+		"malloc://+1",
+		"malloc:// 1",
+		"malloc://1 ",
+		"malloc://1x",
+		"malloc://0x",
+		"malloc://0x1g",
+		"malloc://12abc",
+		"malloc://1073741825",
+		"malloc://0x40000001",
+		"malloc://99999999999999999999999999",
+		"malloc://0xffffffffffffffffffff",
+	};
+	/* meson's MALLOC_PERTURB_ makes glibc clear calloc'd memory by hand, which would
+	 * touch the whole 1 GiB buffers; they are zero pages otherwise. */
+	const char *perturb = getenv("MALLOC_PERTURB_");
+	mallopt(M_PERTURB, 0);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		int fd = rap_io_open(io, good[i].uri, RAP_PERM_R);
+		assert_int_equal(fd, 3);
+		uint64_t size = 1234;
+		assert_int_equal(rap_io_size(io, fd, &size), 0);
+		assert_int_equal(size, good[i].size);
+		assert_int_equal(rap_io_close(io, fd), 0);
+	}
+	mallopt(M_PERTURB, perturb ? atoi(perturb) : 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(rap_io_open(io, bad[i], RAP_PERM_R), RAP_EINVAL);
+	rap_io_free(io);
+}
+
+static void test_malloc_bounds(void **state)
+{
+	(void)state;
+	struct rap_io *io = new_io();
+	int fd = rap_io_open(io, "malloc://16", RAP_PERM_RW);
+	assert_int_equal(fd, 3);
+	assert_int_equal(rap_io_fd_perm(io, fd), RAP_PERM_RW);
+
+	uint8_t buf[32], zero[32] = {0};
+	memset(buf, 0xaa, sizeof(buf));
+	assert_int_equal(rap_io_read_at(io, fd, 0, buf, sizeof(buf)), 16);
+	assert_memory_equal(buf, zero, 16);
+
+	assert_int_equal(rap_io_write_at(io, fd, 0, "0123456789abcdef", 16), 16);
+	assert_int_equal(rap_io_write_at(io, fd, 14, "XYZW", 4), 2);
+	assert_int_equal(rap_io_write_at(io, fd, 16, "X", 1), 0);
+	assert_int_equal(rap_io_write_at(io, fd, UINT64_MAX, "X", 1), 0);
+	assert_int_equal(rap_io_write_at(io, fd, 0, NULL, 0), 0);
+
+	assert_int_equal(rap_io_read_at(io, fd, 10, buf, 10), 6);
+	assert_memory_equal(buf, "abcdXY", 6);
+	assert_int_equal(rap_io_read_at(io, fd, 16, buf, 1), 0);
+	assert_int_equal(rap_io_read_at(io, fd, 20, buf, 1), 0);
+	assert_int_equal(rap_io_read_at(io, fd, UINT64_MAX, buf, 4), 0);
+	assert_int_equal(rap_io_read_at(io, fd, 0, buf, 0), 0);
+	assert_int_equal(rap_io_read_at(io, fd, 0, NULL, 1), RAP_EINVAL);
+
+	/* Opened without W: writes are refused, reads still work. */
+	int ro = rap_io_open(io, "malloc://4", RAP_PERM_R);
+	assert_int_equal(rap_io_fd_perm(io, ro), RAP_PERM_R);
+	assert_int_equal(rap_io_write_at(io, ro, 0, "a", 1), RAP_EDENIED);
+
+	/* perm 0 (radare2's "=+") still reads; unknown bits are ignored. */
+	int z = rap_io_open(io, "malloc://4", 0);
+	assert_int_equal(rap_io_fd_perm(io, z), RAP_PERM_R);
+	assert_int_equal(rap_io_read_at(io, z, 0, buf, 4), 4);
+	int x = rap_io_open(io, "malloc://4", 0xf8 | RAP_PERM_X);
+	assert_int_equal(rap_io_fd_perm(io, x), RAP_PERM_R | RAP_PERM_X);
+	rap_io_free(io);
+}
+
+/* ---- policy ------------------------------------------------------------------------- */
+
+static void test_write_policy(void **state)
+{
+	(void)state;
+	struct rap_io *io = new_io();
+	int rw = rap_io_open(io, "malloc://8", RAP_PERM_RW);
+	assert_int_equal(rap_io_write_at(io, rw, 0, "a", 1), 1);
+
+	rap_io_set_allow_write(io, false);
+	/* Asked for W, got a read-only descriptor. */
+	int fd = rap_io_open(io, "malloc://8", RAP_PERM_RWX);
+	assert_true(fd >= 3);
+	assert_int_equal(rap_io_fd_perm(io, fd), RAP_PERM_R | RAP_PERM_X);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "a", 1), RAP_EDENIED);
+	/* And descriptors opened earlier lose their writes too. */
+	assert_int_equal(rap_io_write_at(io, rw, 0, "a", 1), RAP_EDENIED);
+	assert_int_equal(rap_io_fd_perm(io, rw), RAP_PERM_R);
+
+	rap_io_set_allow_write(io, true);
+	assert_int_equal(rap_io_write_at(io, rw, 0, "b", 1), 1);
+	/* fd was opened read-only: that stays. */
+	assert_int_equal(rap_io_write_at(io, fd, 0, "a", 1), RAP_EDENIED);
+	rap_io_free(io);
+}
+
+static void test_allowed_plugins(void **state)
+{
+	(void)state;
+	struct rap_io *io = new_io();
+
+	assert_int_equal(rap_io_set_allowed_plugins(io, " file ,malloc"), 0);
+	int fd = rap_io_open(io, "malloc://8", RAP_PERM_R);
+	assert_int_equal(fd, 3);
+	/* Refused before any connection is attempted (port 1 would fail differently). */
+	assert_int_equal(rap_io_open(io, "rap://127.0.0.1:1//x", RAP_PERM_R), RAP_EDENIED);
+	/* No plugin at all is a different answer from a forbidden one. */
+	assert_int_equal(rap_io_open(io, "nosuch://x", RAP_PERM_R), RAP_ENOTSUP);
+
+	assert_int_equal(rap_io_set_allowed_plugins(io, "mall,rap"), 0);
+	assert_int_equal(rap_io_open(io, "malloc://8", RAP_PERM_R), RAP_EDENIED);
+	assert_int_equal(rap_io_open(io, "/dev/null", RAP_PERM_R), RAP_EDENIED);
+
+	assert_int_equal(rap_io_set_allowed_plugins(io, ""), 0);
+	assert_int_equal(rap_io_open(io, "malloc://8", RAP_PERM_R), RAP_EDENIED);
+	assert_int_equal(rap_io_set_allowed_plugins(io, ",,"), 0);
+	assert_int_equal(rap_io_open(io, "malloc://8", RAP_PERM_R), RAP_EDENIED);
+
+	assert_int_equal(rap_io_set_allowed_plugins(io, NULL), 0);
+	assert_int_equal(rap_io_open(io, "malloc://8", RAP_PERM_R), 4);
+
+	/* Policy changes never close what is already open. */
+	assert_int_equal(rap_io_fds(io, NULL, 0), 2);
+	rap_io_free(io);
+}
+
+/* ---- file ---------------------------------------------------------------------------- */
+
+static void test_file_rw(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	char dir[PATH_MAX], path[PATH_MAX], uri[PATH_MAX + 16], other[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	path_join(path, sizeof(path), dir, "data.bin");
+	write_file(path, "hello, world");
+
+	struct rap_io *io = new_io();
+	int fd = rap_io_open(io, path, RAP_PERM_RW);
+	assert_int_equal(fd, 3);
+	assert_string_equal(rap_io_fd_plugin(io, fd)->name, "file");
+	assert_int_equal(rap_io_fd_perm(io, fd), RAP_PERM_RW);
+
+	uint8_t buf[64];
+	uint64_t size = 0;
+	assert_int_equal(rap_io_size(io, fd, &size), 0);
+	assert_int_equal(size, 12);
+	assert_int_equal(rap_io_read_at(io, fd, 7, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "world", 5);
+	assert_int_equal(rap_io_read_at(io, fd, 12, buf, 1), 0);
+	assert_int_equal(rap_io_read_at(io, fd, 1u << 20, buf, 1), 0);
+	assert_int_equal(rap_io_read_at(io, fd, UINT64_MAX, buf, 1), 0);
+
+	assert_int_equal(rap_io_write_at(io, fd, 0, "HELLO", 5), 5);
+	/* Writing past the end extends the file, as pwrite does. */
+	assert_int_equal(rap_io_write_at(io, fd, 12, "!!", 2), 2);
+	assert_int_equal(rap_io_size(io, fd, &size), 0);
+	assert_int_equal(size, 14);
+	assert_int_equal(rap_io_read_at(io, fd, 0, buf, sizeof(buf)), 14);
+	assert_memory_equal(buf, "HELLO, world!!", 14);
+	assert_int_equal(rap_io_close(io, fd), 0);
+
+	/* file:// URIs name the same file. */
+	snprintf(uri, sizeof(uri), "file://%s", path);
+	fd = rap_io_open(io, uri, RAP_PERM_R);
+	assert_int_equal(fd, 3);
+	assert_string_equal(rap_io_fd_uri(io, fd), uri);
+	assert_int_equal(rap_io_read_at(io, fd, 0, buf, 5), 5);
+	assert_memory_equal(buf, "HELLO", 5);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "x", 1), RAP_EDENIED);
+	assert_int_equal(rap_io_close(io, fd), 0);
+
+	/* A missing file is never created, even when opened for writing. */
+	path_join(other, sizeof(other), dir, "missing");
+	assert_int_equal(rap_io_open(io, other, RAP_PERM_RW), -ENOENT);
+	assert_int_equal(access(other, F_OK), -1);
+	assert_int_equal(rap_io_open(io, dir, RAP_PERM_R), -EISDIR);
+	assert_int_equal(rap_io_open(io, "", RAP_PERM_R), -ENOENT);
+
+	/* A FIFO would block the open and has no offsets. */
+	path_join(other, sizeof(other), dir, "fifo");
+	assert_int_equal(mkfifo(other, 0600), 0);
+	assert_int_equal(rap_io_open(io, other, RAP_PERM_R), RAP_ENOTSUP);
+
+	/* Opening for writing a file the OS refuses to write is an OS error, not a downgrade. */
+	assert_int_equal(chmod(path, 0400), 0);
+	if (geteuid() != 0)
+		assert_int_equal(rap_io_open(io, path, RAP_PERM_RW), -EACCES);
+
+	/* Policy: writes off turns a RW request into a read-only open that succeeds. */
+	rap_io_set_allow_write(io, false);
+	fd = rap_io_open(io, path, RAP_PERM_RW);
+	assert_int_equal(fd, 3);
+	assert_int_equal(rap_io_fd_perm(io, fd), RAP_PERM_R);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "x", 1), RAP_EDENIED);
+
+	/* Character devices work (positional reads of /dev/zero). */
+	rap_io_set_allow_write(io, true);
+	int z = rap_io_open(io, "/dev/zero", RAP_PERM_R);
+	assert_true(z > fd);
+	memset(buf, 1, 8);
+	assert_int_equal(rap_io_read_at(io, z, 4096, buf, 8), 8);
+	assert_int_equal(buf[7], 0);
+
+	rap_io_free(io);
+	rm_tree(dir);
+	assert_int_equal(count_fds(), before);
+}
+
+/* ---- root confinement --------------------------------------------------------------- */
+
+static struct {
+	char base[PATH_MAX];   /* holds root/ and outside/ */
+	char root[PATH_MAX];
+	char outside[PATH_MAX];
+	char secret[PATH_MAX]; /* outside/secret: what every escape tries to reach */
+} fx;
+
+static int root_fixture_setup(void **state)
+{
+	(void)state;
+	char p[PATH_MAX], t[PATH_MAX + 64];
+	make_tmpdir(fx.base, sizeof(fx.base));
+	path_join(fx.root, sizeof(fx.root), fx.base, "root");
+	path_join(fx.outside, sizeof(fx.outside), fx.base, "outside");
+	path_join(fx.secret, sizeof(fx.secret), fx.outside, "secret");
+	if (mkdir(fx.root, 0700) || mkdir(fx.outside, 0700))
+		return -1;
+	write_file(fx.secret, "secret");
+	write_file(path_join(p, sizeof(p), fx.root, "file"), "inside");
+	if (mkdir(path_join(p, sizeof(p), fx.root, "a"), 0700) ||
+	    mkdir(path_join(p, sizeof(p), fx.root, "a/b"), 0700))
+		return -1;
+	write_file(path_join(p, sizeof(p), fx.root, "a/b/nested"), "nested");
+
+	struct {
+		const char *name;
+		const char *target; /* %s = base */
+	} links[] = {
+		{"link_in", "a/b/nested"},
+		{"a/b/link_up_in", "../../file"},
+		{"link_abs_out", "%s/outside/secret"},
+		{"link_rel_out", "../outside/secret"},
+		{"link_deep_rel_out", "a/b/../../../outside/secret"},
+		{"link_proc_root", "/proc/self/root%s/outside/secret"},
+		{"link_proc_cwd", "/proc/self/cwd"},
+		{"dirlink_out", "../outside"},
+		{"link_abs_in", "%s/root/file"},
+	};
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		snprintf(t, sizeof(t), links[i].target, fx.base);
+		if (symlink(t, path_join(p, sizeof(p), fx.root, links[i].name)))
+			return -1;
+	}
+	/* A second spelling of the root, through a symlink. */
+	snprintf(t, sizeof(t), "%s/root", fx.base);
+	if (symlink(t, path_join(p, sizeof(p), fx.base, "rootlink")))
+		return -1;
+	return 0;
+}
+
+static int root_fixture_teardown(void **state)
+{
+	(void)state;
+	rap__io_set_openat2(true);
+	rm_tree(fx.base);
+	return 0;
+}
+
+static void expect_content(struct rap_io *io, const char *uri, const char *content)
+{
+	int fd = rap_io_open(io, uri, RAP_PERM_R);
+	if (fd < 0)
+		fail_msg("open %s: %s (%d)", uri, rap_strerror(fd), fd);
+	char buf[64] = {0};
+	ssize_t n = rap_io_read_at(io, fd, 0, buf, sizeof(buf) - 1);
+	assert_int_equal(n, strlen(content));
+	assert_string_equal(buf, content);
+	assert_int_equal(rap_io_close(io, fd), 0);
+}
+
+static void expect_denied(struct rap_io *io, const char *uri)
+{
+	int fd = rap_io_open(io, uri, RAP_PERM_R);
+	if (fd != RAP_EDENIED) {
+		if (fd >= 0)
+			rap_io_close(io, fd);
+		fail_msg("open %s: expected RAP_EDENIED, got %d", uri, fd);
+	}
+}
+
+/* Everything that must be refused, whichever resolver runs. */
+static void check_escapes(struct rap_io *io)
+{
+	char p[PATH_MAX + 64];
+	static const char *const rel[] = {
+		"../outside/secret",
+		"a/../../outside/secret",
+		"a/b/../../../outside/secret",
+		"./../outside/secret",
+		"..",
+		"link_abs_out",
+		"link_rel_out",
+		"link_deep_rel_out",
+		"link_proc_root",
+		"link_proc_cwd/whatever",
+		"dirlink_out/secret",
+		"a/../dirlink_out/secret",
+	};
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		expect_denied(io, rel[i]);
+		snprintf(p, sizeof(p), "file://%s", rel[i]);
+		expect_denied(io, p);
+	}
+
+	/* Absolute paths outside the root, under every spelling. */
+	expect_denied(io, fx.secret);
+	snprintf(p, sizeof(p), "file://%s", fx.secret);
+	expect_denied(io, p);
+	snprintf(p, sizeof(p), "%s/../outside/secret", fx.root);
+	expect_denied(io, p);
+	snprintf(p, sizeof(p), "%s/./../outside/secret", fx.root);
+	expect_denied(io, p);
+	snprintf(p, sizeof(p), "/proc/self/root%s", fx.secret);
+	expect_denied(io, p);
+	/* /proc/self/cwd may well lead inside the root: the text is what is judged. */
+	snprintf(p, sizeof(p), "/proc/self/cwd/file");
+	expect_denied(io, p);
+	snprintf(p, sizeof(p), "%sx/file", fx.root); /* a sibling sharing the prefix */
+	expect_denied(io, p);
+	expect_denied(io, "/etc/passwd");
+	expect_denied(io, "/");
+	/* Refusal must not depend on the target existing. */
+	snprintf(p, sizeof(p), "%s/outside/nope", fx.base);
+	expect_denied(io, p);
+}
+
+static void check_inside(struct rap_io *io)
+{
+	char p[PATH_MAX + 64];
+	expect_content(io, "file", "inside");
+	expect_content(io, "a/b/nested", "nested");
+	expect_content(io, "./a//b/./nested", "nested");
+	expect_content(io, "file://a/b/nested", "nested");
+	snprintf(p, sizeof(p), "%s/a/b/nested", fx.root);
+	expect_content(io, p, "nested");
+	snprintf(p, sizeof(p), "%s//a/./b/nested", fx.root);
+	expect_content(io, p, "nested");
+	snprintf(p, sizeof(p), "file://%s/file", fx.root);
+	expect_content(io, p, "inside");
+	/* The root as configured through a symlink is also accepted as a prefix. */
+	snprintf(p, sizeof(p), "%s/rootlink/file", fx.base);
+	expect_denied(io, p); /* ... but only when that is how the root was configured */
+
+	assert_int_equal(rap_io_open(io, "missing", RAP_PERM_R), -ENOENT);
+	assert_int_equal(rap_io_open(io, "a/missing/x", RAP_PERM_R), -ENOENT);
+	assert_int_equal(rap_io_open(io, "file/x", RAP_PERM_R), -ENOTDIR);
+	assert_int_equal(rap_io_open(io, "a", RAP_PERM_R), -EISDIR);
+	assert_int_equal(rap_io_open(io, fx.root, RAP_PERM_R), -EISDIR);
+}
+
+static void test_root(bool openat2)
+{
+	int before = count_fds();
+	char p[PATH_MAX + 64];
+	rap__io_set_openat2(openat2);
+	struct rap_io *io = new_io();
+
+	/* Without confinement the secret is reachable: the refusals below are real. */
+	expect_content(io, fx.secret, "secret");
+	snprintf(p, sizeof(p), "%s/root/link_abs_out", fx.base);
+	expect_content(io, p, "secret");
+
+	assert_int_equal(rap_io_set_root(io, fx.root), 0);
+	check_escapes(io);
+	check_inside(io);
+
+	/* Writes stay confined the same way. */
+	int fd = rap_io_open(io, "a/b/nested", RAP_PERM_RW);
+	assert_true(fd >= 3);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "n", 1), 1); /* same byte: later checks read it */
+	assert_int_equal(rap_io_close(io, fd), 0);
+	int before_open = rap_io_open(io, "link_rel_out", RAP_PERM_RW);
+	assert_int_equal(before_open, RAP_EDENIED);
+	assert_int_equal(rap_io_open_local(io, "link_abs_out", O_RDONLY), RAP_EDENIED);
+	assert_int_equal(rap_io_open_local(io, "../outside/new", O_RDWR | O_CREAT), RAP_EDENIED);
+	snprintf(p, sizeof(p), "%s/new", fx.outside);
+	assert_int_equal(access(p, F_OK), -1);
+
+	/* Configured through the symlink: both spellings name the root. */
+	snprintf(p, sizeof(p), "%s/rootlink", fx.base);
+	assert_int_equal(rap_io_set_root(io, p), 0);
+	snprintf(p, sizeof(p), "%s/rootlink/file", fx.base);
+	expect_content(io, p, "inside");
+	snprintf(p, sizeof(p), "%s/root/file", fx.base);
+	expect_content(io, p, "inside");
+	snprintf(p, sizeof(p), "%s/rootlink/../outside/secret", fx.base);
+	expect_denied(io, p);
+	check_escapes(io);
+
+	/* Magic links: even a root that contains them cannot be left through them. */
+	assert_int_equal(rap_io_set_root(io, "/proc/self"), 0);
+	snprintf(p, sizeof(p), "root%s", fx.secret);
+	expect_denied(io, p);
+	expect_denied(io, "cwd/file");
+	expect_denied(io, "exe");
+	expect_denied(io, "fd/0");
+
+	/* Bad roots leave the previous one in place. */
+	assert_int_equal(rap_io_set_root(io, fx.root), 0);
+	snprintf(p, sizeof(p), "%s/nope", fx.base);
+	assert_int_equal(rap_io_set_root(io, p), -ENOENT);
+	assert_int_equal(rap_io_set_root(io, fx.secret), -ENOTDIR);
+	expect_denied(io, fx.secret);
+	expect_content(io, "file", "inside");
+
+	/* NULL lifts the confinement. */
+	assert_int_equal(rap_io_set_root(io, NULL), 0);
+	expect_content(io, fx.secret, "secret");
+
+	rap_io_free(io);
+	rap__io_set_openat2(true);
+	assert_int_equal(count_fds(), before);
+}
+
+static void test_root_openat2(void **state)
+{
+	(void)state;
+	char p[PATH_MAX + 64];
+	test_root(true);
+
+	/* openat2 resolves symlinks and ".." that stay inside the root. */
+	struct rap_io *io = new_io();
+	assert_int_equal(rap_io_set_root(io, fx.root), 0);
+	expect_content(io, "link_in", "nested");
+	expect_content(io, "a/b/link_up_in", "inside");
+	expect_content(io, "a/b/../b/nested", "nested");
+	expect_content(io, "a/../file", "inside");
+	snprintf(p, sizeof(p), "%s/a/../file", fx.root);
+	expect_content(io, p, "inside");
+	/* An absolute symlink target is outside the lexical root even when it points in. */
+	expect_denied(io, "link_abs_in");
+	rap_io_free(io);
+}
+
+static void test_root_walk(void **state)
+{
+	(void)state;
+	test_root(false);
+
+	/* The fallback is stricter: no symlink and no ".." at all, even inside the root. */
+	rap__io_set_openat2(false);
+	struct rap_io *io = new_io();
+	assert_int_equal(rap_io_set_root(io, fx.root), 0);
+	expect_denied(io, "link_in");
+	expect_denied(io, "a/b/link_up_in");
+	expect_denied(io, "a/b/../b/nested");
+	expect_denied(io, "link_abs_in");
+	rap_io_free(io);
+	rap__io_set_openat2(true);
+}
+
+static void test_root_relative_config(void **state)
+{
+	(void)state;
+	char cwd[PATH_MAX], p[PATH_MAX + 64];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(fx.base), 0);
+	struct rap_io *io = new_io();
+	assert_int_equal(rap_io_set_root(io, "root"), 0);
+	/* The handle, not the name, is what counts once set. */
+	assert_int_equal(chdir(cwd), 0);
+	expect_content(io, "file", "inside");
+	snprintf(p, sizeof(p), "%s/file", fx.root);
+	expect_content(io, p, "inside");
+	expect_denied(io, "../outside/secret");
+	rap_io_free(io);
+}
+
+/* ---- rap:// against a hand-written stock server -------------------------------------- */
+
+struct fake_server {
+	int lfd;
+	int stop[2];
+	char port[16];
+	pthread_t thread;
+	/* Written by the server thread, read after join. */
+	uint8_t file[64];
+	uint64_t pos;
+	int conns;
+	int opens;
+	uint8_t open_perm;
+	char open_path[256];
+	char last_cmd[256];
+	int cmds;
+	int writes;
+	int closes;
+	int probes;
+};
+
+static bool read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = recv(fd, p, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static bool send_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* One connection, answered the way radare2's r_core_serve does. */
+static void fake_serve(struct fake_server *s, int c)
+{
+	uint8_t hdr[16], data[4096 + 16];
+	for (;;) {
+		if (!read_full(c, hdr, 1))
+			return;
+		switch (hdr[0]) {
+		case 0x01: {
+			if (!read_full(c, hdr + 1, 2) || !read_full(c, data, hdr[2]))
+				return;
+			s->opens++;
+			s->open_perm = hdr[1];
+			memcpy(s->open_path, data, hdr[2]);
+			s->open_path[hdr[2]] = '\0';
+			/* Stock servers hang up on a failed open. */
+			if (strcmp(s->open_path, "/missing") == 0)
+				return;
+			uint8_t r[5] = {0x81};
+			put32(r + 1, 3);
+			if (!send_full(c, r, 5))
+				return;
+			break;
+		}
+		case 0x02: {
+			if (!read_full(c, hdr + 1, 4))
+				return;
+			uint32_t len = get32(hdr + 1);
+			if (len > 4096)
+				len = 4096;
+			data[0] = 0x82;
+			put32(data + 1, len);
+			/* Stock servers pad past the end with 0xff. */
+			for (uint32_t i = 0; i < len; i++) {
+				uint64_t at = s->pos + i;
+				data[5 + i] = at < sizeof(s->file) ? s->file[at] : 0xff;
+			}
+			if (!send_full(c, data, 5 + len))
+				return;
+			break;
+		}
+		case 0x03: {
+			if (!read_full(c, hdr + 1, 4))
+				return;
+			uint32_t len = get32(hdr + 1);
+			if (len > 4096 || !read_full(c, data, len))
+				return;
+			for (uint32_t i = 0; i < len && s->pos + i < sizeof(s->file); i++)
+				s->file[s->pos + i] = data[i];
+			s->writes++;
+			uint8_t r[5] = {0x83};
+			put32(r + 1, 1);
+			if (!send_full(c, r, 5))
+				return;
+			break;
+		}
+		case 0x04: {
+			if (!read_full(c, hdr + 1, 9))
+				return;
+			uint64_t off = get64(hdr + 2), answer;
+			if (hdr[1] == 0) {
+				s->pos = off;
+				answer = off;
+			} else if (hdr[1] == 2) {
+				answer = sizeof(s->file);
+			} else {
+				if (hdr[1] == 0xff)
+					s->probes++;
+				answer = s->pos;
+			}
+			uint8_t r[9] = {0x84};
+			put64(r + 1, answer);
+			if (!send_full(c, r, 9))
+				return;
+			break;
+		}
+		case 0x05: {
+			if (!read_full(c, hdr + 1, 4))
+				return;
+			s->closes++;
+			uint8_t r[5] = {0x85, 0, 0, 0, 0};
+			if (!send_full(c, r, 5))
+				return;
+			break;
+		}
+		case 0x07: {
+			if (!read_full(c, hdr + 1, 4))
+				return;
+			uint32_t len = get32(hdr + 1);
+			if (len == 0 || len >= 4096 || !read_full(c, data, len))
+				return;
+			size_t keep = strnlen((char *)data, len);
+			if (keep >= sizeof(s->last_cmd))
+				keep = sizeof(s->last_cmd) - 1;
+			memcpy(s->last_cmd, data, keep);
+			s->last_cmd[keep] = '\0';
+			s->cmds++;
+			char out[300];
+			int n = snprintf(out, sizeof(out), "ran %s\n", s->last_cmd);
+			uint8_t r[5] = {0x87};
+			put32(r + 1, (uint32_t)n + 1);
+			if (!send_full(c, r, 5) || !send_full(c, out, (size_t)n + 1))
+				return;
+			break;
+		}
+		default:
+			return;
+		}
+	}
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake_server *s = arg;
+	for (;;) {
+		struct pollfd pfd[2] = {{s->lfd, POLLIN, 0}, {s->stop[0], POLLIN, 0}};
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		int c = accept(s->lfd, NULL, NULL);
+		if (c < 0)
+			continue;
+		s->conns++;
+		fake_serve(s, c);
+		close(c);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < sizeof(s->file); i++)
+		s->file[i] = (uint8_t)(0x40 + i);
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s->lfd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s->lfd, 8), 0);
+	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(s->port, sizeof(s->port), "%u", ntohs(a.sin_port));
+	assert_int_equal(pipe2(s->stop, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&s->thread, NULL, fake_main, s), 0);
+}
+
+static void fake_stop(struct fake_server *s)
+{
+	assert_int_equal(write(s->stop[1], "x", 1), 1);
+	assert_int_equal(pthread_join(s->thread, NULL), 0);
+	close(s->stop[0]);
+	close(s->stop[1]);
+	close(s->lfd);
+}
+
+static void test_rap_plugin(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	struct fake_server s;
+	char uri[128];
+	fake_start(&s);
+
+	struct rap_io *io = new_io();
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%s//x", s.port);
+	int fd = rap_io_open(io, uri, RAP_PERM_RW);
+	if (fd < 0)
+		fail_msg("open %s: %s (%d)", uri, rap_strerror(fd), fd);
+	assert_int_equal(fd, 3);
+	assert_string_equal(rap_io_fd_plugin(io, fd)->name, "rap");
+	assert_string_equal(rap_io_fd_uri(io, fd), uri);
+	assert_int_equal(rap_io_fd_perm(io, fd), RAP_PERM_RW);
+
+	uint8_t buf[32];
+	assert_int_equal(rap_io_read_at(io, fd, 10, buf, 16), 16);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(buf[i], 0x40 + 10 + i);
+
+	uint64_t size = 0;
+	assert_int_equal(rap_io_size(io, fd, &size), 0);
+	assert_int_equal(size, 64);
+
+	char *out = NULL;
+	assert_int_equal(rap_io_system(io, fd, "?V", &out), 0);
+	assert_non_null(out);
+	assert_string_equal(out, "ran ?V\n");
+	free(out);
+
+	assert_int_equal(rap_io_write_at(io, fd, 4, "WXYZ", 4), 4);
+	assert_int_equal(rap_io_read_at(io, fd, 4, buf, 4), 4);
+	assert_memory_equal(buf, "WXYZ", 4);
+	assert_int_equal(rap_io_seek(io, fd, 0, 0), RAP_ENOTSUP);
+	assert_int_equal(rap_io_close(io, fd), 0);
+
+	/* Read-only open: the OPEN flags carry no W bit. */
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%s/rel/path", s.port);
+	fd = rap_io_open(io, uri, RAP_PERM_R);
+	assert_int_equal(fd, 3);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "a", 1), RAP_EDENIED);
+	assert_int_equal(rap_io_close(io, fd), 0);
+
+	/* A failed remote open fails the local one (stock servers just hang up). */
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%s//missing", s.port);
+	fd = rap_io_open(io, uri, RAP_PERM_R);
+	assert_true(fd < 0);
+
+	rap_io_free(io);
+	fake_stop(&s);
+
+	assert_int_equal(s.conns, 3);
+	assert_int_equal(s.opens, 3);
+	assert_string_equal(s.open_path, "/missing");
+	assert_int_equal(s.open_perm & RAP_PERM_W, 0);
+	assert_int_equal(s.cmds, 1);
+	assert_string_equal(s.last_cmd, "?V");
+	assert_int_equal(s.writes, 1);
+	assert_memory_equal(s.file + 4, "WXYZ", 4);
+	/* Never a CLOSE: stock servers would close(2) that number in their own process. */
+	assert_int_equal(s.closes, 0);
+	assert_true(s.probes >= 3);
+	assert_int_equal(count_fds(), before);
+}
+
+static void test_rap_command_only(void **state)
+{
+	(void)state;
+	struct fake_server s;
+	char uri[128];
+	fake_start(&s);
+	struct rap_io *io = new_io();
+
+	static const char *const forms[] = {"rap://127.0.0.1:%s/", "rap://127.0.0.1:%s"};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(uri, sizeof(uri), forms[i], s.port);
+		int fd = rap_io_open(io, uri, RAP_PERM_R);
+		if (fd < 0)
+			fail_msg("open %s: %s (%d)", uri, rap_strerror(fd), fd);
+		uint8_t b;
+		uint64_t size;
+		assert_int_equal(rap_io_read_at(io, fd, 0, &b, 1), RAP_EBADFD);
+		assert_int_equal(rap_io_size(io, fd, &size), RAP_ENOTSUP);
+		char *out = NULL;
+		assert_int_equal(rap_io_system(io, fd, "i", &out), 0);
+		assert_string_equal(out, "ran i\n");
+		free(out);
+		assert_int_equal(rap_io_close(io, fd), 0);
+	}
+	rap_io_set_allow_write(io, true);
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%s/", s.port);
+	int fd = rap_io_open(io, uri, RAP_PERM_RW);
+	assert_true(fd >= 3);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "a", 1), RAP_EBADFD);
+
+	rap_io_free(io);
+	fake_stop(&s);
+	assert_int_equal(s.opens, 0);
+	assert_int_equal(s.cmds, 2);
+}
+
+static void test_rap_refused_forms(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	struct rap_io *io = new_io();
+
+	/* Listening is rapsrv's job; TLS is not wired in yet. Neither touches the network. */
+	assert_int_equal(rap_io_open(io, "rap://:9999", RAP_PERM_R), RAP_ENOTSUP);
+	assert_int_equal(rap_io_open(io, "rap://:9999//bin/ls", RAP_PERM_R), RAP_ENOTSUP);
+	assert_int_equal(rap_io_open(io, "raps://127.0.0.1:1//x", RAP_PERM_R), RAP_ENOTSUP);
+	assert_true(rap_io_open(io, "rap://127.0.0.1", RAP_PERM_R) < 0);
+
+	/* A bound socket that does not listen refuses connections, deterministically. */
+	int sfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	assert_int_equal(bind(sfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(sfd, (struct sockaddr *)&a, &alen), 0);
+	char uri[64];
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%u//x", ntohs(a.sin_port));
+	assert_int_equal(rap_io_open(io, uri, RAP_PERM_R), -ECONNREFUSED);
+	close(sfd);
+
+	assert_int_equal(rap_io_fds(io, NULL, 0), 0);
+	rap_io_free(io);
+	assert_int_equal(count_fds(), before);
+}
+
+/* ---- allocation failures ------------------------------------------------------------ */
+
+static void test_alloc_failures(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	char dir[PATH_MAX], path[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	path_join(path, sizeof(path), dir, "f");
+	write_file(path, "0123456789");
+
+	/* Every prefix of successful allocations, then failure: each call either succeeds
+	 * completely or fails cleanly with nothing leaked (ASan checks the leaks). */
+	bool done = false;
+	for (long n = 0; !done; n++) {
+		assert_true(n < 1000);
+		struct rap_io *io = NULL;
+		rap__alloc_fail_after(n);
+		int rc = rap_io_new(&io);
+		if (rc < 0) {
+			rap__alloc_fail_after(-1);
+			assert_int_equal(rc, RAP_ENOMEM);
+			assert_null(io);
+			continue;
+		}
+		int steps = 0;
+		rc = rap_io_set_allowed_plugins(io, "file,malloc");
+		steps += rc == 0;
+		if (rc == 0) {
+			rc = rap_io_set_root(io, dir);
+			steps += rc == 0;
+		}
+		int fds[3] = {-1, -1, -1};
+		if (rc == 0) {
+			rc = fds[0] = rap_io_open(io, "f", RAP_PERM_RW);
+			steps += rc >= 0;
+		}
+		if (rc >= 0) {
+			rc = fds[1] = rap_io_open(io, "malloc://64", RAP_PERM_RW);
+			steps += rc >= 0;
+		}
+		if (rc >= 0) {
+			rc = fds[2] = rap_io_open(io, path, RAP_PERM_R);
+			steps += rc >= 0;
+		}
+		rap__alloc_fail_after(-1);
+		if (rc < 0) {
+			assert_int_equal(rc, RAP_ENOMEM);
+		} else {
+			done = true;
+			assert_int_equal(steps, 5);
+		}
+		/* Whatever did open is listed and fully usable once memory is back; a failed
+		 * open left no trace. */
+		size_t opened = 0;
+		for (int i = 0; i < 3; i++) {
+			if (fds[i] < 0)
+				continue;
+			uint8_t b[4];
+			assert_int_equal(rap_io_read_at(io, fds[i], 0, b, 4), 4);
+			opened++;
+		}
+		assert_int_equal(rap_io_fds(io, NULL, 0), opened);
+		rap_io_free(io);
+	}
+	rm_tree(dir);
+	assert_int_equal(count_fds(), before);
+}
+
+static void test_alloc_failures_rap(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	struct fake_server s;
+	char uri[128];
+	fake_start(&s);
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%s//x", s.port);
+
+	struct rap_io *io = new_io();
+	bool done = false;
+	for (long n = 0; !done; n++) {
+		assert_true(n < 1000);
+		rap__alloc_fail_after(n);
+		int fd = rap_io_open(io, uri, RAP_PERM_R);
+		rap__alloc_fail_after(-1);
+		if (fd < 0) {
+			assert_int_equal(fd, RAP_ENOMEM);
+			assert_int_equal(rap_io_fds(io, NULL, 0), 0);
+			continue;
+		}
+		uint8_t b[4];
+		assert_int_equal(rap_io_read_at(io, fd, 0, b, 4), 4);
+		assert_int_equal(b[0], 0x40);
+		assert_int_equal(rap_io_close(io, fd), 0);
+		done = true;
+	}
+	rap_io_free(io);
+	fake_stop(&s);
+	assert_int_equal(count_fds(), before);
+}
+
+int main(void)
+{
+	/* One group: TAP allows one plan per run. The root fixture is cheap to build. */
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_builtin_plugins),
+		cmocka_unit_test(test_register),
+		cmocka_unit_test(test_fd_numbering),
+		cmocka_unit_test(test_malloc_parse),
+		cmocka_unit_test(test_malloc_bounds),
+		cmocka_unit_test(test_write_policy),
+		cmocka_unit_test(test_allowed_plugins),
+		cmocka_unit_test(test_file_rw),
+		cmocka_unit_test(test_root_openat2),
+		cmocka_unit_test(test_root_walk),
+		cmocka_unit_test(test_root_relative_config),
+		cmocka_unit_test(test_rap_plugin),
+		cmocka_unit_test(test_rap_command_only),
+		cmocka_unit_test(test_rap_refused_forms),
+		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_alloc_failures_rap),
+	};
+	return cmocka_run_group_tests_name("io", tests, root_fixture_setup, root_fixture_teardown);
+}
