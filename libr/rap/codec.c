@@ -121,28 +121,35 @@ static size_t prealloc_size(uint32_t max)
 	return (size_t)(max < PREALLOC_PAYLOAD ? max : PREALLOC_PAYLOAD) + 1;
 }
 
-/* Makes room for a payload of n bytes and its NUL. n <= max_payload was checked by the
- * caller, so the buffer never grows past the hard cap. */
-static int reserve_payload(struct rap_decoder *d, uint32_t n)
+/* Makes room for upto payload bytes and a NUL. The buffer grows with the bytes that
+ * actually arrive, not with the declared length, so a peer announcing a large payload
+ * and sending nothing holds no memory; it never grows past the message (whose length
+ * was checked against the limit), hence never past the hard cap. */
+static int reserve_payload(struct rap_decoder *d, size_t upto)
 {
-	size_t need = (size_t)n + 1;
-	size_t floor = prealloc_size(d->max_payload);
-	size_t want = need < floor ? floor : need;
-	if (need <= d->cap && !(d->cap > SHRINK_ABOVE && want <= d->cap / 4))
-		return 0;
-	if (need > d->cap) {
-		/* Round up so a slowly growing series of payloads does not realloc each time,
-		 * but never past the cap. */
-		size_t round = (want + 4095) & ~(size_t)4095;
-		size_t hard = (size_t)d->max_payload + 1;
-		/* A payload accepted before the limit was lowered still gets its room. */
-		if (hard < need)
-			hard = need;
-		want = round < hard ? round : hard;
+	size_t need = upto + 1;
+	size_t full = (size_t)d->cur.len + 1;
+	if (d->have == 0 && d->cap > SHRINK_ABOVE) {
+		size_t floor = prealloc_size(d->max_payload);
+		size_t want = full > floor ? full : floor;
+		if (want <= d->cap / 4) {
+			uint8_t *p = rap__realloc(d->buf, want);
+			if (p) {
+				d->buf = p;
+				d->cap = want;
+			}
+		}
 	}
+	if (need <= d->cap)
+		return 0;
+	size_t want = d->cap * 2;
+	if (want > full)
+		want = full;
+	if (want < need)
+		want = need;
 	uint8_t *p = rap__realloc(d->buf, want);
 	if (!p)
-		return need <= d->cap ? 0 : RAP_ENOMEM;
+		return RAP_ENOMEM;
 	d->buf = p;
 	d->cap = want;
 	return 0;
@@ -250,7 +257,8 @@ int rap_decoder_decode(struct rap_decoder *d, const uint8_t *in, size_t len, siz
 		}
 		case DEC_HEADER: {
 			size_t n = min_size(len - pos, (size_t)(d->hdr_need - d->hdr_have));
-			memcpy(d->hdr + d->hdr_have, in + pos, n);
+			if (n) /* in may be NULL when len is 0 */
+				memcpy(d->hdr + d->hdr_have, in + pos, n);
 			d->hdr_have = (uint8_t)(d->hdr_have + n);
 			pos += n;
 			if (d->hdr_have < d->hdr_need)
@@ -277,13 +285,13 @@ int rap_decoder_decode(struct rap_decoder *d, const uint8_t *in, size_t len, siz
 			break;
 		}
 		case DEC_PAYLOAD: {
-			int rc = reserve_payload(d, d->cur.len);
+			size_t n = min_size(len - pos, (size_t)(d->cur.len - d->have));
+			int rc = reserve_payload(d, (size_t)d->have + n);
 			if (rc < 0) {
 				/* State is kept: calling again retries the allocation. */
 				*consumed = pos;
 				return rc;
 			}
-			size_t n = min_size(len - pos, (size_t)(d->cur.len - d->have));
 			if (n)
 				memcpy(d->buf + d->have, in + pos, n);
 			d->have += (uint32_t)n;

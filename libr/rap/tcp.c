@@ -25,7 +25,7 @@ static const char *strip_brackets(const char *host, char *tmp, size_t cap)
 	return host;
 }
 
-static int gai_error(int rc, int saved_errno)
+static int resolve_error(int rc, int saved_errno)
 {
 	if (rc == EAI_SYSTEM)
 		return saved_errno ? -saved_errno : RAP_ERESOLVE;
@@ -122,7 +122,7 @@ int rap_tcp_connect(const char *host, const char *port, int timeout_ms, int *fd_
 	errno = 0;
 	int grc = getaddrinfo(host, port, &hints, &res);
 	if (grc != 0)
-		return gai_error(grc, errno);
+		return resolve_error(grc, errno);
 
 	/* One deadline for the whole attempt: a host with several dead addresses must not
 	 * multiply the caller's timeout. */
@@ -158,7 +158,7 @@ int rap_tcp_listen(const char *host, const char *port, int backlog, int *fd_out)
 	errno = 0;
 	int grc = getaddrinfo(host, port, &hints, &res);
 	if (grc != 0)
-		return gai_error(grc, errno);
+		return resolve_error(grc, errno);
 
 	int rc = RAP_ERESOLVE;
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
