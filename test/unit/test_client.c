@@ -1,0 +1,1122 @@
+/* The client against two kinds of peer over socketpair(): a fake server thread with the
+ * stock radare2 behaviour (0xff padding, position answered to the probe, hang-up on a
+ * failed OPEN, no drain of a refused CMD) and our own server session. Request bytes are
+ * compared with what the real radare2 client sent in the recordings. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rap/rap.h>
+
+#include "common.h"
+#include "transcript.h"
+
+#define SAMPLE_SIZE 131072u
+
+static uint8_t *sample_make(size_t size)
+{
+	uint8_t *p = malloc(size);
+	assert_non_null(p);
+	for (size_t o = 0; o < size; o += 16) {
+		char rec[17];
+		snprintf(rec, sizeof rec, "@%08zx|rap2!\n", o);
+		memcpy(p + o, rec, size - o < 16 ? size - o : 16);
+	}
+	return p;
+}
+
+struct bytes {
+	uint8_t *p;
+	size_t n, cap;
+};
+
+static void bytes_add(struct bytes *b, const void *p, size_t n)
+{
+	if (!n)
+		return;
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2 + 64;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+}
+
+static bool contains(const struct bytes *hay, const uint8_t *needle, size_t n)
+{
+	return hay->n >= n && memmem(hay->p, hay->n, needle, n) != NULL;
+}
+
+/* ---- a buffered reader for the fake servers ----------------------------------------- */
+
+struct rd {
+	int fd;
+	uint8_t buf[1 << 16];
+	size_t pos, len;
+	struct bytes *rec; /* every byte taken is recorded here */
+};
+
+/* True when a byte is buffered or arrives within timeout_ms (-1: wait for it or EOF). */
+static bool rd_ready(struct rd *r, int timeout_ms)
+{
+	if (r->pos < r->len)
+		return true;
+	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return false;
+	ssize_t n = read(r->fd, r->buf, sizeof r->buf);
+	if (n <= 0)
+		return false;
+	r->pos = 0;
+	r->len = (size_t)n;
+	return true;
+}
+
+static bool rd_exact(struct rd *r, void *out, size_t n)
+{
+	uint8_t *p = out;
+	while (n) {
+		if (!rd_ready(r, -1))
+			return false;
+		size_t k = r->len - r->pos < n ? r->len - r->pos : n;
+		if (p) {
+			memcpy(p, r->buf + r->pos, k);
+			p += k;
+		}
+		bytes_add(r->rec, r->buf + r->pos, k);
+		r->pos += k;
+		n -= k;
+	}
+	return true;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	assert_int_equal(rap_send_all(fd, p, n), 0);
+}
+
+/* ---- fake stock server -------------------------------------------------------------- */
+
+struct stock {
+	int fd;
+	uint8_t *file;
+	size_t size;
+	bool writable;
+	uint64_t pos;
+	size_t batch;          /* answer only after this many requests (or a 300 ms pause) */
+	size_t max_batch;      /* most requests read before answering */
+	const char *reverse;   /* CMD: first send this reverse command */
+	struct bytes answer;   /* the client's answer to it, as sent */
+	size_t hangup_after;   /* close after sending this many reply bytes (0: never) */
+	struct bytes rec;      /* everything the client sent */
+	pthread_t th;
+};
+
+static void put_u32(struct bytes *o, uint8_t op, uint32_t v)
+{
+	uint8_t p[5] = { op };
+	rap__put_be32(p + 1, v);
+	bytes_add(o, p, 5);
+}
+
+static void put_text(struct bytes *o, uint8_t op, const char *t)
+{
+	put_u32(o, op, (uint32_t)strlen(t) + 1);
+	bytes_add(o, t, strlen(t) + 1);
+}
+
+static char *big_text(size_t n)
+{
+	char *s = malloc(n + 1);
+	assert_non_null(s);
+	for (size_t i = 0; i < n; i++)
+		s[i] = (char)('a' + i % 26);
+	s[n] = 0;
+	return s;
+}
+
+/* The stock server's answer to one CMD. */
+static char *stock_cmd_output(struct stock *k, struct rd *r, const char *cmd)
+{
+	unsigned long n;
+	if (sscanf(cmd, "big %lu", &n) == 1)
+		return big_text(n);
+	if (k->reverse) {
+		struct bytes o = { 0 };
+		put_text(&o, 0x07, k->reverse);
+		send_all(k->fd, o.p, o.n);
+		free(o.p);
+		struct bytes *keep = r->rec;
+		r->rec = &k->answer;
+		uint8_t h[5];
+		char said[256] = "";
+		if (rd_exact(r, h, 5)) {
+			uint32_t l = rap__get_be32(h + 1);
+			char *t = calloc(1, l + 1);
+			assert_non_null(t);
+			if (rd_exact(r, t, l))
+				snprintf(said, sizeof said, "%s", t);
+			free(t);
+		}
+		r->rec = keep;
+		char *out = malloc(512);
+		assert_non_null(out);
+		snprintf(out, 512, "fake-server-reply: %s / client said: %s\n", cmd, said);
+		return out;
+	}
+	return strdup(cmd);
+}
+
+static void *stock_main(void *arg)
+{
+	struct stock *k = arg;
+	struct rd *r = calloc(1, sizeof *r);
+	assert_non_null(r);
+	r->fd = k->fd;
+	r->rec = &k->rec;
+	struct bytes out = { 0 };
+	size_t nbatch = 0, sent = 0;
+	for (;;) {
+		if (out.n && (nbatch >= k->batch || !rd_ready(r, 300))) {
+			if (nbatch > k->max_batch)
+				k->max_batch = nbatch;
+			size_t n = out.n;
+			if (k->hangup_after && sent + n > k->hangup_after)
+				n = k->hangup_after - sent;
+			send_all(k->fd, out.p, n);
+			sent += n;
+			out.n = nbatch = 0;
+			if (k->hangup_after && sent >= k->hangup_after)
+				break;
+		}
+		uint8_t op, h[9];
+		if (!rd_ready(r, -1) || !rd_exact(r, &op, 1))
+			break;
+		nbatch++;
+		if (op == 0x01) {
+			if (!rd_exact(r, h, 2))
+				break;
+			char path[256] = "";
+			if (!rd_exact(r, path, h[1]))
+				break;
+			if (strcmp(path, "/data/files/sample.bin") != 0)
+				break; /* stock hangs up on a failed OPEN */
+			k->pos = 0;
+			put_u32(&out, 0x81, 4);
+		} else if (op == 0x02) {
+			if (!rd_exact(r, h, 4))
+				break;
+			uint32_t l = rap__get_be32(h);
+			if (l > INT32_MAX)
+				break;
+			if (l > RAP_PACKET_MAX)
+				l = RAP_PACKET_MAX;
+			put_u32(&out, 0x82, l);
+			for (uint32_t i = 0; i < l; i++) {
+				uint64_t at = k->pos + i;
+				uint8_t b = at < k->size ? k->file[at] : 0xff;
+				bytes_add(&out, &b, 1);
+			}
+		} else if (op == 0x03) {
+			if (!rd_exact(r, h, 4))
+				break;
+			uint32_t l = rap__get_be32(h);
+			if (l > RAP_PACKET_MAX)
+				break; /* stock exits */
+			uint8_t *d = malloc(l + 1);
+			assert_non_null(d);
+			bool ok = rd_exact(r, d, l);
+			bool done = ok && l && k->writable && k->pos + l <= k->size;
+			if (done)
+				memcpy(k->file + k->pos, d, l);
+			free(d);
+			if (!ok)
+				break;
+			put_u32(&out, 0x83, done ? 1 : 0);
+		} else if (op == 0x04) {
+			if (!rd_exact(r, h, 9))
+				break;
+			uint64_t off = rap__get_be64(h + 1), res;
+			if (h[0] == 0)
+				res = k->pos = off;
+			else if (h[0] == 2)
+				res = k->size;
+			else
+				res = k->pos;
+			uint8_t p[9] = { 0x84 };
+			rap__put_be64(p + 1, res);
+			bytes_add(&out, p, 9);
+		} else if (op == 0x05) {
+			if (!rd_exact(r, h, 4))
+				break;
+			put_u32(&out, 0x85, 0);
+		} else if (op == 0x07) {
+			if (!rd_exact(r, h, 4))
+				break;
+			uint32_t l = rap__get_be32(h);
+			if (l == 0 || l >= RAP_PACKET_MAX) {
+				put_u32(&out, 0x87, 0); /* and the payload is parsed as packets */
+				continue;
+			}
+			char *cmd = calloc(1, l + 1);
+			assert_non_null(cmd);
+			bool ok = rd_exact(r, cmd, l);
+			if (ok) {
+				if (out.n) { /* a reverse CMD must not overtake earlier replies */
+					send_all(k->fd, out.p, out.n);
+					sent += out.n;
+					out.n = 0;
+				}
+				char *o = stock_cmd_output(k, r, cmd);
+				put_text(&out, 0x87, o);
+				free(o);
+			}
+			free(cmd);
+			if (!ok)
+				break;
+		} else {
+			break; /* unknown command: connection closed */
+		}
+	}
+	if (out.n && !k->hangup_after)
+		(void)rap_send_all(k->fd, out.p, out.n);
+	free(out.p);
+	free(r);
+	shutdown(k->fd, SHUT_RDWR);
+	return NULL;
+}
+
+/* Starts a stock fake and a client attached to it. */
+static struct rap_client *stock_start(struct stock *k, bool writable)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	k->fd = sv[1];
+	k->file = sample_make(SAMPLE_SIZE);
+	k->size = SAMPLE_SIZE;
+	k->writable = writable;
+	if (!k->batch)
+		k->batch = 1;
+	assert_int_equal(pthread_create(&k->th, NULL, stock_main, k), 0);
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap_client_attach_fd(c, sv[0]), 0);
+	assert_int_equal(rap_client_fd(c), sv[0]);
+	return c;
+}
+
+static void stock_stop(struct stock *k, struct rap_client *c)
+{
+	rap_client_free(c);
+	pthread_join(k->th, NULL);
+	close(k->fd);
+	free(k->file);
+	free(k->rec.p);
+	free(k->answer.p);
+}
+
+/* ---- our server, through a server session --------------------------------------------- */
+
+struct ours {
+	int fd;
+	struct rap_server_session *s;
+	uint8_t *file;
+	size_t size;
+	bool open, writable;
+	uint64_t pos;
+	size_t max_read, max_write;
+	int rc;
+	pthread_t th;
+};
+
+static int o_open(void *ctx, const char *path, uint8_t perm)
+{
+	struct ours *k = ctx;
+	if (strcmp(path, "/data/files/sample.bin") != 0)
+		return RAP_EBADFD;
+	k->open = true;
+	k->writable = perm & RAP_PERM_W;
+	k->pos = 0;
+	return 7;
+}
+
+static ssize_t o_read(void *ctx, uint8_t *buf, size_t len)
+{
+	struct ours *k = ctx;
+	if (len > k->max_read)
+		k->max_read = len;
+	if (!k->open)
+		return RAP_EBADFD;
+	if (k->pos >= k->size)
+		return 0;
+	size_t n = k->size - k->pos < len ? k->size - k->pos : len;
+	memcpy(buf, k->file + k->pos, n);
+	return (ssize_t)n;
+}
+
+static ssize_t o_write(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct ours *k = ctx;
+	if (len > k->max_write)
+		k->max_write = len;
+	if (!k->open || !k->writable)
+		return RAP_EDENIED;
+	if (k->pos >= k->size)
+		return 0;
+	size_t n = k->size - k->pos < len ? k->size - k->pos : len;
+	memcpy(k->file + k->pos, buf, n);
+	return (ssize_t)n;
+}
+
+static int o_seek(void *ctx, int whence, uint64_t off, uint64_t *res)
+{
+	struct ours *k = ctx;
+	if (!k->open)
+		return RAP_EBADFD;
+	if (whence == RAP_SEEK_SET)
+		k->pos = off;
+	*res = whence == RAP_SEEK_END ? k->size : k->pos;
+	return 0;
+}
+
+static int o_close(void *ctx, int32_t fd)
+{
+	struct ours *k = ctx;
+	if (fd != 7 || !k->open)
+		return RAP_EBADFD;
+	k->open = false;
+	return 0;
+}
+
+static int o_cmd(void *ctx, const char *cmd, char **out)
+{
+	(void)ctx;
+	unsigned long n;
+	if (sscanf(cmd, "big %lu", &n) == 1) {
+		*out = big_text(n);
+		return 0;
+	}
+	size_t l = strlen(cmd);
+	*out = malloc(l + 2);
+	assert_non_null(*out);
+	memcpy(*out, cmd, l);
+	memcpy(*out + l, "\n", 2);
+	return 0;
+}
+
+static const struct rap_server_handler ours_handler = {
+	.open = o_open, .read = o_read, .write = o_write, .seek = o_seek,
+	.close = o_close, .cmd = o_cmd,
+};
+
+static void *ours_main(void *arg)
+{
+	struct ours *k = arg;
+	k->rc = rap_server_session_serve_fd(k->s, k->fd);
+	shutdown(k->fd, SHUT_RDWR);
+	return NULL;
+}
+
+static struct rap_client *ours_start(struct ours *k, size_t size)
+{
+	memset(k, 0, sizeof *k);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	k->fd = sv[1];
+	k->size = size;
+	k->file = sample_make(size);
+	assert_int_equal(rap_server_session_new(&ours_handler, k, &k->s), 0);
+	assert_int_equal(pthread_create(&k->th, NULL, ours_main, k), 0);
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap_client_attach_fd(c, sv[0]), 0);
+	return c;
+}
+
+static void ours_stop(struct ours *k, struct rap_client *c)
+{
+	rap_client_free(c);
+	pthread_join(k->th, NULL);
+	assert_int_equal(k->rc, 0);
+	close(k->fd);
+	rap_server_session_free(k->s);
+	free(k->file);
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+
+/* Length of the request starting at p in a recorded client stream (complete requests of
+ * the opcodes radare2 sends). */
+static size_t request_len(const uint8_t *p)
+{
+	switch (p[0]) {
+	case 0x01: return 3u + p[2];
+	case 0x04: return 10u;
+	case 0x02:
+	case 0x05: return 5u;
+	default: return 5u + rap__get_be32(p + 1);
+	}
+}
+
+/* The bytes radare2's client sent in the recordings, request by request, are what ours
+ * sends for the same operation. */
+static void test_request_bytes_match_r2(void **state)
+{
+	(void)state;
+	struct transcript ro, cmd, eq;
+	assert_int_equal(transcript_load("open-ro-n.txt", &ro), 0);
+	assert_int_equal(transcript_load("cmd.txt", &cmd), 0);
+	assert_int_equal(transcript_load("eq-rap-plus.txt", &eq), 0);
+	struct bytes r2 = { ro.conns[0].client, ro.conns[0].client_len, 0 };
+
+	struct stock k = { 0 };
+	struct rap_client *c = stock_start(&k, false);
+	/* OPEN: exactly the first request of the recording. */
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 4);
+	assert_int_equal(k.rec.n, 26);
+	assert_memory_equal(k.rec.p, ro.conns[0].client, 26);
+	/* The empty CMD r2 sends after OPEN. */
+	char *out;
+	size_t outlen;
+	size_t mark = k.rec.n;
+	assert_int_equal(rap_client_cmd(c, "", &out, &outlen), 0);
+	free(out);
+	assert_memory_equal(k.rec.p + mark, "\x07\0\0\0\x01\0", 6);
+	/* The size query: SEEK CUR 0, SEEK END 0, SEEK SET back, as recorded right after. */
+	mark = k.rec.n;
+	uint64_t size = 0;
+	assert_int_equal(rap_client_size(c, &size), 0);
+	assert_int_equal(size, SAMPLE_SIZE);
+	assert_int_equal(k.rec.n - mark, 30);
+	assert_memory_equal(k.rec.p + mark, ro.conns[0].client + 26 + 6, 30);
+	/* A read: the SEEK SET and READ packets are the recorded ones (r2 adds a SEEK CUR
+	 * between them, which only costs a round trip). */
+	mark = k.rec.n;
+	uint8_t buf[32];
+	assert_int_equal(rap_client_read_at(c, 0, buf, 32), 32);
+	assert_int_equal(k.rec.n - mark, 15);
+	assert_true(contains(&r2, k.rec.p + mark, 10));
+	assert_true(contains(&r2, k.rec.p + mark + 10, 5));
+	assert_memory_equal(buf, k.file, 32);
+	/* Every CMD of cmd.txt, sent from its text, is the recorded packet. */
+	struct transcript_conn *tc = &cmd.conns[0];
+	size_t found = 0;
+	for (size_t off = 0; off + 5 <= tc->client_len;) {
+		uint8_t op = tc->client[off];
+		size_t len = request_len(tc->client + off);
+		if (op == 0x07) {
+			const char *text = (const char *)tc->client + off + 5;
+			mark = k.rec.n;
+			assert_int_equal(rap_client_cmd(c, text, &out, NULL), 0);
+			free(out);
+			assert_int_equal(k.rec.n - mark, len);
+			assert_memory_equal(k.rec.p + mark, tc->client + off, len);
+			found++;
+		}
+		off += len;
+	}
+	assert_true(found >= 5);
+	/* Every SEEK of seek.txt, whatever its whence, is the recorded packet. */
+	struct transcript sk;
+	assert_int_equal(transcript_load("seek.txt", &sk), 0);
+	tc = &sk.conns[0];
+	found = 0;
+	for (size_t off = 0; off + 5 <= tc->client_len;) {
+		uint8_t op = tc->client[off];
+		size_t len = request_len(tc->client + off);
+		if (op == 0x04) {
+			mark = k.rec.n;
+			uint64_t pos;
+			assert_int_equal(rap_client_seek(c, rap__get_be64(tc->client + off + 2),
+							 tc->client[off + 1], &pos), 0);
+			assert_int_equal(k.rec.n - mark, 10);
+			assert_memory_equal(k.rec.p + mark, tc->client + off, 10);
+			found++;
+		}
+		off += len;
+	}
+	assert_true(found >= 10);
+	transcript_free(&sk);
+	stock_stop(&k, c);
+
+	/* =+ opens with permission 0. */
+	memset(&k, 0, sizeof k);
+	c = stock_start(&k, false);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 0), 4);
+	assert_memory_equal(k.rec.p, eq.conns[0].client, 26);
+	stock_stop(&k, c);
+	transcript_free(&ro);
+	transcript_free(&cmd);
+	transcript_free(&eq);
+}
+
+static void test_stock_reads(void **state)
+{
+	(void)state;
+	struct stock k = { .batch = 16 };
+	struct rap_client *c = stock_start(&k, false);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 4);
+	/* A stock peer answers the probe with its position: nothing changes. */
+	size_t mark = k.rec.n;
+	assert_int_equal(rap_client_probe(c), 0);
+	assert_false(rap_client_extended(c));
+	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x01\x00\x01", 10);
+	/* Many chunks, pipelined: the fake answers only once 16 requests have arrived. */
+	size_t n = 100000;
+	uint8_t *buf = malloc(n);
+	assert_non_null(buf);
+	assert_int_equal(rap_client_read_at(c, 0, buf, n), (ssize_t)n);
+	assert_memory_equal(buf, k.file, n);
+	assert_true(k.max_batch >= 16);
+	/* Every READ asked at most 4096. */
+	for (size_t i = mark; i + 5 <= k.rec.n; i++)
+		if (k.rec.p[i] == 0x02 && i >= 10 && k.rec.p[i - 10] == 0x04)
+			assert_true(rap__get_be32(k.rec.p + i + 1) <= 4096);
+	/* Across the end: stock pads with 0xff and the client passes that on. */
+	assert_int_equal(rap_client_read_at(c, SAMPLE_SIZE - 100, buf, 4096), 4096);
+	assert_memory_equal(buf, k.file + SAMPLE_SIZE - 100, 100);
+	for (size_t i = 100; i < 4096; i++)
+		assert_int_equal(buf[i], 0xff);
+	/* An unaligned read of a few bytes. */
+	assert_int_equal(rap_client_read_at(c, 0x1233, buf, 3), 3);
+	assert_memory_equal(buf, k.file + 0x1233, 3);
+	assert_int_equal(rap_client_read_at(c, 0, buf, 0), 0);
+	uint64_t pos = 1;
+	assert_int_equal(rap_client_seek(c, 0x40, RAP_SEEK_SET, &pos), 0);
+	assert_int_equal(pos, 0x40);
+	assert_int_equal(rap_client_seek(c, 0x99, RAP_SEEK_CUR, &pos), 0);
+	assert_int_equal(pos, 0x40);
+	assert_int_equal(rap_client_seek(c, 0, RAP_SEEK_END, &pos), 0);
+	assert_int_equal(pos, SAMPLE_SIZE);
+	assert_int_equal(rap_client_seek(c, 0, 7, &pos), RAP_EINVAL);
+	free(buf);
+	stock_stop(&k, c);
+}
+
+static void test_ours_reads(void **state)
+{
+	(void)state;
+	struct ours k;
+	size_t size = 3u << 20;
+	struct rap_client *c = ours_start(&k, size);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 7);
+	/* Before the probe: stock-sized chunks. */
+	uint8_t *buf = malloc(size + 100);
+	assert_non_null(buf);
+	assert_int_equal(rap_client_read_at(c, 0, buf, 20000), 20000);
+	assert_memory_equal(buf, k.file, 20000);
+	assert_int_equal(k.max_read, 4096);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_true(rap_client_extended(c));
+	/* After it: 1 MiB chunks, short at the end of the file, 0 past it. */
+	assert_int_equal(rap_client_read_at(c, 0, buf, size), (ssize_t)size);
+	assert_memory_equal(buf, k.file, size);
+	assert_int_equal(k.max_read, 1u << 20);
+	assert_int_equal(rap_client_read_at(c, size - 10, buf, 5000), 10);
+	assert_memory_equal(buf, k.file + size - 10, 10);
+	assert_int_equal(rap_client_read_at(c, size - 3000000, buf, size), 3000000);
+	assert_int_equal(rap_client_read_at(c, size + 1, buf, 100), 0);
+	uint64_t sz = 0;
+	assert_int_equal(rap_client_size(c, &sz), 0);
+	assert_int_equal(sz, size);
+	/* CLOSE: our fd works once. */
+	assert_int_equal(rap_client_close_fd(c, 7), 0);
+	assert_int_equal(rap_client_close_fd(c, 7), RAP_EREMOTE);
+	/* Nothing open now: the server cannot seek there, and we say so. */
+	assert_int_equal(rap_client_read_at(c, 5, buf, 10), RAP_EREMOTE);
+	free(buf);
+	ours_stop(&k, c);
+}
+
+static void test_writes(void **state)
+{
+	(void)state;
+	uint8_t *data = malloc(3u << 20);
+	assert_non_null(data);
+	for (size_t i = 0; i < (3u << 20); i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+
+	struct stock k = { .batch = 4 };
+	struct rap_client *c = stock_start(&k, true);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 7), 4);
+	assert_int_equal(rap_client_write_at(c, 100, data, 10000), 10000);
+	assert_memory_equal(k.file + 100, data, 10000);
+	assert_true(k.max_batch >= 4);
+	for (size_t i = 0; i + 5 <= k.rec.n; i++)
+		if (k.rec.p[i] == 0x03 && i >= 10 && k.rec.p[i - 10] == 0x04)
+			assert_true(rap__get_be32(k.rec.p + i + 1) <= 4096);
+	/* Past the end the stock fake refuses: answered 0, reported as a remote failure. */
+	assert_int_equal(rap_client_write_at(c, SAMPLE_SIZE - 2, data, 4), RAP_EREMOTE);
+	assert_int_equal(rap_client_write_at(c, 0, data, 0), 0);
+	stock_stop(&k, c);
+
+	memset(&k, 0, sizeof k);
+	c = stock_start(&k, false);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 4);
+	assert_int_equal(rap_client_write_at(c, 0, data, 5000), RAP_EREMOTE);
+	/* Still in step after the refused pipeline. */
+	uint8_t b[4];
+	assert_int_equal(rap_client_read_at(c, 0, b, 4), 4);
+	assert_memory_equal(b, "@000", 4);
+	stock_stop(&k, c);
+
+	struct ours o;
+	c = ours_start(&o, 3u << 20);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 7), 7);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_int_equal(rap_client_write_at(c, 0, data, 3u << 20), 3u << 20);
+	assert_memory_equal(o.file, data, 3u << 20);
+	assert_int_equal(o.max_write, 1u << 20);
+	/* Our server reports a partial write as a count; the client returns what was done. */
+	assert_int_equal(rap_client_write_at(c, (3u << 20) - 10, data, 100), 10);
+	ours_stop(&o, c);
+
+	c = ours_start(&o, 4096);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 7);
+	assert_int_equal(rap_client_write_at(c, 0, data, 100), RAP_EREMOTE);
+	ours_stop(&o, c);
+	free(data);
+}
+
+static void test_cmd_outputs(void **state)
+{
+	(void)state;
+	struct ours k;
+	struct rap_client *c = ours_start(&k, 4096);
+	char *out = NULL;
+	size_t n = 0;
+	/* Without the probe our server cuts for stock clients. */
+	assert_int_equal(rap_client_cmd(c, "big 100000", &out, &n), 0);
+	assert_true(n < RAP_STOCK_CMD_REPLY_MAX);
+	assert_non_null(strstr(out, "[rap: output truncated"));
+	free(out);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_int_equal(rap_client_cmd(c, "big 100000", &out, &n), 0);
+	assert_int_equal(n, 100000);
+	assert_int_equal(strlen(out), 100000);
+	assert_memory_equal(out, "abcdefghij", 10);
+	free(out);
+	assert_int_equal(rap_client_cmd(c, "?e hi", &out, &n), 0);
+	assert_string_equal(out, "?e hi\n");
+	assert_int_equal(n, 6);
+	free(out);
+	/* Longer than a stock server takes: sent to an extended peer, which takes up to
+	 * 1 MiB and refuses more with a text (drained). */
+	char *longcmd = big_text(6000);
+	assert_int_equal(rap_client_cmd(c, longcmd, &out, &n), 0);
+	assert_int_equal(n, 6001);
+	free(out);
+	free(longcmd);
+	longcmd = big_text((1u << 20) + 10);
+	assert_int_equal(rap_client_cmd(c, longcmd, &out, &n), 0);
+	assert_string_equal(out, "error: command too long (1048587 bytes, limit 1048576)\n");
+	free(out);
+	free(longcmd);
+	ours_stop(&k, c);
+}
+
+static void test_stock_cmd_limits(void **state)
+{
+	(void)state;
+	struct stock k = { 0 };
+	struct rap_client *c = stock_start(&k, false);
+	char *out = NULL;
+	/* A 4096-byte CMD would make a stock server parse its payload as packets. */
+	char *cmd = big_text(RAP_PACKET_MAX - 1);
+	size_t mark = k.rec.n;
+	assert_int_equal(rap_client_cmd(c, cmd, &out, NULL), RAP_ETOOBIG);
+	assert_null(out);
+	cmd[RAP_PACKET_MAX - 2] = 0;
+	assert_int_equal(rap_client_cmd(c, cmd, &out, NULL), 0);
+	assert_int_equal(strlen(out), RAP_PACKET_MAX - 2);
+	assert_int_equal(k.rec.n - mark, 5 + RAP_PACKET_MAX - 1);
+	free(out);
+	free(cmd);
+	/* Stock sends a 17 KiB reply whole: accepted up to our max reply. */
+	assert_int_equal(rap_client_cmd(c, "big 17990", &out, NULL), 0);
+	assert_int_equal(strlen(out), 17990);
+	free(out);
+	stock_stop(&k, c);
+}
+
+static int reverse_cb(void *user, const char *cmd, char **out)
+{
+	int *calls = user;
+	(*calls)++;
+	assert_string_equal(cmd, "?e reverse-ok");
+	*out = strdup("reverse-ok\n");
+	return 0;
+}
+
+static int reverse_refuse(void *user, const char *cmd, char **out)
+{
+	(void)user;
+	(void)cmd;
+	(void)out;
+	return RAP_EDENIED;
+}
+
+static void test_reverse_cmd(void **state)
+{
+	(void)state;
+	struct transcript t;
+	assert_int_equal(transcript_load("cmd-reverse.txt", &t), 0);
+	/* What r2 answered to the fake server's "?e reverse-ok". */
+	static const uint8_t r2_answer[] = "\x87\0\0\0\x0c" "reverse-ok\n";
+	struct bytes r2 = { t.conns[0].client, t.conns[0].client_len, 0 };
+	assert_true(contains(&r2, r2_answer, sizeof r2_answer));
+
+	/* Default: refused with a text, never run; the real reply still arrives. */
+	struct stock k = { .reverse = "?e reverse-ok" };
+	struct rap_client *c = stock_start(&k, false);
+	char *out = NULL;
+	assert_int_equal(rap_client_cmd(c, "?e hi", &out, NULL), 0);
+	assert_string_equal(out, "fake-server-reply: ?e hi / client said: "
+				 "reverse commands are disabled on this client\n\n");
+	free(out);
+	const char *refusal = "reverse commands are disabled on this client\n";
+	assert_int_equal(k.answer.n, 5 + strlen(refusal) + 1);
+	assert_int_equal(k.answer.p[0], 0x87);
+	assert_memory_equal(k.answer.p + 5, refusal, strlen(refusal) + 1);
+	stock_stop(&k, c);
+
+	/* Enabled: run, and answered byte for byte as radare2 does. */
+	memset(&k, 0, sizeof k);
+	k.reverse = "?e reverse-ok";
+	c = stock_start(&k, false);
+	int calls = 0;
+	rap_client_set_reverse_cmd(c, reverse_cb, &calls);
+	assert_int_equal(rap_client_cmd(c, "?e hi", &out, NULL), 0);
+	assert_int_equal(calls, 1);
+	assert_string_equal(out, "fake-server-reply: ?e hi / client said: reverse-ok\n\n");
+	free(out);
+	assert_int_equal(k.answer.n, sizeof r2_answer);
+	assert_memory_equal(k.answer.p, r2_answer, sizeof r2_answer);
+	stock_stop(&k, c);
+
+	/* A callback that refuses still answers, or the server would wait forever. */
+	memset(&k, 0, sizeof k);
+	k.reverse = "?e reverse-ok";
+	c = stock_start(&k, false);
+	rap_client_set_reverse_cmd(c, reverse_refuse, NULL);
+	assert_int_equal(rap_client_cmd(c, "?e hi", &out, NULL), 0);
+	assert_non_null(strstr(out, "client said: error: reverse command refused"));
+	free(out);
+	stock_stop(&k, c);
+	transcript_free(&t);
+}
+
+static void test_too_big_drained(void **state)
+{
+	(void)state;
+	struct ours k;
+	struct rap_client *c = ours_start(&k, SAMPLE_SIZE);
+	assert_int_equal(rap_client_set_max_reply(c, 0), RAP_EINVAL);
+	assert_int_equal(rap_client_set_max_reply(c, 1000), 0);
+	assert_int_equal(rap_client_probe(c), 1);
+	char *out = (char *)1;
+	assert_int_equal(rap_client_cmd(c, "big 300000", &out, NULL), RAP_ETOOBIG);
+	assert_null(out);
+	/* The connection is still in step. */
+	assert_int_equal(rap_client_cmd(c, "again", &out, NULL), 0);
+	assert_string_equal(out, "again\n");
+	free(out);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 7);
+	/* Reads stay within the limit too: chunks shrink to it. */
+	uint8_t buf[5000];
+	assert_int_equal(rap_client_read_at(c, 0, buf, sizeof buf), (ssize_t)sizeof buf);
+	assert_memory_equal(buf, k.file, sizeof buf);
+	assert_true(k.max_read <= 1000);
+	ours_stop(&k, c);
+}
+
+/* A scripted peer: reads n bytes, writes a canned reply, then closes. */
+struct script {
+	int fd;
+	size_t read_n;
+	const uint8_t *reply;
+	size_t reply_n;
+	bool keep_open; /* after the reply, keep serving the stock way */
+	pthread_t th;
+	struct stock rest;
+};
+
+static void *script_main(void *arg)
+{
+	struct script *s = arg;
+	uint8_t *in = malloc(s->read_n);
+	assert_non_null(in);
+	size_t got = 0;
+	while (got < s->read_n) {
+		ssize_t r = read(s->fd, in + got, s->read_n - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	free(in);
+	send_all(s->fd, s->reply, s->reply_n);
+	if (s->keep_open) {
+		s->rest.fd = s->fd;
+		s->rest.batch = 1;
+		s->rest.file = sample_make(SAMPLE_SIZE);
+		s->rest.size = SAMPLE_SIZE;
+		stock_main(&s->rest);
+		free(s->rest.file);
+		free(s->rest.rec.p);
+	}
+	shutdown(s->fd, SHUT_RDWR);
+	return NULL;
+}
+
+static struct rap_client *script_start(struct script *s)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	s->fd = sv[1];
+	assert_int_equal(pthread_create(&s->th, NULL, script_main, s), 0);
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap_client_attach_fd(c, sv[0]), 0);
+	return c;
+}
+
+static void script_stop(struct script *s, struct rap_client *c)
+{
+	rap_client_free(c);
+	pthread_join(s->th, NULL);
+	close(s->fd);
+}
+
+static void test_broken_peers(void **state)
+{
+	(void)state;
+	uint8_t reply[9 + 5 + 8192];
+	memset(reply, 'D', sizeof reply);
+	reply[0] = 0x84;
+	rap__put_be64(reply + 1, 0);
+	reply[9] = 0x82;
+
+	/* Hang-up in the middle of a READ reply. */
+	rap__put_be32(reply + 10, 4096);
+	struct script s = { .read_n = 15, .reply = reply, .reply_n = 9 + 5 + 100 };
+	struct rap_client *c = script_start(&s);
+	uint8_t buf[4096];
+	assert_int_equal(rap_client_read_at(c, 0, buf, 4096), RAP_ECLOSED);
+	/* And it stays closed. */
+	uint64_t pos;
+	assert_int_equal(rap_client_seek(c, 0, RAP_SEEK_SET, &pos), RAP_ECLOSED);
+	script_stop(&s, c);
+
+	/* A READ reply longer than asked: refused, drained, the connection still works. */
+	rap__put_be32(reply + 10, 8192);
+	s = (struct script){ .read_n = 15, .reply = reply, .reply_n = sizeof reply,
+			     .keep_open = true };
+	c = script_start(&s);
+	assert_int_equal(rap_client_read_at(c, 0, buf, 4096), RAP_EPROTO);
+	char *out;
+	assert_int_equal(rap_client_cmd(c, "still there", &out, NULL), 0);
+	assert_string_equal(out, "still there");
+	free(out);
+	script_stop(&s, c);
+
+	/* Longer than asked but within the chunk size. */
+	rap__put_be32(reply + 10, 200);
+	s = (struct script){ .read_n = 15, .reply = reply, .reply_n = 9 + 5 + 200,
+			     .keep_open = true };
+	c = script_start(&s);
+	assert_int_equal(rap_client_read_at(c, 0, buf, 100), RAP_EPROTO);
+	assert_int_equal(rap_client_cmd(c, "ok", &out, NULL), 0);
+	free(out);
+	script_stop(&s, c);
+
+	/* A reply of the wrong kind: the stream can no longer be trusted. */
+	static const uint8_t wrong[] = "\x83\0\0\0\x01";
+	s = (struct script){ .read_n = 10, .reply = wrong, .reply_n = 5, .keep_open = true };
+	c = script_start(&s);
+	assert_int_equal(rap_client_seek(c, 0, RAP_SEEK_SET, &pos), RAP_EPROTO);
+	assert_int_equal(rap_client_seek(c, 0, RAP_SEEK_SET, &pos), RAP_EPROTO);
+	script_stop(&s, c);
+
+	/* An opcode no server sends. */
+	static const uint8_t junk[] = "\x42\0\0\0\0\0\0\0\0";
+	s = (struct script){ .read_n = 10, .reply = junk, .reply_n = 9 };
+	c = script_start(&s);
+	assert_int_equal(rap_client_seek(c, 0, RAP_SEEK_SET, &pos), RAP_EPROTO);
+	script_stop(&s, c);
+
+	/* The SEEK before a READ did not land: no data from elsewhere. */
+	static uint8_t moved[9 + 5 + 4];
+	moved[0] = 0x84;
+	rap__put_be64(moved + 1, 0x10);
+	moved[9] = 0x82;
+	rap__put_be32(moved + 10, 4);
+	memcpy(moved + 14, "XXXX", 4);
+	s = (struct script){ .read_n = 15, .reply = moved, .reply_n = sizeof moved,
+			     .keep_open = true };
+	c = script_start(&s);
+	assert_int_equal(rap_client_read_at(c, 0x20, buf, 4), RAP_EREMOTE);
+	assert_int_equal(rap_client_read_at(c, 0x20, buf, 4), 4);
+	assert_memory_equal(buf, "@000", 4);
+	script_stop(&s, c);
+}
+
+static void test_open_failures(void **state)
+{
+	(void)state;
+	/* Stock hangs up on a failed OPEN. */
+	struct stock k = { 0 };
+	struct rap_client *c = stock_start(&k, false);
+	assert_int_equal(rap_client_open(c, "/no/such/file", 5), RAP_ECLOSED);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), RAP_ECLOSED);
+	stock_stop(&k, c);
+
+	/* Ours answers -1 and the connection stays usable. */
+	struct ours o;
+	c = ours_start(&o, 100);
+	assert_int_equal(rap_client_open(c, "/no/such/file", 5), RAP_EREMOTE);
+	char path[300];
+	memset(path, 'a', sizeof path);
+	path[254] = 0; /* 254 bytes + NUL: the length byte would be 255 */
+	assert_int_equal(rap_client_open(c, path, 5), RAP_EINVAL);
+	path[253] = 0;
+	assert_int_equal(rap_client_open(c, path, 5), RAP_EREMOTE);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 7);
+	ours_stop(&o, c);
+}
+
+static void test_bad_arguments(void **state)
+{
+	(void)state;
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(NULL), RAP_EINVAL);
+	assert_int_equal(rap_client_new(&c), 0);
+	uint8_t b[4];
+	char *out;
+	/* Not connected. */
+	assert_int_equal(rap_client_fd(c), -1);
+	assert_int_equal(rap_client_probe(c), RAP_EINVAL);
+	assert_int_equal(rap_client_open(c, "x", 4), RAP_EINVAL);
+	assert_int_equal(rap_client_read_at(c, 0, b, 4), RAP_EINVAL);
+	assert_int_equal(rap_client_write_at(c, 0, b, 4), RAP_EINVAL);
+	assert_int_equal(rap_client_cmd(c, "x", &out, NULL), RAP_EINVAL);
+	assert_int_equal(rap_client_size(c, NULL), RAP_EINVAL);
+	assert_int_equal(rap_client_close_fd(c, 3), RAP_EINVAL);
+	assert_int_equal(rap_client_attach_fd(c, -1), RAP_EINVAL);
+	assert_false(rap_client_extended(c));
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(rap_client_attach_fd(c, sv[0]), 0);
+	assert_int_equal(rap_client_attach_fd(c, sv[1]), RAP_EINVAL);
+	assert_int_equal(rap_client_connect(c, "127.0.0.1", "1"), RAP_EINVAL);
+	assert_int_equal(rap_client_read_at(c, 0, NULL, 4), RAP_EINVAL);
+	assert_int_equal(rap_client_cmd(c, NULL, &out, NULL), RAP_EINVAL);
+	assert_int_equal(rap_client_cmd(c, "x", NULL, NULL), RAP_EINVAL);
+	/* The peer is gone: errors, no SIGPIPE. */
+	close(sv[1]);
+	assert_int_equal(rap_client_cmd(c, "x", &out, NULL), RAP_ECLOSED);
+	rap_client_free(c);
+	rap_client_free(NULL);
+	rap_client_set_reverse_cmd(NULL, NULL, NULL);
+	assert_int_equal(rap_client_set_max_reply(NULL, 5), RAP_EINVAL);
+}
+
+static void test_alloc_failure(void **state)
+{
+	(void)state;
+	bool reached_end = false;
+	for (long fail_at = 0; fail_at < 32 && !reached_end; fail_at++) {
+		struct stock k = { 0 };
+		struct rap_client *c = NULL;
+		rap__alloc_fail_after(fail_at);
+		int rc = rap_client_new(&c);
+		rap__alloc_fail_after(-1);
+		if (rc < 0) {
+			assert_int_equal(rc, RAP_ENOMEM);
+			assert_null(c);
+			continue;
+		}
+		rap_client_free(c);
+		/* The stock fake allocates with plain malloc: the failures hit the client only. */
+		c = stock_start(&k, true);
+		rap__alloc_fail_after(fail_at);
+		char *out = NULL;
+		uint8_t buf[8192];
+		rc = rap_client_cmd(c, "hello", &out, NULL);
+		if (rc == 0) {
+			free(out);
+			rc = (int)rap_client_write_at(c, 0, buf, sizeof buf);
+		}
+		rap__alloc_fail_after(-1);
+		assert_true(rc >= 0 || rc == RAP_ENOMEM);
+		reached_end = rc >= 0;
+		stock_stop(&k, c);
+	}
+	assert_true(reached_end);
+}
+
+/* ---- fd-leak check around every test ------------------------------------------------ */
+
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+static int fds_before;
+
+#define FD_CHECKED(f) cmocka_unit_test_setup_teardown(f, fd_setup, fd_teardown)
+
+static int fd_setup(void **state)
+{
+	(void)state;
+	fds_before = count_fds();
+	return 0;
+}
+
+static int fd_teardown(void **state)
+{
+	(void)state;
+	int now = count_fds();
+	if (now != fds_before) {
+		print_error("fd leak: %d open before the test, %d after\n", fds_before, now);
+		return -1;
+	}
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		FD_CHECKED(test_request_bytes_match_r2),
+		FD_CHECKED(test_stock_reads),
+		FD_CHECKED(test_ours_reads),
+		FD_CHECKED(test_writes),
+		FD_CHECKED(test_cmd_outputs),
+		FD_CHECKED(test_stock_cmd_limits),
+		FD_CHECKED(test_reverse_cmd),
+		FD_CHECKED(test_too_big_drained),
+		FD_CHECKED(test_broken_peers),
+		FD_CHECKED(test_open_failures),
+		FD_CHECKED(test_bad_arguments),
+		FD_CHECKED(test_alloc_failure),
+	};
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
