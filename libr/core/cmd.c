@@ -1,1 +1,1311 @@
-/* being written */
+/* The command language: splitting a line into commands (';', newline, '#'), the per-command
+ * clauses ('@', '~', '>'), the command policy, and the commands themselves. Where a command
+ * exists in radare2 it prints what radare2 prints with colours off. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rap/core.h>
+
+#include "common.h"
+#include "core_private.h"
+
+#define MAX_FILTERS 8
+
+enum cmd_class {
+	CLASS_READ,  /* inspection; allowed from RAP_CORE_POLICY_READ up */
+	CLASS_WRITE, /* changes files or the open-file table */
+	CLASS_ALL,   /* configuration, remote commands, output files */
+	CLASS_SHELL, /* "!": only with rap_core_set_allow_shell */
+};
+
+typedef int (*cmd_fn)(struct rap_core *c, const char *name, char *args);
+
+struct cmd {
+	const char *name;
+	cmd_fn fn;
+	enum cmd_class cls;
+};
+
+/* What a command text resolved to. */
+struct resolved {
+	const struct cmd *cmd;
+	enum cmd_class cls;
+	char *args; /* points into the command text; trimmed */
+};
+
+/* ---- small string helpers ---------------------------------------------------------- */
+
+static bool blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+static char *trim(char *s)
+{
+	while (blank(*s))
+		s++;
+	size_t n = strlen(s);
+	while (n && blank(s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* The closing quote matching the one at *p, or NULL when it never closes (then the quote
+ * is an ordinary character, so "?e don't" still works). */
+static const char *closing_quote(const char *p)
+{
+	return strchr(p + 1, *p);
+}
+
+/* Removes one pair of quotes wrapping the whole argument, the way a user would expect
+ * w "a b" or ?e "x;y" to behave. */
+static char *unquote(char *s)
+{
+	size_t n = strlen(s);
+	if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
+		s[n - 1] = '\0';
+		return s + 1;
+	}
+	return s;
+}
+
+/* Splits args into at most max words; quotes group words and are removed. Returns the
+ * count, or -1 when there are more than max words. */
+static int split_words(char *args, char **words, int max)
+{
+	int n = 0;
+	char *p = args;
+	for (;;) {
+		while (blank(*p))
+			p++;
+		if (!*p)
+			return n;
+		if (n == max)
+			return -1;
+		char *w = p, *d = p;
+		while (*p && !blank(*p)) {
+			if ((*p == '"' || *p == '\'') && closing_quote(p)) {
+				const char *q = closing_quote(p);
+				size_t len = (size_t)(q - p - 1);
+				memmove(d, p + 1, len);
+				d += len;
+				p += len + 2;
+			} else {
+				*d++ = *p++;
+			}
+		}
+		char *next = *p ? p + 1 : p;
+		*d = '\0';
+		words[n++] = w;
+		p = next;
+	}
+}
+
+/* ---- numbers -------------------------------------------------------------------------- */
+
+static int parse_term(struct rap_core *c, const char **pp, uint64_t *v)
+{
+	const char *p = *pp;
+	if (p[0] == '$') {
+		switch (p[1]) {
+		case '$':
+			*v = c->off;
+			break;
+		case 'b':
+			*v = c->blocksize;
+			break;
+		case 's':
+			if (c->fd < 0 || rap_io_size(c->io, c->fd, v) < 0)
+				return RAP_EINVAL;
+			break;
+		default:
+			return RAP_EINVAL;
+		}
+		*pp = p + 2;
+		return 0;
+	}
+	uint64_t acc = 0;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		p += 2;
+		if (!isxdigit((unsigned char)*p))
+			return RAP_EINVAL;
+		for (; isxdigit((unsigned char)*p); p++) {
+			if (acc > UINT64_MAX >> 4)
+				return RAP_EINVAL;
+			int d = isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10);
+			acc = acc << 4 | (uint64_t)d;
+		}
+	} else if (isdigit((unsigned char)*p)) {
+		for (; isdigit((unsigned char)*p); p++) {
+			unsigned d = (unsigned)(*p - '0');
+			if (acc > (UINT64_MAX - d) / 10)
+				return RAP_EINVAL;
+			acc = acc * 10 + d;
+		}
+	} else {
+		return RAP_EINVAL;
+	}
+	/* "12abc" or "0x10g" is a typo, not 12 followed by garbage. */
+	if (isalnum((unsigned char)*p) || *p == '_')
+		return RAP_EINVAL;
+	*v = acc;
+	*pp = p;
+	return 0;
+}
+
+int rap__core_eval(struct rap_core *c, const char *expr, uint64_t *out)
+{
+	const char *p = expr;
+	uint64_t acc = 0;
+	bool negate = false;
+	for (;;) {
+		while (blank(*p))
+			p++;
+		while (*p == '+' || *p == '-') {
+			if (*p == '-')
+				negate = !negate;
+			p++;
+			while (blank(*p))
+				p++;
+		}
+		uint64_t v;
+		if (parse_term(c, &p, &v) < 0)
+			return RAP_EINVAL;
+		acc = negate ? acc - v : acc + v;
+		while (blank(*p))
+			p++;
+		if (!*p)
+			break;
+		if (*p != '+' && *p != '-')
+			return RAP_EINVAL;
+		negate = *p == '-';
+		p++;
+	}
+	*out = acc;
+	return 0;
+}
+
+static int eval_arg(struct rap_core *c, const char *what, const char *expr, uint64_t *v)
+{
+	if (rap__core_eval(c, expr, v) == 0)
+		return 0;
+	rap__core_errorf(c, "invalid %s '%s'", what, expr);
+	return RAP_EINVAL;
+}
+
+/* ---- help ------------------------------------------------------------------------------- */
+
+struct help_line {
+	const char *cmd;
+	const char *args;
+	const char *desc;
+};
+
+struct help_page {
+	const char *families; /* space-separated command words this page documents */
+	const char *usage;
+	const struct help_line *lines;
+};
+
+static const struct help_line help_general[] = {
+	{ "s", "[addr]", "print or set the position (s?)" },
+	{ "b", "[len]", "print or set the block size (b?)" },
+	{ "px", "[len]", "hexdump (x is an alias)" },
+	{ "p8", "[len]", "bytes as one hex string" },
+	{ "pr", "[len]", "raw bytes" },
+	{ "w", "[xz] arg", "write text, hex or a NUL-terminated string (w?)" },
+	{ "o", "[uri [perm]]", "list, open or close files (o?)" },
+	{ "i", "", "information about the current file" },
+	{ "e", "[key[=value]]", "list, read or set configuration (e?)" },
+	{ "!", "cmd", "run a shell command" },
+	{ "=!", "cmd", "run cmd through the current file's IO plugin (alias ':cmd')" },
+	{ "?V", "", "show the version" },
+	{ "?e", " text", "echo text" },
+	{ "?v", " expr", "evaluate a number expression" },
+	{ "q", "", "quit" },
+	{ "cmd", "; cmd", "run commands in order (also one per line)" },
+	{ "cmd", " @ addr[!len]", "run cmd at addr (with block size len), then come back" },
+	{ "cmd", " ~[!]text", "keep only output lines containing text (! inverts)" },
+	{ "cmd", " > file", "write the output to a local file (>> appends)" },
+	{ "#", "text", "comment" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_seek[] = {
+	{ "s", "", "print the current position" },
+	{ "s", " addr", "seek to addr (0x hex, decimal, $$ $s $b, + and -)" },
+	{ "s+", " n", "seek n bytes forward" },
+	{ "s-", " n", "seek n bytes backward" },
+	{ "s++", "", "seek one block forward" },
+	{ "s--", "", "seek one block backward" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_block[] = {
+	{ "b", "", "print the block size" },
+	{ "b", " len", "set the block size (default length of px, p8, pr)" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_print[] = {
+	{ "px", " [len]", "hexdump of len bytes (default: the block size; -len: before the position)" },
+	{ "x", " [len]", "alias of px" },
+	{ "p8", " [len]", "bytes as one hex string" },
+	{ "pr", " [len]", "raw bytes" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_write[] = {
+	{ "w", " text", "write text at the position (\\n \\t \\xNN escapes)" },
+	{ "wx", " hex", "write hex pairs at the position" },
+	{ "wz", " text", "write text and a NUL byte at the position" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_open[] = {
+	{ "o", "", "list open files (* marks the current one)" },
+	{ "o", " uri [perm]", "open uri (path, file://, malloc://N, rap://) with perm r, rw, rwx..." },
+	{ "o+", " uri", "open uri for reading and writing" },
+	{ "o-", "fd", "close fd" },
+	{ "o--", "", "close every file" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_info[] = {
+	{ "i", "", "fd, file, size, mode and block size of the current file" },
+	{ "i*", "", "binary information as commands (none: files are raw)" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_eval[] = {
+	{ "e", "", "list every variable" },
+	{ "e", " key", "print the value of key" },
+	{ "e", " key=value", "set key" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_quit[] = {
+	{ "q", "", "quit" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_shell[] = {
+	{ "!", "cmd", "run cmd with /bin/sh and show its output (when allowed)" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_page help_pages[] = {
+	{ "", "Usage: [cmd] [args] [@ addr] [~text] [> file]", help_general },
+	{ "s s+ s- s++ s--", "Usage: s[+-] [addr]   print or change the position", help_seek },
+	{ "b", "Usage: b [len]   print or set the block size", help_block },
+	{ "p px x p8 pr", "Usage: p[x8r] [len]   print bytes", help_print },
+	{ "w wx wz", "Usage: w[xz] [arg]   write at the position", help_write },
+	{ "o o+ o- o--", "Usage: o[+-] [uri|fd] [perm]   open files", help_open },
+	{ "i i*", "Usage: i   file information", help_info },
+	{ "e", "Usage: e [key[=value]]   configuration variables", help_eval },
+	{ "q q!", "Usage: q   quit", help_quit },
+	{ "!", "Usage: !cmd   run a shell command", help_shell },
+};
+
+static bool word_in(const char *word, size_t len, const char *list)
+{
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, " ");
+		if (n == len && strncmp(p, word, len) == 0)
+			return true;
+		if (!p[n])
+			return false;
+		p += n + 1;
+	}
+}
+
+static const struct help_page *find_help(const char *family, size_t len)
+{
+	for (size_t i = 0; i < sizeof(help_pages) / sizeof(help_pages[0]); i++)
+		if (word_in(family, len, help_pages[i].families))
+			return &help_pages[i];
+	return NULL;
+}
+
+static void print_help(struct rap_core *c, const struct help_page *page)
+{
+	int width = 0;
+	for (const struct help_line *l = page->lines; l->cmd; l++) {
+		int w = (int)(strlen(l->cmd) + strlen(l->args));
+		if (w > width)
+			width = w;
+	}
+	fprintf(c->out, "%s\n", page->usage);
+	for (const struct help_line *l = page->lines; l->cmd; l++) {
+		int w = (int)(strlen(l->cmd) + strlen(l->args));
+		fprintf(c->out, "| %s%s%*s  %s\n", l->cmd, l->args, width - w, "", l->desc);
+	}
+}
+
+static int cmd_help(struct rap_core *c, const char *name, char *args)
+{
+	/* name is the family with its trailing '?'s removed ("" for "?" and "??"). */
+	const struct help_page *page = find_help(name, strlen(name));
+	if (!page)
+		page = &help_pages[0];
+	print_help(c, page);
+	if (page->lines == help_eval) {
+		/* The variables are few enough to document right in the help. */
+		for (int i = 0; i < RAP__VAR_COUNT; i++)
+			fprintf(c->out, "| %-12s %s\n", rap__core_var_key((enum rap__core_var)i),
+				rap__core_var_desc((enum rap__core_var)i));
+	}
+	return 0;
+}
+
+/* ---- commands ----------------------------------------------------------------------------- */
+
+static int usage_error(struct rap_core *c, const char *name)
+{
+	rap__core_errorf(c, "missing argument for '%s' (see '%s?')", name, name);
+	return RAP_EINVAL;
+}
+
+static int need_file(struct rap_core *c)
+{
+	if (c->fd >= 0)
+		return 0;
+	rap__core_errorf(c, "no file is open (open one with 'o URI')");
+	return RAP_EBADFD;
+}
+
+static int cmd_seek(struct rap_core *c, const char *name, char *args)
+{
+	uint64_t v = 0;
+	if (!strcmp(name, "s++") || !strcmp(name, "s--"))
+		return rap_core_seek(c, name[1] == '+' ? c->off + c->blocksize : c->off - c->blocksize);
+	if (!strcmp(name, "s")) {
+		if (!*args) {
+			fprintf(c->out, "0x%" PRIx64 "\n", c->off);
+			return 0;
+		}
+		if (eval_arg(c, "address", args, &v) < 0)
+			return RAP_EINVAL;
+		return rap_core_seek(c, v);
+	}
+	if (!*args)
+		return usage_error(c, name);
+	if (eval_arg(c, "offset", args, &v) < 0)
+		return RAP_EINVAL;
+	return rap_core_seek(c, name[1] == '+' ? c->off + v : c->off - v);
+}
+
+static int cmd_block(struct rap_core *c, const char *name, char *args)
+{
+	if (!*args) {
+		fprintf(c->out, "0x%" PRIx32 "\n", c->blocksize);
+		return 0;
+	}
+	uint64_t v;
+	if (eval_arg(c, "block size", args, &v) < 0)
+		return RAP_EINVAL;
+	if (v < 1 || v > RAP__CORE_BLOCK_MAX) {
+		rap__core_errorf(c, "block size 0x%" PRIx64 " is out of range (1 .. 0x%x)", v, RAP__CORE_BLOCK_MAX);
+		return RAP_EINVAL;
+	}
+	c->blocksize = (uint32_t)v;
+	return 0;
+}
+
+static int cmd_print(struct rap_core *c, const char *name, char *args)
+{
+	uint64_t off = c->off, len = c->blocksize;
+	if (*args) {
+		uint64_t v;
+		if (eval_arg(c, "length", args, &v) < 0)
+			return RAP_EINVAL;
+		len = v;
+		/* radare2 reads a negative length as "that many bytes before the position". */
+		if ((int64_t)v < 0) {
+			len = (uint64_t)0 - v;
+			off = c->off - len;
+		}
+	}
+	if (len > RAP__CORE_BLOCK_MAX) {
+		rap__core_errorf(c, "length 0x%" PRIx64 " is larger than the maximum 0x%x (use '%s @ addr' in pieces)",
+				 len, RAP__CORE_BLOCK_MAX, name);
+		return RAP_ETOOBIG;
+	}
+	char kind = !strcmp(name, "p8") ? '8' : !strcmp(name, "pr") ? 'r' : 'x';
+	return rap__print_cmd(c, kind, off, len);
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = (char)tolower((unsigned char)ch);
+	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* C escapes of radare2's "w": \n \t \r \e \\ \" \' \0 \xNN; anything else stays as is. */
+static size_t unescape(char *s)
+{
+	char *d = s;
+	for (const char *p = s; *p;) {
+		if (*p != '\\' || !p[1]) {
+			*d++ = *p++;
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'n': *d++ = '\n'; p++; break;
+		case 't': *d++ = '\t'; p++; break;
+		case 'r': *d++ = '\r'; p++; break;
+		case 'e': *d++ = 0x1b; p++; break;
+		case '0': *d++ = '\0'; p++; break;
+		case '\\': case '"': case '\'': *d++ = *p++; break;
+		case 'x':
+			if (hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+				*d++ = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+				p += 3;
+				break;
+			}
+			/* fall through */
+		default:
+			*d++ = '\\';
+			break;
+		}
+	}
+	return (size_t)(d - s);
+}
+
+static int write_bytes(struct rap_core *c, const uint8_t *data, size_t len)
+{
+	int rc = need_file(c);
+	if (rc < 0)
+		return rc;
+	int perm = rap_io_fd_perm(c->io, c->fd);
+	if (perm < 0 || !(perm & RAP_PERM_W)) {
+		const char *uri = rap_io_fd_uri(c->io, c->fd);
+		rap__core_errorf(c, "cannot write: '%s' is open read-only (reopen it with 'o URI rw')", uri ? uri : "?");
+		return RAP_EDENIED;
+	}
+	if (!len)
+		return 0;
+	ssize_t n = rap_io_write_at(c->io, c->fd, c->off, data, len);
+	if (n < 0) {
+		rap__core_errorf(c, "cannot write at 0x%08" PRIx64 ": %s", c->off, rap_strerror((int)n));
+		return (int)n;
+	}
+	if ((size_t)n < len) {
+		rap__core_errorf(c, "short write at 0x%08" PRIx64 ": %zd of %zu bytes", c->off, n, len);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int cmd_write(struct rap_core *c, const char *name, char *args)
+{
+	if (!strcmp(name, "wx")) {
+		if (!*args)
+			return usage_error(c, name);
+		size_t n = 0;
+		uint8_t *buf = rap__malloc(strlen(args) / 2 + 1);
+		if (!buf)
+			return RAP_ENOMEM;
+		int hi = -1;
+		const char *p = args;
+		for (; *p; p++) {
+			if (blank(*p))
+				continue;
+			int v = hexval(*p);
+			if (v < 0)
+				break;
+			if (hi < 0) {
+				hi = v;
+			} else {
+				buf[n++] = (uint8_t)(hi << 4 | v);
+				hi = -1;
+			}
+		}
+		int rc;
+		if (*p || hi >= 0) {
+			rap__core_errorf(c, "invalid hex string '%s' (expected pairs of hex digits)", args);
+			rc = RAP_EINVAL;
+		} else {
+			rc = write_bytes(c, buf, n);
+		}
+		rap__free(buf);
+		return rc;
+	}
+	if (!*args)
+		return usage_error(c, name);
+	char *text = unquote(args);
+	size_t n = unescape(text);
+	/* wz also writes the terminating NUL, which text still has at text[n]. */
+	return write_bytes(c, (const uint8_t *)text, n + (!strcmp(name, "wz") ? 1 : 0));
+}
+
+static int parse_perm(const char *s, int *perm)
+{
+	int p = 0;
+	for (; *s; s++) {
+		switch (*s) {
+		case 'r': p |= RAP_PERM_R; break;
+		case 'w': p |= RAP_PERM_W; break;
+		case 'x': p |= RAP_PERM_X; break;
+		case '-': break;
+		default: return RAP_EINVAL;
+		}
+	}
+	*perm = p;
+	return 0;
+}
+
+static int list_files(struct rap_core *c)
+{
+	int small[64], *fds = small;
+	size_t n = rap_io_fds(c->io, fds, 64);
+	if (n > 64) {
+		fds = rap__malloc(n * sizeof(*fds));
+		if (!fds)
+			return RAP_ENOMEM;
+		n = rap_io_fds(c->io, fds, n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t size = 0;
+		char perm[4];
+		const char *uri = rap_io_fd_uri(c->io, fds[i]);
+		if (rap_io_size(c->io, fds[i], &size) < 0)
+			size = 0;
+		fprintf(c->out, "%2d %c %s 0x%08" PRIx64 " %s\n", fds[i], fds[i] == c->fd ? '*' : '-',
+			rap__print_perm(perm, rap_io_fd_perm(c->io, fds[i])), size, uri ? uri : "");
+	}
+	if (fds != small)
+		rap__free(fds);
+	return 0;
+}
+
+static int cmd_open(struct rap_core *c, const char *name, char *args)
+{
+	if (!*args)
+		return list_files(c);
+	char *w[2];
+	int n = split_words(args, w, 2);
+	if (n < 1) {
+		rap__core_errorf(c, "usage: o URI [perm]");
+		return RAP_EINVAL;
+	}
+	/* radare2 opens r-x unless told otherwise; o+ is its read-write spelling. */
+	int perm = RAP_PERM_R | RAP_PERM_X;
+	if (!strcmp(name, "o+"))
+		perm |= RAP_PERM_W;
+	if (n == 2 && parse_perm(w[1], &perm) < 0) {
+		rap__core_errorf(c, "invalid permissions '%s' (use r, rw, rwx...)", w[1]);
+		return RAP_EINVAL;
+	}
+	int fd = rap_core_open(c, w[0], perm);
+	if (fd < 0) {
+		rap__core_errorf(c, "cannot open '%s': %s", w[0], rap_strerror(fd));
+		return fd;
+	}
+	return 0;
+}
+
+static int cmd_close(struct rap_core *c, const char *name, char *args)
+{
+	if (!strcmp(name, "o--") || !strcmp(args, "*")) {
+		int fds[64];
+		size_t n = 0;
+		bool progress = true;
+		/* The list holds at most 64 fds at a time, so take it again until it is empty;
+		 * a pass that closes nothing ends the loop instead of spinning. */
+		while (progress && (n = rap_io_fds(c->io, fds, 64)) > 0) {
+			progress = false;
+			for (size_t i = 0; i < n && i < 64; i++)
+				progress |= rap_io_close(c->io, fds[i]) == 0;
+		}
+		c->fd = -1;
+		if (!n)
+			return 0;
+		rap__core_errorf(c, "%zu file(s) could not be closed", n);
+		return RAP_EBADFD;
+	}
+	if (!*args)
+		return usage_error(c, name);
+	uint64_t v;
+	if (eval_arg(c, "fd", args, &v) < 0)
+		return RAP_EINVAL;
+	int rc = v > INT32_MAX ? RAP_EBADFD : rap_io_close(c->io, (int)v);
+	if (rc < 0) {
+		rap__core_errorf(c, "cannot close fd %s: %s", args, rap_strerror(rc));
+		return rc;
+	}
+	rap__core_forget_fd(c, (int)v);
+	return 0;
+}
+
+static int cmd_info(struct rap_core *c, const char *name, char *args)
+{
+	int rc = need_file(c);
+	if (rc < 0)
+		return rc;
+	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	int perm = rap_io_fd_perm(c->io, c->fd);
+	char permstr[4];
+	/* The layout of radare2's "i" for a file without a recognised binary format. */
+	fprintf(c->out, "%-8s %d\n", "fd", c->fd);
+	fprintf(c->out, "%-8s %s\n", "file", uri ? uri : "");
+	uint64_t size;
+	if (rap_io_size(c->io, c->fd, &size) == 0) {
+		char human[32];
+		rap__print_units(human, sizeof(human), size);
+		fprintf(c->out, "%-8s 0x%" PRIx64 "\n", "size", size);
+		fprintf(c->out, "%-8s %s\n", "humansz", human);
+	}
+	fprintf(c->out, "%-8s %s\n", "mode", rap__print_perm(permstr, perm));
+	fprintf(c->out, "%-8s %s\n", "format", "null");
+	fprintf(c->out, "%-8s %s\n", "iorw", perm >= 0 && (perm & RAP_PERM_W) ? "true" : "false");
+	fprintf(c->out, "%-8s 0x%" PRIx32 "\n", "block", c->blocksize);
+	return 0;
+}
+
+static int cmd_nothing(struct rap_core *c, const char *name, char *args)
+{
+	/* radare2 clients send these after opening; raw files have no symbols, flags or maps
+	 * to report, and an empty answer is what they expect. */
+	return 0;
+}
+
+static int cmd_eval(struct rap_core *c, const char *name, char *args)
+{
+	if (!*args) {
+		for (int i = 0; i < RAP__VAR_COUNT; i++)
+			fprintf(c->out, "%s = %s\n", rap__core_var_key((enum rap__core_var)i), c->vars[i]);
+		return 0;
+	}
+	char *eq = strchr(args, '=');
+	if (!eq) {
+		const char *v = rap_core_config_get(c, args);
+		if (!v) {
+			rap__core_errorf(c, "unknown variable '%s' (see 'e')", args);
+			return RAP_EINVAL;
+		}
+		fprintf(c->out, "%s\n", v);
+		return 0;
+	}
+	*eq = '\0';
+	char *key = trim(args), *value = trim(eq + 1);
+	if (!rap_core_config_get(c, key)) {
+		rap__core_errorf(c, "unknown variable '%s' (see 'e')", key);
+		return RAP_EINVAL;
+	}
+	int rc = rap_core_config_set(c, key, value);
+	if (rc == RAP_EINVAL)
+		rap__core_errorf(c, "invalid value '%s' for '%s'", value, key);
+	else if (rc < 0)
+		rap__core_errorf(c, "cannot set '%s': %s", key, rap_strerror(rc));
+	return rc;
+}
+
+static int cmd_quit(struct rap_core *c, const char *name, char *args)
+{
+	c->quit = true;
+	return 0;
+}
+
+static int cmd_version(struct rap_core *c, const char *name, char *args)
+{
+	fprintf(c->out, "rap %s\n", RAP_VERSION_STRING);
+	return 0;
+}
+
+static int cmd_echo(struct rap_core *c, const char *name, char *args)
+{
+	fprintf(c->out, "%s\n", unquote(args));
+	return 0;
+}
+
+static int cmd_number(struct rap_core *c, const char *name, char *args)
+{
+	uint64_t v;
+	if (!*args)
+		return usage_error(c, name);
+	if (eval_arg(c, "expression", args, &v) < 0)
+		return RAP_EINVAL;
+	fprintf(c->out, "0x%" PRIx64 "\n", v);
+	return 0;
+}
+
+static int cmd_iosystem(struct rap_core *c, const char *name, char *args)
+{
+	int rc = need_file(c);
+	if (rc < 0)
+		return rc;
+	char *out = NULL;
+	rc = rap_io_system(c->io, c->fd, args, &out);
+	/* A plain local file has no command channel; radare2 prints nothing then. */
+	if (rc == RAP_ENOTSUP)
+		return 0;
+	if (rc < 0) {
+		rap__core_errorf(c, "remote command failed: %s", rap_strerror(rc));
+		free(out);
+		return rc;
+	}
+	if (out)
+		fputs(out, c->out);
+	free(out);
+	return 0;
+}
+
+/* Copies what the child writes on both pipes to the core's streams until both close. */
+static void drain_pipes(struct rap_core *c, int outfd, int errfd)
+{
+	struct pollfd pfd[2] = { { .fd = outfd, .events = POLLIN }, { .fd = errfd, .events = POLLIN } };
+	FILE *dst[2] = { c->out, c->err };
+	char buf[4096];
+	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (pfd[i].fd < 0 || !pfd[i].revents)
+				continue;
+			ssize_t n = read(pfd[i].fd, buf, sizeof(buf));
+			if (n > 0) {
+				fwrite(buf, 1, (size_t)n, dst[i]);
+			} else if (n == 0 || errno != EINTR) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			}
+		}
+	}
+}
+
+static void close_if_open(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The child side of "!": never returns. Only async-signal-safe calls, since the parent
+ * may have threads. */
+static void exec_shell(const char *cmd, int outfd, int errfd)
+{
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
+		_exit(127);
+	/* The server's sockets and files must not leak into the shell. */
+	if (close_range(3, ~0u, 0) < 0)
+		for (int fd = 3; fd < 65536; fd++)
+			close(fd);
+	/* Servers ignore SIGPIPE, and ignored signals stay ignored across exec. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGPIPE, &sa, NULL);
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	execve("/bin/sh", argv, environ);
+	_exit(127);
+}
+
+static int cmd_shell(struct rap_core *c, const char *name, char *args)
+{
+	if (!*args)
+		return usage_error(c, "!");
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
+	pid_t pid = -1;
+	if (pipe2(po, O_CLOEXEC) == 0 && pipe2(pe, O_CLOEXEC) == 0)
+		pid = fork();
+	if (pid == 0)
+		exec_shell(args, po[1], pe[1]);
+	int rc = pid < 0 ? -errno : 0;
+	/* The write ends belong to the child now; without a child the read ends go too. */
+	close_if_open(po[1]);
+	close_if_open(pe[1]);
+	if (rc < 0) {
+		close_if_open(po[0]);
+		close_if_open(pe[0]);
+		rap__core_errorf(c, "cannot run a shell: %s", strerror(-rc));
+		return rc;
+	}
+	fflush(c->out);
+	drain_pipes(c, po[0], pe[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* Like radare2, a command that ran but exited non-zero is not a command-language error. */
+	return 0;
+}
+
+/* ---- resolution and policy ----------------------------------------------------------- */
+
+static const struct cmd commands[] = {
+	{ "s", cmd_seek, CLASS_READ },
+	{ "s+", cmd_seek, CLASS_READ },
+	{ "s-", cmd_seek, CLASS_READ },
+	{ "s++", cmd_seek, CLASS_READ },
+	{ "s--", cmd_seek, CLASS_READ },
+	{ "b", cmd_block, CLASS_READ },
+	{ "px", cmd_print, CLASS_READ },
+	{ "x", cmd_print, CLASS_READ },
+	{ "p8", cmd_print, CLASS_READ },
+	{ "pr", cmd_print, CLASS_READ },
+	{ "w", cmd_write, CLASS_WRITE },
+	{ "wx", cmd_write, CLASS_WRITE },
+	{ "wz", cmd_write, CLASS_WRITE },
+	{ "o", cmd_open, CLASS_READ }, /* WRITE when it opens something, see resolve() */
+	{ "o+", cmd_open, CLASS_WRITE },
+	{ "o-", cmd_close, CLASS_WRITE },
+	{ "o--", cmd_close, CLASS_WRITE },
+	{ "i", cmd_info, CLASS_READ },
+	{ "i*", cmd_nothing, CLASS_READ },
+	{ "f*", cmd_nothing, CLASS_READ },
+	{ "om*", cmd_nothing, CLASS_READ },
+	{ "e", cmd_eval, CLASS_READ }, /* ALL when it sets a variable */
+	{ "q", cmd_quit, CLASS_READ },
+	{ "q!", cmd_quit, CLASS_READ },
+	{ "?", cmd_help, CLASS_READ },
+	{ "?V", cmd_version, CLASS_READ },
+	{ "?e", cmd_echo, CLASS_READ },
+	{ "?v", cmd_number, CLASS_READ },
+};
+
+static const struct cmd cmd_shell_entry = { "!", cmd_shell, CLASS_SHELL };
+static const struct cmd cmd_iosys_entry = { "=!", cmd_iosystem, CLASS_ALL };
+
+static const struct cmd *find_cmd(const char *word, size_t len)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strlen(commands[i].name) == len && !strncmp(commands[i].name, word, len))
+			return &commands[i];
+	return NULL;
+}
+
+/* The help page a "word?" asks for, stored as a command whose name is the family. */
+struct help_request {
+	struct cmd cmd;
+	char family[16];
+};
+
+/* Maps text (trimmed, non-empty) to a command and its arguments. Returns 0, or RAP_ENOTSUP
+ * when no command matches. */
+static int resolve(char *text, struct resolved *r, struct help_request *help)
+{
+	if (!strcmp(text, "!?")) {
+		text[1] = '\0';
+		goto help;
+	}
+	if (text[0] == '!') {
+		r->cmd = &cmd_shell_entry;
+		r->args = trim(text + 1);
+		r->cls = CLASS_SHELL;
+		return 0;
+	}
+	if (text[0] == ':' || (text[0] == '=' && text[1] == '!')) {
+		r->cmd = &cmd_iosys_entry;
+		r->args = trim(text + (text[0] == ':' ? 1 : 2));
+		r->cls = CLASS_ALL;
+		return 0;
+	}
+	size_t wl = strcspn(text, " \t");
+	const struct cmd *cmd = find_cmd(text, wl);
+	char *args = text + wl;
+	if (!cmd && wl >= 1 && text[wl - 1] == '?') {
+		size_t fl = wl;
+		while (fl && text[fl - 1] == '?')
+			fl--;
+		if (!fl || find_help(text, fl)) {
+			text[fl] = '\0';
+			goto help;
+		}
+	}
+	if (!cmd) {
+		/* radare2 accepts arguments glued to some commands: "px16", "s+0x10", "o-3". */
+		static const char *const glued[] = { "s+", "s-", "px", "p8", "pr", "x", "b", "o-" };
+		for (size_t i = 0; i < sizeof(glued) / sizeof(glued[0]); i++) {
+			size_t n = strlen(glued[i]);
+			if (wl > n && !strncmp(text, glued[i], n) &&
+			    (isdigit((unsigned char)text[n]) || text[n] == '$' || !strcmp(glued[i], "o-"))) {
+				cmd = find_cmd(glued[i], n);
+				args = text + n;
+				break;
+			}
+		}
+	}
+	if (!cmd)
+		return RAP_ENOTSUP;
+	r->cmd = cmd;
+	r->args = trim(args);
+	r->cls = cmd->cls;
+	if (cmd->fn == cmd_open && *r->args)
+		r->cls = CLASS_WRITE;
+	if (cmd->fn == cmd_eval && strchr(r->args, '='))
+		r->cls = CLASS_ALL;
+	return 0;
+help:
+	snprintf(help->family, sizeof(help->family), "%s", text);
+	help->cmd.name = help->family;
+	help->cmd.fn = cmd_help;
+	help->cmd.cls = CLASS_READ;
+	r->cmd = &help->cmd;
+	r->args = text + strlen(text);
+	r->cls = CLASS_READ;
+	return 0;
+}
+
+/* ---- one command with its clauses ------------------------------------------------------- */
+
+struct clauses {
+	char *cmd;
+	char *at;       /* "@ ADDR[!LEN]" */
+	char *redirect; /* "> FILE" */
+	bool append;
+	char *filter[MAX_FILTERS];
+	bool invert[MAX_FILTERS];
+	int nfilters;
+};
+
+static const char *policy_name(enum rap_core_policy p)
+{
+	switch (p) {
+	case RAP_CORE_POLICY_NONE: return "none";
+	case RAP_CORE_POLICY_READ: return "read";
+	case RAP_CORE_POLICY_WRITE: return "write";
+	case RAP_CORE_POLICY_ALL: return "all";
+	}
+	return "none";
+}
+
+static int refuse(struct rap_core *c, const char *what, const char *why)
+{
+	rap__core_errorf(c, "command '%s' refused by the server's command policy (%s)", what, why);
+	return RAP_EDENIED;
+}
+
+/* The one place that decides whether a command may run under the core's policy, with all
+ * of its clauses. r is NULL for an unknown command (refused under "none", otherwise left to
+ * the caller's error); word is the command word as typed. */
+static int enforce_policy(struct rap_core *c, const struct clauses *cl, const struct resolved *r,
+			  const char *word)
+{
+	if (c->policy == RAP_CORE_POLICY_NONE)
+		return refuse(c, r ? r->cmd->name : word, "none");
+	if (!r)
+		return 0;
+	/* A redirection writes a file on this machine, whatever the command: only "all". */
+	if (cl->redirect && c->policy < RAP_CORE_POLICY_ALL) {
+		rap__core_errorf(c, "output redirection to '%s' refused by the server's command policy (%s)",
+				 cl->redirect, policy_name(c->policy));
+		return RAP_EDENIED;
+	}
+	bool ok;
+	switch (r->cls) {
+	case CLASS_READ: ok = true; break;
+	case CLASS_WRITE: ok = c->policy >= RAP_CORE_POLICY_WRITE; break;
+	case CLASS_ALL: ok = c->policy >= RAP_CORE_POLICY_ALL; break;
+	case CLASS_SHELL: ok = c->allow_shell; break;
+	default: ok = false; break;
+	}
+	if (ok)
+		return 0;
+	return refuse(c, r->cmd->name, r->cls == CLASS_SHELL ? "shell commands are disabled" : policy_name(c->policy));
+}
+
+/* Cuts seg at its top-level '@', '~' and '>' (outside quotes). A command that starts with
+ * '!', ':' or '=!' is passed on whole: the shell or the remote side parses it. */
+static int split_clauses(struct rap_core *c, char *seg, struct clauses *cl)
+{
+	memset(cl, 0, sizeof(*cl));
+	char *p = seg;
+	if (*p == '!' || *p == ':' || (p[0] == '=' && p[1] == '!')) {
+		cl->cmd = seg;
+		return 0;
+	}
+	/* radare2's quoted command: "cmd" runs cmd with no special characters at all. */
+	if (*p == '"' && closing_quote(p)) {
+		char *q = (char *)closing_quote(p);
+		*q = '\0';
+		cl->cmd = p + 1;
+		p = q + 1;
+		while (blank(*p))
+			p++;
+		if (*p && *p != '@' && *p != '~' && *p != '>') {
+			rap__core_errorf(c, "unexpected text after a quoted command: '%s'", p);
+			return RAP_EINVAL;
+		}
+	} else {
+		cl->cmd = seg;
+	}
+	for (; *p; p++) {
+		if ((*p == '"' || *p == '\'') && closing_quote(p)) {
+			p = (char *)closing_quote(p);
+			continue;
+		}
+		if (*p != '@' && *p != '~' && *p != '>')
+			continue;
+		char kind = *p;
+		*p = '\0';
+		if (kind == '@') {
+			if (p[1] == '@') {
+				rap__core_errorf(c, "'@@' iterators are not supported");
+				return RAP_ENOTSUP;
+			}
+			if (cl->at) {
+				rap__core_errorf(c, "only one '@' per command");
+				return RAP_EINVAL;
+			}
+			cl->at = p + 1;
+		} else if (kind == '>') {
+			if (cl->redirect) {
+				rap__core_errorf(c, "only one '>' per command");
+				return RAP_EINVAL;
+			}
+			cl->append = p[1] == '>';
+			if (cl->append)
+				p++;
+			cl->redirect = p + 1;
+		} else {
+			if (cl->nfilters == MAX_FILTERS) {
+				rap__core_errorf(c, "too many '~' filters (at most %d)", MAX_FILTERS);
+				return RAP_EINVAL;
+			}
+			cl->invert[cl->nfilters] = p[1] == '!';
+			if (p[1] == '!')
+				p++;
+			cl->filter[cl->nfilters++] = p + 1;
+		}
+	}
+	cl->cmd = trim(cl->cmd);
+	if (cl->at)
+		cl->at = trim(cl->at);
+	for (int i = 0; i < cl->nfilters; i++)
+		cl->filter[i] = trim(cl->filter[i]);
+	if (cl->redirect) {
+		cl->redirect = unquote(trim(cl->redirect));
+		if (!*cl->redirect) {
+			rap__core_errorf(c, "'>' needs a file name");
+			return RAP_EINVAL;
+		}
+	}
+	return 0;
+}
+
+static bool line_passes(const struct clauses *cl, const char *line, size_t len)
+{
+	for (int i = 0; i < cl->nfilters; i++) {
+		size_t plen = strlen(cl->filter[i]);
+		bool found = !plen || memmem(line, len, cl->filter[i], plen) != NULL;
+		if (found == cl->invert[i])
+			return false;
+	}
+	return true;
+}
+
+static void filter_lines(const struct clauses *cl, const char *text, size_t len, FILE *dst)
+{
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) + 1 : len;
+		size_t linelen = end - i - (nl ? 1 : 0);
+		if (line_passes(cl, text + i, linelen))
+			fwrite(text + i, 1, end - i, dst);
+		i = end;
+	}
+}
+
+static int run_resolved(struct rap_core *c, const struct clauses *cl, const struct resolved *r)
+{
+	uint64_t saved_off = c->off;
+	uint32_t saved_bs = c->blocksize;
+	if (cl->at) {
+		if (!*cl->at) {
+			rap__core_errorf(c, "'@' needs an address");
+			return RAP_EINVAL;
+		}
+		char *bang = strchr(cl->at, '!');
+		uint64_t addr, bs = c->blocksize;
+		if (bang)
+			*bang = '\0';
+		if (eval_arg(c, "address", cl->at, &addr) < 0)
+			return RAP_EINVAL;
+		if (bang) {
+			if (eval_arg(c, "block size", bang + 1, &bs) < 0)
+				return RAP_EINVAL;
+			if (bs < 1 || bs > RAP__CORE_BLOCK_MAX) {
+				rap__core_errorf(c, "block size 0x%" PRIx64 " is out of range (1 .. 0x%x)", bs, RAP__CORE_BLOCK_MAX);
+				return RAP_EINVAL;
+			}
+		}
+		int rc = rap_core_seek(c, addr);
+		if (rc < 0) {
+			rap__core_errorf(c, "cannot seek to 0x%" PRIx64 ": %s", addr, rap_strerror(rc));
+			return rc;
+		}
+		c->blocksize = (uint32_t)bs;
+	}
+	FILE *target = c->out, *file = NULL, *mem = NULL;
+	char *membuf = NULL;
+	size_t memlen = 0;
+	int rc = 0;
+	if (cl->redirect) {
+		file = fopen(cl->redirect, cl->append ? "ae" : "we");
+		if (!file) {
+			rc = -errno;
+			rap__core_errorf(c, "cannot open '%s' for writing: %s", cl->redirect, strerror(errno));
+			goto restore;
+		}
+		c->out = file;
+	}
+	if (cl->nfilters) {
+		mem = open_memstream(&membuf, &memlen);
+		if (!mem) {
+			rc = RAP_ENOMEM;
+			rap__core_errorf(c, "out of memory");
+			goto restore;
+		}
+		c->out = mem;
+	}
+	rc = r->cmd->fn(c, r->cmd->name, r->args);
+	if (mem) {
+		FILE *dst = file ? file : target;
+		if (fclose(mem) == 0)
+			filter_lines(cl, membuf, memlen, dst);
+		mem = NULL;
+		free(membuf);
+	}
+restore:
+	c->out = target;
+	if (file && fclose(file) != 0 && rc == 0) {
+		rc = -errno;
+		rap__core_errorf(c, "cannot write '%s': %s", cl->redirect, strerror(errno));
+	}
+	if (cl->at) {
+		c->blocksize = saved_bs;
+		(void)rap_core_seek(c, saved_off);
+	}
+	return rc;
+}
+
+static int run_segment(struct rap_core *c, char *seg)
+{
+	seg = trim(seg);
+	if (!*seg)
+		return 0;
+	struct clauses cl;
+	int rc = split_clauses(c, seg, &cl);
+	if (rc < 0)
+		return rc;
+	if (!*cl.cmd) {
+		if (cl.at || cl.redirect || cl.nfilters) {
+			rap__core_errorf(c, "missing command before '%s'", cl.at ? "@" : cl.redirect ? ">" : "~");
+			return RAP_EINVAL;
+		}
+		return 0;
+	}
+	char word[65];
+	size_t wl = strcspn(cl.cmd, " \t");
+	snprintf(word, sizeof(word), "%.*s", (int)(wl < 64 ? wl : 64), cl.cmd);
+	struct resolved r;
+	struct help_request help;
+	bool known = resolve(cl.cmd, &r, &help) == 0;
+	rc = enforce_policy(c, &cl, known ? &r : NULL, word);
+	if (rc < 0)
+		return rc;
+	if (!known) {
+		rap__core_errorf(c, "unknown command '%s' (see '?')", word);
+		return RAP_ENOTSUP;
+	}
+	return run_resolved(c, &cl, &r);
+}
+
+int rap_core_cmd(struct rap_core *c, const char *line)
+{
+	if (!line)
+		return RAP_EINVAL;
+	char *buf = rap__strdup(line);
+	if (!buf) {
+		rap__core_errorf(c, "out of memory");
+		return RAP_ENOMEM;
+	}
+	int first = 0;
+	char *p = buf;
+	while (*p && !c->quit) {
+		char *start = p, *end = p;
+		bool comment = false;
+		for (; *end; end++) {
+			if ((*end == '"' || *end == '\'') && closing_quote(end)) {
+				end = (char *)closing_quote(end);
+				continue;
+			}
+			if (*end == ';' || *end == '\n')
+				break;
+			/* '#' starts a comment at the start of a command or after a blank, so
+			 * "wx 41#42" is still an (invalid) hex string rather than a silent "wx 41". */
+			if (*end == '#' && (end == start || blank(end[-1]))) {
+				comment = true;
+				break;
+			}
+		}
+		char sep = *end;
+		*end = '\0';
+		int rc = run_segment(c, start);
+		if (rc < 0 && first == 0)
+			first = rc;
+		if (comment) {
+			char *nl = strchr(end + 1, '\n');
+			p = nl ? nl + 1 : end + 1 + strlen(end + 1);
+		} else {
+			p = sep ? end + 1 : end;
+		}
+	}
+	rap__free(buf);
+	fflush(c->out);
+	return first;
+}
+
+int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **err)
+{
+	if (out)
+		*out = NULL;
+	if (err)
+		*err = NULL;
+	char *obuf = NULL, *ebuf = NULL;
+	size_t olen = 0, elen = 0;
+	FILE *of = open_memstream(&obuf, &olen);
+	FILE *ef = of ? open_memstream(&ebuf, &elen) : NULL;
+	if (!ef) {
+		if (of)
+			fclose(of);
+		free(obuf);
+		return RAP_ENOMEM;
+	}
+	FILE *saved_out = c->out, *saved_err = c->err;
+	c->out = of;
+	c->err = ef;
+	int rc = rap_core_cmd(c, line);
+	c->out = saved_out;
+	c->err = saved_err;
+	bool ok = fclose(of) == 0;
+	ok = fclose(ef) == 0 && ok;
+	if (!ok) {
+		free(obuf);
+		free(ebuf);
+		return RAP_ENOMEM;
+	}
+	if (out)
+		*out = obuf;
+	else
+		free(obuf);
+	if (err)
+		*err = ebuf;
+	else
+		free(ebuf);
+	return rc;
+}

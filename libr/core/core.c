@@ -1,1 +1,276 @@
-/* being written */
+/* The core object: its IO instance, current file and position, block size, policy and
+ * configuration variables. The command language itself lives in cmd.c. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rap/core.h>
+
+#include "common.h"
+#include "core_private.h"
+
+enum var_type {
+	VAR_STRING, /* a host name or address: non-empty, no blanks */
+	VAR_PORT,
+	VAR_BOOL,
+	VAR_COLOR,
+};
+
+static const struct var_def {
+	const char *key;
+	const char *def;
+	enum var_type type;
+	const char *desc;
+} var_defs[RAP__VAR_COUNT] = {
+	[RAP__VAR_HTTP_BIND] = { "http.bind", "localhost", VAR_STRING, "address the HTTP server listens on" },
+	[RAP__VAR_HTTP_PORT] = { "http.port", "9090", VAR_PORT, "default port of the HTTP server" },
+	[RAP__VAR_RAP_LOOP] = { "rap.loop", "true", VAR_BOOL, "keep serving after a rap client disconnects" },
+	[RAP__VAR_SCR_COLOR] = { "scr.color", "0", VAR_COLOR, "colours (output is always plain: only 0)" },
+	[RAP__VAR_TCP_BIND] = { "tcp.bind", "localhost", VAR_STRING, "address the TCP command server listens on" },
+};
+
+int rap_core_new(struct rap_core **out)
+{
+	*out = NULL;
+	struct rap_core *c = rap__calloc(1, sizeof(*c));
+	if (!c)
+		return RAP_ENOMEM;
+	c->fd = -1;
+	c->blocksize = RAP__CORE_BLOCK_DEFAULT;
+	c->policy = RAP_CORE_POLICY_ALL;
+	c->allow_shell = true;
+	c->out = stdout;
+	c->err = stderr;
+	for (int i = 0; i < RAP__VAR_COUNT; i++) {
+		c->vars[i] = rap__strdup(var_defs[i].def);
+		if (!c->vars[i]) {
+			rap_core_free(c);
+			return RAP_ENOMEM;
+		}
+	}
+	int rc = rap_io_new(&c->io);
+	if (rc < 0) {
+		rap_core_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void rap_core_free(struct rap_core *c)
+{
+	if (!c)
+		return;
+	if (c->io)
+		rap_io_free(c->io);
+	for (int i = 0; i < RAP__VAR_COUNT; i++)
+		rap__free(c->vars[i]);
+	rap__free(c);
+}
+
+struct rap_io *rap_core_io(struct rap_core *c)
+{
+	return c->io;
+}
+
+void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level)
+{
+	/* An out-of-range value must not widen the policy. */
+	if (level < RAP_CORE_POLICY_NONE || level > RAP_CORE_POLICY_ALL)
+		level = RAP_CORE_POLICY_NONE;
+	c->policy = level;
+}
+
+void rap_core_set_allow_shell(struct rap_core *c, bool allow)
+{
+	c->allow_shell = allow;
+}
+
+void rap_core_set_output(struct rap_core *c, FILE *out, FILE *err)
+{
+	c->out = out ? out : stdout;
+	c->err = err ? err : stderr;
+}
+
+void rap__core_errorf(struct rap_core *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("error: ", c->err);
+	vfprintf(c->err, fmt, ap);
+	fputc('\n', c->err);
+	va_end(ap);
+}
+
+void rap__core_set_current(struct rap_core *c, int fd)
+{
+	c->fd = fd;
+	c->off = 0;
+	if (fd >= 0)
+		(void)rap_core_seek(c, 0);
+}
+
+void rap__core_forget_fd(struct rap_core *c, int fd)
+{
+	if (c->fd != fd)
+		return;
+	/* radare2 falls back to another open file; the newest one is the likeliest wanted. */
+	int small[64], *fds = small;
+	size_t cap = sizeof(small) / sizeof(small[0]);
+	size_t n = rap_io_fds(c->io, fds, cap);
+	if (n > cap) {
+		int *all = rap__malloc(n * sizeof(*all));
+		if (all) {
+			fds = all;
+			cap = n;
+			n = rap_io_fds(c->io, fds, cap);
+		}
+	}
+	/* Without memory for the whole list the highest fd seen is still a valid choice. */
+	c->fd = n ? fds[(n < cap ? n : cap) - 1] : -1;
+	if (fds != small)
+		rap__free(fds);
+}
+
+int rap_core_open(struct rap_core *c, const char *uri, int perm)
+{
+	int fd = rap_io_open(c->io, uri, perm);
+	if (fd < 0)
+		return fd;
+	rap__core_set_current(c, fd);
+	return fd;
+}
+
+bool rap_core_quit_requested(const struct rap_core *c)
+{
+	return c->quit;
+}
+
+uint64_t rap_core_offset(const struct rap_core *c)
+{
+	return c->off;
+}
+
+int rap_core_seek(struct rap_core *c, uint64_t off)
+{
+	c->off = off;
+	if (c->fd < 0)
+		return 0;
+	/* Stream plugins must see position changes; positional ones answer RAP_ENOTSUP and the
+	 * position simply lives here. */
+	int64_t pos = rap_io_seek(c->io, c->fd, off, RAP_SEEK_SET);
+	if (pos >= 0)
+		c->off = (uint64_t)pos;
+	else if (pos != RAP_ENOTSUP)
+		return (int)pos;
+	return 0;
+}
+
+int rap_core_current_fd(const struct rap_core *c)
+{
+	return c->fd;
+}
+
+int rap__core_read(struct rap_core *c, uint64_t off, uint8_t *buf, size_t len)
+{
+	if (c->fd < 0)
+		return RAP_EBADFD;
+	memset(buf, 0xff, len);
+	/* Nothing lies beyond 2^64-1; those bytes stay 0xff instead of wrapping to 0. */
+	if (off + len < off)
+		len = (size_t)(UINT64_MAX - off) + 1;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = rap_io_read_at(c->io, c->fd, off + done, buf + done, len - done);
+		if (n < 0) {
+			memset(buf + done, 0xff, len - done);
+			return (int)n;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int var_index(const char *key)
+{
+	for (int i = 0; i < RAP__VAR_COUNT; i++)
+		if (strcmp(var_defs[i].key, key) == 0)
+			return i;
+	return -1;
+}
+
+const char *rap__core_var_key(enum rap__core_var i)
+{
+	return var_defs[i].key;
+}
+
+const char *rap__core_var_desc(enum rap__core_var i)
+{
+	return var_defs[i].desc;
+}
+
+const char *rap_core_config_get(const struct rap_core *c, const char *key)
+{
+	int i = var_index(key);
+	return i < 0 ? NULL : c->vars[i];
+}
+
+/* Checks value for the variable's type and returns its canonical spelling ("true" for
+ * "1"), or NULL when it does not fit. */
+static const char *normalize(enum var_type type, const char *value)
+{
+	switch (type) {
+	case VAR_BOOL:
+		if (!strcmp(value, "true") || !strcmp(value, "1"))
+			return "true";
+		if (!strcmp(value, "false") || !strcmp(value, "0"))
+			return "false";
+		return NULL;
+	case VAR_COLOR:
+		return (!strcmp(value, "0") || !strcmp(value, "false")) ? "0" : NULL;
+	case VAR_PORT: {
+		char *end;
+		errno = 0;
+		unsigned long p = strtoul(value, &end, 10);
+		if (!*value || *end || errno || p < 1 || p > 65535 || value[0] == '-' || value[0] == '+')
+			return NULL;
+		return value;
+	}
+	case VAR_STRING:
+		if (!*value || strpbrk(value, " \t\r\n"))
+			return NULL;
+		return value;
+	}
+	return NULL;
+}
+
+int rap_core_config_set(struct rap_core *c, const char *key, const char *value)
+{
+	int i = var_index(key);
+	if (i < 0 || !value)
+		return RAP_EINVAL;
+	const char *v = normalize(var_defs[i].type, value);
+	if (!v)
+		return RAP_EINVAL;
+	char *copy = rap__strdup(v);
+	if (!copy)
+		return RAP_ENOMEM;
+	rap__free(c->vars[i]);
+	c->vars[i] = copy;
+	return 0;
+}
+
+size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap)
+{
+	if (!cap)
+		return 0;
+	int n = snprintf(buf, cap, "[0x%08" PRIx64 "]> ", c->off);
+	if (n < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	return (size_t)n < cap ? (size_t)n : cap - 1;
+}

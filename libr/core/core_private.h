@@ -1,0 +1,89 @@
+/* Internals shared by the files of librap-core (never installed). */
+#ifndef RAP_CORE_PRIVATE_H
+#define RAP_CORE_PRIVATE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <rap/core.h>
+
+/* radare2's default block size: the length px, p8 and pr use without an argument. */
+#define RAP__CORE_BLOCK_DEFAULT 0x100u
+/* Largest block size and print length. A remote READ-level user can ask for it, and the text
+ * of a hexdump is about 4.4 times the data, so it stays far below radare2's 50 MiB. */
+#define RAP__CORE_BLOCK_MAX (16u << 20)
+
+/* Configuration variables, in the order "e" lists them (sorted by key). */
+enum rap__core_var {
+	RAP__VAR_HTTP_BIND,
+	RAP__VAR_HTTP_PORT,
+	RAP__VAR_RAP_LOOP,
+	RAP__VAR_SCR_COLOR,
+	RAP__VAR_TCP_BIND,
+	RAP__VAR_COUNT,
+};
+
+struct rap_core {
+	struct rap_io *io;
+	int fd;             /* current file, -1 when none */
+	uint64_t off;       /* current position (radare2's seek) */
+	uint32_t blocksize;
+	enum rap_core_policy policy;
+	bool allow_shell;
+	bool quit;
+	FILE *out;          /* borrowed; swapped while output is captured */
+	FILE *err;
+	char *vars[RAP__VAR_COUNT]; /* heap values */
+};
+
+/* ---- core.c ---------------------------------------------------------------------------- */
+
+/* Prints "error: <message>\n" on the core's error stream. */
+void rap__core_errorf(struct rap_core *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Key, description and value of variable i (for the "e" listing). */
+const char *rap__core_var_key(enum rap__core_var i);
+const char *rap__core_var_desc(enum rap__core_var i);
+
+/* Makes fd current at position 0 (fd -1: none). */
+void rap__core_set_current(struct rap_core *c, int fd);
+
+/* After fd was closed: when it was current, the highest remaining fd becomes current. */
+void rap__core_forget_fd(struct rap_core *c, int fd);
+
+/* Reads len bytes at off from the current file. Bytes past the end of the data read as 0xff,
+ * like radare2's unallocated fill, so buf is always fully defined on success.
+ * Errors: RAP_EBADFD (no file open), errors of the IO plugin. */
+int rap__core_read(struct rap_core *c, uint64_t off, uint8_t *buf, size_t len);
+
+/* ---- print.c --------------------------------------------------------------------------- */
+
+/* radare2's "px" with colours off: a header line for start address addr, then 16-byte rows.
+ * rows may be called repeatedly with consecutive 16-byte-aligned pieces of one dump. */
+void rap__print_hexdump_header(FILE *out, uint64_t addr);
+void rap__print_hexdump_rows(FILE *out, uint64_t addr, const uint8_t *buf, size_t len);
+/* Header and rows; nothing at all when len is 0 (radare2 prints nothing for "px 0"). */
+void rap__print_hexdump(FILE *out, uint64_t addr, const uint8_t *buf, size_t len);
+
+/* "p8": lower-case hex pairs without separators and a newline; nothing when len is 0. */
+void rap__print_hexpairs(FILE *out, const uint8_t *buf, size_t len);
+
+/* radare2's r_num_units: "128K", "1.5M", "1000". Returns the length (snprintf-like). */
+int rap__print_units(char *buf, size_t cap, uint64_t n);
+
+/* radare2's permission string: "r-x", "rw-". buf needs 4 bytes. */
+const char *rap__print_perm(char buf[4], int perm);
+
+/* Runs px (kind 'x'), p8 ('8') or pr ('r') over len bytes at off of the current file,
+ * reading and printing in pieces so a large length never needs one large buffer. */
+int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len);
+
+/* ---- cmd.c ----------------------------------------------------------------------------- */
+
+/* Evaluates a number expression: 0x hex, decimal, $$ (position), $s (size), $b (block size),
+ * joined with + and -; arithmetic wraps like uint64_t. Errors: RAP_EINVAL. */
+int rap__core_eval(struct rap_core *c, const char *expr, uint64_t *out);
+
+#endif

@@ -1,0 +1,712 @@
+/* The command language: syntax, every command, errors, the policy levels and quitting. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <rap/core.h>
+
+#include "common.h"
+#include "core_private.h"
+
+#define SAMPLE_SIZE 4096
+
+static uint8_t sample[SAMPLE_SIZE];
+
+struct fixture {
+	struct rap_core *c;
+	char path[64];
+	int fd;
+};
+
+static void make_sample(void)
+{
+	for (size_t o = 0; o < SAMPLE_SIZE; o += 16) {
+		char rec[17];
+		snprintf(rec, sizeof(rec), "@%08zx|rap2!\n", o);
+		memcpy(sample + o, rec, 16);
+	}
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+static size_t read_file(const char *path, void *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+/* A core with the sample opened read-write (fd kept in the fixture). */
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	make_sample();
+	strcpy(fx->path, "/tmp/rap-test-core-XXXXXX");
+	int fd = mkstemp(fx->path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	write_file(fx->path, sample, sizeof(sample));
+	if (rap_core_new(&fx->c) < 0)
+		return -1;
+	fx->fd = rap_core_open(fx->c, fx->path, RAP_PERM_RW);
+	if (fx->fd < 0)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	rap_core_free(fx->c);
+	unlink(fx->path);
+	free(fx);
+	return 0;
+}
+
+struct result {
+	int rc;
+	char *out;
+	char *err;
+};
+
+static struct result run(struct rap_core *c, const char *line)
+{
+	struct result r;
+	r.rc = rap_core_cmd_str(c, line, &r.out, &r.err);
+	assert_non_null(r.out);
+	assert_non_null(r.err);
+	return r;
+}
+
+static void result_free(struct result *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* Runs line, expects success, no error text and exactly want on stdout. */
+static void expect_out(struct rap_core *c, const char *line, const char *want)
+{
+	struct result r = run(c, line);
+	if (r.rc != 0 || strcmp(r.out, want) != 0 || r.err[0])
+		fail_msg("'%s': rc %d\n--- out\n%s--- want\n%s--- err\n%s", line, r.rc, r.out, want, r.err);
+	result_free(&r);
+}
+
+/* Runs line, expects failure rc with a single error line containing needle. */
+static void expect_err(struct rap_core *c, const char *line, int rc, const char *needle)
+{
+	struct result r = run(c, line);
+	if (r.rc != rc || !strstr(r.err, needle))
+		fail_msg("'%s': rc %d (want %d)\n--- err\n%s--- want substring '%s'", line, r.rc, rc, r.err, needle);
+	assert_true(strncmp(r.err, "error: ", 7) == 0);
+	result_free(&r);
+}
+
+/* ---- syntax -------------------------------------------------------------------------- */
+
+static void test_separators_and_comments(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "?e a; ?e b;?e c", "a\nb\nc\n");
+	expect_out(c, "?e a\n?e b\r\n\n", "a\nb\n");
+	expect_out(c, "", "");
+	expect_out(c, "   ;  ; \n", "");
+	expect_out(c, "# a comment; ?e not run", "");
+	expect_out(c, "?e a # trailing comment; ?e hidden\n?e next line", "a\nnext line\n");
+	expect_out(c, "  # indented comment", "");
+	/* '#' glued to a word is not a comment */
+	expect_out(c, "?e issue#42", "issue#42\n");
+}
+
+static void test_quotes(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "?e \"a;b\"", "a;b\n");
+	expect_out(c, "?e 'x @ y ~ z > w'", "x @ y ~ z > w\n");
+	/* radare2's quoted command: no special characters inside */
+	expect_out(c, "\"?e x;y@z\"", "x;y@z\n");
+	expect_out(c, "\"?e x;y\" ~x", "x;y\n");
+	/* an unmatched quote is an ordinary character */
+	expect_out(c, "?e don't", "don't\n");
+}
+
+static void test_numbers(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "s 0x100+16; s", "0x110\n");
+	expect_out(c, "s 10-2; s", "0x8\n");
+	expect_out(c, "s 0x10 + 0x20 - 1; s", "0x2f\n");
+	expect_out(c, "s $$+4; s", "0x33\n");
+	expect_out(c, "?v $s", "0x1000\n");
+	expect_out(c, "?v $b+1", "0x101\n");
+	expect_out(c, "?v 0xffffffffffffffff", "0xffffffffffffffff\n");
+	expect_out(c, "?v 0-1", "0xffffffffffffffff\n");
+	expect_out(c, "?v 18446744073709551615", "0xffffffffffffffff\n");
+	expect_err(c, "s 0x10000000000000000", RAP_EINVAL, "invalid address");
+	expect_err(c, "s 18446744073709551616", RAP_EINVAL, "invalid address");
+	expect_err(c, "s foo", RAP_EINVAL, "invalid address 'foo'");
+	expect_err(c, "s 12abc", RAP_EINVAL, "invalid address");
+	expect_err(c, "s 0x", RAP_EINVAL, "invalid address");
+	expect_err(c, "s 1+", RAP_EINVAL, "invalid address");
+	expect_err(c, "px zz", RAP_EINVAL, "invalid length 'zz'");
+	expect_out(c, "s", "0x33\n");
+}
+
+static void test_temporary_seek(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "s 0x40", "");
+	expect_out(c, "p8 4 @ 0x10", "40303030\n");
+	expect_out(c, "p8 4 @0x10", "40303030\n");
+	expect_out(c, "p8 4@0x10", "40303030\n");
+	expect_out(c, "s", "0x40\n");
+	/* even a command that seeks is undone */
+	expect_out(c, "s 0x99 @ 0x10; s", "0x40\n");
+	/* ADDR!LEN also sets the block size for that command */
+	expect_out(c, "p8 @ 0x20!3", "403030\n");
+	expect_out(c, "b", "0x100\n");
+	expect_err(c, "p8 4 @ nowhere", RAP_EINVAL, "invalid address 'nowhere'");
+	expect_err(c, "p8 4 @", RAP_EINVAL, "'@' needs an address");
+	expect_err(c, "p8 4 @@ s:0x10", RAP_ENOTSUP, "'@@'");
+	expect_err(c, "p8 4 @ 1 @ 2", RAP_EINVAL, "only one '@'");
+	expect_err(c, "@ 0x10", RAP_EINVAL, "missing command");
+	expect_out(c, "s", "0x40\n");
+}
+
+static void test_filters(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "px 64~0020", "0x00000020  4030 3030 3030 3032 307c 7261 7032 210a  @00000020|rap2!.\n");
+	expect_out(c, "px 48 ~!rap2", "- offset -   0 1  2 3  4 5  6 7  8 9  A B  C D  E F  0123456789ABCDEF\n");
+	expect_out(c, "px 64~rap~!0x00000010~!0x00000030", "0x00000000  4030 3030 3030 3030 307c 7261 7032 210a  @00000000|rap2!.\n"
+							  "0x00000020  4030 3030 3030 3032 307c 7261 7032 210a  @00000020|rap2!.\n");
+	expect_out(c, "px 64 @ 0x100 ~0110", "0x00000110  4030 3030 3030 3131 307c 7261 7032 210a  @00000110|rap2!.\n");
+	expect_out(c, "e~port", "http.port = 9090\n");
+	expect_out(c, "?e nothing~zzz", "");
+}
+
+static void test_redirect(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	char path[] = "/tmp/rap-test-core-out-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	char line[256], buf[256];
+	snprintf(line, sizeof(line), "p8 4 > %s", path);
+	expect_out(c, line, "");
+	size_t n = read_file(path, buf, sizeof(buf));
+	assert_int_equal(n, 9);
+	assert_memory_equal(buf, "40303030\n", 9);
+	snprintf(line, sizeof(line), "?e more >> %s", path);
+	expect_out(c, line, "");
+	snprintf(line, sizeof(line), "px 64 ~0x00000030 >%s", path);
+	expect_out(c, line, "");
+	n = read_file(path, buf, sizeof(buf));
+	buf[n] = '\0';
+	assert_string_equal(buf, "0x00000030  4030 3030 3030 3033 307c 7261 7032 210a  @00000030|rap2!.\n");
+	unlink(path);
+	expect_err(c, "?e x > /nonexistent-dir/x", -2, "cannot open '/nonexistent-dir/x'");
+	expect_err(c, "?e x >", RAP_EINVAL, "needs a file name");
+}
+
+static void test_unknown_and_errors(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	struct result r = run(c, "nosuchcommand arg; ?e still runs; wat");
+	assert_int_equal(r.rc, RAP_ENOTSUP);
+	assert_string_equal(r.out, "still runs\n");
+	assert_string_equal(r.err, "error: unknown command 'nosuchcommand' (see '?')\n"
+				   "error: unknown command 'wat' (see '?')\n");
+	result_free(&r);
+	/* the first failure is the one returned */
+	r = run(c, "s bad; nosuch");
+	assert_int_equal(r.rc, RAP_EINVAL);
+	result_free(&r);
+	expect_err(c, "=", RAP_ENOTSUP, "unknown command '='");
+	expect_err(c, "p", RAP_ENOTSUP, "unknown command 'p'");
+	expect_err(c, "pxyz", RAP_ENOTSUP, "'pxyz'");
+	/* hostile input never crashes */
+	static const char *const junk[] = {
+		"@", "~", ">", ";;;", "\"", "'", "\"\"", "@@@", "~!", "s ~", "px @ ~", "px -", "wx",
+		"o -", "o-", "e =", "e ==", "?v", "b 0", "s+", "s-", "!", ":", "=!", "x@0x10!0",
+		"px 0xffffffffffffffff", "px -0x8000000000000000", "wz", "w", "o \"", "i extra",
+	};
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		r = run(c, junk[i]);
+		result_free(&r);
+	}
+}
+
+/* ---- commands -------------------------------------------------------------------------- */
+
+static void test_seek_commands(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "s", "0x0\n");
+	expect_out(c, "s 0x1230; s", "0x1230\n");
+	expect_out(c, "s+ 0x10; s", "0x1240\n");
+	expect_out(c, "s- 0x40; s", "0x1200\n");
+	expect_out(c, "s+16; s", "0x1210\n");
+	expect_out(c, "s-0x10; s", "0x1200\n");
+	expect_out(c, "s++; s", "0x1300\n");
+	expect_out(c, "s--; s--; s", "0x1100\n");
+	expect_out(c, "s 0x30000; s", "0x30000\n");
+	assert_int_equal(rap_core_offset(c), 0x30000);
+	assert_int_equal(rap_core_seek(c, 0x42), 0);
+	expect_out(c, "s", "0x42\n");
+	expect_err(c, "s+", RAP_EINVAL, "missing argument for 's+'");
+	expect_out(c, "s?", "Usage: s[+-] [addr]   print or change the position\n"
+			    "| s       print the current position\n"
+			    "| s addr  seek to addr (0x hex, decimal, $$ $s $b, + and -)\n"
+			    "| s+ n    seek n bytes forward\n"
+			    "| s- n    seek n bytes backward\n"
+			    "| s++     seek one block forward\n"
+			    "| s--     seek one block backward\n");
+}
+
+static void test_block_command(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "b", "0x100\n");
+	expect_out(c, "b 16; b", "0x10\n");
+	expect_out(c, "p8", "4030303030303030307c72617032210a\n");
+	expect_out(c, "b 0x100", "");
+	expect_err(c, "b 0", RAP_EINVAL, "out of range");
+	expect_err(c, "b 0x1000001", RAP_EINVAL, "out of range");
+	expect_err(c, "px 0x1000001", RAP_ETOOBIG, "larger than the maximum");
+	expect_out(c, "b", "0x100\n");
+}
+
+static void test_print_commands(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "px 16", "- offset -   0 1  2 3  4 5  6 7  8 9  A B  C D  E F  0123456789ABCDEF\n"
+			       "0x00000000  4030 3030 3030 3030 307c 7261 7032 210a  @00000000|rap2!.\n");
+	expect_out(c, "x 2 @ 0x1001", "- offset -   1 2  3 4  5 6  7 8  9 A  B C  D E  F10  123456789ABCDEF0\n"
+				      "0x00001001  ffff                                     ..\n");
+	expect_out(c, "px16", "- offset -   0 1  2 3  4 5  6 7  8 9  A B  C D  E F  0123456789ABCDEF\n"
+			      "0x00000000  4030 3030 3030 3030 307c 7261 7032 210a  @00000000|rap2!.\n");
+	expect_out(c, "p8 4 @ 0x10", "40303030\n");
+	expect_out(c, "p8 2 @ 0xfff", "0aff\n");
+	expect_out(c, "pr 16 @ 0x20", "@00000020|rap2!\n");
+	expect_out(c, "pr 3 @ 0xfff", "\n\xff\xff");
+	expect_out(c, "p8 4 @ 0xfffffffffffffffe", "ffffffff\n");
+	expect_out(c, "px?", "Usage: p[x8r] [len]   print bytes\n"
+			     "| px [len]  hexdump of len bytes (default: the block size; -len: before the position)\n"
+			     "| x [len]   alias of px\n"
+			     "| p8 [len]  bytes as one hex string\n"
+			     "| pr [len]  raw bytes\n");
+}
+
+static void test_write_commands(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *c = fx->c;
+	uint8_t buf[SAMPLE_SIZE + 64];
+	expect_out(c, "wx 41424344", "");
+	expect_out(c, "wx 45 46 @ 4", "");
+	expect_out(c, "s 0x10; w hi\\n\\x21; wz end @ 0x20", "");
+	expect_out(c, "w \"quoted text\" @ 0x30", "");
+	size_t n = read_file(fx->path, buf, sizeof(buf));
+	assert_int_equal(n, SAMPLE_SIZE);
+	assert_memory_equal(buf, "ABCDEF", 6);
+	assert_memory_equal(buf + 6, sample + 6, 10);
+	assert_memory_equal(buf + 0x10, "hi\n!", 4);
+	assert_memory_equal(buf + 0x14, sample + 0x14, 12);
+	assert_memory_equal(buf + 0x20, "end\0", 4);
+	assert_memory_equal(buf + 0x30, "quoted text", 11);
+	/* writes do not move the position */
+	expect_out(c, "s", "0x10\n");
+	expect_err(c, "wx 4", RAP_EINVAL, "invalid hex string");
+	expect_err(c, "wx 41zz", RAP_EINVAL, "invalid hex string '41zz'");
+	expect_err(c, "wx", RAP_EINVAL, "missing argument for 'wx'");
+	expect_err(c, "w", RAP_EINVAL, "missing argument for 'w'");
+	/* a file opened read-only refuses with a clear reason and stays unchanged */
+	expect_out(c, "o--", "");
+	char line[128];
+	snprintf(line, sizeof(line), "o %s", fx->path);
+	expect_out(c, line, "");
+	expect_err(c, "wx 00", RAP_EDENIED, "is open read-only");
+	expect_err(c, "wz x", RAP_EDENIED, "is open read-only");
+	n = read_file(fx->path, buf, sizeof(buf));
+	assert_memory_equal(buf, "ABCD", 4);
+	expect_out(c, "o--", "");
+	expect_err(c, "wx 00", RAP_EBADFD, "no file is open");
+	expect_err(c, "px", RAP_EBADFD, "no file is open");
+}
+
+static void test_open_commands(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *c = fx->c;
+	char want[512], line[256];
+	snprintf(want, sizeof(want), "%2d * rw- 0x00001000 %s\n", fx->fd, fx->path);
+	expect_out(c, "o", want);
+	expect_out(c, "s 0x20", "");
+	expect_out(c, "o malloc://32 rw", "");
+	int fd2 = rap_core_current_fd(c);
+	assert_true(fd2 > fx->fd);
+	expect_out(c, "s", "0x0\n");
+	expect_out(c, "p8 4", "00000000\n");
+	snprintf(line, sizeof(line), "o+ %s", fx->path);
+	expect_out(c, line, "");
+	int fd3 = rap_core_current_fd(c);
+	snprintf(line, sizeof(line), "o %s r", fx->path);
+	expect_out(c, line, "");
+	int fd4 = rap_core_current_fd(c);
+	snprintf(want, sizeof(want),
+		 "%2d - rw- 0x00001000 %s\n%2d - rw- 0x00000020 malloc://32\n%2d - rwx 0x00001000 %s\n%2d * r-- 0x00001000 %s\n",
+		 fx->fd, fx->path, fd2, fd3, fx->path, fd4, fx->path);
+	expect_out(c, "o", want);
+	/* closing the current file makes the highest remaining one current */
+	snprintf(line, sizeof(line), "o-%d", fd4);
+	expect_out(c, line, "");
+	assert_int_equal(rap_core_current_fd(c), fd3);
+	snprintf(line, sizeof(line), "o- %d", fx->fd);
+	expect_out(c, line, "");
+	assert_int_equal(rap_core_current_fd(c), fd3);
+	expect_err(c, "o-999", RAP_EBADFD, "cannot close fd 999");
+	expect_err(c, "o /nonexistent/file", -2, "cannot open '/nonexistent/file'");
+	expect_err(c, "o malloc://1 q", RAP_EINVAL, "invalid permissions 'q'");
+	expect_err(c, "o a b c", RAP_EINVAL, "usage: o URI [perm]");
+	expect_out(c, "o-*", "");
+	assert_int_equal(rap_core_current_fd(c), -1);
+	expect_out(c, "o", "");
+	/* quoted arguments; the block reads past the 8 bytes as 0xff */
+	char p8[600] = "";
+	for (int i = 0; i < 256; i++)
+		strcat(p8, i < 8 ? "00" : "ff");
+	strcat(p8, "\n");
+	expect_out(c, "o \"malloc://8\" 'rw'; p8", p8);
+}
+
+static void test_info_command(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *c = fx->c;
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "fd       %d\nfile     %s\nsize     0x1000\nhumansz  4K\nmode     rw-\nformat   null\niorw     true\nblock    0x100\n",
+		 fx->fd, fx->path);
+	expect_out(c, "i", want);
+	expect_out(c, "i*; f*; om*", "");
+	expect_out(c, "o malloc://1536; b 4", "");
+	snprintf(want, sizeof(want),
+		 "fd       %d\nfile     malloc://1536\nsize     0x600\nhumansz  1.5K\nmode     r-x\nformat   null\niorw     false\nblock    0x4\n",
+		 rap_core_current_fd(c));
+	expect_out(c, "i", want);
+	expect_out(c, "o--", "");
+	expect_err(c, "i", RAP_EBADFD, "no file is open");
+	expect_out(c, "i*", "");
+}
+
+static void test_eval_command(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nrap.loop = true\nscr.color = 0\ntcp.bind = localhost\n");
+	expect_out(c, "e rap.loop", "true\n");
+	expect_out(c, "e rap.loop=0; e rap.loop", "false\n");
+	expect_out(c, "e rap.loop = true; e rap.loop", "true\n");
+	expect_out(c, "e http.bind=::1; e http.bind", "::1\n");
+	expect_out(c, "e http.port=8080; e http.port", "8080\n");
+	expect_out(c, "e scr.color=0", "");
+	expect_out(c, "e scr.color=false; e scr.color", "0\n");
+	expect_err(c, "e scr.color=1", RAP_EINVAL, "invalid value '1' for 'scr.color'");
+	expect_err(c, "e http.port=0", RAP_EINVAL, "invalid value '0'");
+	expect_err(c, "e http.port=70000", RAP_EINVAL, "invalid value");
+	expect_err(c, "e http.port=-1", RAP_EINVAL, "invalid value");
+	expect_err(c, "e rap.loop=maybe", RAP_EINVAL, "invalid value");
+	expect_err(c, "e tcp.bind=", RAP_EINVAL, "invalid value");
+	expect_err(c, "e no.such", RAP_EINVAL, "unknown variable 'no.such'");
+	expect_err(c, "e no.such=1", RAP_EINVAL, "unknown variable 'no.such'");
+	assert_string_equal(rap_core_config_get(c, "http.port"), "8080");
+	assert_null(rap_core_config_get(c, "nope"));
+	assert_int_equal(rap_core_config_set(c, "tcp.bind", "0.0.0.0"), 0);
+	assert_string_equal(rap_core_config_get(c, "tcp.bind"), "0.0.0.0");
+	assert_int_equal(rap_core_config_set(c, "nope", "1"), RAP_EINVAL);
+	assert_int_equal(rap_core_config_set(c, "rap.loop", "yes"), RAP_EINVAL);
+}
+
+static void test_misc_commands(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "?V", "rap " RAP_VERSION_STRING "\n");
+	expect_out(c, "?e hello   world", "hello   world\n");
+	expect_out(c, "?e", "\n");
+	struct result r = run(c, "?");
+	assert_int_equal(r.rc, 0);
+	assert_true(strncmp(r.out, "Usage: ", 7) == 0);
+	for (const char *w = "\n| s\n| b\n| px\n| p8\n| pr\n| w\n| o\n| i\n| e\n| !\n| =!\n| ?V\n| q\n"; *w;) {
+		char word[16];
+		size_t n = strcspn(w + 1, "\n");
+		snprintf(word, sizeof(word), "%.*s", (int)n + 1, w);
+		assert_non_null(strstr(r.out, word));
+		w += n + 1;
+	}
+	result_free(&r);
+	/* every family has a help page */
+	static const char *const families[] = { "??", "s?", "s+?", "b?", "px?", "x?", "p8?", "pr?", "p?", "w?",
+						 "wx?", "wz?", "o?", "o-?", "i?", "e?", "q?", "!?" };
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		r = run(c, families[i]);
+		assert_int_equal(r.rc, 0);
+		assert_true(strncmp(r.out, "Usage: ", 7) == 0);
+		assert_string_equal(r.err, "");
+		result_free(&r);
+	}
+	/* =! and : go through the IO plugin: a plain file has none, and radare2 prints nothing */
+	expect_out(c, "=!?V; :?V; =! px", "");
+}
+
+static void test_shell(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	expect_out(c, "!echo hello", "hello\n");
+	expect_out(c, "! printf 'a;b'", "a;b");
+	struct result r = run(c, "!echo out; !echo err >&2");
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "out\n");
+	assert_string_equal(r.err, "err\n");
+	result_free(&r);
+	/* the shell sees its own special characters */
+	expect_out(c, "!echo a~b | tr a z", "z~b\n");
+	expect_out(c, "\"!echo x; echo y\"", "x\ny\n");
+	/* a failing command is not a command-language error */
+	expect_out(c, "!exit 3", "");
+	/* no descriptor of ours leaks into the shell */
+	r = run(c, "!ls /proc/self/fd");
+	assert_string_equal(r.out, "0\n1\n2\n3\n");
+	result_free(&r);
+	expect_err(c, "!", RAP_EINVAL, "missing argument for '!'");
+	rap_core_set_allow_shell(c, false);
+	expect_err(c, "!echo no", RAP_EDENIED, "refused by the server's command policy (shell commands are disabled)");
+	expect_err(c, "\"!echo no\"", RAP_EDENIED, "refused");
+}
+
+static void test_quit(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	assert_false(rap_core_quit_requested(c));
+	expect_out(c, "?e a; q; ?e b", "a\n");
+	assert_true(rap_core_quit_requested(c));
+	/* a quit core runs nothing more */
+	expect_out(c, "?e c", "");
+}
+
+/* ---- policy ------------------------------------------------------------------------------ */
+
+static void expect_refused(struct rap_core *c, const char *line, const char *word, const char *level)
+{
+	char needle[256];
+	snprintf(needle, sizeof(needle), "command '%s' refused by the server's command policy (%s)", word, level);
+	struct result r = run(c, line);
+	if (r.rc != RAP_EDENIED || !strstr(r.err, needle))
+		fail_msg("'%s': rc %d\n--- err\n%s--- want '%s'", line, r.rc, r.err, needle);
+	result_free(&r);
+}
+
+static void test_policy_none(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	rap_core_set_policy(c, RAP_CORE_POLICY_NONE);
+	expect_refused(c, "?V", "?V", "none");
+	expect_refused(c, "px 16", "px", "none");
+	expect_refused(c, "s 0x10", "s", "none");
+	expect_refused(c, "!id", "!", "none");
+	expect_refused(c, "nosuch", "nosuch", "none");
+	expect_out(c, "", "");
+	expect_out(c, "# only a comment", "");
+	/* out-of-range levels fall back to none rather than widening */
+	rap_core_set_policy(c, (enum rap_core_policy)42);
+	expect_refused(c, "?V", "?V", "none");
+}
+
+static void test_policy_read(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *c = fx->c;
+	rap_core_set_policy(c, RAP_CORE_POLICY_READ);
+	rap_core_set_allow_shell(c, false);
+	/* everything the spec lists for read */
+	struct result r = run(c, "s 0x10; s+ 1; s- 1; s; b 0x10; b; px 4; x 4; p8 4; pr 4; i; o; ?; ?V; ?e x; e; e rap.loop; i*; f*; om*; s?; b 0x100");
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.err, "");
+	result_free(&r);
+	expect_refused(c, "wx 41", "wx", "read");
+	expect_refused(c, "w a", "w", "read");
+	expect_refused(c, "wz a", "wz", "read");
+	expect_refused(c, "o malloc://4", "o", "read");
+	expect_refused(c, "o+ malloc://4", "o+", "read");
+	char line[64];
+	snprintf(line, sizeof(line), "o-%d", fx->fd);
+	expect_refused(c, line, "o-", "read");
+	expect_refused(c, "o--", "o--", "read");
+	expect_refused(c, "e rap.loop=false", "e", "read");
+	expect_refused(c, "=!?V", "=!", "read");
+	expect_refused(c, ":?V", "=!", "read");
+	expect_err(c, "!id", RAP_EDENIED, "refused by the server's command policy (shell commands are disabled)");
+	/* nothing sneaks through ';', '@', '~', '>', quotes, glued arguments or newlines */
+	r = run(c, "p8 1; wx 41; p8 1");
+	assert_int_equal(r.rc, RAP_EDENIED);
+	assert_string_equal(r.out, "40\n40\n");
+	assert_string_equal(r.err, "error: command 'wx' refused by the server's command policy (read)\n");
+	result_free(&r);
+	expect_refused(c, "wx 41 @ 0", "wx", "read");
+	expect_refused(c, "wx 41 ~x", "wx", "read");
+	expect_refused(c, "\"wx 41\"", "wx", "read");
+	expect_refused(c, "?e x\nwx 41", "wx", "read");
+	expect_refused(c, "o-3", "o-", "read");
+	expect_err(c, "p8 1 > /tmp/rap-test-core-never", RAP_EDENIED,
+		   "output redirection to '/tmp/rap-test-core-never' refused by the server's command policy (read)");
+	assert_int_equal(access("/tmp/rap-test-core-never", F_OK), -1);
+	expect_err(c, "p8 1 >> /tmp/rap-test-core-never", RAP_EDENIED, "refused");
+	assert_int_equal(access("/tmp/rap-test-core-never", F_OK), -1);
+	expect_out(c, "?e a@0x10", "a\n"); /* '@' is a temporary seek, nothing more */
+	uint8_t buf[8];
+	read_file(fx->path, buf, sizeof(buf));
+	assert_memory_equal(buf, sample, sizeof(buf));
+	assert_int_equal(rap_core_current_fd(c), fx->fd);
+	assert_string_equal(rap_core_config_get(c, "rap.loop"), "true");
+}
+
+static void test_policy_write_and_all(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *c = fx->c;
+	rap_core_set_policy(c, RAP_CORE_POLICY_WRITE);
+	rap_core_set_allow_shell(c, false);
+	expect_out(c, "wx 41; w B @ 1; wz C @ 2; o malloc://4; o--", "");
+	char line[128];
+	snprintf(line, sizeof(line), "o %s rw", fx->path);
+	expect_out(c, line, "");
+	expect_refused(c, "e rap.loop=false", "e", "write");
+	expect_refused(c, "=!?V", "=!", "write");
+	expect_err(c, "p8 1 > /tmp/rap-test-core-never", RAP_EDENIED, "(write)");
+	expect_err(c, "!id", RAP_EDENIED, "shell commands are disabled");
+	rap_core_set_policy(c, RAP_CORE_POLICY_ALL);
+	expect_out(c, "e rap.loop=false; =!?V", "");
+	expect_err(c, "!id", RAP_EDENIED, "shell commands are disabled");
+	/* the shell switch works at every level but none */
+	rap_core_set_allow_shell(c, true);
+	rap_core_set_policy(c, RAP_CORE_POLICY_READ);
+	expect_out(c, "!echo ok", "ok\n");
+	uint8_t buf[4];
+	read_file(fx->path, buf, sizeof(buf));
+	assert_memory_equal(buf, "ABC\0", 4);
+}
+
+/* ---- API ------------------------------------------------------------------------------------- */
+
+static void test_api(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *c = fx->c;
+	char prompt[32];
+	assert_int_equal(rap_core_prompt(c, prompt, sizeof(prompt)), 14);
+	assert_string_equal(prompt, "[0x00000000]> ");
+	rap_core_seek(c, 0x123456789a);
+	assert_int_equal(rap_core_prompt(c, prompt, sizeof(prompt)), 16);
+	assert_string_equal(prompt, "[0x123456789a]> ");
+	assert_int_equal(rap_core_prompt(c, prompt, 5), 4);
+	assert_string_equal(prompt, "[0x1");
+	assert_int_equal(rap_core_current_fd(c), fx->fd);
+	assert_non_null(rap_core_io(c));
+	assert_non_null(rap_core_rap_handler());
+
+	/* output goes where rap_core_set_output says */
+	char *obuf = NULL, *ebuf = NULL;
+	size_t olen = 0, elen = 0;
+	FILE *of = open_memstream(&obuf, &olen), *ef = open_memstream(&ebuf, &elen);
+	rap_core_set_output(c, of, ef);
+	assert_int_equal(rap_core_cmd(c, "?e to out; nope"), RAP_ENOTSUP);
+	rap_core_set_output(c, NULL, NULL);
+	fclose(of);
+	fclose(ef);
+	assert_string_equal(obuf, "to out\n");
+	assert_string_equal(ebuf, "error: unknown command 'nope' (see '?')\n");
+	free(obuf);
+	free(ebuf);
+
+	/* either capture may be dropped */
+	assert_int_equal(rap_core_cmd_str(c, "?e x; nope", NULL, NULL), RAP_ENOTSUP);
+	char *out;
+	assert_int_equal(rap_core_cmd_str(c, "nope", &out, NULL), RAP_ENOTSUP);
+	assert_string_equal(out, "");
+	free(out);
+	assert_int_equal(rap_core_cmd(c, NULL), RAP_EINVAL);
+}
+
+static void test_allocation_failures(void **state)
+{
+	struct fixture *fx = *state;
+	/* Every allocation failing in turn: errors, never crashes or leaks. */
+	for (long n = 0; n < 40; n++) {
+		rap__alloc_fail_after(n);
+		char *out = NULL, *err = NULL;
+		(void)rap_core_cmd_str(fx->c, "px 32; p8 4 @ 0x10; i; o; e; wx 41 @ 0x100; ?e x~x", &out, &err);
+		rap__alloc_fail_after(-1);
+		free(out);
+		free(err);
+	}
+	for (long n = 0; n < 20; n++) {
+		struct rap_core *c = NULL;
+		rap__alloc_fail_after(n);
+		int rc = rap_core_new(&c);
+		rap__alloc_fail_after(-1);
+		if (rc == 0)
+			rap_core_free(c);
+		else
+			assert_null(c);
+	}
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_separators_and_comments),
+		T(test_quotes),
+		T(test_numbers),
+		T(test_temporary_seek),
+		T(test_filters),
+		T(test_redirect),
+		T(test_unknown_and_errors),
+		T(test_seek_commands),
+		T(test_block_command),
+		T(test_print_commands),
+		T(test_write_commands),
+		T(test_open_commands),
+		T(test_info_command),
+		T(test_eval_command),
+		T(test_misc_commands),
+		T(test_shell),
+		T(test_quit),
+		T(test_policy_none),
+		T(test_policy_read),
+		T(test_policy_write_and_all),
+		T(test_api),
+		T(test_allocation_failures),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

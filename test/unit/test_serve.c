@@ -1,0 +1,372 @@
+/* rap_core_rap_handler(): what each RAP request does to a core, called directly and through
+ * a server session fed with wire bytes. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <rap/core.h>
+
+#include "common.h"
+#include "core_private.h"
+#include "transcript.h"
+
+#define SAMPLE_SIZE 4096
+
+static uint8_t sample[SAMPLE_SIZE];
+
+struct fixture {
+	struct rap_core *c;
+	const struct rap_server_handler *h;
+	char path[64];
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	for (size_t o = 0; o < SAMPLE_SIZE; o += 16) {
+		char rec[17];
+		snprintf(rec, sizeof(rec), "@%08zx|rap2!\n", o);
+		memcpy(sample + o, rec, 16);
+	}
+	strcpy(fx->path, "/tmp/rap-test-serve-XXXXXX");
+	int fd = mkstemp(fx->path);
+	if (fd < 0 || write(fd, sample, sizeof(sample)) != (ssize_t)sizeof(sample))
+		return -1;
+	close(fd);
+	if (rap_core_new(&fx->c) < 0)
+		return -1;
+	fx->h = rap_core_rap_handler();
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	rap_core_free(fx->c);
+	unlink(fx->path);
+	free(fx);
+	return 0;
+}
+
+static uint64_t seek(struct fixture *fx, int whence, uint64_t off)
+{
+	uint64_t r = 0xdeadbeef;
+	assert_int_equal(fx->h->seek(fx->c, whence, off, &r), 0);
+	return r;
+}
+
+static void test_handler_is_complete(void **state)
+{
+	const struct rap_server_handler *h = rap_core_rap_handler();
+	assert_non_null(h);
+	assert_ptr_equal(h, rap_core_rap_handler());
+	assert_non_null(h->open);
+	assert_non_null(h->read);
+	assert_non_null(h->write);
+	assert_non_null(h->seek);
+	assert_non_null(h->close);
+	assert_non_null(h->cmd);
+}
+
+static void test_open(void **state)
+{
+	struct fixture *fx = *state;
+	int fd = fx->h->open(fx->c, fx->path, RAP_PERM_R | RAP_PERM_X);
+	assert_true(fd >= 3);
+	assert_int_equal(rap_core_current_fd(fx->c), fd);
+	assert_int_equal(seek(fx, RAP_SEEK_CUR, 0), 0);
+	/* a second open becomes current, again at position 0 */
+	seek(fx, RAP_SEEK_SET, 0x40);
+	int fd2 = fx->h->open(fx->c, fx->path, RAP_PERM_R);
+	assert_true(fd2 > fd);
+	assert_int_equal(rap_core_current_fd(fx->c), fd2);
+	assert_int_equal(seek(fx, RAP_SEEK_CUR, 0), 0);
+	/* failures are negative and leave the current file alone */
+	assert_true(fx->h->open(fx->c, "/nonexistent/file", RAP_PERM_R) < 0);
+	assert_true(fx->h->open(fx->c, "", RAP_PERM_R) < 0);
+	assert_int_equal(rap_core_current_fd(fx->c), fd2);
+}
+
+static void test_open_follows_io_policy(void **state)
+{
+	struct fixture *fx = *state;
+	rap_io_set_allow_write(rap_core_io(fx->c), false);
+	int fd = fx->h->open(fx->c, fx->path, RAP_PERM_RWX);
+	assert_true(fd >= 0);
+	assert_int_equal(rap_io_fd_perm(rap_core_io(fx->c), fd) & RAP_PERM_W, 0);
+	assert_true(fx->h->write(fx->c, (const uint8_t *)"X", 1) < 0);
+	uint8_t b;
+	assert_int_equal(fx->h->read(fx->c, &b, 1), 1);
+	assert_int_equal(b, '@');
+}
+
+static void test_read_does_not_move(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[64];
+	assert_true(fx->h->read(fx->c, buf, 4) < 0); /* no file yet */
+	assert_true(fx->h->open(fx->c, fx->path, RAP_PERM_R) >= 0);
+	assert_int_equal(fx->h->read(fx->c, buf, 16), 16);
+	assert_memory_equal(buf, sample, 16);
+	assert_int_equal(fx->h->read(fx->c, buf, 16), 16);
+	assert_memory_equal(buf, sample, 16);
+	assert_int_equal(seek(fx, RAP_SEEK_SET, 0x1230 % SAMPLE_SIZE), 0x230);
+	assert_int_equal(fx->h->read(fx->c, buf, 16), 16);
+	assert_memory_equal(buf, "@00000230|rap2!\n", 16);
+	assert_int_equal(seek(fx, RAP_SEEK_CUR, 0), 0x230);
+	/* short at the end, nothing past it */
+	seek(fx, RAP_SEEK_SET, SAMPLE_SIZE - 8);
+	assert_int_equal(fx->h->read(fx->c, buf, 64), 8);
+	assert_memory_equal(buf, sample + SAMPLE_SIZE - 8, 8);
+	seek(fx, RAP_SEEK_SET, 0x30000);
+	assert_int_equal(fx->h->read(fx->c, buf, 64), 0);
+	seek(fx, RAP_SEEK_SET, UINT64_MAX);
+	assert_int_equal(fx->h->read(fx->c, buf, 64), 0);
+	assert_int_equal(fx->h->read(fx->c, buf, 0), 0);
+}
+
+static void test_write_does_not_move(void **state)
+{
+	struct fixture *fx = *state;
+	assert_true(fx->h->write(fx->c, (const uint8_t *)"A", 1) < 0); /* no file yet */
+	assert_true(fx->h->open(fx->c, fx->path, RAP_PERM_RWX) >= 0);
+	seek(fx, RAP_SEEK_SET, 0x10);
+	assert_int_equal(fx->h->write(fx->c, (const uint8_t *)"ABCD", 4), 4);
+	assert_int_equal(seek(fx, RAP_SEEK_CUR, 0), 0x10);
+	uint8_t buf[8];
+	assert_int_equal(fx->h->read(fx->c, buf, 8), 8);
+	assert_memory_equal(buf, "ABCD0001", 8);
+	/* read-only open: refused, file unchanged */
+	assert_true(fx->h->open(fx->c, fx->path, RAP_PERM_R | RAP_PERM_X) >= 0);
+	assert_true(fx->h->write(fx->c, (const uint8_t *)"Z", 1) < 0);
+	int fd = open(fx->path, O_RDONLY);
+	assert_int_equal(pread(fd, buf, 1, 0), 1);
+	close(fd);
+	assert_int_equal(buf[0], '@');
+}
+
+static void test_seek_semantics(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t r;
+	assert_true(fx->h->seek(fx->c, RAP_SEEK_END, 0, &r) < 0); /* no file: no size */
+	assert_true(fx->h->open(fx->c, fx->path, RAP_PERM_R) >= 0);
+	assert_int_equal(seek(fx, RAP_SEEK_SET, 0x100), 0x100);
+	assert_int_equal(seek(fx, RAP_SEEK_CUR, 0x999), 0x100);
+	assert_int_equal(seek(fx, RAP_SEEK_END, 0x999), SAMPLE_SIZE);
+	assert_int_equal(seek(fx, RAP_SEEK_CUR, 0), 0x100); /* END does not move */
+	assert_int_equal(seek(fx, 7, 0x5), 0x100);         /* unknown whence: like CUR */
+	assert_int_equal(seek(fx, RAP_SEEK_SET, 0x30000), 0x30000);
+	assert_int_equal(seek(fx, RAP_SEEK_SET, UINT64_MAX), UINT64_MAX);
+	assert_int_equal(rap_core_offset(fx->c), UINT64_MAX);
+}
+
+static void test_close(void **state)
+{
+	struct fixture *fx = *state;
+	/* nothing of ours: the process' own descriptors are never touched */
+	assert_true(fx->h->close(fx->c, 0) < 0);
+	assert_true(fx->h->close(fx->c, 1) < 0);
+	assert_true(fx->h->close(fx->c, 2) < 0);
+	assert_true(fx->h->close(fx->c, -1) < 0);
+	assert_true(fcntl(0, F_GETFD) >= 0 && fcntl(1, F_GETFD) >= 0 && fcntl(2, F_GETFD) >= 0);
+	int a = fx->h->open(fx->c, fx->path, RAP_PERM_R);
+	int b = fx->h->open(fx->c, "malloc://8", RAP_PERM_R);
+	int cfd = fx->h->open(fx->c, fx->path, RAP_PERM_R);
+	assert_true(a >= 3 && b > a && cfd > b);
+	assert_true(fx->h->close(fx->c, cfd + 1000) < 0);
+	/* closing a file that is not current leaves the current one */
+	assert_int_equal(fx->h->close(fx->c, b), 0);
+	assert_int_equal(rap_core_current_fd(fx->c), cfd);
+	assert_true(fx->h->close(fx->c, b) < 0); /* already closed */
+	/* closing the current one: the highest remaining becomes current */
+	seek(fx, RAP_SEEK_SET, 0x20);
+	assert_int_equal(fx->h->close(fx->c, cfd), 0);
+	assert_int_equal(rap_core_current_fd(fx->c), a);
+	uint8_t buf[4];
+	assert_int_equal(fx->h->read(fx->c, buf, 4), 4);
+	assert_memory_equal(buf, "@000", 4);
+	assert_int_equal(fx->h->close(fx->c, a), 0);
+	assert_int_equal(rap_core_current_fd(fx->c), -1);
+	assert_true(fx->h->read(fx->c, buf, 4) < 0);
+
+	/* another core's descriptors are out of reach even when the numbers coincide */
+	struct rap_core *other;
+	assert_int_equal(rap_core_new(&other), 0);
+	int ofd = fx->h->open(other, fx->path, RAP_PERM_R);
+	assert_true(ofd >= 3);
+	int mine = fx->h->open(fx->c, fx->path, RAP_PERM_R);
+	assert_int_equal(fx->h->close(fx->c, mine), 0);
+	assert_true(fx->h->close(fx->c, ofd) < 0);
+	assert_int_equal(fx->h->read(other, buf, 4), 4);
+	rap_core_free(other);
+}
+
+static void test_cmd(void **state)
+{
+	struct fixture *fx = *state;
+	char *out = (char *)1;
+	/* empty command (radare2 clients send one after opening): no output */
+	assert_int_equal(fx->h->cmd(fx->c, "", &out), 0);
+	assert_null(out);
+	assert_int_equal(fx->h->cmd(fx->c, "?V", &out), 0);
+	assert_string_equal(out, "rap " RAP_VERSION_STRING "\n");
+	free(out);
+	assert_true(fx->h->open(fx->c, fx->path, RAP_PERM_R | RAP_PERM_X) >= 0);
+	assert_int_equal(fx->h->cmd(fx->c, "px 16 @ 0x20", &out), 0);
+	assert_string_equal(out, "- offset -  2021 2223 2425 2627 2829 2A2B 2C2D 2E2F  0123456789ABCDEF\n"
+				 "0x00000020  4030 3030 3030 3032 307c 7261 7032 210a  @00000020|rap2!.\n");
+	free(out);
+	/* commands and the SEEK request share one position */
+	assert_int_equal(fx->h->cmd(fx->c, "s 0x40", &out), 0);
+	assert_null(out);
+	assert_int_equal(seek(fx, RAP_SEEK_CUR, 0), 0x40);
+	seek(fx, RAP_SEEK_SET, 0x10);
+	assert_int_equal(fx->h->cmd(fx->c, "p8 4", &out), 0);
+	assert_string_equal(out, "40303030\n");
+	free(out);
+	/* failures answer with the error text */
+	assert_true(fx->h->cmd(fx->c, "nosuch", &out) < 0);
+	assert_string_equal(out, "error: unknown command 'nosuch' (see '?')\n");
+	free(out);
+	/* the reverse direction of rap_core_cmd_str: output first, then the reason */
+	assert_true(fx->h->cmd(fx->c, "p8 1; wx 41", &out) < 0);
+	assert_true(strncmp(out, "40\nerror: cannot write: '", 24) == 0);
+	free(out);
+}
+
+static void test_cmd_under_policy(void **state)
+{
+	struct fixture *fx = *state;
+	char *out = NULL;
+	rap_core_set_policy(fx->c, RAP_CORE_POLICY_READ);
+	rap_core_set_allow_shell(fx->c, false);
+	assert_true(fx->h->open(fx->c, fx->path, RAP_PERM_RWX) >= 0);
+	assert_int_equal(fx->h->cmd(fx->c, "wx 41", &out), RAP_EDENIED);
+	assert_string_equal(out, "error: command 'wx' refused by the server's command policy (read)\n");
+	free(out);
+	assert_int_equal(fx->h->cmd(fx->c, "p8 1; wx 41", &out), RAP_EDENIED);
+	assert_string_equal(out, "40\nerror: command 'wx' refused by the server's command policy (read)\n");
+	free(out);
+	assert_int_equal(fx->h->cmd(fx->c, "!id", &out), RAP_EDENIED);
+	assert_string_equal(out, "error: command '!' refused by the server's command policy (shell commands are disabled)\n");
+	free(out);
+	assert_int_equal(fx->h->cmd(fx->c, "?e x > /tmp/rap-test-serve-never", &out), RAP_EDENIED);
+	assert_non_null(strstr(out, "refused"));
+	free(out);
+	assert_int_equal(access("/tmp/rap-test-serve-never", F_OK), -1);
+	rap_core_set_policy(fx->c, RAP_CORE_POLICY_NONE);
+	assert_int_equal(fx->h->cmd(fx->c, "?V", &out), RAP_EDENIED);
+	assert_string_equal(out, "error: command '?V' refused by the server's command policy (none)\n");
+	free(out);
+	/* protocol WRITE is not a command: the IO's permission decides */
+	assert_int_equal(fx->h->write(fx->c, (const uint8_t *)"W", 1), 1);
+}
+
+/* ---- through a real server session -------------------------------------------------- */
+
+/* Splits a server->client byte stream into replies (each reply's opcode decides its size). */
+static size_t reply_len(const uint8_t *p, size_t avail)
+{
+	if (avail < 5)
+		return 0;
+	switch (p[0]) {
+	case 0x81: case 0x83: case 0x85: return 5;
+	case 0x84: return avail >= 9 ? 9 : 0;
+	case 0x82: case 0x87: return 5 + rap__get_be32(p + 1);
+	default: return 0;
+	}
+}
+
+static size_t feed(struct rap_server_session *s, const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+	assert_int_equal(rap_server_session_feed(s, in, len), (ssize_t)len);
+	const uint8_t *data;
+	size_t n = rap_server_session_output(s, &data);
+	assert_true(n <= cap);
+	memcpy(out, data, n);
+	rap_server_session_consume(s, n);
+	return n;
+}
+
+static void test_session_matches_radare2(void **state)
+{
+	struct fixture *fx = *state;
+	struct transcript t;
+	if (transcript_load("cmd.txt", &t) < 0)
+		fail_msg("cannot load cmd.txt from %s", transcript_dir());
+	const struct transcript_conn *conn = transcript_conn(&t, 1);
+	assert_non_null(conn);
+	/* radare2's reply to "px 16": the 0x87 whose text starts with the hexdump header */
+	const uint8_t *want = NULL;
+	size_t wantlen = 0;
+	for (size_t i = 0; i < conn->server_len;) {
+		size_t n = reply_len(conn->server + i, conn->server_len - i);
+		assert_true(n > 0);
+		if (conn->server[i] == 0x87 && n > 15 && !memcmp(conn->server + i + 5, "- offset -", 10)) {
+			want = conn->server + i;
+			wantlen = n;
+		}
+		i += n;
+	}
+	assert_non_null(want);
+
+	struct rap_server_session *s;
+	assert_int_equal(rap_server_session_new(fx->h, fx->c, &s), 0);
+	uint8_t req[300], out[8192];
+	size_t plen = strlen(fx->path) + 1;
+	req[0] = 0x01;
+	req[1] = 5;
+	req[2] = (uint8_t)plen;
+	memcpy(req + 3, fx->path, plen);
+	size_t n = feed(s, req, 3 + plen, out, sizeof(out));
+	assert_int_equal(n, 5);
+	assert_int_equal(out[0], 0x81);
+	assert_int_equal((int32_t)rap__get_be32(out + 1), rap_core_current_fd(fx->c));
+
+	static const uint8_t cmd[] = { 0x07, 0, 0, 0, 6, 'p', 'x', ' ', '1', '6', 0 };
+	n = feed(s, cmd, sizeof(cmd), out, sizeof(out));
+	assert_int_equal(n, wantlen);
+	assert_memory_equal(out, want, wantlen);
+
+	/* stock SEEK/READ: the data of the file at the new position */
+	static const uint8_t sk[] = { 0x04, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x30 };
+	n = feed(s, sk, sizeof(sk), out, sizeof(out));
+	assert_int_equal(n, 9);
+	assert_int_equal(rap__get_be64(out + 1), 0x230);
+	static const uint8_t rd[] = { 0x02, 0, 0, 0, 16 };
+	n = feed(s, rd, sizeof(rd), out, sizeof(out));
+	assert_int_equal(n, 21);
+	assert_memory_equal(out + 5, "@00000230|rap2!\n", 16);
+
+	rap_server_session_free(s);
+	transcript_free(&t);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_handler_is_complete),
+		T(test_open),
+		T(test_open_follows_io_policy),
+		T(test_read_does_not_move),
+		T(test_write_does_not_move),
+		T(test_seek_semantics),
+		T(test_close),
+		T(test_cmd),
+		T(test_cmd_under_policy),
+		T(test_session_matches_radare2),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
