@@ -1,44 +1,74 @@
-/* rapsrv: serves files to radare2, rizin and rapcli clients over RAP.
- * A thin executable over librap-core: options, signals, logging, exit codes. */
+/* rapsrv: serves files to radare2, rizin and rapcli clients over RAP (and RAP over TLS).
+ * A thin executable over the libraries: options, listeners, signals, logging, exit codes.
+ * Every client gets its own core (files, position) under the operator's policy. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <rap/core.h>
+#include <rap/loop.h>
+#include <rap/server.h>
+#include <rap/tls.h>
 
-#define DEFAULT_HOST "127.0.0.1"
-#define DEFAULT_PORT "9999"
+#define MAX_LISTEN 16
+#define MAX_NETWORKS 64
+#define SHUTDOWN_GRACE_MS 5000
 
 enum log_level { LOG_ERR = 3, LOG_WARN = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7 };
 
-struct server_config {
+struct listen_spec {
 	char host[256];
 	char port[32];
+	bool tls;          /* raps:// */
+	bool plain;        /* explicitly rap:// */
+	char pem[PATH_MAX]; /* stock raps://:PORT//cert.pem form */
+};
+
+struct config {
+	struct listen_spec listen[MAX_LISTEN];
+	size_t nlisten;
+	bool default_listen;
 	char root[PATH_MAX];
 	bool allow_write;
 	enum rap_core_policy cmd_policy;
 	bool allow_shell;
-	const char *allowed_plugins;
-	int verbosity; /* highest level printed */
+	char allowed_plugins[256];
+	const char *networks[MAX_NETWORKS];
+	size_t nnetworks;
+	size_t max_sessions;
+	size_t max_files;
+	uint32_t max_message;
+	uint64_t idle_ms, request_ms, handshake_ms;
+	const char *tls_cert, *tls_key, *tls_client_ca;
+	const char *user;
+	bool check_only;
 };
 
-static volatile sig_atomic_t stop_requested;
-static int log_max_level = LOG_INFO;
+static int log_max_level = LOG_NOTICE + 1; /* info by default */
+static bool log_to_journal;
 
-static void log_line(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(int level, const char *peer, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void log_line(int level, const char *fmt, ...)
+static void log_line(int level, const char *peer, const char *fmt, ...)
 {
 	if (level > log_max_level)
 		return;
@@ -46,33 +76,66 @@ static void log_line(int level, const char *fmt, ...)
 		[LOG_ERR] = "error", [LOG_WARN] = "warning", [LOG_NOTICE] = "notice",
 		[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 	};
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s rapsrv[%d] %s: %s\n", stamp, (int)getpid(), names[level], msg);
+	const char *lvl = (level >= LOG_ERR && level <= LOG_DEBUG) ? names[level] : "info";
+	if (log_to_journal) {
+		/* journald reads the <N> priority prefix and adds its own timestamp. */
+		fprintf(stderr, "<%d>%s%s%s\n", level, peer ? peer : "", peer ? ": " : "", msg);
+		return;
+	}
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s rapsrv[%d] %s: %s%s%s\n", stamp, (int)getpid(), lvl, peer ? peer : "",
+		peer ? ": " : "", msg);
+}
+
+/* stderr is the journal when $JOURNAL_STREAM names its device and inode. */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	struct stat st;
+	unsigned long dev, ino;
+	if (!js || sscanf(js, "%lu:%lu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long)st.st_dev == dev && (unsigned long)st.st_ino == ino;
 }
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: rapsrv [OPTIONS] [[rap://]HOST:]PORT\n"
-		"Serve files over radare2's Remote Access Protocol (default 127.0.0.1:9999).\n"
+		"Usage: rapsrv [OPTIONS] [[rap[s]://]HOST:]PORT\n"
+		"Serve files over radare2's Remote Access Protocol.\n"
+		"Default: 127.0.0.1:9999 and [::1]:9999, read-only, inspection commands only.\n"
 		"\n"
-		"  -r, --root DIR       serve files beneath DIR only (default: current directory)\n"
-		"  -w, --write          allow clients to write (read-only otherwise)\n"
-		"      --cmd LEVEL      remote commands: none, read (default), write or all\n"
-		"      --allow-shell    allow '!' shell commands from clients (dangerous)\n"
-		"  -v, --verbose        log more (debug)\n"
-		"  -q, --quiet          log only warnings and errors\n"
-		"  -h, --help           show this help and exit\n"
-		"  -V, --version        show the version and exit\n"
+		"  -l, --listen ADDR          listen on [rap[s]://]HOST:PORT (repeatable; [::1]:PORT for IPv6)\n"
+		"  -r, --root DIR             serve files beneath DIR only (default: current directory)\n"
+		"  -w, --write                allow writes (read-only otherwise)\n"
+		"      --cmd LEVEL            remote commands: none, read (default), write or all\n"
+		"      --allow-shell          also allow '!' shell commands (dangerous)\n"
+		"      --allow-scheme LIST    IO plugins clients may open (default: file), e.g. file,malloc\n"
+		"      --allow-from CIDR      accept clients only from these networks (repeatable)\n"
+		"      --max-sessions N       concurrent sessions (default 10000)\n"
+		"      --max-files N          open files per session (default 64)\n"
+		"      --max-message SIZE     largest WRITE/CMD payload (default 1M)\n"
+		"      --idle-timeout SECS    drop idle sessions (default 300; 0 = never)\n"
+		"      --request-timeout SECS drop clients that leave a message half-sent (default 30)\n"
+		"      --handshake-timeout SECS  TLS handshake deadline (default 10)\n"
+		"      --tls-cert FILE        certificate chain (PEM) for raps:// listeners\n"
+		"      --tls-key FILE         private key (PEM; default: the --tls-cert file)\n"
+		"      --tls-client-ca FILE   require client certificates from this CA (mutual TLS)\n"
+		"  -u, --user USER            drop privileges to USER after binding\n"
+		"  -t, --check-config         check options and certificates, then exit\n"
+		"  -v, --verbose              log more (repeatable)\n"
+		"  -q, --quiet                log only warnings and errors\n"
+		"  -h, --help                 show this help and exit\n"
+		"  -V, --version              show the version and exit\n"
 		"\n"
 		"Connect with:  r2 rap://HOST:PORT//path/to/file   or   rapcli rap://HOST:PORT//path\n");
 }
@@ -87,75 +150,149 @@ static void version(void)
 
 static int parse_policy(const char *s, enum rap_core_policy *out)
 {
-	static const struct {
-		const char *name;
-		enum rap_core_policy level;
-	} levels[] = {
-		{ "none", RAP_CORE_POLICY_NONE },
-		{ "read", RAP_CORE_POLICY_READ },
-		{ "write", RAP_CORE_POLICY_WRITE },
-		{ "all", RAP_CORE_POLICY_ALL },
-	};
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-		if (strcmp(s, levels[i].name) == 0) {
-			*out = levels[i].level;
+	static const char *names[] = { "none", "read", "write", "all" };
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum rap_core_policy)i;
 			return 0;
 		}
 	}
 	return -1;
 }
 
-/* Accepts PORT, HOST:PORT, [V6]:PORT and the rap:// forms of them. */
-static int parse_listen_address(const char *arg, struct server_config *cfg)
+static int parse_count(const char *s, unsigned long long max, unsigned long long *out)
 {
-	if (strncmp(arg, "rap://", 6) == 0) {
-		struct rap_uri u;
-		if (rap_uri_parse(arg, "rap", &u) < 0)
-			return -1;
-		snprintf(cfg->host, sizeof(cfg->host), "%s", u.host[0] ? u.host : DEFAULT_HOST);
-		snprintf(cfg->port, sizeof(cfg->port), "%s", u.port);
-		return 0;
-	}
-	const char *colon = strrchr(arg, ':');
-	if (!colon) {
-		snprintf(cfg->port, sizeof(cfg->port), "%s", arg);
-	} else {
-		const char *h = arg;
-		size_t hl = (size_t)(colon - arg);
-		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-			h++;
-			hl -= 2;
-		}
-		if (hl >= sizeof(cfg->host))
-			return -1;
-		if (hl > 0) {
-			memcpy(cfg->host, h, hl);
-			cfg->host[hl] = '\0';
-		}
-		snprintf(cfg->port, sizeof(cfg->port), "%s", colon + 1);
-	}
 	char *end;
-	long p = strtol(cfg->port, &end, 10);
-	return (*end || end == cfg->port || p < 0 || p > 65535) ? -1 : 0;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end || v > max)
+		return -1;
+	*out = v;
+	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct server_config *cfg)
+/* [rap[s]://]HOST:PORT[/PEM], [V6]:PORT, :PORT or PORT. An empty host means loopback. */
+static int parse_listen(const char *arg, struct listen_spec *l)
 {
-	enum { OPT_CMD = 256, OPT_ALLOW_SHELL };
+	memset(l, 0, sizeof(*l));
+	if (strstr(arg, "://")) {
+		struct rap_uri u;
+		if (rap_uri_parse(arg, "rap", &u) < 0 || (strcmp(u.scheme, "rap") && strcmp(u.scheme, "raps")))
+			return -1;
+		snprintf(l->host, sizeof(l->host), "%s", u.host);
+		snprintf(l->port, sizeof(l->port), "%s", u.port);
+		l->tls = u.tls;
+		l->plain = !u.tls;
+		if (u.tls && u.has_path)
+			snprintf(l->pem, sizeof(l->pem), "%s", u.path);
+	} else {
+		const char *colon = strrchr(arg, ':');
+		const char *p = colon ? colon + 1 : arg;
+		if (colon) {
+			const char *h = arg;
+			size_t hl = (size_t)(colon - arg);
+			if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+				h++;
+				hl -= 2;
+			}
+			if (hl >= sizeof(l->host))
+				return -1;
+			memcpy(l->host, h, hl);
+			l->host[hl] = '\0';
+		}
+		snprintf(l->port, sizeof(l->port), "%s", p);
+	}
+	unsigned long long port;
+	return parse_count(l->port, 65535, &port);
+}
+
+static int add_listen(struct config *cfg, const char *arg)
+{
+	if (cfg->default_listen) {
+		cfg->nlisten = 0;
+		cfg->default_listen = false;
+	}
+	if (cfg->nlisten == MAX_LISTEN) {
+		fprintf(stderr, "rapsrv: at most %d listen addresses\n", MAX_LISTEN);
+		return EX_USAGE;
+	}
+	struct listen_spec l;
+	if (parse_listen(arg, &l) < 0) {
+		fprintf(stderr, "rapsrv: cannot parse listen address '%s' (want [rap[s]://]HOST:PORT)\n", arg);
+		return EX_USAGE;
+	}
+	if (!l.host[0]) { /* ":PORT": both loopbacks, like the default */
+		struct listen_spec v6 = l;
+		snprintf(l.host, sizeof(l.host), "127.0.0.1");
+		snprintf(v6.host, sizeof(v6.host), "::1");
+		cfg->listen[cfg->nlisten++] = l;
+		if (cfg->nlisten < MAX_LISTEN)
+			cfg->listen[cfg->nlisten++] = v6;
+		return 0;
+	}
+	cfg->listen[cfg->nlisten++] = l;
+	return 0;
+}
+
+static int parse_seconds(const char *name, const char *s, uint64_t *ms)
+{
+	unsigned long long v;
+	if (parse_count(s, 86400ULL * 365, &v) < 0) {
+		fprintf(stderr, "rapsrv: %s takes a number of seconds, not '%s'\n", name, s);
+		return EX_USAGE;
+	}
+	*ms = v * 1000;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct config *cfg)
+{
+	enum {
+		OPT_CMD = 256, OPT_ALLOW_SHELL, OPT_ALLOW_SCHEME, OPT_ALLOW_FROM, OPT_MAX_SESSIONS,
+		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
+		OPT_KEY, OPT_CLIENT_CA,
+	};
 	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "write", no_argument, NULL, 'w' },
 		{ "cmd", required_argument, NULL, OPT_CMD },
 		{ "allow-shell", no_argument, NULL, OPT_ALLOW_SHELL },
+		{ "allow-scheme", required_argument, NULL, OPT_ALLOW_SCHEME },
+		{ "allow-from", required_argument, NULL, OPT_ALLOW_FROM },
+		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+		{ "max-files", required_argument, NULL, OPT_MAX_FILES },
+		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
+		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+		{ "request-timeout", required_argument, NULL, OPT_REQUEST },
+		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
+		{ "tls-cert", required_argument, NULL, OPT_CERT },
+		{ "tls-key", required_argument, NULL, OPT_KEY },
+		{ "tls-client-ca", required_argument, NULL, OPT_CLIENT_CA },
+		{ "user", required_argument, NULL, 'u' },
+		{ "check-config", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "r:wvqhV", longopts, NULL)) != -1) {
+	int c, rc;
+	unsigned long long v;
+	while ((c = getopt_long(argc, argv, "l:r:wu:tvqhV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'l':
+			if ((rc = add_listen(cfg, optarg)) != 0)
+				return rc;
+			break;
 		case 'r':
 			if (!realpath(optarg, cfg->root)) {
 				fprintf(stderr, "rapsrv: root directory '%s': %s\n", optarg, strerror(errno));
@@ -173,6 +310,59 @@ static int parse_args(int argc, char **argv, struct server_config *cfg)
 			break;
 		case OPT_ALLOW_SHELL:
 			cfg->allow_shell = true;
+			break;
+		case OPT_ALLOW_SCHEME:
+			snprintf(cfg->allowed_plugins, sizeof(cfg->allowed_plugins), "%s", optarg);
+			break;
+		case OPT_ALLOW_FROM:
+			if (cfg->nnetworks == MAX_NETWORKS) {
+				fprintf(stderr, "rapsrv: at most %d --allow-from networks\n", MAX_NETWORKS);
+				return EX_USAGE;
+			}
+			cfg->networks[cfg->nnetworks++] = optarg;
+			break;
+		case OPT_MAX_SESSIONS:
+		case OPT_MAX_FILES:
+			if (parse_count(optarg, 10000000, &v) < 0 || v == 0) {
+				fprintf(stderr, "rapsrv: %s takes a positive number, not '%s'\n",
+					c == OPT_MAX_FILES ? "--max-files" : "--max-sessions", optarg);
+				return EX_USAGE;
+			}
+			*(c == OPT_MAX_FILES ? &cfg->max_files : &cfg->max_sessions) = (size_t)v;
+			break;
+		case OPT_MAX_MESSAGE:
+			if (parse_count(optarg, 1ULL << 30, &v) < 0 || v < RAP_PACKET_MAX) {
+				fprintf(stderr, "rapsrv: --max-message takes a size from 4096 to 1G, not '%s'\n", optarg);
+				return EX_USAGE;
+			}
+			cfg->max_message = (uint32_t)v;
+			break;
+		case OPT_IDLE:
+			if ((rc = parse_seconds("--idle-timeout", optarg, &cfg->idle_ms)) != 0)
+				return rc;
+			break;
+		case OPT_REQUEST:
+			if ((rc = parse_seconds("--request-timeout", optarg, &cfg->request_ms)) != 0)
+				return rc;
+			break;
+		case OPT_HANDSHAKE:
+			if ((rc = parse_seconds("--handshake-timeout", optarg, &cfg->handshake_ms)) != 0)
+				return rc;
+			break;
+		case OPT_CERT:
+			cfg->tls_cert = optarg;
+			break;
+		case OPT_KEY:
+			cfg->tls_key = optarg;
+			break;
+		case OPT_CLIENT_CA:
+			cfg->tls_client_ca = optarg;
+			break;
+		case 'u':
+			cfg->user = optarg;
+			break;
+		case 't':
+			cfg->check_only = true;
 			break;
 		case 'v':
 			log_max_level = LOG_DEBUG;
@@ -195,115 +385,301 @@ static int parse_args(int argc, char **argv, struct server_config *cfg)
 		fprintf(stderr, "rapsrv: too many arguments\nTry 'rapsrv --help' for more information.\n");
 		return EX_USAGE;
 	}
-	if (optind == argc - 1 && parse_listen_address(argv[optind], cfg) < 0) {
-		fprintf(stderr, "rapsrv: cannot parse listen address '%s' (want [[rap://]HOST:]PORT)\n",
-			argv[optind]);
-		return EX_USAGE;
-	}
+	if (optind == argc - 1 && (rc = add_listen(cfg, argv[optind])) != 0)
+		return rc;
 	return 0;
 }
 
-static void on_stop_signal(int sig)
+/* ---- TLS ------------------------------------------------------------------------------ */
+
+/* Which listeners speak TLS: raps:// ones, and all unmarked ones when a certificate is
+ * configured and no listener asked for plain rap:// explicitly. */
+static bool listener_uses_tls(const struct config *cfg, const struct listen_spec *l)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (l->tls)
+		return true;
+	if (l->plain || !cfg->tls_cert)
+		return false;
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].plain)
+			return false;
+	return true;
 }
 
-static void install_signals(void)
+static int make_tls_config(const struct config *cfg, const char *cert, const char *key,
+			   struct rap_tls_config **out)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	/* No SA_RESTART: a blocking accept() must return so the loop sees the request. */
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-}
-
-/* The handler's context is the session's core, so the peer of the session being served
- * (one at a time) is kept here for the log lines. */
-static const char *current_peer = "-";
-
-static void session_log(void *ctx, int level, const char *msg)
-{
-	(void)ctx;
-	log_line(level, "%s: %s", current_peer, msg);
-}
-
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
-{
-	char addr[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
-		port = ntohs(in->sin_port);
-		snprintf(out, cap, "%s:%d", addr, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, cap, "[%s]:%d", addr, port);
-	} else {
-		snprintf(out, cap, "unknown");
-	}
-}
-
-static int configure_core(struct rap_core *core, const struct server_config *cfg)
-{
-	struct rap_io *io = rap_core_io(core);
-	int rc = rap_io_set_root(io, cfg->root);
-	if (rc < 0)
-		return rc;
-	rap_io_set_allow_write(io, cfg->allow_write);
-	rc = rap_io_set_allowed_plugins(io, cfg->allowed_plugins);
-	if (rc < 0)
-		return rc;
-	rap_core_set_policy(core, cfg->cmd_policy);
-	rap_core_set_allow_shell(core, cfg->allow_shell);
-	return 0;
-}
-
-/* One client at a time: each gets a fresh core (its own files and position). */
-static void serve_client(int fd, const char *peer, const struct server_config *cfg,
-			 struct rap_server_handler *handler)
-{
-	struct rap_core *core = NULL;
-	struct rap_server_session *session = NULL;
-	int rc = rap_core_new(&core);
-	if (rc == 0)
-		rc = configure_core(core, cfg);
-	if (rc == 0)
-		rc = rap_server_session_new(handler, core, &session);
+	struct rap_tls_config *tc;
+	int rc = rap_tls_config_new(true, &tc);
 	if (rc < 0) {
-		log_line(LOG_ERR, "%s: cannot set up a session: %s", peer, rap_strerror(rc));
-		goto out;
+		log_line(LOG_ERR, NULL, "TLS: %s", rap_strerror(rc));
+		return rc;
 	}
-	log_line(LOG_INFO, "%s: client connected", peer);
-	current_peer = peer;
-	rc = rap_server_session_serve_fd(session, fd);
-	current_peer = "-";
+	rc = rap_tls_config_set_cert(tc, cert, key);
+	if (rc == 0 && cfg->tls_client_ca)
+		rc = rap_tls_config_set_ca(tc, cfg->tls_client_ca);
+	if (rc < 0) {
+		log_line(LOG_ERR, NULL, "TLS: %s", rap_tls_config_error(tc));
+		rap_tls_config_free(tc);
+		return rc;
+	}
+	*out = tc;
+	return 0;
+}
+
+/* ---- sessions ------------------------------------------------------------------------ */
+
+struct daemon {
+	struct config *cfg;
+	struct rap_loop *loop;
+	struct rap_server *server;
+	struct rap_tls_config *tls[MAX_LISTEN + 1]; /* [MAX_LISTEN]: shared --tls-cert config */
+	bool stopping;
+};
+
+static int session_open(void *user, const char *peer, void **ctx)
+{
+	struct daemon *d = user;
+	struct rap_core *core;
+	int rc = rap_core_new(&core);
+	if (rc < 0)
+		return rc;
+	struct rap_io *io = rap_core_io(core);
+	rc = rap_io_set_root(io, d->cfg->root);
 	if (rc == 0)
-		log_line(LOG_INFO, "%s: client disconnected", peer);
-	else if (rc == RAP_EPROTO)
-		log_line(LOG_WARN, "%s: dropped: %s", peer, rap_server_session_error(session));
-	else
-		log_line(LOG_WARN, "%s: connection ended: %s", peer, rap_strerror(rc));
-out:
-	rap_server_session_free(session);
-	rap_core_free(core);
+		rc = rap_io_set_allowed_plugins(io, d->cfg->allowed_plugins);
+	if (rc < 0) {
+		log_line(LOG_ERR, peer, "cannot apply the file policy: %s", rap_strerror(rc));
+		rap_core_free(core);
+		return rc;
+	}
+	rap_io_set_allow_write(io, d->cfg->allow_write);
+	rap_core_set_policy(core, d->cfg->cmd_policy);
+	rap_core_set_allow_shell(core, d->cfg->allow_shell);
+	*ctx = core;
+	return 0;
+}
+
+static void session_close(void *user, void *ctx)
+{
+	(void)user;
+	rap_core_free(ctx);
+}
+
+static void server_log(void *user, int level, const char *peer, const char *msg)
+{
+	(void)user;
+	log_line(level, peer, "%s", msg);
+}
+
+static size_t max_files_per_session = 64;
+
+/* OPEN goes through the core's handler, after the per-session file limit. */
+static int open_limited(void *ctx, const char *path, uint8_t perm)
+{
+	struct rap_core *core = ctx;
+	if (rap_io_fds(rap_core_io(core), NULL, 0) >= max_files_per_session)
+		return RAP_EDENIED;
+	return rap_core_rap_handler()->open(ctx, path, perm);
+}
+
+/* ---- systemd ------------------------------------------------------------------------- */
+
+/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET ('@' = abstract). */
+static void notify_systemd(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || (path[0] != '/' && path[0] != '@'))
+		return;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	close(fd);
+}
+
+/* Sockets passed by systemd (LISTEN_FDS from fd 3), only when LISTEN_PID is ours. */
+static int activated_sockets(int *fds, int max)
+{
+	const char *pid = getenv("LISTEN_PID");
+	const char *nfds = getenv("LISTEN_FDS");
+	if (!pid || !nfds || strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
+	long n = strtol(nfds, NULL, 10);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	int count = 0;
+	for (long i = 0; i < n && count < max; i++) {
+		int fd = 3 + (int)i;
+		int type = 0, listening = 0;
+		socklen_t sl = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM)
+			continue;
+		sl = sizeof(listening);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &sl) < 0 || !listening)
+			continue;
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fds[count++] = fd;
+	}
+	return count;
+}
+
+/* ---- signals and shutdown ------------------------------------------------------------ */
+
+static void shutdown_done(void *user)
+{
+	struct daemon *d = user;
+	rap_loop_stop(d->loop);
+}
+
+static void on_stop_signal(struct rap_loop *loop, int signo, void *user)
+{
+	struct daemon *d = user;
+	if (d->stopping) {
+		/* A second request means now. */
+		log_line(LOG_NOTICE, NULL, "second %s: exiting now", strsignal(signo));
+		rap_loop_stop(loop);
+		return;
+	}
+	d->stopping = true;
+	notify_systemd("STOPPING=1");
+	log_line(LOG_NOTICE, NULL, "%s: shutting down (%zu sessions open)", strsignal(signo),
+		 rap_server_session_count(d->server));
+	rap_server_shutdown(d->server, SHUTDOWN_GRACE_MS, shutdown_done, d);
+}
+
+static void on_reload_signal(struct rap_loop *loop, int signo, void *user)
+{
+	(void)loop;
+	(void)signo;
+	struct daemon *d = user;
+	notify_systemd("RELOADING=1");
+	int ok = 0, failed = 0;
+	for (size_t i = 0; i <= MAX_LISTEN; i++) {
+		if (!d->tls[i])
+			continue;
+		if (rap_tls_config_reload(d->tls[i]) == 0) {
+			ok++;
+		} else {
+			failed++;
+			log_line(LOG_ERR, NULL, "reload: %s (keeping the previous certificate)",
+				 rap_tls_config_error(d->tls[i]));
+		}
+	}
+	log_line(LOG_NOTICE, NULL, "SIGHUP: reloaded %d certificate(s), %d failed", ok, failed);
+	notify_systemd("READY=1");
+}
+
+/* ---- privileges and resources ---------------------------------------------------------- */
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		log_line(LOG_ERR, NULL, "--user: no such user '%s'", user);
+		return EX_CONFIG;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_line(LOG_ERR, NULL, "--user %s: %s", user, strerror(errno));
+		return EX_OSERR;
+	}
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		log_line(LOG_ERR, NULL, "--user %s: could regain root; refusing to run", user);
+		return EX_OSERR;
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	log_line(LOG_INFO, NULL, "running as user %s", user);
+	return 0;
+}
+
+/* Thousands of sessions need thousands of descriptors: take what the hard limit allows. */
+static void raise_fd_limit(size_t want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t target = (rlim_t)want + 64;
+	if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max)
+		target = rl.rlim_max;
+	if (rl.rlim_cur < target) {
+		rl.rlim_cur = target;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_line(LOG_WARN, NULL, "cannot raise the descriptor limit: %s", strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)want + 16)
+		log_line(LOG_WARN, NULL, "descriptor limit %llu is below --max-sessions %zu",
+			 (unsigned long long)rl.rlim_cur, want);
+}
+
+/* ---- main -------------------------------------------------------------------------- */
+
+/* A socket to serve: one of ours (spec, TLS config chosen per listener) or one systemd
+ * passed (spec NULL: TLS when a certificate is configured). */
+struct opened_listener {
+	int fd;
+	const struct listen_spec *spec;
+	struct rap_tls_config *tls;
+};
+
+static int open_listeners(struct daemon *d, struct opened_listener *out, size_t *n)
+{
+	struct config *cfg = d->cfg;
+	int activated[MAX_LISTEN];
+	int na = activated_sockets(activated, MAX_LISTEN);
+	*n = 0;
+	if (na > 0) {
+		for (int i = 0; i < na; i++)
+			out[(*n)++] = (struct opened_listener){ activated[i], NULL, d->tls[MAX_LISTEN] };
+		log_line(LOG_NOTICE, NULL, "using %d socket(s) from systemd", na);
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct listen_spec *l = &cfg->listen[i];
+		int fd;
+		int rc = rap_tcp_listen(l->host, l->port, 511, &fd);
+		if (rc < 0) {
+			/* The default IPv6 loopback may simply not exist on this machine. */
+			if (cfg->default_listen && strchr(l->host, ':')) {
+				log_line(LOG_WARN, NULL, "not listening on [%s]:%s: %s", l->host, l->port,
+					 rap_strerror(rc));
+				continue;
+			}
+			log_line(LOG_ERR, NULL, "cannot listen on %s:%s: %s", l->host, l->port, rap_strerror(rc));
+			return EX_UNAVAILABLE;
+		}
+		struct rap_tls_config *tls = NULL;
+		if (listener_uses_tls(cfg, l))
+			tls = d->tls[i] ? d->tls[i] : d->tls[MAX_LISTEN];
+		out[(*n)++] = (struct opened_listener){ fd, l, tls };
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct server_config cfg = {
-		.host = DEFAULT_HOST,
-		.port = DEFAULT_PORT,
+	struct config cfg = {
+		.default_listen = true,
+		.nlisten = 2,
+		.listen = { { .host = "127.0.0.1", .port = "9999" }, { .host = "::1", .port = "9999" } },
 		.cmd_policy = RAP_CORE_POLICY_READ,
 		.allowed_plugins = "file",
+		.max_sessions = 10000,
+		.max_files = 64,
+		.max_message = 1u << 20,
+		.idle_ms = 300000,
+		.request_ms = 30000,
+		.handshake_ms = 10000,
 	};
+	log_to_journal = stderr_is_journal();
 	if (!getcwd(cfg.root, sizeof(cfg.root))) {
 		fprintf(stderr, "rapsrv: current directory: %s\n", strerror(errno));
 		return EX_OSERR;
@@ -311,48 +687,116 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &cfg);
 	if (rc != 0)
 		return rc;
-	install_signals();
+	max_files_per_session = cfg.max_files;
+	signal(SIGPIPE, SIG_IGN);
 
-	int lfd;
-	rc = rap_tcp_listen(cfg.host, cfg.port, 64, &lfd);
+	struct daemon d = { .cfg = &cfg };
+	/* Certificates first: a bad one is a configuration error before anything listens. */
+	bool any_tls = false;
+	for (size_t i = 0; i < cfg.nlisten; i++) {
+		struct listen_spec *l = &cfg.listen[i];
+		if (!listener_uses_tls(&cfg, l))
+			continue;
+		any_tls = true;
+		if (l->pem[0]) {
+			if (make_tls_config(&cfg, l->pem, NULL, &d.tls[i]) < 0)
+				return EX_CONFIG;
+		} else if (!cfg.tls_cert) {
+			log_line(LOG_ERR, NULL, "raps://%s:%s needs --tls-cert (or raps://:PORT//cert.pem)",
+				 l->host, l->port);
+			return EX_CONFIG;
+		} else if (!d.tls[MAX_LISTEN] &&
+			   make_tls_config(&cfg, cfg.tls_cert, cfg.tls_key, &d.tls[MAX_LISTEN]) < 0) {
+			return EX_CONFIG;
+		}
+	}
+	if (cfg.tls_cert && !any_tls && !d.tls[MAX_LISTEN]) {
+		/* Socket activation or a typo: still check the files so -t reports them. */
+		if (make_tls_config(&cfg, cfg.tls_cert, cfg.tls_key, &d.tls[MAX_LISTEN]) < 0)
+			return EX_CONFIG;
+	}
+	struct stat st;
+	if (stat(cfg.root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_line(LOG_ERR, NULL, "root %s is not a directory", cfg.root);
+		return EX_CONFIG;
+	}
+	if (cfg.check_only) {
+		printf("rapsrv: configuration OK\n");
+		return 0;
+	}
+
+	raise_fd_limit(cfg.max_sessions * 2);
+	rc = rap_loop_new(&d.loop);
+	struct rap_server_handler handler = *rap_core_rap_handler();
+	handler.open = open_limited;
+	handler.log = NULL; /* the server logs session events with the peer */
+	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
+	if (rc == 0)
+		rc = rap_server_new(d.loop, &handler, &callbacks, &d, &d.server);
 	if (rc < 0) {
-		log_line(LOG_ERR, "cannot listen on %s:%s: %s", cfg.host, cfg.port, rap_strerror(rc));
+		log_line(LOG_ERR, NULL, "cannot start: %s", rap_strerror(rc));
+		return EX_OSERR;
+	}
+	rap_server_set_max_sessions(d.server, cfg.max_sessions);
+	rap_server_set_max_payload(d.server, cfg.max_message);
+	rap_server_set_idle_timeout(d.server, cfg.idle_ms);
+	rap_server_set_request_timeout(d.server, cfg.request_ms);
+	rap_server_set_handshake_timeout(d.server, cfg.handshake_ms);
+	for (size_t i = 0; i < cfg.nnetworks; i++) {
+		if (rap_server_allow_network(d.server, cfg.networks[i]) < 0) {
+			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg.networks[i]);
+			return EX_USAGE;
+		}
+	}
+
+	struct opened_listener listeners[MAX_LISTEN];
+	size_t nlisteners;
+	if ((rc = open_listeners(&d, listeners, &nlisteners)) != 0)
+		return rc;
+	if (nlisteners == 0) {
+		log_line(LOG_ERR, NULL, "nothing to listen on");
 		return EX_UNAVAILABLE;
 	}
-	int port = rap_tcp_local_port(lfd);
-	bool v6 = strchr(cfg.host, ':') != NULL;
-	log_line(LOG_NOTICE, "listening on rap://%s%s%s:%d serving %s (%s, commands: %s%s)",
-		 v6 ? "[" : "", cfg.host, v6 ? "]" : "", port, cfg.root,
+	for (size_t i = 0; i < nlisteners; i++) {
+		const struct opened_listener *o = &listeners[i];
+		rc = rap_server_add_listener(d.server, o->fd, o->tls);
+		if (rc < 0) {
+			log_line(LOG_ERR, NULL, "cannot serve a listener: %s", rap_strerror(rc));
+			return EX_OSERR;
+		}
+		int port = rap_tcp_local_port(o->fd);
+		if (o->spec) {
+			bool v6 = strchr(o->spec->host, ':') != NULL;
+			log_line(LOG_NOTICE, NULL, "listening on %s://%s%s%s:%d", o->tls ? "raps" : "rap",
+				 v6 ? "[" : "", o->spec->host, v6 ? "]" : "", port);
+		} else {
+			log_line(LOG_NOTICE, NULL, "listening on an activated socket, port %d%s", port,
+				 o->tls ? ", TLS" : "");
+		}
+	}
+	log_line(LOG_NOTICE, NULL, "serving %s (%s, commands: %s%s)", cfg.root,
 		 cfg.allow_write ? "read-write" : "read-only",
 		 (const char *[]){ "none", "read", "write", "all" }[cfg.cmd_policy],
 		 cfg.allow_shell ? ", shell allowed" : "");
 
-	struct rap_server_handler handler = *rap_core_rap_handler();
-	handler.log = session_log;
-
-	while (!stop_requested) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int cfd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (cfd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EMFILE || errno == ENFILE) {
-				log_line(LOG_WARN, "accept: %s; pausing", strerror(errno));
-				struct timespec pause = { 0, 100 * 1000 * 1000 };
-				nanosleep(&pause, NULL);
-				continue;
-			}
-			log_line(LOG_ERR, "accept: %s", strerror(errno));
-			close(lfd);
-			return EX_OSERR;
-		}
-		char peer[INET6_ADDRSTRLEN + 16];
-		format_peer(&ss, peer, sizeof(peer));
-		serve_client(cfd, peer, &cfg, &handler);
-		close(cfd);
+	if (cfg.user && (rc = drop_privileges(cfg.user)) != 0)
+		return rc;
+	if (rap_loop_add_signal(d.loop, SIGTERM, on_stop_signal, &d) < 0 ||
+	    rap_loop_add_signal(d.loop, SIGINT, on_stop_signal, &d) < 0 ||
+	    rap_loop_add_signal(d.loop, SIGHUP, on_reload_signal, &d) < 0) {
+		log_line(LOG_ERR, NULL, "cannot watch signals: %s", strerror(errno));
+		return EX_OSERR;
 	}
-	log_line(LOG_NOTICE, "shutting down");
-	close(lfd);
+	notify_systemd("READY=1");
+	rc = rap_loop_run(d.loop);
+	rap_server_free(d.server);
+	rap_loop_free(d.loop);
+	for (size_t i = 0; i <= MAX_LISTEN; i++)
+		rap_tls_config_free(d.tls[i]);
+	if (rc < 0) {
+		log_line(LOG_ERR, NULL, "event loop: %s", rap_strerror(rc));
+		return EX_OSERR;
+	}
+	log_line(LOG_NOTICE, NULL, "stopped");
 	return 0;
 }

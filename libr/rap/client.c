@@ -15,15 +15,9 @@
 #include <rap/rap.h>
 
 #include "common.h"
+#include "rap_private.h"
 
-/* Extension probe, see doc/protocol.md "Extension probe" (same values as server.c). */
-#define PROBE_MAGIC 0x52415058u  /* "RAPX" */
-#define PROBE_ANSWER 0x72617078u /* "rapx" */
-#define PROBE_VERSION 1u
-#define CAP_LARGE 0x0001u
 #define CAPS_WANTED CAP_LARGE
-
-#define EXT_CHUNK_MAX (1u << 20)
 #define DEFAULT_MAX_REPLY (64u << 20)
 #define DECODER_LIMIT_MAX (1u << 30)
 #define WINDOW 32 /* chunk requests in flight */

@@ -15,17 +15,9 @@
 #include <rap/rap.h>
 
 #include "common.h"
+#include "rap_private.h"
 
-/* Extension probe (doc/protocol.md, "Extension probe"). The client's SEEK offset carries
- * "RAPX" in its high 32 bits, then the protocol version and the capabilities it wants; our
- * answer carries "rapx", the version we speak and the capabilities we grant. */
-#define PROBE_MAGIC 0x52415058u  /* "RAPX" */
-#define PROBE_ANSWER 0x72617078u /* "rapx" */
-#define PROBE_VERSION 1u
-#define CAP_LARGE 0x0001u        /* READ/WRITE up to EXT_CHUNK_MAX, CMD replies uncut */
 #define CAPS_SUPPORTED CAP_LARGE
-
-#define EXT_CHUNK_MAX (1u << 20)
 /* Even extended clients refuse CMD replies over their max reply (64 MiB by default), so an
  * uncut reply is still bounded here; stock clients are bounded by stock_reply_max. */
 #define EXT_CMD_REPLY_MAX (64u << 20)
@@ -528,10 +520,6 @@ void rap_server_session_consume(struct rap_server_session *s, size_t n)
 	}
 	run_pending(s);
 }
-
-/* Not in rap.h yet (the reactor server in daemon.c uses it for its request timeout);
- * declared here so the definition has a prototype. */
-bool rap_server_session_busy(const struct rap_server_session *s);
 
 /* True while a request is partly received or requests wait behind unsent replies: the
  * client owes us bytes, or we owe it the time to read. */

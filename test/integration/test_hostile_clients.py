@@ -63,7 +63,7 @@ class HostileClients(unittest.TestCase):
 
     def test_oversized_write_is_drained_and_refused(self):
         s = self.srv.connect()
-        big = b"Q" * 5000
+        big = b"Q" * ((1 << 20) + 1)  # one byte over the default --max-message
         s.sendall(raplib.enc_open(7, "sample-rw.bin") + raplib.enc_seek(0, 0) +
                   raplib.enc_write(big) + raplib.enc_seek(1, 0) + raplib.enc_write(b"ok"))
         r = raplib.recv_messages(s, 5)
@@ -79,8 +79,19 @@ class HostileClients(unittest.TestCase):
         self.send_and_close(raplib.enc_open(7, "sample-rw.bin") + bytes.fromhex("035a5a5a5a") + b"Z" * 100)
         self.assert_serves()
 
-    def test_cmd_len_4096_is_drained(self):
+    def test_cmd_len_4096_accepted(self):
+        # Stock servers refuse a CMD of 4096 bytes and then parse its text as packets; ours
+        # takes up to --max-message.
         payload = b"?e big" + b" " * (4096 - 7) + b"\0"
+        s = self.srv.connect()
+        s.sendall(bytes([CMD]) + struct.pack(">I", len(payload)) + payload + raplib.enc_cmd("?e after"))
+        r = raplib.recv_messages(s, 2)
+        s.close()
+        self.assertEqual(r[0].payload, b"big\n\0")
+        self.assertEqual(r[1].payload, b"after\n\0")
+
+    def test_oversized_cmd_is_drained(self):
+        payload = b"?e big" + b" " * (1 << 20) + b"\0"
         s = self.srv.connect()
         s.sendall(bytes([CMD]) + struct.pack(">I", len(payload)) + payload + raplib.enc_cmd("?e after"))
         r = raplib.recv_messages(s, 2)

@@ -1304,7 +1304,7 @@ static void test_idle_session_memory(void **state)
 	}
 	struct mallinfo2 after = mallinfo2();
 	size_t per_pair = (after.uordblks - before.uordblks) / N;
-	print_message("idle TLS 1.3 session pair: %zu bytes of heap (client + server)\n", per_pair);
+	print_message("# idle TLS 1.3 session pair: %zu bytes of heap (client + server)\n", per_pair);
 	assert_true(per_pair < 60 * 1024);
 	for (int i = 0; i < N; i++)
 		pair_close(&pairs[i]);

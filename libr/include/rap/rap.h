@@ -331,6 +331,10 @@ RAP_API size_t rap_server_session_output(struct rap_server_session *s, const uin
 /* Marks n queued bytes as sent. */
 RAP_API void rap_server_session_consume(struct rap_server_session *s, size_t n);
 
+/* True while a request is partly received or requests wait behind unsent replies: the
+ * caller's request timeout should run. */
+RAP_API bool rap_server_session_busy(const struct rap_server_session *s);
+
 /* Human-readable reason of the last RAP_EPROTO (static or session-owned string). */
 RAP_API const char *rap_server_session_error(const struct rap_server_session *s);
 

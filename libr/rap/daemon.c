@@ -1,0 +1,788 @@
+/* rap_server: many sans-IO server sessions driven by one rap_loop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rap/server.h>
+#include <rap/tls.h>
+
+#include "common.h"
+
+#define ACCEPT_PAUSE_MS 100   /* after EMFILE: wait for descriptors instead of spinning */
+#define ACCEPTS_PER_EVENT 64  /* bounded, so a connection flood cannot starve sessions */
+#define READ_CHUNK 65536
+
+struct network {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+struct listener {
+	struct rap_server *srv;
+	int fd;
+	struct rap_tls_config *tls;
+	struct listener *next;
+};
+
+enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_DRAINING };
+
+struct conn {
+	struct rap_server *srv;
+	int fd;
+	char peer[64];
+	enum conn_state state;
+	struct rap_tls *tls;
+	struct rap_server_session *session;
+	struct rap_server_handler handler; /* trampolines with this conn as ctx */
+	void *ctx;                          /* the user's per-session context */
+	struct rap_loop_timer *timer;
+	uint64_t last_activity;
+	uint64_t partial_since;             /* 0 while the decoder is at a message boundary */
+	unsigned interest;
+	bool tls_pending_listed;
+	struct conn *prev, *next;           /* all connections */
+	struct conn *pending_next;          /* TLS connections with decrypted bytes waiting */
+};
+
+struct rap_server {
+	struct rap_loop *loop;
+	struct rap_server_handler handler;
+	struct rap_server_callbacks cb;
+	void *user;
+	struct listener *listeners;
+	struct conn *conns;
+	size_t nconns;
+	struct conn *tls_pending;   /* conns to run on the next pass */
+	struct conn *tls_draining;  /* the pass being run now */
+	struct network *allowed;
+	size_t nallowed;
+	size_t max_sessions;
+	uint32_t max_payload;
+	uint64_t idle_ms, request_ms, handshake_ms;
+	size_t read_budget;
+	size_t output_max;
+	struct rap_loop_timer *accept_pause;
+	struct rap_loop_timer *pending_timer; /* 0 ms: drains tls_pending on the next pass */
+	bool shutting_down;
+	struct rap_loop_timer *grace_timer;
+	void (*on_done)(void *user);
+	void *on_done_user;
+};
+
+static void srv_log(struct rap_server *srv, int level, const char *peer, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void drain_tls_pending(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+
+static void srv_log(struct rap_server *srv, int level, const char *peer, const char *fmt, ...)
+{
+	if (!srv->cb.log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	srv->cb.log(srv->user, level, peer, msg);
+}
+
+/* ---- handler trampolines: the session's ctx is the conn, so logs can name the peer -- */
+
+static int t_open(void *c, const char *path, uint8_t perm)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.open(conn->ctx, path, perm);
+}
+
+static ssize_t t_read(void *c, uint8_t *buf, size_t len)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.read(conn->ctx, buf, len);
+}
+
+static ssize_t t_write(void *c, const uint8_t *buf, size_t len)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.write(conn->ctx, buf, len);
+}
+
+static int t_seek(void *c, int whence, uint64_t off, uint64_t *res)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.seek(conn->ctx, whence, off, res);
+}
+
+static int t_close(void *c, int32_t fd)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.close(conn->ctx, fd);
+}
+
+static int t_cmd(void *c, const char *cmd, char **out)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.cmd(conn->ctx, cmd, out);
+}
+
+static void t_log(void *c, int level, const char *msg)
+{
+	struct conn *conn = c;
+	if (conn->srv->handler.log)
+		conn->srv->handler.log(conn->ctx, level, msg);
+	srv_log(conn->srv, level, conn->peer, "%s", msg);
+}
+
+/* ---- creation and settings ---------------------------------------------------------- */
+
+int rap_server_new(struct rap_loop *loop, const struct rap_server_handler *handler,
+		   const struct rap_server_callbacks *cb, void *user, struct rap_server **out)
+{
+	if (!loop || !handler || !cb || !cb->session_open || !cb->session_close || !out)
+		return RAP_EINVAL;
+	struct rap_server *srv = rap__calloc(1, sizeof(*srv));
+	if (!srv)
+		return RAP_ENOMEM;
+	srv->loop = loop;
+	srv->handler = *handler;
+	srv->cb = *cb;
+	srv->user = user;
+	srv->max_sessions = 10000;
+	srv->max_payload = 1u << 20;
+	srv->idle_ms = 300000;
+	srv->request_ms = 30000;
+	srv->handshake_ms = 10000;
+	srv->read_budget = 256 * 1024;
+	srv->output_max = 4u << 20;
+	srv->pending_timer = rap_loop_timer_new(loop, drain_tls_pending, srv);
+	if (!srv->pending_timer) {
+		rap__free(srv);
+		return RAP_ENOMEM;
+	}
+	*out = srv;
+	return 0;
+}
+
+int rap_server_set_max_sessions(struct rap_server *srv, size_t n)
+{
+	if (n == 0)
+		return RAP_EINVAL;
+	srv->max_sessions = n;
+	return 0;
+}
+
+int rap_server_set_max_payload(struct rap_server *srv, uint32_t bytes)
+{
+	if (bytes < 1 || bytes > (1u << 30))
+		return RAP_EINVAL;
+	srv->max_payload = bytes;
+	return 0;
+}
+
+void rap_server_set_idle_timeout(struct rap_server *srv, uint64_t ms)
+{
+	srv->idle_ms = ms;
+}
+
+void rap_server_set_request_timeout(struct rap_server *srv, uint64_t ms)
+{
+	srv->request_ms = ms;
+}
+
+void rap_server_set_handshake_timeout(struct rap_server *srv, uint64_t ms)
+{
+	srv->handshake_ms = ms;
+}
+
+int rap_server_set_read_budget(struct rap_server *srv, size_t bytes)
+{
+	if (bytes < 1)
+		return RAP_EINVAL;
+	srv->read_budget = bytes;
+	return 0;
+}
+
+int rap_server_set_output_max(struct rap_server *srv, size_t bytes)
+{
+	if (bytes < RAP_PACKET_MAX + 16)
+		return RAP_EINVAL;
+	srv->output_max = bytes;
+	return 0;
+}
+
+size_t rap_server_session_count(const struct rap_server *srv)
+{
+	return srv->nconns;
+}
+
+/* ---- access control ----------------------------------------------------------------- */
+
+int rap_server_allow_network(struct rap_server *srv, const char *cidr)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(cidr, '/');
+	size_t alen = slash ? (size_t)(slash - cidr) : strlen(cidr);
+	if (alen == 0 || alen >= sizeof(addr))
+		return RAP_EINVAL;
+	memcpy(addr, cidr, alen);
+	addr[alen] = '\0';
+	struct network net = { 0 };
+	if (inet_pton(AF_INET, addr, net.addr) == 1) {
+		net.family = AF_INET;
+		net.prefix = 32;
+	} else if (inet_pton(AF_INET6, addr, net.addr) == 1) {
+		net.family = AF_INET6;
+		net.prefix = 128;
+	} else {
+		return RAP_EINVAL;
+	}
+	if (slash) {
+		char *end;
+		long p = strtol(slash + 1, &end, 10);
+		if (*end || end == slash + 1 || p < 0 || (unsigned long)p > net.prefix)
+			return RAP_EINVAL;
+		net.prefix = (unsigned)p;
+	}
+	struct network *v = rap__realloc(srv->allowed, (srv->nallowed + 1) * sizeof(*v));
+	if (!v)
+		return RAP_ENOMEM;
+	srv->allowed = v;
+	srv->allowed[srv->nallowed++] = net;
+	return 0;
+}
+
+static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	size_t whole = bits / 8;
+	if (memcmp(a, b, whole) != 0)
+		return false;
+	unsigned rest = bits % 8;
+	if (!rest)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a[whole] & mask) == (b[whole] & mask);
+}
+
+static bool peer_allowed(const struct rap_server *srv, const struct sockaddr_storage *ss)
+{
+	if (srv->nallowed == 0)
+		return true;
+	uint8_t v4[4], v6[16];
+	bool has4 = false, has6 = false;
+	if (ss->ss_family == AF_INET) {
+		memcpy(v4, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		has4 = true;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		memcpy(v6, a, 16);
+		has6 = true;
+		/* An IPv4 client on a dual-stack socket is still an IPv4 client for the rules. */
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			memcpy(v4, v6 + 12, 4);
+			has4 = true;
+		}
+	}
+	for (size_t i = 0; i < srv->nallowed; i++) {
+		const struct network *n = &srv->allowed[i];
+		if (n->family == AF_INET && has4 && prefix_match(v4, n->addr, n->prefix))
+			return true;
+		if (n->family == AF_INET6 && has6 && prefix_match(v6, n->addr, n->prefix))
+			return true;
+	}
+	return false;
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		snprintf(out, cap, "%s:%u", a, ntohs(in->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		snprintf(out, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
+	} else {
+		snprintf(out, cap, "local");
+	}
+}
+
+/* ---- connections -------------------------------------------------------------------- */
+
+static void conn_io(struct rap_loop *loop, int fd, unsigned events, void *user);
+static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void check_done(struct rap_server *srv);
+
+static void pending_remove(struct rap_server *srv, struct conn *c)
+{
+	if (!c->tls_pending_listed)
+		return;
+	struct conn **lists[] = { &srv->tls_pending, &srv->tls_draining };
+	for (size_t i = 0; i < 2; i++) {
+		for (struct conn **p = lists[i]; *p; p = &(*p)->pending_next) {
+			if (*p == c) {
+				*p = c->pending_next;
+				c->tls_pending_listed = false;
+				return;
+			}
+		}
+	}
+}
+
+static void conn_close(struct conn *c, int level, const char *why)
+{
+	struct rap_server *srv = c->srv;
+	srv_log(srv, level, c->peer, "closed: %s", why);
+	pending_remove(srv, c);
+	rap_loop_del_fd(srv->loop, c->fd);
+	rap_loop_timer_free(c->timer);
+	if (c->tls) {
+		rap_tls_shutdown(c->tls);
+		rap_tls_free(c->tls);
+	}
+	close(c->fd);
+	rap_server_session_free(c->session);
+	if (c->ctx)
+		srv->cb.session_close(srv->user, c->ctx);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	rap__free(c);
+	check_done(srv);
+}
+
+/* The one deadline that applies now: handshake, half-sent request, or idleness. */
+static void conn_rearm(struct conn *c)
+{
+	struct rap_server *srv = c->srv;
+	uint64_t now = rap_loop_now_ms(), deadline = 0;
+	if (c->state == CONN_HANDSHAKE && srv->handshake_ms)
+		deadline = c->last_activity + srv->handshake_ms;
+	else if (c->partial_since && srv->request_ms)
+		deadline = c->partial_since + srv->request_ms;
+	else if (!c->partial_since && srv->idle_ms)
+		deadline = c->last_activity + srv->idle_ms;
+	if (deadline == 0)
+		rap_loop_timer_cancel(c->timer);
+	else
+		rap_loop_timer_set(c->timer, deadline > now ? deadline - now : 0);
+}
+
+static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct conn *c = user;
+	if (c->state == CONN_HANDSHAKE)
+		conn_close(c, 4, "TLS handshake timeout");
+	else if (c->state == CONN_DRAINING)
+		conn_close(c, 5, "shutdown grace period over");
+	else if (c->partial_since)
+		conn_close(c, 4, "request timeout (message left half-sent)");
+	else
+		conn_close(c, 6, "idle timeout");
+}
+
+static ssize_t conn_recv(struct conn *c, void *buf, size_t len)
+{
+	if (c->tls)
+		return rap_tls_read(c->tls, buf, len);
+	ssize_t n = recv(c->fd, buf, len, 0);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return RAP_EAGAIN;
+	return -errno;
+}
+
+static ssize_t conn_send(struct conn *c, const void *buf, size_t len)
+{
+	if (c->tls)
+		return rap_tls_write(c->tls, buf, len);
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return RAP_EAGAIN;
+	return (errno == EPIPE || errno == ECONNRESET) ? RAP_ECLOSED : -errno;
+}
+
+static void conn_set_interest(struct conn *c, unsigned want)
+{
+	if (c->interest == want)
+		return;
+	if (rap_loop_mod_fd(c->srv->loop, c->fd, want) == 0)
+		c->interest = want;
+}
+
+/* Sends queued replies. Returns false when the connection was closed. */
+static bool conn_flush(struct conn *c)
+{
+	const uint8_t *data;
+	size_t len;
+	/* Bounded by what is queued: each pass sends or stops. */
+	while ((len = rap_server_session_output(c->session, &data)) > 0) {
+		ssize_t n = conn_send(c, data, len);
+		if (n == RAP_EAGAIN || n == 0)
+			break;
+		if (n < 0) {
+			conn_close(c, 6, n == RAP_ECLOSED ? "peer went away" : rap_strerror((int)n));
+			return false;
+		}
+		rap_server_session_consume(c->session, (size_t)n);
+	}
+	return true;
+}
+
+/* Read interest only while the queued output is below the cap: a client that does not
+ * read its replies stops being read, instead of growing our memory. */
+static void conn_update_interest(struct conn *c)
+{
+	const uint8_t *data;
+	size_t queued = rap_server_session_output(c->session, &data);
+	unsigned want = 0;
+	if (c->tls && c->state == CONN_HANDSHAKE) {
+		want = rap_tls_wants(c->tls);
+	} else {
+		if (queued < c->srv->output_max && c->state == CONN_OPEN)
+			want |= RAP_LOOP_READ;
+		if (queued > 0)
+			want |= RAP_LOOP_WRITE;
+		if (c->tls)
+			want |= rap_tls_wants(c->tls);
+	}
+	conn_set_interest(c, want ? want : RAP_LOOP_READ);
+}
+
+static bool conn_handshake(struct conn *c)
+{
+	int rc = rap_tls_handshake(c->tls);
+	if (rc == RAP_EAGAIN)
+		return true;
+	if (rc < 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "TLS handshake failed: %s", rap_tls_error(c->tls));
+		conn_close(c, 4, why);
+		return false;
+	}
+	c->state = CONN_OPEN;
+	c->last_activity = rap_loop_now_ms();
+	char subject[256];
+	if (rap_tls_peer_subject(c->tls, subject, sizeof(subject)) > 0)
+		srv_log(c->srv, 6, c->peer, "TLS established, client certificate %s", subject);
+	else
+		srv_log(c->srv, 6, c->peer, "TLS established");
+	return true;
+}
+
+/* Reads up to the budget and runs what arrived. Returns false when the conn is gone. */
+static bool conn_read(struct conn *c)
+{
+	struct rap_server *srv = c->srv;
+	uint8_t buf[READ_CHUNK];
+	size_t budget = srv->read_budget;
+	const uint8_t *data;
+	while (budget > 0 && rap_server_session_output(c->session, &data) < srv->output_max) {
+		size_t want = budget < sizeof(buf) ? budget : sizeof(buf);
+		ssize_t n = conn_recv(c, buf, want);
+		if (n == RAP_EAGAIN)
+			break;
+		if (n == 0) {
+			conn_close(c, 6, "client disconnected");
+			return false;
+		}
+		if (n < 0) {
+			conn_close(c, 5, rap_strerror((int)n));
+			return false;
+		}
+		budget -= (size_t)n;
+		c->last_activity = rap_loop_now_ms();
+		if (rap_server_session_feed(c->session, buf, (size_t)n) < 0) {
+			/* Replies to the requests before the bad bytes are still owed: one
+			 * non-blocking attempt, then the peer goes. */
+			const uint8_t *out;
+			size_t len = rap_server_session_output(c->session, &out);
+			if (len > 0)
+				conn_send(c, out, len);
+			char why[300];
+			snprintf(why, sizeof(why), "protocol error: %s", rap_server_session_error(c->session));
+			conn_close(c, 4, why);
+			return false;
+		}
+	}
+	bool partial = rap_server_session_busy(c->session);
+	if (partial && !c->partial_since)
+		c->partial_since = rap_loop_now_ms();
+	else if (!partial)
+		c->partial_since = 0;
+	/* Decrypted bytes held by OpenSSL never wake epoll: list the conn and let a 0 ms
+	 * timer run it on the loop's next pass, after the other ready connections. */
+	if (c->tls && rap_tls_pending(c->tls) && !c->tls_pending_listed) {
+		c->tls_pending_listed = true;
+		c->pending_next = srv->tls_pending;
+		srv->tls_pending = c;
+		rap_loop_timer_set(srv->pending_timer, 0);
+	}
+	return true;
+}
+
+static void conn_step(struct conn *c, unsigned events)
+{
+	if (c->state == CONN_HANDSHAKE) {
+		if (!conn_handshake(c))
+			return;
+		if (c->state == CONN_HANDSHAKE) {
+			conn_update_interest(c);
+			conn_rearm(c);
+			return;
+		}
+	}
+	if ((events & (RAP_LOOP_READ | RAP_LOOP_HUP)) && c->state == CONN_OPEN && !conn_read(c))
+		return;
+	if (!conn_flush(c))
+		return;
+	if (c->state == CONN_DRAINING) {
+		const uint8_t *data;
+		if (rap_server_session_output(c->session, &data) == 0) {
+			conn_close(c, 6, "server shutting down");
+			return;
+		}
+	}
+	conn_update_interest(c);
+	conn_rearm(c);
+}
+
+static void drain_tls_pending(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct rap_server *srv = user;
+	/* Bounded: each conn of this pass is unlisted before it runs; one that still has bytes
+	 * after its budget lists itself on tls_pending for the next pass. A conn closed by
+	 * another's callback leaves tls_draining through pending_remove. */
+	srv->tls_draining = srv->tls_pending;
+	srv->tls_pending = NULL;
+	while (srv->tls_draining) {
+		struct conn *c = srv->tls_draining;
+		srv->tls_draining = c->pending_next;
+		c->tls_pending_listed = false;
+		conn_step(c, RAP_LOOP_READ);
+	}
+}
+
+static void conn_io(struct rap_loop *loop, int fd, unsigned events, void *user)
+{
+	(void)loop;
+	(void)fd;
+	conn_step(user, events);
+}
+
+static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_storage *ss,
+			struct rap_tls_config *tls)
+{
+	char peer[64];
+	format_peer(ss, peer, sizeof(peer));
+	if (!peer_allowed(srv, ss)) {
+		srv_log(srv, 4, peer, "refused: address not in --allow-from");
+		close(fd);
+		return;
+	}
+	if (srv->nconns >= srv->max_sessions) {
+		srv_log(srv, 4, peer, "refused: session limit (%zu) reached", srv->max_sessions);
+		close(fd);
+		return;
+	}
+	struct conn *c = rap__calloc(1, sizeof(*c));
+	if (!c) {
+		srv_log(srv, 3, peer, "refused: out of memory");
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->handler = (struct rap_server_handler){ t_open, t_read, t_write, t_seek, t_close, t_cmd, t_log };
+	c->last_activity = rap_loop_now_ms();
+	c->state = tls ? CONN_HANDSHAKE : CONN_OPEN;
+	int rc = rap_server_session_new(&c->handler, c, &c->session);
+	if (rc == 0)
+		rc = rap_server_session_set_max_payload(c->session, srv->max_payload);
+	if (rc == 0 && tls)
+		rc = rap_tls_new(tls, fd, NULL, &c->tls);
+	if (rc == 0) {
+		c->timer = rap_loop_timer_new(srv->loop, conn_timeout, c);
+		rc = c->timer ? 0 : RAP_ENOMEM;
+	}
+	if (rc == 0)
+		rc = srv->cb.session_open(srv->user, peer, &c->ctx);
+	if (rc == 0) {
+		c->interest = RAP_LOOP_READ;
+		rc = rap_loop_add_fd(srv->loop, fd, c->interest, conn_io, c);
+	}
+	if (rc < 0) {
+		srv_log(srv, 3, peer, "refused: cannot set up a session: %s", rap_strerror(rc));
+		if (c->ctx)
+			srv->cb.session_close(srv->user, c->ctx);
+		rap_loop_timer_free(c->timer);
+		rap_tls_free(c->tls);
+		rap_server_session_free(c->session);
+		rap__free(c);
+		close(fd);
+		return;
+	}
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	srv_log(srv, 6, peer, "connected%s (%zu sessions)", tls ? " (TLS)" : "", srv->nconns);
+	conn_rearm(c);
+	if (tls)
+		conn_step(c, 0); /* start the handshake */
+}
+
+/* ---- listeners ---------------------------------------------------------------------- */
+
+static void listeners_interest(struct rap_server *srv, unsigned events)
+{
+	for (struct listener *l = srv->listeners; l; l = l->next)
+		rap_loop_mod_fd(srv->loop, l->fd, events);
+}
+
+static void accept_resume(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct rap_server *srv = user;
+	if (!srv->shutting_down)
+		listeners_interest(srv, RAP_LOOP_READ);
+}
+
+static void listener_io(struct rap_loop *loop, int fd, unsigned events, void *user)
+{
+	(void)loop;
+	(void)events;
+	struct listener *l = user;
+	struct rap_server *srv = l->srv;
+	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				srv_log(srv, 4, NULL, "accept: %s; pausing accepts for %d ms", strerror(errno),
+					ACCEPT_PAUSE_MS);
+				listeners_interest(srv, 0);
+				if (!srv->accept_pause)
+					srv->accept_pause = rap_loop_timer_new(srv->loop, accept_resume, srv);
+				if (srv->accept_pause)
+					rap_loop_timer_set(srv->accept_pause, ACCEPT_PAUSE_MS);
+			}
+			return; /* EAGAIN, ECONNABORTED, EINTR: nothing more now */
+		}
+		conn_accept(srv, cfd, &ss, l->tls);
+	}
+}
+
+int rap_server_add_listener(struct rap_server *srv, int fd, struct rap_tls_config *tls)
+{
+	if (fd < 0)
+		return RAP_EINVAL;
+	struct listener *l = rap__calloc(1, sizeof(*l));
+	if (!l)
+		return RAP_ENOMEM;
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		rap__free(l);
+		return -errno;
+	}
+	l->srv = srv;
+	l->fd = fd;
+	l->tls = tls;
+	int rc = rap_loop_add_fd(srv->loop, fd, RAP_LOOP_READ, listener_io, l);
+	if (rc < 0) {
+		rap__free(l);
+		return rc;
+	}
+	l->next = srv->listeners;
+	srv->listeners = l;
+	return 0;
+}
+
+static void close_listeners(struct rap_server *srv)
+{
+	while (srv->listeners) {
+		struct listener *l = srv->listeners;
+		srv->listeners = l->next;
+		rap_loop_del_fd(srv->loop, l->fd);
+		close(l->fd);
+		rap__free(l);
+	}
+}
+
+/* ---- shutdown ----------------------------------------------------------------------- */
+
+static void check_done(struct rap_server *srv)
+{
+	if (srv->shutting_down && srv->nconns == 0 && srv->on_done) {
+		void (*done)(void *) = srv->on_done;
+		srv->on_done = NULL;
+		done(srv->on_done_user);
+	}
+}
+
+static void grace_over(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct rap_server *srv = user;
+	/* Bounded: every pass closes one connection. */
+	while (srv->conns)
+		conn_close(srv->conns, 5, "shutdown grace period over");
+}
+
+void rap_server_shutdown(struct rap_server *srv, uint64_t grace_ms, void (*on_done)(void *user), void *user)
+{
+	srv->shutting_down = true;
+	srv->on_done = on_done;
+	srv->on_done_user = user;
+	close_listeners(srv);
+	struct conn *next;
+	for (struct conn *c = srv->conns; c; c = next) {
+		next = c->next;
+		c->state = CONN_DRAINING;
+		conn_step(c, 0);
+	}
+	if (srv->conns) {
+		srv->grace_timer = rap_loop_timer_new(srv->loop, grace_over, srv);
+		if (srv->grace_timer)
+			rap_loop_timer_set(srv->grace_timer, grace_ms);
+	}
+	check_done(srv);
+}
+
+void rap_server_free(struct rap_server *srv)
+{
+	if (!srv)
+		return;
+	srv->on_done = NULL;
+	while (srv->conns)
+		conn_close(srv->conns, 7, "server freed");
+	close_listeners(srv);
+	rap_loop_timer_free(srv->accept_pause);
+	rap_loop_timer_free(srv->grace_timer);
+	rap_loop_timer_free(srv->pending_timer);
+	rap__free(srv->allowed);
+	rap__free(srv);
+}
