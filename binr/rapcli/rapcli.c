@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <rap/core.h>
+#include <rap/tls.h>
 
 #include "rapcli_config.h"
 
@@ -28,6 +29,8 @@ struct cli_options {
 	bool quiet;
 	bool writable;
 	bool list_plugins;
+	const char *tls_ca, *tls_cert, *tls_key;
+	bool tls_insecure;
 };
 
 static void usage(FILE *out)
@@ -43,6 +46,10 @@ static void usage(FILE *out)
 		"  -L          list the IO plugins and exit\n"
 		"  -h          show this help and exit\n"
 		"  -V          show the version and exit\n"
+		"  --tls-ca FILE     verify raps:// servers against these CAs (default: system store)\n"
+		"  --tls-cert FILE   client certificate chain for servers that require one\n"
+		"  --tls-key FILE    private key for --tls-cert (default: the --tls-cert file)\n"
+		"  --tls-insecure    do not verify the server's certificate (tests only)\n"
 		"\n"
 		"Without -c or -i, commands come from standard input when it is not a terminal,\n"
 		"otherwise from an interactive prompt. URI examples: rap://127.0.0.1:9999//bin/ls,\n"
@@ -71,9 +78,17 @@ static void list_plugins(struct rap_io *io)
 
 static int parse_args(int argc, char **argv, struct cli_options *o)
 {
+	enum { OPT_TLS_CA = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_INSECURE };
+	static const struct option longopts[] = {
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-insecure", no_argument, NULL, OPT_TLS_INSECURE },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 	/* '+': stop at the first non-option so a target like "-" or a later word is not parsed. */
-	while ((c = getopt(argc, argv, "+c:i:qwLhV")) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:i:qwLhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': {
 			const char **v = realloc(o->commands, sizeof(*v) * (o->ncommands + 1));
@@ -96,6 +111,18 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 			break;
 		case 'L':
 			o->list_plugins = true;
+			break;
+		case OPT_TLS_CA:
+			o->tls_ca = optarg;
+			break;
+		case OPT_TLS_CERT:
+			o->tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			o->tls_key = optarg;
+			break;
+		case OPT_TLS_INSECURE:
+			o->tls_insecure = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -124,10 +151,37 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 	int fd = rap_core_open(core, o->target, perm);
 	if (fd >= 0)
 		return 0;
-	fprintf(stderr, "rapcli: cannot open '%s': %s\n", o->target, rap_strerror(fd));
+	const char *detail = rap_io_error(rap_core_io(core));
+	fprintf(stderr, "rapcli: cannot open '%s': %s%s%s\n", o->target, rap_strerror(fd),
+		*detail ? ": " : "", detail);
 	bool remote = strstr(o->target, "://") && strncmp(o->target, "file://", 7) != 0 &&
 		      strncmp(o->target, "malloc://", 9) != 0;
 	return remote ? EX_UNAVAILABLE : EX_NOINPUT;
+}
+
+/* A client TLS configuration from the --tls-* options. */
+static int make_tls(const struct cli_options *o, struct rap_tls_config **out)
+{
+	struct rap_tls_config *cfg;
+	int rc = rap_tls_config_new(false, &cfg);
+	if (rc < 0) {
+		fprintf(stderr, "rapcli: TLS: %s\n", rap_strerror(rc));
+		return EX_UNAVAILABLE;
+	}
+	if (o->tls_ca)
+		rc = rap_tls_config_set_ca(cfg, o->tls_ca);
+	if (rc == 0 && (o->tls_cert || o->tls_key))
+		rc = o->tls_cert ? rap_tls_config_set_cert(cfg, o->tls_cert, o->tls_key) : RAP_EINVAL;
+	if (rc == 0 && o->tls_insecure)
+		rc = rap_tls_config_set_insecure(cfg, true);
+	if (rc < 0) {
+		fprintf(stderr, "rapcli: TLS: %s\n",
+			rc == RAP_EINVAL && !o->tls_cert ? "--tls-key needs --tls-cert" : rap_tls_config_error(cfg));
+		rap_tls_config_free(cfg);
+		return EX_USAGE;
+	}
+	*out = cfg;
+	return 0;
 }
 
 /* Runs one line; returns false when it failed. */
@@ -241,6 +295,7 @@ static bool interactive(struct rap_core *core)
 int main(int argc, char **argv)
 {
 	struct cli_options o = { 0 };
+	struct rap_tls_config *tls = NULL;
 	int rc = parse_args(argc, argv, &o);
 	if (rc != 0)
 		return rc;
@@ -257,6 +312,11 @@ int main(int argc, char **argv)
 	if (o.list_plugins) {
 		list_plugins(rap_core_io(core));
 		goto out;
+	}
+	if (o.tls_ca || o.tls_cert || o.tls_key || o.tls_insecure) {
+		if ((status = make_tls(&o, &tls)) != 0)
+			goto out;
+		rap_io_set_tls(rap_core_io(core), tls);
 	}
 	if (o.target && (status = open_target(core, &o)) != 0)
 		goto out;
@@ -285,6 +345,7 @@ int main(int argc, char **argv)
 	status = ok ? 0 : 1;
 out:
 	rap_core_free(core);
+	rap_tls_config_free(tls);
 	free(o.commands);
 	return status;
 }

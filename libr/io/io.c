@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -50,6 +51,9 @@ struct rap_io {
 
 	bool allow_write;
 	char *allowed; /* comma-separated plugin names; NULL allows every plugin */
+
+	struct rap_tls_config *tls; /* borrowed; for raps:// (NULL: a verifying default) */
+	char error[256];            /* detail of the last failed open */
 };
 
 /* First fd handed out: 0..2 look like stdio to radare2 users, and r2's RIO starts at 3. */
@@ -440,6 +444,7 @@ int rap_io_open(struct rap_io *io, const char *uri, int perm)
 {
 	if (!io || !uri)
 		return RAP_EINVAL;
+	io->error[0] = '\0';
 
 	const struct rap_io_plugin *p = NULL;
 	for (size_t i = 0; i < io->nplugins && !p; i++) {
@@ -636,4 +641,24 @@ struct rap_io *rap_io_desc_io(const struct rap_io_desc *d)
 int rap_io_desc_fd(const struct rap_io_desc *d)
 {
 	return d->fd;
+}
+
+void rap_io_set_tls(struct rap_io *io, struct rap_tls_config *cfg)
+{
+	io->tls = cfg;
+}
+
+struct rap_tls_config *rap_io_tls(const struct rap_io *io)
+{
+	return io->tls;
+}
+
+const char *rap_io_error(const struct rap_io *io)
+{
+	return io->error;
+}
+
+void rap_io_set_error(struct rap_io *io, const char *detail)
+{
+	snprintf(io->error, sizeof(io->error), "%s", detail ? detail : "");
 }

@@ -9,10 +9,13 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <rap/loop.h>
 #include <rap/rap.h>
+#include <rap/tls.h>
 
 #include "common.h"
 #include "rap_private.h"
@@ -37,6 +40,8 @@ struct rap_client {
 	struct rap_decoder *dec;
 	size_t msg_bytes;       /* bytes fed to dec since it was last at a message boundary */
 	size_t rpos, rlen;      /* unread input is rbuf[rpos..rlen) */
+	struct rap_tls *tls;    /* NULL for plain TCP */
+	char error[256];        /* detail of the last connection failure */
 	uint8_t rbuf[RECV_SIZE];
 };
 
@@ -73,9 +78,40 @@ static int set_limit(struct rap_client *c, uint32_t max)
 	return rc;
 }
 
+/* Waits until the socket can do what the TLS layer asked for. */
+static int tls_wait(struct rap_client *c)
+{
+	unsigned w = rap_tls_wants(c->tls);
+	short events = (short)((w & RAP_LOOP_READ ? POLLIN : 0) | (w & RAP_LOOP_WRITE ? POLLOUT : 0));
+	struct pollfd pfd = { .fd = c->fd, .events = events ? events : POLLIN };
+	if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
+static int tls_send_all(struct rap_client *c, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = rap_tls_write(c->tls, p, n);
+		if (w == RAP_EAGAIN) {
+			int rc = tls_wait(c);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (w < 0) {
+			snprintf(c->error, sizeof(c->error), "%s", rap_tls_error(c->tls));
+			return (int)w;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 static int send_bytes(struct rap_client *c, const void *p, size_t n)
 {
-	int rc = rap_send_all(c->fd, p, n);
+	int rc = c->tls ? tls_send_all(c, p, n) : rap_send_all(c->fd, p, n);
 	return rc < 0 ? kill_conn(c, rc) : 0;
 }
 
@@ -88,6 +124,22 @@ static int fill(struct rap_client *c)
 		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
 		c->rlen -= c->rpos;
 		c->rpos = 0;
+	}
+	while (c->tls) {
+		ssize_t n = rap_tls_read(c->tls, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
+		if (n > 0) {
+			c->rlen += (size_t)n;
+			return 0;
+		}
+		if (n == 0)
+			return kill_conn(c, RAP_ECLOSED);
+		if (n != RAP_EAGAIN) {
+			snprintf(c->error, sizeof(c->error), "%s", rap_tls_error(c->tls));
+			return kill_conn(c, (int)n);
+		}
+		int rc = tls_wait(c);
+		if (rc < 0)
+			return kill_conn(c, rc);
 	}
 	for (;;) {
 		ssize_t n = read(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
@@ -236,6 +288,10 @@ void rap_client_free(struct rap_client *c)
 {
 	if (!c)
 		return;
+	if (c->tls) {
+		rap_tls_shutdown(c->tls);
+		rap_tls_free(c->tls);
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	rap_decoder_free(c->dec);
@@ -267,6 +323,51 @@ int rap_client_connect(struct rap_client *c, const char *host, const char *port)
 	if (rc < 0)
 		return rc;
 	return rap_client_attach_fd(c, fd);
+}
+
+int rap_client_connect_tls(struct rap_client *c, const char *host, const char *port,
+			   struct rap_tls_config *cfg)
+{
+	if (!c || !host || !port || !cfg || c->fd >= 0)
+		return RAP_EINVAL;
+	int fd = -1;
+	int rc = rap_tcp_connect(host, port, 0, &fd);
+	if (rc < 0)
+		return rc;
+	struct rap_tls *t = NULL;
+	rc = rap_tls_new(cfg, fd, host, &t);
+	if (rc < 0) {
+		snprintf(c->error, sizeof(c->error), "%s", rap_tls_config_error(cfg));
+		close(fd);
+		return rc;
+	}
+	/* The socket is blocking, so the handshake returns RAP_EAGAIN only on a receive
+	 * timeout the system imposed; wait and continue. Bounded by the peer: a peer that
+	 * stops answering leaves the handshake to the TCP keepalive, as any blocking read. */
+	c->fd = fd;
+	c->tls = t;
+	while ((rc = rap_tls_handshake(t)) == RAP_EAGAIN) {
+		if ((rc = tls_wait(c)) < 0)
+			break;
+	}
+	if (rc < 0) {
+		snprintf(c->error, sizeof(c->error), "%s", rap_tls_error(t));
+		rap_tls_free(t);
+		c->tls = NULL;
+		c->fd = -1;
+		close(fd);
+		return rc;
+	}
+	c->tls = NULL; /* attach_fd resets the connection state; the TLS layer stays */
+	c->fd = -1;
+	rc = rap_client_attach_fd(c, fd);
+	c->tls = t;
+	return rc;
+}
+
+const char *rap_client_error(const struct rap_client *c)
+{
+	return c ? c->error : "";
 }
 
 int rap_client_attach_fd(struct rap_client *c, int fd)

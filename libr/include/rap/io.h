@@ -70,6 +70,19 @@ RAP_API void rap_io_set_allow_write(struct rap_io *io, bool allow);
  * all. Errors: RAP_ENOMEM. */
 RAP_API int rap_io_set_allowed_plugins(struct rap_io *io, const char *names);
 
+struct rap_tls_config;
+
+/* TLS settings for raps:// (borrowed, must outlive io; see rap/tls.h). Without one, raps://
+ * verifies the server against the system's trust store and its host name. */
+RAP_API void rap_io_set_tls(struct rap_io *io, struct rap_tls_config *cfg);
+RAP_API struct rap_tls_config *rap_io_tls(const struct rap_io *io);
+
+/* Detail of the last failed open ("" when the error code says it all), e.g. a TLS
+ * verification failure. Borrowed, valid until the next open. Plugins set it with
+ * rap_io_set_error (detail is copied; NULL clears it). */
+RAP_API const char *rap_io_error(const struct rap_io *io);
+RAP_API void rap_io_set_error(struct rap_io *io, const char *detail);
+
 /* Opens uri (a plain path, file://, malloc://N, rap://...). Returns the new fd (>= 3,
  * never reused while open). Errors: RAP_EDENIED (policy), RAP_ENOTSUP (no plugin),
  * -ENOENT and other -errno, plugin errors. */

@@ -232,6 +232,18 @@ RAP_API int rap_client_set_max_reply(struct rap_client *c, uint32_t max);
 /* Connects to host:port. Errors: as rap_tcp_connect, RAP_EINVAL if already connected. */
 RAP_API int rap_client_connect(struct rap_client *c, const char *host, const char *port);
 
+struct rap_tls_config;
+
+/* Connects to host:port over TLS with cfg (borrowed; see rap/tls.h): the certificate and
+ * host name are verified unless cfg is insecure. Errors: as rap_client_connect, RAP_ETLS
+ * (rap_client_error() says why, e.g. "certificate verify failed: hostname mismatch"). */
+RAP_API int rap_client_connect_tls(struct rap_client *c, const char *host, const char *port,
+				   struct rap_tls_config *cfg);
+
+/* Detail of the last connection or TLS failure ("" when none). Borrowed, valid until the
+ * next call on c. */
+RAP_API const char *rap_client_error(const struct rap_client *c);
+
 /* Uses an already connected stream (a socketpair in tests). Takes ownership of fd.
  * Errors: RAP_EINVAL. */
 RAP_API int rap_client_attach_fd(struct rap_client *c, int fd);

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <rap/io.h>
+#include <rap/tls.h>
 
 #include "common.h"
 #include "io_private.h"
@@ -36,11 +37,6 @@ static int rap_open(struct rap_io_desc *d, const char *uri, int perm)
 		rc = RAP_ENOTSUP;
 		goto out;
 	}
-	if (u->tls) {
-		/* TLS client support is not wired into librap's client yet. */
-		rc = RAP_ENOTSUP;
-		goto out;
-	}
 	struct rap_state *s = rap__calloc(1, sizeof(*s));
 	if (!s) {
 		rc = RAP_ENOMEM;
@@ -51,9 +47,25 @@ static int rap_open(struct rap_io_desc *d, const char *uri, int perm)
 	rc = rap_client_new(&s->client);
 	if (rc < 0)
 		goto fail;
-	rc = rap_client_connect(s->client, u->host, u->port);
-	if (rc < 0)
+	if (u->tls) {
+		struct rap_tls_config *cfg = rap_io_tls(rap_io_desc_io(d));
+		struct rap_tls_config *own = NULL;
+		if (!cfg) {
+			rc = rap_tls_config_new(false, &own);
+			if (rc < 0)
+				goto fail;
+			cfg = own;
+		}
+		rc = rap_client_connect_tls(s->client, u->host, u->port, cfg);
+		/* The connection holds its own reference to the TLS context. */
+		rap_tls_config_free(own);
+	} else {
+		rc = rap_client_connect(s->client, u->host, u->port);
+	}
+	if (rc < 0) {
+		rap_io_set_error(rap_io_desc_io(d), rap_client_error(s->client));
 		goto fail;
+	}
 	/* 1 unlocks larger messages on our server; 0 is a stock peer, which is fine. */
 	rc = rap_client_probe(s->client);
 	if (rc < 0)
