@@ -164,11 +164,13 @@ def transcript_names():
 class Rapsrv:
     """A real rapsrv on 127.0.0.1 and an OS-chosen port; waits for its 'listening' line."""
 
-    def __init__(self, root, *args, host="127.0.0.1"):
+    def __init__(self, root, *args, host="127.0.0.1", scheme="rap", listen=None):
         self.root = root
         self.host = host
         self.log = []
-        self.proc = subprocess.Popen([RAPSRV, "-v", "-r", root, *args, "%s:0" % (("[%s]" % host) if ":" in host else host)],
+        if listen is None:
+            listen = "%s://%s:0" % (scheme, ("[%s]" % host) if ":" in host else host)
+        self.proc = subprocess.Popen([RAPSRV, "-v", "-r", root, *args, listen],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.port = None
         end = time.monotonic() + DEADLINE
@@ -185,7 +187,7 @@ class Rapsrv:
             if not chunk:
                 continue
             buf += chunk
-            m = re.search(rb"listening on rap://\[?[^\s\]]*\]?:(\d+)", buf)
+            m = re.search(rb"listening on raps?://\[?[^\s\]]*\]?:(\d+)", buf)
             if m:
                 self.port = int(m.group(1))
         self.log.append(buf.decode(errors="replace"))
@@ -231,6 +233,10 @@ class Rapsrv:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        reader = getattr(self, "_reader", None)
+        if reader:
+            reader.join(DEADLINE)
+        self.proc.stderr.close()
         return self.proc.returncode
 
     def __enter__(self):

@@ -1,0 +1,406 @@
+"""rapsrv as a daemon: many concurrent sessions, timeouts, limits, policy, TLS (with
+certificates made at test time), signals and systemd socket activation."""
+
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import raplib  # noqa: E402
+from raplib import CMD, REPLY  # noqa: E402
+
+SAMPLE = raplib.sample_bytes()
+
+
+def exchange(srv, *reqs):
+    s = srv.connect()
+    s.sendall(b"".join(reqs))
+    msgs = raplib.recv_messages(s, len(reqs))
+    s.close()
+    return msgs
+
+
+def wait_closed(sock, timeout):
+    """True when the peer closes sock within timeout seconds."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            if not sock.recv(4096):
+                return True
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+class Concurrency(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = raplib.TempRoot()
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard, 4096) if hard != resource.RLIM_INFINITY else 4096
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        cls.srv = raplib.Rapsrv(cls.root.path)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        cls.root.cleanup()
+        assert rc == 0, rc
+
+    def test_thousand_concurrent_clients(self):
+        n = 1000
+        sel = selectors.DefaultSelector()
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", self.srv.port))
+                socks.append(s)
+                sel.register(s, selectors.EVENT_WRITE, i)
+            # Each client asks for its own offset; all are connected before any is answered.
+            pending_send = {i: raplib.enc_open(5, "sample.bin") + raplib.enc_seek(0, i * 16) + raplib.enc_read(16)
+                            for i in range(n)}
+            received = {i: b"" for i in range(n)}
+            done = set()
+            end = time.monotonic() + 60
+            while len(done) < n and time.monotonic() < end:
+                for key, ev in sel.select(timeout=1):
+                    i, s = key.data, key.fileobj
+                    if ev & selectors.EVENT_WRITE and pending_send[i]:
+                        try:
+                            sent = s.send(pending_send[i])
+                        except (BlockingIOError, InterruptedError):
+                            continue
+                        pending_send[i] = pending_send[i][sent:]
+                        if not pending_send[i]:
+                            sel.modify(s, selectors.EVENT_READ, i)
+                    elif ev & selectors.EVENT_READ:
+                        chunk = s.recv(4096)
+                        self.assertTrue(chunk, "client %d closed early" % i)
+                        received[i] += chunk
+                        if len(received[i]) >= 5 + 9 + 21:
+                            done.add(i)
+                            sel.unregister(s)
+            self.assertEqual(len(done), n, "only %d of %d clients answered" % (len(done), n))
+            for i in range(n):
+                msgs, _ = raplib.split_messages(received[i], True)
+                self.assertEqual(len(msgs), 3)
+                self.assertEqual(msgs[1].offset, i * 16)
+                self.assertEqual(msgs[2].payload, SAMPLE[i * 16:i * 16 + 16])
+            self.assertTrue(self.srv.wait_log(r"\(1000 sessions\)"))
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_stalled_half_message_does_not_delay_others(self):
+        stall = self.srv.connect()
+        stall.sendall(raplib.enc_open(5, "sample.bin") + b"\x03\x00\x00\x10\x00" + b"x" * 100)
+        t0 = time.monotonic()
+        r = exchange(self.srv, raplib.enc_open(5, "sample.bin"), raplib.enc_seek(0, 0x40), raplib.enc_read(16))
+        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertEqual(r[2].payload, SAMPLE[0x40:0x50])
+        stall.close()
+
+    def test_sessions_have_their_own_position(self):
+        a, b = self.srv.connect(), self.srv.connect()
+        a.sendall(raplib.enc_open(5, "sample.bin") + raplib.enc_seek(0, 0x100))
+        b.sendall(raplib.enc_open(5, "sample.bin") + raplib.enc_seek(0, 0x200))
+        raplib.recv_messages(a, 2)
+        raplib.recv_messages(b, 2)
+        a.sendall(raplib.enc_read(4))
+        b.sendall(raplib.enc_read(4))
+        self.assertEqual(raplib.recv_messages(a, 1)[0].payload, SAMPLE[0x100:0x104])
+        self.assertEqual(raplib.recv_messages(b, 1)[0].payload, SAMPLE[0x200:0x204])
+        a.close()
+        b.close()
+
+
+class LimitsAndTimeouts(unittest.TestCase):
+
+    def setUp(self):
+        self.root = raplib.TempRoot()
+
+    def tearDown(self):
+        self.root.cleanup()
+
+    def test_idle_and_request_timeouts(self):
+        with raplib.Rapsrv(self.root.path, "--idle-timeout", "1", "--request-timeout", "1") as srv:
+            idle = srv.connect()
+            idle.sendall(raplib.enc_open(5, "sample.bin"))
+            raplib.recv_messages(idle, 1)
+            partial = srv.connect()
+            partial.sendall(b"\x04\x00\x00")
+            self.assertTrue(wait_closed(idle, 5))
+            self.assertTrue(wait_closed(partial, 5))
+            idle.close()
+            partial.close()
+            self.assertTrue(srv.wait_log(r"idle timeout"))
+            self.assertTrue(srv.wait_log(r"request timeout"))
+            # A dribbling client cannot extend its request timeout byte by byte.
+            drip = srv.connect()
+            t0 = time.monotonic()
+            closed = False
+            for b in b"\x07\x00\x00\x00\x40":
+                try:
+                    drip.send(bytes([b]))
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.4)
+            self.assertTrue(closed or wait_closed(drip, 5))
+            drip.close()
+            self.assertLess(time.monotonic() - t0, 6)
+
+    def test_max_sessions(self):
+        with raplib.Rapsrv(self.root.path, "--max-sessions", "2") as srv:
+            a, b = srv.connect(), srv.connect()
+            for s in (a, b):
+                s.sendall(raplib.enc_cmd("?e hi"))
+                raplib.recv_messages(s, 1)
+            c = srv.connect()
+            self.assertTrue(wait_closed(c, 5))
+            self.assertTrue(srv.wait_log(r"session limit"))
+            for s in (a, b, c):
+                s.close()
+
+    def test_max_files_per_session(self):
+        with raplib.Rapsrv(self.root.path, "--max-files", "3") as srv:
+            r = exchange(srv, *[raplib.enc_open(5, "sample.bin")] * 4)
+            self.assertEqual([m.svalue >= 0 for m in r], [True, True, True, False])
+
+    def test_allow_from(self):
+        with raplib.Rapsrv(self.root.path, "--allow-from", "10.0.0.0/8") as srv:
+            s = srv.connect()
+            self.assertTrue(wait_closed(s, 5))
+            s.close()
+            self.assertTrue(srv.wait_log(r"not in --allow-from"))
+        with raplib.Rapsrv(self.root.path, "--allow-from", "10.0.0.0/8", "--allow-from", "127.0.0.0/8") as srv:
+            r = exchange(srv, raplib.enc_cmd("?e ok"))
+            self.assertEqual(r[0].payload, b"ok\n\0")
+
+    def test_command_levels(self):
+        def run(args, *cmds):
+            with raplib.Rapsrv(self.root.path, *args) as srv:
+                return [m.payload.rstrip(b"\0").decode().rstrip("\n") for m in
+                        exchange(srv, raplib.enc_open(7, "sample-rw.bin"), *[raplib.enc_cmd(c) for c in cmds])[1:]]
+        out = run(["--cmd", "none"], "?V", "px 4")
+        self.assertTrue(all("refused" in o for o in out), out)
+        out = run([], "p8 4", "wx 41", "!echo hi")
+        self.assertEqual(out[0], "40303030")
+        self.assertIn("refused", out[1])
+        self.assertIn("refused", out[2])
+        out = run(["-w", "--cmd", "write"], "wx 41", "p8 2", "!echo hi")
+        self.assertEqual(out[1], "4130")
+        self.assertIn("refused", out[2])
+        out = run(["--cmd", "all"], "!echo hi")
+        self.assertIn("refused", out[0])
+        out = run(["--cmd", "all", "--allow-shell"], "!echo hi")
+        self.assertEqual(out[0], "hi")
+
+    def test_schemes(self):
+        with raplib.Rapsrv(self.root.path) as srv:
+            r = exchange(srv, raplib.enc_open(5, "malloc://64"), raplib.enc_open(5, "rap://127.0.0.1:9//x"))
+            self.assertEqual([m.svalue for m in r], [-1, -1])
+        with raplib.Rapsrv(self.root.path, "--allow-scheme", "file,malloc") as srv:
+            r = exchange(srv, raplib.enc_open(5, "malloc://64"), raplib.enc_seek(2, 0))
+            self.assertGreaterEqual(r[0].svalue, 0)
+            self.assertEqual(r[1].offset, 64)
+
+    def test_sigterm_with_open_sessions_exits_zero(self):
+        srv = raplib.Rapsrv(self.root.path)
+        socks = [srv.connect() for _ in range(5)]
+        for s in socks:
+            s.sendall(raplib.enc_open(5, "sample.bin"))
+            raplib.recv_messages(s, 1)
+        half = srv.connect()
+        half.sendall(b"\x02\x00")
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        rc = srv.proc.wait(timeout=20)
+        self.assertEqual(rc, 0)
+        self.assertLess(time.monotonic() - t0, 10)
+        for s in socks + [half]:
+            self.assertTrue(wait_closed(s, 1))
+            s.close()
+
+    def test_check_config_and_usage(self):
+        r = subprocess.run([raplib.RAPSRV, "-t", "-r", self.root.path], capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 0)
+        r = subprocess.run([raplib.RAPSRV, "-t", "--tls-cert", "/nonexistent.pem", "raps://127.0.0.1:0"],
+                           capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 78)
+        self.assertIn(b"nonexistent", r.stderr)
+        r = subprocess.run([raplib.RAPSRV, "--cmd", "bogus"], capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 64)
+        r = subprocess.run([raplib.RAPSRV, "-r", "/nonexistent-dir"], capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 78)
+
+    def test_socket_activation(self):
+        tool = shutil.which("systemd-socket-activate")
+        if not tool:
+            self.skipTest("systemd-socket-activate not installed")
+        # A port the OS picked, released for systemd-socket-activate to bind again.
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        p = subprocess.Popen([tool, "-l", "127.0.0.1:%d" % port, raplib.RAPSRV, "-r", self.root.path],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            end = time.monotonic() + 20
+            s = None
+            while time.monotonic() < end:
+                try:
+                    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                    break
+                except ConnectionRefusedError:
+                    time.sleep(0.05)
+            self.assertIsNotNone(s, "socket never appeared")
+            s.sendall(raplib.enc_open(5, "sample.bin") + raplib.enc_seek(0, 0x30) + raplib.enc_read(4))
+            r = raplib.recv_messages(s, 3)
+            self.assertEqual(r[2].payload, SAMPLE[0x30:0x34])
+            s.close()
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=20)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIn(b"from systemd", err)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_pki(d):
+    """Two CAs; a server certificate for localhost/127.0.0.1 and one for another name; a
+    client certificate from each CA."""
+    for ca in ("ca", "otherca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-days", "2", "-subj", "/CN=%s" % ca, "-keyout", ca + ".key", "-out", ca + ".pem", cwd=d)
+
+    def issue(name, ca, cn, ext):
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write(ext)
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", "/CN=%s" % cn, "-keyout", name + ".key", "-out", name + ".csr", cwd=d)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+                "-CAcreateserial", "-days", "2", "-extfile", name + ".ext", "-out", name + ".pem", cwd=d)
+    issue("server", "ca", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    issue("wrongname", "ca", "elsewhere", "subjectAltName=DNS:elsewhere.example\nextendedKeyUsage=serverAuth\n")
+    issue("client", "ca", "alice", "extendedKeyUsage=clientAuth\n")
+    issue("otherclient", "otherca", "mallory", "extendedKeyUsage=clientAuth\n")
+    with open(os.path.join(d, "server-combined.pem"), "w") as out:
+        for part in ("server.pem", "server.key"):
+            with open(os.path.join(d, part)) as f:
+                out.write(f.read())
+
+
+@unittest.skipUnless(shutil.which("openssl"), "openssl CLI not installed")
+class Tls(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = raplib.TempRoot()
+        cls.pki = tempfile.mkdtemp(prefix="rap-pki-")
+        make_pki(cls.pki)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.root.cleanup()
+        shutil.rmtree(cls.pki, ignore_errors=True)
+
+    def p(self, name):
+        return os.path.join(self.pki, name)
+
+    def rapcli(self, srv, *args, host="127.0.0.1"):
+        uri = "raps://%s:%d/%s" % (host, srv.port, os.path.join(self.root.path, "sample.bin"))
+        return raplib.run_rapcli([*args, "-c", "p8 4 @ 0x10", uri])
+
+    def test_verified_connection(self):
+        with raplib.Rapsrv(self.root.path, "--tls-cert", self.p("server.pem"), "--tls-key", self.p("server.key"),
+                           scheme="raps") as srv:
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, b"40303030\n")
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"), host="localhost")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # Untrusted CA (and the system store does not know ours either).
+            r = self.rapcli(srv, "--tls-ca", self.p("otherca.pem"))
+            self.assertEqual(r.returncode, 69)
+            self.assertRegex(r.stderr.decode(), r"(?i)verif|certificate")
+            r = self.rapcli(srv)
+            self.assertEqual(r.returncode, 69)
+            # Explicitly insecure works, encrypted but unverified.
+            r = self.rapcli(srv, "--tls-insecure")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # A plain-text client is dropped and the server carries on.
+            s = srv.connect()
+            s.sendall(raplib.enc_open(5, "sample.bin"))
+            self.assertTrue(wait_closed(s, 10))
+            s.close()
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_wrong_host_name(self):
+        with raplib.Rapsrv(self.root.path, "--tls-cert", self.p("wrongname.pem"), "--tls-key", self.p("wrongname.key"),
+                           scheme="raps") as srv:
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
+            self.assertEqual(r.returncode, 69)
+            self.assertRegex(r.stderr.decode(), r"(?i)mismatch|host")
+
+    def test_stock_pem_form(self):
+        with raplib.Rapsrv(self.root.path, listen="raps://127.0.0.1:0/" + self.p("server-combined.pem")) as srv:
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_mutual_tls(self):
+        with raplib.Rapsrv(self.root.path, "--tls-cert", self.p("server.pem"), "--tls-key", self.p("server.key"),
+                           "--tls-client-ca", self.p("ca.pem"), scheme="raps") as srv:
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"), "--tls-cert", self.p("client.pem"),
+                            "--tls-key", self.p("client.key"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(srv.wait_log(r"CN=alice"))
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
+            self.assertNotEqual(r.returncode, 0)
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"), "--tls-cert", self.p("otherclient.pem"),
+                            "--tls-key", self.p("otherclient.key"))
+            self.assertNotEqual(r.returncode, 0)
+            self.assertTrue(srv.wait_log(r"TLS handshake failed"))
+
+    def test_sighup_reloads_certificate(self):
+        d = tempfile.mkdtemp(prefix="rap-reload-")
+        try:
+            cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+            shutil.copy(self.p("wrongname.pem"), cert)
+            shutil.copy(self.p("wrongname.key"), key)
+            with raplib.Rapsrv(self.root.path, "--tls-cert", cert, "--tls-key", key, scheme="raps") as srv:
+                self.assertEqual(self.rapcli(srv, "--tls-ca", self.p("ca.pem")).returncode, 69)
+                shutil.copy(self.p("server.pem"), cert)
+                shutil.copy(self.p("server.key"), key)
+                srv.proc.send_signal(signal.SIGHUP)
+                self.assertTrue(srv.wait_log(r"reloaded 1 certificate"))
+                r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
+                self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
