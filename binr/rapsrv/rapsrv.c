@@ -601,23 +601,25 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
-/* Thousands of sessions need thousands of descriptors: take what the hard limit allows. */
+/* Thousands of sessions need thousands of descriptors (a socket and usually a file each):
+ * take what is needed, raising the hard limit too when we are allowed to (root). */
 static void raise_fd_limit(size_t want)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
 	rlim_t target = (rlim_t)want + 64;
-	if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max)
-		target = rl.rlim_max;
-	if (rl.rlim_cur < target) {
-		rl.rlim_cur = target;
+	if (rl.rlim_cur >= target)
+		return;
+	struct rlimit wanted = { target, rl.rlim_max == RLIM_INFINITY || rl.rlim_max > target ? rl.rlim_max : target };
+	if (setrlimit(RLIMIT_NOFILE, &wanted) < 0) {
+		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_line(LOG_WARN, NULL, "cannot raise the descriptor limit: %s", strerror(errno));
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)want + 16)
-		log_line(LOG_WARN, NULL, "descriptor limit %llu is below --max-sessions %zu",
-			 (unsigned long long)rl.rlim_cur, want);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < target)
+		log_line(LOG_WARN, NULL, "descriptor limit %llu is below the %llu that --max-sessions needs",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)target);
 }
 
 /* ---- main -------------------------------------------------------------------------- */
@@ -725,7 +727,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	raise_fd_limit(cfg.max_sessions * 2);
+	/* A socket, the root handle and an open file per session, typically. */
+	raise_fd_limit(cfg.max_sessions * 3);
 	rc = rap_loop_new(&d.loop);
 	struct rap_server_handler handler = *rap_core_rap_handler();
 	handler.open = open_limited;

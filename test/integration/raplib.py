@@ -165,13 +165,18 @@ class Rapsrv:
     """A real rapsrv on 127.0.0.1 and an OS-chosen port; waits for its 'listening' line."""
 
     def __init__(self, root, *args, host="127.0.0.1", scheme="rap", listen=None):
-        self.root = root
-        self.host = host
-        self.log = []
         if listen is None:
             listen = "%s://%s:0" % (scheme, ("[%s]" % host) if ":" in host else host)
-        self.proc = subprocess.Popen([RAPSRV, "-v", "-r", root, *args, listen],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.root = root
+        proc = subprocess.Popen([RAPSRV, "-v", "-r", root, *args, listen],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.adopt(proc, host)
+
+    def adopt(self, proc, host):
+        """Follows an already started rapsrv: waits for its 'listening' line."""
+        self.proc = proc
+        self.host = host
+        self.log = []
         self.port = None
         end = time.monotonic() + DEADLINE
         buf = b""

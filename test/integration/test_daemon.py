@@ -231,11 +231,76 @@ class LimitsAndTimeouts(unittest.TestCase):
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         rc = srv.proc.wait(timeout=20)
+        srv.stop()
         self.assertEqual(rc, 0)
         self.assertLess(time.monotonic() - t0, 10)
         for s in socks + [half]:
             self.assertTrue(wait_closed(s, 1))
             s.close()
+
+    def test_ready_notification(self):
+        d = tempfile.mkdtemp(prefix="rap-notify-")
+        path = os.path.join(d, "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(raplib.DEADLINE)
+        env = dict(os.environ, NOTIFY_SOCKET=path)
+        p = subprocess.Popen([raplib.RAPSRV, "-r", self.root.path, "127.0.0.1:0"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.assertEqual(sock.recv(256), b"READY=1")
+            p.send_signal(signal.SIGHUP)
+            self.assertEqual(sock.recv(256), b"RELOADING=1")
+            self.assertEqual(sock.recv(256), b"READY=1")
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(sock.recv(256), b"STOPPING=1")
+            self.assertEqual(p.wait(timeout=20), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            sock.close()
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_drops_privileges(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to change user")
+        os.chmod(self.root.path, 0o755)
+        for name in ("sample.bin", "sample-rw.bin"):
+            os.chmod(os.path.join(self.root.path, name), 0o644)
+        with raplib.Rapsrv(self.root.path, "--user", "nobody", "--cmd", "all", "--allow-shell") as srv:
+            self.assertTrue(srv.wait_log(r"running as user nobody"))
+            r = exchange(srv, raplib.enc_open(5, "sample.bin"), raplib.enc_seek(0, 0x20), raplib.enc_read(4),
+                         raplib.enc_cmd("!id -u"))
+            self.assertEqual(r[2].payload, SAMPLE[0x20:0x24])
+            self.assertEqual(r[3].payload.rstrip(b"\0").strip(), str(65534).encode())
+        r = subprocess.run([raplib.RAPSRV, "--user", "no-such-user-here", "-r", self.root.path, "127.0.0.1:0"],
+                           capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 78)
+
+    def test_out_of_descriptors_pauses_accepting(self):
+        # A descriptor limit this low runs out after a few sessions: accept pauses instead of
+        # spinning, and resumes once sessions go away.
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+        p = subprocess.Popen([raplib.RAPSRV, "-v", "-r", self.root.path, "127.0.0.1:0"],
+                             preexec_fn=low_limit, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        srv = raplib.Rapsrv.__new__(raplib.Rapsrv)
+        try:
+            srv.adopt(p, "127.0.0.1")
+            socks = []
+            for _ in range(12):
+                s = srv.connect()
+                s.sendall(raplib.enc_open(5, "sample.bin"))
+                socks.append(s)
+            self.assertTrue(srv.wait_log(r"pausing accepts|Too many open files"))
+            for s in socks:
+                s.close()
+            r = exchange(srv, raplib.enc_open(5, "sample.bin"), raplib.enc_seek(0, 0x10), raplib.enc_read(4))
+            self.assertEqual(r[2].payload, SAMPLE[0x10:0x14])
+            self.assertTrue(srv.alive())
+        finally:
+            srv.stop()
 
     def test_check_config_and_usage(self):
         r = subprocess.run([raplib.RAPSRV, "-t", "-r", self.root.path], capture_output=True, timeout=20)
