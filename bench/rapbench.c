@@ -1,0 +1,2108 @@
+/* rapbench: how close RAP over loopback comes to raw TCP, measured in one run.
+ *
+ * Every RAP figure is taken next to a raw-TCP counterpart that this same process measures
+ * between two of its own threads moments later, so the ratios cancel out the machine (CPU,
+ * kernel, loopback) and leave what the protocol, the client and the server cost.
+ *
+ * Only loopback peers are accepted: a benchmark that floods a network by mistake is an
+ * accident, and across a network the ratios would measure the network, not rap.
+ *
+ * Every phase is bounded twice, by a count and by --max-seconds. librap's client blocks
+ * without a timeout by design (a remote command may run for minutes), so a watchdog thread
+ * shuts the phase's socket down when its time is up: the blocked call fails, and the phase
+ * reports what it measured until then. A server that serves one client at a time (stock
+ * radare2) therefore costs a bounded wait, never a hang. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rap/rap.h>
+
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+#define NS_PER_S 1000000000ull
+
+#define DEFAULT_BYTES (256ull * MIB)
+#define DEFAULT_SMALL 20000ul
+#define DEFAULT_SESSIONS 1000ul
+#define DEFAULT_MAX_SECONDS 60.0
+#define MAX_SMALL 10000000ul   /* every latency sample is kept for the percentiles: 80 MB */
+#define MAX_SESSIONS 1000000ul
+#define DEFAULT_ROUNDS 3ul
+#define MAX_ROUNDS 99ul
+
+#define SMALL_LEN 16u          /* radare2's small-op benchmark is 'p8 16 @ X' */
+#define RAW_REQ 16u            /* raw ping-pong: a question about as long as SEEK+READ ... */
+#define RAW_REP 21u            /* ... and exactly as long as the READ 16 reply */
+#define PIPE_CALL (4u * MIB)   /* one rap_client_read_at call; large, so that the drained
+                                * window at the end of each call is a rounding error */
+#define RECV_BUF (64u * KIB)   /* as librap's client, so both sides make the same syscalls */
+#define SESSION_STALL_MS 2000  /* a new session that waits this long is not being served */
+#define SETTLE_MS 200          /* before reading RSS, so it is not caught mid-reply */
+#define FD_SPARE 64
+#define OPEN_PERM (RAP_PERM_R | RAP_PERM_X) /* what radare2 sends for a plain open */
+#define RANDOM_SEED 0x9e3779b97f4a7c15ull   /* fixed: runs read the same offsets */
+
+static const char *progname = "rapbench";
+
+/* ---- options -------------------------------------------------------------------------- */
+
+struct options {
+	char host[256];
+	char port[32];
+	char path[RAP_OPEN_PATH_MAX];
+	uint64_t bytes;
+	unsigned long small;
+	unsigned long sessions;
+	unsigned long rounds; /* of each bulk and small group; the median round is reported */
+	double max_seconds;
+	long server_pid;      /* -1: none given */
+	int cpu_self, cpu_peer; /* --cpus: measuring thread, raw peers and server; -1 unpinned */
+	bool pipeline;        /* also measure librap's pipelined read_at */
+	bool r2_exact;        /* stock modes add radare2's SEEK CUR 0 before each READ */
+	bool verify;
+	bool json;
+	bool quiet;
+};
+
+/* ---- results -------------------------------------------------------------------------- */
+
+struct result {
+	bool ran;
+	int exit;             /* the sysexits code this phase calls for; 0 when it completed */
+	char note[240];       /* why it stopped early, or a caveat */
+	uint64_t asked;       /* bytes, round trips or sessions */
+	uint64_t done;
+	uint64_t held;        /* sessions / connections still open when RSS was read */
+	double seconds;       /* timed part only: after connect and OPEN */
+	bool has_lat;
+	double p50, p90, p99, max; /* microseconds */
+	long rss_before, rss_after; /* KiB, -1 when unknown */
+};
+
+struct watchdog {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int fd;
+	uint64_t when;
+	bool armed, fired, quit;
+};
+
+struct bench {
+	struct options o;
+	struct watchdog wd;
+	uint64_t size;            /* of the remote file */
+	const uint8_t *local;     /* the same file mapped here, to check replies; or NULL */
+	char verify_note[96];
+	rlim_t fd_limit;
+	long cpus;
+	double busy_cpus;         /* CPUs busy with other work just before the run, -1 unknown */
+	char placement[160];
+	unsigned long sessions_cap, idle_cap;
+	struct result bulk_pipe, bulk_stock, bulk_raw;
+	struct result small_lib, small_stock, small_raw;
+	struct result sessions, idle_raw;
+};
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* Milliseconds until deadline, rounded up so that a poll() never wakes just short of it. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t n = now_ns();
+	if (n >= deadline)
+		return 0;
+	uint64_t ms = (deadline - n + 999999u) / 1000000u;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* rap_tcp_connect reads a timeout of 0 as "the system's default", which can be minutes. */
+static int connect_by(const char *host, const char *port, uint64_t deadline, int *fd)
+{
+	*fd = -1;
+	int ms = ms_left(deadline);
+	return ms > 0 ? rap_tcp_connect(host, port, ms, fd) : RAP_ETIMEDOUT;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* xorshift64*: reproducible offsets without depending on the libc's rand(). */
+static uint64_t next_random(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+static void progress(const struct bench *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void progress(const struct bench *b, const char *fmt, ...)
+{
+	if (b->o.quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void stop(struct result *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records why a phase ended early. The first reason wins: later ones are consequences. */
+static void stop(struct result *r, int code, const char *fmt, ...)
+{
+	if (r->exit)
+		return;
+	r->exit = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->note, sizeof r->note, fmt, ap);
+	va_end(ap);
+}
+
+static int exit_for(int err)
+{
+	switch (err) {
+	case RAP_EPROTO:
+	case RAP_ETOOBIG:
+	case RAP_EREMOTE:
+		return EX_PROTOCOL;
+	case RAP_ECLOSED:
+	case RAP_ETIMEDOUT:
+	case RAP_ERESOLVE:
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -EPIPE:
+	case -ETIMEDOUT:
+		return EX_UNAVAILABLE;
+	case RAP_ENOMEM:
+	case -ENOMEM:
+	case -EMFILE:
+	case -ENFILE:
+	case -EADDRNOTAVAIL:
+		return EX_OSERR;
+	default:
+		return EX_IOERR;
+	}
+}
+
+/* Most severe first, so one exit code can summarise several phases. */
+static int severity(int code)
+{
+	switch (code) {
+	case 0: return 0;
+	case EX_TEMPFAIL: return 1;
+	case EX_UNAVAILABLE: return 2;
+	case EX_IOERR: return 3;
+	case EX_DATAERR: return 4;
+	case EX_PROTOCOL: return 5;
+	case EX_OSERR: return 6;
+	default: return 3;
+	}
+}
+
+static long rss_kib(long pid)
+{
+	if (pid <= 0)
+		return -1;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[256];
+	long v = -1;
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			v = strtol(line + 6, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
+static bool cpu_times(unsigned long long *busy, unsigned long long *total)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	if (!f)
+		return false;
+	unsigned long long v[8] = { 0 };
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+		       &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 4)
+		return false;
+	*total = 0;
+	for (int i = 0; i < 8; i++)
+		*total += v[i];
+	*busy = *total - v[3] - v[4]; /* idle and iowait */
+	return true;
+}
+
+/* Other work on the machine moves the ratios (on two cores it decides whether a pair of
+ * peers shares a core), so the report says how busy the machine was right before the run.
+ * A sample, not the load average, which still counts a benchmark that just ended. */
+static void machine_state(struct bench *b)
+{
+	b->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	b->busy_cpus = -1;
+	unsigned long long b0, t0, b1, t1;
+	if (!cpu_times(&b0, &t0))
+		return;
+	sleep_ms(250);
+	if (cpu_times(&b1, &t1) && t1 > t0)
+		b->busy_cpus = (double)(b1 - b0) / (double)(t1 - t0) * (double)b->cpus;
+}
+
+static int pin_thread(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/* Where the peers run decides the round-trip time more than anything rap does: on one core
+ * a ping-pong is two context switches, across cores it also waits for a wake-up of the
+ * other core (12 against 27 us here). Unpinned, the scheduler picks per run, and differently
+ * for two threads of one process than for two processes, so --cpus puts the RAP pair and
+ * the raw pair in the same places: the measuring thread on A, the peers on B. Across
+ * cores is also what a client on another machine sees. */
+static int apply_placement(struct bench *b)
+{
+	const struct options *o = &b->o;
+	if (o->cpu_self < 0) {
+		snprintf(b->placement, sizeof b->placement, "unpinned (see --cpus)");
+		return 0;
+	}
+	int rc = pin_thread(o->cpu_self);
+	if (rc != 0) {
+		fprintf(stderr, "%s: --cpus: cannot run on CPU %d: %s\n", progname, o->cpu_self,
+			strerror(rc));
+		return EX_USAGE;
+	}
+	const char *server = "server placement unknown (no --server-pid)";
+	if (o->server_pid > 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		if (sched_getaffinity((pid_t)o->server_pid, sizeof set, &set) != 0)
+			server = "server affinity unreadable";
+		else if (CPU_COUNT(&set) == 1 && CPU_ISSET(o->cpu_peer, &set))
+			server = "server pinned there too";
+		else
+			server = "server NOT pinned there (start it with taskset -c B)";
+	}
+	snprintf(b->placement, sizeof b->placement,
+		 "measuring thread on CPU %d, raw peers on CPU %d, %s", o->cpu_self, o->cpu_peer,
+		 server);
+	return 0;
+}
+
+/* ---- watchdog ------------------------------------------------------------------------- */
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	pthread_mutex_lock(&w->mu);
+	while (!w->quit) {
+		if (!w->armed) {
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		if (now_ns() >= w->when) {
+			/* shutdown(), not close(): the number stays owned by the phase, so it cannot
+			 * be reused by another socket while the blocked call still holds it. */
+			shutdown(w->fd, SHUT_RDWR);
+			w->fired = true;
+			w->armed = false;
+			continue;
+		}
+		struct timespec ts = { (time_t)(w->when / NS_PER_S), (long)(w->when % NS_PER_S) };
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int watchdog_start(struct watchdog *w)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) != 0)
+		return -1;
+	/* The deadlines are CLOCK_MONOTONIC; a wall-clock jump must not move them. */
+	int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0)
+		return -1;
+	if (pthread_mutex_init(&w->mu, NULL) != 0) {
+		pthread_cond_destroy(&w->cv);
+		return -1;
+	}
+	w->fd = -1;
+	if (pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		return -1;
+	}
+	return 0;
+}
+
+static void watchdog_arm(struct watchdog *w, int fd, uint64_t when)
+{
+	pthread_mutex_lock(&w->mu);
+	w->fd = fd;
+	w->when = when;
+	w->armed = true;
+	w->fired = false;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static bool watchdog_fired(struct watchdog *w)
+{
+	pthread_mutex_lock(&w->mu);
+	bool fired = w->fired;
+	pthread_mutex_unlock(&w->mu);
+	return fired;
+}
+
+/* Must run before the armed fd is closed. */
+static void watchdog_disarm(struct watchdog *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->armed = false;
+	w->fd = -1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+}
+
+static uint64_t phase_deadline(const struct bench *b)
+{
+	return now_ns() + (uint64_t)(b->o.max_seconds * (double)NS_PER_S);
+}
+
+/* A failed call in a watched phase: either the watchdog cut it (time limit) or the peer. */
+static void call_failed(struct bench *b, struct result *r, int err, const char *what)
+{
+	if (watchdog_fired(&b->wd))
+		stop(r, EX_TEMPFAIL, "--max-seconds (%g s) ran out while waiting for the server",
+		     b->o.max_seconds);
+	else
+		stop(r, exit_for(err), "%s: %s", what, rap_strerror(err));
+}
+
+static void time_is_up(const struct bench *b, struct result *r)
+{
+	stop(r, EX_TEMPFAIL, "stopped by --max-seconds (%g s)", b->o.max_seconds);
+}
+
+/* ---- checking replies against the local copy ------------------------------------------ */
+
+static bool data_ok(const struct bench *b, uint64_t off, const uint8_t *data, size_t len,
+		    bool full)
+{
+	if (!b->local)
+		return true;
+	if (full)
+		return memcmp(b->local + off, data, len) == 0;
+	/* The head of every stock-sized chunk: enough to catch a reply that belongs to another
+	 * offset (what a pipelining mistake produces) at a fraction of a full compare's cost,
+	 * which would otherwise show up in the throughput. */
+	for (size_t at = 0; at < len; at += RAP_PACKET_MAX) {
+		size_t k = len - at < SMALL_LEN ? len - at : SMALL_LEN;
+		if (memcmp(b->local + off + at, data + at, k) != 0)
+			return false;
+	}
+	return true;
+}
+
+static void map_local(struct bench *b)
+{
+	if (!b->o.verify) {
+		snprintf(b->verify_note, sizeof b->verify_note, "off (--no-verify)");
+		return;
+	}
+	/* Only an absolute path names the same file here and on a loopback server; a relative
+	 * one is resolved against the server's root, which we do not know. */
+	if (b->o.path[0] != '/') {
+		snprintf(b->verify_note, sizeof b->verify_note, "n/a (relative path)");
+		return;
+	}
+	int fd = open(b->o.path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(b->verify_note, sizeof b->verify_note, "n/a (file not readable here)");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if ((uint64_t)st.st_size != b->size) {
+		snprintf(b->verify_note, sizeof b->verify_note,
+			 "n/a (local file has %lld bytes)", (long long)st.st_size);
+		close(fd);
+		return;
+	}
+	void *p = mmap(NULL, (size_t)b->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		snprintf(b->verify_note, sizeof b->verify_note, "n/a (mmap: %s)", strerror(errno));
+		return;
+	}
+	b->local = p;
+	snprintf(b->verify_note, sizeof b->verify_note,
+		 "against the local file (small reads fully, bulk 16 B per 4 KiB)");
+}
+
+/* ---- stock packets by hand ------------------------------------------------------------ */
+
+/* One connection spoken to with raw stock packets, one request at a time, as radare2's
+ * client does. Replies are read through a buffer like librap's, so that the difference to
+ * read_at is the wire pattern, not the number of read() calls. */
+struct wire {
+	int fd;
+	size_t pos, len;
+	uint8_t buf[RECV_BUF];
+};
+
+static int wire_take(struct wire *w, void *dst, size_t n)
+{
+	uint8_t *d = dst;
+	while (n) {
+		if (w->pos == w->len) {
+			w->pos = w->len = 0;
+			ssize_t k = read(w->fd, w->buf, sizeof w->buf);
+			if (k == 0)
+				return RAP_ECLOSED;
+			if (k < 0) {
+				if (errno == EINTR)
+					continue;
+				return errno == ECONNRESET ? RAP_ECLOSED : -errno;
+			}
+			w->len = (size_t)k;
+		}
+		size_t k = w->len - w->pos < n ? w->len - w->pos : n;
+		memcpy(d, w->buf + w->pos, k);
+		d += k;
+		w->pos += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static size_t put_seek(uint8_t *out, uint8_t whence, uint64_t off)
+{
+	struct rap_msg m = { .op = RAP_OP_SEEK, .whence = whence, .offset = off };
+	ssize_t n = rap_msg_encode(&m, out, 10);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static size_t put_read(uint8_t *out, uint32_t len)
+{
+	struct rap_msg m = { .op = RAP_OP_READ, .len = len };
+	ssize_t n = rap_msg_encode(&m, out, 5);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static size_t put_open(uint8_t *out, size_t cap, const char *path)
+{
+	struct rap_msg m = {
+		.op = RAP_OP_OPEN, .perm = OPEN_PERM,
+		.len = (uint32_t)strlen(path) + 1, .data = (const uint8_t *)path,
+	};
+	ssize_t n = rap_msg_encode(&m, out, cap);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static int wire_seek(struct wire *w, uint8_t whence, uint64_t off, uint64_t *pos)
+{
+	uint8_t q[10];
+	int rc = rap_send_all(w->fd, q, put_seek(q, whence, off));
+	if (rc < 0)
+		return rc;
+	uint8_t a[9];
+	if ((rc = wire_take(w, a, sizeof a)) < 0)
+		return rc;
+	if (a[0] != (RAP_OP_SEEK | RAP_REPLY))
+		return RAP_EPROTO;
+	*pos = be64(a + 1);
+	return 0;
+}
+
+/* Returns the reply's length, which the stock client also refuses above what it asked. */
+static int wire_read(struct wire *w, uint8_t *dst, uint32_t len)
+{
+	uint8_t q[5];
+	int rc = rap_send_all(w->fd, q, put_read(q, len));
+	if (rc < 0)
+		return rc;
+	uint8_t h[5];
+	if ((rc = wire_take(w, h, sizeof h)) < 0)
+		return rc;
+	uint32_t n = be32(h + 1);
+	if (h[0] != (RAP_OP_READ | RAP_REPLY) || n > len)
+		return RAP_EPROTO;
+	if ((rc = wire_take(w, dst, n)) < 0)
+		return rc;
+	return (int)n;
+}
+
+/* Stock servers hang up on a failed open instead of answering -1. */
+static int wire_open(struct wire *w, const char *path)
+{
+	uint8_t q[3 + RAP_OPEN_PATH_MAX];
+	size_t n = put_open(q, sizeof q, path);
+	if (n == 0)
+		return RAP_EINVAL;
+	int rc = rap_send_all(w->fd, q, n);
+	if (rc < 0)
+		return rc;
+	uint8_t a[5];
+	if ((rc = wire_take(w, a, sizeof a)) < 0)
+		return rc;
+	if (a[0] != (RAP_OP_OPEN | RAP_REPLY))
+		return RAP_EPROTO;
+	int32_t fd = (int32_t)be32(a + 1);
+	return fd < 0 ? RAP_EREMOTE : fd;
+}
+
+/* One stock read as radare2 issues it: SEEK SET, (SEEK CUR,) READ, each awaited. */
+static int wire_read_at(struct bench *b, struct wire *w, uint64_t off, uint8_t *dst,
+			uint32_t len, struct result *r)
+{
+	uint64_t pos;
+	int rc = wire_seek(w, RAP_SEEK_SET, off, &pos);
+	if (rc == 0 && pos != off) {
+		stop(r, EX_PROTOCOL, "SEEK SET 0x%" PRIx64 " answered 0x%" PRIx64, off, pos);
+		return RAP_EPROTO;
+	}
+	if (rc == 0 && b->o.r2_exact)
+		rc = wire_seek(w, RAP_SEEK_CUR, 0, &pos);
+	if (rc == 0)
+		rc = wire_read(w, dst, len);
+	if (rc < 0) {
+		call_failed(b, r, rc, "stock read");
+		return rc;
+	}
+	if ((uint32_t)rc != len) {
+		stop(r, EX_PROTOCOL, "READ %u at 0x%" PRIx64 " answered %d bytes", len, off, rc);
+		return RAP_EPROTO;
+	}
+	return 0;
+}
+
+/* Connects a fresh stock-packet connection and OPENs the file, under the watchdog. */
+static int wire_start(struct bench *b, struct wire *w, uint64_t deadline, struct result *r)
+{
+	int rc = connect_by(b->o.host, b->o.port, deadline, &w->fd);
+	if (rc < 0) {
+		stop(r, exit_for(rc), "connect: %s", rap_strerror(rc));
+		return rc;
+	}
+	watchdog_arm(&b->wd, w->fd, deadline);
+	rc = wire_open(w, b->o.path);
+	if (rc < 0)
+		call_failed(b, r, rc, "OPEN");
+	return rc < 0 ? rc : 0;
+}
+
+static void wire_end(struct bench *b, struct wire *w)
+{
+	watchdog_disarm(&b->wd);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}
+
+/* ---- librap client -------------------------------------------------------------------- */
+
+static struct rap_client *client_start(struct bench *b, uint64_t deadline, struct result *r)
+{
+	struct rap_client *c = NULL;
+	int rc = rap_client_new(&c);
+	if (rc < 0) {
+		stop(r, EX_OSERR, "rap_client_new: %s", rap_strerror(rc));
+		return NULL;
+	}
+	int fd = -1;
+	rc = connect_by(b->o.host, b->o.port, deadline, &fd);
+	if (rc == 0 && (rc = rap_client_attach_fd(c, fd)) < 0)
+		close(fd);
+	if (rc < 0) {
+		stop(r, exit_for(rc), "connect: %s", rap_strerror(rc));
+		rap_client_free(c);
+		return NULL;
+	}
+	watchdog_arm(&b->wd, fd, deadline);
+	rc = rap_client_open(c, b->o.path, OPEN_PERM);
+	if (rc < 0) {
+		call_failed(b, r, rc, "OPEN");
+		watchdog_disarm(&b->wd);
+		rap_client_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void client_end(struct bench *b, struct rap_client *c)
+{
+	watchdog_disarm(&b->wd);
+	rap_client_free(c);
+}
+
+/* ---- latency statistics --------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile, in microseconds, of sorted samples in nanoseconds. */
+static double percentile(const uint64_t *s, size_t n, unsigned per_mille)
+{
+	size_t rank = (n * per_mille + 999u) / 1000u;
+	if (rank == 0)
+		rank = 1;
+	return (double)s[rank - 1] / 1000.0;
+}
+
+static void latency_stats(struct result *r, uint64_t *lat, size_t n)
+{
+	if (n == 0)
+		return;
+	qsort(lat, n, sizeof *lat, cmp_u64);
+	r->has_lat = true;
+	r->p50 = percentile(lat, n, 500);
+	r->p90 = percentile(lat, n, 900);
+	r->p99 = percentile(lat, n, 990);
+	r->max = (double)lat[n - 1] / 1000.0;
+}
+
+/* ---- phase 1: bulk reads -------------------------------------------------------------- */
+
+static void bulk_pipelined(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->o.bytes;
+	uint64_t deadline = phase_deadline(b);
+	uint8_t *buf = malloc(PIPE_CALL);
+	if (!buf) {
+		stop(r, EX_OSERR, "out of memory");
+		return;
+	}
+	struct rap_client *c = client_start(b, deadline, r);
+	if (!c) {
+		free(buf);
+		return;
+	}
+	uint64_t off = 0, t0 = now_ns(), t_end = t0;
+	while (r->done < r->asked) {
+		if (now_ns() >= deadline) {
+			time_is_up(b, r);
+			break;
+		}
+		size_t n = (size_t)min_u64(min_u64(PIPE_CALL, b->size - off), r->asked - r->done);
+		ssize_t got = rap_client_read_at(c, off, buf, n);
+		if (got < 0) {
+			call_failed(b, r, (int)got, "rap_client_read_at");
+			break;
+		}
+		if ((size_t)got != n) {
+			stop(r, EX_PROTOCOL, "read_at 0x%" PRIx64 " returned %zd of %zu bytes", off,
+			     got, n);
+			break;
+		}
+		if (!data_ok(b, off, buf, n, false)) {
+			stop(r, EX_DATAERR, "data near 0x%" PRIx64 " differs from the local file", off);
+			break;
+		}
+		r->done += n;
+		t_end = now_ns();
+		off += n;
+		if (off == b->size)
+			off = 0;
+	}
+	r->seconds = (double)(t_end - t0) / NS_PER_S;
+	client_end(b, c);
+	free(buf);
+}
+
+static void bulk_stock(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->o.bytes;
+	uint64_t deadline = phase_deadline(b);
+	struct wire *w = calloc(1, sizeof *w);
+	if (!w) {
+		stop(r, EX_OSERR, "out of memory");
+		return;
+	}
+	w->fd = -1;
+	if (wire_start(b, w, deadline, r) == 0) {
+		uint8_t chunk[RAP_PACKET_MAX];
+		uint64_t off = 0, t0 = now_ns(), t_end = t0;
+		while (r->done < r->asked) {
+			if (now_ns() >= deadline) {
+				time_is_up(b, r);
+				break;
+			}
+			uint32_t n = (uint32_t)min_u64(min_u64(RAP_PACKET_MAX, b->size - off),
+						       r->asked - r->done);
+			if (wire_read_at(b, w, off, chunk, n, r) < 0)
+				break;
+			if (!data_ok(b, off, chunk, n, false)) {
+				stop(r, EX_DATAERR, "data at 0x%" PRIx64 " differs from the local file",
+				     off);
+				break;
+			}
+			r->done += n;
+			t_end = now_ns();
+			off += n;
+			if (off == b->size)
+				off = 0;
+		}
+		r->seconds = (double)(t_end - t0) / NS_PER_S;
+	}
+	wire_end(b, w);
+	free(w);
+}
+
+/* ---- phase 2: small reads ------------------------------------------------------------- */
+
+static void small_lib(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->o.small;
+	uint64_t deadline = phase_deadline(b);
+	uint64_t *lat = malloc((size_t)r->asked * sizeof *lat);
+	if (!lat) {
+		stop(r, EX_OSERR, "out of memory");
+		return;
+	}
+	struct rap_client *c = client_start(b, deadline, r);
+	if (!c) {
+		free(lat);
+		return;
+	}
+	uint32_t len = (uint32_t)min_u64(SMALL_LEN, b->size);
+	uint64_t rng = RANDOM_SEED;
+	uint8_t buf[SMALL_LEN];
+	uint64_t t0 = now_ns(), t_end = t0;
+	while (r->done < r->asked) {
+		uint64_t t = now_ns();
+		if (t >= deadline) {
+			time_is_up(b, r);
+			break;
+		}
+		uint64_t off = next_random(&rng) % (b->size - len + 1);
+		ssize_t got = rap_client_read_at(c, off, buf, len);
+		t_end = now_ns();
+		if (got < 0) {
+			call_failed(b, r, (int)got, "rap_client_read_at");
+			break;
+		}
+		if ((size_t)got != len) {
+			stop(r, EX_PROTOCOL, "read_at 0x%" PRIx64 " returned %zd of %u bytes", off, got,
+			     len);
+			break;
+		}
+		if (!data_ok(b, off, buf, len, true)) {
+			stop(r, EX_DATAERR, "data at 0x%" PRIx64 " differs from the local file", off);
+			break;
+		}
+		lat[r->done++] = t_end - t;
+	}
+	r->seconds = (double)(t_end - t0) / NS_PER_S;
+	client_end(b, c);
+	latency_stats(r, lat, (size_t)r->done);
+	free(lat);
+}
+
+static void small_stock(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->o.small;
+	uint64_t deadline = phase_deadline(b);
+	uint64_t *lat = malloc((size_t)r->asked * sizeof *lat);
+	struct wire *w = calloc(1, sizeof *w);
+	if (!lat || !w) {
+		stop(r, EX_OSERR, "out of memory");
+		free(lat);
+		free(w);
+		return;
+	}
+	w->fd = -1;
+	if (wire_start(b, w, deadline, r) == 0) {
+		uint32_t len = (uint32_t)min_u64(SMALL_LEN, b->size);
+		uint64_t rng = RANDOM_SEED;
+		uint8_t buf[SMALL_LEN];
+		uint64_t t0 = now_ns(), t_end = t0;
+		while (r->done < r->asked) {
+			uint64_t t = now_ns();
+			if (t >= deadline) {
+				time_is_up(b, r);
+				break;
+			}
+			uint64_t off = next_random(&rng) % (b->size - len + 1);
+			int rc = wire_read_at(b, w, off, buf, len, r);
+			t_end = now_ns();
+			if (rc < 0)
+				break;
+			if (!data_ok(b, off, buf, len, true)) {
+				stop(r, EX_DATAERR, "data at 0x%" PRIx64 " differs from the local file",
+				     off);
+				break;
+			}
+			lat[r->done++] = t_end - t;
+		}
+		r->seconds = (double)(t_end - t0) / NS_PER_S;
+	}
+	wire_end(b, w);
+	latency_stats(r, lat, (size_t)r->done);
+	free(lat);
+	free(w);
+}
+
+/* ---- phase 3: many idle sessions ------------------------------------------------------ */
+
+/* Reads exactly n bytes, waiting at most until deadline (the sessions are set up one after
+ * the other, so a stall must end the phase, not hang it). */
+static int recv_by(int fd, void *buf, size_t n, uint64_t deadline)
+{
+	uint8_t *p = buf;
+	while (n) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int ms = ms_left(deadline);
+		if (ms == 0)
+			return RAP_ETIMEDOUT;
+		int pr = poll(&pfd, 1, ms);
+		if (pr < 0 && errno != EINTR)
+			return -errno;
+		if (pr <= 0)
+			continue;
+		ssize_t k = read(fd, p, n);
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+		} else if (k == 0) {
+			return RAP_ECLOSED;
+		} else if (errno != EINTR && errno != EAGAIN) {
+			return errno == ECONNRESET ? RAP_ECLOSED : -errno;
+		}
+	}
+	return 0;
+}
+
+/* OPEN, then SEEK SET 0 + READ: what a fresh radare2 client costs the server, give or
+ * take the empty CMDs. The READ is a full stock chunk so that any per-session buffer the
+ * server grows for it is in the RSS we report. */
+static int session_start(struct bench *b, int fd, uint64_t deadline, int *refused)
+{
+	uint8_t q[3 + RAP_OPEN_PATH_MAX];
+	size_t n = put_open(q, sizeof q, b->o.path);
+	int rc = rap_send_all(fd, q, n);
+	uint8_t a[9 + 5];
+	if (rc == 0)
+		rc = recv_by(fd, a, 5, deadline);
+	if (rc < 0)
+		return rc;
+	if (a[0] != (RAP_OP_OPEN | RAP_REPLY))
+		return RAP_EPROTO;
+	if ((int32_t)be32(a + 1) < 0) {
+		*refused = 1;
+		return RAP_EREMOTE;
+	}
+	uint32_t len = (uint32_t)min_u64(RAP_PACKET_MAX, b->size);
+	n = put_seek(q, RAP_SEEK_SET, 0);
+	n += put_read(q + n, len);
+	if ((rc = rap_send_all(fd, q, n)) < 0 || (rc = recv_by(fd, a, sizeof a, deadline)) < 0)
+		return rc;
+	uint32_t got = be32(a + 10);
+	if (a[0] != (RAP_OP_SEEK | RAP_REPLY) || be64(a + 1) != 0 ||
+	    a[9] != (RAP_OP_READ | RAP_REPLY) || got != len)
+		return RAP_EPROTO;
+	uint8_t data[RAP_PACKET_MAX];
+	if ((rc = recv_by(fd, data, got, deadline)) < 0)
+		return rc;
+	return data_ok(b, 0, data, got, true) ? 0 : RAP_EPROTO;
+}
+
+/* Connections the peer has not closed (nor sent anything unasked on) after the settle. */
+static uint64_t count_alive(const int *fds, size_t n, struct pollfd *pf)
+{
+	for (size_t i = 0; i < n; i++)
+		pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN | POLLRDHUP };
+	if (n && poll(pf, (nfds_t)n, 0) < 0)
+		return n;
+	uint64_t alive = 0;
+	for (size_t i = 0; i < n; i++)
+		alive += pf[i].revents == 0;
+	return alive;
+}
+
+static void close_all(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static void sessions(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->o.sessions;
+	r->rss_before = r->rss_after = -1;
+	size_t k = b->sessions_cap;
+	if (k < r->asked)
+		snprintf(r->note, sizeof r->note,
+			 "limited to %zu sessions by RLIMIT_NOFILE (%llu)", k,
+			 (unsigned long long)b->fd_limit);
+	int *fds = malloc(k * sizeof *fds);
+	struct pollfd *pf = malloc(k * sizeof *pf);
+	if (!fds || !pf) {
+		stop(r, EX_OSERR, "out of memory");
+		free(fds);
+		free(pf);
+		return;
+	}
+	r->rss_before = rss_kib(b->o.server_pid);
+	uint64_t deadline = phase_deadline(b), t0 = now_ns();
+	while (r->done < k) {
+		uint64_t t = now_ns();
+		if (t >= deadline) {
+			time_is_up(b, r);
+			break;
+		}
+		uint64_t step = min_u64(deadline, t + SESSION_STALL_MS * 1000000ull);
+		unsigned long nth = (unsigned long)r->done + 1;
+		int fd = -1, refused = 0;
+		int rc = connect_by(b->o.host, b->o.port, step, &fd);
+		if (rc < 0) {
+			stop(r, rc == RAP_ETIMEDOUT ? EX_TEMPFAIL : exit_for(rc),
+			     "session %lu: connect: %s", nth, rap_strerror(rc));
+			break;
+		}
+		rc = session_start(b, fd, step, &refused);
+		if (rc < 0) {
+			close(fd);
+			if (rc == RAP_ETIMEDOUT && step < deadline)
+				stop(r, EX_TEMPFAIL, "session %lu got no answer within %d ms: the server "
+				     "is not serving that many sessions at once", nth, SESSION_STALL_MS);
+			else if (rc == RAP_ETIMEDOUT)
+				time_is_up(b, r);
+			else if (refused)
+				stop(r, EX_UNAVAILABLE, "session %lu: the server refused the OPEN", nth);
+			else
+				stop(r, exit_for(rc), "session %lu: %s", nth, rap_strerror(rc));
+			break;
+		}
+		fds[r->done++] = fd;
+	}
+	r->seconds = (double)(now_ns() - t0) / NS_PER_S;
+	sleep_ms(SETTLE_MS);
+	r->held = count_alive(fds, (size_t)r->done, pf);
+	r->rss_after = rss_kib(b->o.server_pid);
+	if (r->held < r->done)
+		stop(r, EX_TEMPFAIL, "the server closed %" PRIu64 " of the idle sessions",
+		     r->done - r->held);
+	close_all(fds, (size_t)r->done);
+	free(fds);
+	free(pf);
+}
+
+/* ---- phase 4: raw TCP between two of our threads -------------------------------------- */
+
+struct raw_peer {
+	int lfd;
+	int cpu;             /* -1: unpinned */
+	uint64_t deadline;
+	uint64_t bytes;      /* bulk: how much to write */
+};
+
+static void set_nodelay(int fd)
+{
+	/* As rap_tcp_connect and servers do: the ping-pong must not wait on Nagle. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static int accept_by(int lfd, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		int ms = ms_left(deadline);
+		if (ms == 0)
+			return RAP_ETIMEDOUT;
+		int pr = poll(&pfd, 1, ms);
+		if (pr < 0 && errno != EINTR)
+			return -errno;
+		if (pr <= 0)
+			continue;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			set_nodelay(fd);
+			return fd;
+		}
+		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+			return -errno;
+	}
+}
+
+static int read_exact(int fd, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	while (n) {
+		ssize_t k = read(fd, p, n);
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+		} else if (k == 0) {
+			return RAP_ECLOSED;
+		} else if (errno != EINTR) {
+			return errno == ECONNRESET ? RAP_ECLOSED : -errno;
+		}
+	}
+	return 0;
+}
+
+static void *bulk_writer(void *arg)
+{
+	struct raw_peer *p = arg;
+	if (p->cpu >= 0)
+		pin_thread(p->cpu);
+	int fd = accept_by(p->lfd, p->deadline);
+	if (fd < 0)
+		return NULL;
+	/* Start only when the reader's clock starts, so no data sits in the socket early. */
+	uint8_t go;
+	if (read_exact(fd, &go, 1) == 0) {
+		uint8_t block[RAP_PACKET_MAX];
+		memset(block, 0xa5, sizeof block);
+		for (uint64_t sent = 0; sent < p->bytes;) {
+			size_t n = (size_t)min_u64(sizeof block, p->bytes - sent);
+			if (rap_send_all(fd, block, n) < 0)
+				break;
+			sent += n;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static void *pong_main(void *arg)
+{
+	struct raw_peer *p = arg;
+	if (p->cpu >= 0)
+		pin_thread(p->cpu);
+	int fd = accept_by(p->lfd, p->deadline);
+	if (fd < 0)
+		return NULL;
+	uint8_t q[RAW_REQ], a[RAW_REP];
+	memset(a, 0x82, sizeof a);
+	while (read_exact(fd, q, sizeof q) == 0 && rap_send_all(fd, a, sizeof a) == 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+/* Starts a listener and the thread that serves it, then connects to it. */
+static int raw_pair(struct raw_peer *p, void *(*fn)(void *), pthread_t *th, int *cfd,
+		    struct result *r)
+{
+	int rc = rap_tcp_listen("127.0.0.1", "0", 16, &p->lfd);
+	int port = rc < 0 ? rc : rap_tcp_local_port(p->lfd);
+	if (port < 0) {
+		stop(r, EX_OSERR, "listen: %s", rap_strerror(port));
+		if (p->lfd >= 0)
+			close(p->lfd);
+		return port;
+	}
+	if (pthread_create(th, NULL, fn, p) != 0) {
+		stop(r, EX_OSERR, "cannot start a thread");
+		close(p->lfd);
+		return -1;
+	}
+	char ps[16];
+	snprintf(ps, sizeof ps, "%d", port);
+	rc = connect_by("127.0.0.1", ps, p->deadline, cfd);
+	if (rc < 0) {
+		stop(r, EX_OSERR, "connect to our own listener: %s", rap_strerror(rc));
+		pthread_join(*th, NULL); /* its accept ends at the deadline */
+		close(p->lfd);
+		return rc;
+	}
+	return 0;
+}
+
+static void raw_bulk(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->o.bytes;
+	struct raw_peer p = {
+		.lfd = -1, .cpu = b->o.cpu_peer, .deadline = phase_deadline(b), .bytes = r->asked,
+	};
+	pthread_t th;
+	int fd = -1;
+	if (raw_pair(&p, bulk_writer, &th, &fd, r) < 0)
+		return;
+	uint8_t *buf = malloc(RECV_BUF);
+	watchdog_arm(&b->wd, fd, p.deadline);
+	uint64_t t0 = now_ns(), t_end = t0;
+	uint8_t go = 1;
+	int rc = buf ? rap_send_all(fd, &go, 1) : RAP_ENOMEM;
+	if (rc < 0)
+		stop(r, EX_OSERR, "raw bulk start: %s", rap_strerror(rc));
+	while (rc == 0 && r->done < r->asked) {
+		if (now_ns() >= p.deadline) {
+			time_is_up(b, r);
+			break;
+		}
+		ssize_t n = read(fd, buf, RECV_BUF);
+		if (n > 0) {
+			r->done += (uint64_t)n;
+			t_end = now_ns();
+		} else if (n == 0 || errno != EINTR) {
+			call_failed(b, r, n == 0 ? RAP_ECLOSED : -errno, "raw read");
+			break;
+		}
+	}
+	r->seconds = (double)(t_end - t0) / NS_PER_S;
+	watchdog_disarm(&b->wd);
+	close(fd); /* unread data makes this a reset, which unblocks the writer */
+	pthread_join(th, NULL);
+	close(p.lfd);
+	free(buf);
+}
+
+static void raw_pingpong(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->o.small;
+	uint64_t *lat = malloc((size_t)r->asked * sizeof *lat);
+	if (!lat) {
+		stop(r, EX_OSERR, "out of memory");
+		return;
+	}
+	struct raw_peer p = { .lfd = -1, .cpu = b->o.cpu_peer, .deadline = phase_deadline(b) };
+	pthread_t th;
+	int fd = -1;
+	if (raw_pair(&p, pong_main, &th, &fd, r) < 0) {
+		free(lat);
+		return;
+	}
+	watchdog_arm(&b->wd, fd, p.deadline);
+	uint8_t q[RAW_REQ], a[RAW_REP];
+	memset(q, 0x02, sizeof q);
+	uint64_t t0 = now_ns(), t_end = t0;
+	while (r->done < r->asked) {
+		uint64_t t = now_ns();
+		if (t >= p.deadline) {
+			time_is_up(b, r);
+			break;
+		}
+		int rc = rap_send_all(fd, q, sizeof q);
+		if (rc == 0)
+			rc = read_exact(fd, a, sizeof a);
+		t_end = now_ns();
+		if (rc < 0) {
+			call_failed(b, r, rc, "raw ping-pong");
+			break;
+		}
+		lat[r->done++] = t_end - t;
+	}
+	r->seconds = (double)(t_end - t0) / NS_PER_S;
+	watchdog_disarm(&b->wd);
+	close(fd);
+	pthread_join(th, NULL);
+	close(p.lfd);
+	latency_stats(r, lat, (size_t)r->done);
+	free(lat);
+}
+
+/* Both ends live in this process, so the RSS delta counts both; it shows what holding a
+ * connection costs in user space when nothing is kept per connection (kernel socket memory
+ * is not in RSS, for the server either). */
+static void raw_idle(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->o.sessions;
+	r->rss_before = r->rss_after = -1;
+	size_t k = b->idle_cap;
+	if (k < r->asked)
+		snprintf(r->note, sizeof r->note,
+			 "limited to %zu connections by RLIMIT_NOFILE (%llu)", k,
+			 (unsigned long long)b->fd_limit);
+	int *fds = malloc(2 * k * sizeof *fds);
+	struct pollfd *pf = malloc(k * sizeof *pf);
+	int lfd = -1;
+	int rc = fds && pf ? rap_tcp_listen("127.0.0.1", "0", 0, &lfd) : RAP_ENOMEM;
+	int port = rc < 0 ? rc : rap_tcp_local_port(lfd);
+	if (port < 0) {
+		stop(r, EX_OSERR, "raw listener: %s", rap_strerror(port));
+		goto out;
+	}
+	char ps[16];
+	snprintf(ps, sizeof ps, "%d", port);
+	for (size_t i = 0; i < 2 * k; i++)
+		fds[i] = -1;
+	int *cfds = fds, *sfds = fds + k;
+	r->rss_before = rss_kib((long)getpid());
+	uint64_t deadline = phase_deadline(b), t0 = now_ns();
+	while (r->done < k) {
+		uint64_t t = now_ns();
+		if (t >= deadline) {
+			time_is_up(b, r);
+			break;
+		}
+		uint64_t step = min_u64(deadline, t + SESSION_STALL_MS * 1000000ull);
+		size_t i = (size_t)r->done;
+		rc = connect_by("127.0.0.1", ps, step, &cfds[i]);
+		if (rc == 0 && (rc = accept_by(lfd, step)) >= 0) {
+			sfds[i] = rc;
+			uint8_t q[RAW_REQ] = { 0 }, a[RAW_REP] = { 0 };
+			rc = rap_send_all(cfds[i], q, sizeof q);
+			if (rc == 0)
+				rc = recv_by(sfds[i], q, sizeof q, step);
+			if (rc == 0)
+				rc = rap_send_all(sfds[i], a, sizeof a);
+			if (rc == 0)
+				rc = recv_by(cfds[i], a, sizeof a, step);
+		}
+		if (rc < 0) {
+			stop(r, exit_for(rc), "raw connection %zu: %s", i + 1, rap_strerror(rc));
+			close_all(&cfds[i], 1);
+			close_all(&sfds[i], 1);
+			cfds[i] = sfds[i] = -1;
+			break;
+		}
+		r->done++;
+	}
+	r->seconds = (double)(now_ns() - t0) / NS_PER_S;
+	sleep_ms(SETTLE_MS);
+	r->held = count_alive(cfds, (size_t)r->done, pf);
+	r->rss_after = rss_kib((long)getpid());
+	close_all(fds, 2 * k);
+out:
+	if (lfd >= 0)
+		close(lfd);
+	free(fds);
+	free(pf);
+}
+
+/* ---- rounds --------------------------------------------------------------------------- */
+
+/* Three phases measured against each other: one or two RAP modes and their raw baseline. */
+struct group {
+	const char *name;
+	void (*fn[3])(struct bench *, struct result *);
+	const char *label[3];
+	struct result *out[3];
+	bool on[3];
+};
+
+static double per_second(const struct result *r);
+
+static int cmp_rate(const void *a, const void *b)
+{
+	double x = per_second(a), y = per_second(b);
+	return (x > y) - (x < y);
+}
+
+/* On two cores a single sample mostly tells where the scheduler put the threads that
+ * round (the same loopback transfer runs at 500 or 1100 MB/s depending on it), so each
+ * group runs several rounds, its phases interleaved so that a drift of the machine hits
+ * RAP and raw alike, and the median round of each phase is reported. A phase that fails or
+ * hits its limit is reported as such and not repeated. */
+static int run_group(struct bench *b, const struct group *g)
+{
+	size_t rounds = b->o.rounds;
+	struct result *tmp = calloc(3 * rounds, sizeof *tmp);
+	if (!tmp)
+		return -1;
+	size_t n[3] = { 0 };
+	bool failed[3] = { false };
+	for (size_t round = 0; round < rounds; round++) {
+		for (int j = 0; j < 3; j++) {
+			if (!g->on[j] || failed[j])
+				continue;
+			if (rounds > 1)
+				progress(b, "%s, round %zu/%zu: %s", g->name, round + 1, rounds,
+					 g->label[j]);
+			else
+				progress(b, "%s: %s", g->name, g->label[j]);
+			struct result *r = &tmp[(size_t)j * rounds + n[j]++];
+			g->fn[j](b, r);
+			failed[j] = r->exit != 0;
+		}
+	}
+	for (int j = 0; j < 3; j++) {
+		if (!n[j])
+			continue;
+		/* Only the last round can have failed: it stopped the repetition. */
+		struct result *rs = &tmp[(size_t)j * rounds];
+		size_t good = failed[j] ? n[j] - 1 : n[j];
+		if (good == 0) {
+			*g->out[j] = rs[n[j] - 1];
+			continue;
+		}
+		qsort(rs, good, sizeof *rs, cmp_rate);
+		*g->out[j] = rs[good / 2];
+		if (failed[j]) {
+			/* The figures of the rounds that completed, and why the next one did not. */
+			const struct result *f = &rs[n[j] - 1];
+			g->out[j]->exit = f->exit;
+			snprintf(g->out[j]->note, sizeof g->out[j]->note,
+				 "median of %zu complete rounds; round %zu: %.150s", good, n[j], f->note);
+		}
+	}
+	free(tmp);
+	return 0;
+}
+
+/* ---- output --------------------------------------------------------------------------- */
+
+static bool measured(const struct result *r)
+{
+	return r->ran && r->done > 0 && r->seconds > 0;
+}
+
+static double per_second(const struct result *r)
+{
+	return measured(r) ? (double)r->done / r->seconds : 0;
+}
+
+static const char *status_of(const struct result *r)
+{
+	if (!r->ran)
+		return "skipped";
+	if (!r->exit)
+		return "ok";
+	return r->done ? "partial" : "failed";
+}
+
+/* RSS growth per held session, or a negative value when it cannot be told. */
+static double rss_per(const struct result *r)
+{
+	if (!r->ran || r->held == 0 || r->rss_before < 0 || r->rss_after < 0)
+		return -1;
+	double d = (double)(r->rss_after - r->rss_before) / (double)r->held;
+	return d < 0 ? 0 : d;
+}
+
+static void fmt_kib(char *out, size_t cap, long kib)
+{
+	if (kib < 0)
+		snprintf(out, cap, "n/a");
+	else
+		snprintf(out, cap, "%.1f MiB", (double)kib / 1024.0);
+}
+
+static void print_bulk_row(const char *name, const struct result *r)
+{
+	if (!r->ran) {
+		printf("  %-40s %12s %9s %10s  %s\n", name, "-", "-", "-", "skipped");
+		return;
+	}
+	char rate[32] = "n/a";
+	if (measured(r))
+		snprintf(rate, sizeof rate, "%.1f", per_second(r) / 1e6);
+	printf("  %-40s %12" PRIu64 " %9.3f %10s  %s\n", name, r->done, r->seconds, rate,
+	       status_of(r));
+}
+
+static void print_ops_row(const char *name, const struct result *r)
+{
+	if (!r->ran) {
+		printf("  %-40s %8s %8s %10s %8s %8s %8s %9s  %s\n", name, "-", "-", "-", "-", "-",
+		       "-", "-", "skipped");
+		return;
+	}
+	char rate[32] = "n/a";
+	if (measured(r))
+		snprintf(rate, sizeof rate, "%.0f", per_second(r));
+	if (r->has_lat)
+		printf("  %-40s %8" PRIu64 " %8.3f %10s %8.1f %8.1f %8.1f %9.1f  %s\n", name,
+		       r->done, r->seconds, rate, r->p50, r->p90, r->p99, r->max, status_of(r));
+	else
+		printf("  %-40s %8" PRIu64 " %8.3f %10s %8s %8s %8s %9s  %s\n", name, r->done,
+		       r->seconds, rate, "n/a", "n/a", "n/a", "n/a", status_of(r));
+}
+
+static void print_held_row(const char *name, const struct result *r)
+{
+	if (!r->ran) {
+		printf("  %-34s %13s %9s %11s %11s %12s  %s\n", name, "-", "-", "-", "-", "-",
+		       "skipped");
+		return;
+	}
+	char held[40], before[24], after[24], per[24] = "n/a";
+	snprintf(held, sizeof held, "%" PRIu64 "/%" PRIu64, r->held, r->asked);
+	fmt_kib(before, sizeof before, r->rss_before);
+	fmt_kib(after, sizeof after, r->rss_after);
+	if (rss_per(r) >= 0)
+		snprintf(per, sizeof per, "%.2f KiB", rss_per(r));
+	printf("  %-34s %13s %9.3f %11s %11s %12s  %s\n", name, held, r->seconds, before, after,
+	       per, status_of(r));
+}
+
+/* a/b of two rates, or a negative value when either is missing. */
+static double ratio(double a, double b)
+{
+	return a > 0 && b > 0 ? a / b : -1;
+}
+
+static void print_ratio(const char *name, double v, const char *extra)
+{
+	if (v < 0)
+		printf("  %-52s %8s\n", name, "n/a");
+	else
+		printf("  %-52s %8.3f%s\n", name, v, extra);
+}
+
+static const char *stock_bulk_name(const struct bench *b)
+{
+	return b->o.r2_exact ? "rap stock: SEEK SET, SEEK CUR, READ 4096"
+			     : "rap stock: SEEK SET, READ 4096, awaited";
+}
+
+static const char *stock_small_name(const struct bench *b)
+{
+	return b->o.r2_exact ? "rap stock: SEEK SET, SEEK CUR, READ 16"
+			     : "rap stock: SEEK SET, then READ 16";
+}
+
+static double lat_ratio(const struct result *a, const struct result *b, int which)
+{
+	if (!a->has_lat || !b->has_lat)
+		return -1;
+	return which == 50 ? ratio(a->p50, b->p50) : ratio(a->p99, b->p99);
+}
+
+static void print_human(const struct bench *b)
+{
+	const struct options *o = &b->o;
+	char pid[32] = "n/a";
+	if (o->server_pid > 0)
+		snprintf(pid, sizeof pid, "%ld", o->server_pid);
+	printf("rapbench %s: server %s:%s (pid %s), file %s (%" PRIu64 " bytes)\n",
+	       RAP_VERSION_STRING, o->host, o->port, pid, o->path, b->size);
+	if (b->busy_cpus >= 0)
+		printf("machine: %ld CPUs, %.2f of them busy with other work at start%s\n", b->cpus,
+		       b->busy_cpus, b->busy_cpus > 0.25 ? " (expect noisy ratios)" : "");
+	printf("placement: %s\n", b->placement);
+	printf("bounds: %" PRIu64 " bytes per bulk mode, %lu small reads, %lu sessions, "
+	       "%g s per phase; median of %lu rounds\ndata checked %s\n",
+	       o->bytes, o->small, o->sessions, o->max_seconds, o->rounds, b->verify_note);
+
+	printf("\n  %-40s %12s %9s %10s  %s\n", "bulk read (MB = 10^6 bytes)", "bytes", "seconds",
+	       "MB/s", "status");
+	print_bulk_row("rap read_at (SEEK+READ 4096, pipelined)", &b->bulk_pipe);
+	print_bulk_row(stock_bulk_name(b), &b->bulk_stock);
+	print_bulk_row("raw tcp: 4096-byte writes", &b->bulk_raw);
+
+	printf("\n  %-40s %8s %8s %10s %8s %8s %8s %9s  %s\n", "small round trips (us)", "ops",
+	       "seconds", "ops/s", "p50", "p90", "p99", "max", "status");
+	print_ops_row("rap read_at: SEEK+READ 16, one trip", &b->small_lib);
+	print_ops_row(stock_small_name(b), &b->small_stock);
+	print_ops_row("raw tcp ping-pong: 16 B -> 21 B", &b->small_raw);
+
+	printf("\n  %-34s %13s %9s %11s %11s %12s  %s\n", "idle sessions", "held/asked",
+	       "setup s", "RSS before", "RSS after", "per session", "status");
+	print_held_row("rap sessions (server RSS)", &b->sessions);
+	print_held_row("raw tcp pairs (own RSS)", &b->idle_raw);
+
+	const struct result *notes[] = { &b->bulk_pipe, &b->bulk_stock, &b->bulk_raw,
+					 &b->small_lib, &b->small_stock, &b->small_raw,
+					 &b->sessions, &b->idle_raw };
+	const char *names[] = { "rap read_at bulk", "rap stock bulk", "raw bulk",
+				"rap read_at small", "rap stock small", "raw ping-pong",
+				"rap sessions", "raw idle" };
+	bool header = false;
+	for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
+		if (!notes[i]->note[0])
+			continue;
+		if (!header)
+			printf("\nnotes:\n");
+		header = true;
+		printf("  %s: %s\n", names[i], notes[i]->note);
+	}
+
+	double small = ratio(per_second(&b->small_lib), per_second(&b->small_raw));
+	char target[64] = "";
+	if (small >= 0)
+		snprintf(target, sizeof target, "   (target >= 0.70: %s)",
+			 small >= 0.70 ? "met" : "NOT met");
+	printf("\nratios to raw tcp, same run\n");
+	print_ratio("bulk MB/s: rap read_at / raw",
+		    ratio(per_second(&b->bulk_pipe), per_second(&b->bulk_raw)), "");
+	print_ratio("bulk MB/s: rap stock one-at-a-time / raw",
+		    ratio(per_second(&b->bulk_stock), per_second(&b->bulk_raw)), "");
+	print_ratio("small-read rate: rap read_at / raw ping-pong", small, target);
+	print_ratio("small-read rate: rap stock / raw ping-pong",
+		    ratio(per_second(&b->small_stock), per_second(&b->small_raw)), "");
+	print_ratio("p50 latency: rap read_at / raw ping-pong",
+		    lat_ratio(&b->small_lib, &b->small_raw, 50), "");
+	print_ratio("p99 latency: rap read_at / raw ping-pong",
+		    lat_ratio(&b->small_lib, &b->small_raw, 99), "");
+	char per_s[24] = "n/a", per_r[24] = "n/a";
+	if (rss_per(&b->sessions) >= 0)
+		snprintf(per_s, sizeof per_s, "%.2f KiB", rss_per(&b->sessions));
+	if (rss_per(&b->idle_raw) >= 0)
+		snprintf(per_r, sizeof per_r, "%.2f KiB", rss_per(&b->idle_raw));
+	printf("  %-52s %s vs %s\n", "RSS per idle session: rap server vs raw pair", per_s,
+	       per_r);
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* A number, or null when v < 0 (the convention for "not measured" throughout). */
+static void json_num(const char *key, double v, bool comma)
+{
+	printf("\"%s\":", key);
+	if (v < 0)
+		printf("null");
+	else
+		printf("%.3f", v);
+	if (comma)
+		putchar(',');
+}
+
+static void json_common(const char *key, const struct result *r)
+{
+	printf("\"%s\":{\"status\":\"%s\",\"exit\":%d,\"note\":", key, status_of(r), r->exit);
+	json_str(r->note);
+	printf(",\"asked\":%" PRIu64 ",\"done\":%" PRIu64 ",", r->asked, r->done);
+	json_num("seconds", r->ran ? r->seconds : -1, true);
+}
+
+static void json_bulk(const char *key, const struct result *r, bool comma)
+{
+	json_common(key, r);
+	json_num("mb_per_s", measured(r) ? per_second(r) / 1e6 : -1, false);
+	printf("}%s", comma ? "," : "");
+}
+
+static void json_ops(const char *key, const struct result *r, bool comma)
+{
+	json_common(key, r);
+	json_num("ops_per_s", measured(r) ? per_second(r) : -1, true);
+	json_num("p50_us", r->has_lat ? r->p50 : -1, true);
+	json_num("p90_us", r->has_lat ? r->p90 : -1, true);
+	json_num("p99_us", r->has_lat ? r->p99 : -1, true);
+	json_num("max_us", r->has_lat ? r->max : -1, false);
+	printf("}%s", comma ? "," : "");
+}
+
+static void json_held(const char *key, const struct result *r, bool comma)
+{
+	json_common(key, r);
+	printf("\"held\":%" PRIu64 ",", r->held);
+	json_num("rss_before_kib", r->ran ? (double)r->rss_before : -1, true);
+	json_num("rss_after_kib", r->ran ? (double)r->rss_after : -1, true);
+	json_num("rss_per_session_kib", rss_per(r), false);
+	printf("}%s", comma ? "," : "");
+}
+
+static void print_json(const struct bench *b)
+{
+	const struct options *o = &b->o;
+	printf("{\"rapbench\":\"%s\",\"server\":{\"host\":", RAP_VERSION_STRING);
+	json_str(o->host);
+	printf(",\"port\":%s,\"pid\":", o->port);
+	if (o->server_pid > 0)
+		printf("%ld", o->server_pid);
+	else
+		printf("null");
+	printf("},\"path\":");
+	json_str(o->path);
+	printf(",\"file_size\":%" PRIu64 ",\"cpus\":%ld,", b->size, b->cpus);
+	json_num("busy_cpus", b->busy_cpus, true);
+	printf("\"placement\":");
+	json_str(b->placement);
+	printf(",");
+	printf("\"verify\":");
+	json_str(b->verify_note);
+	printf(",\"config\":{\"bytes\":%" PRIu64 ",\"small\":%lu,\"sessions\":%lu,"
+	       "\"rounds\":%lu,\"max_seconds\":%g,\"pipeline\":%s,\"r2_exact\":%s},",
+	       o->bytes, o->small, o->sessions, o->rounds, o->max_seconds,
+	       o->pipeline ? "true" : "false",
+	       o->r2_exact ? "true" : "false");
+	printf("\"rap\":{");
+	json_bulk("bulk_pipelined", &b->bulk_pipe, true);
+	json_bulk("bulk_stock", &b->bulk_stock, true);
+	json_ops("small_pipelined", &b->small_lib, true);
+	json_ops("small_stock", &b->small_stock, true);
+	json_held("sessions", &b->sessions, false);
+	printf("},\"raw\":{");
+	json_bulk("bulk", &b->bulk_raw, true);
+	json_ops("pingpong", &b->small_raw, true);
+	json_held("idle", &b->idle_raw, false);
+	double small = ratio(per_second(&b->small_lib), per_second(&b->small_raw));
+	printf("},\"ratios\":{");
+	json_num("bulk_pipelined", ratio(per_second(&b->bulk_pipe), per_second(&b->bulk_raw)), true);
+	json_num("bulk_stock", ratio(per_second(&b->bulk_stock), per_second(&b->bulk_raw)), true);
+	json_num("small_rate", small, true);
+	json_num("small_rate_target", 0.70, true);
+	printf("\"small_rate_target_met\":%s,", small < 0 ? "null" : small >= 0.70 ? "true" : "false");
+	json_num("small_stock_rate",
+		 ratio(per_second(&b->small_stock), per_second(&b->small_raw)), true);
+	json_num("p50_latency", lat_ratio(&b->small_lib, &b->small_raw, 50), true);
+	json_num("p99_latency", lat_ratio(&b->small_lib, &b->small_raw, 99), false);
+	printf("}}\n");
+}
+
+/* ---- command line --------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: rapbench [OPTIONS] [rap://]HOST:PORT[/PATH] [PATH]\n"
+		"Measure a RAP server on this machine against raw TCP, in one run: bulk reads,\n"
+		"small-read rate and latency, and the memory of many idle sessions.\n"
+		"HOST must be loopback: 127.0.0.0/8, ::1 or localhost. PATH is the file the server\n"
+		"opens (absolute paths are also checked against the local copy).\n"
+		"\n"
+		"      --bytes SIZE         bytes per bulk mode, the file re-read as needed\n"
+		"                           (default 256M; k/M/G suffixes; 0 skips bulk)\n"
+		"      --small N            small-read round trips (default 20000; 0 skips)\n"
+		"      --sessions K         idle sessions to hold (default 1000; 0 skips)\n"
+		"      --server-pid PID     read the server's RSS from /proc/PID/status\n"
+		"      --rounds N           repeat the bulk and small phases N times, interleaved,\n"
+		"                           and report the median round (default 3)\n"
+		"      --max-seconds S      wall-time limit of each phase and round (default 60)\n"
+		"      --cpus A,B           run the measuring thread on CPU A and the raw peers on\n"
+		"                           CPU B; start the server on B (taskset -c B) too\n"
+		"      --no-pipeline        only the stock one-request-per-round-trip modes\n"
+		"      --r2-exact           stock modes also send SEEK CUR 0 before each READ,\n"
+		"                           exactly as radare2 6.x does\n"
+		"      --no-verify          do not compare replies with the local file\n"
+		"      --json               print one JSON object instead of the table\n"
+		"  -q, --quiet              no progress lines on stderr\n"
+		"  -h, --help               show this help and exit\n"
+		"  -V, --version            show the version and exit\n"
+		"\n"
+		"Exit: 0 all phases complete, 64 usage, 66 the server cannot open PATH, 69 server\n"
+		"unreachable, 65 data mismatch, 76 protocol error, 71 local OS error,\n"
+		"75 a phase stopped early (time limit, stall; its partial figures are printed).\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", progname);
+	va_end(ap);
+	return EX_USAGE;
+}
+
+static int parse_count(const char *opt, const char *s, uint64_t max, bool suffixes,
+		       uint64_t *out)
+{
+	if (!*s || *s == '-' || *s == '+')
+		return usage_error("%s: not a number: '%s'", opt, s);
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return usage_error("%s: not a number: '%s'", opt, s);
+	unsigned shift = 0;
+	if (suffixes && *end) {
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: return usage_error("%s: bad suffix in '%s'", opt, s);
+		}
+		end++;
+	}
+	if (*end)
+		return usage_error("%s: not a number: '%s'", opt, s);
+	if (v > (max >> shift))
+		return usage_error("%s: at most %" PRIu64, opt, max);
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static bool loopback_sockaddr(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* Literals are judged as written; "localhost" only when every address it resolves to is
+ * loopback, since rap_tcp_connect may try each of them. Other names are refused without a
+ * lookup: the answer could change between our check and the connect. */
+static bool host_is_loopback(const char *host)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST };
+	if (strcasecmp(host, "localhost") == 0)
+		hints.ai_flags = 0;
+	struct addrinfo *res = NULL;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return false;
+	bool ok = true;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		ok = ok && loopback_sockaddr(ai->ai_addr);
+	freeaddrinfo(res);
+	return ok;
+}
+
+enum {
+	OPT_BYTES = 256, OPT_SMALL, OPT_SESSIONS, OPT_PID, OPT_MAXSEC, OPT_NOPIPE, OPT_R2,
+	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS,
+};
+
+/* Returns 0 to run, -1 after --help/--version, or a sysexits code. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "bytes", required_argument, NULL, OPT_BYTES },
+		{ "small", required_argument, NULL, OPT_SMALL },
+		{ "sessions", required_argument, NULL, OPT_SESSIONS },
+		{ "server-pid", required_argument, NULL, OPT_PID },
+		{ "max-seconds", required_argument, NULL, OPT_MAXSEC },
+		{ "rounds", required_argument, NULL, OPT_ROUNDS },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "no-pipeline", no_argument, NULL, OPT_NOPIPE },
+		{ "r2-exact", no_argument, NULL, OPT_R2 },
+		{ "no-verify", no_argument, NULL, OPT_NOVERIFY },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*o = (struct options){
+		.bytes = DEFAULT_BYTES, .small = DEFAULT_SMALL, .sessions = DEFAULT_SESSIONS,
+		.rounds = DEFAULT_ROUNDS, .cpu_self = -1, .cpu_peer = -1,
+		.max_seconds = DEFAULT_MAX_SECONDS, .server_pid = -1, .pipeline = true,
+		.verify = true,
+	};
+	int c, rc;
+	uint64_t v;
+	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_BYTES:
+			if ((rc = parse_count("--bytes", optarg, UINT64_MAX >> 1, true, &o->bytes)))
+				return rc;
+			break;
+		case OPT_SMALL:
+			if ((rc = parse_count("--small", optarg, MAX_SMALL, false, &v)))
+				return rc;
+			o->small = (unsigned long)v;
+			break;
+		case OPT_SESSIONS:
+			if ((rc = parse_count("--sessions", optarg, MAX_SESSIONS, false, &v)))
+				return rc;
+			o->sessions = (unsigned long)v;
+			break;
+		case OPT_ROUNDS:
+			if ((rc = parse_count("--rounds", optarg, MAX_ROUNDS, false, &v)))
+				return rc;
+			if (v == 0)
+				return usage_error("--rounds: at least 1");
+			o->rounds = (unsigned long)v;
+			break;
+		case OPT_CPUS: {
+			int a, bb, used = 0;
+			if (sscanf(optarg, "%d,%d%n", &a, &bb, &used) != 2 || optarg[used] || a < 0 ||
+			    bb < 0 || a >= CPU_SETSIZE || bb >= CPU_SETSIZE)
+				return usage_error("--cpus: two CPU numbers, A,B: '%s'", optarg);
+			o->cpu_self = a;
+			o->cpu_peer = bb;
+			break;
+		}
+		case OPT_PID:
+			if ((rc = parse_count("--server-pid", optarg, INT_MAX, false, &v)))
+				return rc;
+			if (v == 0)
+				return usage_error("--server-pid: not a process id: '%s'", optarg);
+			o->server_pid = (long)v;
+			break;
+		case OPT_MAXSEC: {
+			char *end;
+			errno = 0;
+			double s = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(s > 0) || s > 86400)
+				return usage_error("--max-seconds: a number of seconds in (0, 86400]: "
+						   "'%s'", optarg);
+			o->max_seconds = s;
+			break;
+		}
+		case OPT_NOPIPE: o->pipeline = false; break;
+		case OPT_R2: o->r2_exact = true; break;
+		case OPT_NOVERIFY: o->verify = false; break;
+		case OPT_JSON: o->json = true; break;
+		case 'q': o->quiet = true; break;
+		case 'h': usage(stdout); return -1;
+		case 'V': printf("rapbench (rap) %s\n", RAP_VERSION_STRING); return -1;
+		default: return usage_error("unknown option");
+		}
+	}
+	int left = argc - optind;
+	if (left < 1 || left > 2)
+		return usage_error(left < 1 ? "missing server address" : "too many arguments");
+	struct rap_uri u;
+	if (rap_uri_parse(argv[optind], "rap", &u) < 0 || !u.port[0])
+		return usage_error("cannot parse the server address '%s' (HOST:PORT)", argv[optind]);
+	if (strcmp(u.scheme, "rap") != 0)
+		return usage_error("only rap:// servers can be measured, not %s://", u.scheme);
+	if (u.listen || !u.host[0])
+		return usage_error("give the server's host, e.g. 127.0.0.1:%s", u.port);
+	if (!host_is_loopback(u.host))
+		return usage_error("refusing '%s': only loopback hosts (127.0.0.0/8, ::1, localhost) "
+				   "are benchmarked, so the traffic stays on this machine", u.host);
+	if (strcmp(u.port, "0") == 0)
+		return usage_error("port 0 is not a server's port");
+	const char *path = left == 2 ? argv[optind + 1] : u.has_path ? u.path : NULL;
+	if (left == 2 && u.has_path)
+		return usage_error("the file is given twice (in the address and as PATH)");
+	if (!path || !*path)
+		return usage_error("missing the file to read (PATH)");
+	if (strlen(path) + 1 >= RAP_OPEN_PATH_MAX)
+		return usage_error("PATH must be shorter than %d bytes (a stock OPEN limit)",
+				   RAP_OPEN_PATH_MAX - 1);
+	snprintf(o->host, sizeof o->host, "%s", u.host);
+	snprintf(o->port, sizeof o->port, "%s", u.port);
+	memcpy(o->path, path, strlen(path) + 1); /* its length was checked above */
+	return 0;
+}
+
+/* Each held session costs one descriptor here; each raw pair costs two. */
+static void raise_fd_limit(struct bench *b)
+{
+	struct rlimit rl;
+	unsigned long k = b->o.sessions;
+	rlim_t want = (rlim_t)k * 2 + FD_SPARE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	b->fd_limit = rl.rlim_cur;
+	rlim_t usable = rl.rlim_cur > FD_SPARE ? rl.rlim_cur - FD_SPARE : 0;
+	b->sessions_cap = usable < k ? (unsigned long)usable : k;
+	b->idle_cap = usable / 2 < k ? (unsigned long)(usable / 2) : k;
+}
+
+/* Connects once to learn the file's size (as radare2 does: SEEK CUR, END, SET back) and to
+ * fail early, with a precise exit code, when there is nothing to measure. */
+static int probe_server(struct bench *b)
+{
+	struct result r = { 0 };
+	uint64_t deadline = phase_deadline(b);
+	struct rap_client *c = client_start(b, deadline, &r);
+	if (!c) {
+		bool cannot_open = strncmp(r.note, "OPEN:", 5) == 0 && r.exit != EX_TEMPFAIL;
+		fprintf(stderr, "%s: %s:%s: %s%s\n", progname, b->o.host, b->o.port,
+			cannot_open ? "the server cannot open the file: " : "", r.note);
+		if (cannot_open)
+			return EX_NOINPUT;
+		return r.exit == EX_TEMPFAIL ? EX_UNAVAILABLE : r.exit;
+	}
+	int rc = rap_client_size(c, &b->size);
+	bool fired = watchdog_fired(&b->wd);
+	client_end(b, c);
+	if (rc < 0) {
+		fprintf(stderr, "%s: size of %s: %s\n", progname, b->o.path,
+			fired ? "no answer in time" : rap_strerror(rc));
+		return fired ? EX_UNAVAILABLE : exit_for(rc);
+	}
+	if (b->size == 0) {
+		fprintf(stderr, "%s: %s is empty: nothing to read\n", progname, b->o.path);
+		return EX_DATAERR;
+	}
+	if (b->size > SIZE_MAX / 2) {
+		fprintf(stderr, "%s: %s claims %" PRIu64 " bytes\n", progname, b->o.path, b->size);
+		return EX_PROTOCOL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* A server that hangs up must show up as an error from send(), not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	struct bench *b = calloc(1, sizeof *b);
+	if (!b) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return EX_OSERR;
+	}
+	int rc = parse_args(argc, argv, &b->o);
+	if (rc) {
+		free(b);
+		return rc < 0 ? EX_OK : rc;
+	}
+	raise_fd_limit(b);
+	machine_state(b);
+	if ((rc = apply_placement(b)) != 0) {
+		free(b);
+		return rc;
+	}
+	if (watchdog_start(&b->wd) != 0) {
+		fprintf(stderr, "%s: cannot start the watchdog thread\n", progname);
+		free(b);
+		return EX_OSERR;
+	}
+	progress(b, "server %s:%s, file %s", b->o.host, b->o.port, b->o.path);
+	rc = probe_server(b);
+	if (rc) {
+		watchdog_stop(&b->wd);
+		free(b);
+		return rc;
+	}
+	map_local(b);
+
+	if (b->o.bytes) {
+		const struct group bulk = {
+			.name = "bulk",
+			.fn = { bulk_pipelined, bulk_stock, raw_bulk },
+			.label = { "rap read_at", "rap stock", "raw tcp" },
+			.out = { &b->bulk_pipe, &b->bulk_stock, &b->bulk_raw },
+			.on = { b->o.pipeline, true, true },
+		};
+		if (run_group(b, &bulk) < 0)
+			goto oom;
+	}
+	if (b->o.small) {
+		const struct group small = {
+			.name = "small",
+			.fn = { small_lib, small_stock, raw_pingpong },
+			.label = { "rap read_at", "rap stock", "raw tcp ping-pong" },
+			.out = { &b->small_lib, &b->small_stock, &b->small_raw },
+			.on = { b->o.pipeline, true, true },
+		};
+		if (run_group(b, &small) < 0)
+			goto oom;
+	}
+	if (b->o.sessions) {
+		progress(b, "sessions: %lu rap sessions", b->sessions_cap);
+		sessions(b, &b->sessions);
+		progress(b, "sessions: %lu raw tcp pairs", b->idle_cap);
+		raw_idle(b, &b->idle_raw);
+	}
+	watchdog_stop(&b->wd);
+
+	if (b->o.json)
+		print_json(b);
+	else
+		print_human(b);
+	fflush(stdout);
+
+	const struct result *all[] = { &b->bulk_pipe, &b->bulk_stock, &b->bulk_raw,
+				       &b->small_lib, &b->small_stock, &b->small_raw,
+				       &b->sessions, &b->idle_raw };
+	int code = 0;
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (severity(all[i]->exit) > severity(code))
+			code = all[i]->exit;
+	if (b->local)
+		munmap((void *)(uintptr_t)b->local, (size_t)b->size);
+	free(b);
+	return code;
+oom:
+	watchdog_stop(&b->wd);
+	fprintf(stderr, "%s: out of memory\n", progname);
+	free(b);
+	return EX_OSERR;
+}
