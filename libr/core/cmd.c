@@ -222,6 +222,8 @@ static const struct help_line help_general[] = {
 	{ "p8", "[len]", "bytes as one hex string" },
 	{ "pr", "[len]", "raw bytes" },
 	{ "w", "[xz] arg", "write text, hex or a NUL-terminated string (w?)" },
+	{ "wtf", " file [n]", "copy from the position into a local file (progress bar on a terminal)" },
+	{ "wff", " file", "write a local file at the position" },
 	{ "o", "[uri [perm]]", "list, open or close files (o?)" },
 	{ "i", "", "information about the current file" },
 	{ "e", "[key[=value]]", "list, read or set configuration (e?)" },
@@ -267,6 +269,8 @@ static const struct help_line help_write[] = {
 	{ "w", " text", "write text at the position (\\n \\t \\xNN escapes)" },
 	{ "wx", " hex", "write hex pairs at the position" },
 	{ "wz", " text", "write text and a NUL byte at the position" },
+	{ "wtf", " file [n]", "copy n bytes (default: to the end) from the position into a local file" },
+	{ "wff", " file [n]", "write a local file (at most n bytes of it) at the position" },
 	{ NULL, NULL, NULL },
 };
 
@@ -307,7 +311,7 @@ static const struct help_page help_pages[] = {
 	{ "s s+ s- s++ s--", "Usage: s[+-] [addr]   print or change the position", help_seek },
 	{ "b", "Usage: b [len]   print or set the block size", help_block },
 	{ "p px x p8 pr", "Usage: p[x8r] [len]   print bytes", help_print },
-	{ "w wx wz", "Usage: w[xz] [arg]   write at the position", help_write },
+	{ "w wx wz wt wtf wf wff", "Usage: w[xz] [arg], wtf/wff file   write at the position", help_write },
 	{ "o o+ o- o--", "Usage: o[+-] [uri|fd] [perm]   open files", help_open },
 	{ "i i*", "Usage: i   file information", help_info },
 	{ "e", "Usage: e [key[=value]]   configuration variables", help_eval },
@@ -875,10 +879,22 @@ static const struct cmd commands[] = {
 	{ "?V", cmd_version, CLASS_READ },
 	{ "?e", cmd_echo, CLASS_READ },
 	{ "?v", cmd_number, CLASS_READ },
+	/* Transfers read or write files on this side's filesystem. */
+	{ "wtf", rap__core_cmd_wtf, CLASS_ALL },
+	{ "wff", rap__core_cmd_wff, CLASS_ALL },
 };
+
+static int cmd_remote(struct rap_core *c, const char *name, char *args)
+{
+	(void)name;
+	return rap__core_cmd_remote(c, args);
+}
 
 static const struct cmd cmd_shell_entry = { "!", cmd_shell, CLASS_SHELL };
 static const struct cmd cmd_iosys_entry = { "=!", cmd_iosystem, CLASS_ALL };
+/* The '=' family (remote hosts, servers, remote-command mode): remote.c parses the whole
+ * text. Everything in it reaches the network or starts servers, so only POLICY_ALL. */
+static const struct cmd cmd_remote_entry = { "=", cmd_remote, CLASS_ALL };
 
 static const struct cmd *find_cmd(const char *word, size_t len)
 {
@@ -901,6 +917,15 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	if (!strcmp(text, "!?")) {
 		text[1] = '\0';
 		goto help;
+	}
+	/* "=!=" (remote-command mode on), "!=!" (off), ".:PORT" and every "=" command other
+	 * than "=!CMD" belong to the '=' family. */
+	if ((text[0] == '=' && (text[1] != '!' || text[2] == '=' || !strcmp(text + 2, "?"))) || !strncmp(text, "!=!", 3) ||
+	    (text[0] == '.' && text[1] == ':')) {
+		r->cmd = &cmd_remote_entry;
+		r->args = text;
+		r->cls = CLASS_ALL;
+		return 0;
 	}
 	if (text[0] == '!') {
 		r->cmd = &cmd_shell_entry;
@@ -1024,7 +1049,9 @@ static int split_clauses(struct rap_core *c, char *seg, struct clauses *cl)
 {
 	memset(cl, 0, sizeof(*cl));
 	char *p = seg;
-	if (*p == '!' || *p == ':' || (p[0] == '=' && p[1] == '!')) {
+	/* These take the rest of the line verbatim: the shell, the remote side or a local
+	 * command run by the '=' family parses it ('=0 px 16 @ 0x10' seeks remotely). */
+	if (*p == '!' || *p == ':' || *p == '=' || (p[0] == '.' && p[1] == ':')) {
 		cl->cmd = seg;
 		return 0;
 	}
@@ -1229,6 +1256,9 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 {
 	if (!line)
 		return RAP_EINVAL;
+	/* In remote-command mode or an "==" session whole lines go to the remote host. */
+	if (rap__core_remote_routes(c, line))
+		return rap__core_remote_line(c, line);
 	char *buf = rap__strdup(line);
 	if (!buf) {
 		rap__core_errorf(c, "out of memory");

@@ -19,11 +19,17 @@
 enum rap__core_var {
 	RAP__VAR_HTTP_BIND,
 	RAP__VAR_HTTP_PORT,
+	RAP__VAR_RAP_BIND,
 	RAP__VAR_RAP_LOOP,
 	RAP__VAR_SCR_COLOR,
+	RAP__VAR_SRV_CMD,
+	RAP__VAR_SRV_SHELL,
 	RAP__VAR_TCP_BIND,
 	RAP__VAR_COUNT,
 };
+
+struct rap__remote;  /* remote.c: host table, remote-command mode, "==" sessions */
+struct rap__servers; /* servers.c: the servers this core started */
 
 struct rap_core {
 	struct rap_io *io;
@@ -36,6 +42,11 @@ struct rap_core {
 	FILE *out;          /* borrowed; swapped while output is captured */
 	FILE *err;
 	char *vars[RAP__VAR_COUNT]; /* heap values */
+	struct rap__remote *remote;   /* NULL until the first '=' command needs it */
+	struct rap__servers *servers; /* NULL until a server starts */
+	/* io belongs to the parent core this one was made from (rap__core_new_shared): a
+	 * server's session core serves the user's open files without owning them. */
+	bool io_borrowed;
 };
 
 /* ---- core.c ---------------------------------------------------------------------------- */
@@ -46,6 +57,15 @@ void rap__core_errorf(struct rap_core *c, const char *fmt, ...) __attribute__((f
 /* Key, description and value of variable i (for the "e" listing). */
 const char *rap__core_var_key(enum rap__core_var i);
 const char *rap__core_var_desc(enum rap__core_var i);
+
+/* A core on parent's IO instance (borrowed: parent must outlive it), starting at parent's
+ * current file, position and block size, with a copy of its variables and policy. Used for
+ * a server's clients, which see the user's files but move their own position. Not
+ * synchronised with parent: call it from the thread that uses parent. Errors: RAP_ENOMEM. */
+int rap__core_new_shared(struct rap_core *parent, struct rap_core **out);
+
+/* "none", "read", "write", "all" to a policy level. Errors: RAP_EINVAL. */
+int rap__core_policy_parse(const char *name, enum rap_core_policy *out);
 
 /* Makes fd current at position 0 (fd -1: none). */
 void rap__core_set_current(struct rap_core *c, int fd);
@@ -85,5 +105,42 @@ int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len);
 /* Evaluates a number expression: 0x hex, decimal, $$ (position), $s (size), $b (block size),
  * joined with + and -; arithmetic wraps like uint64_t. Errors: RAP_EINVAL. */
 int rap__core_eval(struct rap_core *c, const char *expr, uint64_t *out);
+
+/* ---- remote.c: the '=' family ---------------------------------------------------------- */
+
+/* Runs an '=' family command. text is the whole command ("=+ rap://h:1//x", "=0 px 16",
+ * "==1", "=!=", "!=!", "=<1 px", "=:HOST:PORT CMD", ...); server commands ("=:PORT",
+ * "=&:PORT", "=r", "=t",
+ * ".:PORT", "=h", "=H") are handed to rap__core_cmd_server. */
+int rap__core_cmd_remote(struct rap_core *c, char *text);
+
+/* True when line must go to a remote host (remote-command mode or an "==" session) rather
+ * than run here; then rap_core_cmd passes it to rap__core_remote_line. */
+bool rap__core_remote_routes(const struct rap_core *c, const char *line);
+int rap__core_remote_line(struct rap_core *c, const char *line);
+
+/* The prompt of an active remote mode ("fd:1> ", "[=!0x00001000]> "); 0 when none. */
+size_t rap__core_remote_prompt(const struct rap_core *c, char *buf, size_t cap);
+
+/* Closes every connection of the host table (rap_core_free). */
+void rap__core_remote_free(struct rap_core *c);
+
+/* ---- servers.c: servers started from the prompt --------------------------------------- */
+
+/* "=:PORT", "=r PORT", "=&:PORT", "=&r PORT", "=t PORT", ".:PORT",
+ * "=h [PORT]", "=h& [PORT]", "=h-", "=H [PORT]" and their "?" help. */
+int rap__core_cmd_server(struct rap_core *c, char *text);
+
+/* Prints the running servers (part of the "=" listing). */
+void rap__core_servers_list(struct rap_core *c);
+
+/* Stops every server (rap_core_free). */
+void rap__core_servers_free(struct rap_core *c);
+
+/* ---- transfer.c ----------------------------------------------------------------------- */
+
+/* "wtf LOCALFILE [N]" and "wff LOCALFILE". */
+int rap__core_cmd_wtf(struct rap_core *c, const char *name, char *args);
+int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args);
 
 #endif

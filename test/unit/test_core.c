@@ -242,7 +242,7 @@ static void test_unknown_and_errors(void **state)
 	r = run(c, "s bad; nosuch");
 	assert_int_equal(r.rc, RAP_EINVAL);
 	result_free(&r);
-	expect_err(c, "=", RAP_ENOTSUP, "unknown command '='");
+	expect_err(c, "=x", RAP_ENOTSUP, "'= x'");
 	expect_err(c, "p", RAP_ENOTSUP, "unknown command 'p'");
 	expect_err(c, "pxyz", RAP_ENOTSUP, "'pxyz'");
 	/* hostile input never crashes */
@@ -423,7 +423,7 @@ static void test_info_command(void **state)
 static void test_eval_command(void **state)
 {
 	struct rap_core *c = ((struct fixture *)*state)->c;
-	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nrap.loop = true\nscr.color = 0\ntcp.bind = localhost\n");
+	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\nsrv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
 	expect_out(c, "e rap.loop", "true\n");
 	expect_out(c, "e rap.loop=0; e rap.loop", "false\n");
 	expect_out(c, "e rap.loop = true; e rap.loop", "true\n");
