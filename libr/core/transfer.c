@@ -1,0 +1,603 @@
+/* File transfers between the current file and this machine's filesystem: "wtf" copies bytes
+ * from the position into a local file, "wff" writes a local file at the position.
+ *
+ * Both move data in CHUNK-sized pieces through rap_io_read_at / rap_io_write_at, so memory
+ * stays bounded whatever the size, and over rap:// the client pipelines each piece.
+ *
+ * Decisions a user can observe:
+ * - "wtf" copies real data only. When the size of the file is known, N is clamped to its
+ *   end (a stock server would otherwise pad with 0xff, and "wtf F -1" would fill the disk);
+ *   when it is unknown, N is an upper bound and the copy stops where the data ends. Unlike
+ *   px, no 0xff fill is invented. The summary line gives the count actually copied.
+ * - An existing LOCALFILE is left untouched when the first piece cannot be read (a dead
+ *   connection does not destroy it); it is truncated only once data is in hand.
+ * - A failure later in the copy removes LOCALFILE, because a partial copy under the
+ *   expected name looks complete. It is removed only when it is a regular file that the
+ *   name still designates directly; a symlink's target, a device or a FIFO is left alone,
+ *   and the error then says how much it holds.
+ * - Every failure reports how many bytes were transferred.
+ * - Status goes to the error stream, like radare2's "dumped" line and unlike command
+ *   output, so "wtf" composes with '>' and '~' without mixing into them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rap/core.h>
+
+#include "common.h"
+#include "core_private.h"
+
+/* Large enough that a rap:// piece fills the client's pipeline, small enough to never
+ * matter for memory. */
+#define CHUNK (1u << 20)
+/* A terminal redraw costs a write; ten a second looks continuous. */
+#define REDRAW_NS 100000000LL
+
+/* ---- progress bar ------------------------------------------------------------------- */
+
+struct progress {
+	FILE *f;        /* NULL: not a terminal, print nothing */
+	uint64_t total;
+	bool total_known;
+	int64_t start_ns;
+	int64_t last_ns;
+	int width;      /* length of the last line drawn, to blank what a shorter one leaves */
+	bool drawn;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void progress_start(struct progress *p, struct rap_core *c, uint64_t total, bool known)
+{
+	memset(p, 0, sizeof(*p));
+	int fd = c->err ? fileno(c->err) : -1;
+	/* Captured output (memstreams, files, pipes, a remote client) must stay free of
+	 * carriage-return animation. */
+	p->f = fd >= 0 && isatty(fd) ? c->err : NULL;
+	p->total = total;
+	p->total_known = known;
+	p->start_ns = p->last_ns = now_ns();
+}
+
+static void fmt_size(char *buf, size_t cap, double n)
+{
+	if (n < 1024.0)
+		snprintf(buf, cap, "%.0f B", n);
+	else if (n < 1024.0 * 1024.0)
+		snprintf(buf, cap, "%.1f KiB", n / 1024.0);
+	else if (n < 1024.0 * 1024.0 * 1024.0)
+		snprintf(buf, cap, "%.1f MiB", n / (1024.0 * 1024.0));
+	else
+		snprintf(buf, cap, "%.2f GiB", n / (1024.0 * 1024.0 * 1024.0));
+}
+
+static void fmt_rate(char *buf, size_t cap, double bps)
+{
+	if (bps < 1024.0 * 1024.0)
+		snprintf(buf, cap, "%.1f KiB/s", bps / 1024.0);
+	else
+		snprintf(buf, cap, "%.1f MiB/s", bps / (1024.0 * 1024.0));
+}
+
+static void fmt_eta(char *buf, size_t cap, double secs)
+{
+	/* Beyond 100 hours the estimate is noise; say so rather than print a huge number. */
+	if (!(secs >= 0.0) || secs > 360000.0) {
+		snprintf(buf, cap, "ETA --:--");
+		return;
+	}
+	unsigned s = (unsigned)(secs + 0.5);
+	if (s >= 3600)
+		snprintf(buf, cap, "ETA %u:%02u:%02u", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, cap, "ETA %u:%02u", s / 60, s % 60);
+}
+
+/* final: the transfer is complete, so the time it took replaces the estimate. */
+static void progress_draw(struct progress *p, uint64_t done, int64_t t, bool final)
+{
+	double secs = (double)(t - p->start_ns) / 1e9;
+	double rate = secs > 0.0 ? (double)done / secs : 0.0;
+	char d[32], tot[32], r[32], when[32], line[160];
+	fmt_size(d, sizeof(d), (double)done);
+	fmt_rate(r, sizeof(r), rate);
+	if (final) {
+		unsigned s = (unsigned)secs;
+		snprintf(when, sizeof(when), "in %u:%02u", s / 60, s % 60);
+	} else if (p->total_known) {
+		fmt_eta(when, sizeof(when), rate > 0.0 ? (double)(p->total - done) / rate : -1.0);
+	} else {
+		when[0] = '\0';
+	}
+	int n;
+	if (p->total_known) {
+		fmt_size(tot, sizeof(tot), (double)p->total);
+		unsigned pct = p->total ? (unsigned)((double)done * 100.0 / (double)p->total) : 100;
+		n = snprintf(line, sizeof(line), "%s / %s  %3u%%  %s  %s", d, tot, pct > 100 ? 100 : pct, r, when);
+	} else {
+		n = snprintf(line, sizeof(line), "%s  %s%s%s", d, r, *when ? "  " : "", when);
+	}
+	if (n < 0)
+		return;
+	int pad = p->width > n ? p->width - n : 0;
+	fprintf(p->f, "\r%s%*s", line, pad, "");
+	fflush(p->f);
+	p->width = n;
+	p->drawn = true;
+	p->last_ns = t;
+}
+
+static void progress_update(struct progress *p, uint64_t done)
+{
+	if (!p->f)
+		return;
+	int64_t t = now_ns();
+	if (t - p->last_ns >= REDRAW_NS)
+		progress_draw(p, done, t, false);
+}
+
+/* Ends the bar: a final line on success, so even a quick transfer shows its rate; after a
+ * failure only the newline, so the error message starts on a line of its own. */
+static void progress_end(struct progress *p, uint64_t done, bool ok)
+{
+	if (!p->f)
+		return;
+	if (ok)
+		progress_draw(p, done, now_ns(), true);
+	if (p->drawn) {
+		fputc('\n', p->f);
+		fflush(p->f);
+	}
+}
+
+/* ---- arguments ---------------------------------------------------------------------- */
+
+/* Cuts the first word of args (a pair of quotes groups blanks and is removed) and returns
+ * it; *rest receives the remaining text, trimmed. Returns NULL when there is no word. */
+static char *first_word(char *args, char **rest)
+{
+	char *p = args;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p)
+		return NULL;
+	char *w = p, *end;
+	if ((*p == '"' || *p == '\'') && strchr(p + 1, *p)) {
+		end = strchr(p + 1, *p);
+		w = p + 1;
+		*end = '\0';
+		p = end + 1;
+	} else {
+		p += strcspn(p, " \t");
+		if (*p)
+			*p++ = '\0';
+	}
+	while (*p == ' ' || *p == '\t')
+		p++;
+	size_t n = strlen(p);
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		p[--n] = '\0';
+	*rest = p;
+	return w;
+}
+
+static bool asks_help(const char *args)
+{
+	while (*args == ' ' || *args == '\t')
+		args++;
+	return args[0] == '?' && !args[1];
+}
+
+static void usage_wtf(struct rap_core *c)
+{
+	fprintf(c->out, "Usage: wtf LOCALFILE [N]   copy N bytes (default: to the end of the file) from the position into LOCALFILE\n");
+}
+
+static void usage_wff(struct rap_core *c)
+{
+	fprintf(c->out, "Usage: wff LOCALFILE [N]   write LOCALFILE (at most N bytes of it) at the position\n");
+}
+
+static int need_file(struct rap_core *c)
+{
+	if (c->fd >= 0)
+		return 0;
+	rap__core_errorf(c, "no file is open (open one with 'o URI')");
+	return RAP_EBADFD;
+}
+
+static const char *current_uri(struct rap_core *c)
+{
+	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	return uri ? uri : "?";
+}
+
+/* ---- local file helpers ------------------------------------------------------------- */
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Fills buf from fd until it is full or the file ends. Returns the bytes read or -errno. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = read(fd, buf + done, len - done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* True when path names the open file fd directly (not through a symlink) and it is a
+ * regular file: only then may a failed copy remove it. */
+static bool removable(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && S_ISREG(a.st_mode) && lstat(path, &b) == 0 && S_ISREG(b.st_mode) &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* True when the current file is a plain local file and fd is that same file: truncating
+ * it would destroy the data about to be copied. */
+static bool is_source(struct rap_core *c, int fd)
+{
+	const struct rap_io_plugin *pl = rap_io_fd_plugin(c->io, c->fd);
+	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	if (!pl || !uri || strcmp(pl->name, "file") != 0)
+		return false;
+	if (!strncmp(uri, "file://", 7))
+		uri += 7;
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(uri, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* ---- wtf ---------------------------------------------------------------------------- */
+
+struct wtf_job {
+	const char *path;
+	int fd;
+	bool created; /* the command created path (nothing was there before) */
+	bool regular; /* path is a regular file (devices and FIFOs cannot be truncated) */
+	uint64_t off, len, done;
+};
+
+/* Fills buf with up to len bytes at off of the current file. *got receives the bytes read,
+ * fewer than len only where the data ends (*eof) or on failure (the error is returned). */
+static int read_piece(struct rap_core *c, uint64_t off, uint8_t *buf, size_t len, size_t *got, bool *eof)
+{
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = rap_io_read_at(c->io, c->fd, off + *got, buf + *got, len - *got);
+		if (n < 0)
+			return (int)n;
+		if (n == 0) {
+			*eof = true;
+			break;
+		}
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Cleans up after a failure: see the header for when the local file is removed. */
+static void wtf_fail_cleanup(struct rap_core *c, struct wtf_job *j, bool truncated)
+{
+	bool rm = removable(j->fd, j->path);
+	close(j->fd);
+	if (!truncated) {
+		/* Nothing was written: an existing file keeps its contents, and the empty file
+		 * this command created goes away without a word. */
+		if (j->created && rm)
+			unlink(j->path);
+		else if (!j->created && j->regular)
+			rap__core_errorf(c, "'%s' was left unchanged", j->path);
+		return;
+	}
+	if (rm && unlink(j->path) == 0)
+		rap__core_errorf(c, "removed the incomplete '%s'", j->path);
+	else if (j->regular)
+		rap__core_errorf(c, "'%s' is incomplete: it holds 0x%" PRIx64 " of 0x%" PRIx64 " bytes",
+				 j->path, j->done, j->len);
+}
+
+/* Empties an existing regular file once the first data is in hand. */
+static int wtf_truncate(struct rap_core *c, struct wtf_job *j)
+{
+	if (!j->regular || ftruncate(j->fd, 0) == 0)
+		return 0;
+	int rc = -errno;
+	rap__core_errorf(c, "cannot truncate '%s': %s", j->path, strerror(errno));
+	return rc;
+}
+
+static int wtf_copy(struct rap_core *c, struct wtf_job *j, bool total_known)
+{
+	uint8_t *buf = rap__malloc(CHUNK);
+	if (!buf) {
+		rap__core_errorf(c, "out of memory");
+		wtf_fail_cleanup(c, j, false);
+		return RAP_ENOMEM;
+	}
+	struct progress p;
+	progress_start(&p, c, j->len, total_known);
+	bool eof = false, truncated = false;
+	int rc = 0;
+	while (j->done < j->len && !eof) {
+		uint64_t left = j->len - j->done;
+		size_t want = left < CHUNK ? (size_t)left : CHUNK, got;
+		int rrc = read_piece(c, j->off + j->done, buf, want, &got, &eof);
+		/* Whatever arrived before a read failure is kept, so the local file (when it
+		 * stays) and the message agree on what was transferred. */
+		if (!truncated && (got || rrc == 0)) {
+			rc = wtf_truncate(c, j);
+			if (rc < 0)
+				break;
+			truncated = true;
+		}
+		if (got) {
+			rc = write_all(j->fd, buf, got);
+			if (rc < 0) {
+				progress_end(&p, j->done, false);
+				rap__core_errorf(c, "cannot write '%s' after 0x%" PRIx64 " of 0x%" PRIx64 " bytes: %s",
+						 j->path, j->done, j->len, strerror(-rc));
+				break;
+			}
+			j->done += got;
+		}
+		if (rrc < 0) {
+			rc = rrc;
+			progress_end(&p, j->done, false);
+			rap__core_errorf(c, "cannot read at 0x%08" PRIx64 " after 0x%" PRIx64 " of 0x%" PRIx64 " bytes: %s",
+					 j->off + j->done, j->done, j->len, rap_strerror(rc));
+			break;
+		}
+		progress_update(&p, j->done);
+	}
+	rap__free(buf);
+	/* The empty copy still has to empty an existing file. */
+	if (rc == 0 && !truncated) {
+		rc = wtf_truncate(c, j);
+		truncated = rc == 0;
+	}
+	if (rc < 0) {
+		wtf_fail_cleanup(c, j, truncated);
+		return rc;
+	}
+	/* close() is where a network filesystem or a full disk may report the last write. */
+	bool rm = removable(j->fd, j->path);
+	if (close(j->fd) < 0) {
+		rc = -errno;
+		progress_end(&p, j->done, false);
+		rap__core_errorf(c, "cannot write '%s': %s", j->path, strerror(-rc));
+		if (rm && unlink(j->path) == 0)
+			rap__core_errorf(c, "removed the incomplete '%s'", j->path);
+		return rc;
+	}
+	/* The data may end before N (size unknown): the bar ends at what was copied. */
+	p.total = j->done;
+	progress_end(&p, j->done, true);
+	/* radare2's wording, so scripts that look for it keep working. */
+	fprintf(c->err, "dumped 0x%" PRIx64 " bytes\n", j->done);
+	return 0;
+}
+
+/* Opens path for writing without truncating it (that waits for the first data). */
+static int wtf_open(struct rap_core *c, struct wtf_job *j)
+{
+	j->created = true;
+	j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+	if (j->fd < 0 && errno == EEXIST) {
+		j->created = false;
+		j->fd = open(j->path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	}
+	if (j->fd < 0) {
+		int rc = -errno;
+		rap__core_errorf(c, "cannot open '%s' for writing: %s", j->path, strerror(errno));
+		return rc;
+	}
+	struct stat st;
+	j->regular = fstat(j->fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (!j->created && is_source(c, j->fd)) {
+		close(j->fd);
+		rap__core_errorf(c, "'%s' is the file being read; choose another local file", j->path);
+		return RAP_EINVAL;
+	}
+	return 0;
+}
+
+int rap__core_cmd_wtf(struct rap_core *c, const char *name, char *args)
+{
+	if (asks_help(args)) {
+		usage_wtf(c);
+		return 0;
+	}
+	char *rest;
+	char *path = first_word(args, &rest);
+	if (!path || !*path) {
+		rap__core_errorf(c, "usage: wtf LOCALFILE [N]");
+		return RAP_EINVAL;
+	}
+	int rc = need_file(c);
+	if (rc < 0)
+		return rc;
+	struct wtf_job j = { .path = path, .fd = -1, .off = c->off };
+	uint64_t n = 0;
+	if (*rest && rap__core_eval(c, rest, &n) < 0) {
+		rap__core_errorf(c, "invalid length '%s'", rest);
+		return RAP_EINVAL;
+	}
+	uint64_t size;
+	rc = rap_io_size(c->io, c->fd, &size);
+	bool known = rc == 0;
+	if (known) {
+		if (c->off > size) {
+			rap__core_errorf(c, "the position 0x%" PRIx64 " is past the end of '%s' (0x%" PRIx64 ")",
+					 c->off, current_uri(c), size);
+			return RAP_EINVAL;
+		}
+		j.len = size - c->off;
+		if (*rest && n < j.len)
+			j.len = n;
+	} else if (!*rest) {
+		rap__core_errorf(c, "the size of '%s' is unknown (%s); give the length: wtf %s N",
+				 current_uri(c), rap_strerror(rc), path);
+		return rc;
+	} else {
+		/* Nothing lies past the last address; the copy ends there at the latest. */
+		uint64_t room = c->off ? UINT64_MAX - c->off + 1 : UINT64_MAX;
+		j.len = n < room ? n : room;
+		/* "-1" (2^64-1) means "all there is": no meaningful percentage then. */
+		known = n < (UINT64_C(1) << 63);
+	}
+	rc = wtf_open(c, &j);
+	if (rc < 0)
+		return rc;
+	return wtf_copy(c, &j, known);
+}
+
+/* ---- wff ---------------------------------------------------------------------------- */
+
+/* Writes len bytes at off of the current file. Returns 0 or the failure; *written counts
+ * the bytes the file accepted. */
+static int write_piece(struct rap_core *c, uint64_t off, const uint8_t *buf, size_t len, size_t *written)
+{
+	*written = 0;
+	while (*written < len) {
+		ssize_t n = rap_io_write_at(c->io, c->fd, off + *written, buf + *written, len - *written);
+		if (n < 0)
+			return (int)n;
+		/* A fixed-size file (malloc://) accepts nothing past its end: stop, don't spin. */
+		if (n == 0)
+			return RAP_ENOSPC;
+		*written += (size_t)n;
+	}
+	return 0;
+}
+
+int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
+{
+	if (asks_help(args)) {
+		usage_wff(c);
+		return 0;
+	}
+	char *rest;
+	char *path = first_word(args, &rest);
+	if (!path || !*path) {
+		rap__core_errorf(c, "usage: wff LOCALFILE [N]");
+		return RAP_EINVAL;
+	}
+	int rc = need_file(c);
+	if (rc < 0)
+		return rc;
+	uint64_t limit = UINT64_MAX;
+	if (*rest && rap__core_eval(c, rest, &limit) < 0) {
+		rap__core_errorf(c, "invalid length '%s'", rest);
+		return RAP_EINVAL;
+	}
+	/* Checked before touching the local file, so the refusal is the only message. */
+	int perm = rap_io_fd_perm(c->io, c->fd);
+	if (perm < 0 || !(perm & RAP_PERM_W)) {
+		rap__core_errorf(c, "cannot write: '%s' is open read-only (reopen it with 'o URI rw')", current_uri(c));
+		return RAP_EDENIED;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		rc = -errno;
+		rap__core_errorf(c, "cannot open '%s': %s", path, strerror(errno));
+		return rc;
+	}
+	struct stat st;
+	rc = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	if (rc < 0) {
+		rap__core_errorf(c, "cannot read '%s': %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	/* A FIFO or a device has no size: the bar then shows bytes and rate only. */
+	bool known = S_ISREG(st.st_mode);
+	uint64_t total = known ? (uint64_t)st.st_size : 0;
+	if (known && total > limit)
+		total = limit;
+	uint8_t *buf = rap__malloc(CHUNK);
+	if (!buf) {
+		close(fd);
+		rap__core_errorf(c, "out of memory");
+		return RAP_ENOMEM;
+	}
+	struct progress p;
+	progress_start(&p, c, total, known);
+	uint64_t off = c->off, done = 0;
+	rc = 0;
+	while (done < limit) {
+		uint64_t left = limit - done;
+		ssize_t n = read_full(fd, buf, left < CHUNK ? (size_t)left : CHUNK);
+		if (n < 0) {
+			rc = (int)n;
+			progress_end(&p, done, false);
+			rap__core_errorf(c, "cannot read '%s' after 0x%" PRIx64 " bytes: %s", path, done, strerror(-rc));
+			break;
+		}
+		if (n == 0)
+			break;
+		/* Writing wraps to address 0 past 2^64-1: refuse rather than corrupt the start. */
+		if (off + done + (uint64_t)(n - 1) < off) {
+			rc = RAP_EINVAL;
+			progress_end(&p, done, false);
+			rap__core_errorf(c, "writing '%s' at 0x%" PRIx64 " goes past the end of the address space after 0x%" PRIx64 " bytes",
+					 path, off, done);
+			break;
+		}
+		size_t w;
+		rc = write_piece(c, off + done, buf, (size_t)n, &w);
+		done += w;
+		if (rc < 0) {
+			progress_end(&p, done, false);
+			if (rc == RAP_ENOSPC)
+				rap__core_errorf(c, "'%s' cannot grow past 0x%08" PRIx64 ": wrote 0x%" PRIx64 " bytes of '%s'",
+						 current_uri(c), off + done, done, path);
+			else
+				rap__core_errorf(c, "cannot write at 0x%08" PRIx64 " after 0x%" PRIx64 " bytes: %s",
+						 off + done, done, rap_strerror(rc));
+			break;
+		}
+		progress_update(&p, done);
+	}
+	rap__free(buf);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	progress_end(&p, done, true);
+	fprintf(c->err, "wrote 0x%" PRIx64 " bytes\n", done);
+	return 0;
+}
