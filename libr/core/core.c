@@ -15,6 +15,7 @@ enum var_type {
 	VAR_PORT,
 	VAR_BOOL,
 	VAR_COLOR,
+	VAR_POLICY, /* a command policy level: none, read, write, all */
 };
 
 static const struct var_def {
@@ -25,8 +26,12 @@ static const struct var_def {
 } var_defs[RAP__VAR_COUNT] = {
 	[RAP__VAR_HTTP_BIND] = { "http.bind", "localhost", VAR_STRING, "address the HTTP server listens on" },
 	[RAP__VAR_HTTP_PORT] = { "http.port", "9090", VAR_PORT, "default port of the HTTP server" },
+	[RAP__VAR_RAP_BIND] = { "rap.bind", "localhost", VAR_STRING, "address the =: and =& rap servers listen on" },
 	[RAP__VAR_RAP_LOOP] = { "rap.loop", "true", VAR_BOOL, "keep serving after a rap client disconnects" },
 	[RAP__VAR_SCR_COLOR] = { "scr.color", "0", VAR_COLOR, "colours (output is always plain: only 0)" },
+	[RAP__VAR_SRV_CMD] = { "srv.cmd", "read", VAR_POLICY,
+			       "commands clients of =: =h =t may run: none, read, write, all" },
+	[RAP__VAR_SRV_SHELL] = { "srv.shell", "false", VAR_BOOL, "whether clients of =: =h =t may run ! commands" },
 	[RAP__VAR_TCP_BIND] = { "tcp.bind", "localhost", VAR_STRING, "address the TCP command server listens on" },
 };
 
@@ -58,11 +63,51 @@ int rap_core_new(struct rap_core **out)
 	return 0;
 }
 
+int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
+{
+	*out = NULL;
+	struct rap_core *c = rap__calloc(1, sizeof(*c));
+	if (!c)
+		return RAP_ENOMEM;
+	c->io = parent->io;
+	c->io_borrowed = true;
+	c->fd = parent->fd;
+	c->off = parent->off;
+	c->blocksize = parent->blocksize;
+	c->policy = parent->policy;
+	c->allow_shell = parent->allow_shell;
+	c->out = stdout;
+	c->err = stderr;
+	for (int i = 0; i < RAP__VAR_COUNT; i++) {
+		c->vars[i] = rap__strdup(parent->vars[i]);
+		if (!c->vars[i]) {
+			rap_core_free(c);
+			return RAP_ENOMEM;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+int rap__core_policy_parse(const char *name, enum rap_core_policy *out)
+{
+	static const char *const names[] = { "none", "read", "write", "all" };
+	for (int i = 0; i < 4; i++) {
+		if (name && !strcmp(name, names[i])) {
+			*out = (enum rap_core_policy)i;
+			return 0;
+		}
+	}
+	return RAP_EINVAL;
+}
+
 void rap_core_free(struct rap_core *c)
 {
 	if (!c)
 		return;
-	if (c->io)
+	rap__core_servers_free(c);
+	rap__core_remote_free(c);
+	if (c->io && !c->io_borrowed)
 		rap_io_free(c->io);
 	for (int i = 0; i < RAP__VAR_COUNT; i++)
 		rap__free(c->vars[i]);
@@ -239,6 +284,10 @@ static const char *normalize(enum var_type type, const char *value)
 			return NULL;
 		return value;
 	}
+	case VAR_POLICY: {
+		enum rap_core_policy level;
+		return rap__core_policy_parse(value, &level) == 0 ? value : NULL;
+	}
 	case VAR_STRING:
 		if (!*value || strpbrk(value, " \t\r\n"))
 			return NULL;
@@ -267,6 +316,9 @@ size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap)
 {
 	if (!cap)
 		return 0;
+	size_t rn = rap__core_remote_prompt(c, buf, cap);
+	if (rn)
+		return rn;
 	int n = snprintf(buf, cap, "[0x%08" PRIx64 "]> ", c->off);
 	if (n < 0) {
 		buf[0] = '\0';

@@ -1,7 +1,12 @@
 /* The IO instance: plugin registry, descriptor table and the open policy.
  *
- * An instance has no lock: it belongs to one thread at a time (a rap server gives every
- * client session its own core and so its own instance).
+ * An instance may be shared between threads (a core and the background servers that serve
+ * its open files): one recursive mutex per instance is held by every public function for
+ * its whole duration, plugin calls included, so plugins' per-descriptor state is serialized
+ * too and never needs a lock of its own. Recursive, because plugins call back into the
+ * instance while it is held (rap_io_open_local, rap_io_set_error, rap_io_tls). A slow
+ * plugin call (a rap:// read over a slow link) therefore delays the other users of the
+ * instance; that is the price of keeping plugins lock-free.
  *
  * Everything that decides whether an open may happen, and with which permissions, is in
  * this file, so a server can reason about its exposure by reading one place: plugins only
@@ -11,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +39,9 @@ struct rap_io_desc {
 };
 
 struct rap_io {
+	/* Mutable even through const pointers: the read-only accessors lock too. */
+	pthread_mutex_t lock;
+
 	const struct rap_io_plugin **plugins;
 	size_t nplugins;
 	size_t plugins_cap;
@@ -52,6 +61,13 @@ struct rap_io {
 	bool allow_write;
 	char *allowed; /* comma-separated plugin names; NULL allows every plugin */
 
+	/* URIs of recently closed descriptors. rap_io_fd_uri hands out a borrowed pointer;
+	 * in an instance shared between threads another thread may close that fd while the
+	 * caller still prints the string, so the text outlives the descriptor for the next
+	 * 16 closes instead of being freed at once. */
+	char *retired[16];
+	size_t retired_next;
+
 	struct rap_tls_config *tls; /* borrowed; for raps:// (NULL: a verifying default) */
 	char error[256];            /* detail of the last failed open */
 };
@@ -60,6 +76,16 @@ struct rap_io {
 #define FIRST_FD 3
 
 static bool use_openat2 = true;
+
+static void io_lock(const struct rap_io *io)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&io->lock);
+}
+
+static void io_unlock(const struct rap_io *io)
+{
+	pthread_mutex_unlock((pthread_mutex_t *)&io->lock);
+}
 
 void rap__io_set_openat2(bool on)
 {
@@ -77,7 +103,7 @@ static const struct rap_io_plugin *find_plugin_by_name(const struct rap_io *io, 
 	return NULL;
 }
 
-int rap_io_register(struct rap_io *io, const struct rap_io_plugin *p)
+static int locked_register(struct rap_io *io, const struct rap_io_plugin *p)
 {
 	if (!io || !p || p->abi != RAP_IO_PLUGIN_ABI || !p->name || !p->name[0] ||
 	    !p->accepts || !p->open || !p->close || !p->read)
@@ -97,11 +123,24 @@ int rap_io_register(struct rap_io *io, const struct rap_io_plugin *p)
 	return 0;
 }
 
+int rap_io_register(struct rap_io *io, const struct rap_io_plugin *p)
+{
+	if (!io)
+		return locked_register(io, p);
+	io_lock(io);
+	int r = locked_register(io, p);
+	io_unlock(io);
+	return r;
+}
+
 const struct rap_io_plugin *rap_io_plugin_at(const struct rap_io *io, size_t i)
 {
-	if (!io || i >= io->nplugins)
+	if (!io)
 		return NULL;
-	return io->plugins[i];
+	io_lock(io);
+	const struct rap_io_plugin *p = i < io->nplugins ? io->plugins[i] : NULL;
+	io_unlock(io);
+	return p;
 }
 
 /* ---- instance ----------------------------------------------------------------------- */
@@ -119,10 +158,22 @@ int rap_io_new(struct rap_io **out)
 	struct rap_io *io = rap__calloc(1, sizeof(*io));
 	if (!io)
 		return RAP_ENOMEM;
+	pthread_mutexattr_t attr;
+	int rc = pthread_mutexattr_init(&attr);
+	if (rc == 0) {
+		rc = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+		if (rc == 0)
+			rc = pthread_mutex_init(&io->lock, &attr);
+		pthread_mutexattr_destroy(&attr);
+	}
+	if (rc != 0) {
+		rap__free(io);
+		return -rc;
+	}
 	io->root_fd = -1;
 	io->allow_write = true;
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
-		int rc = rap_io_register(io, builtin[i]);
+		rc = rap_io_register(io, builtin[i]);
 		if (rc < 0) {
 			rap_io_free(io);
 			return rc;
@@ -152,6 +203,9 @@ void rap_io_free(struct rap_io *io)
 	rap__free(io->root_real);
 	rap__free(io->root_given);
 	rap__free(io->allowed);
+	for (size_t i = 0; i < sizeof(io->retired) / sizeof(io->retired[0]); i++)
+		rap__free(io->retired[i]);
+	pthread_mutex_destroy(&io->lock);
 	rap__free(io);
 }
 
@@ -159,11 +213,14 @@ void rap_io_free(struct rap_io *io)
 
 void rap_io_set_allow_write(struct rap_io *io, bool allow)
 {
-	if (io)
-		io->allow_write = allow;
+	if (!io)
+		return;
+	io_lock(io);
+	io->allow_write = allow;
+	io_unlock(io);
 }
 
-int rap_io_set_allowed_plugins(struct rap_io *io, const char *names)
+static int locked_set_allowed_plugins(struct rap_io *io, const char *names)
 {
 	if (!io)
 		return RAP_EINVAL;
@@ -176,6 +233,16 @@ int rap_io_set_allowed_plugins(struct rap_io *io, const char *names)
 	rap__free(io->allowed);
 	io->allowed = copy;
 	return 0;
+}
+
+int rap_io_set_allowed_plugins(struct rap_io *io, const char *names)
+{
+	if (!io)
+		return locked_set_allowed_plugins(io, names);
+	io_lock(io);
+	int r = locked_set_allowed_plugins(io, names);
+	io_unlock(io);
+	return r;
 }
 
 static bool is_space(char c)
@@ -236,7 +303,7 @@ static const char *strip_root(const char *abs, const char *root)
 	}
 }
 
-int rap_io_set_root(struct rap_io *io, const char *dir)
+static int locked_set_root(struct rap_io *io, const char *dir)
 {
 	if (!io)
 		return RAP_EINVAL;
@@ -281,6 +348,16 @@ int rap_io_set_root(struct rap_io *io, const char *dir)
 	io->root_real = real;
 	io->root_given = given;
 	return 0;
+}
+
+int rap_io_set_root(struct rap_io *io, const char *dir)
+{
+	if (!io)
+		return locked_set_root(io, dir);
+	io_lock(io);
+	int r = locked_set_root(io, dir);
+	io_unlock(io);
+	return r;
 }
 
 /* ---- confined opens ----------------------------------------------------------------- */
@@ -390,7 +467,7 @@ static int open_beneath(int rootfd, const char *rel, int flags)
 	return open_beneath_walk(rootfd, rel, flags);
 }
 
-int rap_io_open_local(struct rap_io *io, const char *path, int flags)
+static int locked_open_local(struct rap_io *io, const char *path, int flags)
 {
 	if (!io || !path)
 		return RAP_EINVAL;
@@ -412,6 +489,16 @@ int rap_io_open_local(struct rap_io *io, const char *path, int flags)
 	if (!*rel)
 		return -ENOENT;
 	return open_beneath(io->root_fd, rel, flags);
+}
+
+int rap_io_open_local(struct rap_io *io, const char *path, int flags)
+{
+	if (!io)
+		return locked_open_local(io, path, flags);
+	io_lock(io);
+	int r = locked_open_local(io, path, flags);
+	io_unlock(io);
+	return r;
 }
 
 /* ---- descriptors -------------------------------------------------------------------- */
@@ -440,7 +527,7 @@ static struct rap_io_desc *desc_get(const struct rap_io *io, int fd)
 	return found ? io->descs[i] : NULL;
 }
 
-int rap_io_open(struct rap_io *io, const char *uri, int perm)
+static int locked_open(struct rap_io *io, const char *uri, int perm)
 {
 	if (!io || !uri)
 		return RAP_EINVAL;
@@ -508,7 +595,17 @@ int rap_io_open(struct rap_io *io, const char *uri, int perm)
 	return fd;
 }
 
-int rap_io_close(struct rap_io *io, int fd)
+int rap_io_open(struct rap_io *io, const char *uri, int perm)
+{
+	if (!io)
+		return locked_open(io, uri, perm);
+	io_lock(io);
+	int r = locked_open(io, uri, perm);
+	io_unlock(io);
+	return r;
+}
+
+static int locked_close(struct rap_io *io, int fd)
 {
 	bool found;
 	if (!io)
@@ -521,11 +618,25 @@ int rap_io_close(struct rap_io *io, int fd)
 	memmove(io->descs + i, io->descs + i + 1, (io->ndescs - i - 1) * sizeof(*io->descs));
 	io->ndescs--;
 	int rc = d->plugin->close(d);
+	size_t slot = io->retired_next++ % (sizeof(io->retired) / sizeof(io->retired[0]));
+	rap__free(io->retired[slot]);
+	io->retired[slot] = d->uri;
+	d->uri = NULL;
 	desc_free(d);
 	return rc < 0 ? rc : 0;
 }
 
-ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len)
+int rap_io_close(struct rap_io *io, int fd)
+{
+	if (!io)
+		return locked_close(io, fd);
+	io_lock(io);
+	int r = locked_close(io, fd);
+	io_unlock(io);
+	return r;
+}
+
+static ssize_t locked_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len)
 {
 	struct rap_io_desc *d = desc_get(io, fd);
 	if (!d)
@@ -539,7 +650,17 @@ ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_
 	return d->plugin->read(d, off, buf, len);
 }
 
-ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len)
+ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len)
+{
+	if (!io)
+		return locked_read_at(io, fd, off, buf, len);
+	io_lock(io);
+	ssize_t r = locked_read_at(io, fd, off, buf, len);
+	io_unlock(io);
+	return r;
+}
+
+static ssize_t locked_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len)
 {
 	struct rap_io_desc *d = desc_get(io, fd);
 	if (!d)
@@ -557,7 +678,17 @@ ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf
 	return d->plugin->write(d, off, buf, len);
 }
 
-int rap_io_size(struct rap_io *io, int fd, uint64_t *size)
+ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len)
+{
+	if (!io)
+		return locked_write_at(io, fd, off, buf, len);
+	io_lock(io);
+	ssize_t r = locked_write_at(io, fd, off, buf, len);
+	io_unlock(io);
+	return r;
+}
+
+static int locked_size(struct rap_io *io, int fd, uint64_t *size)
 {
 	struct rap_io_desc *d = desc_get(io, fd);
 	if (!d)
@@ -569,7 +700,17 @@ int rap_io_size(struct rap_io *io, int fd, uint64_t *size)
 	return d->plugin->size(d, size);
 }
 
-int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out)
+int rap_io_size(struct rap_io *io, int fd, uint64_t *size)
+{
+	if (!io)
+		return locked_size(io, fd, size);
+	io_lock(io);
+	int r = locked_size(io, fd, size);
+	io_unlock(io);
+	return r;
+}
+
+static int locked_system(struct rap_io *io, int fd, const char *cmd, char **out)
 {
 	struct rap_io_desc *d = desc_get(io, fd);
 	if (out)
@@ -583,7 +724,17 @@ int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out)
 	return d->plugin->system(d, cmd, out);
 }
 
-int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence)
+int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out)
+{
+	if (!io)
+		return locked_system(io, fd, cmd, out);
+	io_lock(io);
+	int r = locked_system(io, fd, cmd, out);
+	io_unlock(io);
+	return r;
+}
+
+static int64_t locked_seek(struct rap_io *io, int fd, uint64_t off, int whence)
 {
 	struct rap_io_desc *d = desc_get(io, fd);
 	if (!d)
@@ -593,13 +744,33 @@ int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence)
 	return d->plugin->seek(d, off, whence);
 }
 
-const char *rap_io_fd_uri(const struct rap_io *io, int fd)
+int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence)
+{
+	if (!io)
+		return locked_seek(io, fd, off, whence);
+	io_lock(io);
+	int64_t r = locked_seek(io, fd, off, whence);
+	io_unlock(io);
+	return r;
+}
+
+static const char *locked_fd_uri(const struct rap_io *io, int fd)
 {
 	const struct rap_io_desc *d = desc_get(io, fd);
 	return d ? d->uri : NULL;
 }
 
-int rap_io_fd_perm(const struct rap_io *io, int fd)
+const char *rap_io_fd_uri(const struct rap_io *io, int fd)
+{
+	if (!io)
+		return locked_fd_uri(io, fd);
+	io_lock(io);
+	const char *r = locked_fd_uri(io, fd);
+	io_unlock(io);
+	return r;
+}
+
+static int locked_fd_perm(const struct rap_io *io, int fd)
 {
 	const struct rap_io_desc *d = desc_get(io, fd);
 	if (!d)
@@ -608,19 +779,49 @@ int rap_io_fd_perm(const struct rap_io *io, int fd)
 	return io->allow_write ? d->perm : d->perm & ~RAP_PERM_W;
 }
 
-const struct rap_io_plugin *rap_io_fd_plugin(const struct rap_io *io, int fd)
+int rap_io_fd_perm(const struct rap_io *io, int fd)
+{
+	if (!io)
+		return locked_fd_perm(io, fd);
+	io_lock(io);
+	int r = locked_fd_perm(io, fd);
+	io_unlock(io);
+	return r;
+}
+
+static const struct rap_io_plugin *locked_fd_plugin(const struct rap_io *io, int fd)
 {
 	const struct rap_io_desc *d = desc_get(io, fd);
 	return d ? d->plugin : NULL;
 }
 
-size_t rap_io_fds(const struct rap_io *io, int *fds, size_t cap)
+const struct rap_io_plugin *rap_io_fd_plugin(const struct rap_io *io, int fd)
+{
+	if (!io)
+		return locked_fd_plugin(io, fd);
+	io_lock(io);
+	const struct rap_io_plugin *r = locked_fd_plugin(io, fd);
+	io_unlock(io);
+	return r;
+}
+
+static size_t locked_fds(const struct rap_io *io, int *fds, size_t cap)
 {
 	if (!io)
 		return 0;
 	for (size_t i = 0; i < io->ndescs && i < cap; i++)
 		fds[i] = io->descs[i]->fd;
 	return io->ndescs;
+}
+
+size_t rap_io_fds(const struct rap_io *io, int *fds, size_t cap)
+{
+	if (!io)
+		return locked_fds(io, fds, cap);
+	io_lock(io);
+	size_t r = locked_fds(io, fds, cap);
+	io_unlock(io);
+	return r;
 }
 
 void rap_io_desc_set_data(struct rap_io_desc *d, void *data)
@@ -645,14 +846,21 @@ int rap_io_desc_fd(const struct rap_io_desc *d)
 
 void rap_io_set_tls(struct rap_io *io, struct rap_tls_config *cfg)
 {
+	io_lock(io);
 	io->tls = cfg;
+	io_unlock(io);
 }
 
 struct rap_tls_config *rap_io_tls(const struct rap_io *io)
 {
-	return io->tls;
+	io_lock(io);
+	struct rap_tls_config *cfg = io->tls;
+	io_unlock(io);
+	return cfg;
 }
 
+/* The text is one buffer per instance: in a shared instance another thread's failed open
+ * may replace it, so a caller reads it right after its own open failed. */
 const char *rap_io_error(const struct rap_io *io)
 {
 	return io->error;
@@ -660,5 +868,7 @@ const char *rap_io_error(const struct rap_io *io)
 
 void rap_io_set_error(struct rap_io *io, const char *detail)
 {
+	io_lock(io);
 	snprintf(io->error, sizeof(io->error), "%s", detail ? detail : "");
+	io_unlock(io);
 }

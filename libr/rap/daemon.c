@@ -48,6 +48,7 @@ struct conn {
 	uint64_t partial_since;             /* 0 while the decoder is at a message boundary */
 	unsigned interest;
 	bool tls_pending_listed;
+	bool hangup;                        /* draining because the handler ended the session */
 	struct conn *prev, *next;           /* all connections */
 	struct conn *pending_next;          /* TLS connections with decrypted bytes waiting */
 };
@@ -387,7 +388,7 @@ static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *
 	if (c->state == CONN_HANDSHAKE)
 		conn_close(c, 4, "TLS handshake timeout");
 	else if (c->state == CONN_DRAINING)
-		conn_close(c, 5, "shutdown grace period over");
+		conn_close(c, 5, c->hangup ? "peer did not take its last replies" : "shutdown grace period over");
 	else if (c->partial_since)
 		conn_close(c, 4, "request timeout (message left half-sent)");
 	else
@@ -493,7 +494,8 @@ static bool conn_read(struct conn *c)
 	uint8_t buf[READ_CHUNK];
 	size_t budget = srv->read_budget;
 	const uint8_t *data;
-	while (budget > 0 && rap_server_session_output(c->session, &data) < srv->output_max) {
+	/* A handler that ended the session (rap_server_end_session) stops the reading. */
+	while (budget > 0 && c->state == CONN_OPEN && rap_server_session_output(c->session, &data) < srv->output_max) {
 		size_t want = budget < sizeof(buf) ? budget : sizeof(buf);
 		ssize_t n = conn_recv(c, buf, want);
 		if (n == RAP_EAGAIN)
@@ -555,7 +557,7 @@ static void conn_step(struct conn *c, unsigned events)
 	if (c->state == CONN_DRAINING) {
 		const uint8_t *data;
 		if (rap_server_session_output(c->session, &data) == 0) {
-			conn_close(c, 6, "server shutting down");
+			conn_close(c, 6, c->hangup ? "session ended" : "server shutting down");
 			return;
 		}
 	}
@@ -732,6 +734,18 @@ static void close_listeners(struct rap_server *srv)
 }
 
 /* ---- shutdown ----------------------------------------------------------------------- */
+
+void rap_server_end_session(struct rap_server *srv, void *ctx)
+{
+	/* Linear: called once per session at most, and sessions are few per server. */
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->ctx == ctx && c->state == CONN_OPEN) {
+			c->state = CONN_DRAINING;
+			c->hangup = true;
+			return;
+		}
+	}
+}
 
 static void check_done(struct rap_server *srv)
 {

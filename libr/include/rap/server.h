@@ -60,6 +60,12 @@ RAP_API int rap_server_allow_network(struct rap_server *srv, const char *cidr);
 RAP_API void rap_server_shutdown(struct rap_server *srv, uint64_t grace_ms,
 				 void (*on_done)(void *user), void *user);
 
+/* Ends the session whose context is ctx (as given by session_open) once the replies
+ * already queued are sent: no more requests are read from it, and session_close follows.
+ * Meant for a handler callback (e.g. a client's quit command); the reply being built is
+ * still delivered. Unknown or already ending sessions are ignored. */
+RAP_API void rap_server_end_session(struct rap_server *srv, void *ctx);
+
 /* Sessions currently open. */
 RAP_API size_t rap_server_session_count(const struct rap_server *srv);
 

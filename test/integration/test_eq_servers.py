@@ -1,0 +1,407 @@
+"""Servers started from rapcli's prompt: '=&:0' serving several real clients (raw RAP bytes
+on IPv4 and IPv6, a second rapcli on rap://) while the prompt keeps working with its own
+position; '=:0', '=t 0' and '=h 0' in the foreground stopped with SIGINT; '=h&' driven by
+curl (GET, POST, errors) and stopped with '=h-'; the TCP command server with python
+sockets (the 'echo px | nc' of the docs) and curl; the server policy; misbehaving clients.
+
+rapcli reads its commands from a pipe that stays open, so it is a live prompt; every wait
+is bounded; every port is chosen by the OS and read from the "listening on" line."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import raplib  # noqa: E402
+from raplib import CMD, OPEN, READ, SEEK, WRITE, CLOSE, enc_cmd, enc_open, enc_read, enc_seek  # noqa: E402
+
+DEADLINE = raplib.DEADLINE
+CURL = shutil.which("curl")
+
+
+class Cli:
+    """rapcli on a file with its stdin a pipe kept open: a prompt driven line by line."""
+
+    def __init__(self, path, env=None):
+        self.proc = subprocess.Popen([raplib.RAPCLI, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        self.out = b""
+        self.err = b""
+        self.cond = threading.Condition()
+        self.seq = 0
+        self.readers = [threading.Thread(target=self._drain, args=(self.proc.stdout, "out"), daemon=True),
+                        threading.Thread(target=self._drain, args=(self.proc.stderr, "err"), daemon=True)]
+        for t in self.readers:
+            t.start()
+
+    def _drain(self, pipe, name):
+        while True:
+            chunk = pipe.read1(65536)
+            with self.cond:
+                if chunk:
+                    setattr(self, name, getattr(self, name) + chunk)
+                self.cond.notify_all()
+            if not chunk:
+                return
+
+    def send(self, line):
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, pattern, stream="out", timeout=DEADLINE):
+        """Waits until pattern matches the stream; returns the match and drops the text up
+        to its end, so later waits see only newer output."""
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        end = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                m = rx.search(getattr(self, stream))
+                if m:
+                    setattr(self, stream, getattr(self, stream)[m.end():])
+                    return m
+                left = end - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None and not any(t.is_alive() for t in self.readers):
+                    raise AssertionError("no %r on %s within %ss: %r / stderr %r" %
+                                         (pattern, stream, timeout, getattr(self, stream), self.err))
+                self.cond.wait(left)
+
+    def run(self, line):
+        """Runs one prompt line and returns its stdout (a marker echoed after it tells the
+        end of the output)."""
+        self.seq += 1
+        mark = "--mark-%d--" % self.seq
+        self.send(line)
+        self.send("?e " + mark)
+        m = self.wait_for(rb"(?s)(.*?)" + re.escape(mark.encode()) + rb"\n")
+        return m.group(1).decode()
+
+    def start_server(self, line, scheme):
+        self.send(line)
+        m = self.wait_for(r"listening on %s://127\.0\.0\.1:(\d+)" % scheme)
+        port = int(m.group(1))
+        self.wait_for(r"listening on %s://\[::1\]:%d/?\n" % (scheme, port))
+        return port
+
+    def quit(self):
+        if self.proc.poll() is None:
+            try:
+                self.send("q")
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                self.proc.wait(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for t in self.readers:
+            t.join(DEADLINE)
+        return self.proc.returncode
+
+
+def connect(host, port):
+    s = socket.create_connection((host, port), timeout=DEADLINE)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def rap_call(sock, data, count=1):
+    sock.sendall(data)
+    return raplib.recv_messages(sock, count)
+
+
+def cmd_text(msg):
+    return msg.payload.rstrip(b"\0").decode()
+
+
+def line_exchange(host, port, data, shut=True):
+    """What 'echo CMD | nc HOST PORT' does: send, half-close, read to the end."""
+    with connect(host, port) as s:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        return raplib.recv_until_closed(s)
+
+
+def hexdump16(off):
+    rec = b"@%08x|rap2!\n" % off
+    pairs = " ".join(rec[i:i + 2].hex() for i in range(0, 16, 2))
+    ascii_ = "".join(chr(b) if 0x20 <= b < 0x7f else "." for b in rec)
+    return ("- offset -   0 1  2 3  4 5  6 7  8 9  A B  C D  E F  0123456789ABCDEF\n"
+            "0x%08x  %s  %s\n" % (off, pairs, ascii_))
+
+
+def curl(*args):
+    r = subprocess.run([CURL, "-sS", "--max-time", str(int(DEADLINE)), *args], capture_output=True,
+                       timeout=DEADLINE + 5)
+    return r.returncode, r.stdout
+
+
+class Servers(unittest.TestCase):
+
+    def setUp(self):
+        self.root = raplib.TempRoot()
+        self.path = os.path.join(self.root.path, "sample.bin")
+        self.clis = []
+
+    def tearDown(self):
+        for c in self.clis:
+            c.quit()
+        self.root.cleanup()
+
+    def cli(self, env=None):
+        c = Cli(self.path, env)
+        self.clis.append(c)
+        return c
+
+    # ---- rap -------------------------------------------------------------------------
+
+    def test_background_rap_server_many_clients(self):
+        cli = self.cli()
+        self.assertEqual(cli.run("s 0x40; b 0x20"), "")
+        port = cli.start_server("=&:0", "rap")
+        self.assertIn("rap server on 127.0.0.1:%d, [::1]:%d (background, srv.cmd=read)" % (port, port),
+                      cli.run("="))
+
+        # A raw stock-style client on IPv4: OPEN, SEEK, READ, CMD.
+        a = connect("127.0.0.1", port)
+        m, = rap_call(a, enc_open(4, self.path))
+        self.assertEqual(m.op, OPEN | 0x80)
+        fd = m.svalue
+        self.assertGreaterEqual(fd, 3)
+        seek, data = rap_call(a, enc_seek(0, 0x100) + enc_read(16), 2)
+        self.assertEqual(seek.offset, 0x100)
+        self.assertEqual(data.payload, raplib.sample_bytes()[0x100:0x110])
+        m, = rap_call(a, enc_cmd("s"))
+        self.assertEqual(cmd_text(m), "0x100\n")
+        # Policy read: only the files the user has open can be opened.
+        m, = rap_call(a, enc_open(4, os.path.join(self.root.path, "sample-rw.bin")))
+        self.assertEqual(m.svalue, -1)
+
+        # A raw client on IPv6, command-only: it starts on the user's file and position.
+        b = connect("::1", port)
+        m, = rap_call(b, enc_cmd("s; p8 4"))
+        self.assertEqual(cmd_text(m), "0x40\n40303030\n")
+
+        # A second rapcli through rap://, at the same time.
+        r = raplib.run_rapcli(["-c", "px 16", "-c", "s 0x200", "-c", "p8 4",
+                               "rap://127.0.0.1:%d/%s" % (port, self.path)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode(), hexdump16(0) + "40303030\n")
+
+        # The prompt keeps working with its own position and block size.
+        self.assertEqual(cli.run("s; b; p8 2"), "0x40\n0x20\n4030\n")
+
+        # Policy read: no writes, no closing the user's file, and the reason comes back.
+        m, = rap_call(a, enc_cmd("wx 41"))
+        self.assertEqual(cmd_text(m), "error: command 'wx' refused by the server's command policy (read)\n")
+        m, = rap_call(a, raplib.enc_write(b"XY"))
+        self.assertEqual(m.value, 0)
+        m, = rap_call(b, raplib.enc_close(3))
+        self.assertEqual(m.svalue, -1)
+        m, = rap_call(a, raplib.enc_close(fd))
+        self.assertEqual(m.value, 0)
+        # The second rapcli's file closes when the server sees it leave.
+        end = time.monotonic() + DEADLINE
+        while cli.run("o").count("\n") != 1 and time.monotonic() < end:
+            time.sleep(0.01)
+        self.assertEqual(cli.run("o").count("\n"), 1)
+
+        # A client's q ends its own session only.
+        m, = rap_call(b, enc_cmd("q"))
+        self.assertEqual(raplib.recv_until_closed(b), b"")
+        b.close()
+        m, = rap_call(a, enc_cmd("?e alive"))
+        self.assertEqual(cmd_text(m), "alive\n")
+
+        # Misbehaving clients: garbage, a half-sent header, an endless silence.
+        with connect("127.0.0.1", port) as g:
+            g.sendall(b"\x99garbage")
+            self.assertEqual(raplib.recv_until_closed(g), b"")
+        half = connect("127.0.0.1", port)
+        half.sendall(bytes([CMD, 0, 0]))
+        idle = connect("::1", port)
+        m, = rap_call(a, enc_cmd("p8 1"))
+        self.assertEqual(cmd_text(m), "40\n")
+        with connect("127.0.0.1", port) as c2:
+            m, = rap_call(c2, enc_cmd("?e new client"))
+            self.assertEqual(cmd_text(m), "new client\n")
+        half.close()
+        idle.close()
+        a.close()
+
+        # Stopped with =&-: nothing listens once the command returned.
+        self.assertEqual(cli.run("=&-%d" % port), "")
+        self.assertEqual(cli.run("="), "")
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+        self.assertEqual(cli.quit(), 0)
+
+    def test_rap_write_policy(self):
+        cli = self.cli()
+        cli.run("e srv.cmd=write")
+        port = cli.start_server("=&r 0", "rap")
+        with connect("127.0.0.1", port) as s:
+            m, = rap_call(s, enc_open(6, self.path))
+            self.assertGreaterEqual(m.svalue, 0)
+            seek, w = rap_call(s, enc_seek(0, 0x10) + raplib.enc_write(b"WXYZ"), 2)
+            self.assertGreater(w.value, 0)  # stock clients read any non-zero as success
+            # "write" may open other files too (within the IO policy).
+            m, = rap_call(s, enc_open(6, os.path.join(self.root.path, "sample-rw.bin")))
+            self.assertGreaterEqual(m.svalue, 0)
+            seek, w = rap_call(s, enc_seek(0, 0) + raplib.enc_write(b"rw"), 2)
+            self.assertGreater(w.value, 0)
+        self.assertEqual(cli.run("p8 4 @ 0x10"), "5758595a\n")
+        self.assertEqual(self.root.read("sample.bin")[0x10:0x14], b"WXYZ")
+        self.assertEqual(self.root.read("sample-rw.bin")[:2], b"rw")
+
+    def test_foreground_rap_server_sigint(self):
+        cli = self.cli()
+        port = cli.start_server("=:0", "rap")
+        cli.wait_for(r"press Ctrl-C to stop the server", stream="err")
+        with connect("::1", port) as s:
+            m, = rap_call(s, enc_cmd("p8 4 @ 0x20"))
+            self.assertEqual(cmd_text(m), "40303030\n")
+            # Lines typed meanwhile wait for the server to stop.
+            cli.send("?e after the server")
+            cli.proc.send_signal(signal.SIGINT)
+            cli.wait_for(r"rap server stopped", stream="err")
+            self.assertEqual(raplib.recv_until_closed(s), b"")
+        cli.wait_for(r"after the server\n")
+        self.assertEqual(cli.run("s"), "0x0\n")
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+        self.assertEqual(cli.quit(), 0)
+
+    # ---- tcp -------------------------------------------------------------------------
+
+    def test_tcp_command_server(self):
+        cli = self.cli()
+        port = cli.start_server("=t& 0", "tcp")
+        self.assertEqual(line_exchange("127.0.0.1", port, b"px 16\n").decode(), hexdump16(0))
+        self.assertEqual(line_exchange("::1", port, b"p8 4 @ 0x10\n"), b"40303030\n")
+        # Without the half-close the newline ends the command.
+        self.assertEqual(line_exchange("127.0.0.1", port, b"?e no-shutdown\n", shut=False), b"no-shutdown\n")
+        # One core for the server: 's' persists between connections; the prompt's does not move.
+        self.assertEqual(line_exchange("::1", port, b"s 0x100\n"), b"\n")
+        self.assertEqual(line_exchange("127.0.0.1", port, b"s\n"), b"0x100\n")
+        self.assertEqual(cli.run("s"), "0x0\n")
+        self.assertEqual(line_exchange("127.0.0.1", port, b"w hello\n"),
+                         b"error: command 'w' refused by the server's command policy (read)\n")
+        if CURL:
+            rc, body = curl("-g", "http://[::1]:%d/cmd/px%%2016" % port)
+            self.assertEqual(rc, 0)
+            self.assertEqual(body.decode(), hexdump16(0x100))
+        # A silent client and a flood do not stop it.
+        silent = connect("127.0.0.1", port)
+        self.assertIn(b"too long", line_exchange("127.0.0.1", port, b"A" * (70 << 10), shut=False))
+        self.assertEqual(line_exchange("::1", port, b"?e fine\n"), b"fine\n")
+        silent.close()
+        self.assertEqual(cli.run("=t-"), "")
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("::1", port), timeout=DEADLINE)
+
+    def test_tcp_foreground_sigint(self):
+        cli = self.cli()
+        port = cli.start_server(".:0", "tcp")
+        self.assertEqual(line_exchange("::1", port, b"p8 2\n"), b"4030\n")
+        cli.proc.send_signal(signal.SIGINT)
+        cli.wait_for(r"tcp server stopped", stream="err")
+        self.assertEqual(cli.run("?e back"), "back\n")
+        self.assertEqual(cli.quit(), 0)
+
+    # ---- http ------------------------------------------------------------------------
+
+    @unittest.skipUnless(CURL, "curl is not installed")
+    def test_http_background_with_curl(self):
+        cli = self.cli()
+        port = cli.start_server("=h& 0", "http")
+        base = "http://127.0.0.1:%d" % port
+        rc, body = curl(base + "/cmd/px%2016")
+        self.assertEqual((rc, body.decode()), (0, hexdump16(0)))
+        rc, raw = curl("-i", base + "/cmd/p8%204%20@%200x10")
+        self.assertEqual(rc, 0)
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+        self.assertNotIn(b"\n", head.replace(b"\r\n", b""))
+        self.assertIn(b"\r\nContent-Type: text/plain; charset=utf-8", head)
+        self.assertIn(b"\r\nContent-Length: 9", head)
+        self.assertEqual(body, b"40303030\n")
+        # POST: the body is the command; the server's position persists, the prompt's not.
+        rc, body = curl("--data-binary", "s 0x100\np8 4", base + "/cmd")
+        self.assertEqual((rc, body), (0, b"40303030\n"))
+        rc, body = curl("-g", "http://[::1]:%d/cmd/s" % port)
+        self.assertEqual((rc, body), (0, b"0x100\n"))
+        self.assertEqual(cli.run("s"), "0x0\n")
+        # Errors and the policy.
+        for args, code in ((["/nothing"], "404"), (["-X", "DELETE", "/cmd/px"], "405"),
+                           (["/cmd/px%zz"], "400"), (["/cmd/wx%2041"], "403"),
+                           (["-H", "Host: rebind.example", "/cmd/px"], "403")):
+            rc, out = curl("-o", "/dev/null", "-w", "%{http_code}", *args[:-1], base + args[-1])
+            self.assertEqual(out.decode(), code, args)
+        rc, body = curl(base + "/cmd/wx%2041")
+        self.assertEqual(body, b"error: command 'wx' refused by the server's command policy (read)\n")
+        # A big POST body goes through curl's Expect: 100-continue.
+        big = "?e " + "x" * 5000
+        rc, body = curl("--data-binary", big, base + "/cmd/")
+        self.assertEqual((rc, body), (0, ("x" * 5000 + "\n").encode()))
+        self.assertIn("http server on 127.0.0.1:%d, [::1]:%d (background" % (port, port), cli.run("="))
+        self.assertEqual(cli.run("=h-"), "")
+        rc, _ = curl(base + "/cmd/s")
+        self.assertEqual(rc, 7)  # could not connect
+
+    def test_http_foreground_sigint(self):
+        cli = self.cli()
+        port = cli.start_server("=h 0", "http")
+        with connect("::1", port) as s:
+            s.sendall(b"GET /cmd/p8%202 HTTP/1.1\r\nHost: [::1]\r\n\r\n")
+            resp = raplib.recv_until_closed(s)
+        self.assertTrue(resp.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertTrue(resp.endswith(b"\r\n\r\n4030\n"))
+        cli.proc.send_signal(signal.SIGINT)
+        cli.wait_for(r"http server stopped", stream="err")
+        self.assertEqual(cli.run("?e back"), "back\n")
+
+    def test_http_policy_none_and_browser(self):
+        tmp = tempfile.mkdtemp()
+        seen = os.path.join(tmp, "url")
+        browser = os.path.join(tmp, "browser.sh")
+        with open(browser, "w") as f:
+            f.write("#!/bin/sh\necho \"$1\" > %s.tmp && mv %s.tmp %s\n" % (seen, seen, seen))
+        os.chmod(browser, stat.S_IRWXU)
+        cli = self.cli(env=dict(os.environ, BROWSER=browser))
+        cli.run("e srv.cmd=none")
+        port = cli.start_server("=H& 0", "http")
+        end = time.monotonic() + DEADLINE
+        while not os.path.exists(seen) and time.monotonic() < end:
+            time.sleep(0.01)
+        with open(seen) as f:
+            self.assertEqual(f.read().strip(), "http://127.0.0.1:%d/" % port)
+        with connect("127.0.0.1", port) as s:
+            s.sendall(b"GET /cmd/?V HTTP/1.0\r\n\r\n")
+            resp = raplib.recv_until_closed(s)
+        self.assertTrue(resp.startswith(b"HTTP/1.1 403 Forbidden\r\n"), resp)
+        self.assertIn(b"refused by the server's command policy (none)", resp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_help_does_not_start_servers(self):
+        cli = self.cli()
+        out = cli.run("=h?")
+        self.assertIn("Usage: =[hH][&-] [port]", out)
+        out = cli.run("=&?")
+        self.assertIn("=&-port", out)
+        self.assertEqual(cli.run("="), "")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,1009 @@
+/* Servers started from the prompt (servers.c): the RAP server in the background with real
+ * rap_client sessions, the TCP command server, the HTTP server (status codes, headers,
+ * limits), the server policy, foreground servers stopped with SIGINT, the help forms,
+ * and librap-io used from several threads at once. Every server listens on loopback and
+ * an OS-chosen port; every read has a timeout. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <rap/core.h>
+#include <rap/io.h>
+#include <rap/rap.h>
+
+#include "common.h"
+#include "core_private.h"
+
+#define SAMPLE_SIZE 4096
+#define IO_TIMEOUT_S 10
+
+static uint8_t sample[SAMPLE_SIZE];
+
+struct fixture {
+	struct rap_core *c;
+	char path[64];
+	int fd; /* the user's file in c */
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	for (size_t o = 0; o < SAMPLE_SIZE; o += 16) {
+		char rec[17];
+		snprintf(rec, sizeof(rec), "@%08zx|rap2!\n", o);
+		memcpy(sample + o, rec, 16);
+	}
+	strcpy(fx->path, "/tmp/rap-test-servers-XXXXXX");
+	int fd = mkstemp(fx->path);
+	if (fd < 0 || write(fd, sample, sizeof(sample)) != (ssize_t)sizeof(sample))
+		return -1;
+	close(fd);
+	if (rap_core_new(&fx->c) < 0)
+		return -1;
+	fx->fd = rap_core_open(fx->c, fx->path, RAP_PERM_RW);
+	if (fx->fd < 0)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	rap_core_free(fx->c);
+	unlink(fx->path);
+	free(fx);
+	return 0;
+}
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+/* Runs a server command (what remote.c hands over) with the output captured. */
+static int srv_cmd(struct rap_core *c, const char *text, char **out, char **err)
+{
+	char *obuf = NULL, *ebuf = NULL;
+	size_t olen = 0, elen = 0;
+	FILE *of = open_memstream(&obuf, &olen), *ef = open_memstream(&ebuf, &elen);
+	FILE *so = c->out, *se = c->err;
+	c->out = of;
+	c->err = ef;
+	char *copy = strdup(text);
+	int rc = rap__core_cmd_server(c, copy);
+	free(copy);
+	c->out = so;
+	c->err = se;
+	fclose(of);
+	fclose(ef);
+	if (out)
+		*out = obuf;
+	else
+		free(obuf);
+	if (err)
+		*err = ebuf;
+	else
+		free(ebuf);
+	return rc;
+}
+
+/* Starts a server with text and returns the port of its "listening on SCHEME://127..."
+ * line. */
+static int start(struct rap_core *c, const char *text, const char *scheme)
+{
+	char *out = NULL, *err = NULL;
+	int rc = srv_cmd(c, text, &out, &err);
+	if (rc != 0)
+		fail_msg("'%s' failed (%d): %s", text, rc, err);
+	char needle[64];
+	snprintf(needle, sizeof(needle), "listening on %s://127.0.0.1:", scheme);
+	const char *p = strstr(out, needle);
+	assert_non_null(p);
+	int port = atoi(p + strlen(needle));
+	assert_true(port > 0 && port < 65536);
+	/* Both loopback families, one port. */
+	char v6[96];
+	snprintf(v6, sizeof(v6), "listening on %s://[::1]:%d", scheme, port);
+	assert_non_null(strstr(out, v6));
+	free(out);
+	free(err);
+	return port;
+}
+
+static char *cmd(struct rap_core *c, const char *line)
+{
+	char *out = NULL;
+	assert_int_equal(rap_core_cmd_str(c, line, &out, NULL), 0);
+	return out;
+}
+
+static int connect_to(const char *host, int port)
+{
+	char p[16];
+	snprintf(p, sizeof(p), "%d", port);
+	int fd;
+	assert_int_equal(rap_tcp_connect(host, p, IO_TIMEOUT_S * 1000, &fd), 0);
+	struct timeval tv = { IO_TIMEOUT_S, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Reads until the peer closes (bounded by the socket timeout). */
+static char *read_all(int fd, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+		}
+		ssize_t r = recv(fd, buf + n, cap - n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			fail_msg("no close within %d s", IO_TIMEOUT_S);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* One connection: send req (then half-close when asked), read the whole answer. */
+static char *exchange(const char *host, int port, const char *req, size_t len, bool shut)
+{
+	int fd = connect_to(host, port);
+	assert_int_equal(rap_send_all(fd, req, len), 0);
+	if (shut)
+		shutdown(fd, SHUT_WR);
+	char *r = read_all(fd, NULL);
+	close(fd);
+	return r;
+}
+
+static char *http(int port, const char *req)
+{
+	return exchange("127.0.0.1", port, req, strlen(req), false);
+}
+
+static int status_of(const char *resp)
+{
+	int st = 0;
+	if (sscanf(resp, "HTTP/1.1 %d ", &st) != 1)
+		fail_msg("not an HTTP/1.1 response: %.80s", resp);
+	return st;
+}
+
+static const char *body_of(const char *resp)
+{
+	const char *b = strstr(resp, "\r\n\r\n");
+	assert_non_null(b);
+	return b + 4;
+}
+
+/* Polls cond for up to 10 s: for effects the server thread makes after a client left. */
+#define WAIT_FOR(cond)                                                   \
+	do {                                                             \
+		for (int w_ = 0; w_ < 1000 && !(cond); w_++)             \
+			usleep(10000);                                   \
+		assert_true(cond);                                       \
+	} while (0)
+
+/* What "=" shows about the servers. */
+static char *listing(struct rap_core *c)
+{
+	char *out = NULL;
+	size_t len;
+	FILE *so = c->out;
+	c->out = open_memstream(&out, &len);
+	rap__core_servers_list(c);
+	fclose(c->out);
+	c->out = so;
+	return out;
+}
+
+static void assert_no_servers(struct rap_core *c)
+{
+	char *l = listing(c);
+	assert_string_equal(l, "");
+	free(l);
+}
+
+static size_t open_files(struct rap_core *c)
+{
+	return rap_io_fds(rap_core_io(c), NULL, 0);
+}
+
+static const char *hexdump16(uint64_t off)
+{
+	static char buf[256];
+	char rec[17];
+	snprintf(rec, sizeof(rec), "@%08" PRIx64 "|rap2!\n", off);
+	snprintf(buf, sizeof(buf),
+		 "- offset -   0 1  2 3  4 5  6 7  8 9  A B  C D  E F  0123456789ABCDEF\n"
+		 "0x%08" PRIx64 "  ",
+		 off);
+	size_t n = strlen(buf);
+	for (int i = 0; i < 16; i += 2)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%02x%02x%s", (uint8_t)rec[i], (uint8_t)rec[i + 1],
+				      i < 14 ? " " : "");
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "  ");
+	for (int i = 0; i < 16; i++)
+		buf[n++] = rec[i] >= 0x20 && rec[i] < 0x7f ? rec[i] : '.';
+	buf[n++] = '\n';
+	buf[n] = '\0';
+	return buf;
+}
+
+/* ---- help and parsing ----------------------------------------------------------------- */
+
+static void test_help_never_starts(void **state)
+{
+	struct fixture *fx = *state;
+	static const struct {
+		const char *text, *usage;
+	} cases[] = {
+		{ "=h?", "Usage: =[hH][&-] [port]" }, { "=H?", "Usage: =[hH][&-] [port]" },
+		{ "=&?", "Usage: =&[:rt-] [port]" },  { "=t?", "Usage: =t port" },
+		{ ".:?", "Usage: =t port" },          { "=:?", "Usage: =:port" },
+		{ "=r?", "Usage: =:port" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = NULL;
+		assert_int_equal(srv_cmd(fx->c, cases[i].text, &out, NULL), 0);
+		assert_non_null(strstr(out, cases[i].usage));
+		free(out);
+	}
+	char *out = NULL;
+	assert_int_equal(srv_cmd(fx->c, "=&?", &out, NULL), 0);
+	/* The stop commands are documented where the background servers are. */
+	assert_non_null(strstr(out, "| =&-port"));
+	assert_non_null(strstr(out, "| =h-"));
+	assert_non_null(strstr(out, "| =t-"));
+	assert_non_null(strstr(out, "srv.cmd"));
+	free(out);
+	assert_no_servers(fx->c);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct fixture *fx = *state;
+	static const struct {
+		const char *text, *err;
+		int rc;
+	} cases[] = {
+		{ "=:", "missing port", RAP_EINVAL },
+		{ "=t", "missing port", RAP_EINVAL },
+		{ "=:65536", "invalid port '65536'", RAP_EINVAL },
+		{ "=&:-1", "invalid port '-1'", RAP_EINVAL },
+		{ "=t 0x10", "invalid port '0x10'", RAP_EINVAL },
+		{ "=t 1 2", "queries are not supported", RAP_EINVAL },
+		{ "=t 127.0.0.1:1 px", "queries are not supported", RAP_EINVAL },
+		{ "=&:1 2", "too many arguments", RAP_EINVAL },
+		{ "=g 1 /bin/ls", "gdbserver (=g) is not available", RAP_ENOTSUP },
+		{ "=r 127.0.0.1:9999", "reverse shells", RAP_EINVAL },
+		{ "=&-77", "no background server on port 77", RAP_EINVAL },
+		{ "=&-x", "usage: =&-[port]", RAP_EINVAL },
+		{ "=zz", "unknown server command", RAP_ENOTSUP },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *err = NULL;
+		assert_int_equal(srv_cmd(fx->c, cases[i].text, NULL, &err), cases[i].rc);
+		if (!strstr(err, cases[i].err))
+			fail_msg("'%s': expected '%s' in '%s'", cases[i].text, cases[i].err, err);
+		free(err);
+	}
+	/* Nothing to stop is not an error. */
+	assert_int_equal(srv_cmd(fx->c, "=&-", NULL, NULL), 0);
+	assert_int_equal(srv_cmd(fx->c, "=h-", NULL, NULL), 0);
+}
+
+static void test_port_in_use(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=&:0", "rap");
+	char text[32], *err = NULL;
+	snprintf(text, sizeof(text), "=&t %d", port);
+	assert_true(srv_cmd(fx->c, text, NULL, &err) < 0);
+	assert_non_null(strstr(err, "cannot listen on 127.0.0.1:"));
+	free(err);
+	/* The failed start left the running server alone. */
+	char *out = listing(fx->c);
+	char want[96];
+	snprintf(want, sizeof(want), "rap server on 127.0.0.1:%d, [::1]:%d (background, srv.cmd=read)\n", port, port);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+/* ---- the RAP server -------------------------------------------------------------------- */
+
+static struct rap_client *rap_connect(int port)
+{
+	struct rap_client *cl;
+	char p[16];
+	snprintf(p, sizeof(p), "%d", port);
+	assert_int_equal(rap_client_new(&cl), 0);
+	assert_int_equal(rap_client_connect(cl, "127.0.0.1", p), 0);
+	return cl;
+}
+
+static void test_rap_background_sessions(void **state)
+{
+	struct fixture *fx = *state;
+	free(cmd(fx->c, "s 0x20; b 0x40"));
+	int port = start(fx->c, "=&:0", "rap");
+	size_t files_before = open_files(fx->c);
+
+	/* Two clients at once, each with its own position. */
+	struct rap_client *a = rap_connect(port), *b = rap_connect(port);
+	char *out = NULL;
+	/* A command-only session starts on the user's file and position. */
+	assert_int_equal(rap_client_cmd(a, "s", &out, NULL), 0);
+	assert_string_equal(out, "0x20\n");
+	free(out);
+	assert_int_equal(rap_client_cmd(a, "s 0x100; px 16", &out, NULL), 0);
+	assert_string_equal(out, hexdump16(0x100));
+	free(out);
+	/* Below "write" only what the user has open can be opened (the same real path). */
+	assert_int_equal(rap_client_open(b, "malloc://64", RAP_PERM_R), RAP_EREMOTE);
+	assert_int_equal(rap_client_open(b, "/etc/passwd", RAP_PERM_R), RAP_EREMOTE);
+	char alias[96];
+	snprintf(alias, sizeof(alias), "/tmp/./%s", strrchr(fx->path, '/') + 1);
+	int fd = rap_client_open(b, alias, RAP_PERM_RW);
+	assert_true(fd >= 0);
+	/* ...and read-only: the write bit was dropped. */
+	assert_int_equal(rap_io_fd_perm(rap_core_io(fx->c), fd) & RAP_PERM_W, 0);
+	assert_int_not_equal(fd, fx->fd);
+	uint8_t buf[32];
+	assert_int_equal(rap_client_read_at(b, 0x200, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	assert_memory_equal(buf, sample + 0x200, sizeof(buf));
+	assert_int_equal(rap_client_cmd(b, "s", &out, NULL), 0);
+	assert_string_equal(out, "0x200\n"); /* READ does not move */
+	free(out);
+	assert_int_equal(rap_client_cmd(a, "s", &out, NULL), 0);
+	assert_string_equal(out, "0x100\n");
+	free(out);
+	assert_int_equal(open_files(fx->c), files_before + 1);
+
+	/* The user's prompt works meanwhile, and its position never moved. */
+	out = cmd(fx->c, "s; b; p8 4");
+	assert_string_equal(out, "0x20\n0x40\n40303030\n");
+	free(out);
+
+	/* The user's file is not the client's to close; its own is. */
+	assert_int_equal(rap_client_close_fd(b, fx->fd), RAP_EREMOTE);
+	assert_true(rap_io_fd_perm(rap_core_io(fx->c), fx->fd) >= 0);
+	/* Read policy: no writes, not even to the user's read-write file. */
+	assert_int_equal(rap_client_write_at(a, 0, "XY", 2), RAP_EREMOTE);
+	assert_int_equal(rap_client_cmd(a, "wx 4142", &out, NULL), 0);
+	assert_non_null(strstr(out, "refused by the server's command policy (read)"));
+	free(out);
+	assert_int_equal(rap_client_cmd(a, "=&-", &out, NULL), 0);
+	assert_non_null(strstr(out, "refused"));
+	free(out);
+
+	/* A client's q ends its own session only. */
+	assert_int_equal(rap_client_cmd(b, "q", &out, NULL), 0);
+	free(out);
+	out = NULL;
+	assert_true(rap_client_cmd(b, "s", &out, NULL) < 0);
+	free(out);
+	rap_client_free(b);
+	/* ...and what it opened is closed with it. */
+	WAIT_FOR(open_files(fx->c) == files_before);
+	assert_int_equal(rap_client_cmd(a, "?e still here", &out, NULL), 0);
+	assert_string_equal(out, "still here\n");
+	free(out);
+	rap_client_free(a);
+
+	/* Stop by port; a new client is refused afterwards. */
+	char text[32];
+	snprintf(text, sizeof(text), "=&-%d", port);
+	assert_int_equal(srv_cmd(fx->c, text, NULL, NULL), 0);
+	assert_no_servers(fx->c);
+	char p[16];
+	snprintf(p, sizeof(p), "%d", port);
+	struct rap_client *late;
+	assert_int_equal(rap_client_new(&late), 0);
+	assert_int_equal(rap_client_connect(late, "127.0.0.1", p), -ECONNREFUSED);
+	rap_client_free(late);
+}
+
+static void test_rap_write_policy(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(rap_core_config_set(fx->c, "srv.cmd", "write"), 0);
+	int port = start(fx->c, "=&r 0", "rap");
+	struct rap_client *a = rap_connect(port);
+	/* "write" may open other files too. */
+	struct rap_client *o = rap_connect(port);
+	assert_true(rap_client_open(o, "malloc://64", RAP_PERM_RW) >= 0);
+	assert_int_equal(rap_client_write_at(o, 0, "ab", 2), 2);
+	rap_client_free(o);
+	/* The session starts on the user's read-write file: WRITE goes through. */
+	assert_int_equal(rap_client_write_at(a, 0x10, "WXYZ", 4), 4);
+	char *out = NULL;
+	assert_int_equal(rap_client_cmd(a, "p8 4 @ 0x10; wx 41 @ 0x14; p8 1 @ 0x14", &out, NULL), 0);
+	assert_string_equal(out, "5758595a\n41\n");
+	free(out);
+	/* The shell stays refused unless srv.shell is on. */
+	assert_int_equal(rap_client_cmd(a, "!echo hi", &out, NULL), 0);
+	assert_non_null(strstr(out, "shell commands are disabled"));
+	free(out);
+	rap_client_free(a);
+	out = cmd(fx->c, "p8 5 @ 0x10");
+	assert_string_equal(out, "5758595a41\n");
+	free(out);
+}
+
+static void test_rap_policy_none(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(rap_core_config_set(fx->c, "srv.cmd", "none"), 0);
+	int port = start(fx->c, "=&:0", "rap");
+	struct rap_client *a = rap_connect(port);
+	char *out = NULL;
+	assert_int_equal(rap_client_cmd(a, "?V", &out, NULL), 0);
+	assert_non_null(strstr(out, "refused by the server's command policy (none)"));
+	free(out);
+	rap_client_free(a);
+}
+
+/* ---- the TCP command server ------------------------------------------------------------ */
+
+static void test_tcp_server(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=t& 0", "tcp");
+	char *r = exchange("127.0.0.1", port, "px 16\n", 6, false);
+	assert_string_equal(r, hexdump16(0));
+	free(r);
+	/* IPv6, CRLF and no half-close: the newline ends the command. */
+	r = exchange("::1", port, "p8 4 @ 0x10\r\n", 13, false);
+	assert_string_equal(r, "40303030\n");
+	free(r);
+	/* EOF without a newline ends it too. */
+	r = exchange("127.0.0.1", port, "?e eof", 6, true);
+	assert_string_equal(r, "eof\n");
+	free(r);
+	/* Empty output answers one newline, as radare2 does. */
+	r = exchange("127.0.0.1", port, "s 0x100\n", 8, false);
+	assert_string_equal(r, "\n");
+	free(r);
+	/* One core for the server: the position persists between connections, and is not
+	 * the user's. */
+	r = exchange("127.0.0.1", port, "s\n", 2, false);
+	assert_string_equal(r, "0x100\n");
+	free(r);
+	char *o = cmd(fx->c, "s");
+	assert_string_equal(o, "0x0\n");
+	free(o);
+	/* A refusal answers its reason; q stops nothing. */
+	r = exchange("127.0.0.1", port, "wx 41\n", 6, false);
+	assert_string_equal(r, "error: command 'wx' refused by the server's command policy (read)\n");
+	free(r);
+	r = exchange("127.0.0.1", port, "q!\n", 3, false);
+	assert_string_equal(r, "\n");
+	free(r);
+	/* curl's request is answered as HTTP. */
+	r = http(port, "GET /cmd/p8%204 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_string_equal(body_of(r), "40303030\n");
+	free(r);
+	/* An endless line is cut off with an error, and the server goes on. */
+	size_t big = (64u << 10) + 100;
+	char *line = malloc(big);
+	memset(line, 'A', big);
+	int fd = connect_to("127.0.0.1", port);
+	/* The server may close before taking all of it. */
+	(void)rap_send_all(fd, line, big);
+	r = read_all(fd, NULL);
+	close(fd);
+	assert_non_null(strstr(r, "command line too long"));
+	free(r);
+	free(line);
+	r = exchange("127.0.0.1", port, "?e ok\n", 6, false);
+	assert_string_equal(r, "ok\n");
+	free(r);
+	assert_int_equal(srv_cmd(fx->c, "=t-", NULL, NULL), 0);
+	assert_no_servers(fx->c);
+}
+
+/* A client that connects and sends half a line, or nothing, holds nobody else up. */
+static void test_tcp_stalled_client(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=&t 0", "tcp");
+	int idle = connect_to("127.0.0.1", port);
+	int half = connect_to("::1", port);
+	assert_int_equal(rap_send_all(half, "px", 2), 0);
+	char *r = exchange("127.0.0.1", port, "?e served\n", 10, false);
+	assert_string_equal(r, "served\n");
+	free(r);
+	close(idle);
+	close(half);
+}
+
+/* ---- the HTTP server ------------------------------------------------------------------- */
+
+static void test_http_server(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=h& 0", "http");
+	char *r = http(port, "GET /cmd/px%2016 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "HTTP/1.1 200 OK\r\n"
+		 "Content-Type: text/plain; charset=utf-8\r\n"
+		 "Content-Length: %zu\r\n"
+		 "Cache-Control: no-store\r\n"
+		 "X-Content-Type-Options: nosniff\r\n"
+		 "Connection: close\r\n"
+		 "\r\n%s",
+		 strlen(hexdump16(0)), hexdump16(0));
+	assert_string_equal(r, want);
+	free(r);
+	/* Every header line ends with CRLF. */
+	r = http(port, "GET /cmd/?V HTTP/1.0\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	for (const char *p = r; p < body_of(r); p++)
+		if (*p == '\n')
+			assert_int_equal(p[-1], '\r');
+	assert_non_null(strstr(body_of(r), "rap "));
+	free(r);
+	/* POST: the body is the command; the position persists for later requests. */
+	r = http(port, "POST /cmd HTTP/1.1\r\nHost: localhost\r\nContent-Length: 18\r\n\r\ns 0x30\np8 4 @ 0x40");
+	assert_int_equal(status_of(r), 200);
+	assert_string_equal(body_of(r), "40303030\n");
+	free(r);
+	r = http(port, "GET /cmd/s HTTP/1.1\r\nHost: [::1]:1\r\n\r\n");
+	assert_string_equal(body_of(r), "0x30\n");
+	free(r);
+	char *o = cmd(fx->c, "s");
+	assert_string_equal(o, "0x0\n");
+	free(o);
+	/* HEAD: the headers of a GET, no body. */
+	r = http(port, "HEAD /cmd/p8%204 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_non_null(strstr(r, "Content-Length: 9\r\n"));
+	assert_string_equal(body_of(r), "");
+	free(r);
+	/* The small page at /. */
+	r = http(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_non_null(strstr(body_of(r), "/cmd/"));
+	free(r);
+	/* Expect: 100-continue gets its interim answer before the body is sent. */
+	int fd = connect_to("127.0.0.1", port);
+	const char *head = "POST /cmd/ HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n";
+	assert_int_equal(rap_send_all(fd, head, strlen(head)), 0);
+	char cont[64] = "";
+	ssize_t n = recv(fd, cont, sizeof(cont) - 1, 0);
+	assert_true(n > 0);
+	assert_string_equal(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+	assert_int_equal(rap_send_all(fd, "?e post", 7), 0);
+	r = read_all(fd, NULL);
+	close(fd);
+	assert_int_equal(status_of(r), 200);
+	assert_string_equal(body_of(r), "post\n");
+	free(r);
+	assert_int_equal(srv_cmd(fx->c, "=h-", NULL, NULL), 0);
+	assert_no_servers(fx->c);
+}
+
+static void test_http_errors(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=h& 0", "http");
+	static const struct {
+		const char *req;
+		int status;
+	} cases[] = {
+		{ "GET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404 },
+		{ "DELETE /cmd/px HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405 },
+		{ "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", 405 },
+		{ "GET /cmd/px%2 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400 },
+		{ "GET /cmd/px%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400 },
+		{ "GET /cmd/px HTTP/1.1\r\n\r\n", 400 },                   /* no Host */
+		{ "GET /cmd/px HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 505 },
+		{ "GET\r\n\r\n", 400 },
+		{ "G@T /cmd/px HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400 },
+		{ "GET /cmd/px HTTP/1.1\r\nHost: 127.0.0.1\r\n folded\r\n\r\n", 400 },
+		{ "GET /cmd/px HTTP/1.1\r\nHost: 127.0.0.1\r\nbroken header\r\n\r\n", 400 },
+		{ "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400 },
+		{ "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\n\r\n", 413 },
+		{ "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501 },
+		{ "GET /cmd/px HTTP/1.1\r\nHost: evil.example\r\n\r\n", 403 },
+		{ "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\nContent-Length: 2\r\n\r\npx", 403 },
+		{ "GET /cmd/wx%2041 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 403 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r = http(port, cases[i].req);
+		if (status_of(r) != cases[i].status)
+			fail_msg("%.40s: %d instead of %d", cases[i].req, status_of(r), cases[i].status);
+		assert_non_null(strstr(r, "Connection: close\r\n"));
+		if (cases[i].status == 405)
+			assert_non_null(strstr(r, "Allow: GET, HEAD, POST\r\n"));
+		free(r);
+	}
+	/* The policy refusal carries the core's reason. */
+	char *r = http(port, "GET /cmd/wx%2041 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_string_equal(body_of(r), "error: command 'wx' refused by the server's command policy (read)\n");
+	free(r);
+	/* Oversized heads: the request line, then the header block. */
+	size_t big = (64u << 10) + 10;
+	char *req = malloc(big + 64);
+	memcpy(req, "GET /cmd/", 9);
+	memset(req + 9, 'a', big);
+	int fd = connect_to("127.0.0.1", port);
+	(void)rap_send_all(fd, req, big);
+	r = read_all(fd, NULL);
+	close(fd);
+	assert_int_equal(status_of(r), 414);
+	free(r);
+	int hl = snprintf(req, 64, "GET /cmd/s HTTP/1.1\r\nHost: 127.0.0.1\r\nX: ");
+	memset(req + hl, 'b', big);
+	fd = connect_to("127.0.0.1", port);
+	(void)rap_send_all(fd, req, big);
+	r = read_all(fd, NULL);
+	close(fd);
+	assert_int_equal(status_of(r), 431);
+	free(r);
+	free(req);
+	/* The server is still there after all of that. */
+	r = http(port, "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_string_equal(body_of(r), "4030\n");
+	free(r);
+}
+
+static void test_http_write_policy_and_shell(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(rap_core_config_set(fx->c, "srv.cmd", "all"), 0);
+	assert_int_equal(rap_core_config_set(fx->c, "srv.shell", "true"), 0);
+	int port = start(fx->c, "=h& 0", "http");
+	/* Policies are read at start: changing them later does not widen a running server. */
+	assert_int_equal(rap_core_config_set(fx->c, "srv.cmd", "read"), 0);
+	char *r = http(port, "GET /cmd/wx%204142%20@%200x8;%20p8%202%20@%200x8 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_string_equal(body_of(r), "4142\n");
+	free(r);
+	r = http(port, "GET /cmd/!echo%20from-shell HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_string_equal(body_of(r), "from-shell\n");
+	free(r);
+	/* Servers cannot be started from a served session, even under "all". */
+	r = http(port, "GET /cmd/=t%200 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_non_null(strstr(body_of(r), "error"));
+	free(r);
+	char *l = listing(fx->c);
+	assert_non_null(strstr(l, "(background, srv.cmd=all, srv.shell=true)"));
+	free(l);
+}
+
+/* ---- foreground ------------------------------------------------------------------------ */
+
+struct fg {
+	struct rap_core *c;
+	const char *text;
+	int pipefd[2];
+	int rc;
+	bool sigint_blocked_after;
+};
+
+static void *fg_main(void *arg)
+{
+	struct fg *f = arg;
+	FILE *w = fdopen(f->pipefd[1], "w");
+	FILE *so = f->c->out, *se = f->c->err;
+	char *ebuf = NULL;
+	size_t elen;
+	FILE *ef = open_memstream(&ebuf, &elen);
+	f->c->out = w;
+	f->c->err = ef;
+	char *copy = strdup(f->text);
+	f->rc = rap__core_cmd_server(f->c, copy);
+	free(copy);
+	sigset_t cur;
+	pthread_sigmask(SIG_SETMASK, NULL, &cur);
+	f->sigint_blocked_after = sigismember(&cur, SIGINT);
+	f->c->out = so;
+	f->c->err = se;
+	fclose(w);
+	fclose(ef);
+	free(ebuf);
+	return NULL;
+}
+
+static void run_foreground(struct fixture *fx, const char *text, const char *scheme, const char *req,
+			   const char *want)
+{
+	struct fg f = { .c = fx->c, .text = text };
+	assert_int_equal(pipe(f.pipefd), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, fg_main, &f), 0);
+	FILE *rd = fdopen(f.pipefd[0], "r");
+	char line[256];
+	/* The first line comes once the server runs (its SIGINT is blocked by then). */
+	assert_non_null(fgets(line, sizeof(line), rd));
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "listening on %s://127.0.0.1:", scheme);
+	assert_memory_equal(line, prefix, strlen(prefix));
+	int port = atoi(line + strlen(prefix));
+	char *r = exchange("127.0.0.1", port, req, strlen(req), false);
+	if (!strstr(r, want))
+		fail_msg("'%s' not in '%s'", want, r);
+	free(r);
+	assert_int_equal(pthread_kill(t, SIGINT), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	fclose(rd);
+	assert_int_equal(f.rc, 0);
+	/* Stopped: nothing listens any more. */
+	char p[16];
+	snprintf(p, sizeof(p), "%d", port);
+	int fd;
+	assert_int_equal(rap_tcp_connect("127.0.0.1", p, 1000, &fd), -ECONNREFUSED);
+	/* The server's thread has its signal mask back. */
+	assert_false(f.sigint_blocked_after);
+}
+
+static void test_foreground_sigint(void **state)
+{
+	struct fixture *fx = *state;
+	run_foreground(fx, "=t 0", "tcp", "p8 2\n", "4030\n");
+	run_foreground(fx, ".:0", "tcp", "?e dot\n", "dot\n");
+	run_foreground(fx, "=h 0", "http", "GET /cmd/p8%201 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "\r\n\r\n40\n");
+	static const uint8_t cmd_pkt[] = { 0x07, 0, 0, 0, 5, 'p', '8', ' ', '3', 0 };
+	/* The RAP reply: 87, length 8 with the NUL, "403030\n" and the NUL (the literal's). */
+	static const char reply[] = "\x87\x00\x00\x00\x08" "403030\n";
+	int before = (int)open_files(fx->c);
+	/* A raw stock-client CMD; the server closes nothing, so stop reading after the reply. */
+	struct fg g = { .c = fx->c, .text = "=r 0" };
+	assert_int_equal(pipe(g.pipefd), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, fg_main, &g), 0);
+	FILE *rd = fdopen(g.pipefd[0], "r");
+	char line[256];
+	assert_non_null(fgets(line, sizeof(line), rd));
+	int port = atoi(strrchr(line, ':') + 1);
+	int fd = connect_to("::1", port);
+	assert_int_equal(rap_send_all(fd, cmd_pkt, sizeof(cmd_pkt)), 0);
+	char got[sizeof(reply)];
+	size_t n = 0;
+	while (n < sizeof(got)) {
+		ssize_t k = recv(fd, got + n, sizeof(got) - n, 0);
+		assert_true(k > 0);
+		n += (size_t)k;
+	}
+	assert_memory_equal(got, reply, sizeof(got));
+	assert_int_equal(pthread_kill(t, SIGINT), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* The session was closed by the stop. */
+	char rest[8];
+	assert_int_equal(recv(fd, rest, sizeof(rest), 0), 0);
+	close(fd);
+	fclose(rd);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal((int)open_files(fx->c), before);
+}
+
+/* rap.loop=false: a foreground RAP server stops by itself after its first client. */
+static void test_foreground_rap_once(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(rap_core_config_set(fx->c, "rap.loop", "false"), 0);
+	struct fg g = { .c = fx->c, .text = "=:0" };
+	assert_int_equal(pipe(g.pipefd), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, fg_main, &g), 0);
+	FILE *rd = fdopen(g.pipefd[0], "r");
+	char line[256];
+	assert_non_null(fgets(line, sizeof(line), rd));
+	int port = atoi(strrchr(line, ':') + 1);
+	struct rap_client *a = rap_connect(port);
+	char *out = NULL;
+	assert_int_equal(rap_client_cmd(a, "p8 1", &out, NULL), 0);
+	assert_string_equal(out, "40\n");
+	free(out);
+	rap_client_free(a);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	fclose(rd);
+	assert_int_equal(g.rc, 0);
+}
+
+/* ---- threads --------------------------------------------------------------------------- */
+
+struct hammer {
+	const char *path;
+	int port;
+	int rounds;
+	int ok;
+};
+
+static void *rap_hammer(void *arg)
+{
+	struct hammer *h = arg;
+	struct rap_client *cl;
+	char p[16];
+	snprintf(p, sizeof(p), "%d", h->port);
+	if (rap_client_new(&cl) < 0 || rap_client_connect(cl, "127.0.0.1", p) < 0)
+		return NULL;
+	for (int i = 0; i < h->rounds; i++) {
+		uint64_t off = (uint64_t)((i * 48) % (SAMPLE_SIZE - 32)) & ~(uint64_t)15;
+		uint8_t buf[32];
+		if (rap_client_read_at(cl, off, buf, sizeof(buf)) == (ssize_t)sizeof(buf) &&
+		    memcmp(buf, sample + off, sizeof(buf)) == 0)
+			h->ok++;
+	}
+	rap_client_free(cl);
+	return NULL;
+}
+
+/* Clients that open a file and leave: the server closes their files while the user's
+ * thread may be listing them. */
+static void *rap_opener(void *arg)
+{
+	struct hammer *h = arg;
+	char p[16];
+	snprintf(p, sizeof(p), "%d", h->port);
+	for (int i = 0; i < h->rounds; i++) {
+		struct rap_client *cl;
+		if (rap_client_new(&cl) < 0)
+			return NULL;
+		if (rap_client_connect(cl, "127.0.0.1", p) == 0 && rap_client_open(cl, h->path, RAP_PERM_R) >= 0)
+			h->ok++;
+		rap_client_free(cl);
+	}
+	return NULL;
+}
+
+/* Several clients read while the user's thread seeks, opens, closes and lists files on
+ * the same IO instance: every byte stays right and the user's position stays the user's. */
+static void test_concurrent_clients_and_prompt(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=&:0", "rap");
+	int hport = start(fx->c, "=h& 0", "http");
+	enum { N = 5 };
+	struct hammer h[N];
+	pthread_t t[N];
+	for (int i = 0; i < N; i++) {
+		h[i] = (struct hammer){ .path = fx->path, .port = port, .rounds = i ? 200 : 50 };
+		assert_int_equal(pthread_create(&t[i], NULL, i ? rap_hammer : rap_opener, &h[i]), 0);
+	}
+	for (int i = 0; i < 100; i++) {
+		char line[128];
+		int fd = rap_core_open(fx->c, "malloc://64", RAP_PERM_RW);
+		assert_true(fd >= 0);
+		assert_int_equal(rap_io_close(rap_core_io(fx->c), fd), 0);
+		rap__core_forget_fd(fx->c, fd);
+		fx->c->fd = fx->fd;
+		snprintf(line, sizeof(line), "s 0x%x; p8 1", i * 16);
+		char *out = cmd(fx->c, line);
+		assert_string_equal(out, "40\n");
+		free(out);
+		out = cmd(fx->c, "o");
+		assert_non_null(strstr(out, fx->path));
+		free(out);
+		if (i % 20 == 0) {
+			char *r = http(hport, "GET /cmd/p8%201 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+			assert_string_equal(body_of(r), "40\n");
+			free(r);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(h[i].ok, h[i].rounds);
+	}
+	char *out = cmd(fx->c, "s");
+	assert_string_equal(out, "0x630\n");
+	free(out);
+	WAIT_FOR(open_files(fx->c) == 1);
+}
+
+struct io_worker {
+	struct rap_io *io;
+	int fd;
+	int errors;
+};
+
+static void *io_worker_main(void *arg)
+{
+	struct io_worker *w = arg;
+	for (int i = 0; i < 2000; i++) {
+		uint8_t buf[16];
+		if (rap_io_read_at(w->io, w->fd, (uint64_t)(i % 256) * 16, buf, 16) != 16 ||
+		    memcmp(buf, sample + (i % 256) * 16, 16) != 0)
+			w->errors++;
+		int fd = rap_io_open(w->io, "malloc://32", RAP_PERM_RW);
+		if (fd < 0 || rap_io_write_at(w->io, fd, 0, "x", 1) != 1 || rap_io_close(w->io, fd) != 0)
+			w->errors++;
+		uint64_t size;
+		if (rap_io_size(w->io, w->fd, &size) != 0 || size != SAMPLE_SIZE)
+			w->errors++;
+	}
+	return NULL;
+}
+
+/* librap-io's lock: opens, closes and reads from several threads on one instance. */
+static void test_io_shared_between_threads(void **state)
+{
+	struct fixture *fx = *state;
+	enum { N = 4 };
+	struct io_worker w[N];
+	pthread_t t[N];
+	for (int i = 0; i < N; i++) {
+		w[i] = (struct io_worker){ .io = rap_core_io(fx->c), .fd = fx->fd };
+		assert_int_equal(pthread_create(&t[i], NULL, io_worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].errors, 0);
+	}
+	assert_int_equal(open_files(fx->c), 1);
+}
+
+/* Freeing a core stops its background servers and their thread, with clients still
+ * connected. */
+static void test_free_with_running_servers(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=&:0", "rap");
+	(void)start(fx->c, "=h& 0", "http");
+	(void)start(fx->c, "=t& 0", "tcp");
+	struct rap_client *a = rap_connect(port);
+	int stalled = connect_to("127.0.0.1", port);
+	char *out = NULL;
+	assert_int_equal(rap_client_cmd(a, "p8 1", &out, NULL), 0);
+	free(out);
+	rap_core_free(fx->c);
+	fx->c = NULL;
+	out = NULL;
+	assert_true(rap_client_cmd(a, "p8 1", &out, NULL) < 0);
+	free(out);
+	rap_client_free(a);
+	close(stalled);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+		T(test_help_never_starts),
+		T(test_bad_arguments),
+		T(test_port_in_use),
+		T(test_rap_background_sessions),
+		T(test_rap_write_policy),
+		T(test_rap_policy_none),
+		T(test_tcp_server),
+		T(test_tcp_stalled_client),
+		T(test_http_server),
+		T(test_http_errors),
+		T(test_http_write_policy_and_shell),
+		T(test_foreground_sigint),
+		T(test_foreground_rap_once),
+		T(test_concurrent_clients_and_prompt),
+		T(test_io_shared_between_threads),
+		T(test_free_with_running_servers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
