@@ -1,6 +1,8 @@
 /* librap-io: a descriptor table over URI plugins (file, malloc, rap, ...).
  * Errors follow rap.h: 0 or a count on success, RAP_E* or -errno on failure.
- * Open policy (root confinement, allowed schemes, write access) lives here, in one place. */
+ * Open policy (root confinement, allowed schemes, write access) lives here, in one place.
+ * An instance may be used from several threads: every function takes the instance's lock
+ * for its whole duration, plugin calls included (plugins need no locking of their own). */
 #ifndef RAP_IO_H
 #define RAP_IO_H
 
@@ -78,8 +80,8 @@ RAP_API void rap_io_set_tls(struct rap_io *io, struct rap_tls_config *cfg);
 RAP_API struct rap_tls_config *rap_io_tls(const struct rap_io *io);
 
 /* Detail of the last failed open ("" when the error code says it all), e.g. a TLS
- * verification failure. Borrowed, valid until the next open. Plugins set it with
- * rap_io_set_error (detail is copied; NULL clears it). */
+ * verification failure. Borrowed, valid until the next open (in any thread sharing io).
+ * Plugins set it with rap_io_set_error (detail is copied; NULL clears it). */
 RAP_API const char *rap_io_error(const struct rap_io *io);
 RAP_API void rap_io_set_error(struct rap_io *io, const char *detail);
 
@@ -107,7 +109,8 @@ RAP_API int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out
 RAP_API int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence);
 
 /* Facts about an open fd; NULL/negative for an unknown fd. Strings borrowed, valid while
- * fd is open. */
+ * fd is open (and for the next 16 closes after it closes, so a string another thread's
+ * close pulls away stays readable for the caller that is printing it). */
 RAP_API const char *rap_io_fd_uri(const struct rap_io *io, int fd);
 RAP_API int rap_io_fd_perm(const struct rap_io *io, int fd);
 RAP_API const struct rap_io_plugin *rap_io_fd_plugin(const struct rap_io *io, int fd);
