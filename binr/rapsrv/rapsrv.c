@@ -622,6 +622,8 @@ static void raise_fd_limit(size_t want)
 			 (unsigned long long)rl.rlim_cur, (unsigned long long)target);
 }
 
+static int serve(struct daemon *d);
+
 /* ---- main -------------------------------------------------------------------------- */
 
 /* A socket to serve: one of ours (spec, TLS config chosen per listener) or one systemd
@@ -686,6 +688,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rapsrv: current directory: %s\n", strerror(errno));
 		return EX_OSERR;
 	}
+	int status = 0;
 	int rc = parse_args(argc, argv, &cfg);
 	if (rc != 0)
 		return rc;
@@ -701,71 +704,101 @@ int main(int argc, char **argv)
 			continue;
 		any_tls = true;
 		if (l->pem[0]) {
-			if (make_tls_config(&cfg, l->pem, NULL, &d.tls[i]) < 0)
-				return EX_CONFIG;
+			if (make_tls_config(&cfg, l->pem, NULL, &d.tls[i]) < 0) {
+				status = EX_CONFIG;
+				goto done;
+			}
 		} else if (!cfg.tls_cert) {
 			log_line(LOG_ERR, NULL, "raps://%s:%s needs --tls-cert (or raps://:PORT//cert.pem)",
 				 l->host, l->port);
-			return EX_CONFIG;
+			status = EX_CONFIG;
+			goto done;
 		} else if (!d.tls[MAX_LISTEN] &&
 			   make_tls_config(&cfg, cfg.tls_cert, cfg.tls_key, &d.tls[MAX_LISTEN]) < 0) {
-			return EX_CONFIG;
+			status = EX_CONFIG;
+			goto done;
 		}
 	}
 	if (cfg.tls_cert && !any_tls && !d.tls[MAX_LISTEN]) {
 		/* Socket activation or a typo: still check the files so -t reports them. */
-		if (make_tls_config(&cfg, cfg.tls_cert, cfg.tls_key, &d.tls[MAX_LISTEN]) < 0)
-			return EX_CONFIG;
+		if (make_tls_config(&cfg, cfg.tls_cert, cfg.tls_key, &d.tls[MAX_LISTEN]) < 0) {
+			status = EX_CONFIG;
+			goto done;
+		}
 	}
 	struct stat st;
 	if (stat(cfg.root, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_line(LOG_ERR, NULL, "root %s is not a directory", cfg.root);
-		return EX_CONFIG;
+		status = EX_CONFIG;
+		goto done;
+	}
+	if (cfg.user && !getpwnam(cfg.user)) {
+		log_line(LOG_ERR, NULL, "--user: no such user '%s'", cfg.user);
+		status = EX_CONFIG;
+		goto done;
 	}
 	if (cfg.check_only) {
 		printf("rapsrv: configuration OK\n");
-		return 0;
+		goto done;
 	}
+	status = serve(&d);
+done:
+	for (size_t i = 0; i <= MAX_LISTEN; i++)
+		rap_tls_config_free(d.tls[i]);
+	return status;
+}
+
+/* Listens and runs the loop until a stop signal. Returns the exit status. */
+static int serve(struct daemon *d)
+{
+	struct config *cfg = d->cfg;
+	int rc, status = 0;
 
 	/* A socket, the root handle and an open file per session, typically. */
-	raise_fd_limit(cfg.max_sessions * 3);
-	rc = rap_loop_new(&d.loop);
+	raise_fd_limit(cfg->max_sessions * 3);
+	rc = rap_loop_new(&d->loop);
 	struct rap_server_handler handler = *rap_core_rap_handler();
 	handler.open = open_limited;
 	handler.log = NULL; /* the server logs session events with the peer */
 	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
 	if (rc == 0)
-		rc = rap_server_new(d.loop, &handler, &callbacks, &d, &d.server);
+		rc = rap_server_new(d->loop, &handler, &callbacks, d, &d->server);
 	if (rc < 0) {
 		log_line(LOG_ERR, NULL, "cannot start: %s", rap_strerror(rc));
-		return EX_OSERR;
+		status = EX_OSERR;
+		goto out;
 	}
-	rap_server_set_max_sessions(d.server, cfg.max_sessions);
-	rap_server_set_max_payload(d.server, cfg.max_message);
-	rap_server_set_idle_timeout(d.server, cfg.idle_ms);
-	rap_server_set_request_timeout(d.server, cfg.request_ms);
-	rap_server_set_handshake_timeout(d.server, cfg.handshake_ms);
-	for (size_t i = 0; i < cfg.nnetworks; i++) {
-		if (rap_server_allow_network(d.server, cfg.networks[i]) < 0) {
-			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg.networks[i]);
-			return EX_USAGE;
+	rap_server_set_max_sessions(d->server, cfg->max_sessions);
+	rap_server_set_max_payload(d->server, cfg->max_message);
+	rap_server_set_idle_timeout(d->server, cfg->idle_ms);
+	rap_server_set_request_timeout(d->server, cfg->request_ms);
+	rap_server_set_handshake_timeout(d->server, cfg->handshake_ms);
+	for (size_t i = 0; i < cfg->nnetworks; i++) {
+		if (rap_server_allow_network(d->server, cfg->networks[i]) < 0) {
+			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg->networks[i]);
+			status = EX_USAGE;
+			goto out;
 		}
 	}
 
 	struct opened_listener listeners[MAX_LISTEN];
 	size_t nlisteners;
-	if ((rc = open_listeners(&d, listeners, &nlisteners)) != 0)
-		return rc;
+	if ((status = open_listeners(d, listeners, &nlisteners)) != 0)
+		goto out;
 	if (nlisteners == 0) {
 		log_line(LOG_ERR, NULL, "nothing to listen on");
-		return EX_UNAVAILABLE;
+		status = EX_UNAVAILABLE;
+		goto out;
 	}
 	for (size_t i = 0; i < nlisteners; i++) {
 		const struct opened_listener *o = &listeners[i];
-		rc = rap_server_add_listener(d.server, o->fd, o->tls);
+		rc = rap_server_add_listener(d->server, o->fd, o->tls);
 		if (rc < 0) {
 			log_line(LOG_ERR, NULL, "cannot serve a listener: %s", rap_strerror(rc));
-			return EX_OSERR;
+			for (size_t k = i; k < nlisteners; k++)
+				close(listeners[k].fd);
+			status = EX_OSERR;
+			goto out;
 		}
 		int port = rap_tcp_local_port(o->fd);
 		if (o->spec) {
@@ -777,29 +810,30 @@ int main(int argc, char **argv)
 				 o->tls ? ", TLS" : "");
 		}
 	}
-	log_line(LOG_NOTICE, NULL, "serving %s (%s, commands: %s%s)", cfg.root,
-		 cfg.allow_write ? "read-write" : "read-only",
-		 (const char *[]){ "none", "read", "write", "all" }[cfg.cmd_policy],
-		 cfg.allow_shell ? ", shell allowed" : "");
+	log_line(LOG_NOTICE, NULL, "serving %s (%s, commands: %s%s)", cfg->root,
+		 cfg->allow_write ? "read-write" : "read-only",
+		 (const char *[]){ "none", "read", "write", "all" }[cfg->cmd_policy],
+		 cfg->allow_shell ? ", shell allowed" : "");
 
-	if (cfg.user && (rc = drop_privileges(cfg.user)) != 0)
-		return rc;
-	if (rap_loop_add_signal(d.loop, SIGTERM, on_stop_signal, &d) < 0 ||
-	    rap_loop_add_signal(d.loop, SIGINT, on_stop_signal, &d) < 0 ||
-	    rap_loop_add_signal(d.loop, SIGHUP, on_reload_signal, &d) < 0) {
+	if (cfg->user && (status = drop_privileges(cfg->user)) != 0)
+		goto out;
+	if (rap_loop_add_signal(d->loop, SIGTERM, on_stop_signal, d) < 0 ||
+	    rap_loop_add_signal(d->loop, SIGINT, on_stop_signal, d) < 0 ||
+	    rap_loop_add_signal(d->loop, SIGHUP, on_reload_signal, d) < 0) {
 		log_line(LOG_ERR, NULL, "cannot watch signals: %s", strerror(errno));
-		return EX_OSERR;
+		status = EX_OSERR;
+		goto out;
 	}
 	notify_systemd("READY=1");
-	rc = rap_loop_run(d.loop);
-	rap_server_free(d.server);
-	rap_loop_free(d.loop);
-	for (size_t i = 0; i <= MAX_LISTEN; i++)
-		rap_tls_config_free(d.tls[i]);
+	rc = rap_loop_run(d->loop);
 	if (rc < 0) {
 		log_line(LOG_ERR, NULL, "event loop: %s", rap_strerror(rc));
-		return EX_OSERR;
+		status = EX_OSERR;
+	} else {
+		log_line(LOG_NOTICE, NULL, "stopped");
 	}
-	log_line(LOG_NOTICE, NULL, "stopped");
-	return 0;
+out:
+	rap_server_free(d->server);
+	rap_loop_free(d->loop);
+	return status;
 }

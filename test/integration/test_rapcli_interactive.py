@@ -50,11 +50,13 @@ class Terminal:
             if pid:
                 os.close(self.fd)
                 return os.waitstatus_to_exitcode(status)
-            try:
-                os.read(self.fd, 4096)
-            except OSError:
-                pass
-            time.sleep(0.01)
+            # Keep the terminal drained without blocking: rapcli may still be writing.
+            r, _, _ = select.select([self.fd], [], [], 0.05)
+            if r:
+                try:
+                    os.read(self.fd, 4096)
+                except OSError:
+                    pass
         raise AssertionError("rapcli did not exit")
 
 
