@@ -434,6 +434,7 @@ struct daemon {
 	struct rap_loop *loop;
 	struct rap_server *server;
 	struct rap_tls_config *tls[MAX_LISTEN + 1]; /* [MAX_LISTEN]: shared --tls-cert config */
+	struct rap_io *root_holder; /* holds the --root handle that every session shares */
 	bool stopping;
 };
 
@@ -445,7 +446,7 @@ static int session_open(void *user, const char *peer, void **ctx)
 	if (rc < 0)
 		return rc;
 	struct rap_io *io = rap_core_io(core);
-	rc = rap_io_set_root(io, d->cfg->root);
+	rc = rap_io_share_root(io, d->root_holder);
 	if (rc == 0)
 		rc = rap_io_set_allowed_plugins(io, d->cfg->allowed_plugins);
 	if (rc < 0) {
@@ -741,8 +742,14 @@ int main(int argc, char **argv)
 		printf("rapsrv: configuration OK\n");
 		goto done;
 	}
+	if ((rc = rap_io_new(&d.root_holder)) < 0 || (rc = rap_io_set_root(d.root_holder, cfg.root)) < 0) {
+		log_line(LOG_ERR, NULL, "root %s: %s", cfg.root, rap_strerror(rc));
+		status = EX_CONFIG;
+		goto done;
+	}
 	status = serve(&d);
 done:
+	rap_io_free(d.root_holder);
 	for (size_t i = 0; i <= MAX_LISTEN; i++)
 		rap_tls_config_free(d.tls[i]);
 	return status;
@@ -754,8 +761,8 @@ static int serve(struct daemon *d)
 	struct config *cfg = d->cfg;
 	int rc, status = 0;
 
-	/* A socket, the root handle and an open file per session, typically. */
-	raise_fd_limit(cfg->max_sessions * 3);
+	/* A socket and an open file per session, typically (the root handle is shared). */
+	raise_fd_limit(cfg->max_sessions * 2);
 	rc = rap_loop_new(&d->loop);
 	struct rap_server_handler handler = *rap_core_rap_handler();
 	handler.open = open_limited;

@@ -18,6 +18,7 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +39,25 @@ struct rap_io_desc {
 	void *data;
 };
 
+/* A confinement root. Servers give thousands of sessions the same root: they share one
+ * handle (rap_io_share_root) instead of holding a descriptor each. */
+struct io_root {
+	int fd;           /* O_PATH handle on the directory */
+	char *real;       /* realpath of the root */
+	char *given;      /* the absolute path as configured, when it differs; else NULL */
+	atomic_uint refs; /* instances using it, possibly in different threads */
+};
+
+static void root_release(struct io_root *r)
+{
+	if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+		return;
+	close(r->fd);
+	rap__free(r->real);
+	rap__free(r->given);
+	rap__free(r);
+}
+
 struct rap_io {
 	/* Mutable even through const pointers: the read-only accessors lock too. */
 	pthread_mutex_t lock;
@@ -53,10 +73,8 @@ struct rap_io {
 
 	/* Confinement: an O_PATH handle on the root, so renaming or replacing the directory
 	 * after rap_io_set_root cannot redirect opens, plus the spellings of its path that
-	 * absolute paths are matched against. root_fd < 0 means no confinement. */
-	int root_fd;
-	char *root_real;  /* realpath of the root */
-	char *root_given; /* the absolute path as configured, when it differs; else NULL */
+	 * absolute paths are matched against. */
+	struct io_root *root; /* NULL: no confinement; shared between instances (refcounted) */
 
 	bool allow_write;
 	char *allowed; /* comma-separated plugin names; NULL allows every plugin */
@@ -170,7 +188,6 @@ int rap_io_new(struct rap_io **out)
 		rap__free(io);
 		return -rc;
 	}
-	io->root_fd = -1;
 	io->allow_write = true;
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
 		rc = rap_io_register(io, builtin[i]);
@@ -198,10 +215,7 @@ void rap_io_free(struct rap_io *io)
 		rap_io_close(io, io->descs[io->ndescs - 1]->fd);
 	rap__free(io->descs);
 	rap__free(io->plugins);
-	if (io->root_fd >= 0)
-		close(io->root_fd);
-	rap__free(io->root_real);
-	rap__free(io->root_given);
+	root_release(io->root);
 	rap__free(io->allowed);
 	for (size_t i = 0; i < sizeof(io->retired) / sizeof(io->retired[0]); i++)
 		rap__free(io->retired[i]);
@@ -308,12 +322,8 @@ static int locked_set_root(struct rap_io *io, const char *dir)
 	if (!io)
 		return RAP_EINVAL;
 	if (!dir) {
-		if (io->root_fd >= 0)
-			close(io->root_fd);
-		io->root_fd = -1;
-		rap__free(io->root_real);
-		rap__free(io->root_given);
-		io->root_real = io->root_given = NULL;
+		root_release(io->root);
+		io->root = NULL;
 		return 0;
 	}
 	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -336,17 +346,38 @@ static int locked_set_root(struct rap_io *io, const char *dir)
 	 * the symlink's target: keep that spelling too when it differs. */
 	const char *same = dir[0] == '/' ? strip_root(dir, buf) : NULL;
 	bool keep_given = dir[0] == '/' && !(same && strcmp(same, ".") == 0);
-	char *real = rap__strdup(buf);
+	struct io_root *r = rap__calloc(1, sizeof(*r));
+	char *real = r ? rap__strdup(buf) : NULL;
 	char *given = keep_given && real ? rap__strdup(dir) : NULL;
 	if (!real || (keep_given && !given)) {
 		rap__free(real);
+		rap__free(r);
 		close(fd);
 		return RAP_ENOMEM;
 	}
-	rap_io_set_root(io, NULL);
-	io->root_fd = fd;
-	io->root_real = real;
-	io->root_given = given;
+	r->fd = fd;
+	r->real = real;
+	r->given = given;
+	atomic_init(&r->refs, 1);
+	root_release(io->root);
+	io->root = r;
+	return 0;
+}
+
+int rap_io_share_root(struct rap_io *io, const struct rap_io *from)
+{
+	if (!io || !from || io == from)
+		return RAP_EINVAL;
+	/* from's lock keeps its root alive while the reference is taken. */
+	io_lock((struct rap_io *)from);
+	struct io_root *r = from->root;
+	if (r)
+		atomic_fetch_add(&r->refs, 1);
+	io_unlock((struct rap_io *)from);
+	io_lock(io);
+	root_release(io->root);
+	io->root = r;
+	io_unlock(io);
 	return 0;
 }
 
@@ -471,7 +502,7 @@ static int locked_open_local(struct rap_io *io, const char *path, int flags)
 {
 	if (!io || !path)
 		return RAP_EINVAL;
-	if (io->root_fd < 0) {
+	if (!io->root) {
 		int fd;
 		do
 			fd = open(path, flags | O_CLOEXEC, create_mode(flags));
@@ -480,15 +511,15 @@ static int locked_open_local(struct rap_io *io, const char *path, int flags)
 	}
 	const char *rel = path;
 	if (path[0] == '/') {
-		rel = strip_root(path, io->root_real);
-		if (!rel && io->root_given)
-			rel = strip_root(path, io->root_given);
+		rel = strip_root(path, io->root->real);
+		if (!rel && io->root->given)
+			rel = strip_root(path, io->root->given);
 		if (!rel)
 			return RAP_EDENIED;
 	}
 	if (!*rel)
 		return -ENOENT;
-	return open_beneath(io->root_fd, rel, flags);
+	return open_beneath(io->root->fd, rel, flags);
 }
 
 int rap_io_open_local(struct rap_io *io, const char *path, int flags)

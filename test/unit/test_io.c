@@ -793,6 +793,39 @@ static void test_root_relative_config(void **state)
 	rap_io_free(io);
 }
 
+static void test_root_shared(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	struct rap_io *holder = new_io();
+	assert_int_equal(rap_io_set_root(holder, fx.root), 0);
+	int with_root = count_fds();
+	struct rap_io *a = new_io(), *b = new_io();
+	assert_int_equal(rap_io_share_root(a, holder), 0);
+	assert_int_equal(rap_io_share_root(b, holder), 0);
+	assert_int_equal(rap_io_share_root(a, a), RAP_EINVAL);
+	/* Sharing holds no extra descriptor. */
+	assert_int_equal(count_fds(), with_root);
+	expect_content(a, "file", "inside");
+	expect_denied(a, "../outside/secret");
+	/* The root outlives the instance that made it. */
+	rap_io_free(holder);
+	expect_content(b, "file", "inside");
+	expect_denied(b, "../outside/secret");
+	/* Sharing "no root" removes the confinement. */
+	struct rap_io *none = new_io();
+	assert_int_equal(rap_io_share_root(a, none), 0);
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/outside/secret", fx.base);
+	int fd = rap_io_open(a, p, RAP_PERM_R);
+	assert_true(fd >= 0);
+	rap_io_free(none);
+	rap_io_free(a);
+	assert_int_equal(count_fds(), with_root);
+	rap_io_free(b);
+	assert_int_equal(count_fds(), before);
+}
+
 /* ---- rap:// against a hand-written stock server -------------------------------------- */
 
 struct fake_server {
@@ -1277,6 +1310,7 @@ int main(void)
 		cmocka_unit_test(test_root_openat2),
 		cmocka_unit_test(test_root_walk),
 		cmocka_unit_test(test_root_relative_config),
+		cmocka_unit_test(test_root_shared),
 		cmocka_unit_test(test_rap_plugin),
 		cmocka_unit_test(test_rap_command_only),
 		cmocka_unit_test(test_rap_refused_forms),

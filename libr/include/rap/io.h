@@ -64,6 +64,12 @@ RAP_API const struct rap_io_plugin *rap_io_plugin_at(const struct rap_io *io, si
  * RESOLVE_BENEATH). NULL removes the confinement. Errors: -errno if dir cannot be opened. */
 RAP_API int rap_io_set_root(struct rap_io *io, const char *dir);
 
+/* Uses from's confinement root (or none) without opening another handle on it: a server
+ * creating many instances with one root holds one descriptor for all of them. The root
+ * stays valid until every instance sharing it has changed or dropped it.
+ * Errors: RAP_EINVAL. */
+RAP_API int rap_io_share_root(struct rap_io *io, const struct rap_io *from);
+
 /* Whether opens may ask for write access. When false a request with RAP_PERM_W is opened
  * read-only (writes then fail with RAP_EDENIED). */
 RAP_API void rap_io_set_allow_write(struct rap_io *io, bool allow);
