@@ -6,6 +6,7 @@
 #include <rap/rap.h>
 
 #include "common.h"
+#include "rap_private.h"
 
 #define DECODER_LIMIT_MAX (1u << 30)
 #define CLIENT_DEFAULT_MAX (64u << 20)
@@ -201,6 +202,16 @@ int rap_decoder_set_max_payload(struct rap_decoder *d, uint32_t max)
 		}
 	}
 	return 0;
+}
+
+void rap__decoder_release(struct rap_decoder *d)
+{
+	/* Small buffers stay: freeing them would cost an allocation per request. */
+	if (!d || d->state != DEC_OPCODE || d->cap <= RELEASE_KEEP)
+		return;
+	rap__free(d->buf);
+	d->buf = NULL;
+	d->cap = 0;
 }
 
 bool rap_decoder_idle(const struct rap_decoder *d)

@@ -561,6 +561,10 @@ static void conn_step(struct conn *c, unsigned events)
 			return;
 		}
 	}
+	/* An idle session keeps no buffers: with thousands of sessions that is most of the
+	 * memory (the buffers grow back with the next request). */
+	if (!c->tls_pending_listed)
+		rap_server_session_release(c->session);
 	conn_update_interest(c);
 	conn_rearm(c);
 }

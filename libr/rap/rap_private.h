@@ -11,4 +11,14 @@
 #define CAP_LARGE 0x0001u        /* READ/WRITE up to EXT_CHUNK_MAX, CMD replies uncut */
 #define EXT_CHUNK_MAX (1u << 20)
 
+/* Buffers up to this size survive rap_server_session_release. */
+#define RELEASE_KEEP 1024u
+
+struct rap_decoder;
+
+/* Frees the payload buffer (when larger than RELEASE_KEEP) of a decoder at a message boundary (it grows again with the
+ * next payload): idle server sessions then hold no buffers. The last message's data is
+ * invalid afterwards. */
+void rap__decoder_release(struct rap_decoder *d);
+
 #endif

@@ -521,6 +521,19 @@ void rap_server_session_consume(struct rap_server_session *s, size_t n)
 	run_pending(s);
 }
 
+bool rap_server_session_release(struct rap_server_session *s)
+{
+	if (!s || out_queued(s) > 0 || s->pending.len > 0 || !rap_decoder_idle(s->dec))
+		return false;
+	s->out.len = s->out_off = 0;
+	/* Small buffers stay: freeing them would cost an allocation per request. */
+	if (s->out.cap > RELEASE_KEEP)
+		rap__buf_free(&s->out);
+	rap__buf_free(&s->pending);
+	rap__decoder_release(s->dec);
+	return true;
+}
+
 /* True while a request is partly received or requests wait behind unsent replies: the
  * client owes us bytes, or we owe it the time to read. */
 bool rap_server_session_busy(const struct rap_server_session *s)

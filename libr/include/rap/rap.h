@@ -343,6 +343,11 @@ RAP_API size_t rap_server_session_output(struct rap_server_session *s, const uin
 /* Marks n queued bytes as sent. */
 RAP_API void rap_server_session_consume(struct rap_server_session *s, size_t n);
 
+/* Frees the session's buffers when nothing is queued or half-received (they grow again
+ * with the next request), so thousands of idle sessions cost little memory. Returns true
+ * when it released them. */
+RAP_API bool rap_server_session_release(struct rap_server_session *s);
+
 /* True while a request is partly received or requests wait behind unsent replies: the
  * caller's request timeout should run. */
 RAP_API bool rap_server_session_busy(const struct rap_server_session *s);
