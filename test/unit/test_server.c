@@ -1468,6 +1468,41 @@ static void test_busy(void **state)
 	env_close(&e);
 }
 
+static void test_release(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open(&e);
+	open_sample(&e, false);
+	/* A queued reply or a half-received request keeps the buffers. */
+	uint8_t req[5];
+	put_read(req, 4096);
+	assert_int_equal(rap_server_session_feed(e.s, req, sizeof req), (ssize_t)sizeof req);
+	assert_false(rap_server_session_release(e.s));
+	drain_out(e.s, &e.o);
+	assert_int_equal(rap_server_session_feed(e.s, (const uint8_t *)"\x04\x00\0", 3), 3);
+	assert_false(rap_server_session_release(e.s));
+	assert_int_equal(rap_server_session_feed(e.s, (const uint8_t *)"\0\0\0\0\0\0\x10", 7), 7);
+	drain_out(e.s, &e.o);
+	/* Idle: released, and the session works as before (buffers grow back). */
+	assert_true(rap_server_session_release(e.s));
+	e.o.n = 0;
+	assert_int_equal(rap_server_session_feed(e.s, req, sizeof req), (ssize_t)sizeof req);
+	drain_out(e.s, &e.o);
+	assert_int_equal(e.o.n, 5 + 4096);
+	assert_memory_equal(e.o.p + 5, "@00000010|rap2!\n", 16);
+	uint8_t big[5 + 3000];
+	memset(big + 5, 'Y', 3000);
+	size_t n = put_msg(big, 0x07, NULL, 3000);
+	big[n - 1] = '\0';
+	assert_true(rap_server_session_release(e.s));
+	assert_int_equal(rap_server_session_feed(e.s, big, n), (ssize_t)n);
+	drain_out(e.s, &e.o);
+	assert_true(rap_server_session_release(e.s));
+	assert_false(rap_server_session_release(NULL));
+	env_close(&e);
+}
+
 static void test_bad_arguments(void **state)
 {
 	(void)state;
@@ -1540,6 +1575,7 @@ int main(void)
 		FD_CHECKED(test_replay_all_transcripts),
 		FD_CHECKED(test_probe),
 		FD_CHECKED(test_oversized_write),
+		FD_CHECKED(test_release),
 		FD_CHECKED(test_write_results),
 		FD_CHECKED(test_read_and_seek_failures),
 		FD_CHECKED(test_open_and_close),
