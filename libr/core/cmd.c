@@ -43,17 +43,17 @@ struct resolved {
 
 /* ---- small string helpers ---------------------------------------------------------- */
 
-static bool blank(char ch)
+bool rap__core_blank(char ch)
 {
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-static char *trim(char *s)
+char *rap__core_trim(char *s)
 {
-	while (blank(*s))
+	while (rap__core_blank(*s))
 		s++;
 	size_t n = strlen(s);
-	while (n && blank(s[n - 1]))
+	while (n && rap__core_blank(s[n - 1]))
 		s[--n] = '\0';
 	return s;
 }
@@ -84,14 +84,14 @@ static int split_words(char *args, char **words, int max)
 	int n = 0;
 	char *p = args;
 	for (;;) {
-		while (blank(*p))
+		while (rap__core_blank(*p))
 			p++;
 		if (!*p)
 			return n;
 		if (n == max)
 			return -1;
 		char *w = p, *d = p;
-		while (*p && !blank(*p)) {
+		while (*p && !rap__core_blank(*p)) {
 			if ((*p == '"' || *p == '\'') && closing_quote(p)) {
 				const char *q = closing_quote(p);
 				size_t len = (size_t)(q - p - 1);
@@ -167,20 +167,20 @@ int rap__core_eval(struct rap_core *c, const char *expr, uint64_t *out)
 	uint64_t acc = 0;
 	bool negate = false;
 	for (;;) {
-		while (blank(*p))
+		while (rap__core_blank(*p))
 			p++;
 		while (*p == '+' || *p == '-') {
 			if (*p == '-')
 				negate = !negate;
 			p++;
-			while (blank(*p))
+			while (rap__core_blank(*p))
 				p++;
 		}
 		uint64_t v;
 		if (parse_term(c, &p, &v) < 0)
 			return RAP_EINVAL;
 		acc = negate ? acc - v : acc + v;
-		while (blank(*p))
+		while (rap__core_blank(*p))
 			p++;
 		if (!*p)
 			break;
@@ -524,7 +524,7 @@ static int cmd_write(struct rap_core *c, const char *name, char *args)
 		int hi = -1;
 		const char *p = args;
 		for (; *p; p++) {
-			if (blank(*p))
+			if (rap__core_blank(*p))
 				continue;
 			int v = hexval(*p);
 			if (v < 0)
@@ -703,7 +703,7 @@ static int cmd_eval(struct rap_core *c, const char *name, char *args)
 		return 0;
 	}
 	*eq = '\0';
-	char *key = trim(args), *value = trim(eq + 1);
+	char *key = rap__core_trim(args), *value = rap__core_trim(eq + 1);
 	if (!rap_core_config_get(c, key)) {
 		rap__core_errorf(c, "unknown variable '%s' (see 'e')", key);
 		return RAP_EINVAL;
@@ -929,13 +929,13 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	}
 	if (text[0] == '!') {
 		r->cmd = &cmd_shell_entry;
-		r->args = trim(text + 1);
+		r->args = rap__core_trim(text + 1);
 		r->cls = CLASS_SHELL;
 		return 0;
 	}
 	if (text[0] == ':' || (text[0] == '=' && text[1] == '!')) {
 		r->cmd = &cmd_iosys_entry;
-		r->args = trim(text + (text[0] == ':' ? 1 : 2));
+		r->args = rap__core_trim(text + (text[0] == ':' ? 1 : 2));
 		r->cls = CLASS_ALL;
 		return 0;
 	}
@@ -967,7 +967,7 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	if (!cmd)
 		return RAP_ENOTSUP;
 	r->cmd = cmd;
-	r->args = trim(args);
+	r->args = rap__core_trim(args);
 	r->cls = cmd->cls;
 	if (cmd->fn == cmd_open && *r->args)
 		r->cls = CLASS_WRITE;
@@ -1061,7 +1061,7 @@ static int split_clauses(struct rap_core *c, char *seg, struct clauses *cl)
 		*q = '\0';
 		cl->cmd = p + 1;
 		p = q + 1;
-		while (blank(*p))
+		while (rap__core_blank(*p))
 			p++;
 		if (*p && *p != '@' && *p != '~' && *p != '>') {
 			rap__core_errorf(c, "unexpected text after a quoted command: '%s'", p);
@@ -1109,13 +1109,13 @@ static int split_clauses(struct rap_core *c, char *seg, struct clauses *cl)
 			cl->filter[cl->nfilters++] = p + 1;
 		}
 	}
-	cl->cmd = trim(cl->cmd);
+	cl->cmd = rap__core_trim(cl->cmd);
 	if (cl->at)
-		cl->at = trim(cl->at);
+		cl->at = rap__core_trim(cl->at);
 	for (int i = 0; i < cl->nfilters; i++)
-		cl->filter[i] = trim(cl->filter[i]);
+		cl->filter[i] = rap__core_trim(cl->filter[i]);
 	if (cl->redirect) {
-		cl->redirect = unquote(trim(cl->redirect));
+		cl->redirect = unquote(rap__core_trim(cl->redirect));
 		if (!*cl->redirect) {
 			rap__core_errorf(c, "'>' needs a file name");
 			return RAP_EINVAL;
@@ -1222,7 +1222,7 @@ restore:
 
 static int run_segment(struct rap_core *c, char *seg)
 {
-	seg = trim(seg);
+	seg = rap__core_trim(seg);
 	if (!*seg)
 		return 0;
 	struct clauses cl;
@@ -1278,7 +1278,7 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 				break;
 			/* '#' starts a comment at the start of a command or after a blank, so
 			 * "wx 41#42" is still an (invalid) hex string rather than a silent "wx 41". */
-			if (*end == '#' && (end == start || blank(end[-1]))) {
+			if (*end == '#' && (end == start || rap__core_blank(end[-1]))) {
 				comment = true;
 				break;
 			}

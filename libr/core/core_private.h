@@ -102,6 +102,11 @@ int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len);
 
 /* ---- cmd.c ----------------------------------------------------------------------------- */
 
+/* Space, tab, CR or LF. */
+bool rap__core_blank(char ch);
+/* Cuts blanks from both ends in place; returns the first non-blank character of s. */
+char *rap__core_trim(char *s);
+
 /* Evaluates a number expression: 0x hex, decimal, $$ (position), $s (size), $b (block size),
  * joined with + and -; arithmetic wraps like uint64_t. Errors: RAP_EINVAL. */
 int rap__core_eval(struct rap_core *c, const char *expr, uint64_t *out);

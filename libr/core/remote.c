@@ -81,14 +81,9 @@ struct rap__remote {
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
-static bool blank(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
 static const char *skip_blanks(const char *s)
 {
-	while (blank(*s))
+	while (rap__core_blank(*s))
 		s++;
 	return s;
 }
@@ -98,7 +93,7 @@ static char *trimmed_copy(const char *s)
 {
 	s = skip_blanks(s);
 	size_t n = strlen(s);
-	while (n && blank(s[n - 1]))
+	while (n && rap__core_blank(s[n - 1]))
 		n--;
 	return rap__strndup(s, n);
 }
@@ -1285,7 +1280,7 @@ static int push_output(struct rap_core *c, const char *arg)
 	}
 	const char *q = p;
 	int n = parse_number(&q);
-	if (n >= 0 && (blank(*q) || !*q))
+	if (n >= 0 && (rap__core_blank(*q) || !*q))
 		p = skip_blanks(q);
 	else
 		n = need_current(c);
@@ -1562,7 +1557,7 @@ int rap__core_cmd_remote(struct rap_core *c, char *text)
 		if (isdigit((unsigned char)*p)) {
 			const char *q = p;
 			int n = parse_number(&q);
-			if (*q && !blank(*q))
+			if (*q && !rap__core_blank(*q))
 				break;
 			const char *cmd = skip_blanks(q);
 			/* radare2 passes NULL on and crashes here. */

@@ -150,21 +150,6 @@ struct rap__servers {
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
-static bool blank(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-static char *trim(char *s)
-{
-	while (blank(*s))
-		s++;
-	size_t n = strlen(s);
-	while (n && blank(s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
 /* Decimal 0..65535 and nothing else. */
 static int parse_port(const char *s)
 {
@@ -177,22 +162,6 @@ static int parse_port(const char *s)
 		v = v * 10 + (*p - '0');
 	}
 	return v <= 65535 ? (int)v : -1;
-}
-
-static void format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
-		snprintf(out, cap, "%s:%u", a, ntohs(in->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
-		snprintf(out, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
-	} else {
-		snprintf(out, cap, "local");
-	}
 }
 
 static bool addr_is_loopback(const struct sockaddr_storage *ss)
@@ -312,7 +281,7 @@ static int srv_listen(struct srv *s, const char *bind, int port, char *err, size
 			close_listeners(s);
 			return rc;
 		}
-		format_addr(&ss, a, sizeof(a));
+		rap_format_sockaddr(&ss, a, sizeof(a));
 		s->loopback = s->loopback && addr_is_loopback(&ss);
 		size_t used = strlen(s->addrs);
 		snprintf(s->addrs + used, sizeof(s->addrs) - used, "%s%s", i ? ", " : "", a);
@@ -1122,7 +1091,7 @@ static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *
 static void conn_accept(struct srv *s, int fd, const struct sockaddr_storage *ss)
 {
 	char peer[64];
-	format_addr(ss, peer, sizeof(peer));
+	rap_format_sockaddr(ss, peer, sizeof(peer));
 	if (s->nconns >= MAX_CONNS) {
 		srv_logf(s, "%s refused: %d connections already", peer, MAX_CONNS);
 		close(fd);
@@ -1801,13 +1770,13 @@ static int stop_servers(struct rap_core *c, int kind, int port)
  * Returns NULL when there is more than one word. */
 static const char *port_word(char *rest)
 {
-	rest = trim(rest);
+	rest = rap__core_trim(rest);
 	return strpbrk(rest, " \t") ? NULL : rest;
 }
 
 int rap__core_cmd_server(struct rap_core *c, char *text)
 {
-	char *t = trim(text);
+	char *t = rap__core_trim(text);
 	/* Help first: "=h?" must never start a server (radare2 issue 9526). */
 	size_t tl = strlen(t);
 	if (tl && t[tl - 1] == '?') {

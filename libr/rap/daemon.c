@@ -299,22 +299,6 @@ static bool peer_allowed(const struct rap_server *srv, const struct sockaddr_sto
 	return false;
 }
 
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
-		snprintf(out, cap, "%s:%u", a, ntohs(in->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
-		snprintf(out, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
-	} else {
-		snprintf(out, cap, "local");
-	}
-}
-
 /* ---- connections -------------------------------------------------------------------- */
 
 static void conn_io(struct rap_loop *loop, int fd, unsigned events, void *user);
@@ -598,7 +582,7 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 			struct rap_tls_config *tls)
 {
 	char peer[64];
-	format_peer(ss, peer, sizeof(peer));
+	rap_format_sockaddr(ss, peer, sizeof(peer));
 	if (!peer_allowed(srv, ss)) {
 		srv_log(srv, 4, peer, "refused: address not in --allow-from");
 		close(fd);

@@ -1,11 +1,13 @@
 /* Blocking TCP helpers: connect with an optional deadline, listen, and a send loop that
  * never raises SIGPIPE. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -257,4 +259,21 @@ int rap_send_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int rap_format_sockaddr(const void *sa, char *out, size_t cap)
+{
+	const struct sockaddr *s = sa;
+	char a[INET6_ADDRSTRLEN] = "?";
+	if (s->sa_family == AF_INET) {
+		const struct sockaddr_in *in = sa;
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		return snprintf(out, cap, "%s:%u", a, ntohs(in->sin_port));
+	}
+	if (s->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		return snprintf(out, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
+	}
+	return snprintf(out, cap, "local");
 }

@@ -312,9 +312,30 @@ static void test_errors(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+static void test_format_sockaddr(void **state)
+{
+	(void)state;
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(4000) };
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(9999) };
+	inet_pton(AF_INET6, "::1", &in6.sin6_addr);
+	struct sockaddr_storage other = { .ss_family = AF_UNIX };
+	char buf[64];
+	assert_int_equal(rap_format_sockaddr(&in, buf, sizeof(buf)), 14);
+	assert_string_equal(buf, "127.0.0.1:4000");
+	rap_format_sockaddr(&in6, buf, sizeof(buf));
+	assert_string_equal(buf, "[::1]:9999");
+	rap_format_sockaddr(&other, buf, sizeof(buf));
+	assert_string_equal(buf, "local");
+	/* Truncated but terminated. */
+	assert_int_equal(rap_format_sockaddr(&in, buf, 5), 14);
+	assert_string_equal(buf, "127.");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_sockaddr),
 		cmocka_unit_test(test_ipv4),
 		cmocka_unit_test(test_default_listen_host_is_loopback),
 		cmocka_unit_test(test_ipv6),

@@ -201,6 +201,11 @@ RAP_API int rap_tcp_listen(const char *host, const char *port, int backlog, int 
 /* The local port a socket is bound to, or -errno. */
 RAP_API int rap_tcp_local_port(int fd);
 
+/* Formats a socket address as "127.0.0.1:4000" or "[::1]:4000" ("local" for other
+ * families) into out (NUL-terminated when cap > 0). sa is a struct sockaddr_storage,
+ * sockaddr_in or sockaddr_in6. Returns the length snprintf would write. */
+RAP_API int rap_format_sockaddr(const void *sa, char *out, size_t cap);
+
 /* Writes all of buf without raising SIGPIPE (MSG_NOSIGNAL), retrying on EINTR and short
  * writes. Returns 0, RAP_ECLOSED, or -errno. */
 RAP_API int rap_send_all(int fd, const void *buf, size_t len);
