@@ -262,6 +262,33 @@ class LimitsAndTimeouts(unittest.TestCase):
             sock.close()
             shutil.rmtree(d, ignore_errors=True)
 
+    def test_journal_priority_prefixes(self):
+        # stderr is "the journal" when $JOURNAL_STREAM names its device and inode.
+        d = tempfile.mkdtemp(prefix="rap-journal-")
+        logpath = os.path.join(d, "log")
+        try:
+            with open(logpath, "wb") as log:
+                st = os.fstat(log.fileno())
+                env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+                p = subprocess.Popen([raplib.RAPSRV, "-r", self.root.path, "127.0.0.1:0"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=log)
+                end = time.monotonic() + raplib.DEADLINE
+                while time.monotonic() < end:
+                    with open(logpath, "rb") as f:
+                        if b"listening" in f.read():
+                            break
+                    time.sleep(0.02)
+                p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(timeout=20), 0)
+            with open(logpath) as f:
+                lines = f.read().splitlines()
+            self.assertTrue(lines)
+            for line in lines:
+                self.assertRegex(line, r"^<[3-7]>")
+            self.assertTrue(any(line.startswith("<5>listening on rap://127.0.0.1:") for line in lines), lines)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_drops_privileges(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to change user")
@@ -420,6 +447,16 @@ class Tls(unittest.TestCase):
             s.sendall(raplib.enc_open(5, "sample.bin"))
             self.assertTrue(wait_closed(s, 10))
             s.close()
+            r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_handshake_timeout(self):
+        with raplib.Rapsrv(self.root.path, "--tls-cert", self.p("server.pem"), "--tls-key", self.p("server.key"),
+                           "--handshake-timeout", "1", scheme="raps") as srv:
+            silent = srv.connect()
+            self.assertTrue(wait_closed(silent, 5))
+            silent.close()
+            self.assertTrue(srv.wait_log(r"TLS handshake timeout"))
             r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
             self.assertEqual(r.returncode, 0, r.stderr)
 
