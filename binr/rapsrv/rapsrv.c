@@ -604,8 +604,9 @@ static int drop_privileges(const char *user)
 
 /* Thousands of sessions need thousands of descriptors (a socket and usually a file each):
  * take what is needed, raising the hard limit too when we are allowed to (root). */
-static void raise_fd_limit(size_t want)
+static void raise_fd_limit(size_t sessions)
 {
+	size_t want = sessions * 2;
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
@@ -618,9 +619,13 @@ static void raise_fd_limit(size_t want)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_line(LOG_WARN, NULL, "cannot raise the descriptor limit: %s", strerror(errno));
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < target)
-		log_line(LOG_WARN, NULL, "descriptor limit %llu is below the %llu that --max-sessions needs",
-			 (unsigned long long)rl.rlim_cur, (unsigned long long)target);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= target)
+		return;
+	/* Short of a file per session is worth a note; short of a socket per session means
+	 * --max-sessions cannot be reached at all. */
+	log_line(rl.rlim_cur < (rlim_t)sessions + 64 ? LOG_WARN : LOG_INFO, NULL,
+		 "descriptor limit %llu is below the %llu that %zu sessions with an open file each need",
+		 (unsigned long long)rl.rlim_cur, (unsigned long long)target, sessions);
 }
 
 static int serve(struct daemon *d);
@@ -762,7 +767,7 @@ static int serve(struct daemon *d)
 	int rc, status = 0;
 
 	/* A socket and an open file per session, typically (the root handle is shared). */
-	raise_fd_limit(cfg->max_sessions * 2);
+	raise_fd_limit(cfg->max_sessions);
 	rc = rap_loop_new(&d->loop);
 	struct rap_server_handler handler = *rap_core_rap_handler();
 	handler.open = open_limited;
