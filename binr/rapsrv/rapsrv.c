@@ -125,7 +125,7 @@ static void usage(FILE *out)
 		"      --max-files N          open files per session (default 64)\n"
 		"      --max-message SIZE     largest WRITE/CMD payload (default 1M)\n"
 		"      --idle-timeout SECS    drop idle sessions (default 300; 0 = never)\n"
-		"      --request-timeout SECS drop clients that leave a message half-sent (default 30)\n"
+		"      --request-timeout SECS drop clients that stall mid-message or stop reading (default 30)\n"
 		"      --handshake-timeout SECS  TLS handshake deadline (default 10)\n"
 		"      --tls-cert FILE        certificate chain (PEM) for raps:// listeners\n"
 		"      --tls-key FILE         private key (PEM; default: the --tls-cert file)\n"
@@ -780,6 +780,15 @@ static int serve(struct daemon *d)
 		status = EX_OSERR;
 		goto out;
 	}
+	/* Signals are watched (and so blocked) from here on: one that arrives while we are
+	 * still starting waits for the loop instead of killing the process mid-setup. */
+	if (rap_loop_add_signal(d->loop, SIGTERM, on_stop_signal, d) < 0 ||
+	    rap_loop_add_signal(d->loop, SIGINT, on_stop_signal, d) < 0 ||
+	    rap_loop_add_signal(d->loop, SIGHUP, on_reload_signal, d) < 0) {
+		log_line(LOG_ERR, NULL, "cannot watch signals: %s", strerror(errno));
+		status = EX_OSERR;
+		goto out;
+	}
 	rap_server_set_max_sessions(d->server, cfg->max_sessions);
 	rap_server_set_max_payload(d->server, cfg->max_message);
 	rap_server_set_idle_timeout(d->server, cfg->idle_ms);
@@ -829,13 +838,6 @@ static int serve(struct daemon *d)
 
 	if (cfg->user && (status = drop_privileges(cfg->user)) != 0)
 		goto out;
-	if (rap_loop_add_signal(d->loop, SIGTERM, on_stop_signal, d) < 0 ||
-	    rap_loop_add_signal(d->loop, SIGINT, on_stop_signal, d) < 0 ||
-	    rap_loop_add_signal(d->loop, SIGHUP, on_reload_signal, d) < 0) {
-		log_line(LOG_ERR, NULL, "cannot watch signals: %s", strerror(errno));
-		status = EX_OSERR;
-		goto out;
-	}
 	notify_systemd("READY=1");
 	rc = rap_loop_run(d->loop);
 	if (rc < 0) {

@@ -44,8 +44,10 @@ struct conn {
 	struct rap_server_handler handler; /* trampolines with this conn as ctx */
 	void *ctx;                          /* the user's per-session context */
 	struct rap_loop_timer *timer;
-	uint64_t last_activity;
-	uint64_t partial_since;             /* 0 while the decoder is at a message boundary */
+	uint64_t last_activity;             /* last byte received or sent */
+	uint64_t partial_since;             /* when the message now half-received began; 0: none */
+	uint64_t requests_seen;             /* rap_server_session_requests at partial_since */
+	uint64_t send_since;                /* when replies started waiting for the peer; 0: none */
 	unsigned interest;
 	bool tls_pending_listed;
 	bool hangup;                        /* draining because the handler ended the session */
@@ -69,8 +71,9 @@ struct rap_server {
 	uint32_t max_payload;
 	uint64_t idle_ms, request_ms, handshake_ms;
 	size_t read_budget;
-	size_t output_max;
 	struct rap_loop_timer *accept_pause;
+	uint64_t accept_warned;     /* when the last "out of descriptors" line was logged */
+	struct rap_loop_timer *done_timer; /* runs on_done outside any loop over connections */
 	struct rap_loop_timer *pending_timer; /* 0 ms: drains tls_pending on the next pass */
 	bool shutting_down;
 	struct rap_loop_timer *grace_timer;
@@ -81,6 +84,9 @@ struct rap_server {
 static void srv_log(struct rap_server *srv, int level, const char *peer, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void drain_tls_pending(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void accept_resume(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void run_done(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void grace_over(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
 
 static void srv_log(struct rap_server *srv, int level, const char *peer, const char *fmt, ...)
 {
@@ -160,9 +166,15 @@ int rap_server_new(struct rap_loop *loop, const struct rap_server_handler *handl
 	srv->request_ms = 30000;
 	srv->handshake_ms = 10000;
 	srv->read_budget = 256 * 1024;
-	srv->output_max = 4u << 20;
 	srv->pending_timer = rap_loop_timer_new(loop, drain_tls_pending, srv);
-	if (!srv->pending_timer) {
+	srv->accept_pause = rap_loop_timer_new(loop, accept_resume, srv);
+	srv->done_timer = rap_loop_timer_new(loop, run_done, srv);
+	srv->grace_timer = rap_loop_timer_new(loop, grace_over, srv);
+	if (!srv->pending_timer || !srv->accept_pause || !srv->done_timer || !srv->grace_timer) {
+		rap_loop_timer_free(srv->pending_timer);
+		rap_loop_timer_free(srv->accept_pause);
+		rap_loop_timer_free(srv->done_timer);
+		rap_loop_timer_free(srv->grace_timer);
 		rap__free(srv);
 		return RAP_ENOMEM;
 	}
@@ -206,14 +218,6 @@ int rap_server_set_read_budget(struct rap_server *srv, size_t bytes)
 	if (bytes < 1)
 		return RAP_EINVAL;
 	srv->read_budget = bytes;
-	return 0;
-}
-
-int rap_server_set_output_max(struct rap_server *srv, size_t bytes)
-{
-	if (bytes < RAP_PACKET_MAX + 16)
-		return RAP_EINVAL;
-	srv->output_max = bytes;
 	return 0;
 }
 
@@ -347,17 +351,35 @@ static void conn_close(struct conn *c, int level, const char *why)
 	check_done(srv);
 }
 
-/* The one deadline that applies now: handshake, half-sent request, or idleness. */
+/* The deadline that applies now: handshake; a half-sent request or replies the peer does
+ * not take (both --request-timeout); otherwise idleness. */
+static uint64_t conn_deadline(const struct conn *c, const char **why)
+{
+	const struct rap_server *srv = c->srv;
+	uint64_t deadline = 0;
+	*why = "idle timeout";
+	if (c->state == CONN_HANDSHAKE) {
+		*why = "TLS handshake timeout";
+		return srv->handshake_ms ? c->last_activity + srv->handshake_ms : 0;
+	}
+	if (c->partial_since && srv->request_ms) {
+		deadline = c->partial_since + srv->request_ms;
+		*why = "request timeout (message left half-sent)";
+	}
+	if (c->send_since && srv->request_ms && (!deadline || c->send_since + srv->request_ms < deadline)) {
+		deadline = c->send_since + srv->request_ms;
+		*why = "send timeout (the client does not read its replies)";
+	}
+	if (!deadline && !c->partial_since && !c->send_since && srv->idle_ms)
+		deadline = c->last_activity + srv->idle_ms;
+	return deadline;
+}
+
 static void conn_rearm(struct conn *c)
 {
-	struct rap_server *srv = c->srv;
-	uint64_t now = rap_loop_now_ms(), deadline = 0;
-	if (c->state == CONN_HANDSHAKE && srv->handshake_ms)
-		deadline = c->last_activity + srv->handshake_ms;
-	else if (c->partial_since && srv->request_ms)
-		deadline = c->partial_since + srv->request_ms;
-	else if (!c->partial_since && srv->idle_ms)
-		deadline = c->last_activity + srv->idle_ms;
+	uint64_t now = rap_loop_now_ms();
+	const char *why;
+	uint64_t deadline = conn_deadline(c, &why);
 	if (deadline == 0)
 		rap_loop_timer_cancel(c->timer);
 	else
@@ -369,14 +391,12 @@ static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *
 	(void)loop;
 	(void)t;
 	struct conn *c = user;
-	if (c->state == CONN_HANDSHAKE)
-		conn_close(c, 4, "TLS handshake timeout");
-	else if (c->state == CONN_DRAINING)
+	const char *why;
+	conn_deadline(c, &why);
+	if (c->state == CONN_DRAINING)
 		conn_close(c, 5, c->hangup ? "peer did not take its last replies" : "shutdown grace period over");
-	else if (c->partial_since)
-		conn_close(c, 4, "request timeout (message left half-sent)");
 	else
-		conn_close(c, 6, "idle timeout");
+		conn_close(c, strcmp(why, "idle timeout") ? 4 : 6, why);
 }
 
 static ssize_t conn_recv(struct conn *c, void *buf, size_t len)
@@ -426,12 +446,18 @@ static bool conn_flush(struct conn *c)
 			return false;
 		}
 		rap_server_session_consume(c->session, (size_t)n);
+		c->last_activity = rap_loop_now_ms();
+		c->send_since = c->last_activity; /* progress restarts the send clock */
 	}
+	if (rap_server_session_output(c->session, &data) == 0)
+		c->send_since = 0;
+	else if (!c->send_since)
+		c->send_since = rap_loop_now_ms();
 	return true;
 }
 
-/* Read interest only while the queued output is below the cap: a client that does not
- * read its replies stops being read, instead of growing our memory. */
+/* Read interest only while the session takes input: a client that does not read its
+ * replies stops being read, instead of growing our memory. */
 static void conn_update_interest(struct conn *c)
 {
 	const uint8_t *data;
@@ -440,7 +466,7 @@ static void conn_update_interest(struct conn *c)
 	if (c->tls && c->state == CONN_HANDSHAKE) {
 		want = rap_tls_wants(c->tls);
 	} else {
-		if (queued < c->srv->output_max && c->state == CONN_OPEN)
+		if (c->state == CONN_OPEN && rap_server_session_wants_input(c->session))
 			want |= RAP_LOOP_READ;
 		if (queued > 0)
 			want |= RAP_LOOP_WRITE;
@@ -477,9 +503,8 @@ static bool conn_read(struct conn *c)
 	struct rap_server *srv = c->srv;
 	uint8_t buf[READ_CHUNK];
 	size_t budget = srv->read_budget;
-	const uint8_t *data;
 	/* A handler that ended the session (rap_server_end_session) stops the reading. */
-	while (budget > 0 && c->state == CONN_OPEN && rap_server_session_output(c->session, &data) < srv->output_max) {
+	while (budget > 0 && c->state == CONN_OPEN && rap_server_session_wants_input(c->session)) {
 		size_t want = budget < sizeof(buf) ? budget : sizeof(buf);
 		ssize_t n = conn_recv(c, buf, want);
 		if (n == RAP_EAGAIN)
@@ -507,20 +532,36 @@ static bool conn_read(struct conn *c)
 			return false;
 		}
 	}
-	bool partial = rap_server_session_busy(c->session);
-	if (partial && !c->partial_since)
-		c->partial_since = rap_loop_now_ms();
-	else if (!partial)
-		c->partial_since = 0;
-	/* Decrypted bytes held by OpenSSL never wake epoll: list the conn and let a 0 ms
-	 * timer run it on the loop's next pass, after the other ready connections. */
-	if (c->tls && rap_tls_pending(c->tls) && !c->tls_pending_listed) {
-		c->tls_pending_listed = true;
-		c->pending_next = srv->tls_pending;
-		srv->tls_pending = c;
-		rap_loop_timer_set(srv->pending_timer, 0);
-	}
 	return true;
+}
+
+/* The request clock runs while a message is half-received, from when that message began
+ * (approximately: the read that completed the previous one), so a pipeline of complete
+ * messages never trips it and a dribbled one cannot extend it. */
+static void conn_track_partial(struct conn *c)
+{
+	uint64_t done = rap_server_session_requests(c->session);
+	if (!rap_server_session_partial(c->session)) {
+		c->partial_since = 0;
+	} else if (!c->partial_since || done != c->requests_seen) {
+		c->partial_since = rap_loop_now_ms();
+	}
+	c->requests_seen = done;
+}
+
+/* Decrypted bytes held by OpenSSL never wake epoll: list the conn and let a 0 ms timer run
+ * it on the loop's next pass, after the other ready connections. Only while the session
+ * takes input, or the pass would read nothing and list it again (a busy loop). */
+static void conn_list_tls_pending(struct conn *c)
+{
+	struct rap_server *srv = c->srv;
+	if (!c->tls || c->state != CONN_OPEN || c->tls_pending_listed || !rap_tls_pending(c->tls) ||
+	    !rap_server_session_wants_input(c->session))
+		return;
+	c->tls_pending_listed = true;
+	c->pending_next = srv->tls_pending;
+	srv->tls_pending = c;
+	rap_loop_timer_set(srv->pending_timer, 0);
 }
 
 static void conn_step(struct conn *c, unsigned events)
@@ -545,6 +586,8 @@ static void conn_step(struct conn *c, unsigned events)
 			return;
 		}
 	}
+	conn_track_partial(c);
+	conn_list_tls_pending(c);
 	/* An idle session keeps no buffers: with thousands of sessions that is most of the
 	 * memory (the buffers grow back with the next request). */
 	if (!c->tls_pending_listed)
@@ -671,13 +714,15 @@ static void listener_io(struct rap_loop *loop, int fd, unsigned events, void *us
 		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				srv_log(srv, 4, NULL, "accept: %s; pausing accepts for %d ms", strerror(errno),
-					ACCEPT_PAUSE_MS);
+				/* One line a minute is enough while the shortage lasts. */
+				uint64_t now = rap_loop_now_ms();
+				if (!srv->accept_warned || now - srv->accept_warned >= 60000) {
+					srv_log(srv, 4, NULL, "accept: %s; pausing accepts for %d ms",
+						strerror(errno), ACCEPT_PAUSE_MS);
+					srv->accept_warned = now;
+				}
 				listeners_interest(srv, 0);
-				if (!srv->accept_pause)
-					srv->accept_pause = rap_loop_timer_new(srv->loop, accept_resume, srv);
-				if (srv->accept_pause)
-					rap_loop_timer_set(srv->accept_pause, ACCEPT_PAUSE_MS);
+				rap_loop_timer_set(srv->accept_pause, ACCEPT_PAUSE_MS);
 			}
 			return; /* EAGAIN, ECONNABORTED, EINTR: nothing more now */
 		}
@@ -735,13 +780,23 @@ void rap_server_end_session(struct rap_server *srv, void *ctx)
 	}
 }
 
+/* on_done may free the server: it runs from a timer, never inside a loop over the
+ * server's connections. */
 static void check_done(struct rap_server *srv)
 {
-	if (srv->shutting_down && srv->nconns == 0 && srv->on_done) {
-		void (*done)(void *) = srv->on_done;
-		srv->on_done = NULL;
+	if (srv->shutting_down && srv->nconns == 0 && srv->on_done)
+		rap_loop_timer_set(srv->done_timer, 0);
+}
+
+static void run_done(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct rap_server *srv = user;
+	void (*done)(void *) = srv->on_done;
+	srv->on_done = NULL;
+	if (done && srv->nconns == 0)
 		done(srv->on_done_user);
-	}
 }
 
 static void grace_over(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
@@ -766,11 +821,8 @@ void rap_server_shutdown(struct rap_server *srv, uint64_t grace_ms, void (*on_do
 		c->state = CONN_DRAINING;
 		conn_step(c, 0);
 	}
-	if (srv->conns) {
-		srv->grace_timer = rap_loop_timer_new(srv->loop, grace_over, srv);
-		if (srv->grace_timer)
-			rap_loop_timer_set(srv->grace_timer, grace_ms);
-	}
+	if (srv->conns)
+		rap_loop_timer_set(srv->grace_timer, grace_ms);
 	check_done(srv);
 }
 
@@ -785,6 +837,7 @@ void rap_server_free(struct rap_server *srv)
 	rap_loop_timer_free(srv->accept_pause);
 	rap_loop_timer_free(srv->grace_timer);
 	rap_loop_timer_free(srv->pending_timer);
+	rap_loop_timer_free(srv->done_timer);
 	rap__free(srv->allowed);
 	rap__free(srv);
 }

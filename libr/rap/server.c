@@ -47,6 +47,7 @@ struct rap_server_session {
 	size_t out_off;
 	struct rap__buf pending;  /* input not decoded yet because output is above HIGH_WATER */
 	int failed;               /* 0, or the error feed() keeps returning */
+	uint64_t requests;        /* complete messages decoded so far */
 	char reason[160];
 };
 
@@ -343,6 +344,7 @@ static void do_system(struct rap_server_session *s)
 
 static void handle(struct rap_server_session *s, const struct rap_msg *m)
 {
+	s->requests++;
 	switch (m->op) {
 	case RAP_OP_OPEN:
 		do_open(s, m);
@@ -519,6 +521,21 @@ void rap_server_session_consume(struct rap_server_session *s, size_t n)
 			rap__buf_free(&s->out);
 	}
 	run_pending(s);
+}
+
+bool rap_server_session_wants_input(const struct rap_server_session *s)
+{
+	return s && !s->failed && s->pending.len == 0 && out_queued(s) < HIGH_WATER;
+}
+
+bool rap_server_session_partial(const struct rap_server_session *s)
+{
+	return s && s->pending.len == 0 && !rap_decoder_idle(s->dec);
+}
+
+uint64_t rap_server_session_requests(const struct rap_server_session *s)
+{
+	return s ? s->requests : 0;
 }
 
 bool rap_server_session_release(struct rap_server_session *s)

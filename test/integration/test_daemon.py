@@ -30,6 +30,14 @@ def exchange(srv, *reqs):
     return msgs
 
 
+def proc_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def wait_closed(sock, timeout):
     """True when the peer closes sock within timeout seconds."""
     sock.settimeout(timeout)
@@ -164,6 +172,55 @@ class LimitsAndTimeouts(unittest.TestCase):
             self.assertTrue(closed or wait_closed(drip, 5))
             drip.close()
             self.assertLess(time.monotonic() - t0, 6)
+
+    def test_pipelining_clients_that_do_not_read_cost_bounded_memory(self):
+        with raplib.Rapsrv(self.root.path) as srv:
+            base = proc_rss_kib(srv.proc.pid)
+            socks = []
+            flood = raplib.enc_seek(0, 0) + raplib.enc_read(4096)
+            for _ in range(20):
+                s = srv.connect()
+                s.setblocking(False)
+                s.send(raplib.enc_open(5, "sample.bin"))
+                sent, blocked_since = 0, None
+                # Each asks for far more replies than it reads (none): the server must stop
+                # reading instead of buffering the requests and their replies.
+                while sent < (8 << 20):
+                    try:
+                        sent += s.send(flood * 256)
+                        blocked_since = None
+                    except BlockingIOError:
+                        now = time.monotonic()
+                        blocked_since = blocked_since or now
+                        if now - blocked_since > 0.3:
+                            break
+                        time.sleep(0.01)
+                socks.append(s)
+            grown = proc_rss_kib(srv.proc.pid) - base
+            self.assertLess(grown, 48 * 1024, "server grew by %d KiB" % grown)
+            for s in socks:
+                s.close()
+            r = exchange(srv, raplib.enc_open(5, "sample.bin"), raplib.enc_seek(0, 0x50), raplib.enc_read(4))
+            self.assertEqual(r[2].payload, SAMPLE[0x50:0x54])
+
+    def test_long_pipeline_is_not_a_half_sent_request(self):
+        with raplib.Rapsrv(self.root.path, "--request-timeout", "1", "--idle-timeout", "60") as srv:
+            s = srv.connect()
+            reqs = raplib.enc_open(5, "sample.bin") + (raplib.enc_seek(0, 0x100) + raplib.enc_read(4096)) * 200
+            s.sendall(reqs)
+            raplib.recv_messages(s, 401)
+            time.sleep(2.5)  # longer than --request-timeout, far below --idle-timeout
+            s.sendall(raplib.enc_read(4))
+            self.assertEqual(raplib.recv_messages(s, 1)[0].payload, SAMPLE[0x100:0x104])
+            s.close()
+
+    def test_client_that_stops_reading_is_dropped(self):
+        with raplib.Rapsrv(self.root.path, "--request-timeout", "1", "--idle-timeout", "60") as srv:
+            s = srv.connect()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(raplib.enc_open(5, "sample.bin") + (raplib.enc_seek(0, 0) + raplib.enc_read(4096)) * 2000)
+            self.assertTrue(srv.wait_log(r"send timeout", timeout=10))
+            s.close()
 
     def test_max_sessions(self):
         with raplib.Rapsrv(self.root.path, "--max-sessions", "2") as srv:

@@ -353,6 +353,18 @@ RAP_API void rap_server_session_consume(struct rap_server_session *s, size_t n);
  * when it released them. */
 RAP_API bool rap_server_session_release(struct rap_server_session *s);
 
+/* True while the session takes more input now: false while replies pile up (the caller
+ * should stop reading the socket until it has sent some) or after a protocol error. */
+RAP_API bool rap_server_session_wants_input(const struct rap_server_session *s);
+
+/* True while the peer has sent part of a message and owes the rest (input held back
+ * because of unsent replies does not count: that wait is ours). */
+RAP_API bool rap_server_session_partial(const struct rap_server_session *s);
+
+/* Complete requests decoded so far: lets a caller's request timer restart whenever one
+ * completes, so long pipelines are not mistaken for a stalled message. */
+RAP_API uint64_t rap_server_session_requests(const struct rap_server_session *s);
+
 /* True while a request is partly received or requests wait behind unsent replies: the
  * caller's request timeout should run. */
 RAP_API bool rap_server_session_busy(const struct rap_server_session *s);

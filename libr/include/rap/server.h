@@ -29,7 +29,8 @@ struct rap_server_callbacks {
 
 /* Creates a server on loop (borrowed; must outlive it). handler and cb are copied.
  * Defaults: 10000 sessions, payload 1 MiB, idle timeout 300 s, request timeout 30 s,
- * handshake timeout 10 s, read budget 256 KiB per event, 4 MiB queued output per session.
+ * handshake timeout 10 s, read budget 256 KiB per event. A session whose replies pile up
+ * is not read until the client takes them; the request timeout also bounds that wait.
  * Errors: RAP_EINVAL, RAP_ENOMEM. */
 RAP_API int rap_server_new(struct rap_loop *loop, const struct rap_server_handler *handler,
 			   const struct rap_server_callbacks *cb, void *user, struct rap_server **out);
@@ -48,7 +49,6 @@ RAP_API void rap_server_set_idle_timeout(struct rap_server *srv, uint64_t ms);
 RAP_API void rap_server_set_request_timeout(struct rap_server *srv, uint64_t ms);
 RAP_API void rap_server_set_handshake_timeout(struct rap_server *srv, uint64_t ms);
 RAP_API int rap_server_set_read_budget(struct rap_server *srv, size_t bytes);
-RAP_API int rap_server_set_output_max(struct rap_server *srv, size_t bytes);
 
 /* Accepts clients only from these networks ("10.0.0.0/8", "::1/128", "192.0.2.7").
  * Without any entry every address is accepted. Errors: RAP_EINVAL (unparsable). */
