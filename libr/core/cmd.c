@@ -620,8 +620,41 @@ static int cmd_open(struct rap_core *c, const char *name, char *args)
 	return 0;
 }
 
+/* o-/o-- on a served session's core: the open files are the user's and the other
+ * clients', so only what this session opened itself may be closed. */
+static int close_owned(struct rap_core *c, const char *name, char *args)
+{
+	if (!strcmp(name, "o--") || !strcmp(args, "*")) {
+		/* Every close shrinks the list; a failed one is dropped from it too. */
+		while (c->nowned) {
+			size_t before = c->nowned;
+			(void)rap__core_close(c, c->owned[c->nowned - 1].fd);
+			if (c->nowned == before)
+				break;
+		}
+		return 0;
+	}
+	if (!*args)
+		return usage_error(c, name);
+	uint64_t v;
+	if (eval_arg(c, "fd", args, &v) < 0)
+		return RAP_EINVAL;
+	int rc = v > INT32_MAX ? RAP_EBADFD : rap__core_close(c, (int)v);
+	if (rc == RAP_EDENIED) {
+		rap__core_errorf(c, "cannot close fd %s: only files this session opened can be closed here", args);
+		return rc;
+	}
+	if (rc < 0) {
+		rap__core_errorf(c, "cannot close fd %s: %s", args, rap_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
 static int cmd_close(struct rap_core *c, const char *name, char *args)
 {
+	if (c->io_borrowed)
+		return close_owned(c, name, args);
 	if (!strcmp(name, "o--") || !strcmp(args, "*")) {
 		int fds[64];
 		size_t n = 0;
@@ -766,6 +799,12 @@ static int cmd_iosystem(struct rap_core *c, const char *name, char *args)
 	return 0;
 }
 
+static void close_if_open(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Copies what the child writes on both pipes to the core's streams until both close. */
 static void drain_pipes(struct rap_core *c, int outfd, int errfd)
 {
@@ -789,13 +828,14 @@ static void drain_pipes(struct rap_core *c, int outfd, int errfd)
 				pfd[i].fd = -1;
 			}
 		}
+		/* Past the capture's cap: stop reading; the command dies of SIGPIPE on its next
+		 * write instead of filling memory. */
+		if (rap__core_output_over(c)) {
+			for (int i = 0; i < 2; i++)
+				close_if_open(pfd[i].fd);
+			return;
+		}
 	}
-}
-
-static void close_if_open(int fd)
-{
-	if (fd >= 0)
-		close(fd);
 }
 
 /* The child side of "!": never returns. Only async-signal-safe calls, since the parent
@@ -1199,7 +1239,12 @@ static int run_resolved(struct rap_core *c, const struct clauses *cl, const stru
 		}
 		c->out = mem;
 	}
+	/* The filter's buffer is memory too: it counts against a capture's cap. */
+	FILE *saved_filter = c->cap_filter;
+	if (mem && c->cap_out)
+		c->cap_filter = mem;
 	rc = r->cmd->fn(c, r->cmd->name, r->args);
+	c->cap_filter = saved_filter;
 	if (mem) {
 		FILE *dst = file ? file : target;
 		if (fclose(mem) == 0)
@@ -1266,7 +1311,7 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 	}
 	int first = 0;
 	char *p = buf;
-	while (*p && !c->quit) {
+	while (*p && !c->quit && !c->output_over) {
 		char *start = p, *end = p;
 		bool comment = false;
 		for (; *end; end++) {
@@ -1288,6 +1333,11 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 		int rc = run_segment(c, start);
 		if (rc < 0 && first == 0)
 			first = rc;
+		/* A capture past its cap runs nothing more (rap_core_cmd_str says why). */
+		if (rap__core_output_over(c)) {
+			first = RAP_ETOOBIG;
+			break;
+		}
 		if (comment) {
 			char *nl = strchr(end + 1, '\n');
 			p = nl ? nl + 1 : end + 1 + strlen(end + 1);
@@ -1298,6 +1348,40 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 	rap__free(buf);
 	fflush(c->out);
 	return first;
+}
+
+/* Cuts text[0..len) to at most max bytes, after the last newline in range when there is
+ * one. Returns the new length. */
+static size_t cut_lines(char *text, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	size_t n = max;
+	while (n > 0 && text[n - 1] != '\n')
+		n--;
+	if (n == 0)
+		n = max;
+	text[n] = '\0';
+	return n;
+}
+
+/* After a capture passed its cap: output and error text are cut so that together with the
+ * one-line reason appended to the error text they stay below the cap. */
+static int finish_over(struct rap_core *c, char *obuf, size_t *olen, char **ebuf, size_t *elen)
+{
+	char msg[96];
+	int ml = snprintf(msg, sizeof(msg), "error: output exceeds %zu bytes; command stopped\n", c->output_max);
+	size_t mlen = ml > 0 ? (size_t)ml : 0;
+	size_t budget = c->output_max > mlen + 1 ? c->output_max - mlen - 1 : 0;
+	*elen = cut_lines(*ebuf, *elen, *elen <= budget / 2 ? *elen : budget / 2);
+	*olen = cut_lines(obuf, *olen, budget - *elen);
+	char *e = realloc(*ebuf, *elen + mlen + 1);
+	if (!e)
+		return RAP_ENOMEM;
+	memcpy(e + *elen, msg, mlen + 1);
+	*elen += mlen;
+	*ebuf = e;
+	return 0;
 }
 
 int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **err)
@@ -1317,13 +1401,33 @@ int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **er
 		return RAP_ENOMEM;
 	}
 	FILE *saved_out = c->out, *saved_err = c->err;
+	FILE *saved_cap_out = c->cap_out, *saved_cap_err = c->cap_err, *saved_cap_filter = c->cap_filter;
+	bool saved_over = c->output_over;
+	bool capped = c->output_max != 0;
 	c->out = of;
 	c->err = ef;
+	if (capped) {
+		c->cap_out = of;
+		c->cap_err = ef;
+		c->cap_filter = NULL;
+		c->output_over = false;
+	}
 	int rc = rap_core_cmd(c, line);
+	bool over = capped && c->output_over;
 	c->out = saved_out;
 	c->err = saved_err;
+	if (capped) {
+		c->cap_out = saved_cap_out;
+		c->cap_err = saved_cap_err;
+		c->cap_filter = saved_cap_filter;
+		c->output_over = saved_over;
+	}
 	bool ok = fclose(of) == 0;
 	ok = fclose(ef) == 0 && ok;
+	if (ok && over) {
+		rc = RAP_ETOOBIG;
+		ok = finish_over(c, obuf, &olen, &ebuf, &elen) == 0;
+	}
 	if (!ok) {
 		free(obuf);
 		free(ebuf);

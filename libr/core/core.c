@@ -76,6 +76,8 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	c->blocksize = parent->blocksize;
 	c->policy = parent->policy;
 	c->allow_shell = parent->allow_shell;
+	c->output_max = parent->output_max;
+	c->output_max_set = parent->output_max_set;
 	c->out = stdout;
 	c->err = stderr;
 	for (int i = 0; i < RAP__VAR_COUNT; i++) {
@@ -107,6 +109,13 @@ void rap_core_free(struct rap_core *c)
 		return;
 	rap__core_servers_free(c);
 	rap__core_remote_free(c);
+	/* What a served session opened goes with it; the user's files stay. */
+	for (size_t i = 0; i < c->nowned; i++) {
+		const char *uri = rap_io_fd_uri(c->io, c->owned[i].fd);
+		if (uri && !strcmp(uri, c->owned[i].uri))
+			(void)rap_io_close(c->io, c->owned[i].fd);
+		rap__free(c->owned[i].uri);
+	}
 	if (c->io && !c->io_borrowed)
 		rap_io_free(c->io);
 	for (int i = 0; i < RAP__VAR_COUNT; i++)
@@ -130,6 +139,30 @@ void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level)
 void rap_core_set_allow_shell(struct rap_core *c, bool allow)
 {
 	c->allow_shell = allow;
+}
+
+void rap_core_set_output_max(struct rap_core *c, size_t bytes)
+{
+	c->output_max = bytes;
+	c->output_max_set = true;
+}
+
+static size_t stream_size(FILE *f)
+{
+	long n = f ? ftell(f) : 0;
+	return n > 0 ? (size_t)n : 0;
+}
+
+bool rap__core_output_over(struct rap_core *c)
+{
+	if (c->output_over)
+		return true;
+	if (!c->output_max || !c->cap_out)
+		return false;
+	/* ftell of a memory stream is what it holds (it flushes first). */
+	size_t n = stream_size(c->cap_out) + stream_size(c->cap_err) + stream_size(c->cap_filter);
+	c->output_over = n > c->output_max;
+	return c->output_over;
 }
 
 void rap_core_set_output(struct rap_core *c, FILE *out, FILE *err)
@@ -178,13 +211,83 @@ void rap__core_forget_fd(struct rap_core *c, int fd)
 		rap__free(fds);
 }
 
+/* Index of fd in the owned list, or -1. An entry whose number the IO no longer knows, or
+ * now knows under another URI (the user's side closed it and reused the number), is
+ * dropped on the way. */
+static long owned_index(struct rap_core *c, int fd)
+{
+	for (size_t i = 0; i < c->nowned; i++) {
+		if (c->owned[i].fd != fd)
+			continue;
+		const char *uri = rap_io_fd_uri(c->io, fd);
+		if (uri && !strcmp(uri, c->owned[i].uri))
+			return (long)i;
+		rap__free(c->owned[i].uri);
+		c->owned[i] = c->owned[--c->nowned];
+		return -1;
+	}
+	return -1;
+}
+
+static void owned_drop(struct rap_core *c, size_t at)
+{
+	rap__free(c->owned[at].uri);
+	c->owned[at] = c->owned[--c->nowned];
+}
+
+/* Drops entries of files closed elsewhere, so the list has room for new ones. */
+static void owned_prune(struct rap_core *c)
+{
+	for (size_t i = c->nowned; i-- > 0;)
+		(void)owned_index(c, c->owned[i].fd);
+}
+
+bool rap__core_owns(struct rap_core *c, int fd)
+{
+	return c->io_borrowed && owned_index(c, fd) >= 0;
+}
+
 int rap_core_open(struct rap_core *c, const char *uri, int perm)
 {
+	char *copy = NULL;
+	if (c->io_borrowed) {
+		/* A served session's files are tracked so that it can close them, and only
+		 * them; a session with a full list opens nothing more. */
+		owned_prune(c);
+		if (c->nowned == RAP__CORE_OWNED_MAX)
+			return -EMFILE;
+		copy = rap__strdup(uri);
+		if (!copy)
+			return RAP_ENOMEM;
+	}
 	int fd = rap_io_open(c->io, uri, perm);
-	if (fd < 0)
+	if (fd < 0) {
+		rap__free(copy);
 		return fd;
+	}
+	if (copy) {
+		c->owned[c->nowned].fd = fd;
+		c->owned[c->nowned].uri = copy;
+		c->nowned++;
+	}
 	rap__core_set_current(c, fd);
 	return fd;
+}
+
+int rap__core_close(struct rap_core *c, int fd)
+{
+	if (c->io_borrowed) {
+		long at = owned_index(c, fd);
+		if (at < 0)
+			return RAP_EDENIED;
+		/* The number is gone from the IO whatever its plugin reports. */
+		owned_drop(c, (size_t)at);
+	}
+	int rc = rap_io_close(c->io, fd);
+	if (rc < 0)
+		return rc;
+	rap__core_forget_fd(c, fd);
+	return 0;
 }
 
 bool rap_core_quit_requested(const struct rap_core *c)

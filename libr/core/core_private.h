@@ -14,6 +14,8 @@
 /* Largest block size and print length. A remote READ-level user can ask for it, and the text
  * of a hexdump is about 4.4 times the data, so it stays far below radare2's 50 MiB. */
 #define RAP__CORE_BLOCK_MAX (16u << 20)
+/* Files one core on a borrowed IO (a served session) may have open at once. */
+#define RAP__CORE_OWNED_MAX 64
 
 /* Configuration variables, in the order "e" lists them (sorted by key). */
 enum rap__core_var {
@@ -47,6 +49,21 @@ struct rap_core {
 	/* io belongs to the parent core this one was made from (rap__core_new_shared): a
 	 * server's session core serves the user's open files without owning them. */
 	bool io_borrowed;
+	/* On a borrowed io: the files this core opened itself (with the URI they were opened
+	 * with, so a number the user's side closed and reused is not taken for ours). Only
+	 * these may be closed from here; they close with the core. */
+	struct {
+		int fd;
+		char *uri;
+	} owned[RAP__CORE_OWNED_MAX];
+	size_t nowned;
+	/* Output cap of rap_core_cmd_str (0: none) and whether rap_core_set_output_max chose it. */
+	size_t output_max;
+	bool output_max_set;
+	/* While a capped rap_core_cmd_str runs: its two streams and the '~' filter's buffer,
+	 * whose sizes count against output_max; output_over latches once they pass it. */
+	FILE *cap_out, *cap_err, *cap_filter;
+	bool output_over;
 };
 
 /* ---- core.c ---------------------------------------------------------------------------- */
@@ -73,6 +90,17 @@ void rap__core_set_current(struct rap_core *c, int fd);
 /* After fd was closed: when it was current, the highest remaining fd becomes current. */
 void rap__core_forget_fd(struct rap_core *c, int fd);
 
+/* Closes fd and forgets it. On a borrowed io only a file this core opened may be closed
+ * (RAP_EDENIED otherwise). Errors: RAP_EDENIED, RAP_EBADFD, errors of the IO plugin. */
+int rap__core_close(struct rap_core *c, int fd);
+
+/* Whether fd is a file this core opened on its borrowed io (and still open). */
+bool rap__core_owns(struct rap_core *c, int fd);
+
+/* True once the output captured by a capped rap_core_cmd_str has passed the cap (then it
+ * stays true until that capture ends). Commands that print a lot check it as they go. */
+bool rap__core_output_over(struct rap_core *c);
+
 /* Reads len bytes at off from the current file. Bytes past the end of the data read as 0xff,
  * like radare2's unallocated fill, so buf is always fully defined on success.
  * Errors: RAP_EBADFD (no file open), errors of the IO plugin. */
@@ -97,7 +125,9 @@ int rap__print_units(char *buf, size_t cap, uint64_t n);
 const char *rap__print_perm(char buf[4], int perm);
 
 /* Runs px (kind 'x'), p8 ('8') or pr ('r') over len bytes at off of the current file,
- * reading and printing in pieces so a large length never needs one large buffer. */
+ * reading and printing in pieces so a large length never needs one large buffer. Stops
+ * with RAP_ETOOBIG (and no message: rap_core_cmd_str prints it) when a capture's output
+ * passes its cap. */
 int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len);
 
 /* ---- cmd.c ----------------------------------------------------------------------------- */

@@ -161,6 +161,11 @@ int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len)
 	}
 	int rc = 0;
 	for (uint64_t done = 0; done < len;) {
+		/* A capture past its cap stops here rather than after the whole length. */
+		if (rap__core_output_over(c)) {
+			rc = RAP_ETOOBIG;
+			break;
+		}
 		size_t n = len - done < cap ? (size_t)(len - done) : cap;
 		rc = rap__core_read(c, off + done, buf, n);
 		if (rc < 0) {

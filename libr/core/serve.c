@@ -68,12 +68,9 @@ static int serve_close(void *ctx, int32_t fd)
 {
 	struct rap_core *c = ctx;
 	/* Only this core's IO table is searched: another session's fds and the server's own
-	 * OS descriptors are unknown here (stock radare2 would close(2) any number). */
-	int rc = rap_io_close(c->io, fd);
-	if (rc < 0)
-		return rc;
-	rap__core_forget_fd(c, fd);
-	return 0;
+	 * OS descriptors are unknown here (stock radare2 would close(2) any number). On a
+	 * borrowed IO only what this core opened. */
+	return rap__core_close(c, fd);
 }
 
 /* Joins a and b into one heap string (either may be NULL). */
@@ -96,7 +93,14 @@ static int serve_cmd(void *ctx, const char *cmd, char **out)
 	struct rap_core *c = ctx;
 	char *o = NULL, *e = NULL;
 	*out = NULL;
+	/* A client's line may ask for far more output than anyone should buffer: without a
+	 * cap of the caller's, the largest reply a client takes by default. */
+	bool dflt = !c->output_max_set;
+	if (dflt)
+		c->output_max = RAP_CORE_SERVE_OUTPUT_MAX;
 	int rc = rap_core_cmd_str(c, cmd, &o, &e);
+	if (dflt)
+		c->output_max = 0;
 	if (rc == RAP_ENOMEM && !o && !e) {
 		*out = join("error: out of memory\n", NULL);
 		return rc;

@@ -14,9 +14,11 @@
  *
  * Policy. Commands from any of these servers run under "e srv.cmd" and "e srv.shell", read
  * when the server starts. Below "write" the RAP server lets a client OPEN only files the
- * user has open, read-only, and refuses WRITE; at any level a client may CLOSE only what it
- * opened, and those files close when it goes. Opens also pass the IO instance's own policy
- * (root, schemes, write access), which the user's files share. */
+ * user has open, read-only (opening the user's URI, not the client's path), and refuses
+ * WRITE; at any level a client may CLOSE (or "o-", "o--") only what it opened, and those
+ * files close when it goes. Opens also pass the IO instance's own policy (root, schemes,
+ * write access), which the user's files share. A client's command line stops once its
+ * output passes 64 MiB (RAP) or 16 MiB (TCP, HTTP). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -57,8 +59,11 @@
 #define LINGER_MS 2000               /* reading what the peer still sends after the answer */
 #define LINGER_MAX (1u << 20)
 
-#define RAP_SESSION_FILES 64         /* files one RAP client may have open at once */
 #define RAP_MAX_SESSIONS 256
+/* Output caps of a client's command line: a RAP client's default largest reply, and for
+ * the one-request TCP/HTTP answers the largest print length. */
+#define RAP_OUTPUT_MAX ((size_t)64 << 20)
+#define TEXT_OUTPUT_MAX ((size_t)16 << 20)
 
 enum srv_kind { KIND_RAP, KIND_TCP, KIND_HTTP };
 
@@ -89,12 +94,10 @@ struct conn {
 	struct conn *prev, *next;
 };
 
-/* One RAP client. */
+/* One RAP client. Its core tracks the files it opened (rap__core_owns). */
 struct rap_sess {
 	struct srv *srv;
 	struct rap_core *core;
-	int owned[RAP_SESSION_FILES]; /* fds this client opened */
-	size_t nowned;
 };
 
 struct srv {
@@ -295,32 +298,6 @@ static int srv_listen(struct srv *s, const char *bind, int port, char *err, size
 
 /* ---- RAP sessions ------------------------------------------------------------------------ */
 
-static bool sess_owns(const struct rap_sess *rs, int fd, size_t *at)
-{
-	for (size_t i = 0; i < rs->nowned; i++) {
-		if (rs->owned[i] == fd) {
-			if (at)
-				*at = i;
-			return true;
-		}
-	}
-	return false;
-}
-
-static void sess_forget(struct rap_sess *rs, size_t at)
-{
-	rs->owned[at] = rs->owned[--rs->nowned];
-}
-
-/* Drops fds a command closed ("o-"), so that the list never names another user's file
- * that happens to get the same number later. */
-static void sess_prune(struct rap_sess *rs)
-{
-	for (size_t i = rs->nowned; i-- > 0;)
-		if (rap_io_fd_perm(rs->core->io, rs->owned[i]) < 0)
-			sess_forget(rs, i);
-}
-
 /* A local file's real path, for plain paths and file:// URIs; false for other schemes. */
 static bool local_realpath(const char *uri, char *out)
 {
@@ -333,11 +310,11 @@ static bool local_realpath(const char *uri, char *out)
 
 /* Below "write" a client opens only what the user has open ("serve the open files"),
  * by the same URI or, for local files, the same real path; opening anything else is
- * what "o URI" does, a write-level command. */
-static bool open_allowed(struct rap_sess *rs, const char *path)
+ * what "o URI" does, a write-level command. Returns a heap copy of the user's URI for
+ * path, which is what gets opened (never the client's string, which a symlink swap could
+ * point elsewhere between this check and the open), or NULL. */
+static char *user_uri_for(struct rap_sess *rs, const char *path)
 {
-	if (rs->srv->policy >= RAP_CORE_POLICY_WRITE)
-		return true;
 	struct rap_io *io = rs->core->io;
 	char want[PATH_MAX], have[PATH_MAX];
 	bool local = local_realpath(path, want);
@@ -345,27 +322,30 @@ static bool open_allowed(struct rap_sess *rs, const char *path)
 	size_t n = rap_io_fds(io, fds, 64);
 	for (size_t i = 0; i < n && i < 64; i++) {
 		const char *uri = rap_io_fd_uri(io, fds[i]);
-		if (!uri || sess_owns(rs, fds[i], NULL))
+		if (!uri || rap__core_owns(rs->core, fds[i]))
 			continue;
 		if (!strcmp(uri, path) || (local && local_realpath(uri, have) && !strcmp(want, have)))
-			return true;
+			return rap__strdup(uri);
 	}
-	return false;
+	return NULL;
 }
 
 static int h_open(void *ctx, const char *path, uint8_t perm)
 {
 	struct rap_sess *rs = ctx;
-	sess_prune(rs);
-	if (rs->nowned == RAP_SESSION_FILES || !open_allowed(rs, path))
-		return RAP_EDENIED;
-	/* Below "write" a client only reads: a write open degrades to read-only, as the IO
-	 * policy does when writes are off. */
-	if (rs->srv->policy < RAP_CORE_POLICY_WRITE)
+	char *uri = NULL;
+	if (rs->srv->policy < RAP_CORE_POLICY_WRITE) {
+		uri = user_uri_for(rs, path);
+		if (!uri)
+			return RAP_EDENIED;
+		/* Below "write" a client only reads: a write open degrades to read-only, as
+		 * the IO policy does when writes are off. */
 		perm &= (uint8_t)~RAP_PERM_W;
-	int fd = rap_core_rap_handler()->open(rs->core, path, perm);
-	if (fd >= 0)
-		rs->owned[rs->nowned++] = fd;
+	}
+	/* The core tracks what it opens (at most RAP__CORE_OWNED_MAX files): those the
+	 * client may close, and they close when it goes. */
+	int fd = rap_core_rap_handler()->open(rs->core, uri ? uri : path, perm);
+	rap__free(uri);
 	return fd;
 }
 
@@ -393,11 +373,8 @@ static int h_seek(void *ctx, int whence, uint64_t off, uint64_t *result)
 static int h_close(void *ctx, int32_t fd)
 {
 	struct rap_sess *rs = ctx;
-	size_t at;
-	/* The user's files are shared, not the client's to close. */
-	if (!sess_owns(rs, fd, &at))
-		return RAP_EDENIED;
-	sess_forget(rs, at);
+	/* The user's files are shared, not the client's to close: the session's core (on
+	 * the borrowed IO) closes only what it opened. */
 	return rap_core_rap_handler()->close(rs->core, fd);
 }
 
@@ -405,7 +382,6 @@ static int h_cmd(void *ctx, const char *cmd, char **out)
 {
 	struct rap_sess *rs = ctx;
 	int rc = rap_core_rap_handler()->cmd(rs->core, cmd, out);
-	sess_prune(rs);
 	if (rs->core->quit) {
 		/* A client's q leaves its own session, never the server: the answer still goes
 		 * out, then the connection closes. */
@@ -425,7 +401,7 @@ static const struct rap_server_handler sess_handler = {
 	.log = NULL,
 };
 
-/* A new core on the shared IO for one client or one TCP/HTTP server. */
+/* A new core on the shared IO for one RAP client. */
 static int make_session_core(struct srv *s, struct rap_core **out)
 {
 	int rc = rap__core_new_shared(s->tmpl, out);
@@ -437,6 +413,7 @@ static int make_session_core(struct srv *s, struct rap_core **out)
 		rap__core_forget_fd(c, c->fd);
 	rap_core_set_policy(c, s->policy);
 	rap_core_set_allow_shell(c, s->shell);
+	rap_core_set_output_max(c, RAP_OUTPUT_MAX);
 	return 0;
 }
 
@@ -460,10 +437,7 @@ static void sess_close(void *user, void *ctx)
 {
 	struct srv *s = user;
 	struct rap_sess *rs = ctx;
-	sess_prune(rs);
-	/* What the client opened goes with it; the user's files stay. */
-	for (size_t i = 0; i < rs->nowned; i++)
-		(void)rap_io_close(rs->core->io, rs->owned[i]);
+	/* What the client opened goes with its core; the user's files stay. */
 	rap_core_free(rs->core);
 	rap__free(rs);
 	if (s->once)
@@ -652,6 +626,12 @@ struct http_req {
 	char host[256];
 	bool has_origin;
 	char origin[256];
+	bool has_fetch_site;
+	char fetch_site[32];
+	bool has_fetch_meta; /* any Sec-Fetch-* header */
+	bool has_referer;
+	bool has_xrap;
+	bool ua_browser;     /* a User-Agent that starts with "Mozilla/" */
 	size_t head_len;
 };
 
@@ -775,9 +755,25 @@ static int parse_head(const char *buf, size_t len, struct http_req *r)
 			r->has_host = true;
 			copy_value(r->host, sizeof(r->host), v, vlen);
 		} else if (header_is(line, nlen, "Origin")) {
+			/* Two could disagree about where the request comes from. */
+			if (r->has_origin)
+				return 400;
 			r->has_origin = true;
 			copy_value(r->origin, sizeof(r->origin), v, vlen);
+		} else if (header_is(line, nlen, "Sec-Fetch-Site")) {
+			if (r->has_fetch_site)
+				return 400;
+			r->has_fetch_site = true;
+			copy_value(r->fetch_site, sizeof(r->fetch_site), v, vlen);
+		} else if (header_is(line, nlen, "Referer")) {
+			r->has_referer = true;
+		} else if (header_is(line, nlen, "X-Rap")) {
+			r->has_xrap = true;
+		} else if (header_is(line, nlen, "User-Agent")) {
+			r->ua_browser = r->ua_browser || (vlen >= 8 && !strncmp(v, "Mozilla/", 8));
 		}
+		if (nlen > 10 && !strncasecmp(line, "Sec-Fetch-", 10))
+			r->has_fetch_meta = true;
 	}
 	if (r->minor >= 1 && !r->has_host)
 		return 400;
@@ -852,7 +848,38 @@ static const char home_page[] =
 	"GET  /cmd/<url-encoded command>   runs the command, answers its output as text\n"
 	"POST /cmd                         runs the request body as the command\n"
 	"\n"
-	"example: curl http://127.0.0.1:9090/cmd/px%2032\n";
+	"example: curl http://127.0.0.1:9090/cmd/px%2032\n"
+	"\n"
+	"Web browsers are refused at /cmd (so that no web page can run commands here):\n"
+	"use curl or a script, or send the header 'X-Rap: 1'.\n";
+
+/* Whether a request may run a command: it must not be one a web page can make a browser
+ * send. A page can make a cross-site GET (<img src>) or a form POST without asking anyone,
+ * but only with CORS-safelisted headers, and modern browsers add Sec-Fetch-* (which no page
+ * can forge), Origin or Referer, and always a "Mozilla/" User-Agent. So a command runs when
+ * the request carries X-Rap (a browser sends that cross-site only after a CORS preflight,
+ * which this server never grants), or when it looks like no browser at all: no Sec-Fetch-*,
+ * Origin or Referer, and a User-Agent (if any) that does not start with "Mozilla/" -- curl,
+ * wget, scripts. Returns NULL when allowed, otherwise the reason. */
+static const char *csrf_refusal(const struct http_req *r)
+{
+	if (r->has_xrap)
+		return NULL;
+	if (r->has_fetch_meta || r->has_origin || r->has_referer || r->ua_browser)
+		return "browser request without an X-Rap header (see =h?)";
+	return NULL;
+}
+
+/* Origin and Sec-Fetch-Site, whatever the path: a request from another site, or from a
+ * sandboxed or opaque origin ("null"), is refused outright. */
+static const char *origin_refusal(const struct http_req *r)
+{
+	if (r->has_origin && (!strcmp(r->origin, "null") || !host_is_loopback(origin_host(r->origin))))
+		return "cross-origin request";
+	if (r->has_fetch_site && strcmp(r->fetch_site, "same-origin") != 0 && strcmp(r->fetch_site, "none") != 0)
+		return "cross-site request";
+	return NULL;
+}
 
 static void http_handle(struct conn *cn, struct http_req *r, const char *body, size_t body_len)
 {
@@ -868,12 +895,17 @@ static void http_handle(struct conn *cn, struct http_req *r, const char *body, s
 		http_error(cn, 403, "Host is not a loopback name");
 		return;
 	}
-	if (s->loopback && r->has_origin && strcmp(r->origin, "null") != 0 && !host_is_loopback(origin_host(r->origin))) {
-		http_error(cn, 403, "cross-origin request");
+	const char *why = origin_refusal(r);
+	if (why) {
+		http_error(cn, 403, why);
 		return;
 	}
 	const char *t = r->target;
 	bool is_cmd = !strcmp(t, "/cmd") || !strncmp(t, "/cmd/", 5);
+	if (is_cmd && (why = csrf_refusal(r)) != NULL) {
+		http_error(cn, 403, why);
+		return;
+	}
 	if (!strcmp(t, "/") && !post) {
 		size_t len = 0;
 		srv_logf(s, "%s %s / 200", cn->peer, r->method);
@@ -1637,9 +1669,10 @@ static void help_tcp(struct rap_core *c)
 	static const char *const notes[] = {
 		"Each connection sends one command line and gets its output (a newline when",
 		"empty), then the server closes it: echo px | nc ::1 port. An HTTP request",
-		"works too: curl -g 'http://[::1]:port/cmd/px'. One core serves every",
-		"connection, so 's' persists between them. Listens on 'e tcp.bind'",
-		"(localhost: 127.0.0.1 and ::1; public: every interface).",
+		"works too, under the rules of =h against browsers (=h?):",
+		"curl -g 'http://[::1]:port/cmd/px'. One core serves every connection, so 's'",
+		"persists between them. Listens on 'e tcp.bind' (localhost: 127.0.0.1 and ::1;",
+		"public: every interface).",
 		NULL,
 	};
 	print_help(c, "Usage: =t port   TCP command server", lines, notes);
@@ -1659,6 +1692,12 @@ static void help_http(struct rap_core *c)
 	static const char *const notes[] = {
 		"GET /cmd/<url-encoded command> and POST /cmd (the body is the command) answer",
 		"the output as text/plain; a refused command answers 403 with its reason.",
+		"So that no web page can run commands here, a request with a non-loopback or",
+		"'null' Origin, or a Sec-Fetch-Site other than same-origin or none, answers 403,",
+		"and so does a browser's request to /cmd (any Sec-Fetch-*, Origin or Referer",
+		"header, or a User-Agent starting with Mozilla/) without an 'X-Rap' header. curl",
+		"and scripts work as they are (curl http://127.0.0.1:9090/cmd/px); other clients",
+		"add the header (curl -H 'X-Rap: 1' ...), which pages cannot send cross-site.",
 		"Listens on 'e http.bind' (localhost: 127.0.0.1 and ::1; public: every interface).",
 		NULL,
 	};
@@ -1704,6 +1743,8 @@ static int start_server(struct rap_core *c, enum srv_kind kind, bool background,
 	if (rc == 0) {
 		rap_core_set_policy(s->tmpl, s->policy);
 		rap_core_set_allow_shell(s->tmpl, s->shell);
+		/* RAP sessions' cores are made from tmpl and keep its cap. */
+		rap_core_set_output_max(s->tmpl, kind == KIND_RAP ? RAP_OUTPUT_MAX : TEXT_OUTPUT_MAX);
 	} else {
 		rap__core_errorf(c, "out of memory");
 		srv_free(s);

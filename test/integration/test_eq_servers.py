@@ -360,6 +360,60 @@ class Servers(unittest.TestCase):
         rc, _ = curl(base + "/cmd/s")
         self.assertEqual(rc, 7)  # could not connect
 
+    @unittest.skipUnless(CURL, "curl is not installed")
+    def test_http_refuses_cross_site_requests(self):
+        cli = self.cli()
+        port = cli.start_server("=h& 0", "http")
+        base = "http://127.0.0.1:%d" % port
+        # What a web page can make a browser send: refused, and nothing runs.
+        for args in (["-H", "Sec-Fetch-Site: cross-site"],
+                     ["-H", "Origin: null"],
+                     ["-H", "Origin: http://evil.example", "-H", "X-Rap: 1"],
+                     ["-A", "Mozilla/5.0 (X11; Linux x86_64)"],
+                     ["-e", "http://evil.example/"],
+                     ["-A", "Mozilla/5.0", "--data-binary", "s 0x99"]):
+            rc, out = curl("-o", "/dev/null", "-w", "%{http_code}", *args, base + "/cmd/s%200x99")
+            self.assertEqual(out.decode(), "403", args)
+        rc, body = curl("-A", "Mozilla/5.0", base + "/cmd/s")
+        self.assertIn(b"X-Rap", body)
+        # curl as it is, and anything with X-Rap, runs commands.
+        rc, body = curl(base + "/cmd/s")
+        self.assertEqual((rc, body), (0, b"0x0\n"))
+        rc, body = curl("--data", "p8 2", base + "/cmd")
+        self.assertEqual((rc, body), (0, b"4030\n"))
+        rc, body = curl("-A", "Mozilla/5.0", "-H", "X-Rap: 1", base + "/cmd/p8%202")
+        self.assertEqual((rc, body), (0, b"4030\n"))
+        self.assertIn("X-Rap", cli.run("=h?"))
+
+    def test_tcp_output_cap(self):
+        cli = self.cli()
+        port = cli.start_server("=t& 0", "tcp")
+        # Hundreds of maximal hexdumps in one line stop at 16 MiB of output.
+        out = line_exchange("127.0.0.1", port, b"px 0x1000000;" * 300 + b"\n")
+        self.assertTrue(out.endswith(b"error: output exceeds 16777216 bytes; command stopped\n"), out[-200:])
+        self.assertLess(len(out), 16 << 20)
+        self.assertEqual(line_exchange("::1", port, b"p8 2\n"), b"4030\n")
+
+    def test_rap_clients_close_only_their_files(self):
+        cli = self.cli()
+        cli.run("e srv.cmd=write")
+        listing = cli.run("o")
+        self.assertEqual(listing.count("\n"), 1)
+        fd = int(listing.split()[0])
+        port = cli.start_server("=&:0", "rap")
+        with connect("127.0.0.1", port) as s:
+            m, = rap_call(s, enc_cmd("o-%d" % fd))
+            self.assertIn("only files this session opened", cmd_text(m))
+            m, = rap_call(s, enc_cmd("o--"))
+            self.assertEqual(cmd_text(m), "")
+            self.assertEqual(cli.run("o"), listing)
+            # Its own files it closes.
+            m, = rap_call(s, enc_cmd("o malloc://16; o"))
+            self.assertEqual(cmd_text(m).count("\n"), 2)
+            m, = rap_call(s, enc_cmd("o--; o"))
+            self.assertEqual(cmd_text(m).count("\n"), 1)
+        self.assertEqual(cli.run("o"), listing)
+
     def test_http_foreground_sigint(self):
         cli = self.cli()
         port = cli.start_server("=h 0", "http")

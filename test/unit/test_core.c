@@ -1,4 +1,5 @@
 /* The command language: syntax, every command, errors, the policy levels and quitting. */
+#include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,6 +120,11 @@ static void expect_err(struct rap_core *c, const char *line, int rc, const char 
 		fail_msg("'%s': rc %d (want %d)\n--- err\n%s--- want substring '%s'", line, r.rc, rc, r.err, needle);
 	assert_true(strncmp(r.err, "error: ", 7) == 0);
 	result_free(&r);
+}
+
+static size_t open_count(struct rap_io *io)
+{
+	return rap_io_fds(io, NULL, 0);
 }
 
 /* ---- syntax -------------------------------------------------------------------------- */
@@ -656,6 +662,200 @@ static void test_api(void **state)
 	assert_int_equal(rap_core_cmd(c, NULL), RAP_EINVAL);
 }
 
+/* ---- output cap (rap_core_set_output_max) ---------------------------------------------- */
+
+static const char cap_msg_4096[] = "error: output exceeds 4096 bytes; command stopped\n";
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+	return n >= t && !strcmp(s + n - t, tail);
+}
+
+static void test_output_cap(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *c = fx->c;
+	/* Local use: no cap by default. */
+	struct result r = run(c, "px 0x20000");
+	assert_int_equal(r.rc, 0);
+	assert_true(strlen(r.out) > 0x20000 * 4);
+	assert_string_equal(r.err, "");
+	result_free(&r);
+
+	/* Past the cap nothing more runs: neither "?e after" nor "s 0x10". */
+	rap_core_set_output_max(c, 4096);
+	r = run(c, "px 0x100; px 0x100000; ?e after; s 0x10");
+	assert_int_equal(r.rc, RAP_ETOOBIG);
+	assert_string_equal(r.err, cap_msg_4096);
+	assert_true(strlen(r.out) + strlen(r.err) < 4096);
+	assert_true(strncmp(r.out, "- offset -", 10) == 0);
+	assert_null(strstr(r.out, "after"));
+	assert_int_equal(rap_core_offset(c), 0);
+	/* the output is cut at a line end */
+	assert_true(r.out[strlen(r.out) - 1] == '\n');
+	result_free(&r);
+
+	/* The line of the review: hundreds of maximal px in one line. */
+	char line[4096] = "";
+	for (int i = 0; i < 300; i++)
+		strcat(line, "px 0x1000000;");
+	r = run(c, line);
+	assert_int_equal(r.rc, RAP_ETOOBIG);
+	assert_string_equal(r.err, cap_msg_4096);
+	result_free(&r);
+
+	/* Whatever failed before, the cap is the result, and the earlier reasons stay. */
+	r = run(c, "nope; px 0x100000");
+	assert_int_equal(r.rc, RAP_ETOOBIG);
+	assert_true(strncmp(r.err, "error: unknown command 'nope'", 29) == 0);
+	assert_true(ends_with(r.err, cap_msg_4096));
+	result_free(&r);
+
+	/* Error text counts too. */
+	char errs[4000] = "";
+	for (int i = 0; i < 300; i++)
+		strcat(errs, "nope;");
+	r = run(c, errs);
+	assert_int_equal(r.rc, RAP_ETOOBIG);
+	assert_true(strlen(r.out) + strlen(r.err) < 4096);
+	assert_true(ends_with(r.err, cap_msg_4096));
+	result_free(&r);
+
+	/* A '~' filter's buffer counts although nothing passes the filter. */
+	r = run(c, "px 0x1000000~no such text");
+	assert_int_equal(r.rc, RAP_ETOOBIG);
+	assert_string_equal(r.out, "");
+	assert_string_equal(r.err, cap_msg_4096);
+	result_free(&r);
+
+	/* A shell command that never stops printing is cut off (SIGPIPE) instead of filling
+	 * memory. */
+	r = run(c, "!yes");
+	assert_int_equal(r.rc, RAP_ETOOBIG);
+	assert_true(strncmp(r.out, "y\ny\n", 4) == 0);
+	assert_string_equal(r.err, cap_msg_4096);
+	result_free(&r);
+
+	/* Below the cap everything is as before, and the core goes on after a stop. */
+	expect_out(c, "p8 4 @ 0x10", "40303030\n");
+	/* rap_core_cmd printing to a FILE is never capped. */
+	char *obuf = NULL;
+	size_t olen = 0;
+	FILE *of = open_memstream(&obuf, &olen);
+	rap_core_set_output(c, of, NULL);
+	assert_int_equal(rap_core_cmd(c, "px 0x2000"), 0);
+	rap_core_set_output(c, NULL, NULL);
+	fclose(of);
+	assert_true(olen > 0x2000 * 4);
+	free(obuf);
+
+	/* 0: unlimited again. */
+	rap_core_set_output_max(c, 0);
+	r = run(c, "px 0x2000");
+	assert_int_equal(r.rc, 0);
+	assert_true(strlen(r.out) > 0x2000 * 4);
+	result_free(&r);
+}
+
+/* One maximal px stops within a piece of the cap instead of printing all of its ~70 MiB. */
+static void test_output_cap_stops_print(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *c = fx->c;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	FILE *so = c->out;
+	c->out = mem;
+	c->cap_out = mem;
+	c->output_max = 100;
+	c->output_over = false;
+	assert_int_equal(rap__print_cmd(c, 'x', 0, RAP__CORE_BLOCK_MAX), RAP_ETOOBIG);
+	assert_int_equal(rap__print_cmd(c, '8', 0, RAP__CORE_BLOCK_MAX), RAP_ETOOBIG);
+	assert_int_equal(rap__print_cmd(c, 'r', 0, RAP__CORE_BLOCK_MAX), RAP_ETOOBIG);
+	c->out = so;
+	c->cap_out = NULL;
+	c->output_max = 0;
+	c->output_over = false;
+	fclose(mem);
+	/* one 64 KiB piece of hexdump is about 300 KB */
+	assert_true(len < (512u << 10));
+	free(buf);
+}
+
+/* ---- a served session's core (shared IO) ------------------------------------------------ */
+
+static void test_shared_core_closes_only_its_own(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_core *user = fx->c, *s;
+	struct rap_io *io = rap_core_io(user);
+	assert_int_equal(rap__core_new_shared(user, &s), 0);
+	rap_core_set_policy(s, RAP_CORE_POLICY_WRITE);
+	char line[64];
+
+	/* The user's file is not the session's to close, by number or with o--. */
+	snprintf(line, sizeof(line), "o-%d", fx->fd);
+	expect_err(s, line, RAP_EDENIED, "only files this session opened");
+	snprintf(line, sizeof(line), "o- %d", fx->fd);
+	expect_err(s, line, RAP_EDENIED, "only files this session opened");
+	expect_out(s, "o--", "");
+	expect_out(s, "o-*", "");
+	assert_true(rap_io_fd_perm(io, fx->fd) >= 0);
+	assert_int_equal(rap__core_close(s, fx->fd), RAP_EDENIED);
+	assert_true(rap_io_fd_perm(io, fx->fd) >= 0);
+	/* ...nor is another session's. */
+	struct rap_core *other;
+	assert_int_equal(rap__core_new_shared(user, &other), 0);
+	rap_core_set_policy(other, RAP_CORE_POLICY_WRITE);
+	expect_out(other, "o malloc://16", "");
+	int ofd = rap_core_current_fd(other);
+	snprintf(line, sizeof(line), "o-%d", ofd);
+	expect_err(s, line, RAP_EDENIED, "only files this session opened");
+	expect_out(s, "o--", "");
+	assert_true(rap_io_fd_perm(io, ofd) >= 0);
+
+	/* Its own it closes: one by number, the rest with o--. */
+	expect_out(s, "o malloc://8", "");
+	int a = rap_core_current_fd(s);
+	expect_out(s, "o malloc://8; o malloc://8", "");
+	int b = rap_core_current_fd(s);
+	assert_true(rap__core_owns(s, a) && rap__core_owns(s, b));
+	assert_false(rap__core_owns(s, fx->fd));
+	snprintf(line, sizeof(line), "o-%d", a);
+	expect_out(s, line, "");
+	assert_true(rap_io_fd_perm(io, a) < 0);
+	expect_out(s, "o--", "");
+	assert_true(rap_io_fd_perm(io, b) < 0);
+	assert_int_equal(open_count(io), 2); /* the user's and the other session's */
+
+	/* A number the user's side closed and reused is no longer the session's. */
+	expect_out(s, "o malloc://8", "");
+	int n = rap_core_current_fd(s);
+	snprintf(line, sizeof(line), "o-%d", n);
+	expect_out(user, line, "");
+	expect_out(user, "o malloc://4", "");
+	assert_int_equal(rap_core_current_fd(user), n);
+	snprintf(line, sizeof(line), "o-%d", n);
+	expect_err(s, line, RAP_EDENIED, "only files this session opened");
+	assert_true(rap_io_fd_perm(io, n) >= 0);
+
+	/* At most RAP__CORE_OWNED_MAX files at once. */
+	for (int i = 0; i < RAP__CORE_OWNED_MAX; i++)
+		assert_true(rap_core_open(s, "malloc://1", RAP_PERM_R) >= 0);
+	assert_int_equal(rap_core_open(s, "malloc://1", RAP_PERM_R), -EMFILE);
+	expect_err(s, "o malloc://1", -EMFILE, "cannot open 'malloc://1'");
+
+	/* What a session opened closes with it. */
+	rap_core_free(s);
+	assert_int_equal(open_count(io), 3);
+	rap_core_free(other);
+	assert_int_equal(open_count(io), 2);
+	assert_true(rap_io_fd_perm(io, fx->fd) >= 0);
+	assert_true(rap_io_fd_perm(io, n) >= 0);
+}
+
 static void test_allocation_failures(void **state)
 {
 	struct fixture *fx = *state;
@@ -706,6 +906,9 @@ int main(void)
 		T(test_policy_read),
 		T(test_policy_write_and_all),
 		T(test_api),
+		T(test_output_cap),
+		T(test_output_cap_stops_print),
+		T(test_shared_core_closes_only_its_own),
 		T(test_allocation_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -272,6 +274,72 @@ static void test_cmd_under_policy(void **state)
 	assert_int_equal(fx->h->write(fx->c, (const uint8_t *)"W", 1), 1);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long maxrss_kib(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* The reviewer's line: 300 maximal px in one CMD (under 4095 bytes) would have the server
+ * buffer some 20 GB. Through the handler a core without a cap of its own gets the default
+ * one: the line stops at 64 MiB of output, quickly, with the reason last. */
+static void test_cmd_output_cap(void **state)
+{
+	struct fixture *fx = *state;
+	assert_true(fx->h->open(fx->c, fx->path, RAP_PERM_R) >= 0);
+	char line[4096] = "";
+	for (int i = 0; i < 300; i++)
+		strcat(line, "px 0x1000000;");
+	assert_true(strlen(line) < 4095);
+	long rss0 = maxrss_kib();
+	double t0 = now_s();
+	char *out = NULL;
+	assert_int_equal(fx->h->cmd(fx->c, line, &out), RAP_ETOOBIG);
+	double took = now_s() - t0;
+	long rss = maxrss_kib() - rss0;
+	assert_non_null(out);
+	size_t n = strlen(out);
+	static const char msg[] = "error: output exceeds 67108864 bytes; command stopped\n";
+	assert_true(n > sizeof(msg) && !strcmp(out + n - (sizeof(msg) - 1), msg));
+	/* below a client's 64 MiB reply limit (with its NUL), so the reason reaches it */
+	assert_true(n + 1 <= RAP_CORE_SERVE_OUTPUT_MAX);
+	assert_true(n > RAP_CORE_SERVE_OUTPUT_MAX - (1u << 20));
+	assert_true(strncmp(out, "- offset -", 10) == 0);
+	free(out);
+	if (took > 30)
+		fail_msg("the capped line took %.1f s", took);
+	/* A few copies of 64 MiB at most (sanitizers keep freed blocks a while), far from
+	 * the gigabytes of an uncapped line. */
+	if (rss > (1536L << 10))
+		fail_msg("max RSS grew by %ld MiB", rss >> 10);
+	/* The default applied to that CMD only: local use stays unlimited. */
+	char *o = NULL;
+	assert_int_equal(rap_core_cmd_str(fx->c, "px 0x20000", &o, NULL), 0);
+	assert_true(strlen(o) > 0x20000 * 4);
+	free(o);
+
+	/* A cap the caller chose is the one the handler applies. */
+	rap_core_set_output_max(fx->c, 1000);
+	assert_int_equal(fx->h->cmd(fx->c, "px 0x1000; ?e never", &out), RAP_ETOOBIG);
+	assert_true(strlen(out) < 1000);
+	assert_null(strstr(out, "never"));
+	assert_non_null(strstr(out, "error: output exceeds 1000 bytes; command stopped\n"));
+	free(out);
+	/* ...including 0, unlimited. */
+	rap_core_set_output_max(fx->c, 0);
+	assert_int_equal(fx->h->cmd(fx->c, "px 0x20000", &out), 0);
+	assert_true(strlen(out) > 0x20000 * 4);
+	free(out);
+}
+
 /* ---- through a real server session -------------------------------------------------- */
 
 /* Splits a server->client byte stream into replies (each reply's opcode decides its size). */
@@ -366,6 +434,7 @@ int main(void)
 		T(test_close),
 		T(test_cmd),
 		T(test_cmd_under_policy),
+		T(test_cmd_output_cap),
 		T(test_session_matches_radare2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -698,6 +698,301 @@ static void test_http_write_policy_and_shell(void **state)
 	free(l);
 }
 
+/* Cross-site request forgery: what a web page can make a browser send never runs a
+ * command; curl, scripts and X-Rap requests do. */
+static void test_http_refuses_browsers(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=h& 0", "http");
+	static const struct {
+		const char *headers;
+		int status;
+	} cases[] = {
+		/* <img src="http://127.0.0.1:PORT/cmd/s 0x99"> on a modern browser */
+		{ "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\nSec-Fetch-Site: cross-site\r\n"
+		  "Sec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\nReferer: http://evil.example/\r\n", 403 },
+		{ "Sec-Fetch-Site: cross-site\r\n", 403 },
+		{ "Sec-Fetch-Site: same-site\r\nX-Rap: 1\r\n", 403 },
+		{ "Origin: null\r\n", 403 },
+		{ "Origin: null\r\nX-Rap: 1\r\n", 403 },
+		{ "Origin: http://evil.example\r\nX-Rap: 1\r\n", 403 },
+		/* an older browser: no Sec-Fetch-*, but its User-Agent */
+		{ "User-Agent: Mozilla/5.0\r\n", 403 },
+		{ "User-Agent: Mozilla/4.0 (compatible)\r\nAccept: */*\r\n", 403 },
+		{ "Referer: http://evil.example/page\r\n", 403 },
+		{ "Sec-Fetch-Mode: navigate\r\n", 403 },
+		/* a page on another loopback port: same rule (X-Rap would need a preflight) */
+		{ "Origin: http://localhost:3000\r\n", 403 },
+		{ "Origin: null\r\nOrigin: http://127.0.0.1\r\n", 400 },
+		{ "Sec-Fetch-Site: none\r\nSec-Fetch-Site: cross-site\r\nX-Rap: 1\r\n", 400 },
+	};
+	static const char *const targets[] = { "GET /cmd/s%200x99", "HEAD /cmd/s%200x99" };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t k = 0; k < 2; k++) {
+			char req[512];
+			snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", targets[k], cases[i].headers);
+			char *r = http(port, req);
+			if (status_of(r) != cases[i].status)
+				fail_msg("%s: %d instead of %d", req, status_of(r), cases[i].status);
+			free(r);
+		}
+		/* a form POST (text/plain body) the same */
+		char req[512];
+		snprintf(req, sizeof(req),
+			 "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n%sContent-Length: 6\r\n\r\ns 0x99",
+			 cases[i].headers);
+		char *r = http(port, req);
+		if (status_of(r) != cases[i].status)
+			fail_msg("%s: %d instead of %d", req, status_of(r), cases[i].status);
+		free(r);
+	}
+	/* None of them ran: the server's position never became 0x99. */
+	char *r = http(port, "GET /cmd/s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.5.0\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_string_equal(body_of(r), "0x0\n");
+	free(r);
+	/* The reason says what to do. */
+	r = http(port, "GET /cmd/s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\n\r\n");
+	assert_non_null(strstr(body_of(r), "X-Rap"));
+	free(r);
+
+	static const char *const allowed[] = {
+		"",                                            /* no User-Agent: nc, scripts */
+		"User-Agent: curl/8.5.0\r\nAccept: */*\r\n",   /* curl */
+		"User-Agent: Wget/1.21\r\n",
+		"User-Agent: Python-urllib/3.12\r\n",
+		"User-Agent: Mozilla/5.0\r\nX-Rap: 1\r\n",    /* a browser's fetch after a preflight */
+		"X-Rap: yes\r\nOrigin: http://127.0.0.1:8000\r\n", /* a loopback page's fetch, after a preflight */
+		"User-Agent: Mozilla/5.0\r\nSec-Fetch-Site: same-origin\r\nOrigin: http://127.0.0.1\r\nX-Rap: 1\r\n",
+		"User-Agent: Mozilla/5.0\r\nSec-Fetch-Site: none\r\nX-Rap: 1\r\n",
+	};
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		char req[512];
+		snprintf(req, sizeof(req), "GET /cmd/p8%%202 HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", allowed[i]);
+		r = http(port, req);
+		if (status_of(r) != 200)
+			fail_msg("%s: %d instead of 200", req, status_of(r));
+		assert_string_equal(body_of(r), "4030\n");
+		free(r);
+		snprintf(req, sizeof(req), "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: 4\r\n\r\np8 2",
+			 allowed[i]);
+		r = http(port, req);
+		if (status_of(r) != 200)
+			fail_msg("%s: %d instead of 200", req, status_of(r));
+		assert_string_equal(body_of(r), "4030\n");
+		free(r);
+	}
+	/* The page at / still opens in a browser (=H), but not from another site. */
+	r = http(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\nSec-Fetch-Site: none\r\n"
+		       "Sec-Fetch-Mode: navigate\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_non_null(strstr(body_of(r), "X-Rap"));
+	free(r);
+	r = http(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nSec-Fetch-Site: cross-site\r\n\r\n");
+	assert_int_equal(status_of(r), 403);
+	free(r);
+	/* The TCP server's HTTP requests follow the same rules. */
+	int tport = start(fx->c, "=t& 0", "tcp");
+	r = exchange("127.0.0.1", tport, "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\n\r\n",
+		     strlen("GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\n\r\n"), false);
+	assert_int_equal(status_of(r), 403);
+	free(r);
+	r = exchange("127.0.0.1", tport, "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.5.0\r\n\r\n",
+		     strlen("GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.5.0\r\n\r\n"), false);
+	assert_int_equal(status_of(r), 200);
+	assert_string_equal(body_of(r), "4030\n");
+	free(r);
+	/* The help says all of it. */
+	char *out = NULL;
+	assert_int_equal(srv_cmd(fx->c, "=h?", &out, NULL), 0);
+	assert_non_null(strstr(out, "X-Rap"));
+	assert_non_null(strstr(out, "Sec-Fetch-Site"));
+	assert_non_null(strstr(out, "Mozilla/"));
+	free(out);
+}
+
+/* ---- output caps ------------------------------------------------------------------------ */
+
+static const char *tail_of(const char *s, size_t n)
+{
+	size_t len = strlen(s);
+	return len > n ? s + len - n : s;
+}
+
+/* A command line that asks for gigabytes of output stops at the server's cap: 16 MiB for
+ * TCP and HTTP, 64 MiB (a client's default largest reply) for RAP. */
+static void test_output_caps(void **state)
+{
+	struct fixture *fx = *state;
+	char line[6000] = "";
+	for (int i = 0; i < 300; i++)
+		strcat(line, "px%200x1000000;");
+	int hport = start(fx->c, "=h& 0", "http");
+	char req[8192];
+	snprintf(req, sizeof(req), "GET /cmd/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", line);
+	char *r = http(hport, req);
+	assert_int_equal(status_of(r), 200);
+	static const char msg16[] = "error: output exceeds 16777216 bytes; command stopped\n";
+	assert_string_equal(tail_of(body_of(r), sizeof(msg16) - 1), msg16);
+	assert_true(strlen(body_of(r)) < (16u << 20));
+	free(r);
+	/* The server goes on. */
+	r = http(hport, "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_string_equal(body_of(r), "4030\n");
+	free(r);
+
+	int tport = start(fx->c, "=t& 0", "tcp");
+	for (char *p = line; (p = strstr(p, "%20")) != NULL;)
+		memmove(p + 1, p + 3, strlen(p + 3) + 1), *p = ' ';
+	strcat(line, "\n");
+	r = exchange("127.0.0.1", tport, line, strlen(line), false);
+	assert_string_equal(tail_of(r, sizeof(msg16) - 1), msg16);
+	assert_true(strlen(r) < (16u << 20));
+	free(r);
+
+	int rport = start(fx->c, "=&:0", "rap");
+	struct rap_client *a = rap_connect(rport);
+	/* An extended client takes replies up to 64 MiB (stock ones get theirs cut). */
+	assert_int_equal(rap_client_probe(a), 1);
+	char *out = NULL;
+	size_t outlen = 0;
+	line[strlen(line) - 1] = '\0';
+	assert_int_equal(rap_client_cmd(a, line, &out, &outlen), 0);
+	static const char msg64[] = "error: output exceeds 67108864 bytes; command stopped\n";
+	assert_string_equal(tail_of(out, sizeof(msg64) - 1), msg64);
+	assert_true(outlen < (64u << 20));
+	free(out);
+	assert_int_equal(rap_client_cmd(a, "p8 2", &out, NULL), 0);
+	assert_string_equal(out, "4030\n");
+	free(out);
+	rap_client_free(a);
+	/* The user's own prompt is not capped. */
+	out = cmd(fx->c, "px 0x20000");
+	assert_true(strlen(out) > 0x20000 * 4);
+	free(out);
+}
+
+/* ---- what a client may close (o-, o--, CLOSE) -------------------------------------------- */
+
+static void test_clients_close_only_their_files(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_io *io = rap_core_io(fx->c);
+	assert_int_equal(rap_core_config_set(fx->c, "srv.cmd", "write"), 0);
+	int port = start(fx->c, "=&:0", "rap");
+	size_t files_before = open_files(fx->c);
+	struct rap_client *a = rap_connect(port), *b = rap_connect(port);
+	int bfd = rap_client_open(b, "malloc://64", RAP_PERM_R);
+	assert_true(bfd >= 0);
+
+	char line[64], *out = NULL;
+	/* Neither the user's file nor another client's, by number or with o--. */
+	snprintf(line, sizeof(line), "o-%d", fx->fd);
+	assert_int_equal(rap_client_cmd(a, line, &out, NULL), 0);
+	assert_non_null(strstr(out, "only files this session opened"));
+	free(out);
+	snprintf(line, sizeof(line), "o- %d", bfd);
+	assert_int_equal(rap_client_cmd(a, line, &out, NULL), 0);
+	assert_non_null(strstr(out, "only files this session opened"));
+	free(out);
+	assert_int_equal(rap_client_cmd(a, "o--; o-*", &out, NULL), 0);
+	free(out);
+	assert_true(rap_io_fd_perm(io, fx->fd) >= 0);
+	assert_true(rap_io_fd_perm(io, bfd) >= 0);
+	assert_int_equal(rap_client_close_fd(a, bfd), RAP_EREMOTE);
+	assert_true(rap_io_fd_perm(io, bfd) >= 0);
+
+	/* Its own files it closes: by o-, by CLOSE (also those "o" opened), with o--. */
+	assert_int_equal(rap_client_cmd(a, "o malloc://8; o malloc://8; o malloc://8; o malloc://8", &out, NULL), 0);
+	free(out);
+	assert_int_equal(open_files(fx->c), files_before + 5);
+	int mine[4], n = 0;
+	int fds[64];
+	size_t nf = rap_io_fds(io, fds, 64);
+	for (size_t i = 0; i < nf; i++)
+		if (fds[i] != fx->fd && fds[i] != bfd)
+			mine[n++] = fds[i];
+	assert_int_equal(n, 4);
+	snprintf(line, sizeof(line), "o-%d", mine[0]);
+	assert_int_equal(rap_client_cmd(a, line, &out, NULL), 0);
+	assert_null(strstr(out, "error"));
+	free(out);
+	assert_true(rap_io_fd_perm(io, mine[0]) < 0);
+	assert_int_equal(rap_client_close_fd(a, mine[1]), 0);
+	assert_true(rap_io_fd_perm(io, mine[1]) < 0);
+	assert_int_equal(rap_client_cmd(a, "o--", &out, NULL), 0);
+	free(out);
+	assert_true(rap_io_fd_perm(io, mine[2]) < 0 && rap_io_fd_perm(io, mine[3]) < 0);
+	assert_int_equal(open_files(fx->c), files_before + 1);
+	/* What "o" opened goes when the client goes, like what OPEN opened. */
+	assert_int_equal(rap_client_cmd(a, "o malloc://8", &out, NULL), 0);
+	free(out);
+	assert_int_equal(open_files(fx->c), files_before + 2);
+	rap_client_free(a);
+	WAIT_FOR(open_files(fx->c) == files_before + 1);
+	rap_client_free(b);
+	WAIT_FOR(open_files(fx->c) == files_before);
+
+	/* The TCP server's core the same. */
+	int tport = start(fx->c, "=&t 0", "tcp");
+	char *r = exchange("127.0.0.1", tport, "o--\n", 4, false);
+	assert_string_equal(r, "\n");
+	free(r);
+	snprintf(line, sizeof(line), "o-%d\n", fx->fd);
+	r = exchange("127.0.0.1", tport, line, strlen(line), false);
+	assert_non_null(strstr(r, "only files this session opened"));
+	free(r);
+	assert_true(rap_io_fd_perm(io, fx->fd) >= 0);
+	r = exchange("127.0.0.1", tport, "o malloc://8\n", 13, false);
+	free(r);
+	assert_int_equal(open_files(fx->c), files_before + 1);
+	r = exchange("127.0.0.1", tport, "o--\n", 4, false);
+	free(r);
+	assert_int_equal(open_files(fx->c), files_before);
+	assert_true(rap_io_fd_perm(io, fx->fd) >= 0);
+	/* The user's own prompt still closes anything. */
+	r = exchange("127.0.0.1", tport, "o malloc://8\n", 13, false);
+	free(r);
+	assert_int_equal(open_files(fx->c), files_before + 1);
+	free(cmd(fx->c, "o--"));
+	assert_int_equal(open_files(fx->c), 0);
+}
+
+/* Below "write" an OPEN of the user's file opens the user's URI, not the client's path, so
+ * that swapping a symlink between the check and the open gets nothing else. */
+static void test_rap_open_uses_user_uri(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_io *io = rap_core_io(fx->c);
+	int port = start(fx->c, "=&:0", "rap");
+	char link[64];
+	strcpy(link, "/tmp/rap-test-servers-link-XXXXXX");
+	int tfd = mkstemp(link);
+	assert_true(tfd >= 0);
+	close(tfd);
+	unlink(link);
+	assert_int_equal(symlink(fx->path, link), 0);
+	char alias[96];
+	snprintf(alias, sizeof(alias), "/tmp/./%s", strrchr(fx->path, '/') + 1);
+	const char *names[] = { alias, link, fx->path };
+	struct rap_client *a = rap_connect(port);
+	for (size_t i = 0; i < 3; i++) {
+		int fd = rap_client_open(a, names[i], RAP_PERM_R);
+		assert_true(fd >= 0);
+		assert_string_equal(rap_io_fd_uri(io, fd), fx->path);
+		uint8_t buf[16];
+		assert_int_equal(rap_client_read_at(a, 0x30, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+		assert_memory_equal(buf, sample + 0x30, sizeof(buf));
+		assert_int_equal(rap_client_close_fd(a, fd), 0);
+	}
+	/* The link now points elsewhere: no longer the user's file, so refused. */
+	unlink(link);
+	assert_int_equal(symlink("/etc/passwd", link), 0);
+	assert_int_equal(rap_client_open(a, link, RAP_PERM_R), RAP_EREMOTE);
+	rap_client_free(a);
+	unlink(link);
+}
+
 /* ---- foreground ------------------------------------------------------------------------ */
 
 struct fg {
@@ -999,6 +1294,10 @@ int main(void)
 		T(test_http_server),
 		T(test_http_errors),
 		T(test_http_write_policy_and_shell),
+		T(test_http_refuses_browsers),
+		T(test_output_caps),
+		T(test_clients_close_only_their_files),
+		T(test_rap_open_uses_user_uri),
 		T(test_foreground_sigint),
 		T(test_foreground_rap_once),
 		T(test_concurrent_clients_and_prompt),

@@ -49,8 +49,22 @@ RAP_API int rap_core_open(struct rap_core *c, const char *uri, int perm);
 RAP_API int rap_core_cmd(struct rap_core *c, const char *line);
 
 /* Like rap_core_cmd but captures the output: *out and *err (either may be NULL to discard)
- * receive heap text, "" when nothing was printed. */
+ * receive heap text, "" when nothing was printed. With an output cap (see
+ * rap_core_set_output_max) a line whose output grows past it stops there: no further
+ * command runs, a long px/p8/pr stops early, the output is cut (at a line end) so that
+ * output and error text together stay below the cap, *err ends with "error: output exceeds
+ * N bytes; command stopped", and the result is RAP_ETOOBIG. */
 RAP_API int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **err);
+
+/* The cap on what rap_core_cmd_str captures (output and error text together), in bytes;
+ * 0 = unlimited, which is the default of a core (local use). rap_core_cmd printing to a
+ * FILE is never capped. */
+RAP_API void rap_core_set_output_max(struct rap_core *c, size_t bytes);
+
+/* The cap rap_core_rap_handler's CMD applies to a core on which rap_core_set_output_max was
+ * never called: a client's default largest reply (64 MiB), so a line such as
+ * "px 0x1000000;px 0x1000000;..." cannot make the server buffer gigabytes. */
+#define RAP_CORE_SERVE_OUTPUT_MAX ((size_t)64 << 20)
 
 /* True once a "q" command ran (the caller should stop reading commands). */
 RAP_API bool rap_core_quit_requested(const struct rap_core *c);
@@ -70,7 +84,8 @@ RAP_API size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap);
 
 /* A rap_server_handler whose ctx is a struct rap_core *: OPEN opens through the core's IO
  * (and its policy), READ/WRITE/SEEK act on the current file and position, CMD runs under
- * the core's command policy. Static storage; never NULL. */
+ * the core's command policy with its output capped (RAP_CORE_SERVE_OUTPUT_MAX unless
+ * rap_core_set_output_max chose another cap, 0 included). Static storage; never NULL. */
 RAP_API const struct rap_server_handler *rap_core_rap_handler(void);
 
 #ifdef __cplusplus
