@@ -1,12 +1,15 @@
 /* The IO instance: plugin registry, descriptor table and the open policy.
  *
  * An instance may be shared between threads (a core and the background servers that serve
- * its open files): one recursive mutex per instance is held by every public function for
- * its whole duration, plugin calls included, so plugins' per-descriptor state is serialized
- * too and never needs a lock of its own. Recursive, because plugins call back into the
- * instance while it is held (rap_io_open_local, rap_io_set_error, rap_io_tls). A slow
- * plugin call (a rap:// read over a slow link) therefore delays the other users of the
- * instance; that is the price of keeping plugins lock-free.
+ * its open files). Two kinds of lock: the instance's (recursive, because plugins call back
+ * into the instance: rap_io_open_local, rap_io_set_error, rap_io_tls) guards the table,
+ * the registry and the policy, and is never held across a plugin's I/O; each descriptor's
+ * own guards its plugin state, held around every plugin call on it, so plugins need no
+ * locks of their own. So a slow rap:// file delays only its own users, and a thread may
+ * open rap://127.0.0.1:PORT served by another thread of this process over this same
+ * instance. A descriptor is referenced while an operation uses it, so a close on another
+ * thread waits for that operation and frees it only after the last one. Lock order:
+ * descriptor, then instance.
  *
  * Everything that decides whether an open may happen, and with which permissions, is in
  * this file, so a server can reason about its exposure by reading one place: plugins only
@@ -37,6 +40,13 @@ struct rap_io_desc {
 	int perm;
 	char *uri;
 	void *data;
+	/* Held around every plugin call on this descriptor (see the top of the file). */
+	pthread_mutex_t op;
+	/* Under the instance lock: references (the table's, plus one per operation under way
+	 * or waiting), and whether the plugin finished opening it. closed is under op. */
+	unsigned refs;
+	bool ready;
+	bool closed;
 };
 
 /* A confinement root. Servers give thousands of sessions the same root: they share one
@@ -202,6 +212,7 @@ int rap_io_new(struct rap_io **out)
 
 static void desc_free(struct rap_io_desc *d)
 {
+	pthread_mutex_destroy(&d->op);
 	rap__free(d->uri);
 	rap__free(d);
 }
@@ -211,8 +222,13 @@ void rap_io_free(struct rap_io *io)
 	if (!io)
 		return;
 	/* Highest first, so each removal is the cheap end of the array. */
-	while (io->ndescs > 0)
-		rap_io_close(io, io->descs[io->ndescs - 1]->fd);
+	while (io->ndescs > 0) {
+		size_t before = io->ndescs;
+		(void)rap_io_close(io, io->descs[io->ndescs - 1]->fd);
+		/* Only an open still under way on another thread (a caller's bug) stays. */
+		if (io->ndescs == before)
+			break;
+	}
 	rap__free(io->descs);
 	rap__free(io->plugins);
 	root_release(io->root);
@@ -549,19 +565,65 @@ static size_t desc_index(const struct rap_io *io, int fd, bool *found)
 	return lo;
 }
 
+/* The open descriptor numbered fd; one whose plugin is still opening it does not count. */
 static struct rap_io_desc *desc_get(const struct rap_io *io, int fd)
 {
 	bool found;
 	if (!io)
 		return NULL;
 	size_t i = desc_index(io, fd, &found);
-	return found ? io->descs[i] : NULL;
+	return found && io->descs[i]->ready ? io->descs[i] : NULL;
 }
 
-static int locked_open(struct rap_io *io, const char *uri, int perm)
+static void desc_unref(struct rap_io *io, struct rap_io_desc *d)
 {
-	if (!io || !uri)
-		return RAP_EINVAL;
+	io_lock(io);
+	bool last = --d->refs == 0;
+	io_unlock(io);
+	if (last)
+		desc_free(d);
+}
+
+/* Looks fd up and takes a reference under the table lock, then the descriptor's operation
+ * lock without it. Returns NULL with *err set when fd is not open, closes while this waits
+ * for the operation lock (RAP_EBADFD), or, with want_write, may not be written
+ * (RAP_EDENIED). rap_io_desc_release undoes it. */
+static struct rap_io_desc *desc_acquire(struct rap_io *io, int fd, bool want_write, int *err)
+{
+	io_lock(io);
+	struct rap_io_desc *d = desc_get(io, fd);
+	*err = RAP_EBADFD;
+	/* allow_write is checked again so that turning writes off also covers descriptors
+	 * that were opened while they were on. */
+	if (d && want_write && (!(d->perm & RAP_PERM_W) || !io->allow_write || !d->plugin->write)) {
+		*err = RAP_EDENIED;
+		d = NULL;
+	}
+	if (d)
+		d->refs++;
+	io_unlock(io);
+	if (!d)
+		return NULL;
+	pthread_mutex_lock(&d->op);
+	if (d->closed) {
+		pthread_mutex_unlock(&d->op);
+		desc_unref(io, d);
+		return NULL;
+	}
+	return d;
+}
+
+static void desc_release(struct rap_io *io, struct rap_io_desc *d)
+{
+	pthread_mutex_unlock(&d->op);
+	desc_unref(io, d);
+}
+
+/* The policy part of an open, under the table lock: the plugin for uri and the permissions
+ * it gets, then a reserved entry (not yet ready) holding the lowest free number, so the
+ * plugin can open without the lock and the number is known while it does. */
+static int open_reserve(struct rap_io *io, const char *uri, int perm, struct rap_io_desc **out)
+{
 	io->error[0] = '\0';
 
 	const struct rap_io_plugin *p = NULL;
@@ -582,7 +644,7 @@ static int locked_open(struct rap_io *io, const char *uri, int perm)
 	if (!io->allow_write || !p->write)
 		perm &= ~RAP_PERM_W;
 
-	/* The lowest number not in use: the first gap in the sorted table. */
+	/* The lowest number not in use (or reserved): the first gap in the sorted table. */
 	size_t at = 0;
 	int fd = FIRST_FD;
 	while (at < io->ndescs && io->descs[at]->fd == fd) {
@@ -606,7 +668,8 @@ static int locked_open(struct rap_io *io, const char *uri, int perm)
 	if (!d)
 		return RAP_ENOMEM;
 	d->uri = rap__strdup(uri);
-	if (!d->uri) {
+	if (!d->uri || pthread_mutex_init(&d->op, NULL) != 0) {
+		rap__free(d->uri);
 		rap__free(d);
 		return RAP_ENOMEM;
 	}
@@ -614,174 +677,141 @@ static int locked_open(struct rap_io *io, const char *uri, int perm)
 	d->plugin = p;
 	d->fd = fd;
 	d->perm = perm;
-
-	int rc = p->open(d, uri, perm);
-	if (rc < 0) {
-		desc_free(d);
-		return rc;
-	}
+	d->refs = 1;
 	memmove(io->descs + at + 1, io->descs + at, (io->ndescs - at) * sizeof(*io->descs));
 	io->descs[at] = d;
 	io->ndescs++;
-	return fd;
+	*out = d;
+	return 0;
+}
+
+/* Takes d out of the table (the caller holds the table lock). */
+static void desc_unlink(struct rap_io *io, struct rap_io_desc *d)
+{
+	bool found;
+	size_t i = desc_index(io, d->fd, &found);
+	if (!found || io->descs[i] != d)
+		return;
+	memmove(io->descs + i, io->descs + i + 1, (io->ndescs - i - 1) * sizeof(*io->descs));
+	io->ndescs--;
 }
 
 int rap_io_open(struct rap_io *io, const char *uri, int perm)
 {
-	if (!io)
-		return locked_open(io, uri, perm);
+	if (!io || !uri)
+		return RAP_EINVAL;
+	struct rap_io_desc *d = NULL;
 	io_lock(io);
-	int r = locked_open(io, uri, perm);
+	int rc = open_reserve(io, uri, perm, &d);
 	io_unlock(io);
-	return r;
-}
-
-static int locked_close(struct rap_io *io, int fd)
-{
-	bool found;
-	if (!io)
-		return RAP_EBADFD;
-	size_t i = desc_index(io, fd, &found);
-	if (!found)
-		return RAP_EBADFD;
-	struct rap_io_desc *d = io->descs[i];
-	/* Out of the table first: whatever the plugin reports, the number is gone. */
-	memmove(io->descs + i, io->descs + i + 1, (io->ndescs - i - 1) * sizeof(*io->descs));
-	io->ndescs--;
-	int rc = d->plugin->close(d);
-	size_t slot = io->retired_next++ % (sizeof(io->retired) / sizeof(io->retired[0]));
-	rap__free(io->retired[slot]);
-	io->retired[slot] = d->uri;
-	d->uri = NULL;
-	desc_free(d);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	/* Without the table lock: a rap:// open waits on a server, which may be one this
+	 * process runs on another thread over this same instance. */
+	rc = d->plugin->open(d, d->uri, d->perm);
+	io_lock(io);
+	if (rc < 0)
+		desc_unlink(io, d);
+	else
+		d->ready = true;
+	io_unlock(io);
+	if (rc < 0) {
+		desc_unref(io, d);
+		return rc;
+	}
+	return d->fd;
 }
 
 int rap_io_close(struct rap_io *io, int fd)
 {
 	if (!io)
-		return locked_close(io, fd);
-	io_lock(io);
-	int r = locked_close(io, fd);
-	io_unlock(io);
-	return r;
-}
-
-static ssize_t locked_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len)
-{
-	struct rap_io_desc *d = desc_get(io, fd);
-	if (!d)
 		return RAP_EBADFD;
-	if (!buf && len)
-		return RAP_EINVAL;
-	if (len == 0)
-		return 0;
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
-	return d->plugin->read(d, off, buf, len);
+	io_lock(io);
+	struct rap_io_desc *d = desc_get(io, fd);
+	if (!d) {
+		io_unlock(io);
+		return RAP_EBADFD;
+	}
+	/* Out of the table first: whatever the plugin reports, the number is gone. The URI
+	 * outlives it a while (see retired). */
+	desc_unlink(io, d);
+	size_t slot = io->retired_next++ % (sizeof(io->retired) / sizeof(io->retired[0]));
+	rap__free(io->retired[slot]);
+	io->retired[slot] = d->uri;
+	d->uri = NULL;
+	io_unlock(io);
+	/* An operation already under way on another thread finishes first; any still waiting
+	 * finds the descriptor closed. The table's reference goes with it. */
+	pthread_mutex_lock(&d->op);
+	int rc = d->plugin->close(d);
+	d->closed = true;
+	pthread_mutex_unlock(&d->op);
+	desc_unref(io, d);
+	return rc < 0 ? rc : 0;
 }
 
 ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len)
 {
-	if (!io)
-		return locked_read_at(io, fd, off, buf, len);
-	io_lock(io);
-	ssize_t r = locked_read_at(io, fd, off, buf, len);
-	io_unlock(io);
-	return r;
-}
-
-static ssize_t locked_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len)
-{
-	struct rap_io_desc *d = desc_get(io, fd);
-	if (!d)
-		return RAP_EBADFD;
-	/* allow_write is checked again so that turning writes off also covers descriptors
-	 * that were opened while they were on. */
-	if (!(d->perm & RAP_PERM_W) || !io->allow_write || !d->plugin->write)
-		return RAP_EDENIED;
 	if (!buf && len)
 		return RAP_EINVAL;
-	if (len == 0)
-		return 0;
+	int err;
+	struct rap_io_desc *d = io ? desc_acquire(io, fd, false, &err) : NULL;
+	if (!d)
+		return io ? err : RAP_EBADFD;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
-	return d->plugin->write(d, off, buf, len);
+	ssize_t r = len ? d->plugin->read(d, off, buf, len) : 0;
+	desc_release(io, d);
+	return r;
 }
 
 ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len)
 {
-	if (!io)
-		return locked_write_at(io, fd, off, buf, len);
-	io_lock(io);
-	ssize_t r = locked_write_at(io, fd, off, buf, len);
-	io_unlock(io);
-	return r;
-}
-
-static int locked_size(struct rap_io *io, int fd, uint64_t *size)
-{
-	struct rap_io_desc *d = desc_get(io, fd);
+	int err;
+	struct rap_io_desc *d = io ? desc_acquire(io, fd, true, &err) : NULL;
 	if (!d)
-		return RAP_EBADFD;
-	if (!size)
-		return RAP_EINVAL;
-	if (!d->plugin->size)
-		return RAP_ENOTSUP;
-	return d->plugin->size(d, size);
+		return io ? err : RAP_EBADFD;
+	ssize_t r;
+	if (!buf && len)
+		r = RAP_EINVAL;
+	else
+		r = len ? d->plugin->write(d, off, buf, len > SSIZE_MAX ? SSIZE_MAX : len) : 0;
+	desc_release(io, d);
+	return r;
 }
 
 int rap_io_size(struct rap_io *io, int fd, uint64_t *size)
 {
-	if (!io)
-		return locked_size(io, fd, size);
-	io_lock(io);
-	int r = locked_size(io, fd, size);
-	io_unlock(io);
-	return r;
-}
-
-static int locked_system(struct rap_io *io, int fd, const char *cmd, char **out)
-{
-	struct rap_io_desc *d = desc_get(io, fd);
-	if (out)
-		*out = NULL;
+	int err;
+	struct rap_io_desc *d = io ? desc_acquire(io, fd, false, &err) : NULL;
 	if (!d)
-		return RAP_EBADFD;
-	if (!cmd || !out)
-		return RAP_EINVAL;
-	if (!d->plugin->system)
-		return RAP_ENOTSUP;
-	return d->plugin->system(d, cmd, out);
+		return io ? err : RAP_EBADFD;
+	int r = !size ? RAP_EINVAL : !d->plugin->size ? RAP_ENOTSUP : d->plugin->size(d, size);
+	desc_release(io, d);
+	return r;
 }
 
 int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out)
 {
-	if (!io)
-		return locked_system(io, fd, cmd, out);
-	io_lock(io);
-	int r = locked_system(io, fd, cmd, out);
-	io_unlock(io);
-	return r;
-}
-
-static int64_t locked_seek(struct rap_io *io, int fd, uint64_t off, int whence)
-{
-	struct rap_io_desc *d = desc_get(io, fd);
+	if (out)
+		*out = NULL;
+	int err;
+	struct rap_io_desc *d = io ? desc_acquire(io, fd, false, &err) : NULL;
 	if (!d)
-		return RAP_EBADFD;
-	if (!d->plugin->seek)
-		return RAP_ENOTSUP;
-	return d->plugin->seek(d, off, whence);
+		return io ? err : RAP_EBADFD;
+	int r = !cmd || !out ? RAP_EINVAL : !d->plugin->system ? RAP_ENOTSUP : d->plugin->system(d, cmd, out);
+	desc_release(io, d);
+	return r;
 }
 
 int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence)
 {
-	if (!io)
-		return locked_seek(io, fd, off, whence);
-	io_lock(io);
-	int64_t r = locked_seek(io, fd, off, whence);
-	io_unlock(io);
+	int err;
+	struct rap_io_desc *d = io ? desc_acquire(io, fd, false, &err) : NULL;
+	if (!d)
+		return io ? err : RAP_EBADFD;
+	int64_t r = d->plugin->seek ? d->plugin->seek(d, off, whence) : RAP_ENOTSUP;
+	desc_release(io, d);
 	return r;
 }
 
@@ -840,9 +870,15 @@ static size_t locked_fds(const struct rap_io *io, int *fds, size_t cap)
 {
 	if (!io)
 		return 0;
-	for (size_t i = 0; i < io->ndescs && i < cap; i++)
-		fds[i] = io->descs[i]->fd;
-	return io->ndescs;
+	size_t n = 0;
+	for (size_t i = 0; i < io->ndescs; i++) {
+		if (!io->descs[i]->ready)
+			continue;
+		if (n < cap)
+			fds[n] = io->descs[i]->fd;
+		n++;
+	}
+	return n;
 }
 
 size_t rap_io_fds(const struct rap_io *io, int *fds, size_t cap)

@@ -247,6 +247,21 @@ class Servers(unittest.TestCase):
             socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
         self.assertEqual(cli.quit(), 0)
 
+    def test_background_rap_server_serves_its_own_prompt(self):
+        # The prompt connects to the server it runs: the server's thread must be able to
+        # open and read the user's file while the prompt waits on it.
+        cli = self.cli()
+        port = cli.start_server("=&:0", "rap")
+        cli.send("o rap://127.0.0.1:%d/%s" % (port, self.path))
+        cli.send("s 0x40; px 16")
+        cli.send("?e --done--")
+        m = cli.wait_for(rb"(?s)(.*?)--done--\n")
+        self.assertEqual(m.group(1).decode().splitlines()[1], hexdump16(0x40).splitlines()[1])
+        self.assertIn("rap://127.0.0.1:%d/" % port, cli.run("o"))
+        # A remote command through that file runs on the server's session, where the
+        # read above left the position (the user's own core never moved).
+        self.assertEqual(cli.run("=!s"), "0x40\n")
+
     def test_rap_write_policy(self):
         cli = self.cli()
         cli.run("e srv.cmd=write")

@@ -233,6 +233,201 @@ static void test_register(void **state)
 
 /* ---- descriptor table --------------------------------------------------------------- */
 
+/* A plugin whose open and read wait at a gate the test opens: a slow network file. The
+ * waits are bounded, so an IO that serializes everything fails the test instead of
+ * hanging it. */
+static struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int waiting;     /* calls inside the plugin, waiting at the gate */
+	bool open;
+	int reads_in;    /* reads under way */
+	int closes;
+	bool close_during_read;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false, 0, 0, false};
+
+static struct timespec deadline_in(int seconds)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += seconds;
+	return t;
+}
+
+/* Waits (bounded) until the gate opens; false on timeout. */
+static bool gate_pass(void)
+{
+	struct timespec end = deadline_in(10);
+	pthread_mutex_lock(&gate.lock);
+	gate.waiting++;
+	pthread_cond_broadcast(&gate.cond);
+	int rc = 0;
+	while (!gate.open && rc == 0)
+		rc = pthread_cond_timedwait(&gate.cond, &gate.lock, &end);
+	gate.waiting--;
+	bool ok = gate.open;
+	pthread_mutex_unlock(&gate.lock);
+	return ok;
+}
+
+/* Waits (bounded) until n calls wait at the gate. */
+static void gate_wait_for(int n)
+{
+	struct timespec end = deadline_in(10);
+	pthread_mutex_lock(&gate.lock);
+	int rc = 0;
+	while (gate.waiting < n && rc == 0)
+		rc = pthread_cond_timedwait(&gate.cond, &gate.lock, &end);
+	int waiting = gate.waiting;
+	pthread_mutex_unlock(&gate.lock);
+	assert_int_equal(waiting, n);
+}
+
+static void gate_set(bool open)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = open;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static bool gate_accepts(const char *uri)
+{
+	return !strncmp(uri, "gate://", 7);
+}
+
+static int gate_open(struct rap_io_desc *d, const char *uri, int perm)
+{
+	(void)perm;
+	/* The number is known while the plugin opens. */
+	assert_true(rap_io_desc_fd(d) >= 3);
+	if (!strcmp(uri, "gate://slow") && !gate_pass())
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static int gate_close(struct rap_io_desc *d)
+{
+	(void)d;
+	pthread_mutex_lock(&gate.lock);
+	gate.closes++;
+	gate.close_during_read = gate.close_during_read || gate.reads_in > 0;
+	pthread_mutex_unlock(&gate.lock);
+	return 0;
+}
+
+static ssize_t gate_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t len)
+{
+	(void)d;
+	pthread_mutex_lock(&gate.lock);
+	gate.reads_in++;
+	pthread_mutex_unlock(&gate.lock);
+	bool ok = gate_pass();
+	memset(buf, (int)(off & 0xff), len);
+	pthread_mutex_lock(&gate.lock);
+	gate.reads_in--;
+	pthread_mutex_unlock(&gate.lock);
+	return ok ? (ssize_t)len : -ETIMEDOUT;
+}
+
+static const struct rap_io_plugin gate_plugin = {
+	.abi = RAP_IO_PLUGIN_ABI,
+	.name = "gate",
+	.desc = "Test plugin that waits for the test",
+	.uris = "gate://",
+	.accepts = gate_accepts,
+	.open = gate_open,
+	.close = gate_close,
+	.read = gate_read,
+};
+
+struct io_call {
+	struct rap_io *io;
+	int fd;
+	long result;
+};
+
+static void *open_slow(void *arg)
+{
+	struct io_call *c = arg;
+	c->result = rap_io_open(c->io, "gate://slow", RAP_PERM_R);
+	return NULL;
+}
+
+static void *read_one(void *arg)
+{
+	struct io_call *c = arg;
+	uint8_t b[8];
+	c->result = rap_io_read_at(c->io, c->fd, 5, b, sizeof(b));
+	return NULL;
+}
+
+static void *close_one(void *arg)
+{
+	struct io_call *c = arg;
+	c->result = rap_io_close(c->io, c->fd);
+	return NULL;
+}
+
+/* A plugin call that waits (a rap:// file on a slow or same-process server) holds up only
+ * its own descriptor: other threads open, list, read and close the rest meanwhile, and a
+ * close of the busy descriptor waits for the call under way. */
+static void test_slow_plugin_blocks_only_its_fd(void **state)
+{
+	(void)state;
+	struct rap_io *io = new_io();
+	assert_int_equal(rap_io_register(io, &gate_plugin), 0);
+	gate_set(false);
+	gate.closes = 0;
+	gate.close_during_read = false;
+
+	struct io_call opener = {io, -1, 0};
+	pthread_t t1;
+	assert_int_equal(pthread_create(&t1, NULL, open_slow, &opener), 0);
+	gate_wait_for(1);
+	/* While that open waits: its number is taken but not listed, the table works. */
+	assert_int_equal(rap_io_fds(io, NULL, 0), 0);
+	int m = rap_io_open(io, "malloc://16", RAP_PERM_RW);
+	assert_int_equal(m, 4);
+	assert_int_equal(rap_io_fds(io, NULL, 0), 1);
+	assert_null(rap_io_fd_uri(io, 3));
+	assert_int_equal(rap_io_read_at(io, 3, 0, (uint8_t[1]){0}, 1), RAP_EBADFD);
+	assert_int_equal(rap_io_close(io, 3), RAP_EBADFD);
+	assert_int_equal(rap_io_write_at(io, m, 0, "ab", 2), 2);
+	gate_set(true);
+	assert_int_equal(pthread_join(t1, NULL), 0);
+	assert_int_equal(opener.result, 3);
+	assert_string_equal(rap_io_fd_uri(io, 3), "gate://slow");
+
+	/* A read waits on fd 3; fd 4 reads and a fast gate file opens and closes. */
+	gate_set(false);
+	struct io_call reader = {io, 3, 0}, closer = {io, 3, 0};
+	pthread_t t2, t3;
+	assert_int_equal(pthread_create(&t2, NULL, read_one, &reader), 0);
+	gate_wait_for(1);
+	uint8_t b[2];
+	assert_int_equal(rap_io_read_at(io, m, 0, b, 2), 2);
+	assert_memory_equal(b, "ab", 2);
+	int fast = rap_io_open(io, "gate://fast", RAP_PERM_R);
+	assert_int_equal(fast, 5);
+	assert_int_equal(rap_io_close(io, fast), 0);
+	assert_int_equal(gate.closes, 1);
+	gate.close_during_read = false; /* that close was of another descriptor */
+	/* Closing the busy one: the number goes at once, the plugin closes after the read. */
+	assert_int_equal(pthread_create(&t3, NULL, close_one, &closer), 0);
+	gate_set(true);
+	assert_int_equal(pthread_join(t2, NULL), 0);
+	assert_int_equal(pthread_join(t3, NULL), 0);
+	assert_int_equal(reader.result, 8);
+	assert_int_equal(closer.result, 0);
+	assert_int_equal(gate.closes, 2);
+	assert_false(gate.close_during_read);
+	assert_int_equal(rap_io_read_at(io, 3, 0, b, 1), RAP_EBADFD);
+	assert_int_equal(rap_io_fds(io, NULL, 0), 1);
+	rap_io_free(io);
+}
+
+
 static void test_fd_numbering(void **state)
 {
 	(void)state;
@@ -1302,6 +1497,7 @@ int main(void)
 		cmocka_unit_test(test_builtin_plugins),
 		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_fd_numbering),
+		cmocka_unit_test(test_slow_plugin_blocks_only_its_fd),
 		cmocka_unit_test(test_malloc_parse),
 		cmocka_unit_test(test_malloc_bounds),
 		cmocka_unit_test(test_write_policy),
