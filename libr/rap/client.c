@@ -6,6 +6,7 @@
  * own client slow. Every reply length is bounded before its payload is buffered, and a
  * reply that is refused is still drained, so a refusal never costs the connection. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ struct rap_client {
 	rap_reverse_cmd_fn reverse_fn;
 	void *reverse_user;
 	uint32_t max_reply;
+	int connect_timeout_ms; /* connect plus TLS handshake; 0: no limit */
 	uint32_t dec_limit;     /* payload limit currently set on dec */
 	bool extended;
 	uint16_t caps;
@@ -78,13 +80,21 @@ static int set_limit(struct rap_client *c, uint32_t max)
 	return rc;
 }
 
-/* Waits until the socket can do what the TLS layer asked for. */
-static int tls_wait(struct rap_client *c)
+/* Waits until the socket can do what the TLS layer asked for, or until deadline (a
+ * rap_loop_now_ms() time; 0 waits as long as it takes): RAP_ETIMEDOUT then. */
+static int tls_wait(struct rap_client *c, uint64_t deadline)
 {
 	unsigned w = rap_tls_wants(c->tls);
 	short events = (short)((w & RAP_LOOP_READ ? POLLIN : 0) | (w & RAP_LOOP_WRITE ? POLLOUT : 0));
 	struct pollfd pfd = { .fd = c->fd, .events = events ? events : POLLIN };
-	if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+	int wait = -1;
+	if (deadline) {
+		uint64_t now = rap_loop_now_ms();
+		if (now >= deadline)
+			return RAP_ETIMEDOUT;
+		wait = deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
+	}
+	if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
 		return -errno;
 	return 0;
 }
@@ -94,7 +104,7 @@ static int tls_send_all(struct rap_client *c, const uint8_t *p, size_t n)
 	while (n > 0) {
 		ssize_t w = rap_tls_write(c->tls, p, n);
 		if (w == RAP_EAGAIN) {
-			int rc = tls_wait(c);
+			int rc = tls_wait(c, 0);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -137,7 +147,7 @@ static int fill(struct rap_client *c)
 			snprintf(c->error, sizeof(c->error), "%s", rap_tls_error(c->tls));
 			return kill_conn(c, (int)n);
 		}
-		int rc = tls_wait(c);
+		int rc = tls_wait(c, 0);
 		if (rc < 0)
 			return kill_conn(c, rc);
 	}
@@ -273,6 +283,7 @@ int rap_client_new(struct rap_client **out)
 	}
 	c->fd = -1;
 	c->max_reply = DEFAULT_MAX_REPLY;
+	c->connect_timeout_ms = RAP_CLIENT_CONNECT_TIMEOUT_MS;
 	c->dec_limit = 0;
 	rc = set_limit(c, RAP_PACKET_MAX);
 	if (rc < 0) {
@@ -314,12 +325,20 @@ int rap_client_set_max_reply(struct rap_client *c, uint32_t max)
 	return 0;
 }
 
+int rap_client_set_connect_timeout(struct rap_client *c, int ms)
+{
+	if (!c || ms < 0)
+		return RAP_EINVAL;
+	c->connect_timeout_ms = ms;
+	return 0;
+}
+
 int rap_client_connect(struct rap_client *c, const char *host, const char *port)
 {
 	if (!c || !host || !port || c->fd >= 0)
 		return RAP_EINVAL;
 	int fd = -1;
-	int rc = rap_tcp_connect(host, port, 0, &fd);
+	int rc = rap_tcp_connect(host, port, c->connect_timeout_ms, &fd);
 	if (rc < 0)
 		return rc;
 	return rap_client_attach_fd(c, fd);
@@ -330,8 +349,11 @@ int rap_client_connect_tls(struct rap_client *c, const char *host, const char *p
 {
 	if (!c || !host || !port || !cfg || c->fd >= 0)
 		return RAP_EINVAL;
+	/* One deadline for the connection and the handshake: a peer that accepts and then
+	 * says nothing (not a TLS server, or a stalled one) must not hang the caller. */
+	uint64_t deadline = c->connect_timeout_ms ? rap_loop_now_ms() + (uint64_t)c->connect_timeout_ms : 0;
 	int fd = -1;
-	int rc = rap_tcp_connect(host, port, 0, &fd);
+	int rc = rap_tcp_connect(host, port, c->connect_timeout_ms, &fd);
 	if (rc < 0)
 		return rc;
 	struct rap_tls *t = NULL;
@@ -341,17 +363,29 @@ int rap_client_connect_tls(struct rap_client *c, const char *host, const char *p
 		close(fd);
 		return rc;
 	}
-	/* The socket is blocking, so the handshake returns RAP_EAGAIN only on a receive
-	 * timeout the system imposed; wait and continue. Bounded by the peer: a peer that
-	 * stops answering leaves the handshake to the TCP keepalive, as any blocking read. */
+	/* The handshake runs on a non-blocking socket so that the deadline holds; the
+	 * connection is blocking again afterwards, as every other call expects. */
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		rc = -errno;
+		rap_tls_free(t);
+		close(fd);
+		return rc;
+	}
 	c->fd = fd;
 	c->tls = t;
 	while ((rc = rap_tls_handshake(t)) == RAP_EAGAIN) {
-		if ((rc = tls_wait(c)) < 0)
+		if ((rc = tls_wait(c, deadline)) < 0)
 			break;
 	}
+	if (rc == 0 && fcntl(fd, F_SETFL, flags) < 0)
+		rc = -errno;
 	if (rc < 0) {
-		snprintf(c->error, sizeof(c->error), "%s", rap_tls_error(t));
+		if (rc == RAP_ETIMEDOUT)
+			snprintf(c->error, sizeof(c->error), "TLS handshake timed out after %d ms",
+				 c->connect_timeout_ms);
+		else
+			snprintf(c->error, sizeof(c->error), "%s", rap_tls_error(t));
 		rap_tls_free(t);
 		c->tls = NULL;
 		c->fd = -1;

@@ -695,6 +695,94 @@ static void test_peer_closes_during_handshake(void **state)
 	rap_tls_config_free(s);
 }
 
+/* The server side of test_client_connect_tls: accepts one connection, completes the
+ * handshake (blocking), answers one SEEK request with position 0x1234. */
+struct seek_server {
+	int lfd;
+	struct rap_tls_config *cfg;
+	int rc;
+};
+
+static void *seek_server_main(void *arg)
+{
+	struct seek_server *ss = arg;
+	int fd = accept(ss->lfd, NULL, NULL);
+	ss->rc = fd < 0 ? -errno : 0;
+	if (fd < 0)
+		return NULL;
+	struct rap_tls *t = NULL;
+	ss->rc = rap_tls_new(ss->cfg, fd, NULL, &t);
+	if (ss->rc == 0)
+		ss->rc = rap_tls_handshake(t);
+	uint8_t req[10];
+	size_t got = 0;
+	while (ss->rc == 0 && got < sizeof(req)) {
+		ssize_t n = rap_tls_read(t, req + got, sizeof(req) - got);
+		if (n <= 0)
+			ss->rc = n < 0 ? (int)n : RAP_ECLOSED;
+		else
+			got += (size_t)n;
+	}
+	static const uint8_t reply[9] = { 0x84, 0, 0, 0, 0, 0, 0, 0x12, 0x34 };
+	if (ss->rc == 0 && req[0] == 0x04 && rap_tls_write(t, reply, sizeof(reply)) != (ssize_t)sizeof(reply))
+		ss->rc = RAP_ECLOSED;
+	rap_tls_free(t);
+	close(fd);
+	return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* rap_client_connect_tls: a verified connection that then works as a blocking client, and
+ * a peer that accepts but never speaks TLS fails at the connect deadline instead of
+ * hanging the caller. */
+static void test_client_connect_tls(void **state)
+{
+	(void)state;
+	struct rap_tls_config *s = server_cfg("srv.crt", "srv.key", NULL);
+	struct rap_tls_config *c = client_cfg("ca.pem", NULL, NULL);
+	int lfd = -1;
+	assert_int_equal(rap_tcp_listen("127.0.0.1", "0", 4, &lfd), 0);
+	char port[16];
+	snprintf(port, sizeof(port), "%d", rap_tcp_local_port(lfd));
+
+	struct seek_server ss = { .lfd = lfd, .cfg = s, .rc = 1 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, seek_server_main, &ss), 0);
+	struct rap_client *cl = NULL;
+	assert_int_equal(rap_client_new(&cl), 0);
+	int rc = rap_client_connect_tls(cl, "127.0.0.1", port, c);
+	if (rc != 0)
+		fail_msg("connect_tls: %d %s", rc, rap_client_error(cl));
+	assert_int_equal(fcntl(rap_client_fd(cl), F_GETFL) & O_NONBLOCK, 0);
+	uint64_t pos = 0;
+	assert_int_equal(rap_client_seek(cl, 0, 0, &pos), 0);
+	assert_int_equal(pos, 0x1234);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(ss.rc, 0);
+	rap_client_free(cl);
+
+	/* Nobody accepts: the kernel completes the TCP handshake, no TLS answer comes. */
+	assert_int_equal(rap_client_new(&cl), 0);
+	assert_int_equal(rap_client_set_connect_timeout(cl, -1), RAP_EINVAL);
+	assert_int_equal(rap_client_set_connect_timeout(cl, 300), 0);
+	int64_t start = mono_ms();
+	assert_int_equal(rap_client_connect_tls(cl, "127.0.0.1", port, c), RAP_ETIMEDOUT);
+	int64_t took = mono_ms() - start;
+	assert_true(took >= 250 && took < 10000);
+	assert_contains(rap_client_error(cl), "TLS handshake timed out after 300 ms");
+	assert_int_equal(rap_client_fd(cl), -1);
+	rap_client_free(cl);
+	close(lfd);
+	rap_tls_config_free(s);
+	rap_tls_config_free(c);
+}
+
 /* ---- data --------------------------------------------------------------------------- */
 
 static void test_data_both_ways(void **state)
@@ -1326,6 +1414,7 @@ int main(void)
 		cmocka_unit_test(test_mutual_tls),
 		cmocka_unit_test(test_cert_and_key_in_one_pem),
 		cmocka_unit_test(test_peer_closes_during_handshake),
+		cmocka_unit_test(test_client_connect_tls),
 		cmocka_unit_test(test_data_both_ways),
 		cmocka_unit_test(test_partial_write_and_retry_moved_buffer),
 		cmocka_unit_test(test_pending_after_large_record),

@@ -234,7 +234,15 @@ RAP_API void rap_client_set_reverse_cmd(struct rap_client *c, rap_reverse_cmd_fn
  * fails with RAP_ETOOBIG while the connection stays usable. Errors: RAP_EINVAL. */
 RAP_API int rap_client_set_max_reply(struct rap_client *c, uint32_t max);
 
-/* Connects to host:port. Errors: as rap_tcp_connect, RAP_EINVAL if already connected. */
+/* How long rap_client_connect and rap_client_connect_tls may take (the TCP connection
+ * and the TLS handshake together), in milliseconds; 0 waits as long as the system does.
+ * Requests after that have no deadline: a remote command may rightly run for minutes.
+ * Errors: RAP_EINVAL. */
+#define RAP_CLIENT_CONNECT_TIMEOUT_MS 30000
+RAP_API int rap_client_set_connect_timeout(struct rap_client *c, int ms);
+
+/* Connects to host:port. Errors: as rap_tcp_connect (RAP_ETIMEDOUT when the connect
+ * timeout passes), RAP_EINVAL if already connected. */
 RAP_API int rap_client_connect(struct rap_client *c, const char *host, const char *port);
 
 struct rap_tls_config;
