@@ -251,6 +251,12 @@ int rap_core_open(struct rap_core *c, const char *uri, int perm)
 {
 	char *copy = NULL;
 	if (c->io_borrowed) {
+		/* A served client makes no outgoing connections (as rapsrv's default
+		 * --allow-scheme): a rap:// open would run on the servers' own thread, and
+		 * one that led back to a server of this process would wait on itself. */
+		const struct rap_io_plugin *p = rap_io_plugin_for(c->io, uri);
+		if (p && !strcmp(p->name, "rap"))
+			return RAP_EDENIED;
 		/* A served session's files are tracked so that it can close them, and only
 		 * them; a session with a full list opens nothing more. */
 		owned_prune(c);

@@ -16,7 +16,7 @@
  * when the server starts. Below "write" the RAP server lets a client OPEN only files the
  * user has open, read-only (opening the user's URI, not the client's path), and refuses
  * WRITE; at any level a client may CLOSE (or "o-", "o--") only what it opened, and those
- * files close when it goes. Opens also pass the IO instance's own policy (root, schemes,
+ * files close when it goes, and opens no rap:// or raps:// file (rap_core_open). Opens also pass the IO instance's own policy (root, schemes,
  * write access), which the user's files share. A client's command line stops once its
  * output passes 64 MiB (RAP) or 16 MiB (TCP, HTTP). */
 #include <arpa/inet.h>

@@ -171,6 +171,25 @@ const struct rap_io_plugin *rap_io_plugin_at(const struct rap_io *io, size_t i)
 	return p;
 }
 
+static const struct rap_io_plugin *locked_plugin_for(const struct rap_io *io, const char *uri)
+{
+	for (size_t i = 0; i < io->nplugins; i++) {
+		if (io->plugins[i]->accepts(uri))
+			return io->plugins[i];
+	}
+	return NULL;
+}
+
+const struct rap_io_plugin *rap_io_plugin_for(const struct rap_io *io, const char *uri)
+{
+	if (!io || !uri)
+		return NULL;
+	io_lock(io);
+	const struct rap_io_plugin *p = locked_plugin_for(io, uri);
+	io_unlock(io);
+	return p;
+}
+
 /* ---- instance ----------------------------------------------------------------------- */
 
 int rap_io_new(struct rap_io **out)
@@ -626,11 +645,7 @@ static int open_reserve(struct rap_io *io, const char *uri, int perm, struct rap
 {
 	io->error[0] = '\0';
 
-	const struct rap_io_plugin *p = NULL;
-	for (size_t i = 0; i < io->nplugins && !p; i++) {
-		if (io->plugins[i]->accepts(uri))
-			p = io->plugins[i];
-	}
+	const struct rap_io_plugin *p = locked_plugin_for(io, uri);
 	if (!p)
 		return RAP_ENOTSUP;
 	if (!plugin_allowed(io, p->name))

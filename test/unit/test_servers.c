@@ -993,6 +993,41 @@ static void test_rap_open_uses_user_uri(void **state)
 	unlink(link);
 }
 
+/* The user may open a rap:// file served by their own background server; its clients
+ * make no outgoing connections, not even to a URI the user has open, so no client can
+ * make the servers' thread wait on itself. */
+static void test_served_clients_open_no_network_files(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(rap_core_cmd(fx->c, "e srv.cmd=write"), 0);
+	int port = start(fx->c, "=&:0", "rap");
+	char uri[4200];
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%d/%s", port, fx->path);
+	int self = rap_core_open(fx->c, uri, RAP_PERM_R);
+	assert_true(self >= 0);
+	char *out = cmd(fx->c, "s 0x30; p8 4");
+	assert_string_equal(out, "40303030\n");
+	free(out);
+
+	struct rap_client *a = rap_connect(port);
+	assert_int_equal(rap_client_open(a, uri, RAP_PERM_R), RAP_EREMOTE);
+	char line[4300];
+	snprintf(line, sizeof(line), "o %s", uri);
+	assert_int_equal(rap_client_cmd(a, line, &out, NULL), 0);
+	assert_non_null(strstr(out, "cannot open"));
+	free(out);
+	/* Still serving, the user's side too. */
+	assert_true(rap_client_open(a, fx->path, RAP_PERM_R) >= 0);
+	uint8_t buf[4];
+	assert_int_equal(rap_client_read_at(a, 0x30, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, sample + 0x30, 4);
+	out = cmd(fx->c, "p8 4 @ 0x40");
+	assert_string_equal(out, "40303030\n");
+	free(out);
+	rap_client_free(a);
+	assert_int_equal(rap_io_close(rap_core_io(fx->c), self), 0);
+}
+
 /* ---- foreground ------------------------------------------------------------------------ */
 
 struct fg {
@@ -1298,6 +1333,7 @@ int main(void)
 		T(test_output_caps),
 		T(test_clients_close_only_their_files),
 		T(test_rap_open_uses_user_uri),
+		T(test_served_clients_open_no_network_files),
 		T(test_foreground_sigint),
 		T(test_foreground_rap_once),
 		T(test_concurrent_clients_and_prompt),

@@ -59,6 +59,9 @@ RAP_API int rap_io_register(struct rap_io *io, const struct rap_io_plugin *p);
 /* Registered plugins in registration order; NULL past the end. Borrowed. */
 RAP_API const struct rap_io_plugin *rap_io_plugin_at(const struct rap_io *io, size_t i);
 
+/* The plugin rap_io_open would give uri to (whether or not policy allows it), or NULL. */
+RAP_API const struct rap_io_plugin *rap_io_plugin_for(const struct rap_io *io, const char *uri);
+
 /* Confines plain paths and file:// URIs to dir: relative paths resolve beneath it, absolute
  * paths must lie beneath it, and no "..", symlink or /proc link can leave it (openat2
  * RESOLVE_BENEATH). NULL removes the confinement. Errors: -errno if dir cannot be opened. */
