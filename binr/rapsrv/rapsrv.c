@@ -457,6 +457,8 @@ static int session_open(void *user, const char *peer, void **ctx)
 	rap_io_set_allow_write(io, d->cfg->allow_write);
 	rap_core_set_policy(core, d->cfg->cmd_policy);
 	rap_core_set_allow_shell(core, d->cfg->allow_shell);
+	/* "> FILE", wtf and wff (--cmd all) stay beneath --root and write only with --write. */
+	rap_core_set_confined(core, true);
 	*ctx = core;
 	return 0;
 }
@@ -474,14 +476,27 @@ static void server_log(void *user, int level, const char *peer, const char *msg)
 }
 
 static size_t max_files_per_session = 64;
+/* The one server of this process, for handler callbacks (their ctx is the core). */
+static struct rap_server *the_server;
 
-/* OPEN goes through the core's handler, after the per-session file limit. */
+/* OPEN goes through the core's handler, after the per-session file limit (logged by the
+ * server as "Too many open files", unlike a policy refusal). */
 static int open_limited(void *ctx, const char *path, uint8_t perm)
 {
 	struct rap_core *core = ctx;
 	if (rap_io_fds(rap_core_io(core), NULL, 0) >= max_files_per_session)
-		return RAP_EDENIED;
+		return -EMFILE;
 	return rap_core_rap_handler()->open(ctx, path, perm);
+}
+
+/* CMD through the core's handler; a client's q ends its session (after the answer), as
+ * on servers started from rapcli, instead of leaving a session that ignores commands. */
+static int cmd_or_quit(void *ctx, const char *cmd, char **out)
+{
+	int rc = rap_core_rap_handler()->cmd(ctx, cmd, out);
+	if (rap_core_quit_requested(ctx))
+		rap_server_end_session(the_server, ctx);
+	return rc;
 }
 
 /* ---- systemd ------------------------------------------------------------------------- */
@@ -743,6 +758,13 @@ int main(int argc, char **argv)
 		status = EX_CONFIG;
 		goto done;
 	}
+	for (size_t i = 0; i < cfg.nnetworks; i++) {
+		if (rap_server_check_network(cfg.networks[i]) < 0) {
+			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg.networks[i]);
+			status = EX_USAGE;
+			goto done;
+		}
+	}
 	if (cfg.check_only) {
 		printf("rapsrv: configuration OK\n");
 		goto done;
@@ -771,10 +793,12 @@ static int serve(struct daemon *d)
 	rc = rap_loop_new(&d->loop);
 	struct rap_server_handler handler = *rap_core_rap_handler();
 	handler.open = open_limited;
+	handler.cmd = cmd_or_quit;
 	handler.log = NULL; /* the server logs session events with the peer */
 	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
 	if (rc == 0)
 		rc = rap_server_new(d->loop, &handler, &callbacks, d, &d->server);
+	the_server = d->server;
 	if (rc < 0) {
 		log_line(LOG_ERR, NULL, "cannot start: %s", rap_strerror(rc));
 		status = EX_OSERR;

@@ -1222,10 +1222,13 @@ static int run_resolved(struct rap_core *c, const struct clauses *cl, const stru
 	size_t memlen = 0;
 	int rc = 0;
 	if (cl->redirect) {
-		file = fopen(cl->redirect, cl->append ? "ae" : "we");
+		int fd = rap__core_open_file(c, cl->redirect, O_WRONLY | O_CREAT | (cl->append ? O_APPEND : O_TRUNC));
+		file = fd >= 0 ? fdopen(fd, cl->append ? "a" : "w") : NULL;
 		if (!file) {
-			rc = -errno;
-			rap__core_errorf(c, "cannot open '%s' for writing: %s", cl->redirect, strerror(errno));
+			rc = fd < 0 ? fd : -errno;
+			if (fd >= 0)
+				close(fd);
+			rap__core_errorf(c, "cannot open '%s' for writing: %s", cl->redirect, rap_strerror(rc));
 			goto restore;
 		}
 		c->out = file;

@@ -1,6 +1,7 @@
 /* The core object: its IO instance, current file and position, block size, policy and
  * configuration variables. The command language itself lives in cmd.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,7 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	c->blocksize = parent->blocksize;
 	c->policy = parent->policy;
 	c->allow_shell = parent->allow_shell;
+	c->confined = parent->confined;
 	c->output_max = parent->output_max;
 	c->output_max_set = parent->output_max_set;
 	c->out = stdout;
@@ -139,6 +141,25 @@ void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level)
 void rap_core_set_allow_shell(struct rap_core *c, bool allow)
 {
 	c->allow_shell = allow;
+}
+
+void rap_core_set_confined(struct rap_core *c, bool confined)
+{
+	c->confined = confined;
+}
+
+int rap__core_open_file(struct rap_core *c, const char *path, int flags)
+{
+	if (c->confined) {
+		if ((flags & O_ACCMODE) != O_RDONLY && !rap_io_allow_write(c->io))
+			return RAP_EDENIED;
+		return rap_io_open_local(c->io, path, flags);
+	}
+	int fd;
+	do
+		fd = open(path, flags | O_CLOEXEC, 0666);
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : fd;
 }
 
 void rap_core_set_output_max(struct rap_core *c, size_t bytes)

@@ -40,6 +40,7 @@ struct rap_core {
 	uint32_t blocksize;
 	enum rap_core_policy policy;
 	bool allow_shell;
+	bool confined; /* see rap_core_set_confined */
 	bool quit;
 	FILE *out;          /* borrowed; swapped while output is captured */
 	FILE *err;
@@ -89,6 +90,11 @@ void rap__core_set_current(struct rap_core *c, int fd);
 
 /* After fd was closed: when it was current, the highest remaining fd becomes current. */
 void rap__core_forget_fd(struct rap_core *c, int fd);
+
+/* Opens a local file a command reads or writes (flags as open(2); O_CLOEXEC is added),
+ * under the confinement of rap_core_set_confined. Returns an OS descriptor, or a negative
+ * errno or RAP_EDENIED (writing while the IO refuses writes, or a path outside its root). */
+int rap__core_open_file(struct rap_core *c, const char *path, int flags);
 
 /* Closes fd and forgets it. On a borrowed io only a file this core opened may be closed
  * (RAP_EDENIED otherwise). Errors: RAP_EDENIED, RAP_EBADFD, errors of the IO plugin. */

@@ -1743,6 +1743,8 @@ static int start_server(struct rap_core *c, enum srv_kind kind, bool background,
 	if (rc == 0) {
 		rap_core_set_policy(s->tmpl, s->policy);
 		rap_core_set_allow_shell(s->tmpl, s->shell);
+		/* Clients' local files (> FILE, wtf, wff) follow the IO's policy. */
+		rap_core_set_confined(s->tmpl, true);
 		/* RAP sessions' cores are made from tmpl and keep its cap. */
 		rap_core_set_output_max(s->tmpl, kind == KIND_RAP ? RAP_OUTPUT_MAX : TEXT_OUTPUT_MAX);
 	} else {

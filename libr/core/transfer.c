@@ -416,14 +416,15 @@ static int wtf_copy(struct rap_core *c, struct wtf_job *j, bool total_known)
 static int wtf_open(struct rap_core *c, struct wtf_job *j)
 {
 	j->created = true;
-	j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
-	if (j->fd < 0 && errno == EEXIST) {
+	j->fd = rap__core_open_file(c, j->path, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY);
+	if (j->fd == -EEXIST) {
 		j->created = false;
-		j->fd = open(j->path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		j->fd = rap__core_open_file(c, j->path, O_WRONLY | O_NOCTTY);
 	}
 	if (j->fd < 0) {
-		int rc = -errno;
-		rap__core_errorf(c, "cannot open '%s' for writing: %s", j->path, strerror(errno));
+		int rc = j->fd;
+		j->fd = -1;
+		rap__core_errorf(c, "cannot open '%s' for writing: %s", j->path, rap_strerror(rc));
 		return rc;
 	}
 	struct stat st;
@@ -531,11 +532,10 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 		rap__core_errorf(c, "cannot write: '%s' is open read-only (reopen it with 'o URI rw')", current_uri(c));
 		return RAP_EDENIED;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = rap__core_open_file(c, path, O_RDONLY | O_NOCTTY);
 	if (fd < 0) {
-		rc = -errno;
-		rap__core_errorf(c, "cannot open '%s': %s", path, strerror(errno));
-		return rc;
+		rap__core_errorf(c, "cannot open '%s': %s", path, rap_strerror(fd));
+		return fd;
 	}
 	struct stat st;
 	rc = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;

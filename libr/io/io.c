@@ -260,6 +260,16 @@ void rap_io_free(struct rap_io *io)
 
 /* ---- policy ------------------------------------------------------------------------- */
 
+bool rap_io_allow_write(const struct rap_io *io)
+{
+	if (!io)
+		return false;
+	io_lock(io);
+	bool allow = io->allow_write;
+	io_unlock(io);
+	return allow;
+}
+
 void rap_io_set_allow_write(struct rap_io *io, bool allow)
 {
 	if (!io)

@@ -228,9 +228,11 @@ size_t rap_server_session_count(const struct rap_server *srv)
 
 /* ---- access control ----------------------------------------------------------------- */
 
-int rap_server_allow_network(struct rap_server *srv, const char *cidr)
+static int parse_network(const char *cidr, struct network *out)
 {
 	char addr[INET6_ADDRSTRLEN];
+	if (!cidr)
+		return RAP_EINVAL;
 	const char *slash = strchr(cidr, '/');
 	size_t alen = slash ? (size_t)(slash - cidr) : strlen(cidr);
 	if (alen == 0 || alen >= sizeof(addr))
@@ -254,6 +256,22 @@ int rap_server_allow_network(struct rap_server *srv, const char *cidr)
 			return RAP_EINVAL;
 		net.prefix = (unsigned)p;
 	}
+	*out = net;
+	return 0;
+}
+
+int rap_server_check_network(const char *cidr)
+{
+	struct network net;
+	return parse_network(cidr, &net);
+}
+
+int rap_server_allow_network(struct rap_server *srv, const char *cidr)
+{
+	struct network net;
+	int rc = parse_network(cidr, &net);
+	if (rc < 0)
+		return rc;
 	struct network *v = rap__realloc(srv->allowed, (srv->nallowed + 1) * sizeof(*v));
 	if (!v)
 		return RAP_ENOMEM;

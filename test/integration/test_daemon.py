@@ -238,6 +238,22 @@ class LimitsAndTimeouts(unittest.TestCase):
         with raplib.Rapsrv(self.root.path, "--max-files", "3") as srv:
             r = exchange(srv, *[raplib.enc_open(5, "sample.bin")] * 4)
             self.assertEqual([m.svalue >= 0 for m in r], [True, True, True, False])
+            self.assertTrue(srv.wait_log(r"Too many open files"))
+
+    def test_client_quit_ends_its_session(self):
+        with raplib.Rapsrv(self.root.path) as srv:
+            other = srv.connect()
+            s = srv.connect()
+            s.sendall(raplib.enc_cmd("?e hi") + raplib.enc_cmd("q"))
+            r = raplib.recv_messages(s, 2)
+            self.assertEqual(r[0].payload, b"hi\n\0")
+            # The answer to q goes out, then the session ends (not a session that
+            # answers every later command with nothing).
+            self.assertTrue(wait_closed(s, 5))
+            s.close()
+            other.sendall(raplib.enc_cmd("?e still"))
+            self.assertEqual(raplib.recv_messages(other, 1)[0].payload, b"still\n\0")
+            other.close()
 
     def test_allow_from(self):
         with raplib.Rapsrv(self.root.path, "--allow-from", "10.0.0.0/8") as srv:
@@ -267,6 +283,31 @@ class LimitsAndTimeouts(unittest.TestCase):
         self.assertIn("refused", out[0])
         out = run(["--cmd", "all", "--allow-shell"], "!echo hi")
         self.assertEqual(out[0], "hi")
+
+    def test_all_level_local_files_follow_root_and_write(self):
+        outside = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, outside)
+        lines = ["wtf %s/a.bin 4" % outside, "px 4 > %s/b.txt" % outside, "p8 4 > out.txt",
+                 "wtf copy.bin 4", "wff /etc/passwd", "wff out.txt"]
+        # Without --write: "> FILE" and wtf write nothing, even beneath the root.
+        with raplib.Rapsrv(self.root.path, "--cmd", "all") as srv:
+            out = [m.payload.rstrip(b"\0").decode() for m in
+                   exchange(srv, raplib.enc_open(7, "sample-rw.bin"), *[raplib.enc_cmd(c) for c in lines])[1:]]
+        self.assertTrue(all("refused by policy" in o or "read-only" in o for o in out), out)
+        self.assertEqual(os.listdir(outside), [])
+        self.assertFalse(os.path.exists(os.path.join(self.root.path, "out.txt")))
+        # With --write: beneath the root only; wff reads only beneath it too.
+        with raplib.Rapsrv(self.root.path, "--cmd", "all", "-w") as srv:
+            out = [m.payload.rstrip(b"\0").decode() for m in
+                   exchange(srv, raplib.enc_open(7, "sample-rw.bin"), *[raplib.enc_cmd(c) for c in lines])[1:]]
+        self.assertIn("refused by policy", out[0])
+        self.assertIn("refused by policy", out[1])
+        self.assertEqual(out[2], "")
+        self.assertIn("refused by policy", out[4])
+        self.assertEqual(os.listdir(outside), [])
+        self.assertEqual(self.root.read("out.txt"), b"40303030\n")
+        self.assertEqual(self.root.read("copy.bin"), raplib.sample_bytes()[:4])
+        self.assertEqual(self.root.read("sample-rw.bin")[:9], b"40303030\n")
 
     def test_schemes(self):
         with raplib.Rapsrv(self.root.path) as srv:
@@ -397,6 +438,12 @@ class LimitsAndTimeouts(unittest.TestCase):
         self.assertEqual(r.returncode, 64)
         r = subprocess.run([raplib.RAPSRV, "-r", "/nonexistent-dir"], capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 78)
+        # -t checks what a real start checks.
+        for bad in ("garbage", "10.0.0.0/33"):
+            r = subprocess.run([raplib.RAPSRV, "-t", "-r", self.root.path, "--allow-from", bad],
+                               capture_output=True, timeout=20)
+            self.assertEqual(r.returncode, 64, bad)
+            self.assertIn(b"--allow-from: cannot parse", r.stderr)
 
     def test_socket_activation(self):
         tool = shutil.which("systemd-socket-activate")

@@ -37,6 +37,12 @@ RAP_API struct rap_io *rap_core_io(struct rap_core *c);
 RAP_API void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level);
 RAP_API void rap_core_set_allow_shell(struct rap_core *c, bool allow);
 
+/* Confines the local files commands read and write ("> FILE", "wtf", "wff") to the IO's
+ * policy: they open through rap_io_open_local (beneath its root, when it has one), and
+ * writing them needs the IO's write permission. For cores that serve clients; off by
+ * default (local use), inherited by the cores a server makes from this one. */
+RAP_API void rap_core_set_confined(struct rap_core *c, bool confined);
+
 /* Where rap_core_cmd prints (borrowed FILE pointers; default stdout, stderr). */
 RAP_API void rap_core_set_output(struct rap_core *c, FILE *out, FILE *err);
 

@@ -76,6 +76,8 @@ RAP_API int rap_io_share_root(struct rap_io *io, const struct rap_io *from);
 /* Whether opens may ask for write access. When false a request with RAP_PERM_W is opened
  * read-only (writes then fail with RAP_EDENIED). */
 RAP_API void rap_io_set_allow_write(struct rap_io *io, bool allow);
+/* Whether writes are allowed (rap_io_set_allow_write); false for NULL. */
+RAP_API bool rap_io_allow_write(const struct rap_io *io);
 
 /* Comma-separated list of plugin names that may be opened ("file,malloc"); NULL allows
  * all. Errors: RAP_ENOMEM. */

@@ -54,6 +54,9 @@ RAP_API int rap_server_set_read_budget(struct rap_server *srv, size_t bytes);
  * Without any entry every address is accepted. Errors: RAP_EINVAL (unparsable). */
 RAP_API int rap_server_allow_network(struct rap_server *srv, const char *cidr);
 
+/* Whether rap_server_allow_network would accept cidr: 0, or RAP_EINVAL. */
+RAP_API int rap_server_check_network(const char *cidr);
+
 /* Stops accepting, finishes queued replies, then closes every session; sessions still
  * open after grace_ms are closed anyway. on_done (may be NULL) runs once no session is
  * left. */
