@@ -18,6 +18,7 @@
 #define ACCEPT_PAUSE_MS 100   /* after EMFILE: wait for descriptors instead of spinning */
 #define ACCEPTS_PER_EVENT 64  /* bounded, so a connection flood cannot starve sessions */
 #define READ_CHUNK 65536
+#define REFUSING_MAX 64       /* refused clients waiting for their one answer at a time */
 
 struct network {
 	int family;        /* AF_INET or AF_INET6 */
@@ -51,6 +52,7 @@ struct conn {
 	unsigned interest;
 	bool tls_pending_listed;
 	bool hangup;                        /* draining because the handler ended the session */
+	const char *refusal;                /* refused client: why (answers its first request) */
 	struct conn *prev, *next;           /* all connections */
 	struct conn *pending_next;          /* TLS connections with decrypted bytes waiting */
 };
@@ -62,7 +64,8 @@ struct rap_server {
 	void *user;
 	struct listener *listeners;
 	struct conn *conns;
-	size_t nconns;
+	size_t nconns;              /* every connection, refused ones included */
+	size_t nrefusing;           /* refused ones, waiting for their first request */
 	struct conn *tls_pending;   /* conns to run on the next pass */
 	struct conn *tls_draining;  /* the pass being run now */
 	struct network *allowed;
@@ -146,6 +149,68 @@ static void t_log(void *c, int level, const char *msg)
 	srv_log(conn->srv, level, conn->peer, "%s", msg);
 }
 
+/* ---- refused clients: each gets one in-protocol answer saying why, then the end ------ */
+
+static int refuse(struct conn *c)
+{
+	if (c->state == CONN_OPEN) {
+		c->state = CONN_DRAINING;
+		c->hangup = true;
+	}
+	return RAP_EDENIED;
+}
+
+static int r_open(void *c, const char *path, uint8_t perm)
+{
+	(void)path;
+	(void)perm;
+	return refuse(c);
+}
+
+static ssize_t r_read(void *c, uint8_t *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	return refuse(c);
+}
+
+static ssize_t r_write(void *c, const uint8_t *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	return refuse(c);
+}
+
+static int r_seek(void *c, int whence, uint64_t off, uint64_t *res)
+{
+	(void)whence;
+	(void)off;
+	(void)res;
+	return refuse(c);
+}
+
+static int r_close(void *c, int32_t fd)
+{
+	(void)fd;
+	return refuse(c);
+}
+
+static int r_cmd(void *c, const char *cmd, char **out)
+{
+	struct conn *conn = c;
+	(void)cmd;
+	char text[128];
+	snprintf(text, sizeof(text), "error: refused by the server: %s\n", conn->refusal);
+	*out = rap__strdup(text);
+	return refuse(c);
+}
+
+static void r_log(void *c, int level, const char *msg)
+{
+	struct conn *conn = c;
+	srv_log(conn->srv, level, conn->peer, "%s", msg);
+}
+
 /* ---- creation and settings ---------------------------------------------------------- */
 
 int rap_server_new(struct rap_loop *loop, const struct rap_server_handler *handler,
@@ -223,7 +288,7 @@ int rap_server_set_read_budget(struct rap_server *srv, size_t bytes)
 
 size_t rap_server_session_count(const struct rap_server *srv)
 {
-	return srv->nconns;
+	return srv->nconns - srv->nrefusing;
 }
 
 /* ---- access control ----------------------------------------------------------------- */
@@ -365,6 +430,8 @@ static void conn_close(struct conn *c, int level, const char *why)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (c->refusal)
+		srv->nrefusing--;
 	rap__free(c);
 	check_done(srv);
 }
@@ -376,8 +443,10 @@ static uint64_t conn_deadline(const struct conn *c, const char **why)
 	const struct rap_server *srv = c->srv;
 	uint64_t deadline = 0;
 	*why = "idle timeout";
-	if (c->state == CONN_HANDSHAKE) {
-		*why = "TLS handshake timeout";
+	if (c->state == CONN_HANDSHAKE || (c->refusal && c->state == CONN_OPEN)) {
+		/* A refused client gets as long to ask as a handshake may take, not an idle
+		 * session's time. */
+		*why = c->refusal ? "refused client sent no request" : "TLS handshake timeout";
 		return srv->handshake_ms ? c->last_activity + srv->handshake_ms : 0;
 	}
 	if (c->partial_since && srv->request_ms) {
@@ -644,13 +713,17 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 {
 	char peer[64];
 	rap_format_sockaddr(ss, peer, sizeof(peer));
+	/* A refused client is answered in-protocol (fd -1, an error text) on its first
+	 * request; only a few at a time, so refusals cannot hold many descriptors. */
+	const char *refusal = NULL;
 	if (!peer_allowed(srv, ss)) {
 		srv_log(srv, 4, peer, "refused: address not in --allow-from");
-		close(fd);
-		return;
-	}
-	if (srv->nconns >= srv->max_sessions) {
+		refusal = "address not allowed";
+	} else if (srv->nconns - srv->nrefusing >= srv->max_sessions) {
 		srv_log(srv, 4, peer, "refused: session limit (%zu) reached", srv->max_sessions);
+		refusal = "session limit reached";
+	}
+	if (refusal && srv->nrefusing >= REFUSING_MAX) {
 		close(fd);
 		return;
 	}
@@ -663,7 +736,9 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 	c->srv = srv;
 	c->fd = fd;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	c->handler = (struct rap_server_handler){ t_open, t_read, t_write, t_seek, t_close, t_cmd, t_log };
+	c->refusal = refusal;
+	c->handler = refusal ? (struct rap_server_handler){ r_open, r_read, r_write, r_seek, r_close, r_cmd, r_log }
+			     : (struct rap_server_handler){ t_open, t_read, t_write, t_seek, t_close, t_cmd, t_log };
 	c->last_activity = rap_loop_now_ms();
 	c->state = tls ? CONN_HANDSHAKE : CONN_OPEN;
 	int rc = rap_server_session_new(&c->handler, c, &c->session);
@@ -675,7 +750,7 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 		c->timer = rap_loop_timer_new(srv->loop, conn_timeout, c);
 		rc = c->timer ? 0 : RAP_ENOMEM;
 	}
-	if (rc == 0)
+	if (rc == 0 && !refusal)
 		rc = srv->cb.session_open(srv->user, peer, &c->ctx);
 	if (rc == 0) {
 		c->interest = RAP_LOOP_READ;
@@ -697,7 +772,11 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
-	srv_log(srv, 6, peer, "connected%s (%zu sessions)", tls ? " (TLS)" : "", srv->nconns);
+	if (refusal)
+		srv->nrefusing++;
+	else
+		srv_log(srv, 6, peer, "connected%s (%zu sessions)", tls ? " (TLS)" : "",
+			srv->nconns - srv->nrefusing);
 	conn_rearm(c);
 	if (tls)
 		conn_step(c, 0); /* start the handshake */
@@ -790,7 +869,7 @@ void rap_server_end_session(struct rap_server *srv, void *ctx)
 {
 	/* Linear: called once per session at most, and sessions are few per server. */
 	for (struct conn *c = srv->conns; c; c = c->next) {
-		if (c->ctx == ctx && c->state == CONN_OPEN) {
+		if (c->ctx == ctx && !c->refusal && c->state == CONN_OPEN) {
 			c->state = CONN_DRAINING;
 			c->hangup = true;
 			return;

@@ -211,6 +211,41 @@ static int no_passphrase(char *buf, int size, int rwflag, void *user)
 	return 0;
 }
 
+enum key_failure { KEY_OTHER, KEY_NONE_FOUND, KEY_ENCRYPTED, KEY_MISMATCH };
+
+/* Why loading a private key failed, from every error queued (the first one is not always
+ * the telling one: OpenSSL tries several decoders, in no fixed order). A decryption
+ * failure or a mismatch wins over "unsupported". The first error's text goes to text.
+ * Empties the queue. */
+static enum key_failure key_failure_of_queue(char *text, size_t cap)
+{
+	enum key_failure why = KEY_OTHER;
+	unsigned long e = ERR_peek_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+	if (r)
+		set_text(text, cap, "%s", r);
+	else if (e)
+		ERR_error_string_n(e, text, cap);
+	else
+		set_text(text, cap, "unknown TLS error");
+	/* Bounded by the queue, which OpenSSL keeps at 16 entries. */
+	while ((e = ERR_get_error()) != 0) {
+		int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
+		enum key_failure this = KEY_OTHER;
+		if (lib == ERR_LIB_X509 && reason == X509_R_KEY_VALUES_MISMATCH)
+			this = KEY_MISMATCH;
+		else if ((lib == ERR_LIB_PROV && reason == PROV_R_BAD_DECRYPT) ||
+			 (lib == ERR_LIB_EVP && reason == EVP_R_BAD_DECRYPT) ||
+			 (lib == ERR_LIB_PEM && reason == PEM_R_BAD_DECRYPT))
+			this = KEY_ENCRYPTED;
+		else if (lib == ERR_LIB_OSSL_DECODER && reason == ERR_R_UNSUPPORTED)
+			this = KEY_NONE_FOUND;
+		if (this > why)
+			why = this;
+	}
+	return why;
+}
+
 static int load_cert(SSL_CTX *ctx, const struct tls_params *p, char *err, size_t cap)
 {
 	char tmp[ERR_TEXT_MAX];
@@ -223,19 +258,16 @@ static int load_cert(SSL_CTX *ctx, const struct tls_params *p, char *err, size_t
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		/* Loading already compares the key with the certificate; say so plainly, the
 		 * usual cause is a key and a certificate from different renewals. */
-		unsigned long e = ERR_peek_error();
-		int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
-		if (lib == ERR_LIB_X509 && reason == X509_R_KEY_VALUES_MISMATCH)
+		enum key_failure why = key_failure_of_queue(tmp, sizeof(tmp));
+		if (why == KEY_MISMATCH)
 			set_text(err, cap, "private key %s does not match certificate %s", key, p->cert);
-		else if (lib == ERR_LIB_OSSL_DECODER && reason == ERR_R_UNSUPPORTED)
-			set_text(err, cap, "cannot load private key from %s: no private key found", key);
-		else if ((lib == ERR_LIB_PROV && reason == PROV_R_BAD_DECRYPT) ||
-			 (lib == ERR_LIB_EVP && reason == EVP_R_BAD_DECRYPT) ||
-			 (lib == ERR_LIB_PEM && reason == PEM_R_BAD_DECRYPT))
+		else if (why == KEY_ENCRYPTED)
 			set_text(err, cap, "cannot load private key from %s: the key is encrypted, "
 				 "which is not supported", key);
+		else if (why == KEY_NONE_FOUND)
+			set_text(err, cap, "cannot load private key from %s: no private key found", key);
 		else
-			set_text(err, cap, "cannot load private key from %s: %s", key, queued(tmp, sizeof(tmp)));
+			set_text(err, cap, "cannot load private key from %s: %s", key, tmp);
 		ERR_clear_error();
 		return RAP_ETLS;
 	}

@@ -223,15 +223,36 @@ class LimitsAndTimeouts(unittest.TestCase):
             s.close()
 
     def test_max_sessions(self):
-        with raplib.Rapsrv(self.root.path, "--max-sessions", "2") as srv:
+        with raplib.Rapsrv(self.root.path, "--max-sessions", "2", "--handshake-timeout", "1") as srv:
             a, b = srv.connect(), srv.connect()
             for s in (a, b):
                 s.sendall(raplib.enc_cmd("?e hi"))
                 raplib.recv_messages(s, 1)
+            # Refused in-protocol: the first request gets a failure answer, then the end.
             c = srv.connect()
+            c.sendall(raplib.enc_open(5, "sample.bin"))
+            self.assertEqual(raplib.recv_messages(c, 1)[0].svalue, -1)
             self.assertTrue(wait_closed(c, 5))
+            d = srv.connect()
+            d.sendall(raplib.enc_cmd("?V"))
+            self.assertEqual(raplib.recv_messages(d, 1)[0].payload,
+                             b"error: refused by the server: session limit reached\n\0")
+            self.assertTrue(wait_closed(d, 5))
             self.assertTrue(srv.wait_log(r"session limit"))
-            for s in (a, b, c):
+            # A refused client that asks nothing goes at the handshake timeout.
+            e = srv.connect()
+            self.assertTrue(wait_closed(e, 15))
+            self.assertTrue(srv.wait_log(r"refused client sent no request"))
+            # The sessions still work, and once one goes a new client gets in.
+            a.sendall(raplib.enc_cmd("?e still"))
+            self.assertEqual(raplib.recv_messages(a, 1)[0].payload, b"still\n\0")
+            b.close()
+            # Closes logged so far: c, d, e, then b.
+            self.assertTrue(srv.wait_log(r"(?s)(closed: .*){4}"))
+            f = srv.connect()
+            f.sendall(raplib.enc_cmd("?e in"))
+            self.assertEqual(raplib.recv_messages(f, 1)[0].payload, b"in\n\0")
+            for s in (a, c, d, e, f):
                 s.close()
 
     def test_max_files_per_session(self):
@@ -258,6 +279,9 @@ class LimitsAndTimeouts(unittest.TestCase):
     def test_allow_from(self):
         with raplib.Rapsrv(self.root.path, "--allow-from", "10.0.0.0/8") as srv:
             s = srv.connect()
+            s.sendall(raplib.enc_cmd("?V") + raplib.enc_cmd("?V"))
+            self.assertEqual(raplib.recv_messages(s, 1)[0].payload,
+                             b"error: refused by the server: address not allowed\n\0")
             self.assertTrue(wait_closed(s, 5))
             s.close()
             self.assertTrue(srv.wait_log(r"not in --allow-from"))
