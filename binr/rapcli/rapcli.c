@@ -55,7 +55,7 @@ static void usage(FILE *out)
 		"otherwise from an interactive prompt. URI examples: rap://127.0.0.1:9999//bin/ls,\n"
 		"rap://[::1]:9999/, malloc://4096, file:///etc/hosts.\n"
 		"Exit status: 0 when every command succeeded, 1 when one failed, 64 usage error,\n"
-		"66 the file cannot be opened, 69 the server cannot be reached.\n");
+		"66 the file cannot be opened (here or by the server), 69 the server cannot be reached.\n");
 }
 
 static void version(void)
@@ -152,6 +152,13 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 	if (fd >= 0)
 		return 0;
 	const char *detail = rap_io_error(rap_core_io(core));
+	/* The server answered fd -1: reached, but the file is missing, outside its root or
+	 * refused by its policy (RAP says no more). That is "cannot open", not "cannot reach". */
+	if (fd == RAP_EREMOTE) {
+		fprintf(stderr, "rapcli: cannot open '%s': the server refused or could not open the file\n",
+			o->target);
+		return EX_NOINPUT;
+	}
 	fprintf(stderr, "rapcli: cannot open '%s': %s%s%s\n", o->target, rap_strerror(fd),
 		*detail ? ": " : "", detail);
 	bool remote = strstr(o->target, "://") && strncmp(o->target, "file://", 7) != 0 &&

@@ -124,6 +124,13 @@ class RapcliAgainstRapsrv(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.decode(), r2_stdout("seek.txt"))
 
+    def test_refused_open_exits_66(self):
+        # rapsrv answers fd -1 and keeps the connection: reached, but cannot open (66).
+        for name in ("missing.bin", "/etc/passwd"):
+            r = raplib.run_rapcli(["-c", "px 16", "%s/%s" % (self.srv.uri, name)])
+            self.assertEqual(r.returncode, 66, r.stderr)
+            self.assertIn(b"the server refused or could not open the file", r.stderr)
+
     def test_write_with_w(self):
         self.root.write("sample-rw.bin", raplib.sample_bytes())
         r = raplib.run_rapcli(["-w", "-c", "wx 41424344", "-c", "px 8", self.uri("sample-rw.bin")])
@@ -203,6 +210,7 @@ class RapcliAgainstStockServer(unittest.TestCase):
             r = raplib.run_rapcli(["-c", "px 16", srv.uri + "//nonexistent"])
         finally:
             srv.close()
+        # This stock server drops the connection when an open fails.
         self.assertEqual(r.returncode, 69)
         self.assertIn(b"cannot open", r.stderr)
 
