@@ -16,7 +16,7 @@ import time
 
 RAPSRV = os.environ.get("RAPSRV", "rapsrv")
 RAPCLI = os.environ.get("RAPCLI", "rapcli")
-INTEROP = os.environ.get("RAP_INTEROP_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "interop", "r2"))
+INTEROP = os.environ.get("RAP_INTEROP_DIR", os.path.join(os.path.dirname(__file__), "..", "vectors", "r2"))
 DEADLINE = 20.0  # seconds any single wait may take
 
 OPEN, READ, WRITE, SEEK, CLOSE, SYSTEM, CMD = 1, 2, 3, 4, 5, 6, 7
@@ -117,7 +117,7 @@ def enc_close(fd):
 
 
 class Transcript:
-    """One file of shared/interop/r2: per-connection byte streams and "#|" sections."""
+    """One file of test/vectors/r2: per-connection byte streams and "#|" sections."""
 
     def __init__(self, name):
         self.name = name

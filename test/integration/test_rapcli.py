@@ -22,7 +22,7 @@ def r2_stdout(name):
 
 
 class StockServer:
-    """Answers like radare2 6.2's rap server (see shared/interop/r2/README.txt): one client,
+    """Answers like radare2 6.2's rap server (see test/vectors/r2/README.txt): one client,
     READ padded with 0xff past the end, WRITE answers 1, unknown whence acts as CUR, failed
     OPEN hangs up, CMD runs a tiny table of commands. Records every request it decodes."""
 

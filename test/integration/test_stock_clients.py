@@ -1,5 +1,5 @@
 """rapsrv serves stock radare2 clients: every recorded r2 client session in
-shared/interop/r2 is replayed byte for byte against a real rapsrv and each reply is checked
+test/vectors/r2 is replayed byte for byte against a real rapsrv and each reply is checked
 against what the stock r2 server answered, except where protocol.md Part 2 documents that
 we deliberately differ (then the deviation itself is asserted)."""
 

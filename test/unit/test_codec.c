@@ -248,7 +248,9 @@ static const struct file_expect expectations[] = {
 	/* The 9-byte SEEK borrows the next READ's opcode as its last offset byte, exactly as
 	 * the stock server did; the READ length's first byte 0x00 is then no opcode. */
 	{ "desync-short-seek-raw.txt", 1, { { 1, EPROTO_AT(10, 106), OK(10) } } },
-	/* Outputs of the '=' commands only: no wire bytes. */
+	/* Command outputs only (debugger, '=' family, disassembly): no wire bytes. */
+	{ "debug-session.txt", 0, { { 0 } } },
+	{ "disasm.txt", 0, { { 0 } } },
 	{ "eq-commands.txt", 0, { { 0 } } },
 	{ "eq-rap-plus.txt", PLAIN(3, 3) },
 	/* 'G' is no RAP opcode: rejected at the very first byte. */
@@ -268,6 +270,7 @@ static const struct file_expect expectations[] = {
 	 * the stock server exited without answering it. */
 	{ "read-ffffffff.txt", 1, { { 1, OK(2), OK(1) } } },
 	{ "read-sizes-raw.txt", PLAIN(5, 5) },
+	{ "search-hash.txt", 0, { { 0 } } },
 	{ "second-client.txt", 2, { { 1, OK(3), OK(3) }, { 2, OK(2), OK(2) } } },
 	{ "seek-raw.txt", PLAIN(13, 13) },
 	{ "seek.txt", PLAIN(57, 57) },

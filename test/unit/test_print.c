@@ -1,4 +1,4 @@
-/* px / p8 / pr output compared with what the real radare2 printed (shared/interop/r2), and
+/* px / p8 / pr output compared with what the real radare2 printed (test/vectors/r2), and
  * checked for many lengths and start addresses. */
 #include <inttypes.h>
 #include <setjmp.h>

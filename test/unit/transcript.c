@@ -8,7 +8,7 @@
 const char *transcript_dir(void)
 {
 	const char *d = getenv("RAP_INTEROP_DIR");
-	return d ? d : "../shared/interop/r2";
+	return d && *d ? d : TRANSCRIPT_DIR;
 }
 
 static char *slurp(const char *path)

@@ -1,4 +1,4 @@
-/* Reader for the radare2 byte transcripts in shared/interop/r2 (see its README.txt):
+/* Reader for the radare2 byte transcripts in test/vectors/r2 (see its README.txt):
  * concatenates the C> and S> chunks of each connection and collects the "#|" sections. */
 #ifndef RAP_TEST_TRANSCRIPT_H
 #define RAP_TEST_TRANSCRIPT_H
