@@ -7,6 +7,7 @@ import pty
 import select
 import sys
 import tempfile
+import termios
 import time
 import unittest
 
@@ -40,6 +41,22 @@ class Terminal:
         seen, self.screen = self.screen[:at], self.screen[at:]
         return seen
 
+    def expect_prompt(self, prompt, timeout=raplib.DEADLINE):
+        """Waits for prompt and then for the line editor to own the terminal: libedit prints
+        the prompt and switches the terminal out of canonical mode, and keys typed before
+        that switch are cooked by the kernel (a Ctrl-D becomes a NUL byte, not an EOF)."""
+        end = time.monotonic() + timeout
+        seen = self.expect(prompt, timeout)
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError("the terminal never left canonical mode after %r" % prompt)
+            # The pty master sees the slave's modes; nothing to read while rapcli waits.
+            r, _, _ = select.select([self.fd], [], [], min(left, 0.01))
+            if r:
+                self.screen += os.read(self.fd, 4096)
+        return seen
+
     def send(self, data):
         os.write(self.fd, data)
 
@@ -68,13 +85,13 @@ class Interactive(unittest.TestCase):
         env = dict(os.environ, RAPCLI_HISTFILE=hist, TERM="xterm")
         term = Terminal([os.path.join(root.path, "sample.bin")], env)
         try:
-            term.expect(b"[0x00000000]> ")
+            term.expect_prompt(b"[0x00000000]> ")
             term.send(b"s 0x10\r")
-            term.expect(b"[0x00000010]> ")
+            term.expect_prompt(b"[0x00000010]> ")
             # Type "p8 9", erase the 9 with backspace, type 4: the edited line runs.
             term.send(b"p8 9\x7f4\r")
             term.expect(b"40303030")
-            term.expect(b"[0x00000010]> ")
+            term.expect_prompt(b"[0x00000010]> ")
             term.send(b"\x04")  # Ctrl-D on an empty line
             self.assertEqual(term.wait(), 0)
         finally:
