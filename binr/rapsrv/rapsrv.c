@@ -298,6 +298,11 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 				fprintf(stderr, "rapsrv: root directory '%s': %s\n", optarg, strerror(errno));
 				return EX_CONFIG;
 			}
+			/* An absolute root keeps the operator's spelling: with -r /bin on a merged-/usr
+			 * system clients ask for /bin/ls, and libio accepts both /bin/... and the
+			 * resolved /usr/bin/... beneath it. */
+			if (optarg[0] == '/' && strlen(optarg) < sizeof(cfg->root))
+				strcpy(cfg->root, optarg);
 			break;
 		case 'w':
 			cfg->allow_write = true;
@@ -636,9 +641,9 @@ static void raise_fd_limit(size_t sessions)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= target)
 		return;
-	/* Short of a file per session is worth a note; short of a socket per session means
-	 * --max-sessions cannot be reached at all. */
-	log_line(rl.rlim_cur < (rlim_t)sessions + 64 ? LOG_WARN : LOG_INFO, NULL,
+	/* Short of a file per session is a detail for -v (most sessions open one file, many
+	 * none); short of a socket per session means --max-sessions cannot be reached at all. */
+	log_line(rl.rlim_cur < (rlim_t)sessions + 64 ? LOG_WARN : LOG_DEBUG, NULL,
 		 "descriptor limit %llu is below the %llu that %zu sessions with an open file each need",
 		 (unsigned long long)rl.rlim_cur, (unsigned long long)target, sessions);
 }

@@ -533,6 +533,85 @@ def make_pki(d):
 
 
 @unittest.skipUnless(shutil.which("openssl"), "openssl CLI not installed")
+def without_sys_resource():
+    """preexec_fn: as root, drop CAP_SYS_RESOURCE from the bounding set, so the program
+    exec'd next cannot raise its hard descriptor limit (as an unprivileged daemon)."""
+    if os.geteuid() == 0:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_CAPBSET_DROP, CAP_SYS_RESOURCE = 24, 24
+        if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+class StartupLog(unittest.TestCase):
+    """What rapsrv logs when it starts: at the default level only where it listens and what
+    it serves; a descriptor limit that leaves some sessions without a file is a -v detail,
+    one that cannot even hold --max-sessions sockets a warning."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = raplib.TempRoot()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.root.cleanup()
+
+    def startup_lines(self, *args, nofile=1000):
+        def limit():
+            without_sys_resource()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        p = subprocess.Popen([raplib.RAPSRV, *args, "-r", self.root.path, "127.0.0.1:0"],
+                             preexec_fn=limit, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        srv = raplib.Rapsrv.__new__(raplib.Rapsrv)
+        try:
+            srv.adopt(p, "127.0.0.1")
+            # "serving" is the last line of a start: everything before it is the start.
+            self.assertTrue(srv.wait_log(r"serving "), srv.logtext())
+            text = srv.logtext()
+        finally:
+            self.assertEqual(srv.stop(), 0)
+        lines = [re.sub(r"^\S+ rapsrv\[\d+\] ", "", line) for line in text.splitlines()]
+        end = next(i for i, line in enumerate(lines) if line.startswith("notice: serving "))
+        return lines[:end + 1]
+
+    def test_normal_start_logs_only_where_it_listens(self):
+        # 600 sessions fit as sockets, not with a file each (1264): a detail, not news.
+        lines = self.startup_lines("--max-sessions", "600")
+        self.assertEqual(len(lines), 2, lines)
+        self.assertRegex(lines[0], r"^notice: listening on rap://127\.0\.0\.1:\d+$")
+        self.assertRegex(lines[1], r"^notice: serving .* \(read-only, commands: read\)$")
+        verbose = self.startup_lines("-v", "--max-sessions", "600")
+        self.assertTrue(any("descriptor limit 1000 is below the 1264" in line for line in verbose), verbose)
+
+    def test_limit_below_max_sessions_is_a_warning(self):
+        lines = self.startup_lines("--max-sessions", "5000")
+        self.assertTrue(any(re.match(r"warning: descriptor limit 1000 is below", line) for line in lines), lines)
+
+
+class Roots(unittest.TestCase):
+
+    def test_root_through_a_symlink_keeps_its_spelling(self):
+        # -r /bin on a merged-/usr system: /bin is a link to usr/bin, and clients write
+        # /bin/ls. Both spellings open; nothing outside the root does.
+        root = raplib.TempRoot()
+        link = os.path.join(tempfile.mkdtemp(prefix="rap-link-"), "bin")
+        os.symlink(root.path, link)
+        try:
+            with raplib.Rapsrv(link) as srv:
+                self.assertTrue(srv.wait_log(r"serving "))
+                self.assertIn("serving %s " % link, srv.logtext())
+                for path in (link + "/sample.bin", root.path + "/sample.bin", "sample.bin"):
+                    r = exchange(srv, raplib.enc_open(5, path), raplib.enc_seek(0, 0x10), raplib.enc_read(4))
+                    self.assertGreaterEqual(r[0].svalue, 0, path)
+                    self.assertEqual(r[2].payload, SAMPLE[0x10:0x14], path)
+                r = exchange(srv, raplib.enc_open(5, link + "/../bin/../../etc/passwd"))
+                self.assertEqual(r[0].svalue, -1)
+        finally:
+            shutil.rmtree(os.path.dirname(link), ignore_errors=True)
+            root.cleanup()
+
+
 class Tls(unittest.TestCase):
 
     @classmethod
