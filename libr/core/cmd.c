@@ -788,6 +788,13 @@ static int cmd_iosystem(struct rap_core *c, const char *name, char *args)
 	/* A plain local file has no command channel; radare2 prints nothing then. */
 	if (rc == RAP_ENOTSUP)
 		return 0;
+	if (rc == RAP_EREMOTE) {
+		/* It ran and failed over there: the output carries the server's reason. */
+		if (out)
+			fputs(out, c->out);
+		free(out);
+		return rc;
+	}
 	if (rc < 0) {
 		rap__core_errorf(c, "remote command failed: %s", rap_strerror(rc));
 		free(out);

@@ -951,11 +951,13 @@ static int rap_cmd(struct rap_core *c, int n, const char *cmd)
 	struct host *h = c->remote->hosts[n];
 	char *out = NULL;
 	size_t len = 0;
-	int rc = rap_client_cmd(h->client, cmd, &out, &len);
+	int status;
+	int rc = rap_client_cmd_status(h->client, cmd, &out, &len, &status);
 	if (rc == 0) {
+		/* A failure over there fails here too; its output says why. */
 		print_output(c, out, len);
 		rap__free(out);
-		return 0;
+		return status == RAP_CMD_STATUS_FAILED ? RAP_EREMOTE : 0;
 	}
 	/* Only these leave the connection in step; everything else killed it. */
 	if (rc == RAP_ETOOBIG) {
@@ -1418,7 +1420,7 @@ static int io_line(struct rap_core *c, const char *line)
 	int rc = rap_io_system(c->io, c->fd, line, &out);
 	if (rc == RAP_ENOTSUP)
 		rap__core_errorf(c, "the current file runs no commands ('!=!' leaves remote-command mode)");
-	else if (rc < 0)
+	else if (rc < 0 && rc != RAP_EREMOTE) /* EREMOTE: it failed there, and out says why */
 		rap__core_errorf(c, "remote command failed: %s", rap_strerror(rc));
 	else if (out)
 		print_output(c, out, strlen(out));
@@ -1458,10 +1460,13 @@ static int one_shot(struct rap_core *c, const char *arg)
 	char *text = NULL;
 	size_t len = 0;
 	fflush(c->out);
-	rc = rap_client_cmd(cl, cmd, &text, &len);
-	if (rc == 0)
+	int status;
+	rc = rap_client_cmd_status(cl, cmd, &text, &len, &status);
+	if (rc == 0) {
 		print_output(c, text, len);
-	else
+		if (status == RAP_CMD_STATUS_FAILED)
+			rc = RAP_EREMOTE;
+	} else
 		rap__core_errorf(c, "%s:%s: %s", u->host, u->port, rap_strerror(rc));
 	rap__free(text);
 	rap_client_free(cl);

@@ -21,7 +21,7 @@
 #include "common.h"
 #include "rap_private.h"
 
-#define CAPS_WANTED CAP_LARGE
+#define CAPS_WANTED (CAP_LARGE | CAP_CMD_STATUS)
 #define DEFAULT_MAX_REPLY (64u << 20)
 #define DECODER_LIMIT_MAX (1u << 30)
 #define WINDOW 32 /* chunk requests in flight */
@@ -732,12 +732,15 @@ static int answer_reverse(struct rap_client *c, const struct rap_msg *m)
 	return rc;
 }
 
-int rap_client_cmd(struct rap_client *c, const char *cmd, char **out, size_t *outlen)
+int rap_client_cmd_status(struct rap_client *c, const char *cmd, char **out, size_t *outlen,
+			  int *status)
 {
 	if (out)
 		*out = NULL;
 	if (outlen)
 		*outlen = 0;
+	if (status)
+		*status = RAP_CMD_STATUS_UNKNOWN;
 	if (!c || !cmd || !out)
 		return RAP_EINVAL;
 	int rc = usable(c);
@@ -776,8 +779,17 @@ int rap_client_cmd(struct rap_client *c, const char *cmd, char **out, size_t *ou
 		rc = drain(c, &m);
 		return rc < 0 ? rc : RAP_ETOOBIG;
 	}
-	/* The length counts a trailing NUL; 0 means the server sent no text at all. */
+	/* The length counts a trailing NUL; 0 means the server sent no text at all. A server
+	 * that granted CAP_CMD_STATUS puts the status after the NUL (and always sends both). */
 	size_t len = m.len;
+	int st = RAP_CMD_STATUS_UNKNOWN;
+	if (c->extended && (c->caps & CAP_CMD_STATUS)) {
+		if (len < 5 || m.data[len - 5] != 0)
+			return kill_conn(c, RAP_EPROTO);
+		uint32_t v = rap__get_be32(m.data + len - 4);
+		st = v == CMD_STATUS_OK ? 0 : 1;
+		len -= 4;
+	}
 	if (len && m.data[len - 1] == 0)
 		len--;
 	char *text = rap__malloc(len + 1);
@@ -789,5 +801,12 @@ int rap_client_cmd(struct rap_client *c, const char *cmd, char **out, size_t *ou
 	*out = text;
 	if (outlen)
 		*outlen = len;
+	if (status)
+		*status = st;
 	return 0;
+}
+
+int rap_client_cmd(struct rap_client *c, const char *cmd, char **out, size_t *outlen)
+{
+	return rap_client_cmd_status(c, cmd, out, outlen, NULL);
 }

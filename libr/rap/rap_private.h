@@ -9,6 +9,9 @@
 #define PROBE_ANSWER 0x72617078u /* "rapx" */
 #define PROBE_VERSION 1u
 #define CAP_LARGE 0x0001u        /* READ/WRITE up to EXT_CHUNK_MAX, CMD replies uncut */
+#define CAP_CMD_STATUS 0x0002u   /* CMD replies end with a be32 status after the text's NUL */
+#define CMD_STATUS_OK 0u         /* the command line succeeded */
+#define CMD_STATUS_FAILED 1u     /* it failed or was refused; the text says why */
 #define EXT_CHUNK_MAX (1u << 20)
 
 /* Buffers up to this size survive rap_server_session_release. */

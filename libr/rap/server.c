@@ -17,7 +17,7 @@
 #include "common.h"
 #include "rap_private.h"
 
-#define CAPS_SUPPORTED CAP_LARGE
+#define CAPS_SUPPORTED (CAP_LARGE | CAP_CMD_STATUS)
 /* Even extended clients refuse CMD replies over their max reply (64 MiB by default), so an
  * uncut reply is still bounded here; stock clients are bounded by stock_reply_max. */
 #define EXT_CMD_REPLY_MAX (64u << 20)
@@ -148,41 +148,48 @@ static void reply_text(struct rap_server_session *s, uint8_t op, const char *tex
 	s->out.len += 5 + n + 1;
 }
 
-/* A CMD reply of at most max bytes including the NUL. Longer output is cut on a UTF-8
- * character boundary and ends with a note saying how much is missing, so the reader knows
- * the text is incomplete instead of silently getting a prefix. */
-static void reply_cmd_output(struct rap_server_session *s, const char *text, uint32_t max)
+/* A CMD reply of at most max payload bytes: the text, its NUL and, for a client granted
+ * CAP_CMD_STATUS, the be32 status. Longer output is cut on a UTF-8 character boundary and
+ * ends with a note saying how much is missing, so the reader knows the text is incomplete
+ * instead of silently getting a prefix. */
+static void reply_cmd(struct rap_server_session *s, const char *text, size_t n, uint32_t max,
+		      uint32_t status)
 {
-	size_t n = strlen(text);
-	if (max == 0 || n + 1 <= max) {
-		reply_text(s, RAP_OP_CMD | RAP_REPLY, text, n);
-		return;
-	}
+	bool with_status = s->extended && (s->caps & CAP_CMD_STATUS);
+	if (with_status && max > 5)
+		max -= 4;
 	char note[96];
-	/* Sized with the largest possible count first: the real count has no more digits. */
-	int nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n", n, n);
-	size_t keep = 0;
-	if (nl > 0 && (size_t)nl + 1 < max) {
-		keep = max - 1 - (size_t)nl;
-		while (keep > 0 && ((uint8_t)text[keep] & 0xc0) == 0x80)
-			keep--;
-		nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n",
-			      n - keep, n);
-	} else {
-		keep = max - 1;
-		nl = 0;
+	int nl = 0;
+	size_t keep = n;
+	if (max != 0 && n + 1 > max) {
+		/* Sized with the largest possible count first: the real count has no more digits. */
+		nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n", n, n);
+		keep = 0;
+		if (nl > 0 && (size_t)nl + 1 < max) {
+			keep = max - 1 - (size_t)nl;
+			while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
+				keep--;
+			nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n",
+				      n - keep, n);
+		} else {
+			keep = max - 1;
+			nl = 0;
+		}
+		slog(s, 5, "CMD output of %zu bytes cut to %zu for a client without the extension", n, keep);
 	}
-	slog(s, 5, "CMD output of %zu bytes cut to %zu for a client without the extension", n, keep);
 	size_t total = keep + (size_t)nl;
-	if (out_reserve(s, 5 + total + 1) < 0)
+	size_t payload = total + 1 + (with_status ? 4 : 0);
+	if (out_reserve(s, 5 + payload) < 0)
 		return;
 	uint8_t *p = s->out.data + s->out.len;
 	p[0] = RAP_OP_CMD | RAP_REPLY;
-	rap__put_be32(p + 1, (uint32_t)(total + 1));
+	rap__put_be32(p + 1, (uint32_t)payload);
 	memcpy(p + 5, text, keep);
 	memcpy(p + 5 + keep, note, (size_t)nl);
 	p[5 + total] = 0;
-	s->out.len += 5 + total + 1;
+	if (with_status)
+		rap__put_be32(p + 5 + total + 1, status);
+	s->out.len += 5 + payload;
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -307,13 +314,14 @@ static void do_close(struct rap_server_session *s, const struct rap_msg *m)
 
 static void do_cmd(struct rap_server_session *s, const struct rap_msg *m)
 {
+	uint32_t max = large(s) ? EXT_CMD_REPLY_MAX : s->stock_reply_max;
 	if (m->dropped) {
 		char text[128];
 		int n = snprintf(text, sizeof text, "error: command too long (%u bytes, limit %u)\n",
 				 m->len, decoder_limit(s));
 		slog(s, 4, "CMD of %u bytes over the %u-byte limit: drained and refused", m->len,
 		     decoder_limit(s));
-		reply_text(s, RAP_OP_CMD | RAP_REPLY, text, (size_t)n);
+		reply_cmd(s, text, (size_t)n, max, CMD_STATUS_FAILED);
 		return;
 	}
 	if (m->len == 0) {
@@ -323,15 +331,15 @@ static void do_cmd(struct rap_server_session *s, const struct rap_msg *m)
 	}
 	char *out = NULL;
 	int rc = s->h->cmd(s->ctx, (const char *)m->data, &out);
+	uint32_t status = rc < 0 ? CMD_STATUS_FAILED : CMD_STATUS_OK;
 	if (rc < 0 && !out) {
 		char text[128];
 		int n = snprintf(text, sizeof text, "error: command refused: %s\n", rap_strerror(rc));
-		reply_text(s, RAP_OP_CMD | RAP_REPLY, text, (size_t)n);
+		reply_cmd(s, text, (size_t)n, max, status);
 		return;
 	}
-	uint32_t max = large(s) ? EXT_CMD_REPLY_MAX : s->stock_reply_max;
 	/* A NULL result is empty output: stock clients reject a 0 length, not an empty text. */
-	reply_cmd_output(s, out ? out : "", max);
+	reply_cmd(s, out ? out : "", out ? strlen(out) : 0, max, status);
 	free(out);
 }
 

@@ -294,10 +294,11 @@ class EqRemote(unittest.TestCase):
     def test_session_from_piped_stdin(self):
         stdin = ("=+ %s\n==0\np8 4\n\n?e in-session\n=\nq\np8 4\n" % self.uri(self.a, "sample.bin")).encode()
         rc, out, err = run([self.path("other.bin")], stdin=stdin)
-        self.assertEqual(rc, 0, err)
-        # '=' inside the session goes to the server too, whose policy refuses it
+        # '=' inside the session goes to the server too, whose policy refuses it: a
+        # command that fails on the server fails rapcli, as a local failure does
         self.assertEqual(out, b"40303030\nin-session\n"
                          b"error: command '=' refused by the server's command policy (read)\n4f544845\n")
+        self.assertEqual(rc, 1, err)
 
     def test_session_from_c(self):
         rc, out, err = run(["-c", "=+ " + self.uri(self.a, "sample.bin"), "-c", "==", "-c", "p8 4",

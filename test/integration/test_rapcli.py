@@ -153,6 +153,27 @@ class RapcliAgainstRapsrv(unittest.TestCase):
         self.assertIn("hello\n", out)
         self.assertIn("0x00000020  4030 3030 3030 3032 307c 7261 7032 210a  @00000020|rap2!.", out)
 
+    def test_commands_failing_on_the_server_exit_1(self):
+        # Refused by the server's policy (read-only commands), a bad address there, and a
+        # command the server does not know: each fails rapcli, as a local failure does,
+        # with the server's reason in the output; later commands still run.
+        for cmd in (":wx 41", ":px 16 @ nowhere", ":nosuchcommand", "=!wx 41"):
+            r = raplib.run_rapcli(["-c", cmd, "-c", "p8 2", self.uri()])
+            self.assertEqual(r.returncode, 1, (cmd, r.stdout, r.stderr))
+            self.assertRegex(r.stdout.decode(), r"^error: .*\n4030\n$", cmd)
+        self.assertEqual(self.root.read("sample.bin")[:1], b"@")
+        # The same through the '=' family: a host's command and a one-shot.
+        host = "rap://127.0.0.1:%d" % self.srv.port
+        for args in (["-c", "=+ " + host, "-c", "=0 nosuchcommand"],
+                     ["-c", "=:127.0.0.1:%d nosuchcommand" % self.srv.port]):
+            r = raplib.run_rapcli(args)
+            self.assertEqual(r.returncode, 1, (args, r.stdout, r.stderr))
+            self.assertIn(b"unknown command 'nosuchcommand'", r.stdout)
+        # What succeeds there succeeds here.
+        r = raplib.run_rapcli(["-c", ":p8 2", "-c", "=!?e fine", self.uri()])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"4030\nfine\n")
+
     def test_command_only_session(self):
         r = raplib.run_rapcli(["-c", "=!?e only-commands", self.srv.uri + "/"])
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -203,6 +224,17 @@ class RapcliAgainstStockServer(unittest.TestCase):
         opens = [m for m in srv.requests if m.op == OPEN]
         self.assertEqual(opens[0].perm, 7)
         self.assertTrue(all(1 <= m.op <= 7 for m in srv.requests))
+
+    def test_stock_server_reports_no_command_status(self):
+        # A stock server answers an unknown command with its text and no status: only
+        # local failures count against it.
+        srv = StockServer(raplib.sample_bytes(), {"nosuchcommand": "unknown\n"})
+        try:
+            r = raplib.run_rapcli(["-c", ":nosuchcommand", srv.uri + "//data/files/sample.bin"])
+        finally:
+            srv.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"unknown\n")
 
     def test_failed_open_reports_error(self):
         srv = StockServer(raplib.sample_bytes())

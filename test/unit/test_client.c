@@ -409,6 +409,11 @@ static int o_cmd(void *ctx, const char *cmd, char **out)
 		*out = big_text(n);
 		return 0;
 	}
+	if (strcmp(cmd, "fail") == 0) {
+		*out = strdup("error: it failed\n");
+		assert_non_null(*out);
+		return RAP_EINVAL;
+	}
 	size_t l = strlen(cmd);
 	*out = malloc(l + 2);
 	assert_non_null(*out);
@@ -573,7 +578,7 @@ static void test_stock_reads(void **state)
 	size_t mark = k.rec.n;
 	assert_int_equal(rap_client_probe(c), 0);
 	assert_false(rap_client_extended(c));
-	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x01\x00\x01", 10);
+	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x01\x00\x03", 10);
 	/* Many chunks, pipelined: the fake answers only once 16 requests have arrived. */
 	size_t n = 100000;
 	uint8_t *buf = malloc(n);
@@ -698,12 +703,28 @@ static void test_cmd_outputs(void **state)
 	struct rap_client *c = ours_start(&k, 4096);
 	char *out = NULL;
 	size_t n = 0;
-	/* Without the probe our server cuts for stock clients. */
-	assert_int_equal(rap_client_cmd(c, "big 100000", &out, &n), 0);
+	/* Without the probe our server cuts for stock clients, and reports no status. */
+	int status = 7;
+	assert_int_equal(rap_client_cmd_status(c, "big 100000", &out, &n, &status), 0);
 	assert_true(n < RAP_STOCK_CMD_REPLY_MAX);
 	assert_non_null(strstr(out, "[rap: output truncated"));
+	assert_int_equal(status, RAP_CMD_STATUS_UNKNOWN);
+	free(out);
+	assert_int_equal(rap_client_cmd_status(c, "fail", &out, &n, &status), 0);
+	assert_string_equal(out, "error: it failed\n");
+	assert_int_equal(status, RAP_CMD_STATUS_UNKNOWN);
 	free(out);
 	assert_int_equal(rap_client_probe(c), 1);
+	/* After it: the status of every command, its text unchanged. */
+	assert_int_equal(rap_client_cmd_status(c, "fail", &out, &n, &status), 0);
+	assert_string_equal(out, "error: it failed\n");
+	assert_int_equal(n, strlen("error: it failed\n"));
+	assert_int_equal(status, RAP_CMD_STATUS_FAILED);
+	free(out);
+	assert_int_equal(rap_client_cmd_status(c, "?e ok", &out, &n, &status), 0);
+	assert_string_equal(out, "?e ok\n");
+	assert_int_equal(status, RAP_CMD_STATUS_OK);
+	free(out);
 	assert_int_equal(rap_client_cmd(c, "big 100000", &out, &n), 0);
 	assert_int_equal(n, 100000);
 	assert_int_equal(strlen(out), 100000);
@@ -850,6 +871,7 @@ struct script {
 	const uint8_t *reply;
 	size_t reply_n;
 	bool keep_open; /* after the reply, keep serving the stock way */
+	size_t then_read; /* or: after the reply, read this many more bytes before closing */
 	pthread_t th;
 	struct stock rest;
 };
@@ -857,7 +879,7 @@ struct script {
 static void *script_main(void *arg)
 {
 	struct script *s = arg;
-	uint8_t *in = malloc(s->read_n);
+	uint8_t *in = malloc(s->read_n + s->then_read + 1);
 	assert_non_null(in);
 	size_t got = 0;
 	while (got < s->read_n) {
@@ -866,8 +888,14 @@ static void *script_main(void *arg)
 			break;
 		got += (size_t)r;
 	}
-	free(in);
 	send_all(s->fd, s->reply, s->reply_n);
+	while (got < s->read_n + s->then_read) {
+		ssize_t r = read(s->fd, in + got, s->read_n + s->then_read - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	free(in);
 	if (s->keep_open) {
 		s->rest.fd = s->fd;
 		s->rest.batch = 1;
@@ -948,6 +976,24 @@ static void test_broken_peers(void **state)
 	c = script_start(&s);
 	assert_int_equal(rap_client_seek(c, 0, RAP_SEEK_SET, &pos), RAP_EPROTO);
 	assert_int_equal(rap_client_seek(c, 0, RAP_SEEK_SET, &pos), RAP_EPROTO);
+	script_stop(&s, c);
+
+	/* A server that granted the command status but sent a reply without one (the script
+	 * answers the probe and the command together, then takes the command). */
+	static const uint8_t nostatus[] = "\x84rapx\0\x01\0\x02" "\x87\0\0\0\x03hi";
+	s = (struct script){ .read_n = 10, .reply = nostatus, .reply_n = 9 + 8, .then_read = 8 };
+	c = script_start(&s);
+	assert_int_equal(rap_client_probe(c), 1);
+	int st = 5;
+	assert_int_equal(rap_client_cmd_status(c, "x?", &out, NULL, &st), RAP_EPROTO);
+	assert_null(out);
+	assert_int_equal(st, RAP_CMD_STATUS_UNKNOWN);
+	script_stop(&s, c);
+	static const uint8_t badstatus[] = "\x84rapx\0\x01\0\x02" "\x87\0\0\0\x06hi\0\0\0\0";
+	s = (struct script){ .read_n = 10, .reply = badstatus, .reply_n = 9 + 11, .then_read = 8 };
+	c = script_start(&s);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_int_equal(rap_client_cmd_status(c, "x?", &out, NULL, &st), RAP_EPROTO);
 	script_stop(&s, c);
 
 	/* An opcode no server sends. */

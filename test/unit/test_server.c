@@ -965,6 +965,26 @@ static char *cmd_reply(struct env *e, const char *cmd, size_t *len)
 	return t;
 }
 
+/* The CMD reply text for cmd in a session granted CAP_CMD_STATUS, checking the status that
+ * follows the text's NUL; heap, caller frees. */
+static char *cmd_reply_status(struct env *e, const char *cmd, size_t *len, uint32_t status)
+{
+	uint8_t req[256];
+	size_t n = put_msg(req, 0x07, cmd, (uint32_t)strlen(cmd) + 1), got;
+	const uint8_t *out = ask(e, req, n, &got);
+	assert_true(got >= 10);
+	assert_int_equal(out[0], 0x87);
+	uint32_t l = rap__get_be32(out + 1);
+	assert_int_equal(got, 5 + (size_t)l);
+	assert_int_equal(out[5 + l - 5], 0);
+	assert_int_equal(rap__get_be32(out + 5 + l - 4), status);
+	*len = l - 5;
+	char *t = malloc(l - 4);
+	assert_non_null(t);
+	memcpy(t, out + 5, l - 4);
+	return t;
+}
+
 static void test_probe(void **state)
 {
 	(void)state;
@@ -993,7 +1013,7 @@ static void test_probe(void **state)
 	assert_int_equal(n, 5 + SAMPLE_SIZE - 0x10); /* short at EOF */
 	assert_int_equal(rap__get_be32(out + 1), SAMPLE_SIZE - 0x10);
 	/* Unknown capability bits are not granted; a later version still gets ours. */
-	ask_hex(&e, "04 ff 524150580007ffff", "84 7261707800010001");
+	ask_hex(&e, "04 ff 524150580007ffff", "84 7261707800010003");
 	/* A probe asking for nothing is answered and leaves the stock limits. */
 	ask_hex(&e, "04 ff 5241505800010000", "84 7261707800010000");
 	out = ask(&e, req, unhex("02 00002000", req), &n);
@@ -1146,6 +1166,54 @@ static void test_cmd_variants(void **state)
 		snprintf(hex + 2 * i, 3, "%02x", exp[i]);
 	strcat(hex, "840000000000000000");
 	ask_hex(&e, "06 00000003 6c7300 04 01 0000000000000000", hex);
+	env_close(&e);
+}
+
+/* After a probe granting CAP_CMD_STATUS (0x0002), every CMD reply ends with a be32 status
+ * after the text's NUL: 0 when the handler succeeded, 1 when it failed or the command was
+ * refused; the status counts in the reply's length and in the cut limit. */
+static void test_cmd_status(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open(&e);
+	/* Before the probe: stock replies. */
+	ask_hex(&e, "07 00000002 6869", "87 00000004 68690a00");
+	ask_hex(&e, "04 ff 5241505800010002", "84 7261707800010002");
+	ask_hex(&e, "07 00000003 686900", "87 00000008 68690a00 00000000");
+	ask_hex(&e, "07 00000005 6e756c6c00", "87 00000005 00 00000000");
+	ask_hex(&e, "07 0000000a 64656e792d7465787400",
+		"87 0000001d 6572726f723a206e6f7420616c6c6f77656420686572650a00 00000001");
+	ask_hex(&e, "07 00000000", "87 00000000"); /* as stock: no text, no status */
+	size_t n;
+	char *t = cmd_reply_status(&e, "deny", &n, 1);
+	char want[128];
+	snprintf(want, sizeof want, "error: command refused: %s\n", rap_strerror(RAP_EDENIED));
+	assert_string_equal(t, want);
+	free(t);
+	/* Drained for its size: refused with status 1, the SEEK after it still a SEEK. */
+	size_t big = 5000;
+	uint8_t *req = malloc(big + 32);
+	assert_non_null(req);
+	memset(req + 5, 'x', big);
+	size_t rn = put_msg(req, 0x07, NULL, (uint32_t)big);
+	rn += unhex("04 01 0000000000000000", req + rn);
+	e.o.n = 0;
+	assert_int_equal(drive(e.s, req, rn, 0, &e.o), 0);
+	const char *msg = "error: command too long (5000 bytes, limit 4096)\n";
+	size_t ml = strlen(msg) + 1;
+	assert_int_equal(e.o.n, 5 + ml + 4 + 9);
+	assert_int_equal(rap__get_be32(e.o.p + 1), ml + 4);
+	assert_memory_equal(e.o.p + 5, msg, ml);
+	assert_int_equal(rap__get_be32(e.o.p + 5 + ml), 1);
+	assert_int_equal(e.o.p[5 + ml + 4], 0x84);
+	free(req);
+	/* The cut limit counts the status: text, NUL and status fit in 80 bytes. */
+	rap_server_session_set_stock_reply_max(e.s, 80);
+	t = cmd_reply_status(&e, "big 100", &n, 0);
+	assert_true(n + 1 + 4 <= 80);
+	assert_non_null(strstr(t, "[rap: output truncated"));
+	free(t);
 	env_close(&e);
 }
 
@@ -1581,6 +1649,7 @@ int main(void)
 		FD_CHECKED(test_open_and_close),
 		FD_CHECKED(test_cmd_variants),
 		FD_CHECKED(test_cmd_truncation),
+		FD_CHECKED(test_cmd_status),
 		FD_CHECKED(test_dropped_peers),
 		FD_CHECKED(test_backpressure),
 		FD_CHECKED(test_serve_fd),

@@ -39,7 +39,9 @@ struct rap_io_plugin {
 	ssize_t (*write)(struct rap_io_desc *d, uint64_t off, const void *buf, size_t len);
 	/* Size in bytes; NULL or RAP_ENOTSUP for streams. */
 	int (*size)(struct rap_io_desc *d, uint64_t *size);
-	/* Optional: runs cmd through the plugin (for rap: a CMD on the server). *out heap. */
+	/* Optional: runs cmd through the plugin (for rap: a CMD on the server). *out heap.
+	 * RAP_EREMOTE when the command ran and failed on the other side (*out still holds its
+	 * output and the reason). */
 	int (*system)(struct rap_io_desc *d, const char *cmd, char **out);
 	/* Optional: seek hook for plugins that must see position changes (streams); NULL when
 	 * positions are purely positional. Returns the new position or negative. */
@@ -112,7 +114,9 @@ RAP_API ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const v
 /* Size of fd's data. Errors: RAP_EBADFD, RAP_ENOTSUP. */
 RAP_API int rap_io_size(struct rap_io *io, int fd, uint64_t *size);
 
-/* Plugin system call (rap: remote command). *out heap. Errors: RAP_EBADFD, RAP_ENOTSUP. */
+/* Plugin system call (rap: remote command). *out heap, also set with RAP_EREMOTE: the
+ * command ran and failed on the other side, and *out says why. Errors: RAP_EBADFD,
+ * RAP_ENOTSUP, RAP_EREMOTE, and the plugin's transport errors. */
 RAP_API int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out);
 
 /* Notifies a stream plugin of a position change; returns the new position, or

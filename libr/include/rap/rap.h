@@ -300,6 +300,19 @@ RAP_API int rap_client_close_fd(struct rap_client *c, int32_t fd);
  * Errors: RAP_ETOOBIG (reply over the limit, drained), RAP_EPROTO, RAP_ECLOSED, -errno. */
 RAP_API int rap_client_cmd(struct rap_client *c, const char *cmd, char **out, size_t *outlen);
 
+/* What rap_client_cmd_status stores in *status. */
+enum rap_cmd_status {
+	RAP_CMD_STATUS_UNKNOWN = -1, /* the server reports no status (a stock server) */
+	RAP_CMD_STATUS_OK = 0,       /* the command line succeeded on the server */
+	RAP_CMD_STATUS_FAILED = 1,   /* it failed or was refused there; the output says why */
+};
+
+/* rap_client_cmd, and *status (may be NULL) receives how the command ended on the server
+ * (enum rap_cmd_status). Our server reports it after a successful probe; the call itself
+ * still returns 0 when the command ran and failed. Errors as rap_client_cmd. */
+RAP_API int rap_client_cmd_status(struct rap_client *c, const char *cmd, char **out,
+				  size_t *outlen, int *status);
+
 /* ---- server session ------------------------------------------------------------------ */
 
 /* What a server session calls for each decoded request; ctx is the pointer given to

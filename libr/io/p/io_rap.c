@@ -124,7 +124,10 @@ static int rap_size(struct rap_io_desc *d, uint64_t *size)
 static int rap_system(struct rap_io_desc *d, const char *cmd, char **out)
 {
 	struct rap_state *s = rap_io_desc_data(d);
-	return rap_client_cmd(s->client, cmd, out, NULL);
+	int status;
+	int rc = rap_client_cmd_status(s->client, cmd, out, NULL, &status);
+	/* A stock server reports no status: only what we know failed counts as failed. */
+	return rc == 0 && status == RAP_CMD_STATUS_FAILED ? RAP_EREMOTE : rc;
 }
 
 const struct rap_io_plugin rap__io_plugin_rap = {
