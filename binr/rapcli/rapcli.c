@@ -44,8 +44,8 @@ static void usage(FILE *out)
 		"  -q          quiet: no banner\n"
 		"  -w          open the file for writing\n"
 		"  -L          list the IO plugins and exit\n"
-		"  -h          show this help and exit\n"
-		"  -V          show the version and exit\n"
+		"  -h, --help     show this help and exit\n"
+		"  -V, --version  show the version and exit\n"
 		"  --tls-ca FILE     verify raps:// servers against these CAs (default: system store)\n"
 		"  --tls-cert FILE   client certificate chain for servers that require one\n"
 		"  --tls-key FILE    private key for --tls-cert (default: the --tls-cert file)\n"
@@ -54,8 +54,9 @@ static void usage(FILE *out)
 		"Without -c or -i, commands come from standard input when it is not a terminal,\n"
 		"otherwise from an interactive prompt. URI examples: rap://127.0.0.1:9999//bin/ls,\n"
 		"rap://[::1]:9999/, malloc://4096, file:///etc/hosts.\n"
-		"Exit status: 0 when every command succeeded, 1 when one failed, 64 usage error,\n"
-		"66 the file cannot be opened (here or by the server), 69 the server cannot be reached.\n");
+		"Exit status: 0 when every command succeeded, 1 when one failed (here or on the\n"
+		"server), 64 usage error (also an invalid URI), 66 the file cannot be opened (here\n"
+		"or by the server), 69 the server cannot be reached.\n");
 }
 
 static void version(void)
@@ -80,6 +81,8 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 {
 	enum { OPT_TLS_CA = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_INSECURE };
 	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
@@ -87,8 +90,11 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	/* '+': stop at the first non-option so a target like "-" or a later word is not parsed. */
-	while ((c = getopt_long(argc, argv, "+c:i:qwLhV", longopts, NULL)) != -1) {
+	/* '+': stop at the first non-option so a target like "-" or a later word is not parsed.
+	 * ':' (and opterr 0): option errors are reported here, as "rapcli:", not with the path
+	 * the program was started by. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:c:i:qwLhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': {
 			const char **v = realloc(o->commands, sizeof(*v) * (o->ncommands + 1));
@@ -130,7 +136,18 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 		case 'V':
 			version();
 			exit(0);
+		case ':':
+			if (optopt > 0 && optopt < 256)
+				fprintf(stderr, "rapcli: option '-%c' needs an argument\n", optopt);
+			else
+				fprintf(stderr, "rapcli: option '%s' needs an argument\n", argv[optind - 1]);
+			fprintf(stderr, "Try 'rapcli -h' for more information.\n");
+			return EX_USAGE;
 		default:
+			if (optopt > 0 && optopt < 256)
+				fprintf(stderr, "rapcli: unknown option '-%c'\n", optopt);
+			else
+				fprintf(stderr, "rapcli: unknown option '%s'\n", argv[optind - 1]);
 			fprintf(stderr, "Try 'rapcli -h' for more information.\n");
 			return EX_USAGE;
 		}
@@ -158,6 +175,14 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 		fprintf(stderr, "rapcli: cannot open '%s': the server refused or could not open the file\n",
 			o->target);
 		return EX_NOINPUT;
+	}
+	/* A URI that does not parse (a port past 65535, an unclosed '[') is the user's typo,
+	 * not an unreachable server. */
+	if (fd == RAP_EURI) {
+		fprintf(stderr, "rapcli: invalid URI '%s' (expected SCHEME://HOST:PORT/PATH with a port "
+			"from 1 to 65535 and IPv6 addresses in brackets)\nTry 'rapcli -h' for more information.\n",
+			o->target);
+		return EX_USAGE;
 	}
 	fprintf(stderr, "rapcli: cannot open '%s': %s%s%s\n", o->target, rap_strerror(fd),
 		*detail ? ": " : "", detail);

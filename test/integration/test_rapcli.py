@@ -306,6 +306,20 @@ class RapcliLocal(unittest.TestCase):
         self.assertEqual(r.returncode, 69)
         r = raplib.run_rapcli(["--bogus"])
         self.assertEqual(r.returncode, 64)
+        # Option errors name the program, not the path it was started by.
+        for args, msg in ((["--bogus"], b"rapcli: unknown option '--bogus'\n"),
+                          (["-x"], b"rapcli: unknown option '-x'\n"),
+                          (["-c"], b"rapcli: option '-c' needs an argument\n"),
+                          (["-qc"], b"rapcli: option '-c' needs an argument\n"),
+                          (["--tls-ca"], b"rapcli: option '--tls-ca' needs an argument\n")):
+            r = raplib.run_rapcli(args)
+            self.assertEqual(r.returncode, 64, args)
+            self.assertEqual(r.stderr, msg + b"Try 'rapcli -h' for more information.\n", args)
+        # A URI that does not parse is a usage error; an unreachable server is 69.
+        for uri in ("rap://127.0.0.1:99999//x", "rap://[::1//x", "rap://127.0.0.1:x//x"):
+            r = raplib.run_rapcli(["-c", "px", uri])
+            self.assertEqual(r.returncode, 64, (uri, r.stderr))
+            self.assertTrue(r.stderr.startswith(b"rapcli: invalid URI '%s'" % uri.encode()), r.stderr)
 
     def test_plugins_listing(self):
         r = raplib.run_rapcli(["-L"])
@@ -316,11 +330,15 @@ class RapcliLocal(unittest.TestCase):
             self.assertRegex(line, r"^r[w_][d_]  \S+ +\S.*\.")
 
     def test_help_and_version(self):
-        r = raplib.run_rapcli(["-h"])
-        self.assertEqual(r.returncode, 0)
-        self.assertIn(b"Usage: rapcli", r.stdout)
-        r = raplib.run_rapcli(["-V"])
-        self.assertRegex(r.stdout.decode(), r"^rapcli \(rap\) \d+\.\d+\.\d+\n")
+        for opt in ("-h", "--help"):
+            r = raplib.run_rapcli([opt])
+            self.assertEqual(r.returncode, 0, opt)
+            self.assertIn(b"Usage: rapcli", r.stdout)
+            self.assertIn(b"1 when one failed (here or on the\nserver)", r.stdout)
+        for opt in ("-V", "--version"):
+            r = raplib.run_rapcli([opt])
+            self.assertEqual(r.returncode, 0, opt)
+            self.assertRegex(r.stdout.decode(), r"^rapcli \(rap\) \d+\.\d+\.\d+\n")
 
     def test_quit_stops_reading(self):
         r = raplib.run_rapcli([self.sample], stdin=b"p8 1\nq\np8 2\n")
