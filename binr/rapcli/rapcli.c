@@ -184,8 +184,11 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 			o->target);
 		return EX_USAGE;
 	}
-	fprintf(stderr, "rapcli: cannot open '%s': %s%s%s\n", o->target, rap_strerror(fd),
-		*detail ? ": " : "", detail);
+	/* The connection's own account (a TLS alert, a TLS port, a refused connect) says more
+	 * than the error class; a server asking for a certificate gets the option's name. */
+	const char *hint = fd == RAP_ETLS && !o->tls_cert && strstr(detail, "requires a client certificate")
+				   ? " (--tls-cert)" : "";
+	fprintf(stderr, "rapcli: cannot open '%s': %s%s\n", o->target, *detail ? detail : rap_strerror(fd), hint);
 	bool remote = strstr(o->target, "://") && strncmp(o->target, "file://", 7) != 0 &&
 		      strncmp(o->target, "malloc://", 9) != 0;
 	return remote ? EX_UNAVAILABLE : EX_NOINPUT;

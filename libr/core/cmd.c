@@ -502,7 +502,7 @@ static int write_bytes(struct rap_core *c, const uint8_t *data, size_t len)
 		return 0;
 	ssize_t n = rap_io_write_at(c->io, c->fd, c->off, data, len);
 	if (n < 0) {
-		rap__core_errorf(c, "cannot write at 0x%08" PRIx64 ": %s", c->off, rap_strerror((int)n));
+		rap__core_errorf(c, "cannot write at 0x%08" PRIx64 ": %s", c->off, rap__core_write_error(c, (int)n));
 		return (int)n;
 	}
 	if ((size_t)n < len) {

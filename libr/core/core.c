@@ -202,6 +202,16 @@ void rap__core_errorf(struct rap_core *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *rap__core_write_error(const struct rap_core *c, int rc)
+{
+	const struct rap_io_plugin *p = c->fd >= 0 ? rap_io_fd_plugin(c->io, c->fd) : NULL;
+	/* The local descriptor was writable (that is checked first), so the refusal came
+	 * from the server. */
+	if (rc == RAP_EDENIED && p && strcmp(p->name, "rap") == 0)
+		return "the server is read-only (rapsrv --write)";
+	return rap_strerror(rc);
+}
+
 void rap__core_set_current(struct rap_core *c, int fd)
 {
 	c->fd = fd;

@@ -72,6 +72,10 @@ struct rap_core {
 /* Prints "error: <message>\n" on the core's error stream. */
 void rap__core_errorf(struct rap_core *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Why a write to the current file failed, for a message (static text): a rap:// file the
+ * server refused to write was opened read-only there, because the server allows no writes. */
+const char *rap__core_write_error(const struct rap_core *c, int rc);
+
 /* Key, description and value of variable i (for the "e" listing). */
 const char *rap__core_var_key(enum rap__core_var i);
 const char *rap__core_var_desc(enum rap__core_var i);

@@ -588,7 +588,7 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 						 current_uri(c), off + done, done, path);
 			else
 				rap__core_errorf(c, "cannot write at 0x%08" PRIx64 " after 0x%" PRIx64 " bytes: %s",
-						 off + done, done, rap_strerror(rc));
+						 off + done, done, rap__core_write_error(c, rc));
 			break;
 		}
 		progress_update(&p, done);

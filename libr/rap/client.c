@@ -21,7 +21,7 @@
 #include "common.h"
 #include "rap_private.h"
 
-#define CAPS_WANTED (CAP_LARGE | CAP_CMD_STATUS)
+#define CAPS_WANTED (CAP_LARGE | CAP_CMD_STATUS | CAP_WRITE_ERRORS)
 #define DEFAULT_MAX_REPLY (64u << 20)
 #define DECODER_LIMIT_MAX (1u << 30)
 #define WINDOW 32 /* chunk requests in flight */
@@ -39,6 +39,7 @@ struct rap_client {
 	uint32_t dec_limit;     /* payload limit currently set on dec */
 	bool extended;
 	uint16_t caps;
+	bool answered;          /* a whole message arrived since the connection was attached */
 	struct rap_decoder *dec;
 	size_t msg_bytes;       /* bytes fed to dec since it was last at a message boundary */
 	size_t rpos, rlen;      /* unread input is rbuf[rpos..rlen) */
@@ -192,14 +193,22 @@ static int next_msg(struct rap_client *c, struct rap_msg *m)
 {
 	for (;;) {
 		if (c->rpos < c->rlen) {
+			size_t start = c->rpos;
 			int rc = decode_some(c, SIZE_MAX, m);
-			if (rc == 1)
+			if (rc == 1) {
+				c->answered = true;
 				return 0;
-			if (rc < 0)
-				return kill_conn(c, rc);
-			if (c->rpos < c->rlen)
-				return kill_conn(c, RAP_EPROTO);
+			}
+			if (rc == 0 && c->rpos == c->rlen)
+				goto more;
+			/* A TLS record (alert 0x15 or handshake 0x16, version 3.x) where the first
+			 * reply should be: plain RAP sent to a TLS port. */
+			if (!c->answered && !c->tls && c->rlen - start >= 2 &&
+			    (c->rbuf[start] == 0x15 || c->rbuf[start] == 0x16) && c->rbuf[start + 1] == 0x03)
+				snprintf(c->error, sizeof(c->error), "the server speaks TLS: use raps://");
+			return kill_conn(c, rc < 0 ? rc : RAP_EPROTO);
 		}
+more:;
 		int rc = fill(c);
 		if (rc < 0)
 			return rc;
@@ -412,6 +421,7 @@ int rap_client_attach_fd(struct rap_client *c, int fd)
 	c->dead = 0;
 	c->extended = false;
 	c->caps = 0;
+	c->answered = false;
 	c->rpos = c->rlen = 0;
 	rap_decoder_reset(c->dec);
 	return 0;
@@ -438,6 +448,11 @@ int rap_client_probe(struct rap_client *c)
 				       ((uint64_t)PROBE_VERSION << 16) | CAPS_WANTED };
 	struct rap_msg m;
 	int rc = exchange(c, &q, RAP_OP_SEEK | RAP_REPLY, &m);
+	/* Every RAP server answers the probe (stock ones with their position); hanging up on
+	 * it is what TLS servers that send no alert do with plain bytes. */
+	if (rc == RAP_ECLOSED && !c->answered && !c->tls)
+		snprintf(c->error, sizeof(c->error),
+			 "the server closed the connection without answering (a TLS port? then use raps://)");
 	if (rc < 0)
 		return rc;
 	/* A stock server answered its position: nothing moved, nothing to undo. */
@@ -666,7 +681,12 @@ ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf,
 		if (ret < 0)
 			goto out;
 		uint32_t result = (uint32_t)m.value;
-		if (!placed || result == 0) {
+		if ((int32_t)result < 0 && c->extended && (c->caps & CAP_WRITE_ERRORS)) {
+			/* Our server says why (a read-only server: RAP_EDENIED); only codes of ours. */
+			if (!err && done == k->at)
+				err = rap__is_rap_error((int32_t)result) ? (int32_t)result : RAP_EPROTO;
+			stop = true;
+		} else if (!placed || result == 0) {
 			/* Stock answers 0 for any failure (read-only file, nothing written). */
 			if (!err && done == k->at)
 				err = RAP_EREMOTE;

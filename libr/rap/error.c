@@ -2,6 +2,8 @@
 
 #include <rap/rap.h>
 
+#include "rap_private.h"
+
 static const char *rap_code_text(int err)
 {
 	switch (err) {
@@ -23,6 +25,11 @@ static const char *rap_code_text(int err)
 	case RAP_EBADFD: return "no such descriptor or no file open";
 	default: return NULL;
 	}
+}
+
+bool rap__is_rap_error(int err)
+{
+	return err < 0 && rap_code_text(err) != NULL;
 }
 
 const char *rap_strerror(int err)

@@ -2,6 +2,8 @@
 #ifndef RAP_PRIVATE_H
 #define RAP_PRIVATE_H
 
+#include <stdbool.h>
+
 /* Extension probe (doc/protocol.md, "Extension probe"). The client's SEEK offset carries
  * "RAPX" in its high 32 bits, then the protocol version and the capabilities it wants; our
  * server's answer carries "rapx", the version it speaks and the capabilities it grants. */
@@ -12,12 +14,16 @@
 #define CAP_CMD_STATUS 0x0002u   /* CMD replies end with a be32 status after the text's NUL */
 #define CMD_STATUS_OK 0u         /* the command line succeeded */
 #define CMD_STATUS_FAILED 1u     /* it failed or was refused; the text says why */
+#define CAP_WRITE_ERRORS 0x0004u /* a failed WRITE answers a negative RAP_E* code, not 0 */
 #define EXT_CHUNK_MAX (1u << 20)
 
 /* Buffers up to this size survive rap_server_session_release. */
 #define RELEASE_KEEP 1024u
 
 struct rap_decoder;
+
+/* True for the RAP_E* codes of rap.h (not -errno values, not 0). */
+bool rap__is_rap_error(int err);
 
 /* Frees the payload buffer (when larger than RELEASE_KEEP) of a decoder at a message boundary (it grows again with the
  * next payload): idle server sessions then hold no buffers. The last message's data is

@@ -17,7 +17,7 @@
 #include "common.h"
 #include "rap_private.h"
 
-#define CAPS_SUPPORTED (CAP_LARGE | CAP_CMD_STATUS)
+#define CAPS_SUPPORTED (CAP_LARGE | CAP_CMD_STATUS | CAP_WRITE_ERRORS)
 /* Even extended clients refuse CMD replies over their max reply (64 MiB by default), so an
  * uncut reply is still bounded here; stock clients are bounded by stock_reply_max. */
 #define EXT_CMD_REPLY_MAX (64u << 20)
@@ -233,20 +233,24 @@ static void do_read(struct rap_server_session *s, const struct rap_msg *m)
 
 static void do_write(struct rap_server_session *s, const struct rap_msg *m)
 {
+	/* Stock clients know only 0 for a failure; a client granted CAP_WRITE_ERRORS is told
+	 * which: a RAP_E* code (a stable number of ours, unlike errno values, which differ
+	 * between architectures; those become RAP_EREMOTE). */
+	bool codes = s->extended && (s->caps & CAP_WRITE_ERRORS);
 	if (m->dropped) {
 		slog(s, 4, "WRITE of %u bytes over the %u-byte limit: drained and refused", m->len,
 		     decoder_limit(s));
-		reply_u32(s, RAP_OP_WRITE | RAP_REPLY, 0);
+		reply_u32(s, RAP_OP_WRITE | RAP_REPLY, codes ? (uint32_t)(int32_t)RAP_ETOOBIG : 0);
 		return;
 	}
 	ssize_t put = m->len ? s->h->write(s->ctx, m->data, m->len) : 0;
 	if (put < 0) {
 		slog(s, 7, "WRITE of %u bytes failed: %s", m->len, rap_strerror((int)put));
-		put = 0;
+		put = !codes ? 0 : rap__is_rap_error((int)put) ? put : RAP_EREMOTE;
 	} else if ((size_t)put > m->len) {
 		put = (ssize_t)m->len;
 	}
-	reply_u32(s, RAP_OP_WRITE | RAP_REPLY, (uint32_t)put);
+	reply_u32(s, RAP_OP_WRITE | RAP_REPLY, (uint32_t)(int32_t)put);
 }
 
 static void do_probe(struct rap_server_session *s, uint64_t offset)

@@ -60,8 +60,17 @@ struct rap_tls {
 	bool shutdown_sent;
 	unsigned read_wants;  /* RAP_LOOP_* the pending handshake or read waits for */
 	unsigned write_wants; /* same for the pending write or shutdown */
+	bool server;
+	bool first_byte_seen; /* server: the peer's first byte has been read */
+	bool plain_peer;      /* server: it was no TLS record (0x16), e.g. a plain rap:// client */
 	char err[160];
 };
+
+/* What a server sends a peer whose first byte was not a TLS handshake record: a fatal
+ * unexpected_message alert (TLS 1.0 record version, as for errors before the version is
+ * agreed). OpenSSL itself answers such input with silence and a reset; with an alert a
+ * plain RAP client can tell it reached a TLS port (rap_client: "use raps://"). */
+static const uint8_t plain_peer_alert[] = { 0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x0a };
 
 /* ---- error text ---------------------------------------------------------------------- */
 
@@ -91,6 +100,12 @@ static void queue_reason(const SSL *ssl, char *out, size_t cap)
 	if (!r) {
 		ERR_error_string_n(e, code, sizeof(code));
 		r = code;
+	}
+	/* TLS 1.3 servers that require a client certificate say so with an alert the
+	 * client only reads after its side of the handshake completed. */
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED) {
+		set_text(out, cap, "the server requires a client certificate");
+		return;
 	}
 	/* "certificate verify failed" alone does not say which check: expired, unknown
 	 * issuer and name mismatch need very different fixes. */
@@ -143,6 +158,10 @@ static int sock_read(BIO *b, char *buf, size_t len, size_t *got)
 	for (;;) {
 		ssize_t n = recv(t->fd, buf, len, 0);
 		if (n > 0) {
+			if (t->server && !t->first_byte_seen) {
+				t->first_byte_seen = true;
+				t->plain_peer = (uint8_t)buf[0] != 0x16;
+			}
 			*got = (size_t)n;
 			return 1;
 		}
@@ -543,6 +562,7 @@ int rap_tls_new(struct rap_tls_config *cfg, int fd, const char *peer_name, struc
 	BIO_set_data(bio, t);
 	BIO_set_init(bio, 1);
 	SSL_set_bio(t->ssl, bio, bio); /* one reference, now owned by the SSL */
+	t->server = cfg->server;
 	if (cfg->server) {
 		SSL_set_accept_state(t->ssl);
 	} else if ((rc = setup_client(t, cfg, peer_name)) < 0) {
@@ -610,7 +630,16 @@ static int failure(struct rap_tls *t, int ret, enum op op)
 			t->failed = RAP_ECLOSED;
 			return op == OP_READ ? 0 : RAP_ECLOSED;
 		}
-		queue_reason(t->ssl, t->err, sizeof(t->err));
+		if (op == OP_HANDSHAKE && t->plain_peer) {
+			ERR_clear_error();
+			/* Best effort: the connection is being given up anyway. */
+			ssize_t sent = send(t->fd, plain_peer_alert, sizeof(plain_peer_alert), MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)sent;
+			snprintf(t->err, sizeof(t->err),
+				 "the client does not speak TLS (a plain rap:// client on a TLS port?)");
+		} else {
+			queue_reason(t->ssl, t->err, sizeof(t->err));
+		}
 		t->failed = RAP_ETLS;
 		return RAP_ETLS;
 	}

@@ -649,11 +649,19 @@ class Tls(unittest.TestCase):
             # Explicitly insecure works, encrypted but unverified.
             r = self.rapcli(srv, "--tls-insecure")
             self.assertEqual(r.returncode, 0, r.stderr)
-            # A plain-text client is dropped and the server carries on.
+            # A plain-text client gets a TLS alert and is dropped; the server carries on.
             s = srv.connect()
             s.sendall(raplib.enc_open(5, "sample.bin"))
+            s.settimeout(10)
+            self.assertEqual(s.recv(16), b"\x15\x03\x01\x00\x02\x02\x0a")
             self.assertTrue(wait_closed(s, 10))
             s.close()
+            self.assertTrue(srv.wait_log(r"does not speak TLS"))
+            # rapcli with rap:// on this port says what to use instead.
+            r = raplib.run_rapcli(["-c", "p8 4", "rap://127.0.0.1:%d/sample.bin" % srv.port])
+            self.assertEqual(r.returncode, 69)
+            self.assertEqual(r.stderr.decode(), "rapcli: cannot open 'rap://127.0.0.1:%d/sample.bin': "
+                             "the server speaks TLS: use raps://\n" % srv.port)
             r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
             self.assertEqual(r.returncode, 0, r.stderr)
 
@@ -687,7 +695,7 @@ class Tls(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertTrue(srv.wait_log(r"CN=alice"))
             r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"))
-            self.assertNotEqual(r.returncode, 0)
+            self.assertEqual(r.returncode, 69)
             r = self.rapcli(srv, "--tls-ca", self.p("ca.pem"), "--tls-cert", self.p("otherclient.pem"),
                             "--tls-key", self.p("otherclient.key"))
             self.assertNotEqual(r.returncode, 0)

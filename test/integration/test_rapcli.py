@@ -145,6 +145,15 @@ class RapcliAgainstRapsrv(unittest.TestCase):
         self.assertTrue(r.stderr)
         self.assertEqual(self.root.read("sample-rw.bin")[:4], b"@000")
 
+    def test_write_to_read_only_server_says_so(self):
+        with raplib.Rapsrv(self.root.path) as ro:
+            uri = "%s/%s" % (ro.uri, os.path.join(self.root.path, "sample-rw.bin"))
+            for cmd in ("wx 41424344", "w ABCD"):
+                r = raplib.run_rapcli(["-w", "-c", cmd, uri])
+                self.assertEqual(r.returncode, 1)
+                self.assertEqual(r.stderr, b"error: cannot write at 0x00000000: the server is read-only (rapsrv --write)\n")
+        self.assertEqual(self.root.read("sample-rw.bin")[:4], b"@000")
+
     def test_remote_commands(self):
         r = raplib.run_rapcli(["-c", "=!?V", "-c", ":?e hello", "-c", "=!px 16 @ 0x20", self.uri()])
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -578,7 +578,7 @@ static void test_stock_reads(void **state)
 	size_t mark = k.rec.n;
 	assert_int_equal(rap_client_probe(c), 0);
 	assert_false(rap_client_extended(c));
-	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x01\x00\x03", 10);
+	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x01\x00\x07", 10);
 	/* Many chunks, pipelined: the fake answers only once 16 requests have arrived. */
 	size_t n = 100000;
 	uint8_t *buf = malloc(n);
@@ -692,6 +692,13 @@ static void test_writes(void **state)
 	c = ours_start(&o, 4096);
 	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 7);
 	assert_int_equal(rap_client_write_at(c, 0, data, 100), RAP_EREMOTE);
+	/* After the probe our server says why: the file is read-only there. */
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_int_equal(rap_client_write_at(c, 0, data, 100), RAP_EDENIED);
+	assert_int_equal(rap_client_write_at(c, 0, data, 3u << 20), RAP_EDENIED);
+	/* Still in step: the pipelined chunks after the refused one were read. */
+	uint8_t b4[4];
+	assert_int_equal(rap_client_read_at(c, 0, b4, 4), 4);
 	ours_stop(&o, c);
 	free(data);
 }
@@ -994,6 +1001,15 @@ static void test_broken_peers(void **state)
 	c = script_start(&s);
 	assert_int_equal(rap_client_probe(c), 1);
 	assert_int_equal(rap_client_cmd_status(c, "x?", &out, NULL, &st), RAP_EPROTO);
+	script_stop(&s, c);
+
+	/* A WRITE failure code that is no RAP_E* code of ours (-5, an errno) is not passed on. */
+	static const uint8_t errnocode[] = "\x84rapx\0\x01\0\x04" "\x84\0\0\0\0\0\0\0\0"
+					   "\x83\xff\xff\xff\xfb";
+	s = (struct script){ .read_n = 10, .reply = errnocode, .reply_n = 9 + 9 + 5, .then_read = 10 + 5 + 2 };
+	c = script_start(&s);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_int_equal(rap_client_write_at(c, 0, "ab", 2), RAP_EPROTO);
 	script_stop(&s, c);
 
 	/* An opcode no server sends. */

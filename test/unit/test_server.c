@@ -169,6 +169,8 @@ static ssize_t f_write(void *ctx, const uint8_t *buf, size_t len)
 		return RAP_EBADFD;
 	if (!k->open[k->cur].w)
 		return RAP_EDENIED;
+	if (len == 3 && memcmp(buf, "EIO", 3) == 0)
+		return -EIO; /* what a failing disk gives */
 	struct file *f = k->open[k->cur].f;
 	if (k->pos >= f->size)
 		return 0;
@@ -1013,7 +1015,7 @@ static void test_probe(void **state)
 	assert_int_equal(n, 5 + SAMPLE_SIZE - 0x10); /* short at EOF */
 	assert_int_equal(rap__get_be32(out + 1), SAMPLE_SIZE - 0x10);
 	/* Unknown capability bits are not granted; a later version still gets ours. */
-	ask_hex(&e, "04 ff 524150580007ffff", "84 7261707800010003");
+	ask_hex(&e, "04 ff 524150580007ffff", "84 7261707800010007");
 	/* A probe asking for nothing is answered and leaves the stock limits. */
 	ask_hex(&e, "04 ff 5241505800010000", "84 7261707800010000");
 	out = ask(&e, req, unhex("02 00002000", req), &n);
@@ -1071,6 +1073,20 @@ static void test_write_results(void **state)
 	ask_hex(&e, "03 00000004 41424344", "83 00000002"); /* only 2 bytes fit */
 	ask_hex(&e, "03 00000000", "83 00000000");
 	ask_hex(&e, "04 01 0000000000000000", "84 000000000001fffe"); /* WRITE does not move */
+	ask_hex(&e, "03 00000003 45494f", "83 00000000"); /* -EIO: stock clients know 0 only */
+	env_close(&e);
+
+	/* Granted CAP_WRITE_ERRORS (0x0004): failures answer a negative RAP_E* code; errno
+	 * values, which differ between architectures, become RAP_EREMOTE (-1011). */
+	env_open(&e);
+	ask_hex(&e, "04 ff 5241505800010004", "84 7261707800010004");
+	ask_hex(&e, "03 00000002 4142", "83 fffffc09"); /* RAP_EBADFD: no file */
+	open_sample(&e, false);
+	ask_hex(&e, "03 00000002 4142", "83 fffffc0c"); /* RAP_EDENIED: read-only */
+	open_sample(&e, true);
+	ask_hex(&e, "03 00000003 45494f", "83 fffffc0d"); /* -EIO -> RAP_EREMOTE */
+	ask_hex(&e, "03 00000002 4142", "83 00000002");
+	ask_hex(&e, "03 00000000", "83 00000000");
 	env_close(&e);
 }
 

@@ -636,7 +636,7 @@ static void test_mutual_tls(void **state)
 			poll(&(struct pollfd){ .fd = p.fd[1], .events = POLLIN }, 1, 500);
 	}
 	assert_int_equal(n, RAP_ETLS);
-	assert_contains(rap_tls_error(p.cli), "certificate required");
+	assert_contains(rap_tls_error(p.cli), "the server requires a client certificate");
 	pair_close(&p);
 	rap_tls_config_free(c);
 
@@ -1039,6 +1039,47 @@ static void test_peer_closed_no_sigpipe(void **state)
 		fail_msg("child failed at step %d", WEXITSTATUS(status));
 }
 
+/* A plain RAP client on a TLS port: the server's handshake fails with a text saying so,
+ * and the client gets a TLS alert record (OpenSSL alone answers such bytes with nothing),
+ * from which a RAP client can tell it reached a TLS port. */
+static void test_plain_client_gets_an_alert(void **state)
+{
+	(void)state;
+	struct rap_tls_config *s = server_cfg("srv.crt", "srv.key", NULL);
+	int fd[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd), 0);
+	set_nonblock(fd[0], true);
+	struct rap_tls *srv;
+	assert_int_equal(rap_tls_new(s, fd[0], NULL, &srv), 0);
+	static const uint8_t probe[] = { 0x04, 0xff, 'R', 'A', 'P', 'X', 0x00, 0x01, 0x00, 0x03 };
+	assert_int_equal(write(fd[1], probe, sizeof(probe)), (ssize_t)sizeof(probe));
+	int rc = RAP_EAGAIN;
+	for (int i = 0; i < 100 && rc == RAP_EAGAIN; i++) {
+		rc = rap_tls_handshake(srv);
+		if (rc == RAP_EAGAIN)
+			poll(&(struct pollfd){ .fd = fd[0], .events = POLLIN }, 1, 500);
+	}
+	assert_int_equal(rc, RAP_ETLS);
+	assert_contains(rap_tls_error(srv), "does not speak TLS");
+	uint8_t got[16];
+	assert_int_equal(read(fd[1], got, sizeof(got)), 7);
+	assert_memory_equal(got, "\x15\x03\x01\x00\x02\x02\x0a", 7);
+	rap_tls_free(srv);
+	close(fd[0]);
+	close(fd[1]);
+	rap_tls_config_free(s);
+
+	/* A real TLS client is not taken for a plain one. */
+	struct rap_tls_config *c = client_cfg("ca.pem", NULL, NULL);
+	s = server_cfg("srv.crt", "srv.key", NULL);
+	struct pair p;
+	pair_open(&p, s, c, "localhost", true);
+	handshake_ok(&p);
+	pair_close(&p);
+	rap_tls_config_free(c);
+	rap_tls_config_free(s);
+}
+
 /* ---- other peers: plain OpenSSL clients ----------------------------------------------- */
 
 /* A client built directly on OpenSSL, to speak versions and messages our API never
@@ -1422,6 +1463,7 @@ int main(void)
 		cmocka_unit_test(test_clean_shutdown),
 		cmocka_unit_test(test_peer_closed_no_sigpipe),
 		cmocka_unit_test(test_tls12_accepted_older_refused),
+		cmocka_unit_test(test_plain_client_gets_an_alert),
 		cmocka_unit_test(test_key_update_with_stalled_write),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_reload_swaps_certificate),

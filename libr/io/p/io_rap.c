@@ -68,13 +68,15 @@ static int rap_open(struct rap_io_desc *d, const char *uri, int perm)
 	}
 	/* 1 unlocks larger messages on our server; 0 is a stock peer, which is fine. */
 	rc = rap_client_probe(s->client);
-	if (rc < 0)
-		goto fail;
-	if (u->has_path) {
+	if (rc >= 0 && u->has_path) {
 		rc = rap_client_open(s->client, u->path, (uint8_t)perm);
-		if (rc < 0)
-			goto fail;
-		s->has_file = true;
+		s->has_file = rc >= 0;
+	}
+	if (rc < 0) {
+		/* Why the connection failed (TLS alerts, a TLS port, a hang-up); an fd of -1
+		 * from the server leaves the text empty. */
+		rap_io_set_error(rap_io_desc_io(d), rap_client_error(s->client));
+		goto fail;
 	}
 	rap_io_desc_set_data(d, s);
 	rc = 0;
