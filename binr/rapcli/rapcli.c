@@ -1,25 +1,22 @@
 /* rapcli: interactive and scripted client. Opens a local file or a rap:// URI and runs
  * radare2-style commands on it through librap-core. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include <rap/core.h>
 #include <rap/tls.h>
 
-#include "rapcli_config.h"
-
-#if HAVE_LIBEDIT
-#include <editline/readline.h>
-#endif
-
-#define HISTORY_MAX 1000
+#include "input.h"
+#include "prompt.h"
+#include "signals.h"
 
 struct cli_options {
 	const char **commands; /* -c, in order */
@@ -227,105 +224,88 @@ static bool run_line(struct rap_core *core, const char *line)
 	return rc >= 0;
 }
 
-/* Runs every line of f. Returns false if any failed; stops early on "q". */
-static bool run_stream(struct rap_core *core, FILE *f)
+/* Scripted runs (-c, -i, standard input): Ctrl-C interrupts the running command and ends
+ * the run. True when it did. */
+static bool interrupted(void)
 {
-	bool ok = true;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	while (!rap_core_quit_requested(core) && (n = getline(&line, &cap, f)) >= 0) {
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
-		if (!run_line(core, line))
-			ok = false;
-	}
-	free(line);
-	return ok;
+	return signals_take() & SIGNALS_INT;
 }
 
-static char *history_path(void)
+/* Runs every line read from fd. Returns false if any failed; stops early on "q" and on
+ * Ctrl-C (*stopped then), which also ends the wait for the next line. */
+static bool run_stream(struct rap_core *core, int fd, bool *stopped)
 {
-	const char *env = getenv("RAPCLI_HISTFILE");
-	if (env)
-		return *env ? strdup(env) : NULL; /* empty: no history */
-	const char *state = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	char dir[4096];
-	if (state && *state)
-		snprintf(dir, sizeof(dir), "%s/rapcli", state);
-	else if (home && *home)
-		snprintf(dir, sizeof(dir), "%s/.local/state/rapcli", home);
-	else
-		return NULL;
-	/* Create the directory chain quietly; history is a convenience, not a requirement. */
-	for (char *p = dir + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			mkdir(dir, 0700);
-			*p = '/';
-		}
-	}
-	mkdir(dir, 0700);
-	size_t len = strlen(dir) + sizeof("/history");
-	char *path = malloc(len);
-	if (path)
-		snprintf(path, len, "%s/history", dir);
-	return path;
-}
-
-#if HAVE_LIBEDIT
-static bool interactive(struct rap_core *core)
-{
-	char *hist = history_path();
-	using_history();
-	stifle_history(HISTORY_MAX);
-	if (hist)
-		read_history(hist);
 	bool ok = true;
-	char prompt[64];
+	struct input in;
+	input_init(&in, fd);
 	while (!rap_core_quit_requested(core)) {
-		rap_core_prompt(core, prompt, sizeof(prompt));
-		char *line = readline(prompt);
-		if (!line) {
-			putchar('\n');
+		char *line;
+		enum input_result r = input_line(&in, &line);
+		if (r == INPUT_SIGNAL) {
+			if ((*stopped = interrupted()))
+				break;
+			continue;
+		}
+		if (r == INPUT_ERROR) {
+			fprintf(stderr, "rapcli: cannot read commands: %s\n", strerror(errno));
+			ok = false;
 			break;
 		}
-		if (*line)
-			add_history(line);
+		if (r == INPUT_EOF)
+			break;
 		ok = run_line(core, line) && ok;
 		free(line);
+		if ((*stopped = interrupted()))
+			break;
 	}
-	if (hist) {
-		write_history(hist);
-		free(hist);
-	}
+	input_free(&in);
 	return ok;
 }
-#else
-static bool interactive(struct rap_core *core)
+
+/* The interactive prompt. Ctrl-C drops the line being typed (or interrupts the command
+ * running); q, Ctrl-D, a second Ctrl-C on an empty line, SIGTERM and SIGHUP end it, the
+ * history saved in every case. Returns false if a command failed; *signo receives the
+ * SIGTERM/SIGHUP that ended it, or 0. */
+static bool interactive(struct rap_core *core, int *signo)
 {
-	bool ok = true;
-	char prompt[64];
-	char *line = NULL;
-	size_t cap = 0;
+	*signo = 0;
+	struct prompt *p;
+	int rc = prompt_new(core, &p);
+	if (rc < 0) {
+		fprintf(stderr, "rapcli: cannot start the prompt: %s\n", rap_strerror(rc));
+		return false;
+	}
+	bool ok = true, cancelled_empty = false;
 	while (!rap_core_quit_requested(core)) {
-		rap_core_prompt(core, prompt, sizeof(prompt));
-		fputs(prompt, stdout);
-		fflush(stdout);
-		ssize_t n = getline(&line, &cap, stdin);
-		if (n < 0) {
-			putchar('\n');
+		char *line;
+		bool empty;
+		enum prompt_result r = prompt_read(p, &line, &empty);
+		if (r == PROMPT_EOF)
+			break;
+		if (r == PROMPT_STOPPED) {
+			*signo = signals_stop_signo();
 			break;
 		}
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
+		if (r == PROMPT_CANCELLED) {
+			if (empty && cancelled_empty)
+				break;
+			if (empty)
+				printf("(Ctrl-C again, Ctrl-D or q to quit)\n");
+			cancelled_empty = empty;
+			continue;
+		}
+		cancelled_empty = false;
 		ok = run_line(core, line) && ok;
+		free(line);
+		/* A Ctrl-C that interrupted the command is spent; a SIGTERM is not. */
+		if (signals_take() & SIGNALS_STOP) {
+			*signo = signals_stop_signo();
+			break;
+		}
 	}
-	free(line);
+	prompt_free(p);
 	return ok;
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -356,28 +336,39 @@ int main(int argc, char **argv)
 	if (o.target && (status = open_target(core, &o)) != 0)
 		goto out;
 
-	bool ok = true;
+	bool tty = !o.ncommands && !o.script && isatty(STDIN_FILENO);
+	if ((rc = signals_install(core, tty)) < 0) {
+		fprintf(stderr, "rapcli: cannot install signal handlers: %s\n", rap_strerror(rc));
+		status = EX_OSERR;
+		goto out;
+	}
+	bool ok = true, stopped = false;
+	int signo = 0;
 	if (o.ncommands || o.script) {
-		for (size_t i = 0; i < o.ncommands && !rap_core_quit_requested(core); i++)
+		for (size_t i = 0; i < o.ncommands && !rap_core_quit_requested(core) && !stopped; i++) {
 			ok = run_line(core, o.commands[i]) && ok;
-		if (o.script && !rap_core_quit_requested(core)) {
-			FILE *f = fopen(o.script, "r");
-			if (!f) {
+			stopped = interrupted();
+		}
+		if (o.script && !rap_core_quit_requested(core) && !stopped) {
+			int fd = open(o.script, O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
 				fprintf(stderr, "rapcli: cannot read '%s': %s\n", o.script, strerror(errno));
 				status = EX_NOINPUT;
 				goto out;
 			}
-			ok = run_stream(core, f) && ok;
-			fclose(f);
+			ok = run_stream(core, fd, &stopped) && ok;
+			close(fd);
 		}
-	} else if (!isatty(STDIN_FILENO)) {
-		ok = run_stream(core, stdin);
+	} else if (!tty) {
+		ok = run_stream(core, STDIN_FILENO, &stopped);
 	} else {
+		setlocale(LC_CTYPE, ""); /* the line editor decodes keys per the terminal's locale */
 		if (!o.quiet)
 			printf("rapcli %s -- type ? for help, q to quit\n", RAP_VERSION_STRING);
-		ok = interactive(core);
+		ok = interactive(core, &signo);
 	}
-	status = ok ? 0 : 1;
+	/* 128 + the signal, as shells report a command a signal ended. */
+	status = stopped ? 128 + SIGINT : signo ? 128 + signo : ok ? 0 : 1;
 out:
 	rap_core_free(core);
 	rap_tls_config_free(tls);

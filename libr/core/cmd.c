@@ -1319,9 +1319,12 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 		rap__core_errorf(c, "out of memory");
 		return RAP_ENOMEM;
 	}
+	if (c->cmd_depth++ == 0)
+		atomic_store(&c->interrupted, false);
 	int first = 0;
+	bool noticed = false; /* a command saw the interruption and said so */
 	char *p = buf;
-	while (*p && !c->quit && !c->output_over) {
+	while (*p && !c->quit && !c->output_over && !rap__core_interrupted(c)) {
 		char *start = p, *end = p;
 		bool comment = false;
 		for (; *end; end++) {
@@ -1343,6 +1346,7 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 		int rc = run_segment(c, start);
 		if (rc < 0 && first == 0)
 			first = rc;
+		noticed = noticed || rc == -EINTR;
 		/* A capture past its cap runs nothing more (rap_core_cmd_str says why). */
 		if (rap__core_output_over(c)) {
 			first = RAP_ETOOBIG;
@@ -1356,6 +1360,14 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 		}
 	}
 	rap__free(buf);
+	/* A command that noticed the interruption said so; one that finished before it is
+	 * followed by nothing more of the list, and that is worth a word. */
+	if (--c->cmd_depth == 0 && rap__core_interrupted(c) && !noticed) {
+		fflush(c->out);
+		rap__core_errorf(c, "interrupted");
+		if (first == 0)
+			first = -EINTR;
+	}
 	fflush(c->out);
 	return first;
 }

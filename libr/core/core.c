@@ -174,6 +174,17 @@ static size_t stream_size(FILE *f)
 	return n > 0 ? (size_t)n : 0;
 }
 
+void rap_core_interrupt(struct rap_core *c)
+{
+	if (c)
+		atomic_store(&c->interrupted, true);
+}
+
+bool rap__core_interrupted(const struct rap_core *c)
+{
+	return atomic_load(&((struct rap_core *)c)->interrupted);
+}
+
 bool rap__core_output_over(struct rap_core *c)
 {
 	if (c->output_over)

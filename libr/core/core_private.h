@@ -3,6 +3,7 @@
 #define RAP_CORE_PRIVATE_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +43,10 @@ struct rap_core {
 	bool allow_shell;
 	bool confined; /* see rap_core_set_confined */
 	bool quit;
+	/* rap_core_interrupt (possibly from a signal handler) asked the running line to stop;
+	 * cleared when a top-level rap_core_cmd starts (cmd_depth counts nested ones). */
+	atomic_bool interrupted;
+	unsigned cmd_depth;
 	FILE *out;          /* borrowed; swapped while output is captured */
 	FILE *err;
 	char *vars[RAP__VAR_COUNT]; /* heap values */
@@ -110,6 +115,10 @@ bool rap__core_owns(struct rap_core *c, int fd);
 /* True once the output captured by a capped rap_core_cmd_str has passed the cap (then it
  * stays true until that capture ends). Commands that print a lot check it as they go. */
 bool rap__core_output_over(struct rap_core *c);
+
+/* True once rap_core_interrupt asked the running command line to stop. Long commands check
+ * it between pieces and stop with -EINTR (rap_core_cmd prints "error: interrupted"). */
+bool rap__core_interrupted(const struct rap_core *c);
 
 /* Reads len bytes at off from the current file. Bytes past the end of the data read as 0xff,
  * like radare2's unallocated fill, so buf is always fully defined on success.

@@ -1,6 +1,7 @@
 /* Output formats of radare2's print commands (px, p8, pr) with colours off, byte for byte.
  * The rules were read from radare2's r_print_hexdump and cmd_print and checked against the
  * outputs recorded in shared/interop/r2 (see test/unit/test_print.c). */
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -161,9 +162,18 @@ int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len)
 	}
 	int rc = 0;
 	for (uint64_t done = 0; done < len;) {
-		/* A capture past its cap stops here rather than after the whole length. */
+		/* A capture past its cap stops here rather than after the whole length, and so
+		 * does an interrupted command (the line so far ends cleanly). */
 		if (rap__core_output_over(c)) {
 			rc = RAP_ETOOBIG;
+			break;
+		}
+		if (rap__core_interrupted(c)) {
+			if (kind == '8' && done)
+				fputc('\n', c->out);
+			fflush(c->out);
+			rap__core_errorf(c, "interrupted after 0x%" PRIx64 " of 0x%" PRIx64 " bytes", done, len);
+			rc = -EINTR;
 			break;
 		}
 		size_t n = len - done < cap ? (size_t)(len - done) : cap;

@@ -354,6 +354,12 @@ static int wtf_copy(struct rap_core *c, struct wtf_job *j, bool total_known)
 	bool eof = false, truncated = false;
 	int rc = 0;
 	while (j->done < j->len && !eof) {
+		if (rap__core_interrupted(c)) {
+			rc = -EINTR;
+			progress_end(&p, j->done, false);
+			rap__core_errorf(c, "interrupted after 0x%" PRIx64 " of 0x%" PRIx64 " bytes", j->done, j->len);
+			break;
+		}
 		uint64_t left = j->len - j->done;
 		size_t want = left < CHUNK ? (size_t)left : CHUNK, got;
 		int rrc = read_piece(c, j->off + j->done, buf, want, &got, &eof);
@@ -560,6 +566,12 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 	uint64_t off = c->off, done = 0;
 	rc = 0;
 	while (done < limit) {
+		if (rap__core_interrupted(c)) {
+			rc = -EINTR;
+			progress_end(&p, done, false);
+			rap__core_errorf(c, "interrupted after writing 0x%" PRIx64 " bytes of '%s'", done, path);
+			break;
+		}
 		uint64_t left = limit - done;
 		ssize_t n = read_full(fd, buf, left < CHUNK ? (size_t)left : CHUNK);
 		if (n < 0) {

@@ -1,10 +1,14 @@
 """rapcli's interactive prompt on a real pseudo-terminal: radare2's prompt, line editing
 (a key sequence that edits the line before it runs), history saved to $RAPCLI_HISTFILE,
-Ctrl-D exits 0."""
+Ctrl-D exits 0; Ctrl-C drops the line being typed, interrupts a long command, and a
+second one on an empty line quits; SIGTERM and SIGHUP end the prompt with the history
+saved. Scripted runs stop at Ctrl-C with status 130."""
 
 import os
 import pty
 import select
+import signal
+import subprocess
 import sys
 import tempfile
 import termios
@@ -101,6 +105,104 @@ class Interactive(unittest.TestCase):
             saved = f.read().replace("\\040", " ")
         self.assertIn("s 0x10", saved)
         self.assertIn("p8 4", saved)
+
+
+class CtrlC(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = raplib.TempRoot()
+        # 16 MiB: its hexdump takes long enough on a terminal to be interrupted.
+        cls.big = cls.root.write("big.bin", bytes(range(256)) * (1 << 16))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.root.cleanup()
+
+    def start(self, path=None):
+        self.hist = os.path.join(tempfile.mkdtemp(), "history")
+        env = dict(os.environ, RAPCLI_HISTFILE=self.hist, TERM="xterm")
+        term = Terminal(["-q", path or os.path.join(self.root.path, "sample.bin")], env)
+        term.expect_prompt(b"[0x00000000]> ")
+        return term
+
+    def history(self):
+        with open(self.hist) as f:
+            return f.read().replace("\\040", " ")
+
+    def test_ctrl_c_drops_the_line_and_twice_quits(self):
+        term = self.start()
+        term.send(b"p8 4")
+        term.expect(b"p8 4")
+        term.send(b"\x03")
+        # The text stays on the screen with ^C after it; a fresh prompt; nothing ran.
+        seen = term.expect(b"^C\r\n")
+        term.expect_prompt(b"[0x00000000]> ")
+        self.assertNotIn(b"40303030", seen)
+        term.send(b"s 0x10\r")
+        term.expect_prompt(b"[0x00000010]> ")
+        term.send(b"\x03")
+        term.expect(b"^C\r\n(Ctrl-C again, Ctrl-D or q to quit)\r\n")
+        term.expect_prompt(b"[0x00000010]> ")
+        term.send(b"\x03")
+        self.assertEqual(term.wait(), 0)
+        saved = self.history()
+        self.assertIn("s 0x10", saved)
+        self.assertNotIn("p8 4", saved)
+
+    def test_ctrl_c_interrupts_a_long_command(self):
+        term = self.start(self.big)
+        term.send(b"px 0x1000000\r")
+        term.expect(b"0x00001000  ")
+        term.send(b"\x03")
+        term.expect(b"error: interrupted after 0x")
+        term.expect_prompt(b"[0x00000000]> ")
+        # The prompt works on, and a Ctrl-C spent on the command cancels nothing.
+        term.send(b"p8 2 @ 0x41\r")
+        term.expect(b"4142\r\n")
+        term.expect_prompt(b"[0x00000000]> ")
+        term.send(b"q\r")
+        self.assertEqual(term.wait(), 1)  # the interrupted command failed
+        self.assertIn("px 0x1000000", self.history())
+
+    def test_sigterm_and_sighup_end_the_prompt_with_history(self):
+        for signo in (signal.SIGTERM, signal.SIGHUP):
+            term = self.start()
+            term.send(b"s 0x20\r")
+            term.expect_prompt(b"[0x00000020]> ")
+            os.kill(term.pid, signo)
+            self.assertEqual(term.wait(), 128 + signo)
+            self.assertIn("s 0x20", self.history())
+
+
+class ScriptedCtrlC(unittest.TestCase):
+
+    def test_sigint_stops_a_script_with_130(self):
+        root = raplib.TempRoot()
+        try:
+            big = root.write("big.bin", bytes(range(256)) * (1 << 16))
+            # A long command: interrupted, the next one never runs.
+            p = subprocess.Popen([raplib.RAPCLI, "-c", "px 0x1000000", "-c", "?e after", big],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertTrue(p.stdout.read(4096))
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=raplib.DEADLINE)
+            self.assertEqual(p.returncode, 130)
+            self.assertIn(b"error: interrupted after 0x", err)
+            self.assertNotIn(b"after\n", out)
+            # Waiting for the next line of standard input ends too.
+            p = subprocess.Popen([raplib.RAPCLI, os.path.join(root.path, "sample.bin")],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            p.stdin.write(b"?e ready\n")
+            p.stdin.flush()
+            self.assertEqual(p.stdout.readline(), b"ready\n")
+            p.send_signal(signal.SIGINT)
+            self.assertEqual(p.wait(timeout=raplib.DEADLINE), 130)
+            p.stdin.close()
+            p.stdout.close()
+            p.stderr.close()
+        finally:
+            root.cleanup()
 
 
 if __name__ == "__main__":

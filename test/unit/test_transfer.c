@@ -80,6 +80,8 @@ static struct {
 	size_t max_per_call;
 	long delay_ms;
 	bool size_unknown;
+	uint64_t interrupt_at;   /* a read at or beyond this offset interrupts interrupt_core */
+	struct rap_core *interrupt_core;
 } flaky;
 
 static void flaky_reset(uint64_t size)
@@ -89,6 +91,8 @@ static void flaky_reset(uint64_t size)
 	flaky.max_per_call = SIZE_MAX;
 	flaky.delay_ms = 0;
 	flaky.size_unknown = false;
+	flaky.interrupt_at = UINT64_MAX;
+	flaky.interrupt_core = NULL;
 }
 
 static bool flaky_accepts(const char *uri)
@@ -119,6 +123,9 @@ static ssize_t flaky_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t
 	}
 	if (flaky.fail_at != UINT64_MAX && off >= flaky.fail_at)
 		return -EIO;
+	/* As a Ctrl-C would, while the command runs. */
+	if (off >= flaky.interrupt_at)
+		rap_core_interrupt(flaky.interrupt_core);
 	uint64_t end = flaky.size < flaky.fail_at ? flaky.size : flaky.fail_at;
 	if (off >= end)
 		return 0;
@@ -152,6 +159,50 @@ static const struct rap_io_plugin flaky_plugin = {
 	.size = flaky_size,
 };
 
+/* A write-only sink that interrupts its core once sink_interrupt_at bytes have arrived. */
+static struct {
+	uint64_t received;
+	uint64_t interrupt_at;
+	struct rap_core *core;
+} sink;
+
+static bool sink_accepts(const char *uri)
+{
+	return strncmp(uri, "sink://", 7) == 0;
+}
+
+static ssize_t sink_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t len)
+{
+	(void)d;
+	(void)off;
+	(void)buf;
+	(void)len;
+	return 0;
+}
+
+static ssize_t sink_write(struct rap_io_desc *d, uint64_t off, const void *buf, size_t len)
+{
+	(void)d;
+	(void)off;
+	(void)buf;
+	sink.received += len;
+	if (sink.received >= sink.interrupt_at)
+		rap_core_interrupt(sink.core);
+	return (ssize_t)len;
+}
+
+static const struct rap_io_plugin sink_plugin = {
+	.abi = RAP_IO_PLUGIN_ABI,
+	.name = "sink",
+	.desc = "Test plugin that takes writes and interrupts its core",
+	.uris = "sink://",
+	.accepts = sink_accepts,
+	.open = flaky_open,
+	.close = flaky_close,
+	.read = sink_read,
+	.write = sink_write,
+};
+
 /* ---- fixture and helpers ------------------------------------------------------------- */
 
 static int count_fds(void)
@@ -183,7 +234,8 @@ static int setup(void **state)
 	write_file(fx->src, fx->data, BIG_SIZE);
 	if (rap_core_new(&fx->c) < 0)
 		return -1;
-	if (rap_io_register(rap_core_io(fx->c), &flaky_plugin) < 0)
+	if (rap_io_register(rap_core_io(fx->c), &flaky_plugin) < 0 ||
+	    rap_io_register(rap_core_io(fx->c), &sink_plugin) < 0)
 		return -1;
 	flaky_reset(BIG_SIZE);
 	*state = fx;
@@ -547,6 +599,70 @@ static void test_wtf_read_error_midway(void **state)
 	assert_true(exists(fx->out));
 }
 
+/* ---- interruption (Ctrl-C in rapcli) ------------------------------------------------------ */
+
+static void test_interrupted_commands(void **state)
+{
+	struct fixture *fx = *state;
+	assert_true(rap_core_open(fx->c, "flaky://x", RAP_PERM_R) >= 0);
+	flaky.interrupt_core = fx->c;
+
+	/* wtf stops between pieces, says how far it got, and removes what it created. */
+	flaky.interrupt_at = 2u << 20;
+	struct result r = run(fx->c, "wtf %s", fx->out);
+	assert_int_equal(r.rc, -EINTR);
+	char want[512];
+	snprintf(want, sizeof(want), "error: interrupted after 0x300000 of 0x303039 bytes\n"
+		 "error: removed the incomplete '%s'\n", fx->out);
+	assert_string_equal(r.err, want);
+	assert_string_equal(r.out, "");
+	assert_false(exists(fx->out));
+	result_free(&r);
+
+	/* A long px stops after the piece being printed: whole rows, then the reason. */
+	flaky.interrupt_at = 0x20000;
+	r = run(fx->c, "px 0x100000");
+	assert_int_equal(r.rc, -EINTR);
+	assert_string_equal(r.err, "error: interrupted after 0x30000 of 0x100000 bytes\n");
+	size_t rows = 0;
+	for (const char *q = r.out; (q = strchr(q, '\n')) != NULL; q++)
+		rows++;
+	assert_int_equal(rows, 1 + 0x30000 / 16); /* the header and every row of 3 pieces */
+	result_free(&r);
+	r = run(fx->c, "p8 0x100000");
+	assert_int_equal(r.rc, -EINTR);
+	assert_int_equal(strlen(r.out), 2 * 0x30000 + 1);
+	assert_int_equal(r.out[2 * 0x30000], '\n');
+	result_free(&r);
+
+	/* A list stops after the command that was running, and says why. */
+	r = run(fx->c, "p8 1 @ 0x20000; p8 1; p8 1");
+	assert_int_equal(r.rc, -EINTR);
+	assert_int_equal(strlen(r.out), 3);
+	assert_string_equal(r.err, "error: interrupted\n");
+	result_free(&r);
+
+	/* A request from before the line started is dropped: the line runs. */
+	flaky.interrupt_at = UINT64_MAX;
+	rap_core_interrupt(fx->c);
+	r = run(fx->c, "p8 2; p8 2");
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.err, "");
+	result_free(&r);
+
+	/* wff stops between pieces too and says how much was written. */
+	assert_true(rap_core_open(fx->c, "sink://x", RAP_PERM_RW) >= 0);
+	sink.received = 0;
+	sink.interrupt_at = 1u << 20;
+	sink.core = fx->c;
+	r = run(fx->c, "wff %s", fx->src);
+	assert_int_equal(r.rc, -EINTR);
+	snprintf(want, sizeof(want), "error: interrupted after writing 0x100000 bytes of '%s'\n", fx->src);
+	assert_string_equal(r.err, want);
+	assert_int_equal(sink.received, 1u << 20);
+	result_free(&r);
+}
+
 /* ---- wff ----------------------------------------------------------------------------- */
 
 static void test_wff_whole_file(void **state)
@@ -897,6 +1013,7 @@ int main(void)
 		T(test_wff_past_fixed_end),
 		T(test_wff_policy_write_off),
 		T(test_out_of_memory),
+		T(test_interrupted_commands),
 		T(test_no_progress_when_captured),
 		T(test_progress_on_terminal),
 		T(test_progress_then_error),

@@ -72,6 +72,14 @@ RAP_API void rap_core_set_output_max(struct rap_core *c, size_t bytes);
  * "px 0x1000000;px 0x1000000;..." cannot make the server buffer gigabytes. */
 #define RAP_CORE_SERVE_OUTPUT_MAX ((size_t)64 << 20)
 
+/* Asks the command line running on c (in another thread, or the signal handler of the
+ * thread running it) to stop: long prints (px, p8, pr), wtf and wff transfers and the rest
+ * of a ';' list stop at their next piece, say so on the error stream ("error: interrupted
+ * ..."), and rap_core_cmd returns -EINTR. Async-signal-safe. A request that arrives between command lines is
+ * dropped when the next line starts. A command running on a remote server is not
+ * interrupted: its answer is awaited. */
+RAP_API void rap_core_interrupt(struct rap_core *c);
+
 /* True once a "q" command ran (the caller should stop reading commands). */
 RAP_API bool rap_core_quit_requested(const struct rap_core *c);
 
