@@ -1,4 +1,6 @@
-/* rap_server: many sans-IO server sessions driven by one rap_loop. */
+/* rap_server (rap/server.h): the multi-session network server. Listeners, connections,
+ * access control, limits, timeouts and TLS around many sans-IO server sessions
+ * (server_session.c), all driven by one rap_loop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
