@@ -3,7 +3,7 @@
  * (server_session.c), all driven by one rap_loop. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,13 +12,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <rap/listener.h>
 #include <rap/server.h>
 #include <rap/tls.h>
 
 #include "common.h"
 
-#define ACCEPT_PAUSE_MS 100   /* after EMFILE: wait for descriptors instead of spinning */
-#define ACCEPTS_PER_EVENT 64  /* bounded, so a connection flood cannot starve sessions */
 #define READ_CHUNK 65536
 #define REFUSING_MAX 64       /* refused clients waiting for their one answer at a time */
 
@@ -26,13 +25,6 @@ struct network {
 	int family;        /* AF_INET or AF_INET6 */
 	uint8_t addr[16];
 	unsigned prefix;
-};
-
-struct listener {
-	struct rap_server *srv;
-	int fd;
-	struct rap_tls_config *tls;
-	struct listener *next;
 };
 
 enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_DRAINING };
@@ -64,7 +56,7 @@ struct rap_server {
 	struct rap_server_handler handler;
 	struct rap_server_callbacks cb;
 	void *user;
-	struct listener *listeners;
+	struct rap_listener *listener; /* NULL once shut down */
 	struct conn *conns;
 	size_t nconns;              /* every connection, refused ones included */
 	size_t nrefusing;           /* refused ones, waiting for their first request */
@@ -76,7 +68,6 @@ struct rap_server {
 	uint32_t max_payload;
 	uint64_t idle_ms, request_ms, handshake_ms;
 	size_t read_budget;
-	struct rap_loop_timer *accept_pause;
 	uint64_t accept_warned;     /* when the last "out of descriptors" line was logged */
 	struct rap_loop_timer *done_timer; /* runs on_done outside any loop over connections */
 	struct rap_loop_timer *pending_timer; /* 0 ms: drains tls_pending on the next pass */
@@ -89,9 +80,10 @@ struct rap_server {
 static void srv_log(struct rap_server *srv, int level, const char *peer, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void drain_tls_pending(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
-static void accept_resume(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
 static void run_done(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
 static void grace_over(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void on_accept(void *user, void *sock_user, int fd, const struct sockaddr_storage *ss);
+static void on_accept_paused(void *user, int err, uint64_t pause_ms);
 
 static void srv_log(struct rap_server *srv, int level, const char *peer, const char *fmt, ...)
 {
@@ -234,12 +226,12 @@ int rap_server_new(struct rap_loop *loop, const struct rap_server_handler *handl
 	srv->handshake_ms = 10000;
 	srv->read_budget = 256 * 1024;
 	srv->pending_timer = rap_loop_timer_new(loop, drain_tls_pending, srv);
-	srv->accept_pause = rap_loop_timer_new(loop, accept_resume, srv);
 	srv->done_timer = rap_loop_timer_new(loop, run_done, srv);
 	srv->grace_timer = rap_loop_timer_new(loop, grace_over, srv);
-	if (!srv->pending_timer || !srv->accept_pause || !srv->done_timer || !srv->grace_timer) {
+	static const struct rap_listener_callbacks listener_cb = { .accept = on_accept, .paused = on_accept_paused };
+	if (!srv->pending_timer || !srv->done_timer || !srv->grace_timer ||
+	    rap_listener_new(loop, &listener_cb, srv, &srv->listener) < 0) {
 		rap_loop_timer_free(srv->pending_timer);
-		rap_loop_timer_free(srv->accept_pause);
 		rap_loop_timer_free(srv->done_timer);
 		rap_loop_timer_free(srv->grace_timer);
 		rap__free(srv);
@@ -786,83 +778,27 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 
 /* ---- listeners ---------------------------------------------------------------------- */
 
-static void listeners_interest(struct rap_server *srv, unsigned events)
+static void on_accept(void *user, void *sock_user, int fd, const struct sockaddr_storage *ss)
 {
-	for (struct listener *l = srv->listeners; l; l = l->next)
-		rap_loop_mod_fd(srv->loop, l->fd, events);
+	conn_accept(user, fd, ss, sock_user);
 }
 
-static void accept_resume(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+static void on_accept_paused(void *user, int err, uint64_t pause_ms)
 {
-	(void)loop;
-	(void)t;
 	struct rap_server *srv = user;
-	if (!srv->shutting_down)
-		listeners_interest(srv, RAP_LOOP_READ);
-}
-
-static void listener_io(struct rap_loop *loop, int fd, unsigned events, void *user)
-{
-	(void)loop;
-	(void)events;
-	struct listener *l = user;
-	struct rap_server *srv = l->srv;
-	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* One line a minute is enough while the shortage lasts. */
-				uint64_t now = rap_loop_now_ms();
-				if (!srv->accept_warned || now - srv->accept_warned >= 60000) {
-					srv_log(srv, 4, NULL, "accept: %s; pausing accepts for %d ms",
-						strerror(errno), ACCEPT_PAUSE_MS);
-					srv->accept_warned = now;
-				}
-				listeners_interest(srv, 0);
-				rap_loop_timer_set(srv->accept_pause, ACCEPT_PAUSE_MS);
-			}
-			return; /* EAGAIN, ECONNABORTED, EINTR: nothing more now */
-		}
-		conn_accept(srv, cfd, &ss, l->tls);
+	/* One line a minute is enough while the shortage lasts. */
+	uint64_t now = rap_loop_now_ms();
+	if (!srv->accept_warned || now - srv->accept_warned >= 60000) {
+		srv_log(srv, 4, NULL, "accept: %s; pausing accepts for %" PRIu64 " ms", strerror(-err), pause_ms);
+		srv->accept_warned = now;
 	}
 }
 
 int rap_server_add_listener(struct rap_server *srv, int fd, struct rap_tls_config *tls)
 {
-	if (fd < 0)
+	if (fd < 0 || !srv->listener)
 		return RAP_EINVAL;
-	struct listener *l = rap__calloc(1, sizeof(*l));
-	if (!l)
-		return RAP_ENOMEM;
-	int flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		rap__free(l);
-		return -errno;
-	}
-	l->srv = srv;
-	l->fd = fd;
-	l->tls = tls;
-	int rc = rap_loop_add_fd(srv->loop, fd, RAP_LOOP_READ, listener_io, l);
-	if (rc < 0) {
-		rap__free(l);
-		return rc;
-	}
-	l->next = srv->listeners;
-	srv->listeners = l;
-	return 0;
-}
-
-static void close_listeners(struct rap_server *srv)
-{
-	while (srv->listeners) {
-		struct listener *l = srv->listeners;
-		srv->listeners = l->next;
-		rap_loop_del_fd(srv->loop, l->fd);
-		close(l->fd);
-		rap__free(l);
-	}
+	return rap_listener_add(srv->listener, fd, tls);
 }
 
 /* ---- shutdown ----------------------------------------------------------------------- */
@@ -913,7 +849,8 @@ void rap_server_shutdown(struct rap_server *srv, uint64_t grace_ms, void (*on_do
 	srv->shutting_down = true;
 	srv->on_done = on_done;
 	srv->on_done_user = user;
-	close_listeners(srv);
+	rap_listener_free(srv->listener);
+	srv->listener = NULL;
 	struct conn *next;
 	for (struct conn *c = srv->conns; c; c = next) {
 		next = c->next;
@@ -932,8 +869,7 @@ void rap_server_free(struct rap_server *srv)
 	srv->on_done = NULL;
 	while (srv->conns)
 		conn_close(srv->conns, 7, "server freed");
-	close_listeners(srv);
-	rap_loop_timer_free(srv->accept_pause);
+	rap_listener_free(srv->listener);
 	rap_loop_timer_free(srv->grace_timer);
 	rap_loop_timer_free(srv->pending_timer);
 	rap_loop_timer_free(srv->done_timer);
