@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <rap/core.h>
+#include <rap/listener.h>
 #include <rap/loop.h>
 #include <rap/server.h>
 
@@ -46,8 +47,6 @@
 
 #define MAX_LISTENERS 2          /* 127.0.0.1 and ::1 */
 #define BIND_RETRIES 16          /* port 0 on two addresses: the second may be taken */
-#define ACCEPTS_PER_EVENT 64
-#define ACCEPT_PAUSE_MS 100
 
 #define LINE_MAX_BYTES (64u << 10)   /* one TCP command line */
 #define HTTP_HEAD_MAX (64u << 10)    /* request line and headers */
@@ -68,13 +67,6 @@
 enum srv_kind { KIND_RAP, KIND_TCP, KIND_HTTP };
 
 static const char *const kind_name[] = { "rap", "tcp", "http" };
-
-struct srv;
-
-struct listener {
-	struct srv *srv;
-	int fd;
-};
 
 /* One TCP or HTTP connection. */
 enum conn_state { ST_READ, ST_WRITE, ST_LINGER };
@@ -113,16 +105,16 @@ struct srv {
 	bool once;        /* foreground rap server with rap.loop=false */
 
 	/* Made by the user's thread, then used only by the loop's thread. */
-	struct listener listeners[MAX_LISTENERS];
+	int listen_fds[MAX_LISTENERS]; /* -1 once handed to rap_server or the listener */
 	size_t nlisteners;
 	struct rap_core *tmpl; /* rap: what each client's core is made from; tcp/http: the core */
 	FILE *log;             /* foreground: one line per event; NULL in the background */
 
 	struct rap_loop *loop;
 	struct rap_server *rap;
+	struct rap_listener *listener; /* tcp/http: accepts the connections */
 	struct conn *conns;
 	size_t nconns;
-	struct rap_loop_timer *accept_pause;
 	bool stop_requested;   /* foreground: leave the loop */
 
 	struct srv *next;
@@ -198,9 +190,9 @@ static void srv_logf(struct srv *s, const char *fmt, ...)
 static void close_listeners(struct srv *s)
 {
 	for (size_t i = 0; i < s->nlisteners; i++) {
-		if (s->listeners[i].fd >= 0)
-			close(s->listeners[i].fd);
-		s->listeners[i].fd = -1;
+		if (s->listen_fds[i] >= 0)
+			close(s->listen_fds[i]);
+		s->listen_fds[i] = -1;
 	}
 	s->nlisteners = 0;
 }
@@ -249,9 +241,7 @@ static int srv_listen(struct srv *s, const char *bind, int port, char *err, size
 					 hosts[i], strchr(hosts[i], ':') ? "]" : "", portstr, rap_strerror(rc));
 				break;
 			}
-			s->listeners[s->nlisteners].srv = s;
-			s->listeners[s->nlisteners].fd = fd;
-			s->nlisteners++;
+			s->listen_fds[s->nlisteners++] = fd;
 			if (i == 0) {
 				int p = rap_tcp_local_port(fd);
 				if (p < 0) {
@@ -278,7 +268,7 @@ static int srv_listen(struct srv *s, const char *bind, int port, char *err, size
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		char a[80];
-		if (getsockname(s->listeners[i].fd, (struct sockaddr *)&ss, &sl) < 0) {
+		if (getsockname(s->listen_fds[i], (struct sockaddr *)&ss, &sl) < 0) {
 			rc = -errno;
 			snprintf(err, errcap, "cannot read the address: %s", rap_strerror(rc));
 			close_listeners(s);
@@ -289,7 +279,7 @@ static int srv_listen(struct srv *s, const char *bind, int port, char *err, size
 		size_t used = strlen(s->addrs);
 		snprintf(s->addrs + used, sizeof(s->addrs) - used, "%s%s", i ? ", " : "", a);
 		if (i == 0) {
-			s->port = rap_tcp_local_port(s->listeners[i].fd);
+			s->port = rap_tcp_local_port(s->listen_fds[i]);
 			snprintf(s->url, sizeof(s->url), "%s://%s%s", kind_name[s->kind], a, s->kind == KIND_HTTP ? "/" : "");
 		}
 	}
@@ -1153,36 +1143,10 @@ static void conn_accept(struct srv *s, int fd, const struct sockaddr_storage *ss
 	conn_set_timer(cn, REQUEST_TIMEOUT_MS);
 }
 
-static void listeners_interest(struct srv *s, unsigned events)
+static void on_accept(void *user, void *sock_user, int fd, const struct sockaddr_storage *ss)
 {
-	for (size_t i = 0; i < s->nlisteners; i++)
-		rap_loop_mod_fd(s->loop, s->listeners[i].fd, events);
-}
-
-static void accept_resume(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
-{
-	listeners_interest(user, RAP_LOOP_READ);
-}
-
-static void listener_io(struct rap_loop *loop, int fd, unsigned events, void *user)
-{
-	struct listener *l = user;
-	struct srv *s = l->srv;
-	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0) {
-			/* Out of descriptors: pause instead of spinning on a readable listener. */
-			if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) &&
-			    s->accept_pause) {
-				listeners_interest(s, 0);
-				rap_loop_timer_set(s->accept_pause, ACCEPT_PAUSE_MS);
-			}
-			return;
-		}
-		conn_accept(s, cfd, &ss);
-	}
+	(void)sock_user;
+	conn_accept(user, fd, ss);
 }
 
 /* ---- attaching a server to a loop (in the loop's thread) ------------------------------- */
@@ -1201,24 +1165,22 @@ static int srv_attach(struct srv *s, struct rap_loop *loop)
 			return rc;
 		rap_server_set_max_sessions(s->rap, s->once ? 1 : RAP_MAX_SESSIONS);
 		for (size_t i = 0; i < s->nlisteners; i++) {
-			rc = rap_server_add_listener(s->rap, s->listeners[i].fd, NULL);
+			rc = rap_server_add_listener(s->rap, s->listen_fds[i], NULL);
 			if (rc < 0)
 				return rc;
-			s->listeners[i].fd = -1; /* the rap_server's now */
+			s->listen_fds[i] = -1; /* the rap_server's now */
 		}
 		return 0;
 	}
-	s->accept_pause = rap_loop_timer_new(loop, accept_resume, s);
-	if (!s->accept_pause)
-		return RAP_ENOMEM;
+	static const struct rap_listener_callbacks cb = { .accept = on_accept };
+	int rc = rap_listener_new(loop, &cb, s, &s->listener);
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; i < s->nlisteners; i++) {
-		int fd = s->listeners[i].fd;
-		int flags = fcntl(fd, F_GETFL);
-		if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-			return -errno;
-		int rc = rap_loop_add_fd(loop, fd, RAP_LOOP_READ, listener_io, &s->listeners[i]);
+		rc = rap_listener_add(s->listener, s->listen_fds[i], NULL);
 		if (rc < 0)
 			return rc;
+		s->listen_fds[i] = -1; /* the listener's now */
 	}
 	return 0;
 }
@@ -1232,13 +1194,10 @@ static void srv_detach(struct srv *s)
 		rap_server_free(s->rap); /* closes the sessions and the listeners it took */
 		s->rap = NULL;
 	}
+	rap_listener_free(s->listener); /* closes the sockets it took */
+	s->listener = NULL;
 	while (s->conns)
 		conn_free(s->conns);
-	for (size_t i = 0; i < s->nlisteners; i++)
-		if (s->listeners[i].fd >= 0)
-			rap_loop_del_fd(s->loop, s->listeners[i].fd);
-	rap_loop_timer_free(s->accept_pause);
-	s->accept_pause = NULL;
 	s->loop = NULL;
 }
 
