@@ -31,7 +31,7 @@ enum rap__core_var {
 };
 
 struct rap__remote;  /* remote.c: host table, remote-command mode, "==" sessions */
-struct rap__servers; /* servers.c: the servers this core started */
+struct rap__servers; /* servers_thread.c: the background servers this core started */
 
 struct rap_core {
 	struct rap_io *io;
@@ -166,7 +166,7 @@ size_t rap__core_remote_prompt(const struct rap_core *c, char *buf, size_t cap);
 /* Closes every connection of the host table (rap_core_free). */
 void rap__core_remote_free(struct rap_core *c);
 
-/* ---- servers.c: servers started from the prompt --------------------------------------- */
+/* ---- servers.c: servers started from the prompt (servers.h has the rest) -------------- */
 
 /* "=:PORT", "=r PORT", "=&:PORT", "=&r PORT", "=t PORT", ".:PORT",
  * "=h [PORT]", "=h& [PORT]", "=h-", "=H [PORT]" and their "?" help. */
@@ -175,8 +175,17 @@ int rap__core_cmd_server(struct rap_core *c, char *text);
 /* Prints the running servers (part of the "=" listing). */
 void rap__core_servers_list(struct rap_core *c);
 
+/* ---- servers_thread.c ------------------------------------------------------------------ */
+
 /* Stops every server (rap_core_free). */
 void rap__core_servers_free(struct rap_core *c);
+
+/* ---- browser.c ------------------------------------------------------------------------- */
+
+/* Opens url (borrowed) in $BROWSER (run by the shell, so it may carry arguments) or
+ * xdg-open from $PATH, detached. Returns false when neither exists or it failed to start;
+ * then the caller shows the URL. */
+bool rap__core_open_browser(const char *url);
 
 /* ---- transfer.c ----------------------------------------------------------------------- */
 
