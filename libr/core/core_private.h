@@ -166,6 +166,26 @@ size_t rap__core_remote_prompt(const struct rap_core *c, char *buf, size_t cap);
 /* Closes every connection of the host table (rap_core_free). */
 void rap__core_remote_free(struct rap_core *c);
 
+/* ---- remote_help.c: the help texts of the '=' family -------------------------------- */
+
+enum rap__remote_help {
+	RAP__HELP_EQ,         /* "=?": the whole family */
+	RAP__HELP_EQ_ADD,     /* "=+?" */
+	RAP__HELP_EQ_REMOVE,  /* "=-?" */
+	RAP__HELP_EQ_PUSH,    /* "=<?" */
+	RAP__HELP_EQ_SESSION, /* "==?" */
+	RAP__HELP_EQ_MODE,    /* "=!=?" */
+	RAP__HELP_EQ_IO,      /* "=!?" */
+	RAP__HELP_EQ_RAP,     /* "=:?", "=r?": the RAP server */
+	RAP__HELP_EQ_BG,      /* "=&?": background servers */
+	RAP__HELP_EQ_TCP,     /* "=t?", ".:?" */
+	RAP__HELP_EQ_HTTP,    /* "=h?", "=H?" */
+	RAP__HELP_EQ_GDB,     /* "=g?" */
+};
+
+/* Prints a help page on the core's output. */
+void rap__core_remote_help(struct rap_core *c, enum rap__remote_help page);
+
 /* ---- servers.c: servers started from the prompt (servers.h has the rest) -------------- */
 
 /* "=:PORT", "=r PORT", "=&:PORT", "=&r PORT", "=t PORT", ".:PORT",

@@ -151,127 +151,6 @@ static int run_foreground(struct rap_core *c, struct rap__srv *s)
 	return rc;
 }
 
-/* ---- help -------------------------------------------------------------------------------- */
-
-struct help_line {
-	const char *cmd;
-	const char *desc;
-};
-
-static void print_notes(struct rap_core *c, const char *const *notes)
-{
-	for (const char *const *n = notes; n && *n; n++)
-		fprintf(c->out, "%s\n", *n);
-}
-
-static void print_help(struct rap_core *c, const char *usage, const struct help_line *lines, const char *const *notes)
-{
-	int width = 0;
-	for (const struct help_line *l = lines; l->cmd; l++)
-		if ((int)strlen(l->cmd) > width)
-			width = (int)strlen(l->cmd);
-	fprintf(c->out, "%s\n", usage);
-	for (const struct help_line *l = lines; l->cmd; l++)
-		fprintf(c->out, "| %-*s  %s\n", width, l->cmd, l->desc);
-	print_notes(c, notes);
-}
-
-static const char *const policy_notes[] = {
-	"Clients share the open files but have their own position, so yours never moves.",
-	"Their commands run under 'e srv.cmd' (none, read, write, all; default read) and",
-	"'e srv.shell' (default false), read when the server starts; a refused command",
-	"answers its one-line reason.",
-	NULL,
-};
-
-static void help_rap(struct rap_core *c)
-{
-	static const struct help_line lines[] = {
-		{ "=:port", "serve the open files over RAP on port (0: any free port); Ctrl-C stops" },
-		{ "=r port", "same as =:port" },
-		{ "=&:port", "the same in the background (=&r port too); =&-port stops it" },
-		{ "=:host:port cmd", "run cmd on a remote rap server once" },
-		{ "=", "list connections and running servers" },
-		{ NULL, NULL },
-	};
-	static const char *const notes[] = {
-		"Listens on 'e rap.bind' (localhost: 127.0.0.1 and ::1; public: every interface).",
-		"A client's q ends its own session; it never stops the server. With",
-		"'e rap.loop=false' a foreground server stops after its first client.",
-		"Below 'e srv.cmd=write' a client may OPEN only the files you have open, read-only.",
-		"A client may CLOSE only the files it opened; they close when it leaves.",
-		NULL,
-	};
-	print_help(c, "Usage: =:port   serve the open files over RAP", lines, notes);
-	print_notes(c, policy_notes);
-}
-
-static void help_bg(struct rap_core *c)
-{
-	static const struct help_line lines[] = {
-		{ "=&:port", "serve the open files over RAP in the background (0: any free port)" },
-		{ "=&r port", "same as =&:port" },
-		{ "=&t port", "TCP command server in the background (also =t& port)" },
-		{ "=h& [port]", "HTTP server in the background (also =H& to open a browser)" },
-		{ "=&-", "stop every background server" },
-		{ "=&-port", "stop the background server on port" },
-		{ "=t-", "stop the background TCP command servers" },
-		{ "=h-", "stop the background HTTP servers" },
-		{ "=", "list connections and running servers" },
-		{ NULL, NULL },
-	};
-	print_help(c, "Usage: =&[:rt-] [port]   servers in the background; the prompt stays usable", lines, NULL);
-	print_notes(c, policy_notes);
-}
-
-static void help_tcp(struct rap_core *c)
-{
-	static const struct help_line lines[] = {
-		{ "=t port", "TCP command server on port (0: any free port); Ctrl-C stops" },
-		{ ".:port", "same as =t port" },
-		{ "=t& port", "the same in the background (=&t port too)" },
-		{ "=t-", "stop the background TCP command servers (=&-port: one of them)" },
-		{ NULL, NULL },
-	};
-	static const char *const notes[] = {
-		"Each connection sends one command line and gets its output (a newline when",
-		"empty), then the server closes it: echo px | nc ::1 port. An HTTP request",
-		"works too, under the rules of =h against browsers (=h?):",
-		"curl -g 'http://[::1]:port/cmd/px'. One core serves every connection, so 's'",
-		"persists between them. Listens on 'e tcp.bind' (localhost: 127.0.0.1 and ::1;",
-		"public: every interface).",
-		NULL,
-	};
-	print_help(c, "Usage: =t port   TCP command server", lines, notes);
-	print_notes(c, policy_notes);
-}
-
-static void help_http(struct rap_core *c)
-{
-	static const struct help_line lines[] = {
-		{ "=h [port]", "HTTP server on port (default: e http.port; 0: any free port); Ctrl-C stops" },
-		{ "=h& [port]", "the same in the background" },
-		{ "=h-", "stop the background HTTP servers" },
-		{ "=H [port]", "like =h, and open it in $BROWSER or xdg-open" },
-		{ "=H& [port]", "like =h&, and open it in $BROWSER or xdg-open" },
-		{ NULL, NULL },
-	};
-	static const char *const notes[] = {
-		"GET /cmd/<url-encoded command> and POST /cmd (the body is the command) answer",
-		"the output as text/plain; a refused command answers 403 with its reason.",
-		"So that no web page can run commands here, a request with a non-loopback or",
-		"'null' Origin, or a Sec-Fetch-Site other than same-origin or none, answers 403,",
-		"and so does a browser's request to /cmd (any Sec-Fetch-*, Origin or Referer",
-		"header, or a User-Agent starting with Mozilla/) without an 'X-Rap' header. curl",
-		"and scripts work as they are (curl http://127.0.0.1:9090/cmd/px); other clients",
-		"add the header (curl -H 'X-Rap: 1' ...), which pages cannot send cross-site.",
-		"Listens on 'e http.bind' (localhost: 127.0.0.1 and ::1; public: every interface).",
-		NULL,
-	};
-	print_help(c, "Usage: =[hH][&-] [port]   HTTP server", lines, notes);
-	print_notes(c, policy_notes);
-}
-
 /* ---- commands ----------------------------------------------------------------------------- */
 
 static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool background, bool browser,
@@ -400,15 +279,15 @@ int rap__core_cmd_server(struct rap_core *c, char *text)
 	size_t tl = strlen(t);
 	if (tl && t[tl - 1] == '?') {
 		if (!strncmp(t, "=g", 2))
-			fprintf(c->out, "Usage: =g port file   gdbserver (not available in this version)\n");
+			rap__core_remote_help(c, RAP__HELP_EQ_GDB);
 		else if (!strncmp(t, "=&", 2))
-			help_bg(c);
+			rap__core_remote_help(c, RAP__HELP_EQ_BG);
 		else if (!strncmp(t, "=h", 2) || !strncmp(t, "=H", 2))
-			help_http(c);
+			rap__core_remote_help(c, RAP__HELP_EQ_HTTP);
 		else if (!strncmp(t, "=t", 2) || !strncmp(t, ".:", 2))
-			help_tcp(c);
+			rap__core_remote_help(c, RAP__HELP_EQ_TCP);
 		else
-			help_rap(c);
+			rap__core_remote_help(c, RAP__HELP_EQ_RAP);
 		return 0;
 	}
 	if (c->io_borrowed) {

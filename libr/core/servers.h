@@ -1,8 +1,7 @@
 /* What the files of the servers started from the prompt share (librap-core only, never
  * installed). One job per file:
- *   servers.c         the server commands ("=:PORT", "=t PORT", "=h PORT", "=&...", "=h-")
- *                     and their help, a server's life (start, attach to a loop, stop), the
- *                     foreground run
+ *   servers.c         the server commands ("=:PORT", "=t PORT", "=h PORT", "=&...", "=h-"),
+ *                     a server's life (start, attach to a loop, stop), the foreground run
  *   servers_listen.c  binding "e rap.bind", "e tcp.bind", "e http.bind" to sockets
  *   servers_rap.c     RAP clients: their session cores and what they may open and write
  *   servers_conn.c    TCP and HTTP connections: reading, answering, lingering, timeouts
@@ -10,6 +9,7 @@
  *   servers_thread.c  the background thread and its request queue
  *   http.c            the HTTP/1.1 parser and responder (http.h)
  *   browser.c         opening =H's page in a browser
+ *   remote_help.c     the help texts of the '=' family, these commands' included
  * Accepting is librap's (rap/listener.h), and so is the RAP server (rap/server.h). */
 #ifndef RAP_CORE_SERVERS_H
 #define RAP_CORE_SERVERS_H
