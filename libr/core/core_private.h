@@ -32,7 +32,7 @@ enum rap__core_var {
 };
 
 struct rap__remote;  /* remote.c: host table, remote-command mode, "==" sessions */
-struct rap__servers; /* servers.c: the servers this core started */
+struct rap__servers; /* servers_thread.c: the background servers this core started */
 
 struct rap_core {
 	struct rap_io *io;
@@ -179,7 +179,27 @@ size_t rap__core_remote_prompt(const struct rap_core *c, char *buf, size_t cap);
 /* Closes every connection of the host table (rap_core_free). */
 void rap__core_remote_free(struct rap_core *c);
 
-/* ---- servers.c: servers started from the prompt --------------------------------------- */
+/* ---- remote_help.c: the help texts of the '=' family -------------------------------- */
+
+enum rap__remote_help {
+	RAP__HELP_EQ,         /* "=?": the whole family */
+	RAP__HELP_EQ_ADD,     /* "=+?" */
+	RAP__HELP_EQ_REMOVE,  /* "=-?" */
+	RAP__HELP_EQ_PUSH,    /* "=<?" */
+	RAP__HELP_EQ_SESSION, /* "==?" */
+	RAP__HELP_EQ_MODE,    /* "=!=?" */
+	RAP__HELP_EQ_IO,      /* "=!?" */
+	RAP__HELP_EQ_RAP,     /* "=:?", "=r?": the RAP server */
+	RAP__HELP_EQ_BG,      /* "=&?": background servers */
+	RAP__HELP_EQ_TCP,     /* "=t?", ".:?" */
+	RAP__HELP_EQ_HTTP,    /* "=h?", "=H?" */
+	RAP__HELP_EQ_GDB,     /* "=g?" */
+};
+
+/* Prints a help page on the core's output. */
+void rap__core_remote_help(struct rap_core *c, enum rap__remote_help page);
+
+/* ---- servers.c: servers started from the prompt (servers.h has the rest) -------------- */
 
 /* "=:PORT", "=r PORT", "=&:PORT", "=&r PORT", "=t PORT", ".:PORT",
  * "=h [PORT]", "=h& [PORT]", "=h-", "=H [PORT]" and their "?" help. */
@@ -188,8 +208,17 @@ int rap__core_cmd_server(struct rap_core *c, char *text);
 /* Prints the running servers (part of the "=" listing). */
 void rap__core_servers_list(struct rap_core *c);
 
+/* ---- servers_thread.c ------------------------------------------------------------------ */
+
 /* Stops every server (rap_core_free). */
 void rap__core_servers_free(struct rap_core *c);
+
+/* ---- browser.c ------------------------------------------------------------------------- */
+
+/* Opens url (borrowed) in $BROWSER (run by the shell, so it may carry arguments) or
+ * xdg-open from $PATH, detached. Returns false when neither exists or it failed to start;
+ * then the caller shows the URL. */
+bool rap__core_open_browser(const char *url);
 
 /* ---- transfer.c ----------------------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* The '=' family: the table of remote hosts ("=+", "=-", "=", "=N CMD", "=<", "=:H:P CMD"),
  * "==N" sessions and remote-command mode ("=!=", "!=!"). Server commands are only recognised
- * here and handed to servers.c.
+ * here and handed to servers.c; the family's help texts are remote_help.c's.
  *
  * Decisions that differ from radare2 on purpose:
  * - A host whose connection is lost stays in the table, listed as "(dead: REASON)", until
@@ -246,108 +246,6 @@ static int need_current(struct rap_core *c)
 		rap__core_errorf(c, "no remote host (add one with '=+ [proto://]host:port[/path]')");
 	return n;
 }
-
-/* ---- help ----------------------------------------------------------------------------- */
-
-struct help_line {
-	const char *cmd; /* NULL: args is a section title */
-	const char *args;
-	const char *desc;
-};
-
-static void print_help(struct rap_core *c, const char *usage, const struct help_line *lines)
-{
-	int width = 0;
-	for (const struct help_line *l = lines; l->args; l++) {
-		int w = l->cmd ? (int)(strlen(l->cmd) + strlen(l->args)) : 0;
-		if (w > width)
-			width = w;
-	}
-	fprintf(c->out, "%s\n", usage);
-	for (const struct help_line *l = lines; l->args; l++) {
-		if (!l->cmd) {
-			fprintf(c->out, "%s\n", l->args);
-			continue;
-		}
-		int w = (int)(strlen(l->cmd) + strlen(l->args));
-		fprintf(c->out, "| %s%s%*s  %s\n", l->cmd, l->args, width - w, "", l->desc);
-	}
-}
-
-static const struct help_line help_main[] = {
-	{ NULL, "remote hosts:", NULL },
-	{ "=", "", "list the remote hosts (N - URI), then the running servers" },
-	{ "=j", "", "list the remote hosts as JSON" },
-	{ "=+", " [proto://]host:port[/path]", "connect and add a host: rap (default), raps, tcp, udp, http (=+?)" },
-	{ "=-", "[N]", "close host N, or every host (=-?)" },
-	{ "=", "[N] cmd", "run cmd on host N (default: the last one used) and print the output" },
-	{ "=<", "[N] cmd", "run cmd here and send its raw output to tcp or udp host N (=<?)" },
-	{ "==", "[N]", "interactive session with host N: every line runs there, 'q' returns (==?)" },
-	{ "=:", "host:port cmd", "connect to a rap server, run cmd there, print, disconnect" },
-	{ "=!", " cmd", "run cmd through the current file's IO plugin (alias ':cmd')" },
-	{ "=!=", "[N]", "remote-command mode on: every line runs on host N, or through =! (=!=?)" },
-	{ "!=!", "", "remote-command mode off (so does any line starting with 'q')" },
-	{ NULL, "servers:", NULL },
-	{ "=:", "port", "serve the open files over rap on port, in the foreground (also =r port)" },
-	{ "=&:", "port", "the same in the background: the prompt stays usable (=&- stops them; =&?)" },
-	{ "=t", " port", "tcp command server: one command line per connection (also .:port; =t& background; =t?)" },
-	{ "=h", " [port]", "http server: GET /cmd/CMD and POST /cmd run commands (=h& background, =h- stop; =h?)" },
-	{ "=H", " [port]", "like =h, and open its page in a browser (=H?)" },
-	{ NULL, "examples:", NULL },
-	{ "=+", " rap://localhost:9999//bin/ls", "open /bin/ls on a rap server (rapsrv, r2 rap://:9999)" },
-	{ "=+", " tcp://localhost:9090", "a tcp command server (=t 9090)" },
-	{ "=+", " http://localhost:9090/cmd/", "an http server (=h 9090)" },
-	{ NULL, NULL, NULL },
-};
-
-static const struct help_line help_add[] = {
-	{ "=+", " rap://host:9999//bin/ls", "rap (the default protocol): open /bin/ls on the server" },
-	{ "=+", " host:9999/bin/ls", "the same with a path relative to the server's directory" },
-	{ "=+", " rap://host:9999", "rap without a path: a command-only connection" },
-	{ "=+", " rap://host:9999/dbg:///bin/ls", "open it under the server's debugger" },
-	{ "=+", " rap://[::1]:9999//bin/ls", "IPv6 addresses go in brackets" },
-	{ "=+", " raps://host:9999//bin/ls", "rap over TLS; the certificate is verified (rapcli --tls-*)" },
-	{ "=+", " tcp://host:9090", "tcp command server: each command on a new connection, answer read to EOF" },
-	{ "=+", " udp://host:9090", "udp sink: commands and =< output are sent, nothing is read" },
-	{ "=+", " http://host:9090[/cmd/]", "http server: GET /cmd/CMD (URL-encoded)" },
-	{ NULL, "The new host gets the lowest free number and becomes the default one.", NULL },
-	{ NULL, NULL, NULL },
-};
-
-static const struct help_line help_remove[] = {
-	{ "=-", "", "close every host" },
-	{ "=-", "N", "close host N (also a dead one)" },
-	{ NULL, NULL, NULL },
-};
-
-static const struct help_line help_push[] = {
-	{ "=<", "N cmd", "run cmd here and send its raw output to host N" },
-	{ "=<", "cmd", "the same to the last host used" },
-	{ NULL, "Only tcp and udp hosts take output (e.g. 'nc -l 9090', 'nc -lu 9090').", NULL },
-	{ NULL, NULL, NULL },
-};
-
-static const struct help_line help_session[] = {
-	{ "==", "N", "every following line runs on host N; the prompt is 'fd:N> '" },
-	{ "==", "", "the same with the last host used" },
-	{ "q", "", "(in the session) back to local commands" },
-	{ NULL, NULL, NULL },
-};
-
-static const struct help_line help_mode[] = {
-	{ "=!=", "N", "remote-command mode on: every line runs on host N" },
-	{ "=!=", "", "every line runs through the current file's IO plugin (a rap:// file: on its server)" },
-	{ "!=!", "", "remote-command mode off; any line starting with 'q' too" },
-	{ NULL, "Lines starting with '=' or '!=' still run here. The prompt shows [=!ADDR]>.", NULL },
-	{ NULL, NULL, NULL },
-};
-
-static const struct help_line help_io[] = {
-	{ "=!", " cmd", "run cmd through the current file's IO plugin (a rap:// file: on its server)" },
-	{ ":", "cmd", "the same" },
-	{ "=!=", "[N]", "remote-command mode on (=!=?)" },
-	{ NULL, NULL, NULL },
-};
 
 /* ---- connections ---------------------------------------------------------------------- */
 
@@ -1026,7 +924,7 @@ static int host_add(struct rap_core *c, const char *arg)
 	while (p[0] == '=' && p[1] == '+')
 		p = skip_blanks(p + 2);
 	if (*p == '?' && !p[1]) {
-		print_help(c, "Usage: =+ [proto://]host:port[/path]   connect to a remote host and add it", help_add);
+		rap__core_remote_help(c, RAP__HELP_EQ_ADD);
 		return 0;
 	}
 	if (!*p) {
@@ -1161,7 +1059,7 @@ static int host_remove(struct rap_core *c, const char *arg)
 	struct rap__remote *r = c->remote;
 	const char *p = skip_blanks(arg);
 	if (*p == '?' && !p[1]) {
-		print_help(c, "Usage: =-[N]   close remote hosts", help_remove);
+		rap__core_remote_help(c, RAP__HELP_EQ_REMOVE);
 		return 0;
 	}
 	if (!*p) {
@@ -1277,7 +1175,7 @@ static int push_output(struct rap_core *c, const char *arg)
 {
 	const char *p = skip_blanks(arg);
 	if (*p == '?' && !p[1]) {
-		print_help(c, "Usage: =<[N] cmd   send the output of a local command to a remote host", help_push);
+		rap__core_remote_help(c, RAP__HELP_EQ_PUSH);
 		return 0;
 	}
 	const char *q = p;
@@ -1345,7 +1243,7 @@ static int start_session(struct rap_core *c, const char *arg)
 {
 	const char *p = skip_blanks(arg);
 	if (*p == '?' && !p[1]) {
-		print_help(c, "Usage: ==[N]   interactive session with a remote host", help_session);
+		rap__core_remote_help(c, RAP__HELP_EQ_SESSION);
 		return 0;
 	}
 	int n = *p ? parse_number(&p) : need_current(c);
@@ -1373,7 +1271,7 @@ static int mode_on(struct rap_core *c, const char *arg)
 	struct rap__remote *r = c->remote;
 	const char *p = skip_blanks(arg);
 	if (*p == '?' && !p[1]) {
-		print_help(c, "Usage: =!=[N]   remote-command mode", help_mode);
+		rap__core_remote_help(c, RAP__HELP_EQ_MODE);
 		return 0;
 	}
 	if (!*p) {
@@ -1499,7 +1397,7 @@ int rap__core_cmd_remote(struct rap_core *c, char *text)
 		return oom(c);
 	if (!strncmp(t, "!=!", 3)) {
 		if (t[3] == '?') {
-			print_help(c, "Usage: =!=[N]   remote-command mode", help_mode);
+			rap__core_remote_help(c, RAP__HELP_EQ_MODE);
 			return 0;
 		}
 		return mode_off(c);
@@ -1513,7 +1411,7 @@ int rap__core_cmd_remote(struct rap_core *c, char *text)
 	case '\0':
 		return host_list(c, false);
 	case '?':
-		print_help(c, "Usage: =[+-<=!:&thH] [...]   remote hosts and servers", help_main);
+		rap__core_remote_help(c, RAP__HELP_EQ);
 		return 0;
 	case 'j':
 		if (!p[1])
@@ -1531,7 +1429,7 @@ int rap__core_cmd_remote(struct rap_core *c, char *text)
 		if (p[1] == '=')
 			return mode_on(c, p + 2);
 		if (p[1] == '?') {
-			print_help(c, "Usage: =! cmd   run a command through the current file's IO plugin", help_io);
+			rap__core_remote_help(c, RAP__HELP_EQ_IO);
 			return 0;
 		}
 		return io_line(c, skip_blanks(p + 1));

@@ -1,640 +1,878 @@
-/* Sans-IO RAP server session: bytes in, handler calls, reply bytes out.
- *
- * The stock server trusts every length it reads and dies or desyncs on the first odd packet;
- * this session validates each header before its body (the codec does that), drains what it
- * refuses, and answers every complete request in order, so one client can neither stall nor
- * confuse the process serving it. See doc/protocol.md for the deviations and the probe. */
+/* rap_server (rap/server.h): the multi-session network server. Listeners, connections,
+ * access control, limits, timeouts and TLS around many sans-IO server sessions
+ * (server_session.c), all driven by one rap_loop. */
+#include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
+#include <inttypes.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include <rap/rap.h>
+#include <rap/listener.h>
+#include <rap/server.h>
+#include <rap/tls.h>
 
 #include "common.h"
-#include "rap_private.h"
 
-#define CAPS_SUPPORTED (CAP_LARGE | CAP_CMD_STATUS | CAP_WRITE_ERRORS)
-/* Even extended clients refuse CMD replies over their max reply (64 MiB by default), so an
- * uncut reply is still bounded here; stock clients are bounded by stock_reply_max. */
-#define EXT_CMD_REPLY_MAX (64u << 20)
+#define READ_CHUNK 65536
+#define REFUSING_MAX 64       /* refused clients waiting for their one answer at a time */
 
-/* Requests are decoded only while fewer than HIGH_WATER reply bytes wait to be sent; the
- * rest of the input is held back. That bounds what a pipelining (or hostile) client can
- * make us queue to one reply beyond this mark. */
-#define HIGH_WATER (256u << 10)
-#define OUT_MAX (HIGH_WATER + EXT_CMD_REPLY_MAX + 64u)
-/* An emptied reply queue holding more than this gives its memory back, so one big CMD
- * reply does not pin it for the rest of the session. */
-#define OUT_KEEP (2u << 20)
-/* Held-back input beyond this means the caller keeps feeding without draining replies. */
-#define PENDING_MAX (8u << 20)
-
-#define SERVE_READ_SIZE (64u << 10)
-
-struct rap_server_session {
-	const struct rap_server_handler *h;
-	void *ctx;
-	struct rap_decoder *dec;
-	uint32_t max_payload;     /* WRITE/CMD payload limit for stock sessions */
-	uint32_t stock_reply_max; /* 0 = no cut */
-	bool extended;            /* the client sent a valid probe */
-	uint16_t caps;            /* granted capabilities */
-	struct rap__buf out;      /* queued replies; out.data[out_off..out.len) not yet sent */
-	size_t out_off;
-	struct rap__buf pending;  /* input not decoded yet because output is above HIGH_WATER */
-	int failed;               /* 0, or the error feed() keeps returning */
-	uint64_t requests;        /* complete messages decoded so far */
-	char reason[160];
+struct network {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix;
 };
 
-static void slog(struct rap_server_session *s, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_DRAINING };
 
-static void slog(struct rap_server_session *s, int level, const char *fmt, ...)
+struct conn {
+	struct rap_server *srv;
+	int fd;
+	char peer[64];
+	enum conn_state state;
+	struct rap_tls *tls;
+	struct rap_server_session *session;
+	struct rap_server_handler handler; /* trampolines with this conn as ctx */
+	void *ctx;                          /* the user's per-session context */
+	struct rap_loop_timer *timer;
+	uint64_t last_activity;             /* last byte received or sent */
+	uint64_t partial_since;             /* when the message now half-received began; 0: none */
+	uint64_t requests_seen;             /* rap_server_session_requests at partial_since */
+	uint64_t send_since;                /* when replies started waiting for the peer; 0: none */
+	unsigned interest;
+	bool tls_pending_listed;
+	bool hangup;                        /* draining because the handler ended the session */
+	const char *refusal;                /* refused client: why (answers its first request) */
+	struct conn *prev, *next;           /* all connections */
+	struct conn *pending_next;          /* TLS connections with decrypted bytes waiting */
+};
+
+struct rap_server {
+	struct rap_loop *loop;
+	struct rap_server_handler handler;
+	struct rap_server_callbacks cb;
+	void *user;
+	struct rap_listener *listener; /* NULL once shut down */
+	struct conn *conns;
+	size_t nconns;              /* every connection, refused ones included */
+	size_t nrefusing;           /* refused ones, waiting for their first request */
+	struct conn *tls_pending;   /* conns to run on the next pass */
+	struct conn *tls_draining;  /* the pass being run now */
+	struct network *allowed;
+	size_t nallowed;
+	size_t max_sessions;
+	uint32_t max_payload;
+	uint64_t idle_ms, request_ms, handshake_ms;
+	size_t read_budget;
+	uint64_t accept_warned;     /* when the last "out of descriptors" line was logged */
+	struct rap_loop_timer *done_timer; /* runs on_done outside any loop over connections */
+	struct rap_loop_timer *pending_timer; /* 0 ms: drains tls_pending on the next pass */
+	bool shutting_down;
+	struct rap_loop_timer *grace_timer;
+	void (*on_done)(void *user);
+	void *on_done_user;
+};
+
+static void srv_log(struct rap_server *srv, int level, const char *peer, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void drain_tls_pending(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void run_done(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void grace_over(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void on_accept(void *user, void *sock_user, int fd, const struct sockaddr_storage *ss);
+static void on_accept_paused(void *user, int err, uint64_t pause_ms);
+
+static void srv_log(struct rap_server *srv, int level, const char *peer, const char *fmt, ...)
 {
-	if (!s->h->log)
+	if (!srv->cb.log)
 		return;
-	char line[256];
+	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	s->h->log(s->ctx, level, line);
+	srv->cb.log(srv->user, level, peer, msg);
 }
 
-static void fail(struct rap_server_session *s, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* ---- handler trampolines: the session's ctx is the conn, so logs can name the peer -- */
 
-static void fail(struct rap_server_session *s, int err, const char *fmt, ...)
+static int t_open(void *c, const char *path, uint8_t perm)
 {
-	if (s->failed)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(s->reason, sizeof s->reason, fmt, ap);
-	va_end(ap);
-	s->failed = err;
-	slog(s, 3, "dropping client: %s", s->reason);
+	struct conn *conn = c;
+	return conn->srv->handler.open(conn->ctx, path, perm);
 }
 
-static bool large(const struct rap_server_session *s)
+static ssize_t t_read(void *c, uint8_t *buf, size_t len)
 {
-	return s->extended && (s->caps & CAP_LARGE);
+	struct conn *conn = c;
+	return conn->srv->handler.read(conn->ctx, buf, len);
 }
 
-static uint32_t decoder_limit(const struct rap_server_session *s)
+static ssize_t t_write(void *c, const uint8_t *buf, size_t len)
 {
-	if (large(s) && s->max_payload < EXT_CHUNK_MAX)
-		return EXT_CHUNK_MAX;
-	return s->max_payload;
+	struct conn *conn = c;
+	return conn->srv->handler.write(conn->ctx, buf, len);
 }
 
-/* ---- reply queue ------------------------------------------------------------------- */
-
-static size_t out_queued(const struct rap_server_session *s)
+static int t_seek(void *c, int whence, uint64_t off, uint64_t *res)
 {
-	return s->out.len - s->out_off;
+	struct conn *conn = c;
+	return conn->srv->handler.seek(conn->ctx, whence, off, res);
 }
 
-/* Room for n more reply bytes at out.data + out.len. Sent bytes are squeezed out first;
- * appends only happen below HIGH_WATER, so the move stays small. */
-static int out_reserve(struct rap_server_session *s, size_t n)
+static int t_close(void *c, int32_t fd)
 {
-	if (s->out_off) {
-		memmove(s->out.data, s->out.data + s->out_off, out_queued(s));
-		s->out.len -= s->out_off;
-		s->out_off = 0;
+	struct conn *conn = c;
+	return conn->srv->handler.close(conn->ctx, fd);
+}
+
+static int t_cmd(void *c, const char *cmd, char **out)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.cmd(conn->ctx, cmd, out);
+}
+
+static void t_log(void *c, int level, const char *msg)
+{
+	struct conn *conn = c;
+	if (conn->srv->handler.log)
+		conn->srv->handler.log(conn->ctx, level, msg);
+	srv_log(conn->srv, level, conn->peer, "%s", msg);
+}
+
+/* ---- refused clients: each gets one in-protocol answer saying why, then the end ------ */
+
+static int refuse(struct conn *c)
+{
+	if (c->state == CONN_OPEN) {
+		c->state = CONN_DRAINING;
+		c->hangup = true;
 	}
-	int rc = rap__buf_reserve(&s->out, n);
-	if (rc < 0)
-		fail(s, rc, "cannot queue a %zu-byte reply: %s", n, rap_strerror(rc));
-	return rc;
+	return RAP_EDENIED;
 }
 
-static void reply_u32(struct rap_server_session *s, uint8_t op, uint32_t v)
+static int r_open(void *c, const char *path, uint8_t perm)
 {
-	if (out_reserve(s, 5) < 0)
-		return;
-	uint8_t *p = s->out.data + s->out.len;
-	p[0] = op;
-	rap__put_be32(p + 1, v);
-	s->out.len += 5;
+	(void)path;
+	(void)perm;
+	return refuse(c);
 }
 
-static void reply_u64(struct rap_server_session *s, uint8_t op, uint64_t v)
+static ssize_t r_read(void *c, uint8_t *buf, size_t len)
 {
-	if (out_reserve(s, 9) < 0)
-		return;
-	uint8_t *p = s->out.data + s->out.len;
-	p[0] = op;
-	rap__put_be64(p + 1, v);
-	s->out.len += 9;
+	(void)buf;
+	(void)len;
+	return refuse(c);
 }
 
-/* op len text NUL, len counting the NUL. */
-static void reply_text(struct rap_server_session *s, uint8_t op, const char *text, size_t n)
+static ssize_t r_write(void *c, const uint8_t *buf, size_t len)
 {
-	if (out_reserve(s, 5 + n + 1) < 0)
-		return;
-	uint8_t *p = s->out.data + s->out.len;
-	p[0] = op;
-	rap__put_be32(p + 1, (uint32_t)(n + 1));
-	memcpy(p + 5, text, n);
-	p[5 + n] = 0;
-	s->out.len += 5 + n + 1;
+	(void)buf;
+	(void)len;
+	return refuse(c);
 }
 
-/* A CMD reply of at most max payload bytes: the text, its NUL and, for a client granted
- * CAP_CMD_STATUS, the be32 status. Longer output is cut on a UTF-8 character boundary and
- * ends with a note saying how much is missing, so the reader knows the text is incomplete
- * instead of silently getting a prefix. */
-static void reply_cmd(struct rap_server_session *s, const char *text, size_t n, uint32_t max,
-		      uint32_t status)
+static int r_seek(void *c, int whence, uint64_t off, uint64_t *res)
 {
-	bool with_status = s->extended && (s->caps & CAP_CMD_STATUS);
-	if (with_status && max > 5)
-		max -= 4;
-	char note[96];
-	int nl = 0;
-	size_t keep = n;
-	if (max != 0 && n + 1 > max) {
-		/* Sized with the largest possible count first: the real count has no more digits. */
-		nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n", n, n);
-		keep = 0;
-		if (nl > 0 && (size_t)nl + 1 < max) {
-			keep = max - 1 - (size_t)nl;
-			while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
-				keep--;
-			nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n",
-				      n - keep, n);
-		} else {
-			keep = max - 1;
-			nl = 0;
-		}
-		slog(s, 5, "CMD output of %zu bytes cut to %zu for a client without the extension", n, keep);
-	}
-	size_t total = keep + (size_t)nl;
-	size_t payload = total + 1 + (with_status ? 4 : 0);
-	if (out_reserve(s, 5 + payload) < 0)
-		return;
-	uint8_t *p = s->out.data + s->out.len;
-	p[0] = RAP_OP_CMD | RAP_REPLY;
-	rap__put_be32(p + 1, (uint32_t)payload);
-	memcpy(p + 5, text, keep);
-	memcpy(p + 5 + keep, note, (size_t)nl);
-	p[5 + total] = 0;
-	if (with_status)
-		rap__put_be32(p + 5 + total + 1, status);
-	s->out.len += 5 + payload;
+	(void)whence;
+	(void)off;
+	(void)res;
+	return refuse(c);
 }
 
-/* ---- requests ---------------------------------------------------------------------- */
-
-static void do_open(struct rap_server_session *s, const struct rap_msg *m)
+static int r_close(void *c, int32_t fd)
 {
-	if (m->dropped) {
-		slog(s, 4, "OPEN path of %u bytes over the payload limit: refused", m->len);
-		reply_u32(s, RAP_OP_OPEN | RAP_REPLY, UINT32_MAX);
-		return;
-	}
-	const char *path = m->data ? (const char *)m->data : "";
-	int fd = s->h->open(s->ctx, path, m->perm);
-	if (fd < 0) {
-		/* Stock servers hang up here; stock clients handle -1 just as well. */
-		slog(s, 6, "OPEN '%s' (perm %u) failed: %s", path, m->perm, rap_strerror(fd));
-		fd = -1;
-	}
-	reply_u32(s, RAP_OP_OPEN | RAP_REPLY, (uint32_t)fd);
+	(void)fd;
+	return refuse(c);
 }
 
-static void do_read(struct rap_server_session *s, const struct rap_msg *m)
+static int r_cmd(void *c, const char *cmd, char **out)
 {
-	uint32_t limit = large(s) ? EXT_CHUNK_MAX : RAP_PACKET_MAX;
-	size_t n = m->len < limit ? m->len : limit;
-	if (out_reserve(s, 5 + n) < 0)
-		return;
-	uint8_t *p = s->out.data + s->out.len;
-	ssize_t got = n ? s->h->read(s->ctx, p + 5, n) : 0;
-	if (got < 0) {
-		slog(s, 7, "READ of %zu bytes failed: %s", n, rap_strerror((int)got));
-		got = 0;
-	} else if ((size_t)got > n) {
-		slog(s, 3, "handler read returned %zd for %zu bytes; answering %zu", got, n, n);
-		got = (ssize_t)n;
-	}
-	p[0] = RAP_OP_READ | RAP_REPLY;
-	rap__put_be32(p + 1, (uint32_t)got);
-	s->out.len += 5 + (size_t)got;
+	struct conn *conn = c;
+	(void)cmd;
+	char text[128];
+	snprintf(text, sizeof(text), "error: refused by the server: %s\n", conn->refusal);
+	*out = rap__strdup(text);
+	return refuse(c);
 }
 
-static void do_write(struct rap_server_session *s, const struct rap_msg *m)
+static void r_log(void *c, int level, const char *msg)
 {
-	/* Stock clients know only 0 for a failure; a client granted CAP_WRITE_ERRORS is told
-	 * which: a RAP_E* code (a stable number of ours, unlike errno values, which differ
-	 * between architectures; those become RAP_EREMOTE). */
-	bool codes = s->extended && (s->caps & CAP_WRITE_ERRORS);
-	if (m->dropped) {
-		slog(s, 4, "WRITE of %u bytes over the %u-byte limit: drained and refused", m->len,
-		     decoder_limit(s));
-		reply_u32(s, RAP_OP_WRITE | RAP_REPLY, codes ? (uint32_t)(int32_t)RAP_ETOOBIG : 0);
-		return;
-	}
-	ssize_t put = m->len ? s->h->write(s->ctx, m->data, m->len) : 0;
-	if (put < 0) {
-		slog(s, 7, "WRITE of %u bytes failed: %s", m->len, rap_strerror((int)put));
-		put = !codes ? 0 : rap__is_rap_error((int)put) ? put : RAP_EREMOTE;
-	} else if ((size_t)put > m->len) {
-		put = (ssize_t)m->len;
-	}
-	reply_u32(s, RAP_OP_WRITE | RAP_REPLY, (uint32_t)(int32_t)put);
+	struct conn *conn = c;
+	srv_log(conn->srv, level, conn->peer, "%s", msg);
 }
 
-static void do_probe(struct rap_server_session *s, uint64_t offset)
-{
-	uint16_t version = (uint16_t)(offset >> 16);
-	uint16_t want = (uint16_t)offset;
-	s->extended = true;
-	s->caps = want & CAPS_SUPPORTED;
-	int rc = rap_decoder_set_max_payload(s->dec, decoder_limit(s));
-	if (rc < 0) {
-		fail(s, rc, "cannot raise the payload limit: %s", rap_strerror(rc));
-		return;
-	}
-	/* Answering a version above the client's would make it take us for a stock peer
-	 * while this session already counts as extended. */
-	uint16_t speak = version && version < PROBE_VERSION ? version : PROBE_VERSION;
-	slog(s, 6, "extension probe: client version %u caps 0x%04x, granted 0x%04x", version, want,
-	     s->caps);
-	reply_u64(s, RAP_OP_SEEK | RAP_REPLY,
-		  ((uint64_t)PROBE_ANSWER << 32) | ((uint64_t)speak << 16) | s->caps);
-}
+/* ---- creation and settings ---------------------------------------------------------- */
 
-static void do_seek(struct rap_server_session *s, const struct rap_msg *m)
+int rap_server_new(struct rap_loop *loop, const struct rap_server_handler *handler,
+		   const struct rap_server_callbacks *cb, void *user, struct rap_server **out)
 {
-	uint64_t pos = 0;
-	int rc;
-	bool query = false;
-	switch (m->whence) {
-	case RAP_SEEK_SET:
-		rc = s->h->seek(s->ctx, RAP_SEEK_SET, m->offset, &pos);
-		break;
-	case RAP_SEEK_END:
-		rc = s->h->seek(s->ctx, RAP_SEEK_END, 0, &pos);
-		break;
-	case RAP_SEEK_PROBE:
-		if ((m->offset >> 32) == PROBE_MAGIC) {
-			do_probe(s, m->offset);
-			return;
-		}
-		/* Without the magic it is just an unknown whence, as on stock. */
-		/* fall through */
-	default:
-		/* Stock servers answer the position for CUR and for any unknown whence, ignoring
-		 * the offset; clients rely on it (the probe does too). */
-		query = true;
-		rc = s->h->seek(s->ctx, RAP_SEEK_CUR, 0, &pos);
-		break;
-	}
-	if (rc < 0) {
-		slog(s, 7, "SEEK whence %u offset 0x%llx failed: %s", m->whence,
-		     (unsigned long long)m->offset, rap_strerror(rc));
-		if (query || s->h->seek(s->ctx, RAP_SEEK_CUR, 0, &pos) < 0)
-			pos = 0;
-	}
-	reply_u64(s, RAP_OP_SEEK | RAP_REPLY, pos);
-}
-
-static void do_close(struct rap_server_session *s, const struct rap_msg *m)
-{
-	int rc = s->h->close(s->ctx, m->value);
-	if (rc < 0)
-		slog(s, 7, "CLOSE of fd %d refused: %s", (int)m->value, rap_strerror(rc));
-	reply_u32(s, RAP_OP_CLOSE | RAP_REPLY, rc < 0 ? UINT32_MAX : 0);
-}
-
-static void do_cmd(struct rap_server_session *s, const struct rap_msg *m)
-{
-	uint32_t max = large(s) ? EXT_CMD_REPLY_MAX : s->stock_reply_max;
-	if (m->dropped) {
-		char text[128];
-		int n = snprintf(text, sizeof text, "error: command too long (%u bytes, limit %u)\n",
-				 m->len, decoder_limit(s));
-		slog(s, 4, "CMD of %u bytes over the %u-byte limit: drained and refused", m->len,
-		     decoder_limit(s));
-		reply_cmd(s, text, (size_t)n, max, CMD_STATUS_FAILED);
-		return;
-	}
-	if (m->len == 0) {
-		/* What stock answers; stock clients never send it (they count the NUL). */
-		reply_u32(s, RAP_OP_CMD | RAP_REPLY, 0);
-		return;
-	}
-	char *out = NULL;
-	int rc = s->h->cmd(s->ctx, (const char *)m->data, &out);
-	uint32_t status = rc < 0 ? CMD_STATUS_FAILED : CMD_STATUS_OK;
-	if (rc < 0 && !out) {
-		char text[128];
-		int n = snprintf(text, sizeof text, "error: command refused: %s\n", rap_strerror(rc));
-		reply_cmd(s, text, (size_t)n, max, status);
-		return;
-	}
-	/* A NULL result is empty output: stock clients reject a 0 length, not an empty text. */
-	reply_cmd(s, out ? out : "", out ? strlen(out) : 0, max, status);
-	free(out);
-}
-
-static void do_system(struct rap_server_session *s)
-{
-	static const char text[] = "SYSTEM (0x06) is retired; use CMD (0x07)\n";
-	slog(s, 5, "retired SYSTEM (0x06) request answered with an error text");
-	reply_text(s, RAP_OP_SYSTEM | RAP_REPLY, text, sizeof text - 1);
-}
-
-static void handle(struct rap_server_session *s, const struct rap_msg *m)
-{
-	s->requests++;
-	switch (m->op) {
-	case RAP_OP_OPEN:
-		do_open(s, m);
-		break;
-	case RAP_OP_READ:
-		do_read(s, m);
-		break;
-	case RAP_OP_WRITE:
-		do_write(s, m);
-		break;
-	case RAP_OP_SEEK:
-		do_seek(s, m);
-		break;
-	case RAP_OP_CLOSE:
-		do_close(s, m);
-		break;
-	case RAP_OP_SYSTEM:
-		do_system(s);
-		break;
-	case RAP_OP_CMD:
-		do_cmd(s, m);
-		break;
-	case RAP_OP_CMD | RAP_REPLY:
-		/* This server never sends a reverse CMD, so nothing can be answered. */
-		fail(s, RAP_EPROTO, "unexpected CMD reply (0x87): no reverse command is pending");
-		break;
-	default:
-		fail(s, RAP_EPROTO, "unexpected opcode 0x%02x", m->op);
-		break;
-	}
-}
-
-/* Decodes and runs requests from in[0..len) until the input ends, the session fails or the
- * reply queue reaches HIGH_WATER. Returns the bytes used. */
-static size_t run(struct rap_server_session *s, const uint8_t *in, size_t len)
-{
-	size_t off = 0;
-	while (off < len && !s->failed && out_queued(s) < HIGH_WATER) {
-		struct rap_msg m;
-		size_t used = 0;
-		int rc = rap_decoder_decode(s->dec, in + off, len - off, &used, &m);
-		off += used;
-		if (rc == RAP_EPROTO && off < len) {
-			fail(s, rc, "unknown opcode 0x%02x", in[off]);
-			break;
-		}
-		if (rc < 0) {
-			fail(s, rc, "cannot decode a request: %s", rap_strerror(rc));
-			break;
-		}
-		if (rc == 0)
-			break;
-		handle(s, &m);
-	}
-	return off;
-}
-
-static void run_pending(struct rap_server_session *s)
-{
-	if (!s->pending.len || s->failed || out_queued(s) >= HIGH_WATER)
-		return;
-	size_t used = run(s, s->pending.data, s->pending.len);
-	rap__buf_consume(&s->pending, used);
-}
-
-/* ---- public API -------------------------------------------------------------------- */
-
-int rap_server_session_new(const struct rap_server_handler *handler, void *ctx,
-			   struct rap_server_session **out)
-{
-	if (!out)
+	if (!loop || !handler || !cb || !cb->session_open || !cb->session_close || !out)
 		return RAP_EINVAL;
-	*out = NULL;
-	if (!handler || !handler->open || !handler->read || !handler->write || !handler->seek ||
-	    !handler->close || !handler->cmd)
-		return RAP_EINVAL;
-	struct rap_server_session *s = rap__calloc(1, sizeof *s);
-	if (!s)
+	struct rap_server *srv = rap__calloc(1, sizeof(*srv));
+	if (!srv)
 		return RAP_ENOMEM;
-	int rc = rap_decoder_new(RAP_ROLE_SERVER, &s->dec);
-	if (rc < 0) {
-		rap__free(s);
-		return rc;
+	srv->loop = loop;
+	srv->handler = *handler;
+	srv->cb = *cb;
+	srv->user = user;
+	srv->max_sessions = 10000;
+	srv->max_payload = 1u << 20;
+	srv->idle_ms = 300000;
+	srv->request_ms = 30000;
+	srv->handshake_ms = 10000;
+	srv->read_budget = 256 * 1024;
+	srv->pending_timer = rap_loop_timer_new(loop, drain_tls_pending, srv);
+	srv->done_timer = rap_loop_timer_new(loop, run_done, srv);
+	srv->grace_timer = rap_loop_timer_new(loop, grace_over, srv);
+	static const struct rap_listener_callbacks listener_cb = { .accept = on_accept, .paused = on_accept_paused };
+	if (!srv->pending_timer || !srv->done_timer || !srv->grace_timer ||
+	    rap_listener_new(loop, &listener_cb, srv, &srv->listener) < 0) {
+		rap_loop_timer_free(srv->pending_timer);
+		rap_loop_timer_free(srv->done_timer);
+		rap_loop_timer_free(srv->grace_timer);
+		rap__free(srv);
+		return RAP_ENOMEM;
 	}
-	s->h = handler;
-	s->ctx = ctx;
-	s->max_payload = RAP_PACKET_MAX;
-	s->stock_reply_max = RAP_STOCK_CMD_REPLY_MAX;
-	rc = rap_decoder_set_max_payload(s->dec, s->max_payload);
-	if (rc < 0) {
-		rap_decoder_free(s->dec);
-		rap__free(s);
-		return rc;
-	}
-	rap__buf_init(&s->out, OUT_MAX);
-	rap__buf_init(&s->pending, PENDING_MAX);
-	*out = s;
+	*out = srv;
 	return 0;
 }
 
-void rap_server_session_free(struct rap_server_session *s)
+int rap_server_set_max_sessions(struct rap_server *srv, size_t n)
 {
-	if (!s)
-		return;
-	rap_decoder_free(s->dec);
-	rap__buf_free(&s->out);
-	rap__buf_free(&s->pending);
-	rap__free(s);
+	if (n == 0)
+		return RAP_EINVAL;
+	srv->max_sessions = n;
+	return 0;
 }
 
-int rap_server_session_set_max_payload(struct rap_server_session *s, uint32_t max)
+int rap_server_set_max_payload(struct rap_server *srv, uint32_t bytes)
 {
-	if (!s || max == 0)
+	if (bytes < 1 || bytes > (1u << 30))
 		return RAP_EINVAL;
-	uint32_t old = s->max_payload;
-	s->max_payload = max;
-	int rc = rap_decoder_set_max_payload(s->dec, decoder_limit(s));
+	srv->max_payload = bytes;
+	return 0;
+}
+
+void rap_server_set_idle_timeout(struct rap_server *srv, uint64_t ms)
+{
+	srv->idle_ms = ms;
+}
+
+void rap_server_set_request_timeout(struct rap_server *srv, uint64_t ms)
+{
+	srv->request_ms = ms;
+}
+
+void rap_server_set_handshake_timeout(struct rap_server *srv, uint64_t ms)
+{
+	srv->handshake_ms = ms;
+}
+
+int rap_server_set_read_budget(struct rap_server *srv, size_t bytes)
+{
+	if (bytes < 1)
+		return RAP_EINVAL;
+	srv->read_budget = bytes;
+	return 0;
+}
+
+size_t rap_server_session_count(const struct rap_server *srv)
+{
+	return srv->nconns - srv->nrefusing;
+}
+
+/* ---- access control ----------------------------------------------------------------- */
+
+static int parse_network(const char *cidr, struct network *out)
+{
+	char addr[INET6_ADDRSTRLEN];
+	if (!cidr)
+		return RAP_EINVAL;
+	const char *slash = strchr(cidr, '/');
+	size_t alen = slash ? (size_t)(slash - cidr) : strlen(cidr);
+	if (alen == 0 || alen >= sizeof(addr))
+		return RAP_EINVAL;
+	memcpy(addr, cidr, alen);
+	addr[alen] = '\0';
+	struct network net = { 0 };
+	if (inet_pton(AF_INET, addr, net.addr) == 1) {
+		net.family = AF_INET;
+		net.prefix = 32;
+	} else if (inet_pton(AF_INET6, addr, net.addr) == 1) {
+		net.family = AF_INET6;
+		net.prefix = 128;
+	} else {
+		return RAP_EINVAL;
+	}
+	if (slash) {
+		char *end;
+		long p = strtol(slash + 1, &end, 10);
+		if (*end || end == slash + 1 || p < 0 || (unsigned long)p > net.prefix)
+			return RAP_EINVAL;
+		net.prefix = (unsigned)p;
+	}
+	*out = net;
+	return 0;
+}
+
+int rap_server_check_network(const char *cidr)
+{
+	struct network net;
+	return parse_network(cidr, &net);
+}
+
+int rap_server_allow_network(struct rap_server *srv, const char *cidr)
+{
+	struct network net;
+	int rc = parse_network(cidr, &net);
 	if (rc < 0)
-		s->max_payload = old;
-	return rc;
+		return rc;
+	struct network *v = rap__realloc(srv->allowed, (srv->nallowed + 1) * sizeof(*v));
+	if (!v)
+		return RAP_ENOMEM;
+	srv->allowed = v;
+	srv->allowed[srv->nallowed++] = net;
+	return 0;
 }
 
-void rap_server_session_set_stock_reply_max(struct rap_server_session *s, uint32_t max)
+static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
 {
-	if (s)
-		s->stock_reply_max = max;
-}
-
-ssize_t rap_server_session_feed(struct rap_server_session *s, const uint8_t *in, size_t len)
-{
-	if (!s || (!in && len))
-		return RAP_EINVAL;
-	if (s->failed)
-		return s->failed;
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
-	size_t used = 0;
-	if (!s->pending.len)
-		used = run(s, in, len);
-	if (used < len && !s->failed) {
-		/* Requests wait until the replies before them are taken. */
-		int rc = rap__buf_append(&s->pending, in + used, len - used);
-		if (rc == RAP_ETOOBIG)
-			fail(s, RAP_EPROTO, "client sends requests without reading the replies "
-					    "(%zu bytes held back)", s->pending.len);
-		else if (rc < 0)
-			fail(s, rc, "cannot hold back input: %s", rap_strerror(rc));
-		run_pending(s);
-	}
-	return s->failed ? s->failed : (ssize_t)len;
-}
-
-size_t rap_server_session_output(struct rap_server_session *s, const uint8_t **data)
-{
-	if (!s) {
-		if (data)
-			*data = NULL;
-		return 0;
-	}
-	if (data)
-		*data = s->out.data ? s->out.data + s->out_off : NULL;
-	return out_queued(s);
-}
-
-void rap_server_session_consume(struct rap_server_session *s, size_t n)
-{
-	if (!s)
-		return;
-	size_t q = out_queued(s);
-	s->out_off += n < q ? n : q;
-	if (s->out_off == s->out.len) {
-		s->out.len = s->out_off = 0;
-		if (s->out.cap > OUT_KEEP)
-			rap__buf_free(&s->out);
-	}
-	run_pending(s);
-}
-
-bool rap_server_session_wants_input(const struct rap_server_session *s)
-{
-	return s && !s->failed && s->pending.len == 0 && out_queued(s) < HIGH_WATER;
-}
-
-bool rap_server_session_partial(const struct rap_server_session *s)
-{
-	return s && s->pending.len == 0 && !rap_decoder_idle(s->dec);
-}
-
-uint64_t rap_server_session_requests(const struct rap_server_session *s)
-{
-	return s ? s->requests : 0;
-}
-
-bool rap_server_session_release(struct rap_server_session *s)
-{
-	if (!s || out_queued(s) > 0 || s->pending.len > 0 || !rap_decoder_idle(s->dec))
+	size_t whole = bits / 8;
+	if (memcmp(a, b, whole) != 0)
 		return false;
-	s->out.len = s->out_off = 0;
-	/* Small buffers stay: freeing them would cost an allocation per request. */
-	if (s->out.cap > RELEASE_KEEP)
-		rap__buf_free(&s->out);
-	rap__buf_free(&s->pending);
-	rap__decoder_release(s->dec);
+	unsigned rest = bits % 8;
+	if (!rest)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a[whole] & mask) == (b[whole] & mask);
+}
+
+static bool peer_allowed(const struct rap_server *srv, const struct sockaddr_storage *ss)
+{
+	if (srv->nallowed == 0)
+		return true;
+	uint8_t v4[4], v6[16];
+	bool has4 = false, has6 = false;
+	if (ss->ss_family == AF_INET) {
+		memcpy(v4, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		has4 = true;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		memcpy(v6, a, 16);
+		has6 = true;
+		/* An IPv4 client on a dual-stack socket is still an IPv4 client for the rules. */
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			memcpy(v4, v6 + 12, 4);
+			has4 = true;
+		}
+	}
+	for (size_t i = 0; i < srv->nallowed; i++) {
+		const struct network *n = &srv->allowed[i];
+		if (n->family == AF_INET && has4 && prefix_match(v4, n->addr, n->prefix))
+			return true;
+		if (n->family == AF_INET6 && has6 && prefix_match(v6, n->addr, n->prefix))
+			return true;
+	}
+	return false;
+}
+
+/* ---- connections -------------------------------------------------------------------- */
+
+static void conn_io(struct rap_loop *loop, int fd, unsigned events, void *user);
+static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *user);
+static void check_done(struct rap_server *srv);
+
+static void pending_remove(struct rap_server *srv, struct conn *c)
+{
+	if (!c->tls_pending_listed)
+		return;
+	struct conn **lists[] = { &srv->tls_pending, &srv->tls_draining };
+	for (size_t i = 0; i < 2; i++) {
+		for (struct conn **p = lists[i]; *p; p = &(*p)->pending_next) {
+			if (*p == c) {
+				*p = c->pending_next;
+				c->tls_pending_listed = false;
+				return;
+			}
+		}
+	}
+}
+
+static void conn_close(struct conn *c, int level, const char *why)
+{
+	struct rap_server *srv = c->srv;
+	srv_log(srv, level, c->peer, "closed: %s", why);
+	pending_remove(srv, c);
+	rap_loop_del_fd(srv->loop, c->fd);
+	rap_loop_timer_free(c->timer);
+	if (c->tls) {
+		rap_tls_shutdown(c->tls);
+		rap_tls_free(c->tls);
+	}
+	close(c->fd);
+	rap_server_session_free(c->session);
+	if (c->ctx)
+		srv->cb.session_close(srv->user, c->ctx);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	if (c->refusal)
+		srv->nrefusing--;
+	rap__free(c);
+	check_done(srv);
+}
+
+/* The deadline that applies now: handshake; a half-sent request or replies the peer does
+ * not take (both --request-timeout); otherwise idleness. */
+static uint64_t conn_deadline(const struct conn *c, const char **why)
+{
+	const struct rap_server *srv = c->srv;
+	uint64_t deadline = 0;
+	*why = "idle timeout";
+	if (c->state == CONN_HANDSHAKE || (c->refusal && c->state == CONN_OPEN)) {
+		/* A refused client gets as long to ask as a handshake may take, not an idle
+		 * session's time. */
+		*why = c->refusal ? "refused client sent no request" : "TLS handshake timeout";
+		return srv->handshake_ms ? c->last_activity + srv->handshake_ms : 0;
+	}
+	if (c->partial_since && srv->request_ms) {
+		deadline = c->partial_since + srv->request_ms;
+		*why = "request timeout (message left half-sent)";
+	}
+	if (c->send_since && srv->request_ms && (!deadline || c->send_since + srv->request_ms < deadline)) {
+		deadline = c->send_since + srv->request_ms;
+		*why = "send timeout (the client does not read its replies)";
+	}
+	if (!deadline && !c->partial_since && !c->send_since && srv->idle_ms)
+		deadline = c->last_activity + srv->idle_ms;
+	return deadline;
+}
+
+static void conn_rearm(struct conn *c)
+{
+	uint64_t now = rap_loop_now_ms();
+	const char *why;
+	uint64_t deadline = conn_deadline(c, &why);
+	if (deadline == 0)
+		rap_loop_timer_cancel(c->timer);
+	else
+		rap_loop_timer_set(c->timer, deadline > now ? deadline - now : 0);
+}
+
+static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct conn *c = user;
+	const char *why;
+	conn_deadline(c, &why);
+	if (c->state == CONN_DRAINING)
+		conn_close(c, 5, c->hangup ? "peer did not take its last replies" : "shutdown grace period over");
+	else
+		conn_close(c, strcmp(why, "idle timeout") ? 4 : 6, why);
+}
+
+static ssize_t conn_recv(struct conn *c, void *buf, size_t len)
+{
+	if (c->tls)
+		return rap_tls_read(c->tls, buf, len);
+	ssize_t n = recv(c->fd, buf, len, 0);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return RAP_EAGAIN;
+	return -errno;
+}
+
+static ssize_t conn_send(struct conn *c, const void *buf, size_t len)
+{
+	if (c->tls)
+		return rap_tls_write(c->tls, buf, len);
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return RAP_EAGAIN;
+	return (errno == EPIPE || errno == ECONNRESET) ? RAP_ECLOSED : -errno;
+}
+
+static void conn_set_interest(struct conn *c, unsigned want)
+{
+	if (c->interest == want)
+		return;
+	if (rap_loop_mod_fd(c->srv->loop, c->fd, want) == 0)
+		c->interest = want;
+}
+
+/* Sends queued replies. Returns false when the connection was closed. */
+static bool conn_flush(struct conn *c)
+{
+	const uint8_t *data;
+	size_t len;
+	/* Bounded by what is queued: each pass sends or stops. */
+	while ((len = rap_server_session_output(c->session, &data)) > 0) {
+		ssize_t n = conn_send(c, data, len);
+		if (n == RAP_EAGAIN || n == 0)
+			break;
+		if (n < 0) {
+			conn_close(c, 6, n == RAP_ECLOSED ? "peer went away" : rap_strerror((int)n));
+			return false;
+		}
+		rap_server_session_consume(c->session, (size_t)n);
+		c->last_activity = rap_loop_now_ms();
+		c->send_since = c->last_activity; /* progress restarts the send clock */
+	}
+	if (rap_server_session_output(c->session, &data) == 0)
+		c->send_since = 0;
+	else if (!c->send_since)
+		c->send_since = rap_loop_now_ms();
 	return true;
 }
 
-/* True while a request is partly received or requests wait behind unsent replies: the
- * client owes us bytes, or we owe it the time to read. */
-bool rap_server_session_busy(const struct rap_server_session *s)
+/* Read interest only while the session takes input: a client that does not read its
+ * replies stops being read, instead of growing our memory. */
+static void conn_update_interest(struct conn *c)
 {
-	return s && (!rap_decoder_idle(s->dec) || s->pending.len > 0);
-}
-
-const char *rap_server_session_error(const struct rap_server_session *s)
-{
-	if (!s || !s->failed)
-		return "no error";
-	return s->reason;
-}
-
-/* Sends everything queued, including replies produced by held-back requests as the queue
- * drains. */
-static int flush(struct rap_server_session *s, int fd)
-{
-	const uint8_t *p;
-	size_t n;
-	while ((n = rap_server_session_output(s, &p)) > 0) {
-		int rc = rap_send_all(fd, p, n);
-		if (rc < 0)
-			return rc;
-		rap_server_session_consume(s, n);
+	const uint8_t *data;
+	size_t queued = rap_server_session_output(c->session, &data);
+	unsigned want = 0;
+	if (c->tls && c->state == CONN_HANDSHAKE) {
+		want = rap_tls_wants(c->tls);
+	} else {
+		if (c->state == CONN_OPEN && rap_server_session_wants_input(c->session))
+			want |= RAP_LOOP_READ;
+		if (queued > 0)
+			want |= RAP_LOOP_WRITE;
+		if (c->tls)
+			want |= rap_tls_wants(c->tls);
 	}
-	return 0;
+	conn_set_interest(c, want ? want : RAP_LOOP_READ);
 }
 
-int rap_server_session_serve_fd(struct rap_server_session *s, int fd)
+static bool conn_handshake(struct conn *c)
 {
-	if (!s || fd < 0)
+	int rc = rap_tls_handshake(c->tls);
+	if (rc == RAP_EAGAIN)
+		return true;
+	if (rc < 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "TLS handshake failed: %s", rap_tls_error(c->tls));
+		conn_close(c, 4, why);
+		return false;
+	}
+	c->state = CONN_OPEN;
+	c->last_activity = rap_loop_now_ms();
+	char subject[256];
+	if (rap_tls_peer_subject(c->tls, subject, sizeof(subject)) > 0)
+		srv_log(c->srv, 6, c->peer, "TLS established, client certificate %s", subject);
+	else
+		srv_log(c->srv, 6, c->peer, "TLS established");
+	return true;
+}
+
+/* Reads up to the budget and runs what arrived. Returns false when the conn is gone. */
+static bool conn_read(struct conn *c)
+{
+	struct rap_server *srv = c->srv;
+	uint8_t buf[READ_CHUNK];
+	size_t budget = srv->read_budget;
+	/* A handler that ended the session (rap_server_end_session) stops the reading. */
+	while (budget > 0 && c->state == CONN_OPEN && rap_server_session_wants_input(c->session)) {
+		size_t want = budget < sizeof(buf) ? budget : sizeof(buf);
+		ssize_t n = conn_recv(c, buf, want);
+		if (n == RAP_EAGAIN)
+			break;
+		if (n == 0) {
+			conn_close(c, 6, "client disconnected");
+			return false;
+		}
+		if (n < 0) {
+			conn_close(c, 5, rap_strerror((int)n));
+			return false;
+		}
+		budget -= (size_t)n;
+		c->last_activity = rap_loop_now_ms();
+		if (rap_server_session_feed(c->session, buf, (size_t)n) < 0) {
+			/* Replies to the requests before the bad bytes are still owed: one
+			 * non-blocking attempt, then the peer goes. */
+			const uint8_t *out;
+			size_t len = rap_server_session_output(c->session, &out);
+			if (len > 0)
+				conn_send(c, out, len);
+			char why[300];
+			snprintf(why, sizeof(why), "protocol error: %s", rap_server_session_error(c->session));
+			conn_close(c, 4, why);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The request clock runs while a message is half-received, from when that message began
+ * (approximately: the read that completed the previous one), so a pipeline of complete
+ * messages never trips it and a dribbled one cannot extend it. */
+static void conn_track_partial(struct conn *c)
+{
+	uint64_t done = rap_server_session_requests(c->session);
+	if (!rap_server_session_partial(c->session)) {
+		c->partial_since = 0;
+	} else if (!c->partial_since || done != c->requests_seen) {
+		c->partial_since = rap_loop_now_ms();
+	}
+	c->requests_seen = done;
+}
+
+/* Decrypted bytes held by OpenSSL never wake epoll: list the conn and let a 0 ms timer run
+ * it on the loop's next pass, after the other ready connections. Only while the session
+ * takes input, or the pass would read nothing and list it again (a busy loop). */
+static void conn_list_tls_pending(struct conn *c)
+{
+	struct rap_server *srv = c->srv;
+	if (!c->tls || c->state != CONN_OPEN || c->tls_pending_listed || !rap_tls_pending(c->tls) ||
+	    !rap_server_session_wants_input(c->session))
+		return;
+	c->tls_pending_listed = true;
+	c->pending_next = srv->tls_pending;
+	srv->tls_pending = c;
+	rap_loop_timer_set(srv->pending_timer, 0);
+}
+
+static void conn_step(struct conn *c, unsigned events)
+{
+	if (c->state == CONN_HANDSHAKE) {
+		if (!conn_handshake(c))
+			return;
+		if (c->state == CONN_HANDSHAKE) {
+			conn_update_interest(c);
+			conn_rearm(c);
+			return;
+		}
+	}
+	if ((events & (RAP_LOOP_READ | RAP_LOOP_HUP)) && c->state == CONN_OPEN && !conn_read(c))
+		return;
+	if (!conn_flush(c))
+		return;
+	if (c->state == CONN_DRAINING) {
+		const uint8_t *data;
+		if (rap_server_session_output(c->session, &data) == 0) {
+			conn_close(c, 6, c->hangup ? "session ended" : "server shutting down");
+			return;
+		}
+	}
+	conn_track_partial(c);
+	conn_list_tls_pending(c);
+	/* An idle session keeps no buffers: with thousands of sessions that is most of the
+	 * memory (the buffers grow back with the next request). */
+	if (!c->tls_pending_listed)
+		rap_server_session_release(c->session);
+	conn_update_interest(c);
+	conn_rearm(c);
+}
+
+static void drain_tls_pending(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct rap_server *srv = user;
+	/* Bounded: each conn of this pass is unlisted before it runs; one that still has bytes
+	 * after its budget lists itself on tls_pending for the next pass. A conn closed by
+	 * another's callback leaves tls_draining through pending_remove. */
+	srv->tls_draining = srv->tls_pending;
+	srv->tls_pending = NULL;
+	while (srv->tls_draining) {
+		struct conn *c = srv->tls_draining;
+		srv->tls_draining = c->pending_next;
+		c->tls_pending_listed = false;
+		conn_step(c, RAP_LOOP_READ);
+	}
+}
+
+static void conn_io(struct rap_loop *loop, int fd, unsigned events, void *user)
+{
+	(void)loop;
+	(void)fd;
+	conn_step(user, events);
+}
+
+static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_storage *ss,
+			struct rap_tls_config *tls)
+{
+	char peer[64];
+	rap_format_sockaddr(ss, peer, sizeof(peer));
+	/* A refused client is answered in-protocol (fd -1, an error text) on its first
+	 * request; only a few at a time, so refusals cannot hold many descriptors. */
+	const char *refusal = NULL;
+	if (!peer_allowed(srv, ss)) {
+		srv_log(srv, 4, peer, "refused: address not in --allow-from");
+		refusal = "address not allowed";
+	} else if (srv->nconns - srv->nrefusing >= srv->max_sessions) {
+		srv_log(srv, 4, peer, "refused: session limit (%zu) reached", srv->max_sessions);
+		refusal = "session limit reached";
+	}
+	if (refusal && srv->nrefusing >= REFUSING_MAX) {
+		close(fd);
+		return;
+	}
+	struct conn *c = rap__calloc(1, sizeof(*c));
+	if (!c) {
+		srv_log(srv, 3, peer, "refused: out of memory");
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->refusal = refusal;
+	c->handler = refusal ? (struct rap_server_handler){ r_open, r_read, r_write, r_seek, r_close, r_cmd, r_log }
+			     : (struct rap_server_handler){ t_open, t_read, t_write, t_seek, t_close, t_cmd, t_log };
+	c->last_activity = rap_loop_now_ms();
+	c->state = tls ? CONN_HANDSHAKE : CONN_OPEN;
+	int rc = rap_server_session_new(&c->handler, c, &c->session);
+	if (rc == 0)
+		rc = rap_server_session_set_max_payload(c->session, srv->max_payload);
+	if (rc == 0 && tls)
+		rc = rap_tls_new(tls, fd, NULL, &c->tls);
+	if (rc == 0) {
+		c->timer = rap_loop_timer_new(srv->loop, conn_timeout, c);
+		rc = c->timer ? 0 : RAP_ENOMEM;
+	}
+	if (rc == 0 && !refusal)
+		rc = srv->cb.session_open(srv->user, peer, &c->ctx);
+	if (rc == 0) {
+		c->interest = RAP_LOOP_READ;
+		rc = rap_loop_add_fd(srv->loop, fd, c->interest, conn_io, c);
+	}
+	if (rc < 0) {
+		srv_log(srv, 3, peer, "refused: cannot set up a session: %s", rap_strerror(rc));
+		if (c->ctx)
+			srv->cb.session_close(srv->user, c->ctx);
+		rap_loop_timer_free(c->timer);
+		rap_tls_free(c->tls);
+		rap_server_session_free(c->session);
+		rap__free(c);
+		close(fd);
+		return;
+	}
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	if (refusal)
+		srv->nrefusing++;
+	else
+		srv_log(srv, 6, peer, "connected%s (%zu sessions)", tls ? " (TLS)" : "",
+			srv->nconns - srv->nrefusing);
+	conn_rearm(c);
+	if (tls)
+		conn_step(c, 0); /* start the handshake */
+}
+
+/* ---- listeners ---------------------------------------------------------------------- */
+
+static void on_accept(void *user, void *sock_user, int fd, const struct sockaddr_storage *ss)
+{
+	conn_accept(user, fd, ss, sock_user);
+}
+
+static void on_accept_paused(void *user, int err, uint64_t pause_ms)
+{
+	struct rap_server *srv = user;
+	/* One line a minute is enough while the shortage lasts. */
+	uint64_t now = rap_loop_now_ms();
+	if (!srv->accept_warned || now - srv->accept_warned >= 60000) {
+		srv_log(srv, 4, NULL, "accept: %s; pausing accepts for %" PRIu64 " ms", strerror(-err), pause_ms);
+		srv->accept_warned = now;
+	}
+}
+
+int rap_server_add_listener(struct rap_server *srv, int fd, struct rap_tls_config *tls)
+{
+	if (fd < 0 || !srv->listener)
 		return RAP_EINVAL;
-	uint8_t *buf = rap__malloc(SERVE_READ_SIZE);
-	if (!buf)
-		return RAP_ENOMEM;
-	int rc = 0;
-	for (;;) {
-		rc = flush(s, fd);
-		if (rc == RAP_ECLOSED) {
-			/* Hanging up without reading every reply is still just hanging up. */
-			slog(s, 6, "client hung up with replies unsent");
-			rc = 0;
-			break;
-		}
-		if (rc < 0)
-			break;
-		if (s->failed) {
-			rc = s->failed;
-			break;
-		}
-		ssize_t got = read(fd, buf, SERVE_READ_SIZE);
-		if (got == 0) {
-			if (!rap_decoder_idle(s->dec) || s->pending.len)
-				slog(s, 6, "client hung up in the middle of a request");
-			rc = 0;
-			break;
-		}
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			break;
-		}
-		ssize_t fed = rap_server_session_feed(s, buf, (size_t)got);
-		if (fed < 0) {
-			/* Replies to the requests before the bad one still go out. */
-			(void)flush(s, fd);
-			rc = (int)fed;
-			break;
+	return rap_listener_add(srv->listener, fd, tls);
+}
+
+/* ---- shutdown ----------------------------------------------------------------------- */
+
+void rap_server_end_session(struct rap_server *srv, void *ctx)
+{
+	/* Linear: called once per session at most, and sessions are few per server. */
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->ctx == ctx && !c->refusal && c->state == CONN_OPEN) {
+			c->state = CONN_DRAINING;
+			c->hangup = true;
+			return;
 		}
 	}
-	rap__free(buf);
-	return rc;
+}
+
+/* on_done may free the server: it runs from a timer, never inside a loop over the
+ * server's connections. */
+static void check_done(struct rap_server *srv)
+{
+	if (srv->shutting_down && srv->nconns == 0 && srv->on_done)
+		rap_loop_timer_set(srv->done_timer, 0);
+}
+
+static void run_done(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct rap_server *srv = user;
+	void (*done)(void *) = srv->on_done;
+	srv->on_done = NULL;
+	if (done && srv->nconns == 0)
+		done(srv->on_done_user);
+}
+
+static void grace_over(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct rap_server *srv = user;
+	/* Bounded: every pass closes one connection. */
+	while (srv->conns)
+		conn_close(srv->conns, 5, "shutdown grace period over");
+}
+
+void rap_server_shutdown(struct rap_server *srv, uint64_t grace_ms, void (*on_done)(void *user), void *user)
+{
+	srv->shutting_down = true;
+	srv->on_done = on_done;
+	srv->on_done_user = user;
+	rap_listener_free(srv->listener);
+	srv->listener = NULL;
+	struct conn *next;
+	for (struct conn *c = srv->conns; c; c = next) {
+		next = c->next;
+		c->state = CONN_DRAINING;
+		conn_step(c, 0);
+	}
+	if (srv->conns)
+		rap_loop_timer_set(srv->grace_timer, grace_ms);
+	check_done(srv);
+}
+
+void rap_server_free(struct rap_server *srv)
+{
+	if (!srv)
+		return;
+	srv->on_done = NULL;
+	while (srv->conns)
+		conn_close(srv->conns, 7, "server freed");
+	rap_listener_free(srv->listener);
+	rap_loop_timer_free(srv->grace_timer);
+	rap_loop_timer_free(srv->pending_timer);
+	rap_loop_timer_free(srv->done_timer);
+	rap__free(srv->allowed);
+	rap__free(srv);
 }

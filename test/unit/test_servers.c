@@ -1,4 +1,4 @@
-/* Servers started from the prompt (servers.c): the RAP server in the background with real
+/* Servers started from the prompt (servers*.c): the RAP server in the background with real
  * rap_client sessions, the TCP command server, the HTTP server (status codes, headers,
  * limits), the server policy, foreground servers stopped with SIGINT, the help forms,
  * and librap-io used from several threads at once. Every server listens on loopback and

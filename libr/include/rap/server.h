@@ -38,8 +38,9 @@ RAP_API int rap_server_new(struct rap_loop *loop, const struct rap_server_handle
 /* Closes every connection (session_close is called for each) and listener. */
 RAP_API void rap_server_free(struct rap_server *srv);
 
-/* Serves a listening socket (ownership taken; made non-blocking). tls (borrowed, may be
- * NULL for plain RAP) must outlive the server. Errors: RAP_EINVAL, RAP_ENOMEM, -errno. */
+/* Serves a listening socket (ownership taken on success; made non-blocking), accepting
+ * as rap/listener.h describes. tls (borrowed, may be NULL for plain RAP) must outlive the
+ * server. Errors: RAP_EINVAL (also after rap_server_shutdown), RAP_ENOMEM, -errno. */
 RAP_API int rap_server_add_listener(struct rap_server *srv, int fd, struct rap_tls_config *tls);
 
 /* Limits. 0 disables a timeout. Errors: RAP_EINVAL. */

@@ -1526,7 +1526,7 @@ static void test_alloc_failure(void **state)
 	assert_true(reached_end);
 }
 
-bool rap_server_session_busy(const struct rap_server_session *s); /* server.c, not public */
+bool rap_server_session_busy(const struct rap_server_session *s); /* server_session.c, not public */
 
 /* busy: a request is half received, or requests wait behind unsent replies. */
 static void test_busy(void **state)

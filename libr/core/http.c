@@ -1,0 +1,352 @@
+/* HTTP/1.1 requests and responses for the servers of the prompt (http.h): a strict parser
+ * for the one request a connection carries, the checks against browsers, and the
+ * responder. Nothing here touches a socket. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <rap/rap.h>
+
+#include "common.h"
+#include "http.h"
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static bool is_tchar(char ch)
+{
+	return isalnum((unsigned char)ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Parses "METHOD SP TARGET SP HTTP/1.x" (line without its end). 0, or an HTTP status. */
+static int parse_request_line(const char *line, size_t len, struct rap__http_req *r)
+{
+	const char *sp1 = memchr(line, ' ', len);
+	if (!sp1 || sp1 == line || (size_t)(sp1 - line) >= sizeof(r->method))
+		return 400;
+	for (const char *p = line; p < sp1; p++)
+		if (!is_tchar(*p))
+			return 400;
+	memcpy(r->method, line, (size_t)(sp1 - line));
+	r->method[sp1 - line] = '\0';
+	const char *tgt = sp1 + 1, *end = line + len;
+	const char *sp2 = memchr(tgt, ' ', (size_t)(end - tgt));
+	if (!sp2 || sp2 == tgt)
+		return 400;
+	const char *ver = sp2 + 1;
+	size_t vlen = (size_t)(end - ver);
+	if (vlen != 8 || memcmp(ver, "HTTP/", 5) != 0 || !isdigit((unsigned char)ver[5]) || ver[6] != '.' ||
+	    !isdigit((unsigned char)ver[7]))
+		return 400;
+	if (ver[5] != '1')
+		return 505;
+	r->minor = ver[7] - '0';
+	for (const char *p = tgt; p < sp2; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return 400;
+	r->target = rap__strndup(tgt, (size_t)(sp2 - tgt));
+	return r->target ? 0 : 500;
+}
+
+/* Case-insensitive "Name" match for a header line split at its colon. */
+static bool header_is(const char *name, size_t nlen, const char *want)
+{
+	return strlen(want) == nlen && !strncasecmp(name, want, nlen);
+}
+
+static void copy_value(char *dst, size_t cap, const char *v, size_t vlen)
+{
+	if (vlen >= cap)
+		vlen = cap - 1;
+	memcpy(dst, v, vlen);
+	dst[vlen] = '\0';
+}
+
+/* Parses the head in buf[0..len). Returns 0 when complete (r filled), RAP_EAGAIN when more
+ * is needed, or an HTTP error status. Lines end with CRLF or a bare LF. */
+static int parse_head(const char *buf, size_t len, struct rap__http_req *r)
+{
+	size_t pos = 0;
+	bool first = true;
+	for (;;) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		if (!nl) {
+			if (first && len > RAP__HTTP_HEAD_MAX)
+				return 414;
+			return len > RAP__HTTP_HEAD_MAX ? 431 : RAP_EAGAIN;
+		}
+		size_t llen = (size_t)(nl - (buf + pos));
+		const char *line = buf + pos;
+		if (llen && line[llen - 1] == '\r')
+			llen--;
+		pos = (size_t)(nl - buf) + 1;
+		if (pos > RAP__HTTP_HEAD_MAX)
+			return first ? 414 : 431;
+		if (memchr(line, '\0', llen) || memchr(line, '\r', llen))
+			return 400;
+		if (first) {
+			int st = parse_request_line(line, llen, r);
+			if (st)
+				return st;
+			first = false;
+			continue;
+		}
+		if (llen == 0)
+			break;
+		/* Folded continuation lines are obsolete and a smuggling vector. */
+		if (line[0] == ' ' || line[0] == '\t')
+			return 400;
+		const char *colon = memchr(line, ':', llen);
+		if (!colon || colon == line)
+			return 400;
+		size_t nlen = (size_t)(colon - line);
+		for (size_t i = 0; i < nlen; i++)
+			if (!is_tchar(line[i]))
+				return 400;
+		const char *v = colon + 1, *ve = line + llen;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		size_t vlen = (size_t)(ve - v);
+		if (header_is(line, nlen, "Content-Length")) {
+			if (!vlen || vlen > 12)
+				return vlen > 12 ? 413 : 400;
+			size_t n = 0;
+			for (size_t i = 0; i < vlen; i++) {
+				if (!isdigit((unsigned char)v[i]))
+					return 400;
+				n = n * 10 + (size_t)(v[i] - '0');
+			}
+			if (r->has_length && r->length != n)
+				return 400;
+			r->has_length = true;
+			r->length = n;
+		} else if (header_is(line, nlen, "Transfer-Encoding")) {
+			return 501;
+		} else if (header_is(line, nlen, "Expect")) {
+			if (vlen == 12 && !strncasecmp(v, "100-continue", 12))
+				r->expect_continue = true;
+		} else if (header_is(line, nlen, "Host")) {
+			if (r->has_host)
+				return 400;
+			r->has_host = true;
+			copy_value(r->host, sizeof(r->host), v, vlen);
+		} else if (header_is(line, nlen, "Origin")) {
+			/* Two could disagree about where the request comes from. */
+			if (r->has_origin)
+				return 400;
+			r->has_origin = true;
+			copy_value(r->origin, sizeof(r->origin), v, vlen);
+		} else if (header_is(line, nlen, "Sec-Fetch-Site")) {
+			if (r->has_fetch_site)
+				return 400;
+			r->has_fetch_site = true;
+			copy_value(r->fetch_site, sizeof(r->fetch_site), v, vlen);
+		} else if (header_is(line, nlen, "Referer")) {
+			r->has_referer = true;
+		} else if (header_is(line, nlen, "X-Rap")) {
+			r->has_xrap = true;
+		} else if (header_is(line, nlen, "User-Agent")) {
+			r->ua_browser = r->ua_browser || (vlen >= 8 && !strncmp(v, "Mozilla/", 8));
+		}
+		if (nlen > 10 && !strncasecmp(line, "Sec-Fetch-", 10))
+			r->has_fetch_meta = true;
+	}
+	if (r->minor >= 1 && !r->has_host)
+		return 400;
+	r->head_len = pos;
+	return 0;
+}
+
+int rap__http_parse(const char *buf, size_t len, struct rap__http_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	int st = parse_head(buf, len, r);
+	if (st != 0)
+		return st;
+	size_t body_len = r->has_length ? r->length : 0;
+	if (body_len > RAP__HTTP_BODY_MAX)
+		return 413;
+	return len - r->head_len < body_len ? RAP_EAGAIN : 0;
+}
+
+void rap__http_req_clear(struct rap__http_req *r)
+{
+	rap__free(r->target);
+	r->target = NULL;
+}
+
+bool rap__http_continue_due(const struct rap__http_req *r, size_t len)
+{
+	return r->head_len && r->expect_continue && len == r->head_len;
+}
+
+/* A TCP line that starts like "GET /cmd/px HTTP/1.1" is an HTTP client (curl). */
+bool rap__http_looks_like_request(const char *buf, size_t len)
+{
+	const char *nl = memchr(buf, '\n', len);
+	if (!nl)
+		return false;
+	size_t llen = (size_t)(nl - buf);
+	if (llen && buf[llen - 1] == '\r')
+		llen--;
+	size_t m = 0;
+	while (m < llen && m < 10 && isupper((unsigned char)buf[m]))
+		m++;
+	if (m == 0 || m >= llen || buf[m] != ' ' || m + 1 >= llen || buf[m + 1] != '/')
+		return false;
+	return llen >= 9 && !memcmp(buf + llen - 9, " HTTP/1.", 8) && (buf[llen - 1] == '0' || buf[llen - 1] == '1');
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding in place ('+' stays '+': a path, not a form). Refuses a bad escape and
+ * %00, which would cut the command short. */
+int rap__http_url_decode(char *s)
+{
+	char *d = s;
+	for (const char *p = s; *p;) {
+		if (*p != '%') {
+			*d++ = *p++;
+			continue;
+		}
+		int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return RAP_EINVAL;
+		*d++ = (char)(hi << 4 | lo);
+		p += 3;
+	}
+	*d = '\0';
+	return 0;
+}
+
+/* ---- who may ask ------------------------------------------------------------------------- */
+
+bool rap__http_host_is_loopback(const char *host)
+{
+	char h[256];
+	snprintf(h, sizeof(h), "%s", host);
+	char *name = h;
+	if (name[0] == '[') {
+		char *close_br = strchr(name, ']');
+		if (!close_br)
+			return false;
+		*close_br = '\0';
+		name++;
+	} else {
+		char *colon = strchr(name, ':');
+		if (colon && !strchr(colon + 1, ':'))
+			*colon = '\0';
+	}
+	if (!strcasecmp(name, "localhost") || !strcmp(name, "::1"))
+		return true;
+	struct in_addr a4;
+	return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* The host part of an Origin ("http://localhost:8080" -> "localhost:8080"). */
+static const char *origin_host(const char *origin)
+{
+	const char *p = strstr(origin, "://");
+	return p ? p + 3 : origin;
+}
+
+/* Whether a request may run a command: it must not be one a web page can make a browser
+ * send. A page can make a cross-site GET (<img src>) or a form POST without asking anyone,
+ * but only with CORS-safelisted headers, and modern browsers add Sec-Fetch-* (which no page
+ * can forge), Origin or Referer, and always a "Mozilla/" User-Agent. So a command runs when
+ * the request carries X-Rap (a browser sends that cross-site only after a CORS preflight,
+ * which this server never grants), or when it looks like no browser at all: no Sec-Fetch-*,
+ * Origin or Referer, and a User-Agent (if any) that does not start with "Mozilla/" -- curl,
+ * wget, scripts. Returns NULL when allowed, otherwise the reason. */
+const char *rap__http_csrf_refusal(const struct rap__http_req *r)
+{
+	if (r->has_xrap)
+		return NULL;
+	if (r->has_fetch_meta || r->has_origin || r->has_referer || r->ua_browser)
+		return "browser request without an X-Rap header (see =h?)";
+	return NULL;
+}
+
+/* Origin and Sec-Fetch-Site, whatever the path: a request from another site, or from a
+ * sandboxed or opaque origin ("null"), is refused outright. */
+const char *rap__http_origin_refusal(const struct rap__http_req *r)
+{
+	if (r->has_origin && (!strcmp(r->origin, "null") || !rap__http_host_is_loopback(origin_host(r->origin))))
+		return "cross-origin request";
+	if (r->has_fetch_site && strcmp(r->fetch_site, "same-origin") != 0 && strcmp(r->fetch_site, "none") != 0)
+		return "cross-site request";
+	return NULL;
+}
+
+/* ---- responses --------------------------------------------------------------------------- */
+
+const char *rap__http_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+/* A complete HTTP/1.1 response: CRLF after every header line, the body byte for byte. */
+char *rap__http_response(int status, const char *body, size_t body_len, bool head_only, size_t *len)
+{
+	char hdr[512];
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 %d %s\r\n"
+			 "Content-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\n"
+			 "Cache-Control: no-store\r\n"
+			 "X-Content-Type-Options: nosniff\r\n"
+			 "%s"
+			 "Connection: close\r\n"
+			 "\r\n",
+			 status, rap__http_status_text(status), body_len,
+			 status == 405 ? "Allow: GET, HEAD, POST\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return NULL;
+	size_t blen = head_only ? 0 : body_len;
+	char *r = rap__malloc((size_t)n + blen + 1);
+	if (!r)
+		return NULL;
+	memcpy(r, hdr, (size_t)n);
+	if (blen)
+		memcpy(r + n, body, blen);
+	r[(size_t)n + blen] = '\0';
+	*len = (size_t)n + blen;
+	return r;
+}
+
+char *rap__http_error_response(int status, const char *why, size_t *len)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body), "%d %s%s%s\n", status, rap__http_status_text(status), why ? ": " : "",
+			 why ? why : "");
+	size_t blen = n < 0 ? 0 : (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1;
+	return rap__http_response(status, body, blen, false, len);
+}

@@ -1,0 +1,149 @@
+/* What the files of the servers started from the prompt share (librap-core only, never
+ * installed). One job per file:
+ *   servers.c         the server commands ("=:PORT", "=t PORT", "=h PORT", "=&...", "=h-"),
+ *                     a server's life (start, attach to a loop, stop), the foreground run
+ *   servers_listen.c  binding "e rap.bind", "e tcp.bind", "e http.bind" to sockets
+ *   servers_rap.c     RAP clients: their session cores and what they may open and write
+ *   servers_conn.c    TCP and HTTP connections: reading, answering, lingering, timeouts
+ *   servers_http.c    what the HTTP server answers (its pages, and who may run commands)
+ *   servers_thread.c  the background thread and its request queue
+ *   http.c            the HTTP/1.1 parser and responder (http.h)
+ *   browser.c         opening =H's page in a browser
+ *   remote_help.c     the help texts of the '=' family, these commands' included
+ * Accepting is librap's (rap/listener.h), and so is the RAP server (rap/server.h). */
+#ifndef RAP_CORE_SERVERS_H
+#define RAP_CORE_SERVERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <rap/core.h>
+#include <rap/loop.h>
+
+#include "http.h"
+
+#define RAP__SRV_LISTENERS_MAX 2 /* 127.0.0.1 and ::1 */
+
+/* Output caps of a client's command line: a RAP client's default largest reply, and for
+ * the one-request TCP/HTTP answers the largest print length. */
+#define RAP__SRV_RAP_OUTPUT_MAX ((size_t)64 << 20)
+#define RAP__SRV_TEXT_OUTPUT_MAX ((size_t)16 << 20)
+
+enum rap__srv_kind { RAP__SRV_RAP, RAP__SRV_TCP, RAP__SRV_HTTP };
+
+/* "rap", "tcp", "http", by kind. */
+extern const char *const rap__srv_kind_name[];
+
+struct rap__srv_conn; /* servers_conn.c: one TCP or HTTP connection */
+
+/* One server. */
+struct rap__srv {
+	enum rap__srv_kind kind;
+	bool background;
+	bool browser;
+	int port;
+	char addrs[160];  /* "127.0.0.1:4000, [::1]:4000" */
+	char url[96];     /* what the "listening on" line shows first */
+	bool loopback;    /* every listener is a loopback address */
+	enum rap_core_policy policy;
+	bool shell;
+	bool once;        /* foreground rap server with rap.loop=false */
+
+	/* Made by the user's thread, then used only by the loop's thread. */
+	int listen_fds[RAP__SRV_LISTENERS_MAX]; /* -1 once handed to rap_server or the listener */
+	size_t nlisteners;
+	struct rap_core *tmpl; /* rap: what each client's core is made from; tcp/http: the core */
+	FILE *log;             /* foreground: one line per event; NULL in the background */
+
+	struct rap_loop *loop;         /* borrowed while attached; NULL otherwise */
+	struct rap_server *rap;        /* rap: serves the clients */
+	struct rap_listener *listener; /* tcp/http: accepts the connections */
+	struct rap__srv_conn *conns;   /* tcp/http: every connection (owned) */
+	size_t nconns;
+	bool stop_requested;   /* foreground: leave the loop */
+
+	struct rap__srv *next; /* servers_thread.c's list of background servers */
+};
+
+/* ---- servers.c ------------------------------------------------------------------------- */
+
+/* One line on a foreground server's log (the user's error stream), after the kind;
+ * nothing in the background. */
+void rap__srv_logf(struct rap__srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Starts serving s on loop (borrowed; s uses it until rap__srv_detach), in the loop's
+ * thread: its sockets go to a rap_server or a rap_listener. Errors: RAP_ENOMEM, -errno,
+ * errors of rap_server_add_listener and rap_listener_add. Detach after a failure too. */
+int rap__srv_attach(struct rap__srv *s, struct rap_loop *loop);
+
+/* Undoes rap__srv_attach (also a partial one) and closes every client, in the loop's
+ * thread. Nothing when s is not attached. */
+void rap__srv_detach(struct rap__srv *s);
+
+/* Detaches s, closes what it still listens on and frees it (NULL is ignored). */
+void rap__srv_free(struct rap__srv *s);
+
+/* ---- servers_listen.c ---------------------------------------------------------------- */
+
+/* Binds the addresses bind names on port (0: the system chooses one port for all of
+ * them) and fills s's sockets, port, addrs, url and loopback. On failure, returns the
+ * error with a one-line description in err (errcap bytes) and s listens on nothing.
+ * Errors: -errno, RAP_ERESOLVE. */
+int rap__srv_listen(struct rap__srv *s, const char *bind, int port, char *err, size_t errcap);
+
+/* Closes the sockets s still owns. */
+void rap__srv_close_listeners(struct rap__srv *s);
+
+/* ---- servers_rap.c --------------------------------------------------------------------- */
+
+/* Serves s's sockets over RAP on s->loop: a rap_server whose every client gets its own
+ * session core made from s->tmpl. Errors: as rap__srv_attach. */
+int rap__srv_rap_attach(struct rap__srv *s);
+
+/* Frees the rap_server, which closes every session and the sockets it took. */
+void rap__srv_rap_detach(struct rap__srv *s);
+
+/* ---- servers_conn.c -------------------------------------------------------------------- */
+
+/* Accepts TCP or HTTP connections on s's sockets, on s->loop. Errors: as rap__srv_attach. */
+int rap__srv_conn_attach(struct rap__srv *s);
+
+/* Closes the sockets and every connection. */
+void rap__srv_conn_detach(struct rap__srv *s);
+
+/* Runs one command line on the server's core: its output, then whatever it reported on
+ * the error stream (a refused command's one-line reason). *denied tells a policy
+ * refusal. Returns heap text (rap__free) of *len bytes, or NULL without memory. */
+char *rap__srv_run_command(struct rap__srv *s, const char *cmd, size_t *len, bool *denied);
+
+/* ---- servers_http.c -------------------------------------------------------------------- */
+
+/* The response to a complete request from peer (borrowed, for the log) whose body is
+ * body[0..body_len): heap text (rap__free) of *len bytes, or NULL without memory. Runs
+ * the command a /cmd request carries; logs one line. */
+char *rap__srv_http_answer(struct rap__srv *s, const char *peer, const struct rap__http_req *r, const char *body,
+			   size_t body_len, size_t *len);
+
+/* An error response (why may be NULL), logged: heap text (rap__free) of *len bytes, or
+ * NULL without memory. */
+char *rap__srv_http_error(struct rap__srv *s, const char *peer, int status, const char *why, size_t *len);
+
+/* ---- servers_thread.c ------------------------------------------------------------------ */
+
+/* Attaches s to the background thread of c (started with its first server) and lists it;
+ * returns once the thread has done so, with the real result. On failure s is not listed
+ * (the caller frees it). Errors: RAP_ENOMEM, -errno, RAP_ECLOSED (the thread is gone),
+ * errors of rap__srv_attach. */
+int rap__srv_bg_start(struct rap_core *c, struct rap__srv *s);
+
+/* Stops and frees s, a listed background server of c; the thread ends with the last one.
+ * Returns once s is detached, which lasts as long as the command a client of the thread
+ * is running then. */
+void rap__srv_bg_stop(struct rap_core *c, struct rap__srv *s);
+
+/* c's background servers, newest first, linked by next (borrowed; NULL when none). The
+ * user's thread only. */
+struct rap__srv *rap__srv_bg_list(const struct rap_core *c);
+
+#endif

@@ -1,0 +1,640 @@
+/* Sans-IO RAP server session: bytes in, handler calls, reply bytes out.
+ *
+ * The stock server trusts every length it reads and dies or desyncs on the first odd packet;
+ * this session validates each header before its body (the codec does that), drains what it
+ * refuses, and answers every complete request in order, so one client can neither stall nor
+ * confuse the process serving it. See doc/protocol.md for the deviations and the probe. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rap/rap.h>
+
+#include "common.h"
+#include "rap_private.h"
+
+#define CAPS_SUPPORTED (CAP_LARGE | CAP_CMD_STATUS | CAP_WRITE_ERRORS)
+/* Even extended clients refuse CMD replies over their max reply (64 MiB by default), so an
+ * uncut reply is still bounded here; stock clients are bounded by stock_reply_max. */
+#define EXT_CMD_REPLY_MAX (64u << 20)
+
+/* Requests are decoded only while fewer than HIGH_WATER reply bytes wait to be sent; the
+ * rest of the input is held back. That bounds what a pipelining (or hostile) client can
+ * make us queue to one reply beyond this mark. */
+#define HIGH_WATER (256u << 10)
+#define OUT_MAX (HIGH_WATER + EXT_CMD_REPLY_MAX + 64u)
+/* An emptied reply queue holding more than this gives its memory back, so one big CMD
+ * reply does not pin it for the rest of the session. */
+#define OUT_KEEP (2u << 20)
+/* Held-back input beyond this means the caller keeps feeding without draining replies. */
+#define PENDING_MAX (8u << 20)
+
+#define SERVE_READ_SIZE (64u << 10)
+
+struct rap_server_session {
+	const struct rap_server_handler *h;
+	void *ctx;
+	struct rap_decoder *dec;
+	uint32_t max_payload;     /* WRITE/CMD payload limit for stock sessions */
+	uint32_t stock_reply_max; /* 0 = no cut */
+	bool extended;            /* the client sent a valid probe */
+	uint16_t caps;            /* granted capabilities */
+	struct rap__buf out;      /* queued replies; out.data[out_off..out.len) not yet sent */
+	size_t out_off;
+	struct rap__buf pending;  /* input not decoded yet because output is above HIGH_WATER */
+	int failed;               /* 0, or the error feed() keeps returning */
+	uint64_t requests;        /* complete messages decoded so far */
+	char reason[160];
+};
+
+static void slog(struct rap_server_session *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void slog(struct rap_server_session *s, int level, const char *fmt, ...)
+{
+	if (!s->h->log)
+		return;
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	s->h->log(s->ctx, level, line);
+}
+
+static void fail(struct rap_server_session *s, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct rap_server_session *s, int err, const char *fmt, ...)
+{
+	if (s->failed)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->reason, sizeof s->reason, fmt, ap);
+	va_end(ap);
+	s->failed = err;
+	slog(s, 3, "dropping client: %s", s->reason);
+}
+
+static bool large(const struct rap_server_session *s)
+{
+	return s->extended && (s->caps & CAP_LARGE);
+}
+
+static uint32_t decoder_limit(const struct rap_server_session *s)
+{
+	if (large(s) && s->max_payload < EXT_CHUNK_MAX)
+		return EXT_CHUNK_MAX;
+	return s->max_payload;
+}
+
+/* ---- reply queue ------------------------------------------------------------------- */
+
+static size_t out_queued(const struct rap_server_session *s)
+{
+	return s->out.len - s->out_off;
+}
+
+/* Room for n more reply bytes at out.data + out.len. Sent bytes are squeezed out first;
+ * appends only happen below HIGH_WATER, so the move stays small. */
+static int out_reserve(struct rap_server_session *s, size_t n)
+{
+	if (s->out_off) {
+		memmove(s->out.data, s->out.data + s->out_off, out_queued(s));
+		s->out.len -= s->out_off;
+		s->out_off = 0;
+	}
+	int rc = rap__buf_reserve(&s->out, n);
+	if (rc < 0)
+		fail(s, rc, "cannot queue a %zu-byte reply: %s", n, rap_strerror(rc));
+	return rc;
+}
+
+static void reply_u32(struct rap_server_session *s, uint8_t op, uint32_t v)
+{
+	if (out_reserve(s, 5) < 0)
+		return;
+	uint8_t *p = s->out.data + s->out.len;
+	p[0] = op;
+	rap__put_be32(p + 1, v);
+	s->out.len += 5;
+}
+
+static void reply_u64(struct rap_server_session *s, uint8_t op, uint64_t v)
+{
+	if (out_reserve(s, 9) < 0)
+		return;
+	uint8_t *p = s->out.data + s->out.len;
+	p[0] = op;
+	rap__put_be64(p + 1, v);
+	s->out.len += 9;
+}
+
+/* op len text NUL, len counting the NUL. */
+static void reply_text(struct rap_server_session *s, uint8_t op, const char *text, size_t n)
+{
+	if (out_reserve(s, 5 + n + 1) < 0)
+		return;
+	uint8_t *p = s->out.data + s->out.len;
+	p[0] = op;
+	rap__put_be32(p + 1, (uint32_t)(n + 1));
+	memcpy(p + 5, text, n);
+	p[5 + n] = 0;
+	s->out.len += 5 + n + 1;
+}
+
+/* A CMD reply of at most max payload bytes: the text, its NUL and, for a client granted
+ * CAP_CMD_STATUS, the be32 status. Longer output is cut on a UTF-8 character boundary and
+ * ends with a note saying how much is missing, so the reader knows the text is incomplete
+ * instead of silently getting a prefix. */
+static void reply_cmd(struct rap_server_session *s, const char *text, size_t n, uint32_t max,
+		      uint32_t status)
+{
+	bool with_status = s->extended && (s->caps & CAP_CMD_STATUS);
+	if (with_status && max > 5)
+		max -= 4;
+	char note[96];
+	int nl = 0;
+	size_t keep = n;
+	if (max != 0 && n + 1 > max) {
+		/* Sized with the largest possible count first: the real count has no more digits. */
+		nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n", n, n);
+		keep = 0;
+		if (nl > 0 && (size_t)nl + 1 < max) {
+			keep = max - 1 - (size_t)nl;
+			while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
+				keep--;
+			nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n",
+				      n - keep, n);
+		} else {
+			keep = max - 1;
+			nl = 0;
+		}
+		slog(s, 5, "CMD output of %zu bytes cut to %zu for a client without the extension", n, keep);
+	}
+	size_t total = keep + (size_t)nl;
+	size_t payload = total + 1 + (with_status ? 4 : 0);
+	if (out_reserve(s, 5 + payload) < 0)
+		return;
+	uint8_t *p = s->out.data + s->out.len;
+	p[0] = RAP_OP_CMD | RAP_REPLY;
+	rap__put_be32(p + 1, (uint32_t)payload);
+	memcpy(p + 5, text, keep);
+	memcpy(p + 5 + keep, note, (size_t)nl);
+	p[5 + total] = 0;
+	if (with_status)
+		rap__put_be32(p + 5 + total + 1, status);
+	s->out.len += 5 + payload;
+}
+
+/* ---- requests ---------------------------------------------------------------------- */
+
+static void do_open(struct rap_server_session *s, const struct rap_msg *m)
+{
+	if (m->dropped) {
+		slog(s, 4, "OPEN path of %u bytes over the payload limit: refused", m->len);
+		reply_u32(s, RAP_OP_OPEN | RAP_REPLY, UINT32_MAX);
+		return;
+	}
+	const char *path = m->data ? (const char *)m->data : "";
+	int fd = s->h->open(s->ctx, path, m->perm);
+	if (fd < 0) {
+		/* Stock servers hang up here; stock clients handle -1 just as well. */
+		slog(s, 6, "OPEN '%s' (perm %u) failed: %s", path, m->perm, rap_strerror(fd));
+		fd = -1;
+	}
+	reply_u32(s, RAP_OP_OPEN | RAP_REPLY, (uint32_t)fd);
+}
+
+static void do_read(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint32_t limit = large(s) ? EXT_CHUNK_MAX : RAP_PACKET_MAX;
+	size_t n = m->len < limit ? m->len : limit;
+	if (out_reserve(s, 5 + n) < 0)
+		return;
+	uint8_t *p = s->out.data + s->out.len;
+	ssize_t got = n ? s->h->read(s->ctx, p + 5, n) : 0;
+	if (got < 0) {
+		slog(s, 7, "READ of %zu bytes failed: %s", n, rap_strerror((int)got));
+		got = 0;
+	} else if ((size_t)got > n) {
+		slog(s, 3, "handler read returned %zd for %zu bytes; answering %zu", got, n, n);
+		got = (ssize_t)n;
+	}
+	p[0] = RAP_OP_READ | RAP_REPLY;
+	rap__put_be32(p + 1, (uint32_t)got);
+	s->out.len += 5 + (size_t)got;
+}
+
+static void do_write(struct rap_server_session *s, const struct rap_msg *m)
+{
+	/* Stock clients know only 0 for a failure; a client granted CAP_WRITE_ERRORS is told
+	 * which: a RAP_E* code (a stable number of ours, unlike errno values, which differ
+	 * between architectures; those become RAP_EREMOTE). */
+	bool codes = s->extended && (s->caps & CAP_WRITE_ERRORS);
+	if (m->dropped) {
+		slog(s, 4, "WRITE of %u bytes over the %u-byte limit: drained and refused", m->len,
+		     decoder_limit(s));
+		reply_u32(s, RAP_OP_WRITE | RAP_REPLY, codes ? (uint32_t)(int32_t)RAP_ETOOBIG : 0);
+		return;
+	}
+	ssize_t put = m->len ? s->h->write(s->ctx, m->data, m->len) : 0;
+	if (put < 0) {
+		slog(s, 7, "WRITE of %u bytes failed: %s", m->len, rap_strerror((int)put));
+		put = !codes ? 0 : rap__is_rap_error((int)put) ? put : RAP_EREMOTE;
+	} else if ((size_t)put > m->len) {
+		put = (ssize_t)m->len;
+	}
+	reply_u32(s, RAP_OP_WRITE | RAP_REPLY, (uint32_t)(int32_t)put);
+}
+
+static void do_probe(struct rap_server_session *s, uint64_t offset)
+{
+	uint16_t version = (uint16_t)(offset >> 16);
+	uint16_t want = (uint16_t)offset;
+	s->extended = true;
+	s->caps = want & CAPS_SUPPORTED;
+	int rc = rap_decoder_set_max_payload(s->dec, decoder_limit(s));
+	if (rc < 0) {
+		fail(s, rc, "cannot raise the payload limit: %s", rap_strerror(rc));
+		return;
+	}
+	/* Answering a version above the client's would make it take us for a stock peer
+	 * while this session already counts as extended. */
+	uint16_t speak = version && version < PROBE_VERSION ? version : PROBE_VERSION;
+	slog(s, 6, "extension probe: client version %u caps 0x%04x, granted 0x%04x", version, want,
+	     s->caps);
+	reply_u64(s, RAP_OP_SEEK | RAP_REPLY,
+		  ((uint64_t)PROBE_ANSWER << 32) | ((uint64_t)speak << 16) | s->caps);
+}
+
+static void do_seek(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint64_t pos = 0;
+	int rc;
+	bool query = false;
+	switch (m->whence) {
+	case RAP_SEEK_SET:
+		rc = s->h->seek(s->ctx, RAP_SEEK_SET, m->offset, &pos);
+		break;
+	case RAP_SEEK_END:
+		rc = s->h->seek(s->ctx, RAP_SEEK_END, 0, &pos);
+		break;
+	case RAP_SEEK_PROBE:
+		if ((m->offset >> 32) == PROBE_MAGIC) {
+			do_probe(s, m->offset);
+			return;
+		}
+		/* Without the magic it is just an unknown whence, as on stock. */
+		/* fall through */
+	default:
+		/* Stock servers answer the position for CUR and for any unknown whence, ignoring
+		 * the offset; clients rely on it (the probe does too). */
+		query = true;
+		rc = s->h->seek(s->ctx, RAP_SEEK_CUR, 0, &pos);
+		break;
+	}
+	if (rc < 0) {
+		slog(s, 7, "SEEK whence %u offset 0x%llx failed: %s", m->whence,
+		     (unsigned long long)m->offset, rap_strerror(rc));
+		if (query || s->h->seek(s->ctx, RAP_SEEK_CUR, 0, &pos) < 0)
+			pos = 0;
+	}
+	reply_u64(s, RAP_OP_SEEK | RAP_REPLY, pos);
+}
+
+static void do_close(struct rap_server_session *s, const struct rap_msg *m)
+{
+	int rc = s->h->close(s->ctx, m->value);
+	if (rc < 0)
+		slog(s, 7, "CLOSE of fd %d refused: %s", (int)m->value, rap_strerror(rc));
+	reply_u32(s, RAP_OP_CLOSE | RAP_REPLY, rc < 0 ? UINT32_MAX : 0);
+}
+
+static void do_cmd(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint32_t max = large(s) ? EXT_CMD_REPLY_MAX : s->stock_reply_max;
+	if (m->dropped) {
+		char text[128];
+		int n = snprintf(text, sizeof text, "error: command too long (%u bytes, limit %u)\n",
+				 m->len, decoder_limit(s));
+		slog(s, 4, "CMD of %u bytes over the %u-byte limit: drained and refused", m->len,
+		     decoder_limit(s));
+		reply_cmd(s, text, (size_t)n, max, CMD_STATUS_FAILED);
+		return;
+	}
+	if (m->len == 0) {
+		/* What stock answers; stock clients never send it (they count the NUL). */
+		reply_u32(s, RAP_OP_CMD | RAP_REPLY, 0);
+		return;
+	}
+	char *out = NULL;
+	int rc = s->h->cmd(s->ctx, (const char *)m->data, &out);
+	uint32_t status = rc < 0 ? CMD_STATUS_FAILED : CMD_STATUS_OK;
+	if (rc < 0 && !out) {
+		char text[128];
+		int n = snprintf(text, sizeof text, "error: command refused: %s\n", rap_strerror(rc));
+		reply_cmd(s, text, (size_t)n, max, status);
+		return;
+	}
+	/* A NULL result is empty output: stock clients reject a 0 length, not an empty text. */
+	reply_cmd(s, out ? out : "", out ? strlen(out) : 0, max, status);
+	free(out);
+}
+
+static void do_system(struct rap_server_session *s)
+{
+	static const char text[] = "SYSTEM (0x06) is retired; use CMD (0x07)\n";
+	slog(s, 5, "retired SYSTEM (0x06) request answered with an error text");
+	reply_text(s, RAP_OP_SYSTEM | RAP_REPLY, text, sizeof text - 1);
+}
+
+static void handle(struct rap_server_session *s, const struct rap_msg *m)
+{
+	s->requests++;
+	switch (m->op) {
+	case RAP_OP_OPEN:
+		do_open(s, m);
+		break;
+	case RAP_OP_READ:
+		do_read(s, m);
+		break;
+	case RAP_OP_WRITE:
+		do_write(s, m);
+		break;
+	case RAP_OP_SEEK:
+		do_seek(s, m);
+		break;
+	case RAP_OP_CLOSE:
+		do_close(s, m);
+		break;
+	case RAP_OP_SYSTEM:
+		do_system(s);
+		break;
+	case RAP_OP_CMD:
+		do_cmd(s, m);
+		break;
+	case RAP_OP_CMD | RAP_REPLY:
+		/* This server never sends a reverse CMD, so nothing can be answered. */
+		fail(s, RAP_EPROTO, "unexpected CMD reply (0x87): no reverse command is pending");
+		break;
+	default:
+		fail(s, RAP_EPROTO, "unexpected opcode 0x%02x", m->op);
+		break;
+	}
+}
+
+/* Decodes and runs requests from in[0..len) until the input ends, the session fails or the
+ * reply queue reaches HIGH_WATER. Returns the bytes used. */
+static size_t run(struct rap_server_session *s, const uint8_t *in, size_t len)
+{
+	size_t off = 0;
+	while (off < len && !s->failed && out_queued(s) < HIGH_WATER) {
+		struct rap_msg m;
+		size_t used = 0;
+		int rc = rap_decoder_decode(s->dec, in + off, len - off, &used, &m);
+		off += used;
+		if (rc == RAP_EPROTO && off < len) {
+			fail(s, rc, "unknown opcode 0x%02x", in[off]);
+			break;
+		}
+		if (rc < 0) {
+			fail(s, rc, "cannot decode a request: %s", rap_strerror(rc));
+			break;
+		}
+		if (rc == 0)
+			break;
+		handle(s, &m);
+	}
+	return off;
+}
+
+static void run_pending(struct rap_server_session *s)
+{
+	if (!s->pending.len || s->failed || out_queued(s) >= HIGH_WATER)
+		return;
+	size_t used = run(s, s->pending.data, s->pending.len);
+	rap__buf_consume(&s->pending, used);
+}
+
+/* ---- public API -------------------------------------------------------------------- */
+
+int rap_server_session_new(const struct rap_server_handler *handler, void *ctx,
+			   struct rap_server_session **out)
+{
+	if (!out)
+		return RAP_EINVAL;
+	*out = NULL;
+	if (!handler || !handler->open || !handler->read || !handler->write || !handler->seek ||
+	    !handler->close || !handler->cmd)
+		return RAP_EINVAL;
+	struct rap_server_session *s = rap__calloc(1, sizeof *s);
+	if (!s)
+		return RAP_ENOMEM;
+	int rc = rap_decoder_new(RAP_ROLE_SERVER, &s->dec);
+	if (rc < 0) {
+		rap__free(s);
+		return rc;
+	}
+	s->h = handler;
+	s->ctx = ctx;
+	s->max_payload = RAP_PACKET_MAX;
+	s->stock_reply_max = RAP_STOCK_CMD_REPLY_MAX;
+	rc = rap_decoder_set_max_payload(s->dec, s->max_payload);
+	if (rc < 0) {
+		rap_decoder_free(s->dec);
+		rap__free(s);
+		return rc;
+	}
+	rap__buf_init(&s->out, OUT_MAX);
+	rap__buf_init(&s->pending, PENDING_MAX);
+	*out = s;
+	return 0;
+}
+
+void rap_server_session_free(struct rap_server_session *s)
+{
+	if (!s)
+		return;
+	rap_decoder_free(s->dec);
+	rap__buf_free(&s->out);
+	rap__buf_free(&s->pending);
+	rap__free(s);
+}
+
+int rap_server_session_set_max_payload(struct rap_server_session *s, uint32_t max)
+{
+	if (!s || max == 0)
+		return RAP_EINVAL;
+	uint32_t old = s->max_payload;
+	s->max_payload = max;
+	int rc = rap_decoder_set_max_payload(s->dec, decoder_limit(s));
+	if (rc < 0)
+		s->max_payload = old;
+	return rc;
+}
+
+void rap_server_session_set_stock_reply_max(struct rap_server_session *s, uint32_t max)
+{
+	if (s)
+		s->stock_reply_max = max;
+}
+
+ssize_t rap_server_session_feed(struct rap_server_session *s, const uint8_t *in, size_t len)
+{
+	if (!s || (!in && len))
+		return RAP_EINVAL;
+	if (s->failed)
+		return s->failed;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	size_t used = 0;
+	if (!s->pending.len)
+		used = run(s, in, len);
+	if (used < len && !s->failed) {
+		/* Requests wait until the replies before them are taken. */
+		int rc = rap__buf_append(&s->pending, in + used, len - used);
+		if (rc == RAP_ETOOBIG)
+			fail(s, RAP_EPROTO, "client sends requests without reading the replies "
+					    "(%zu bytes held back)", s->pending.len);
+		else if (rc < 0)
+			fail(s, rc, "cannot hold back input: %s", rap_strerror(rc));
+		run_pending(s);
+	}
+	return s->failed ? s->failed : (ssize_t)len;
+}
+
+size_t rap_server_session_output(struct rap_server_session *s, const uint8_t **data)
+{
+	if (!s) {
+		if (data)
+			*data = NULL;
+		return 0;
+	}
+	if (data)
+		*data = s->out.data ? s->out.data + s->out_off : NULL;
+	return out_queued(s);
+}
+
+void rap_server_session_consume(struct rap_server_session *s, size_t n)
+{
+	if (!s)
+		return;
+	size_t q = out_queued(s);
+	s->out_off += n < q ? n : q;
+	if (s->out_off == s->out.len) {
+		s->out.len = s->out_off = 0;
+		if (s->out.cap > OUT_KEEP)
+			rap__buf_free(&s->out);
+	}
+	run_pending(s);
+}
+
+bool rap_server_session_wants_input(const struct rap_server_session *s)
+{
+	return s && !s->failed && s->pending.len == 0 && out_queued(s) < HIGH_WATER;
+}
+
+bool rap_server_session_partial(const struct rap_server_session *s)
+{
+	return s && s->pending.len == 0 && !rap_decoder_idle(s->dec);
+}
+
+uint64_t rap_server_session_requests(const struct rap_server_session *s)
+{
+	return s ? s->requests : 0;
+}
+
+bool rap_server_session_release(struct rap_server_session *s)
+{
+	if (!s || out_queued(s) > 0 || s->pending.len > 0 || !rap_decoder_idle(s->dec))
+		return false;
+	s->out.len = s->out_off = 0;
+	/* Small buffers stay: freeing them would cost an allocation per request. */
+	if (s->out.cap > RELEASE_KEEP)
+		rap__buf_free(&s->out);
+	rap__buf_free(&s->pending);
+	rap__decoder_release(s->dec);
+	return true;
+}
+
+/* True while a request is partly received or requests wait behind unsent replies: the
+ * client owes us bytes, or we owe it the time to read. */
+bool rap_server_session_busy(const struct rap_server_session *s)
+{
+	return s && (!rap_decoder_idle(s->dec) || s->pending.len > 0);
+}
+
+const char *rap_server_session_error(const struct rap_server_session *s)
+{
+	if (!s || !s->failed)
+		return "no error";
+	return s->reason;
+}
+
+/* Sends everything queued, including replies produced by held-back requests as the queue
+ * drains. */
+static int flush(struct rap_server_session *s, int fd)
+{
+	const uint8_t *p;
+	size_t n;
+	while ((n = rap_server_session_output(s, &p)) > 0) {
+		int rc = rap_send_all(fd, p, n);
+		if (rc < 0)
+			return rc;
+		rap_server_session_consume(s, n);
+	}
+	return 0;
+}
+
+int rap_server_session_serve_fd(struct rap_server_session *s, int fd)
+{
+	if (!s || fd < 0)
+		return RAP_EINVAL;
+	uint8_t *buf = rap__malloc(SERVE_READ_SIZE);
+	if (!buf)
+		return RAP_ENOMEM;
+	int rc = 0;
+	for (;;) {
+		rc = flush(s, fd);
+		if (rc == RAP_ECLOSED) {
+			/* Hanging up without reading every reply is still just hanging up. */
+			slog(s, 6, "client hung up with replies unsent");
+			rc = 0;
+			break;
+		}
+		if (rc < 0)
+			break;
+		if (s->failed) {
+			rc = s->failed;
+			break;
+		}
+		ssize_t got = read(fd, buf, SERVE_READ_SIZE);
+		if (got == 0) {
+			if (!rap_decoder_idle(s->dec) || s->pending.len)
+				slog(s, 6, "client hung up in the middle of a request");
+			rc = 0;
+			break;
+		}
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		ssize_t fed = rap_server_session_feed(s, buf, (size_t)got);
+		if (fed < 0) {
+			/* Replies to the requests before the bad one still go out. */
+			(void)flush(s, fd);
+			rc = (int)fed;
+			break;
+		}
+	}
+	rap__free(buf);
+	return rc;
+}
