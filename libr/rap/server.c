@@ -19,7 +19,9 @@
 #include "common.h"
 
 #define READ_CHUNK 65536
-#define REFUSING_MAX 64       /* refused clients waiting for their one answer at a time */
+#define REFUSING_MAX 64
+#define LINGER_MS 2000            /* after a failed TLS handshake, see CONN_LINGER */
+#define LINGER_MAX (256u << 10)   /* bytes dropped while lingering, at most */       /* refused clients waiting for their one answer at a time */
 
 struct network {
 	int family;        /* AF_INET or AF_INET6 */
@@ -27,7 +29,11 @@ struct network {
 	unsigned prefix;
 };
 
-enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_DRAINING };
+/* CONN_LINGER: the TLS handshake failed and the alert is on its way; what the peer still
+ * sends is read and dropped until it hangs up (or LINGER_MS), because closing with unread
+ * input makes the kernel answer with a reset that can destroy the alert before the peer
+ * reads it ("certificate required", "not TLS") and leave it with "connection reset". */
+enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_DRAINING, CONN_LINGER };
 
 struct conn {
 	struct rap_server *srv;
@@ -47,6 +53,7 @@ struct conn {
 	bool tls_pending_listed;
 	bool hangup;                        /* draining because the handler ended the session */
 	const char *refusal;                /* refused client: why (answers its first request) */
+	size_t lingered;                    /* CONN_LINGER: bytes dropped so far */
 	struct conn *prev, *next;           /* all connections */
 	struct conn *pending_next;          /* TLS connections with decrypted bytes waiting */
 };
@@ -474,7 +481,9 @@ static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *
 	struct conn *c = user;
 	const char *why;
 	conn_deadline(c, &why);
-	if (c->state == CONN_DRAINING)
+	if (c->state == CONN_LINGER)
+		conn_close(c, 7, "closed after the failed handshake");
+	else if (c->state == CONN_DRAINING)
 		conn_close(c, 5, c->hangup ? "peer did not take its last replies" : "shutdown grace period over");
 	else
 		conn_close(c, strcmp(why, "idle timeout") ? 4 : 6, why);
@@ -563,9 +572,17 @@ static bool conn_handshake(struct conn *c)
 	if (rc == RAP_EAGAIN)
 		return true;
 	if (rc < 0) {
-		char why[256];
-		snprintf(why, sizeof(why), "TLS handshake failed: %s", rap_tls_error(c->tls));
-		conn_close(c, 4, why);
+		srv_log(c->srv, 4, c->peer, "TLS handshake failed: %s", rap_tls_error(c->tls));
+		rap_tls_free(c->tls);
+		c->tls = NULL;
+		if (shutdown(c->fd, SHUT_WR) < 0) {
+			conn_close(c, 7, "closed after the failed handshake");
+			return false;
+		}
+		c->state = CONN_LINGER;
+		c->lingered = 0;
+		conn_set_interest(c, RAP_LOOP_READ);
+		rap_loop_timer_set(c->timer, LINGER_MS);
 		return false;
 	}
 	c->state = CONN_OPEN;
@@ -645,8 +662,27 @@ static void conn_list_tls_pending(struct conn *c)
 	rap_loop_timer_set(srv->pending_timer, 0);
 }
 
+/* Drops what a peer sends after a failed handshake until it hangs up. */
+static void conn_linger(struct conn *c)
+{
+	uint8_t buf[READ_CHUNK];
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		if (n <= 0 || (c->lingered += (size_t)n) > LINGER_MAX) {
+			conn_close(c, 7, "closed after the failed handshake");
+			return;
+		}
+	}
+}
+
 static void conn_step(struct conn *c, unsigned events)
 {
+	if (c->state == CONN_LINGER) {
+		conn_linger(c);
+		return;
+	}
 	if (c->state == CONN_HANDSHAKE) {
 		if (!conn_handshake(c))
 			return;
