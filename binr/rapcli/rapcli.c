@@ -17,9 +17,9 @@
 
 #if HAVE_LIBEDIT
 #include <editline/readline.h>
-#endif
 
 #define HISTORY_MAX 1000
+#endif
 
 struct cli_options {
 	const char **commands; /* -c, in order */
@@ -244,6 +244,8 @@ static bool run_stream(struct rap_core *core, FILE *f)
 	return ok;
 }
 
+#if HAVE_LIBEDIT
+/* Without libedit nothing could recall the lines, so nothing is saved. */
 static char *history_path(void)
 {
 	const char *env = getenv("RAPCLI_HISTFILE");
@@ -274,7 +276,6 @@ static char *history_path(void)
 	return path;
 }
 
-#if HAVE_LIBEDIT
 static bool interactive(struct rap_core *core)
 {
 	char *hist = history_path();
