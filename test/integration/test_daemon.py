@@ -533,8 +533,6 @@ def make_pki(d):
                 out.write(f.read())
 
 
-@unittest.skipUnless(raplib.HAVE_OPENSSL, raplib.NO_OPENSSL)
-@unittest.skipUnless(shutil.which("openssl"), "openssl CLI not installed")
 def without_sys_resource():
     """preexec_fn: as root, drop CAP_SYS_RESOURCE from the bounding set, so the program
     exec'd next cannot raise its hard descriptor limit (as an unprivileged daemon)."""
@@ -614,6 +612,8 @@ class Roots(unittest.TestCase):
             root.cleanup()
 
 
+@unittest.skipUnless(raplib.HAVE_OPENSSL, raplib.NO_OPENSSL)
+@unittest.skipUnless(shutil.which("openssl"), "openssl CLI not installed")
 class Tls(unittest.TestCase):
 
     @classmethod
