@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -191,6 +192,15 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 	return remote ? EX_UNAVAILABLE : EX_NOINPUT;
 }
 
+/* A build without TLS cannot honour --tls-* or a raps:// target: refused up front as a
+ * usage error, before anything is opened, instead of failing later as if the server were
+ * unreachable. */
+static bool tls_requested(const struct cli_options *o)
+{
+	return o->tls_ca || o->tls_cert || o->tls_key || o->tls_insecure ||
+	       (o->target && strncasecmp(o->target, "raps://", 7) == 0);
+}
+
 /* A client TLS configuration from the --tls-* options. */
 static int make_tls(const struct cli_options *o, struct rap_tls_config **out)
 {
@@ -326,6 +336,12 @@ int main(int argc, char **argv)
 	int status = 0;
 	if (o.list_plugins) {
 		list_plugins(rap_core_io(core));
+		goto out;
+	}
+	if (tls_requested(&o) && !rap_tls_available()) {
+		fprintf(stderr, "rapcli: TLS is not available in this build (rap was built without "
+			"OpenSSL): raps:// and --tls-* cannot be used\n");
+		status = EX_USAGE;
 		goto out;
 	}
 	if (o.tls_ca || o.tls_cert || o.tls_key || o.tls_insecure) {

@@ -411,6 +411,17 @@ static bool listener_uses_tls(const struct config *cfg, const struct listen_spec
 	return true;
 }
 
+/* Whether anything in the configuration asks for TLS. */
+static bool tls_configured(const struct config *cfg)
+{
+	if (cfg->tls_cert || cfg->tls_key || cfg->tls_client_ca)
+		return true;
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls)
+			return true;
+	return false;
+}
+
 static int make_tls_config(const struct config *cfg, const char *cert, const char *key,
 			   struct rap_tls_config **out)
 {
@@ -722,7 +733,14 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct daemon d = { .cfg = &cfg };
-	/* Certificates first: a bad one is a configuration error before anything listens. */
+	/* Certificates first: a bad one is a configuration error before anything listens. So
+	 * is asking a build without TLS for it, which no certificate would fix. */
+	if (!rap_tls_available() && tls_configured(&cfg)) {
+		log_line(LOG_ERR, NULL, "TLS is not available in this build (rap was built without "
+			 "OpenSSL): raps:// and --tls-* cannot be used");
+		status = EX_CONFIG;
+		goto done;
+	}
 	bool any_tls = false;
 	for (size_t i = 0; i < cfg.nlisten; i++) {
 		struct listen_spec *l = &cfg.listen[i];

@@ -194,10 +194,10 @@ const struct rap_io_plugin *rap_io_plugin_for(const struct rap_io *io, const cha
 
 int rap_io_new(struct rap_io **out)
 {
-	static const struct rap_io_plugin *const builtin[] = {
+	const struct rap_io_plugin *const builtin[] = {
 		&rap__io_plugin_file,
 		&rap__io_plugin_malloc,
-		&rap__io_plugin_rap,
+		rap__io_plugin_rap(),
 	};
 	if (!out)
 		return RAP_EINVAL;

@@ -10,10 +10,11 @@
 #define RAP__IO_AUTHOR "rap developers"
 #define RAP__IO_LICENSE "MIT"
 
-/* The built-in plugins, registered by rap_io_new in this order (the -L listing order). */
+/* The built-in plugins, registered by rap_io_new in this order (the -L listing order).
+ * rap's depends on whether librap has TLS (see io_rap.c). */
 extern const struct rap_io_plugin rap__io_plugin_file;
 extern const struct rap_io_plugin rap__io_plugin_malloc;
-extern const struct rap_io_plugin rap__io_plugin_rap;
+const struct rap_io_plugin *rap__io_plugin_rap(void);
 
 /* Test hook: false makes rap_io_open_local behave as on a kernel without openat2 (the
  * component walk), so the unit test can run every escape attempt through both paths.

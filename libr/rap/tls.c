@@ -38,6 +38,11 @@
 
 #define ERR_TEXT_MAX 256
 
+bool rap_tls_available(void)
+{
+	return true;
+}
+
 struct tls_params {
 	char *cert;    /* chain file, NULL: none */
 	char *key;     /* key file, NULL: the key is in cert */
@@ -818,6 +823,14 @@ const char *rap_tls_protocol(const struct rap_tls *t)
 
 #else /* !HAVE_OPENSSL */
 
+/* What rap_tls_config_error() and rap_tls_error() say in this build (see rap/tls.h). */
+#define NO_TLS_TEXT "TLS is not available in this build (rap was built without OpenSSL)"
+
+bool rap_tls_available(void)
+{
+	return false;
+}
+
 int rap_tls_config_new(bool server, struct rap_tls_config **out)
 {
 	(void)server;
@@ -862,7 +875,7 @@ int rap_tls_config_reload(struct rap_tls_config *cfg)
 const char *rap_tls_config_error(const struct rap_tls_config *cfg)
 {
 	(void)cfg;
-	return "TLS is not supported by this build";
+	return NO_TLS_TEXT;
 }
 
 int rap_tls_new(struct rap_tls_config *cfg, int fd, const char *peer_name, struct rap_tls **out)
@@ -923,7 +936,7 @@ int rap_tls_shutdown(struct rap_tls *t)
 const char *rap_tls_error(const struct rap_tls *t)
 {
 	(void)t;
-	return "TLS is not supported by this build";
+	return NO_TLS_TEXT;
 }
 
 ssize_t rap_tls_peer_subject(const struct rap_tls *t, char *buf, size_t cap)

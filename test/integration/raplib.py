@@ -19,6 +19,23 @@ RAPCLI = os.environ.get("RAPCLI", "rapcli")
 INTEROP = os.environ.get("RAP_INTEROP_DIR", os.path.join(os.path.dirname(__file__), "..", "vectors", "r2"))
 DEADLINE = 20.0  # seconds any single wait may take
 
+
+def _build_fact(name):
+    """A yes/no fact about the build under test, set by test/integration/meson.build: what a
+    build left out is told, never guessed from how its binaries behave."""
+    value = os.environ.get(name)
+    if value not in ("0", "1"):
+        raise RuntimeError("%s must be 0 or 1 (meson test sets it; set it when running a test by hand)"
+                           % name)
+    return value == "1"
+
+
+HAVE_OPENSSL = _build_fact("RAP_HAVE_OPENSSL")  # TLS: raps://, --tls-*
+HAVE_LIBEDIT = _build_fact("RAP_HAVE_LIBEDIT")  # rapcli's line editing and history
+NO_OPENSSL = "built without OpenSSL (no TLS)"
+WITH_OPENSSL = "built with OpenSSL (this tests the build without it)"
+NO_LIBEDIT = "built without libedit (plain prompt)"
+
 OPEN, READ, WRITE, SEEK, CLOSE, SYSTEM, CMD = 1, 2, 3, 4, 5, 6, 7
 REPLY = 0x80
 
@@ -290,6 +307,36 @@ def recv_until_closed(sock, limit=1 << 24):
 def run_rapcli(args, stdin=None, timeout=DEADLINE, env=None):
     return subprocess.run([RAPCLI, *args], input=stdin, capture_output=True, timeout=timeout,
                           env=env)
+
+
+class SilentListener:
+    """A loopback socket that listens but never accepts by itself. The kernel completes
+    connections to it all the same, so after a client has run, connected() tells whether
+    that client connected at all."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+
+    def connected(self):
+        self.sock.setblocking(False)
+        try:
+            conn, _ = self.sock.accept()
+        except BlockingIOError:
+            return False
+        conn.close()
+        return True
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class TempRoot:

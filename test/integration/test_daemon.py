@@ -457,7 +457,8 @@ class LimitsAndTimeouts(unittest.TestCase):
         r = subprocess.run([raplib.RAPSRV, "-t", "--tls-cert", "/nonexistent.pem", "raps://127.0.0.1:0"],
                            capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 78)
-        self.assertIn(b"nonexistent", r.stderr)
+        # What is wrong: the file, or (in a build without TLS) that TLS was asked for.
+        self.assertIn(b"nonexistent" if raplib.HAVE_OPENSSL else b"built without OpenSSL", r.stderr)
         r = subprocess.run([raplib.RAPSRV, "--cmd", "bogus"], capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 64)
         r = subprocess.run([raplib.RAPSRV, "-r", "/nonexistent-dir"], capture_output=True, timeout=20)
@@ -532,7 +533,6 @@ def make_pki(d):
                 out.write(f.read())
 
 
-@unittest.skipUnless(shutil.which("openssl"), "openssl CLI not installed")
 def without_sys_resource():
     """preexec_fn: as root, drop CAP_SYS_RESOURCE from the bounding set, so the program
     exec'd next cannot raise its hard descriptor limit (as an unprivileged daemon)."""
@@ -612,6 +612,8 @@ class Roots(unittest.TestCase):
             root.cleanup()
 
 
+@unittest.skipUnless(raplib.HAVE_OPENSSL, raplib.NO_OPENSSL)
+@unittest.skipUnless(shutil.which("openssl"), "openssl CLI not installed")
 class Tls(unittest.TestCase):
 
     @classmethod
@@ -721,6 +723,33 @@ class Tls(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+@unittest.skipIf(raplib.HAVE_OPENSSL, raplib.WITH_OPENSSL)
+class WithoutTls(unittest.TestCase):
+    """A build without TLS refuses every form of TLS configuration as a configuration error
+    (78) in one line, with -t and at a real start, before it listens."""
+
+    def test_tls_configuration_refused(self):
+        root = raplib.TempRoot()
+        try:
+            for args in (["raps://127.0.0.1:0"],
+                         ["raps://127.0.0.1:0//etc/rap/cert.pem"],
+                         ["--tls-cert", "/etc/rap/cert.pem", "127.0.0.1:0"],
+                         ["--tls-key", "/etc/rap/key.pem", "rap://127.0.0.1:0"],
+                         ["--tls-client-ca", "/etc/rap/ca.pem", "127.0.0.1:0"]):
+                for check in ([], ["-t"]):
+                    r = subprocess.run([raplib.RAPSRV, *check, "-r", root.path, *args],
+                                       capture_output=True, timeout=20)
+                    self.assertEqual(r.returncode, 78, args + check)
+                    self.assertEqual(r.stdout, b"")
+                    lines = r.stderr.decode().splitlines()
+                    self.assertEqual(len(lines), 1, lines)
+                    self.assertTrue(lines[0].endswith(
+                        "error: TLS is not available in this build (rap was built without OpenSSL): "
+                        "raps:// and --tls-* cannot be used"), lines)
+        finally:
+            root.cleanup()
 
 
 if __name__ == "__main__":

@@ -403,6 +403,7 @@ class OwnServers(unittest.TestCase):
         self.assertEqual(err.count("waiting... ok"), 3, err)
 
 
+@unittest.skipUnless(raplib.HAVE_OPENSSL, raplib.NO_OPENSSL)
 @unittest.skipUnless(shutil.which("openssl"), "openssl CLI not installed")
 class Tls(unittest.TestCase):
     """=+ raps://: verified against the CA given to rapcli, refused without it."""
@@ -438,6 +439,20 @@ class Tls(unittest.TestCase):
         finally:
             root.cleanup()
             shutil.rmtree(pki, ignore_errors=True)
+
+
+@unittest.skipIf(raplib.HAVE_OPENSSL, raplib.WITH_OPENSSL)
+class WithoutTls(unittest.TestCase):
+    """=+ raps:// in a build without TLS: refused with the reason, before connecting."""
+
+    def test_raps_host_refused(self):
+        with raplib.SilentListener() as peer:
+            u = "raps://127.0.0.1:%d/" % peer.port
+            rc, out, err = run(["-c", "=+ " + u, "-c", "=", "-c", "?e still-here"])
+            self.assertEqual(rc, 1)
+            self.assertEqual(out, b"still-here\n")  # no host was added, later commands ran
+            self.assertIn("raps://: not supported (this build has no TLS)", err)
+            self.assertFalse(peer.connected())
 
 
 class Prompts(unittest.TestCase):

@@ -334,9 +334,27 @@ class RapcliLocal(unittest.TestCase):
         r = raplib.run_rapcli(["-L"])
         self.assertEqual(r.returncode, 0)
         lines = r.stdout.decode().splitlines()
-        self.assertIn("rw_  rap      Remote binary protocol plugin. rap://,raps://", lines)
+        # raps:// only where it can work.
+        uris = "rap://,raps://" if raplib.HAVE_OPENSSL else "rap://"
+        self.assertIn("rw_  rap      Remote binary protocol plugin. " + uris, lines)
         for line in lines:
             self.assertRegex(line, r"^r[w_][d_]  \S+ +\S.*\.")
+
+    @unittest.skipIf(raplib.HAVE_OPENSSL, raplib.WITH_OPENSSL)
+    def test_tls_refused_without_openssl(self):
+        # A raps:// target or a --tls-* option is a usage error (64) in one line, before
+        # anything connects.
+        with raplib.SilentListener() as peer:
+            for args in (["raps://127.0.0.1:%d/%s" % (peer.port, self.sample)],
+                         ["RAPS://127.0.0.1:%d/" % peer.port],
+                         ["--tls-ca", self.sample, "rap://127.0.0.1:%d/%s" % (peer.port, self.sample)],
+                         ["--tls-insecure", self.sample]):
+                r = raplib.run_rapcli(["-c", "p8 4", *args])
+                self.assertEqual(r.returncode, 64, args)
+                self.assertEqual(r.stdout, b"")
+                self.assertEqual(r.stderr, b"rapcli: TLS is not available in this build (rap was built "
+                                           b"without OpenSSL): raps:// and --tls-* cannot be used\n")
+            self.assertFalse(peer.connected())
 
     def test_help_and_version(self):
         for opt in ("-h", "--help"):

@@ -1264,6 +1264,12 @@ static void test_key_update_with_stalled_write(void **state)
 
 /* ---- configuration ------------------------------------------------------------------ */
 
+static void test_available(void **state)
+{
+	(void)state;
+	assert_true(rap_tls_available());
+}
+
 static void test_bad_files(void **state)
 {
 	(void)state;
@@ -1465,6 +1471,7 @@ int main(void)
 		cmocka_unit_test(test_tls12_accepted_older_refused),
 		cmocka_unit_test(test_plain_client_gets_an_alert),
 		cmocka_unit_test(test_key_update_with_stalled_write),
+		cmocka_unit_test(test_available),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_reload_swaps_certificate),
 		cmocka_unit_test(test_allocation_failures),

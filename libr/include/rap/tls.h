@@ -13,7 +13,9 @@
  * modified (setters, reload) at the same time. A session belongs to one thread at a time.
  *
  * Builds without OpenSSL provide the same functions; they return RAP_ENOTSUP (or false, 0
- * and a fixed text where the return type is not an error code).
+ * and a fixed text where the return type is not an error code: rap_tls_config_error() and
+ * rap_tls_error() then say "TLS is not available in this build (rap was built without
+ * OpenSSL)"). rap_tls_available() tells the two builds apart.
  *
  * Errors follow rap.h. */
 #ifndef RAP_TLS_H
@@ -24,6 +26,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* True when this librap was built with TLS (OpenSSL); false when every call below returns
+ * RAP_ENOTSUP. */
+RAP_API bool rap_tls_available(void);
 
 /* ---- configuration ------------------------------------------------------------------- */
 

@@ -52,8 +52,12 @@ static int rap_open(struct rap_io_desc *d, const char *uri, int perm)
 		struct rap_tls_config *own = NULL;
 		if (!cfg) {
 			rc = rap_tls_config_new(false, &own);
-			if (rc < 0)
+			if (rc < 0) {
+				/* RAP_ENOTSUP: librap has no TLS; its text says so. */
+				if (rc == RAP_ENOTSUP)
+					rap_io_set_error(rap_io_desc_io(d), rap_tls_config_error(NULL));
 				goto fail;
+			}
 			cfg = own;
 		}
 		rc = rap_client_connect_tls(s->client, u->host, u->port, cfg);
@@ -132,18 +136,28 @@ static int rap_system(struct rap_io_desc *d, const char *cmd, char **out)
 	return rc == 0 && status == RAP_CMD_STATUS_FAILED ? RAP_EREMOTE : rc;
 }
 
-const struct rap_io_plugin rap__io_plugin_rap = {
-	.abi = RAP_IO_PLUGIN_ABI,
-	.name = "rap",
-	.desc = "Remote binary protocol plugin",
-	.uris = "rap://,raps://",
-	.author = RAP__IO_AUTHOR,
-	.license = RAP__IO_LICENSE,
-	.accepts = rap_accepts,
-	.open = rap_open,
-	.close = rap_close,
-	.read = rap_read,
-	.write = rap_write,
-	.size = rap_size,
-	.system = rap_system,
-};
+/* The two variants differ only in the URIs they list: without TLS in librap, raps:// is
+ * not listed, but still accepted, so that opening it says why it cannot work. */
+#define RAP_PLUGIN(uri_list) { \
+	.abi = RAP_IO_PLUGIN_ABI, \
+	.name = "rap", \
+	.desc = "Remote binary protocol plugin", \
+	.uris = uri_list, \
+	.author = RAP__IO_AUTHOR, \
+	.license = RAP__IO_LICENSE, \
+	.accepts = rap_accepts, \
+	.open = rap_open, \
+	.close = rap_close, \
+	.read = rap_read, \
+	.write = rap_write, \
+	.size = rap_size, \
+	.system = rap_system, \
+}
+
+static const struct rap_io_plugin with_tls = RAP_PLUGIN("rap://,raps://");
+static const struct rap_io_plugin without_tls = RAP_PLUGIN("rap://");
+
+const struct rap_io_plugin *rap__io_plugin_rap(void)
+{
+	return rap_tls_available() ? &with_tls : &without_tls;
+}
