@@ -222,13 +222,14 @@ static const struct help_line help_general[] = {
 	{ "p8", "[len]", "bytes as one hex string" },
 	{ "pr", "[len]", "raw bytes" },
 	{ "w", "[xz] arg", "write text, hex or a NUL-terminated string (w?)" },
-	{ "wtf", " file [n]", "copy from the position into a local file (progress bar on a terminal)" },
+	{ "wtf", " file [n]", "copy from the position into a local file (wtf?)" },
 	{ "wff", " file", "write a local file at the position" },
 	{ "o", "[uri [perm]]", "list, open or close files (o?)" },
 	{ "i", "", "information about the current file" },
 	{ "e", "[key[=value]]", "list, read or set configuration (e?)" },
 	{ "!", "cmd", "run a shell command" },
-	{ "=!", "cmd", "run cmd through the current file's IO plugin (alias ':cmd')" },
+	{ "=!", "cmd", "run cmd through the current file's IO plugin (also :cmd)" },
+	{ "=", "?", "remote hosts and servers: the = family" },
 	{ "?V", "", "show the version" },
 	{ "?e", " text", "echo text" },
 	{ "?v", " expr", "evaluate a number expression" },
@@ -258,7 +259,7 @@ static const struct help_line help_block[] = {
 };
 
 static const struct help_line help_print[] = {
-	{ "px", " [len]", "hexdump of len bytes (default: the block size; -len: before the position)" },
+	{ "px", " [len]", "hexdump of len bytes (default: the block size; -len: before)" },
 	{ "x", " [len]", "alias of px" },
 	{ "p8", " [len]", "bytes as one hex string" },
 	{ "pr", " [len]", "raw bytes" },
@@ -269,14 +270,14 @@ static const struct help_line help_write[] = {
 	{ "w", " text", "write text at the position (\\n \\t \\xNN escapes)" },
 	{ "wx", " hex", "write hex pairs at the position" },
 	{ "wz", " text", "write text and a NUL byte at the position" },
-	{ "wtf", " file [n]", "copy n bytes (default: to the end) from the position into a local file" },
+	{ "wtf", " file [n]", "copy n bytes (default: all) from the position to a local file" },
 	{ "wff", " file [n]", "write a local file (at most n bytes of it) at the position" },
 	{ NULL, NULL, NULL },
 };
 
 static const struct help_line help_open[] = {
 	{ "o", "", "list open files (* marks the current one)" },
-	{ "o", " uri [perm]", "open uri (path, file://, malloc://N, rap://) with perm r, rw, rwx..." },
+	{ "o", " uri [perm]", "open uri (path, file://, malloc://N, rap://) as r, rw, rwx..." },
 	{ "o+", " uri", "open uri for reading and writing" },
 	{ "o-", "fd", "close fd" },
 	{ "o--", "", "close every file" },

@@ -168,6 +168,12 @@ int rap__core_eval(struct rap_core *c, const char *expr, uint64_t *out);
  * ".:PORT", "=h", "=H") are handed to rap__core_cmd_server. */
 int rap__core_cmd_remote(struct rap_core *c, char *text);
 
+/* Runs cmd once on the rap server (tcp false) or TCP command server (tcp true) at addr,
+ * "[HOST:]PORT" (a bare port is this machine) or a rap:// or raps:// URI, and prints what
+ * it answers. spelling ("=:", "=r", "=t") is what usage messages name. */
+int rap__core_remote_query(struct rap_core *c, const char *spelling, bool tcp, const char *addr,
+			   const char *cmd);
+
 /* True when line must go to a remote host (remote-command mode or an "==" session) rather
  * than run here; then rap_core_cmd passes it to rap__core_remote_line. */
 bool rap__core_remote_routes(const struct rap_core *c, const char *line);

@@ -1328,27 +1328,56 @@ static int io_line(struct rap_core *c, const char *line)
 
 /* ---- "=:HOST:PORT CMD" ------------------------------------------------------------------ */
 
-static int one_shot(struct rap_core *c, const char *arg)
+/* Runs cmd once on a rap server (=:HOST:PORT, =r [HOST:]PORT) or a TCP command server
+ * (=t [HOST:]PORT) at addr and prints the answer. A bare port means this machine. */
+int rap__core_remote_query(struct rap_core *c, const char *spelling, bool tcp, const char *addr,
+			   const char *cmd)
 {
-	const char *p = skip_blanks(arg);
-	size_t wl = strcspn(p, " \t");
-	const char *cmd = skip_blanks(p + wl);
-	char *word = rap__strndup(p, wl);
+	bool bare_port = *addr && strspn(addr, "0123456789") == strlen(addr);
+	size_t wl = strlen(addr) + sizeof("localhost:");
+	char *word = rap__malloc(wl);
 	struct rap_uri *u = rap__malloc(sizeof(*u));
 	int rc = RAP_ENOMEM;
 	if (!word || !u) {
 		oom(c);
 		goto out;
 	}
-	rc = rap_uri_parse(word, "rap", u);
-	if (rc < 0 || u->listen || (strcmp(u->scheme, "rap") && strcmp(u->scheme, "raps"))) {
-		rap__core_errorf(c, "invalid rap address '%s' (expected =:HOST:PORT CMD, IPv6 in brackets)", word);
+	snprintf(word, wl, "%s%s", bare_port ? "localhost:" : "", addr);
+	rc = rap_uri_parse(word, tcp ? "tcp" : "rap", u);
+	if (rc == 0 && (u->listen || !*u->port ||
+			(tcp ? strcmp(u->scheme, "tcp") != 0 : strcmp(u->scheme, "rap") && strcmp(u->scheme, "raps"))))
+		rc = RAP_EURI;
+	if (rc < 0) {
+		rap__core_errorf(c, "invalid %s address '%s' (expected %s [HOST:]PORT CMD, IPv6 in brackets)",
+				 tcp ? "tcp" : "rap", addr, spelling);
 		rc = RAP_EURI;
 		goto out;
 	}
 	if (!*cmd) {
-		rap__core_errorf(c, "usage: =:HOST:PORT CMD (=:PORT alone starts a server)");
+		if (strcmp(spelling, "=:") == 0)
+			rap__core_errorf(c, "usage: =:HOST:PORT CMD (=:PORT alone starts a server)");
+		else
+			rap__core_errorf(c, "usage: %s [HOST:]PORT CMD (%s PORT alone starts a server)", spelling,
+					 spelling);
 		rc = RAP_EINVAL;
+		goto out;
+	}
+	fflush(c->out);
+	if (tcp) {
+		int fd;
+		rc = rap_tcp_connect(u->host, u->port, CONNECT_TIMEOUT_MS, &fd);
+		if (rc < 0) {
+			connect_error(c, u->host, u->port, rc, NULL);
+			goto out;
+		}
+		struct rap__buf b;
+		rap__buf_init(&b, REPLY_MAX);
+		rc = tcp_exchange(fd, cmd, &b);
+		if (rc == 0)
+			print_output(c, (const char *)b.data, b.len);
+		else
+			rap__core_errorf(c, "%s:%s: %s", u->host, u->port, rap_strerror(rc));
+		rap__buf_free(&b);
 		goto out;
 	}
 	struct rap_client *cl;
@@ -1357,7 +1386,6 @@ static int one_shot(struct rap_core *c, const char *arg)
 		goto out;
 	char *text = NULL;
 	size_t len = 0;
-	fflush(c->out);
 	int status;
 	rc = rap_client_cmd_status(cl, cmd, &text, &len, &status);
 	if (rc == 0) {
@@ -1370,6 +1398,19 @@ static int one_shot(struct rap_core *c, const char *arg)
 	rap_client_free(cl);
 out:
 	rap__free(u);
+	rap__free(word);
+	return rc;
+}
+
+/* "=:HOST:PORT CMD". */
+static int one_shot(struct rap_core *c, const char *arg)
+{
+	const char *p = skip_blanks(arg);
+	size_t wl = strcspn(p, " \t");
+	char *word = rap__strndup(p, wl);
+	if (!word)
+		return oom(c);
+	int rc = rap__core_remote_query(c, "=:", false, word, skip_blanks(p + wl));
 	rap__free(word);
 	return rc;
 }

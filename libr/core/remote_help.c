@@ -15,39 +15,40 @@ struct help_line {
 
 static const struct help_line help_main[] = {
 	{ NULL, "remote hosts:", NULL },
-	{ "=", "", "list the remote hosts (N - URI), then the running servers" },
-	{ "=j", "", "list the remote hosts as JSON" },
-	{ "=+", " [proto://]host:port[/path]", "connect and add a host: rap (default), raps, tcp, udp, http (=+?)" },
+	{ "=", "", "list the hosts (N - URI), then the running servers" },
+	{ "=j", "", "list the hosts as JSON" },
+	{ "=+", " URI", "add a host: [rap|raps|tcp|udp|http://]host:port[/path]" },
 	{ "=-", "[N]", "close host N, or every host (=-?)" },
-	{ "=", "[N] cmd", "run cmd on host N (default: the last one used) and print the output" },
-	{ "=<", "[N] cmd", "run cmd here and send its raw output to tcp or udp host N (=<?)" },
-	{ "==", "[N]", "interactive session with host N: every line runs there, 'q' returns (==?)" },
-	{ "=:", "host:port cmd", "connect to a rap server, run cmd there, print, disconnect" },
-	{ "=!", " cmd", "run cmd through the current file's IO plugin (alias ':cmd')" },
-	{ "=!=", "[N]", "remote-command mode on: every line runs on host N, or through =! (=!=?)" },
-	{ "!=!", "", "remote-command mode off (so does any line starting with 'q')" },
+	{ "=", "[N] cmd", "run cmd on host N (default: the last one used)" },
+	{ "=<", "[N] cmd", "run cmd here, send its output to tcp/udp host N (=<?)" },
+	{ "==", "[N]", "session: every line runs on host N, q returns (==?)" },
+	{ "=:", "host:port cmd", "run cmd once on a rap server (also =r host:port cmd)" },
+	{ "=!", " cmd", "run cmd through the current file's IO plugin (:cmd)" },
+	{ "=!=", "[N]", "remote-command mode on: lines run on host N (=!=?)" },
+	{ "!=!", "", "remote-command mode off (a line starting with q too)" },
 	{ NULL, "servers:", NULL },
-	{ "=:", "port", "serve the open files over rap on port, in the foreground (also =r port)" },
-	{ "=&:", "port", "the same in the background: the prompt stays usable (=&- stops them; =&?)" },
-	{ "=t", " port", "tcp command server: one command line per connection (also .:port; =t& background; =t?)" },
-	{ "=h", " [port]", "http server: GET /cmd/CMD and POST /cmd run commands (=h& background, =h- stop; =h?)" },
-	{ "=H", " [port]", "like =h, and open its page in a browser (=H?)" },
+	{ "=:", "port", "serve the open files over rap (also =r port; =:?)" },
+	{ "=&:", "port", "the same in the background (=&- stops it; =&?)" },
+	{ "=t", " port", "tcp command server (.:port; =t& background; =t?)" },
+	{ "=t", " port cmd", "run cmd once on a tcp command server (host:port too)" },
+	{ "=h", " [port]", "http server: GET /cmd/CMD, POST /cmd (=h&, =h-; =h?)" },
+	{ "=H", " [port]", "like =h, and open its page in a browser" },
 	{ NULL, "examples:", NULL },
-	{ "=+", " rap://localhost:9999//bin/ls", "open /bin/ls on a rap server (rapsrv, r2 rap://:9999)" },
-	{ "=+", " tcp://localhost:9090", "a tcp command server (=t 9090)" },
-	{ "=+", " http://localhost:9090/cmd/", "an http server (=h 9090)" },
+	{ NULL, "| =+ rap://localhost:9999//bin/ls  /bin/ls on a rap server (rapsrv, r2)", NULL },
+	{ NULL, "| =+ tcp://localhost:9090          a tcp command server (=t 9090)", NULL },
+	{ NULL, "| =+ http://localhost:9090/cmd/    an http server (=h 9090)", NULL },
 	{ NULL, NULL, NULL },
 };
 
 static const struct help_line help_add[] = {
-	{ "=+", " rap://host:9999//bin/ls", "rap (the default protocol): open /bin/ls on the server" },
-	{ "=+", " host:9999/bin/ls", "the same with a path relative to the server's directory" },
-	{ "=+", " rap://host:9999", "rap without a path: a command-only connection" },
+	{ "=+", " rap://host:9999//bin/ls", "rap (the default): /bin/ls on the server" },
+	{ "=+", " host:9999/bin/ls", "the same, a path relative to the server's" },
+	{ "=+", " rap://host:9999", "rap without a path: commands only" },
 	{ "=+", " rap://host:9999/dbg:///bin/ls", "open it under the server's debugger" },
 	{ "=+", " rap://[::1]:9999//bin/ls", "IPv6 addresses go in brackets" },
-	{ "=+", " raps://host:9999//bin/ls", "rap over TLS; the certificate is verified (rapcli --tls-*)" },
-	{ "=+", " tcp://host:9090", "tcp command server: each command on a new connection, answer read to EOF" },
-	{ "=+", " udp://host:9090", "udp sink: commands and =< output are sent, nothing is read" },
+	{ "=+", " raps://host:9999//bin/ls", "rap over TLS, verified (rapcli --tls-*)" },
+	{ "=+", " tcp://host:9090", "tcp command server: a connection per command" },
+	{ "=+", " udp://host:9090", "udp sink: commands and =< output go out" },
 	{ "=+", " http://host:9090[/cmd/]", "http server: GET /cmd/CMD (URL-encoded)" },
 	{ NULL, "The new host gets the lowest free number and becomes the default one.", NULL },
 	{ NULL, NULL, NULL },
@@ -75,14 +76,14 @@ static const struct help_line help_session[] = {
 
 static const struct help_line help_mode[] = {
 	{ "=!=", "N", "remote-command mode on: every line runs on host N" },
-	{ "=!=", "", "every line runs through the current file's IO plugin (a rap:// file: on its server)" },
+	{ "=!=", "", "every line runs through the current file's IO plugin" },
 	{ "!=!", "", "remote-command mode off; any line starting with 'q' too" },
 	{ NULL, "Lines starting with '=' or '!=' still run here. The prompt shows [=!ADDR]>.", NULL },
 	{ NULL, NULL, NULL },
 };
 
 static const struct help_line help_io[] = {
-	{ "=!", " cmd", "run cmd through the current file's IO plugin (a rap:// file: on its server)" },
+	{ "=!", " cmd", "run cmd through the current file's IO plugin" },
 	{ ":", "cmd", "the same" },
 	{ "=!=", "[N]", "remote-command mode on (=!=?)" },
 	{ NULL, NULL, NULL },
@@ -100,15 +101,17 @@ static const struct help_line help_srv_policy[] = {
 };
 
 static const struct help_line help_srv_rap[] = {
-	{ "=:", "port", "serve the open files over RAP on port (0: any free port); Ctrl-C stops" },
+	{ "=:", "port", "serve the open files over RAP (0: any port); Ctrl-C stops" },
 	{ "=r", " port", "same as =:port" },
-	{ "=&:", "port", "the same in the background (=&r port too); =&-port stops it" },
+	{ "=&:", "port", "the same in the background (also =&r); =&-port stops it" },
 	{ "=:", "host:port cmd", "run cmd on a remote rap server once" },
+	{ "=r", " [host:]port cmd", "the same (a bare port: this machine)" },
 	{ "=", "", "list connections and running servers" },
 	{ NULL, "Listens on 'e rap.bind' (localhost: 127.0.0.1 and ::1; public: every interface).", NULL },
 	{ NULL, "A client's q ends its own session; it never stops the server. With", NULL },
 	{ NULL, "'e rap.loop=false' a foreground server stops after its first client.", NULL },
-	{ NULL, "Below 'e srv.cmd=write' a client may OPEN only the files you have open, read-only.", NULL },
+	{ NULL, "Below 'e srv.cmd=write' a client may OPEN only the files you have open,", NULL },
+	{ NULL, "read-only.", NULL },
 	{ NULL, "A client may CLOSE only the files it opened; they close when it leaves.", NULL },
 	{ NULL, NULL, NULL },
 };
@@ -127,10 +130,11 @@ static const struct help_line help_srv_bg[] = {
 };
 
 static const struct help_line help_srv_tcp[] = {
-	{ "=t", " port", "TCP command server on port (0: any free port); Ctrl-C stops" },
+	{ "=t", " port", "TCP command server (0: any free port); Ctrl-C stops" },
 	{ ".:", "port", "same as =t port" },
 	{ "=t&", " port", "the same in the background (=&t port too)" },
-	{ "=t-", "", "stop the background TCP command servers (=&-port: one of them)" },
+	{ "=t-", "", "stop the background TCP command servers (=&-port: one)" },
+	{ "=t", " [host:]port cmd", "run cmd on a TCP command server once and print the answer" },
 	{ NULL, "Each connection sends one command line and gets its output (a newline when", NULL },
 	{ NULL, "empty), then the server closes it: echo px | nc ::1 port. An HTTP request", NULL },
 	{ NULL, "works too, under the rules of =h against browsers (=h?):", NULL },
@@ -141,7 +145,7 @@ static const struct help_line help_srv_tcp[] = {
 };
 
 static const struct help_line help_srv_http[] = {
-	{ "=h", " [port]", "HTTP server on port (default: e http.port; 0: any free port); Ctrl-C stops" },
+	{ "=h", " [port]", "HTTP server (default: e http.port; 0: any port); Ctrl-C stops" },
 	{ "=h&", " [port]", "the same in the background" },
 	{ "=h-", "", "stop the background HTTP servers" },
 	{ "=H", " [port]", "like =h, and open it in $BROWSER or xdg-open" },
@@ -154,7 +158,8 @@ static const struct help_line help_srv_http[] = {
 	{ NULL, "header, or a User-Agent starting with Mozilla/) without an 'X-Rap' header. curl", NULL },
 	{ NULL, "and scripts work as they are (curl http://127.0.0.1:9090/cmd/px); other clients", NULL },
 	{ NULL, "add the header (curl -H 'X-Rap: 1' ...), which pages cannot send cross-site.", NULL },
-	{ NULL, "Listens on 'e http.bind' (localhost: 127.0.0.1 and ::1; public: every interface).", NULL },
+	{ NULL, "Listens on 'e http.bind' (localhost: 127.0.0.1 and ::1; public: every", NULL },
+	{ NULL, "interface).", NULL },
 	{ NULL, NULL, NULL },
 };
 
@@ -183,7 +188,8 @@ static const struct help_page pages[] = {
 	[RAP__HELP_EQ_RAP] = { "Usage: =:port   serve the open files over RAP", help_srv_rap, help_srv_policy },
 	[RAP__HELP_EQ_BG] = { "Usage: =&[:rt-] [port]   servers in the background; the prompt stays usable", help_srv_bg,
 			      help_srv_policy },
-	[RAP__HELP_EQ_TCP] = { "Usage: =t port   TCP command server", help_srv_tcp, help_srv_policy },
+	[RAP__HELP_EQ_TCP] = { "Usage: =t port   TCP command server (=t [host:]port cmd queries one)", help_srv_tcp,
+			       help_srv_policy },
 	[RAP__HELP_EQ_HTTP] = { "Usage: =[hH][&-] [port]   HTTP server", help_srv_http, help_srv_policy },
 	[RAP__HELP_EQ_GDB] = { "Usage: =g port file   gdbserver (not available in this version)", help_none, NULL },
 };

@@ -328,21 +328,28 @@ int rap__core_cmd_server(struct rap_core *c, char *text)
 		bg = true;
 		browser = t[1] == 'H';
 		port = port_word(t + 3);
-	} else if (!strncmp(t, "=:", 2) || !strncmp(t, "=r", 2)) {
+	} else if (!strncmp(t, "=r", 2) || !strncmp(t, "=t", 2)) {
+		/* rizin's spellings (and radare2's "=t PORT CMD"): with a command after the
+		 * address, run it on that server once; with a port alone, serve on it. */
+		char *addr = rap__core_trim(t + 2);
+		char *cmd = addr + strcspn(addr, " \t");
+		if (*cmd) {
+			*cmd++ = '\0';
+			return rap__core_remote_query(c, t[1] == 'r' ? "=r" : "=t", t[1] == 't', addr,
+						      rap__core_trim(cmd));
+		}
+		if (strchr(addr, ':')) {
+			rap__core_errorf(c, "usage: %.2s [HOST:]PORT CMD runs CMD there; %.2s PORT serves on PORT", t, t);
+			return RAP_EINVAL;
+		}
+		kind = t[1] == 'r' ? RAP__SRV_RAP : RAP__SRV_TCP;
+		port = addr;
+	} else if (!strncmp(t, "=:", 2)) {
 		kind = RAP__SRV_RAP;
 		port = port_word(t + 2);
-		if (port && strchr(port, ':')) {
-			rap__core_errorf(c, "'%s': give a port to serve on ('=r HOST:PORT' reverse shells are not supported)", t);
-			return RAP_EINVAL;
-		}
-	} else if (!strncmp(t, "=t", 2) || !strncmp(t, ".:", 2)) {
+	} else if (!strncmp(t, ".:", 2)) {
 		kind = RAP__SRV_TCP;
 		port = port_word(t + 2);
-		if (!port || strchr(t + 2, ':')) {
-			rap__core_errorf(c, "'=t HOST:PORT CMD' queries are not supported: use '=+ tcp://HOST:PORT', "
-					    "then '=N CMD'");
-			return RAP_EINVAL;
-		}
 	} else if (!strncmp(t, "=h", 2) || !strncmp(t, "=H", 2)) {
 		kind = RAP__SRV_HTTP;
 		browser = t[1] == 'H';

@@ -291,6 +291,22 @@ class EqRemote(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(out, b"one-shot\n4f544845\n")
 
+    def test_rizin_query_spellings(self):
+        # "=r [HOST:]PORT CMD" runs CMD on a rap server (a bare port: this machine), as
+        # "=:HOST:PORT CMD" does; a failure there fails here.
+        for addr in ("127.0.0.1:%d" % self.a.port, "%d" % self.a.port, "rap://127.0.0.1:%d" % self.a.port):
+            rc, out, err = run(["-c", "=r %s ?e rizin" % addr])
+            self.assertEqual((rc, out), (0, b"rizin\n"), (addr, err))
+        rc, out, err = run(["-c", "=r %d nosuchcommand" % self.a.port])
+        self.assertEqual(rc, 1)
+        self.assertIn(b"unknown command 'nosuchcommand'", out)
+        rc, out, err = run(["-c", "=r 127.0.0.1:%d" % self.a.port])
+        self.assertEqual(rc, 1)
+        self.assertIn("usage: =r [HOST:]PORT CMD", err)
+        rc, out, err = run(["-c", "=r 127.0.0.1:99999 ?V"])
+        self.assertEqual(rc, 1)
+        self.assertIn("invalid rap address", err)
+
     def test_session_from_piped_stdin(self):
         stdin = ("=+ %s\n==0\np8 4\n\n?e in-session\n=\nq\np8 4\n" % self.uri(self.a, "sample.bin")).encode()
         rc, out, err = run([self.path("other.bin")], stdin=stdin)

@@ -322,6 +322,10 @@ class Servers(unittest.TestCase):
         self.assertIn(b"too long", line_exchange("127.0.0.1", port, b"A" * (70 << 10), shut=False))
         self.assertEqual(line_exchange("::1", port, b"?e fine\n"), b"fine\n")
         silent.close()
+        # rizin's and radare2's "=t [HOST:]PORT CMD" query it from another rapcli.
+        for addr in ("127.0.0.1:%d" % port, "[::1]:%d" % port, "%d" % port):
+            r = raplib.run_rapcli(["-c", "=t %s p8 4 @ 0x10" % addr])
+            self.assertEqual((r.returncode, r.stdout), (0, b"40303030\n"), (addr, r.stderr))
         self.assertEqual(cli.run("=t-"), "")
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("::1", port), timeout=DEADLINE)

@@ -318,7 +318,7 @@ static void test_print_commands(void **state)
 	expect_out(c, "pr 3 @ 0xfff", "\n\xff\xff");
 	expect_out(c, "p8 4 @ 0xfffffffffffffffe", "ffffffff\n");
 	expect_out(c, "px?", "Usage: p[x8r] [len]   print bytes\n"
-			     "| px [len]  hexdump of len bytes (default: the block size; -len: before the position)\n"
+			     "| px [len]  hexdump of len bytes (default: the block size; -len: before)\n"
 			     "| x [len]   alias of px\n"
 			     "| p8 [len]  bytes as one hex string\n"
 			     "| pr [len]  raw bytes\n");
@@ -471,15 +471,29 @@ static void test_misc_commands(void **state)
 	}
 	result_free(&r);
 	/* every family has a help page */
-	static const char *const families[] = { "??", "s?", "s+?", "b?", "px?", "x?", "p8?", "pr?", "p?", "w?",
-						 "wx?", "wz?", "o?", "o-?", "i?", "e?", "q?", "!?" };
+	static const char *const families[] = { "?", "??", "s?", "s+?", "b?", "px?", "x?", "p8?", "pr?", "p?",
+						 "w?", "wx?", "wz?", "wtf?", "wff?", "o?", "o-?", "i?", "e?", "q?",
+						 "!?", "=?", "=+?", "=-?", "=<?", "==?", "=!=?", "=!?", "=:?",
+						 "=&?", "=t?", "=h?", "=H?", "=g?" };
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
 		r = run(c, families[i]);
 		assert_int_equal(r.rc, 0);
 		assert_true(strncmp(r.out, "Usage: ", 7) == 0);
 		assert_string_equal(r.err, "");
+		/* Every page fits an 80-column terminal. */
+		for (const char *line = r.out; *line;) {
+			const char *nl = strchr(line, '\n');
+			size_t len = nl ? (size_t)(nl - line) : strlen(line);
+			if (len > 80)
+				fail_msg("'%s' has a line of %zu columns: %.*s", families[i], len, (int)len, line);
+			line += len + (nl != NULL);
+		}
 		result_free(&r);
 	}
+	/* "?" leads to the '=' family. */
+	r = run(c, "?");
+	assert_non_null(strstr(r.out, "| =?"));
+	result_free(&r);
 	/* =! and : go through the IO plugin: a plain file has none, and radare2 prints nothing */
 	expect_out(c, "=!?V; :?V; =! px", "");
 }

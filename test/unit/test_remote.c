@@ -375,7 +375,16 @@ static void test_help(void **state)
 	struct fixture *fx = *state;
 	struct res r = run(fx->c, "=?");
 	assert_int_equal(r.rc, 0);
-	assert_non_null(strstr(r.out, "| =+ [proto://]host:port[/path]"));
+	assert_non_null(strstr(r.out, "| =+ URI           add a host: [rap|raps|tcp|udp|http://]host:port[/path]\n"));
+	assert_non_null(strstr(r.out, "| =t port cmd"));
+	/* It fits an 80-column terminal, as every help page does. */
+	for (const char *line = r.out; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		if (len > 80)
+			fail_msg("=? line of %zu columns: %.*s", len, (int)len, line);
+		line += len + (nl != NULL);
+	}
 	assert_non_null(strstr(r.out, "| =!=[N]"));
 	assert_non_null(strstr(r.out, "remote-command mode on"));
 	assert_non_null(strstr(r.out, "remote-command mode off"));
