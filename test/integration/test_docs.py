@@ -4,13 +4,21 @@ option documented there must exist in --help, with the same short/long pairing a
 "takes an argument" shape. The pages must also build with scdoc, and rap(7) must describe
 the extension probe with the constants librap really uses.
 
+ServeSample runs what ./run serve runs after building, dist/serve-sample.sh.
+
 Environment: RAPSRV, RAPCLI (the binaries), RAP_DOC_DIR (the doc/ source directory)."""
 
 import os
 import re
+import select
+import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -18,7 +26,11 @@ RAPSRV = os.environ.get("RAPSRV", "rapsrv")
 RAPCLI = os.environ.get("RAPCLI", "rapcli")
 DOC_DIR = os.environ.get("RAP_DOC_DIR", os.path.join(HERE, "..", "..", "doc"))
 SRC_DIR = os.path.dirname(os.path.abspath(DOC_DIR))
+SRC_ROOT = os.environ.get("RAP_SOURCE_ROOT", SRC_DIR)
 TIMEOUT = 20
+
+sys.path.insert(0, HERE)
+import raplib  # noqa: E402
 
 OPT_TOKEN = re.compile(r"^(--?[A-Za-z0-9?][A-Za-z0-9-]*)(?:(=|\[=)(\S+))?,?$")
 METAVAR = re.compile(r"^[\[<]?[A-Z][A-Z0-9_|.\[\]<>-]*[\]>]?,?$")
@@ -261,6 +273,130 @@ class Pages(unittest.TestCase):
                 self.assertIn(spaced, text)
         if "PROBE_VERSION" in consts:
             self.assertIn("version %d" % consts["PROBE_VERSION"], text)
+
+
+def hexstr(data):
+    return data.hex()
+
+
+class ShellServer(raplib.Rapsrv):
+    """A rapsrv started by a shell command line (sh -c 'exec ...', so that the process ends
+    up being rapsrv); waits for its 'serving' line and collects its listeners."""
+
+    def __init__(self, cmd, cwd, env, stdout=subprocess.DEVNULL):
+        proc = subprocess.Popen(["sh", "-c", "exec " + cmd], cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE)
+        self.cmd = cmd
+        self.adopt(proc, "127.0.0.1")
+        if not self.wait_log(r"notice: serving "):
+            self.stop()
+            raise RuntimeError("%s: no 'serving' line: %s" % (cmd, self.logtext()))
+        self.listeners = [(m.group(1), m.group(2), int(m.group(3))) for m in re.finditer(
+            r"listening on (raps?)://(\[[^\]]+\]|[^\s:]+):(\d+)", self.logtext())]
+        m = re.search(r"notice: serving (.*) \((read-only|read-write),", self.logtext())
+        self.root, self.mode = m.group(1), m.group(2)
+
+    def port_of(self, scheme, host):
+        for s, h, p in self.listeners:
+            if (s, h) == (scheme, host):
+                return p
+        raise AssertionError("%s does not listen on %s://%s: %s" % (self.cmd, scheme, host,
+                                                                    self.listeners))
+
+
+class ServeSample(unittest.TestCase):
+    """dist/serve-sample.sh, what ./run serve runs after building: RAP_PORT, a port in use
+    reported before any 'Connect with', and the commands it prints work."""
+
+    script = os.path.join(SRC_ROOT, "dist", "serve-sample.sh")
+
+    def setUp(self):
+        self.dir = os.path.realpath(tempfile.mkdtemp(prefix="rap-serve-"))
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def run_script(self, port, timeout=TIMEOUT):
+        return subprocess.run([self.script, RAPSRV, RAPCLI, self.dir], capture_output=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL,
+                              env=dict(os.environ, RAP_PORT=str(port)))
+
+    def test_port_in_use(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            r = self.run_script(port)
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertNotIn(b"Connect with", r.stdout)
+        self.assertEqual(r.stdout, b"")
+        self.assertIn(b"run: port %d on 127.0.0.1 is in use; set RAP_PORT" % port, r.stderr)
+
+    def test_bad_port(self):
+        for bad in ("abc", "0", "65536", "99999999999999999999", "-1", "08080"):
+            with self.subTest(port=bad):
+                r = self.run_script(bad)
+                self.assertEqual(r.returncode, 64, r.stderr)
+                self.assertIn(b"RAP_PORT must be a port number", r.stderr)
+                self.assertEqual(r.stdout, b"")
+
+    def test_serves_on_rap_port(self):
+        # A port the OS picked a moment ago; should something take it in between, the
+        # script says so (and exits 69) and another one is tried.
+        cmd = " ".join(shlex.quote(a) for a in (self.script, RAPSRV, RAPCLI, self.dir))
+        for _ in range(3):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            try:
+                srv = ShellServer(cmd, self.dir, dict(os.environ, RAP_PORT=str(port)),
+                                  stdout=subprocess.PIPE)
+                break
+            except RuntimeError as e:
+                if "is in use" not in str(e):
+                    raise
+        else:
+            self.fail("three ports the OS picked were all taken at once")
+        proc = srv.proc
+        try:
+            self.assertEqual(srv.listeners, [("rap", "127.0.0.1", port)])
+            text = b""
+            end = time.monotonic() + raplib.DEADLINE
+            while b"Stop it with Ctrl-C.\n" not in text and time.monotonic() < end:
+                r, _, _ = select.select([proc.stdout], [], [], end - time.monotonic())
+                if r:
+                    chunk = os.read(proc.stdout.fileno(), 4096)
+                    if not chunk:
+                        break
+                    text += chunk
+            text = text.decode()
+            self.assertIn("rapsrv is starting on 127.0.0.1:%d, serving %s read-only." % (port, self.dir), text)
+            uri = "rap://127.0.0.1:%d/%s/sample.bin" % (port, self.dir)
+            lines = [l.strip() for l in text.split("Connect with:\n", 1)[1].splitlines()]
+            self.assertEqual(lines[:3], ["r2 " + uri, "%s %s" % (RAPCLI, uri),
+                                         "%s -c 'px 64' %s" % (RAPCLI, uri)])
+            sample = raplib.sample_bytes()
+            with open(os.path.join(self.dir, "sample.bin"), "rb") as f:
+                self.assertEqual(f.read(), sample)
+            r = subprocess.run(["sh", "-c", lines[1]], input=b"p8 16\n", capture_output=True,
+                               timeout=TIMEOUT)
+            self.assertEqual((r.returncode, r.stdout.decode()), (0, hexstr(sample[:16]) + "\n"), r.stderr)
+            r = subprocess.run(["sh", "-c", lines[2]], capture_output=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.decode(), self.local_px(os.path.join(self.dir, "sample.bin")))
+            self.assertEqual((srv.root, srv.mode), (self.dir, "read-only"))
+        finally:
+            proc.send_signal(signal.SIGINT)  # "Stop it with Ctrl-C."
+            try:
+                proc.wait(timeout=raplib.DEADLINE)
+            except subprocess.TimeoutExpired:
+                pass
+            srv.stop()  # kills it if SIGINT did not
+            proc.stdout.close()
+        self.assertEqual(proc.returncode, 0, srv.logtext())
+
+    def local_px(self, path):
+        r = raplib.run_rapcli(["-c", "px 64", path])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.decode()
 
 
 if __name__ == "__main__":
