@@ -671,12 +671,14 @@ class Readme(unittest.TestCase):
         foreign = {"--prefix": "meson setup", "--now": "systemctl", "--cflags": "pkg-config",
                    "--libs": "pkg-config"}
         text = readme_text()
-        for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))):
+        # "--tls-*" names a family: some option must start with "--tls-".
+        for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*\*?", text))):
             with self.subTest(option=opt):
                 if opt in foreign:
                     continue
-                owners = [n for n, h in helps.items()
-                          if re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt), h)]
+                pattern = (re.escape(opt[:-1]) + r"[\w-]+" if opt.endswith("*")
+                           else re.escape(opt) + r"(?![\w-])")
+                owners = [n for n, h in helps.items() if re.search(r"(?<![\w-])" + pattern, h)]
                 self.assertTrue(owners, "README.md names %s, which no --help lists" % opt)
         with open(os.path.join(SRC_ROOT, "meson_options.txt"), encoding="utf-8") as f:
             options = set(re.findall(r"option\('([^']+)'", f.read()))
