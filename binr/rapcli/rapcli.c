@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +55,7 @@ static void usage(FILE *out)
 		"rap://[::1]:9999/, malloc://4096, file:///etc/hosts.\n"
 		"Exit status: 0 when every command succeeded, 1 when one failed (here or on the\n"
 		"server), 64 usage error (also an invalid URI), 66 the file cannot be opened (here\n"
-		"or by the server), 69 the server cannot be reached.\n");
+		"or by the server), 69 the server cannot be reached, 128+N signal N ended the run.\n");
 }
 
 static void version(void)
@@ -234,16 +235,17 @@ static bool run_line(struct rap_core *core, const char *line)
 	return rc >= 0;
 }
 
-/* Scripted runs (-c, -i, standard input): Ctrl-C interrupts the running command and ends
- * the run. True when it did. */
-static bool interrupted(void)
+/* Scripted runs (-c, -i, standard input): Ctrl-C, SIGTERM and SIGHUP interrupt the running
+ * command and end the run. Returns the signal that did, or 0. */
+static int interrupted(void)
 {
-	return signals_take() & SIGNALS_INT;
+	unsigned got = signals_take();
+	return got & SIGNALS_STOP ? signals_stop_signo() : got & SIGNALS_INT ? SIGINT : 0;
 }
 
-/* Runs every line read from fd. Returns false if any failed; stops early on "q" and on
- * Ctrl-C (*stopped then), which also ends the wait for the next line. */
-static bool run_stream(struct rap_core *core, int fd, bool *stopped)
+/* Runs every line read from fd. Returns false if any failed; stops early on "q" and on a
+ * signal (interrupted(): *stopped receives it), which also ends the wait for the next line. */
+static bool run_stream(struct rap_core *core, int fd, int *stopped)
 {
 	bool ok = true;
 	struct input in;
@@ -270,6 +272,24 @@ static bool run_stream(struct rap_core *core, int fd, bool *stopped)
 	}
 	input_free(&in);
 	return ok;
+}
+
+/* After a scripted run that left servers in the background (=&:PORT, =t& PORT, =h& PORT),
+ * whatever standard input is: they serve until Ctrl-C, SIGTERM or SIGHUP. */
+static void serve_in_background(struct rap_core *core)
+{
+	size_t n = rap_core_background_servers(core);
+	if (!n)
+		return;
+	fprintf(stderr, "rapcli: %zu server%s running in the background; Ctrl-C stops %s\n", n, n > 1 ? "s" : "",
+		n > 1 ? "them" : "it");
+	for (;;) {
+		struct pollfd pfd = { signals_fd(), POLLIN, 0 };
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return;
+		if (signals_take() & (SIGNALS_INT | SIGNALS_STOP))
+			return;
+	}
 }
 
 /* The interactive prompt. Ctrl-C drops the line being typed (or interrupts the command
@@ -353,13 +373,13 @@ int main(int argc, char **argv)
 		goto out;
 
 	bool tty = !o.ncommands && !o.script && isatty(STDIN_FILENO);
-	if ((rc = signals_install(core, tty)) < 0) {
+	if ((rc = signals_install(core)) < 0) {
 		fprintf(stderr, "rapcli: cannot install signal handlers: %s\n", rap_strerror(rc));
 		status = EX_OSERR;
 		goto out;
 	}
-	bool ok = true, stopped = false;
-	int signo = 0;
+	bool ok = true;
+	int stopped = 0, signo = 0; /* the signal that ended a scripted run, or the prompt */
 	if (o.ncommands || o.script) {
 		for (size_t i = 0; i < o.ncommands && !rap_core_quit_requested(core) && !stopped; i++) {
 			ok = run_line(core, o.commands[i]) && ok;
@@ -383,8 +403,12 @@ int main(int argc, char **argv)
 			printf("rapcli %s -- type ? for help, q to quit\n", RAP_VERSION_STRING);
 		ok = interactive(core, &signo);
 	}
+	if (!tty && !stopped && !rap_core_quit_requested(core))
+		serve_in_background(core);
+	if (stopped)
+		signo = stopped;
 	/* 128 + the signal, as shells report a command a signal ended. */
-	status = stopped ? 128 + SIGINT : signo ? 128 + signo : ok ? 0 : 1;
+	status = signo ? 128 + signo : ok ? 0 : 1;
 out:
 	rap_core_free(core);
 	rap_tls_config_free(tls);

@@ -48,20 +48,18 @@ static int catch(int signo)
 	return sigaction(signo, &sa, NULL) < 0 ? -errno : 0;
 }
 
-int signals_install(struct rap_core *core, bool interactive)
+int signals_install(struct rap_core *core)
 {
 	target = core;
 	if (wake[0] < 0 && pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
-	int rc = catch(SIGINT);
-	if (rc == 0 && interactive) {
-		rc = catch(SIGTERM);
-		if (rc == 0)
-			rc = catch(SIGHUP);
-		if (rc == 0)
-			rc = catch(SIGWINCH);
+	static const int caught[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH };
+	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++) {
+		int rc = catch(caught[i]);
+		if (rc < 0)
+			return rc;
 	}
-	return rc;
+	return 0;
 }
 
 int signals_fd(void)

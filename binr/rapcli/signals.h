@@ -1,6 +1,6 @@
 /* rapcli's signals: Ctrl-C interrupts the running command (rap_core_interrupt) and, at the
- * prompt, cancels the line; SIGTERM and SIGHUP end an interactive session the way q does;
- * SIGWINCH tells the line editor the terminal changed size. Handlers only record what
+ * prompt, cancels the line; SIGTERM and SIGHUP interrupt it too and end the session the way
+ * q does; SIGWINCH tells the line editor the terminal changed size. Handlers only record what
  * arrived and make a descriptor readable, so a poll() loop learns of it; system calls the
  * signals interrupt are restarted. */
 #ifndef RAPCLI_SIGNALS_H
@@ -14,10 +14,9 @@ enum {
 	SIGNALS_WINCH = 1u << 2, /* SIGWINCH */
 };
 
-/* Installs the handlers (SIGINT always; SIGTERM, SIGHUP and SIGWINCH when interactive).
- * core (borrowed, must outlive the handlers) is interrupted by SIGINT, and by SIGTERM and
- * SIGHUP too. Returns 0 or -errno. */
-int signals_install(struct rap_core *core, bool interactive);
+/* Installs the handlers of SIGINT, SIGTERM, SIGHUP and SIGWINCH. core (borrowed, must
+ * outlive the handlers) is interrupted by all but SIGWINCH. Returns 0 or -errno. */
+int signals_install(struct rap_core *core);
 
 /* Readable while signals wait to be taken. */
 int signals_fd(void);

@@ -264,6 +264,14 @@ void rap__core_servers_list(struct rap_core *c)
 	}
 }
 
+size_t rap_core_background_servers(const struct rap_core *c)
+{
+	size_t n = 0;
+	for (struct rap__srv *s = rap__srv_bg_list(c); s; s = s->next)
+		n++;
+	return n;
+}
+
 /* The port argument after a command word: "=t 4000", "=t4000" and "=t  4000" alike.
  * Returns NULL when there is more than one word. */
 static const char *port_word(char *rest)

@@ -215,7 +215,8 @@ class OptionsMatchHelp:
             self.skipTest("help does not list exit codes")
         body = section(self.page_text, "EXIT STATUS")
         self.assertIsNotNone(body, "%s has no '# EXIT STATUS' section" % self.page)
-        documented = set(re.findall(r"^\*(\d+)\*", body, re.M))
+        # "*64*", and "*128+*_N_" for 128+N
+        documented = set(re.findall(r"^\*(\d+)\+?\*", body, re.M))
         for code in sorted(set(re.findall(r"\b(\d+)\b", m.group(1))), key=int):
             with self.subTest(code=code):
                 self.assertIn(code, documented, "help mentions exit status %s, %s does not"
@@ -1098,7 +1099,16 @@ class ReadmeCommands(unittest.TestCase):
                 self.assertIn("| " + cmd, eq_help)
             self.assertEqual(p.run("e srv.cmd").strip(), "read")
         finally:
-            rc = p.close()  # end of input: rapcli exits
+            # End of input: the background servers the block started (=&:, =h&) serve on
+            # until Ctrl-C.
+            if p.proc.poll() is None:
+                p.proc.stdin.close()
+                end = time.monotonic() + raplib.DEADLINE
+                while "running in the background; Ctrl-C stops" not in p.errtext() and time.monotonic() < end:
+                    time.sleep(0.01)
+                self.assertIn("2 servers running in the background; Ctrl-C stops them", p.errtext())
+                p.proc.send_signal(signal.SIGINT)
+            rc = p.close()
         self.assertEqual(rc, 0, p.errtext())
         # raps:// hosts at the prompt are verified with the prompt's --tls-* options: without
         # --tls-ca the certificate fails, without --tls-cert the server refuses the client.

@@ -330,6 +330,41 @@ class Servers(unittest.TestCase):
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("::1", port), timeout=DEADLINE)
 
+    def test_background_servers_outlive_a_script_whatever_stdin_is(self):
+        # "rapcli -c '=&:PORT' file": the commands are done, the servers serve on until
+        # Ctrl-C, whether standard input is a pipe nobody writes to, /dev/null or closed.
+        for stdin in (subprocess.PIPE, subprocess.DEVNULL):
+            p = subprocess.Popen([raplib.RAPCLI, "-c", "=&:0", "-c", "=t& 0", self.path], stdin=stdin,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                out = b""
+                end = time.monotonic() + DEADLINE
+                while out.count(b"listening on") < 4 and time.monotonic() < end:
+                    out += p.stdout.read1(4096)
+                rap_port = int(re.search(rb"listening on rap://127\.0\.0\.1:(\d+)", out).group(1))
+                tcp_port = int(re.search(rb"listening on tcp://127\.0\.0\.1:(\d+)", out).group(1))
+                self.assertEqual(p.stderr.readline(), b"rapcli: 2 servers running in the background; Ctrl-C stops them\n")
+                s = connect("127.0.0.1", rap_port)
+                r = rap_call(s, enc_open(5, self.path) + enc_seek(0, 0x10) + enc_read(4), 3)
+                self.assertEqual(r[2].payload, b"@000")
+                s.close()
+                self.assertEqual(line_exchange("::1", tcp_port, b"p8 4\n"), b"40303030\n")
+                p.send_signal(signal.SIGINT)
+                self.assertEqual(p.wait(timeout=DEADLINE), 0)
+                with self.assertRaises(ConnectionRefusedError):
+                    socket.create_connection(("127.0.0.1", rap_port), timeout=DEADLINE)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                for f in (p.stdin, p.stdout, p.stderr):
+                    if f:
+                        f.close()
+        # A script that ends with q stops them at once.
+        r = raplib.run_rapcli(["-c", "=&:0", "-c", "q", self.path])
+        self.assertEqual(r.returncode, 0)
+        self.assertNotIn(b"background", r.stderr)
+
     def test_tcp_foreground_sigint(self):
         cli = self.cli()
         port = cli.start_server(".:0", "tcp")

@@ -80,6 +80,10 @@ RAP_API void rap_core_set_output_max(struct rap_core *c, size_t bytes);
  * interrupted: its answer is awaited. */
 RAP_API void rap_core_interrupt(struct rap_core *c);
 
+/* How many servers this core runs in the background (=&:PORT, =t& PORT, =h& PORT); they
+ * serve until stopped or until the core is freed. */
+RAP_API size_t rap_core_background_servers(const struct rap_core *c);
+
 /* True once a "q" command ran (the caller should stop reading commands). */
 RAP_API bool rap_core_quit_requested(const struct rap_core *c);
 
