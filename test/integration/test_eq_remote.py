@@ -411,6 +411,7 @@ class OwnServers(unittest.TestCase):
             cli.send("=+ http://127.0.0.1:%d/cmd/\n=+ tcp://127.0.0.1:%d\n=+ rap://127.0.0.1:%d\n"
                      "=0 p8 4 @ 0x10\n=1 p8 4 @ 0x20\n=2 p8 4 @ 0x30\n?e done\n" % (h, t, r))
             cli.expect(b"done\n")
+            cli.send("q\n")  # background servers would serve on after the end of input
             rc, out, err = cli.finish()
         finally:
             root.cleanup()
