@@ -41,6 +41,7 @@ enum rap_error {
 	RAP_ETIMEDOUT = -1013, /* a deadline passed */
 	RAP_ETLS = -1014,      /* TLS handshake or verification failed */
 	RAP_EBADFD = -1015,    /* no such descriptor / no file is open */
+	RAP_ENOTREG = -1016,   /* not a regular file: a FIFO, device or socket, refused unless asked */
 };
 
 /* Describes a RAP_E* code or a -errno value. Returns a static string; never NULL. */
