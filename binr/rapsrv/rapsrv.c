@@ -473,8 +473,10 @@ static int session_open(void *user, const char *peer, void **ctx)
 	rap_io_set_allow_write(io, d->cfg->allow_write);
 	rap_core_set_policy(core, d->cfg->cmd_policy);
 	rap_core_set_allow_shell(core, d->cfg->allow_shell);
-	/* "> FILE", wtf and wff (--cmd all) stay beneath --root and write only with --write. */
-	rap_core_set_confined(core, true);
+	/* A client's core: it never starts servers, opens connections or raises its policy,
+	 * at any --cmd level, and its "> FILE", wtf and wff (--cmd all) stay beneath --root
+	 * and write only with --write. */
+	rap_core_set_served(core);
 	*ctx = core;
 	return 0;
 }

@@ -38,7 +38,8 @@ struct cmd {
 struct resolved {
 	const struct cmd *cmd;
 	enum cmd_class cls;
-	char *args; /* points into the command text; trimmed */
+	char *args;   /* points into the command text; trimmed */
+	bool network; /* may start a server or open a connection: never in a served core */
 };
 
 /* ---- small string helpers ---------------------------------------------------------- */
@@ -615,7 +616,10 @@ static int cmd_open(struct rap_core *c, const char *name, char *args)
 	}
 	int fd = rap_core_open(c, w[0], perm);
 	if (fd < 0) {
-		rap__core_errorf(c, "cannot open '%s': %s", w[0], rap_strerror(fd));
+		/* A limit says which one it met. */
+		const char *detail = fd == -EMFILE ? rap_io_error(c->io) : "";
+		rap__core_errorf(c, "cannot open '%s': %s%s%s%s", w[0], rap__core_open_reason(c, w[0], fd),
+				 *detail ? " (" : "", detail, *detail ? ")" : "");
 		return fd;
 	}
 	return 0;
@@ -723,7 +727,8 @@ static int cmd_eval(struct rap_core *c, const char *name, char *args)
 {
 	if (!*args) {
 		for (int i = 0; i < RAP__VAR_COUNT; i++)
-			fprintf(c->out, "%s = %s\n", rap__core_var_key((enum rap__core_var)i), c->vars[i]);
+			fprintf(c->out, "%s = %s\n", rap__core_var_key((enum rap__core_var)i),
+				rap__core_var_value(c, (enum rap__core_var)i));
 		return 0;
 	}
 	char *eq = strchr(args, '=');
@@ -745,6 +750,9 @@ static int cmd_eval(struct rap_core *c, const char *name, char *args)
 	int rc = rap_core_config_set(c, key, value);
 	if (rc == RAP_EINVAL)
 		rap__core_errorf(c, "invalid value '%s' for '%s'", value, key);
+	else if (rc == RAP_EDENIED)
+		rap__core_errorf(c, "'%s' cannot be raised above '%s' here: a served session never widens its policy",
+				 key, rap_core_config_get(c, key));
 	else if (rc < 0)
 		rap__core_errorf(c, "cannot set '%s': %s", key, rap_strerror(rc));
 	return rc;
@@ -944,6 +952,11 @@ static const struct cmd cmd_iosys_entry = { "=!", cmd_iosystem, CLASS_ALL };
  * text. Everything in it reaches the network or starts servers, so only POLICY_ALL. */
 static const struct cmd cmd_remote_entry = { "=", cmd_remote, CLASS_ALL };
 
+const char *rap__core_command_name(size_t i)
+{
+	return i < sizeof(commands) / sizeof(commands[0]) ? commands[i].name : NULL;
+}
+
 static const struct cmd *find_cmd(const char *word, size_t len)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -962,6 +975,7 @@ struct help_request {
  * when no command matches. */
 static int resolve(char *text, struct resolved *r, struct help_request *help)
 {
+	r->network = false;
 	if (!strcmp(text, "!?")) {
 		text[1] = '\0';
 		goto help;
@@ -973,6 +987,7 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 		r->cmd = &cmd_remote_entry;
 		r->args = text;
 		r->cls = CLASS_ALL;
+		r->network = !rap__core_remote_stays_local(text);
 		return 0;
 	}
 	if (text[0] == '!') {
@@ -1045,17 +1060,6 @@ struct clauses {
 	int nfilters;
 };
 
-static const char *policy_name(enum rap_core_policy p)
-{
-	switch (p) {
-	case RAP_CORE_POLICY_NONE: return "none";
-	case RAP_CORE_POLICY_READ: return "read";
-	case RAP_CORE_POLICY_WRITE: return "write";
-	case RAP_CORE_POLICY_ALL: return "all";
-	}
-	return "none";
-}
-
 static int refuse(struct rap_core *c, const char *what, const char *why)
 {
 	rap__core_errorf(c, "command '%s' refused by the server's command policy (%s)", what, why);
@@ -1072,10 +1076,14 @@ static int enforce_policy(struct rap_core *c, const struct clauses *cl, const st
 		return refuse(c, r ? r->cmd->name : word, "none");
 	if (!r)
 		return 0;
+	/* A core that serves a network client starts no server and opens no connection, at
+	 * every level (policy.c). */
+	if (c->served && r->network)
+		return rap__core_refuse_network(c, word);
 	/* A redirection writes a file on this machine, whatever the command: only "all". */
 	if (cl->redirect && c->policy < RAP_CORE_POLICY_ALL) {
 		rap__core_errorf(c, "output redirection to '%s' refused by the server's command policy (%s)",
-				 cl->redirect, policy_name(c->policy));
+				 cl->redirect, rap__core_policy_name(c->policy));
 		return RAP_EDENIED;
 	}
 	bool ok;
@@ -1088,7 +1096,8 @@ static int enforce_policy(struct rap_core *c, const struct clauses *cl, const st
 	}
 	if (ok)
 		return 0;
-	return refuse(c, r->cmd->name, r->cls == CLASS_SHELL ? "shell commands are disabled" : policy_name(c->policy));
+	return refuse(c, r->cmd->name,
+		      r->cls == CLASS_SHELL ? "shell commands are disabled" : rap__core_policy_name(c->policy));
 }
 
 /* Cuts seg at its top-level '@', '~' and '>' (outside quotes). A command that starts with
@@ -1236,7 +1245,8 @@ static int run_resolved(struct rap_core *c, const struct clauses *cl, const stru
 			rc = fd < 0 ? fd : -errno;
 			if (fd >= 0)
 				close(fd);
-			rap__core_errorf(c, "cannot open '%s' for writing: %s", cl->redirect, rap_strerror(rc));
+			rap__core_errorf(c, "cannot open '%s' for writing: %s", cl->redirect,
+					 rap__core_open_reason(c, NULL, rc));
 			goto restore;
 		}
 		c->out = file;

@@ -1,5 +1,5 @@
-/* The core object: its IO instance, current file and position, block size, policy and
- * configuration variables. The command language itself lives in cmd.c. */
+/* The core object: its IO instance, current file and position, block size and
+ * configuration variables. The command language lives in cmd.c, the policy in policy.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -27,6 +27,8 @@ static const struct var_def {
 } var_defs[RAP__VAR_COUNT] = {
 	[RAP__VAR_HTTP_BIND] = { "http.bind", "localhost", VAR_STRING, "address the HTTP server listens on" },
 	[RAP__VAR_HTTP_PORT] = { "http.port", "9090", VAR_PORT, "default port of the HTTP server" },
+	[RAP__VAR_IO_SPECIAL] = { "io.special", "false", VAR_BOOL,
+				  "open FIFOs, devices and sockets too (never in served sessions)" },
 	[RAP__VAR_RAP_BIND] = { "rap.bind", "localhost", VAR_STRING, "address the =: and =& rap servers listen on" },
 	[RAP__VAR_RAP_LOOP] = { "rap.loop", "true", VAR_BOOL, "keep serving after a rap client disconnects" },
 	[RAP__VAR_SCR_COLOR] = { "scr.color", "0", VAR_COLOR, "colours (output is always plain: only 0)" },
@@ -75,15 +77,14 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	c->fd = parent->fd;
 	c->off = parent->off;
 	c->blocksize = parent->blocksize;
-	c->policy = parent->policy;
-	c->allow_shell = parent->allow_shell;
-	c->confined = parent->confined;
+	rap__core_policy_inherit(c, parent);
 	c->output_max = parent->output_max;
 	c->output_max_set = parent->output_max_set;
 	c->out = stdout;
 	c->err = stderr;
+	/* The values as the parent reads them: clamped when it is served. */
 	for (int i = 0; i < RAP__VAR_COUNT; i++) {
-		c->vars[i] = rap__strdup(parent->vars[i]);
+		c->vars[i] = rap__strdup(rap__core_var_value(parent, (enum rap__core_var)i));
 		if (!c->vars[i]) {
 			rap_core_free(c);
 			return RAP_ENOMEM;
@@ -91,18 +92,6 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	}
 	*out = c;
 	return 0;
-}
-
-int rap__core_policy_parse(const char *name, enum rap_core_policy *out)
-{
-	static const char *const names[] = { "none", "read", "write", "all" };
-	for (int i = 0; i < 4; i++) {
-		if (name && !strcmp(name, names[i])) {
-			*out = (enum rap_core_policy)i;
-			return 0;
-		}
-	}
-	return RAP_EINVAL;
 }
 
 void rap_core_free(struct rap_core *c)
@@ -130,36 +119,13 @@ struct rap_io *rap_core_io(struct rap_core *c)
 	return c->io;
 }
 
-void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level)
-{
-	/* An out-of-range value must not widen the policy. */
-	if (level < RAP_CORE_POLICY_NONE || level > RAP_CORE_POLICY_ALL)
-		level = RAP_CORE_POLICY_NONE;
-	c->policy = level;
-}
-
-void rap_core_set_allow_shell(struct rap_core *c, bool allow)
-{
-	c->allow_shell = allow;
-}
-
-void rap_core_set_confined(struct rap_core *c, bool confined)
-{
-	c->confined = confined;
-}
-
 int rap__core_open_file(struct rap_core *c, const char *path, int flags)
 {
-	if (c->confined) {
-		if ((flags & O_ACCMODE) != O_RDONLY && !rap_io_allow_write(c->io))
-			return RAP_EDENIED;
-		return rap_io_open_local(c->io, path, flags);
-	}
-	int fd;
-	do
-		fd = open(path, flags | O_CLOEXEC, 0666);
-	while (fd < 0 && errno == EINTR);
-	return fd < 0 ? -errno : fd;
+	if (c->confined && (flags & O_ACCMODE) != O_RDONLY && !rap_io_allow_write(c->io))
+		return RAP_EDENIED;
+	/* libio's one way to open a local path: never blocks, refuses what is not a regular
+	 * file unless io.special asks for it; beneath the IO's root when confined. */
+	return rap_io_open_local_ex(c->confined ? c->io : NULL, path, flags, rap__core_open_opts(c));
 }
 
 void rap_core_set_output_max(struct rap_core *c, size_t bytes)
@@ -292,13 +258,11 @@ bool rap__core_owns(struct rap_core *c, int fd)
 int rap_core_open(struct rap_core *c, const char *uri, int perm)
 {
 	char *copy = NULL;
+	/* A served core opens no network files (policy.c). */
+	int rc = rap__core_open_policy(c, uri);
+	if (rc < 0)
+		return rc;
 	if (c->io_borrowed) {
-		/* A served client makes no outgoing connections (as rapsrv's default
-		 * --allow-scheme): a rap:// open would run on the servers' own thread, and
-		 * one that led back to a server of this process would wait on itself. */
-		const struct rap_io_plugin *p = rap_io_plugin_for(c->io, uri);
-		if (p && !strcmp(p->name, "rap"))
-			return RAP_EDENIED;
 		/* A served session's files are tracked so that it can close them, and only
 		 * them; a session with a full list opens nothing more. */
 		owned_prune(c);
@@ -308,7 +272,7 @@ int rap_core_open(struct rap_core *c, const char *uri, int perm)
 		if (!copy)
 			return RAP_ENOMEM;
 	}
-	int fd = rap_io_open(c->io, uri, perm);
+	int fd = rap_io_open_ex(c->io, uri, perm, rap__core_open_opts(c));
 	if (fd < 0) {
 		rap__free(copy);
 		return fd;
@@ -408,10 +372,17 @@ const char *rap__core_var_desc(enum rap__core_var i)
 	return var_defs[i].desc;
 }
 
+const char *rap__core_var_value(const struct rap_core *c, enum rap__core_var i)
+{
+	/* Variables that widen a policy read as at most the core's own level when it is
+	 * served: clamped here, so every reader sees the clamp. */
+	return rap__core_policy_var(c, i, c->vars[i]);
+}
+
 const char *rap_core_config_get(const struct rap_core *c, const char *key)
 {
 	int i = var_index(key);
-	return i < 0 ? NULL : c->vars[i];
+	return i < 0 ? NULL : rap__core_var_value(c, (enum rap__core_var)i);
 }
 
 /* Checks value for the variable's type and returns its canonical spelling ("true" for
@@ -455,6 +426,9 @@ int rap_core_config_set(struct rap_core *c, const char *key, const char *value)
 	const char *v = normalize(var_defs[i].type, value);
 	if (!v)
 		return RAP_EINVAL;
+	int rc = rap__core_policy_var_check(c, (enum rap__core_var)i, v);
+	if (rc < 0)
+		return rc;
 	char *copy = rap__strdup(v);
 	if (!copy)
 		return RAP_ENOMEM;

@@ -22,6 +22,7 @@
 enum rap__core_var {
 	RAP__VAR_HTTP_BIND,
 	RAP__VAR_HTTP_PORT,
+	RAP__VAR_IO_SPECIAL,
 	RAP__VAR_RAP_BIND,
 	RAP__VAR_RAP_LOOP,
 	RAP__VAR_SCR_COLOR,
@@ -42,6 +43,7 @@ struct rap_core {
 	enum rap_core_policy policy;
 	bool allow_shell;
 	bool confined; /* see rap_core_set_confined */
+	bool served;   /* serves a network client, for good (rap_core_set_served, policy.c) */
 	bool quit;
 	/* rap_core_interrupt (possibly from a signal handler) asked the running line to stop;
 	 * cleared when a top-level rap_core_cmd starts (cmd_depth counts nested ones). */
@@ -81,18 +83,18 @@ void rap__core_errorf(struct rap_core *c, const char *fmt, ...) __attribute__((f
  * server refused to write was opened read-only there, because the server allows no writes. */
 const char *rap__core_write_error(const struct rap_core *c, int rc);
 
-/* Key, description and value of variable i (for the "e" listing). */
+/* Key, description and value of variable i (for the "e" listing). The value is what
+ * rap_core_config_get reads: clamped to the policy of a served core (borrowed). */
 const char *rap__core_var_key(enum rap__core_var i);
 const char *rap__core_var_desc(enum rap__core_var i);
+const char *rap__core_var_value(const struct rap_core *c, enum rap__core_var i);
 
 /* A core on parent's IO instance (borrowed: parent must outlive it), starting at parent's
- * current file, position and block size, with a copy of its variables and policy. Used for
- * a server's clients, which see the user's files but move their own position. Not
- * synchronised with parent: call it from the thread that uses parent. Errors: RAP_ENOMEM. */
+ * current file, position and block size, with a copy of its variables (as parent reads
+ * them) and its policy, served mark included. Used for a server's clients, which see the
+ * user's files but move their own position. Not synchronised with parent: call it from the
+ * thread that uses parent. Errors: RAP_ENOMEM. */
 int rap__core_new_shared(struct rap_core *parent, struct rap_core **out);
-
-/* "none", "read", "write", "all" to a policy level. Errors: RAP_EINVAL. */
-int rap__core_policy_parse(const char *name, enum rap_core_policy *out);
 
 /* Makes fd current at position 0 (fd -1: none). */
 void rap__core_set_current(struct rap_core *c, int fd);
@@ -100,9 +102,11 @@ void rap__core_set_current(struct rap_core *c, int fd);
 /* After fd was closed: when it was current, the highest remaining fd becomes current. */
 void rap__core_forget_fd(struct rap_core *c, int fd);
 
-/* Opens a local file a command reads or writes (flags as open(2); O_CLOEXEC is added),
+/* Opens a local file a command reads or writes (flags as open(2)) through libio's one
+ * way (rap_io_open_local_ex: never blocks, no FIFO, device or socket unless io.special),
  * under the confinement of rap_core_set_confined. Returns an OS descriptor, or a negative
- * errno or RAP_EDENIED (writing while the IO refuses writes, or a path outside its root). */
+ * errno, RAP_ENOTREG, or RAP_EDENIED (writing while the IO refuses writes, or a path
+ * outside its root). rap__core_open_reason explains a failure. */
 int rap__core_open_file(struct rap_core *c, const char *path, int flags);
 
 /* Closes fd and forgets it. On a borrowed io only a file this core opened may be closed
@@ -124,6 +128,38 @@ bool rap__core_interrupted(const struct rap_core *c);
  * like radare2's unallocated fill, so buf is always fully defined on success.
  * Errors: RAP_EBADFD (no file open), errors of the IO plugin. */
 int rap__core_read(struct rap_core *c, uint64_t off, uint8_t *buf, size_t len);
+
+/* ---- policy.c: levels, confinement and the served mark --------------------------------- */
+
+/* "none", "read", "write", "all" to a policy level and back. Errors: RAP_EINVAL. */
+int rap__core_policy_parse(const char *name, enum rap_core_policy *out);
+const char *rap__core_policy_name(enum rap_core_policy p);
+
+/* Gives child parent's level, shell switch, confinement and served mark. */
+void rap__core_policy_inherit(struct rap_core *child, const struct rap_core *parent);
+
+/* Variable i as c reads a stored value: value, or the highest c's policy allows when it is
+ * served and value is above it (borrowed). */
+const char *rap__core_policy_var(const struct rap_core *c, enum rap__core_var i, const char *value);
+/* 0 when variable i may be set to value (canonical spelling) in c; RAP_EDENIED when that
+ * would raise a served core's policy. */
+int rap__core_policy_var_check(const struct rap_core *c, enum rap__core_var i, const char *value);
+
+/* Prints the one-line reason why what (a command as typed) may not start a server or open
+ * a connection here, and returns RAP_EDENIED. */
+int rap__core_refuse_network(struct rap_core *c, const char *what);
+
+/* 0 when c may open uri: a served core (or one on a borrowed IO) opens local files and
+ * malloc:// only, never a network file. RAP_EDENIED otherwise. */
+int rap__core_open_policy(struct rap_core *c, const char *uri);
+
+/* The RAP_IO_OPEN_* options c's opens use: special files when io.special is true (never in a
+ * served core). */
+unsigned rap__core_open_opts(const struct rap_core *c);
+
+/* Why opening uri (NULL: a local file of a command) failed with rc, for a message (static
+ * text). */
+const char *rap__core_open_reason(struct rap_core *c, const char *uri, int rc);
 
 /* ---- print.c --------------------------------------------------------------------------- */
 
@@ -156,11 +192,21 @@ bool rap__core_blank(char ch);
 /* Cuts blanks from both ends in place; returns the first non-blank character of s. */
 char *rap__core_trim(char *s);
 
+/* The command table's names, in order, for the tests that walk every command; NULL past
+ * the end. The '=' family, "!" and ":" are outside the table (resolve() routes them). */
+const char *rap__core_command_name(size_t i);
+
 /* Evaluates a number expression: 0x hex, decimal, $$ (position), $s (size), $b (block size),
  * joined with + and -; arithmetic wraps like uint64_t. Errors: RAP_EINVAL. */
 int rap__core_eval(struct rap_core *c, const char *expr, uint64_t *out);
 
 /* ---- remote.c: the '=' family ---------------------------------------------------------- */
+
+/* False when text (an '=' family command, as rap__core_cmd_remote takes it) may start a
+ * server or open a connection: everything but the listings, help pages, host removal,
+ * remote-command mode off and the current file's own channel ("=!CMD"). A served core
+ * refuses those whatever its level. */
+bool rap__core_remote_stays_local(const char *text);
 
 /* Runs an '=' family command. text is the whole command ("=+ rap://h:1//x", "=0 px 16",
  * "==1", "=!=", "!=!", "=<1 px", "=:HOST:PORT CMD", ...); server commands ("=:PORT",

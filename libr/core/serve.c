@@ -10,7 +10,9 @@
 
 static int serve_open(void *ctx, const char *path, uint8_t perm)
 {
-	/* The IO instance carries the operator's open policy (root, write access, schemes). */
+	/* The IO instance carries the operator's open policy (root, write access, schemes);
+	 * the served mark the rest (policy.c). */
+	rap_core_set_served(ctx);
 	return rap_core_open(ctx, path, perm);
 }
 
@@ -93,6 +95,8 @@ static int serve_cmd(void *ctx, const char *cmd, char **out)
 	struct rap_core *c = ctx;
 	char *o = NULL, *e = NULL;
 	*out = NULL;
+	/* A core that serves a client is marked so, whoever made it (policy.c). */
+	rap_core_set_served(c);
 	/* A client's line may ask for far more output than anyone should buffer: without a
 	 * cap of the caller's, the largest reply a client takes by default. */
 	bool dflt = !c->output_max_set;

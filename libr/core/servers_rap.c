@@ -4,7 +4,7 @@
  * Policy. Below "write" a client may OPEN only files the user has open, read-only
  * (opening the user's URI, not the client's path), and WRITE is refused; at any level a
  * client may CLOSE (or "o-", "o--") only what it opened, and those files close when it
- * goes, and opens no rap:// or raps:// file (rap_core_open). Opens also pass the IO
+ * goes, and opens no network file (its core is served: policy.c). Opens also pass the IO
  * instance's own policy (root, schemes, write access), which the user's files share. A
  * client's q ends its own session, never the server. */
 #include <limits.h>
@@ -142,6 +142,7 @@ static int make_session_core(struct rap__srv *s, struct rap_core **out)
 		rap__core_forget_fd(c, c->fd);
 	rap_core_set_policy(c, s->policy);
 	rap_core_set_allow_shell(c, s->shell);
+	rap_core_set_served(c); /* inherited from tmpl already; said again where it matters */
 	rap_core_set_output_max(c, RAP__SRV_RAP_OUTPUT_MAX);
 	return 0;
 }

@@ -430,7 +430,7 @@ static int wtf_open(struct rap_core *c, struct wtf_job *j)
 	if (j->fd < 0) {
 		int rc = j->fd;
 		j->fd = -1;
-		rap__core_errorf(c, "cannot open '%s' for writing: %s", j->path, rap_strerror(rc));
+		rap__core_errorf(c, "cannot open '%s' for writing: %s", j->path, rap__core_open_reason(c, NULL, rc));
 		return rc;
 	}
 	struct stat st;
@@ -540,7 +540,7 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 	}
 	int fd = rap__core_open_file(c, path, O_RDONLY | O_NOCTTY);
 	if (fd < 0) {
-		rap__core_errorf(c, "cannot open '%s': %s", path, rap_strerror(fd));
+		rap__core_errorf(c, "cannot open '%s': %s", path, rap__core_open_reason(c, NULL, fd));
 		return fd;
 	}
 	struct stat st;

@@ -429,7 +429,7 @@ static void test_info_command(void **state)
 static void test_eval_command(void **state)
 {
 	struct rap_core *c = ((struct fixture *)*state)->c;
-	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\nsrv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
+	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nio.special = false\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\nsrv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
 	expect_out(c, "e rap.loop", "true\n");
 	expect_out(c, "e rap.loop=0; e rap.loop", "false\n");
 	expect_out(c, "e rap.loop = true; e rap.loop", "true\n");

@@ -43,10 +43,27 @@ RAP_API void rap_core_set_allow_shell(struct rap_core *c, bool allow);
  * default (local use), inherited by the cores a server makes from this one. */
 RAP_API void rap_core_set_confined(struct rap_core *c, bool confined);
 
+/* Marks c as a core that serves a network client, for good (there is no way to clear the
+ * mark): a rapsrv session's, a core given to rap_core_rap_handler (which marks it itself),
+ * the cores of servers started with =: =t =h. Such a core, whatever its policy level:
+ * - refuses every command that would start a server or open a connection (=+, =N, =<,
+ *   ==, =!=N, =:HOST:PORT, =r, =t, =:PORT, =&..., .:, =h, =H, =g) and network opens
+ *   (o rap://...; only local files and malloc://), with a one-line reason;
+ * - never raises a policy: srv.cmd and srv.shell read as at most its own level and shell
+ *   switch, io.special as false, and setting them higher fails;
+ * - is confined (rap_core_set_confined can no longer turn that off) and opens no FIFO,
+ *   device or socket.
+ * Cores made from it inherit the mark. rap_core_served tells whether c has it. */
+RAP_API void rap_core_set_served(struct rap_core *c);
+RAP_API bool rap_core_served(const struct rap_core *c);
+
 /* Where rap_core_cmd prints (borrowed FILE pointers; default stdout, stderr). */
 RAP_API void rap_core_set_output(struct rap_core *c, FILE *out, FILE *err);
 
-/* Opens uri with perm and makes it the current file at position 0. Returns the fd. */
+/* Opens uri with perm and makes it the current file at position 0. Returns the fd. A local
+ * path must name a regular file unless "e io.special=true" (devices then open too).
+ * Errors: those of rap_io_open_ex; RAP_EDENIED for a network file in a served core;
+ * -EMFILE past a served session's 64 files. */
 RAP_API int rap_core_open(struct rap_core *c, const char *uri, int perm);
 
 /* Runs one command line (with ';', '@', '~', '>' and '#'), printing to the core's output.
@@ -103,7 +120,8 @@ RAP_API size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap);
 /* A rap_server_handler whose ctx is a struct rap_core *: OPEN opens through the core's IO
  * (and its policy), READ/WRITE/SEEK act on the current file and position, CMD runs under
  * the core's command policy with its output capped (RAP_CORE_SERVE_OUTPUT_MAX unless
- * rap_core_set_output_max chose another cap, 0 included). Static storage; never NULL. */
+ * rap_core_set_output_max chose another cap, 0 included). OPEN and CMD mark the core
+ * served (rap_core_set_served) before anything else. Static storage; never NULL. */
 RAP_API const struct rap_server_handler *rap_core_rap_handler(void);
 
 #ifdef __cplusplus
