@@ -9,6 +9,7 @@ is bounded; every port is chosen by the OS and read from the "listening on" line
 
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -438,6 +439,38 @@ class Servers(unittest.TestCase):
         rc, body = curl("-A", "Mozilla/5.0", "-H", "X-Rap: 1", base + "/cmd/p8%202")
         self.assertEqual((rc, body), (0, b"4030\n"))
         self.assertIn("X-Rap", cli.run("=h?"))
+
+    def test_idle_connections_never_lock_out_a_request(self):
+        # 64 connections at once per server: idle ones (that never send a request) make
+        # room for newer ones, oldest first, so a real request is always answered.
+        cli = self.cli()
+        tcp = cli.start_server("=t& 0", "tcp")
+        http = cli.start_server("=h& 0", "http")
+        for port, request, want in ((tcp, b"p8 4\n", b"40303030\n"),
+                                    (http, b"GET /cmd/p8%204 HTTP/1.0\r\n\r\n", b"\r\n\r\n40303030\n")):
+            idle = [connect("127.0.0.1", port) for _ in range(70)]
+            # One that sent half a request is just as idle.
+            idle[-1].sendall(b"GET /cmd/p8")
+            for _ in range(3):
+                out = line_exchange("127.0.0.1", port, request, shut=False)
+                self.assertTrue(out.endswith(want), (port, out))
+            # The oldest idle ones went (6 for the 65th to 70th, 1 for the first request;
+            # the next requests may find the previous one answered and take its place);
+            # the newest are still open.
+            for s in idle[:7]:
+                s.settimeout(DEADLINE)
+                try:
+                    self.assertEqual(s.recv(1), b"")
+                except ConnectionResetError:
+                    pass
+            readable, _, _ = select.select(idle[9:], [], [], 0)
+            self.assertEqual(readable, [])
+            with idle[-2]:
+                idle[-2].settimeout(DEADLINE)
+                idle[-2].sendall(request)
+                self.assertTrue(raplib.recv_until_closed(idle[-2]).endswith(want))
+            for s in idle:
+                s.close()
 
     def test_tcp_output_cap(self):
         cli = self.cli()
