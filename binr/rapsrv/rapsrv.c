@@ -450,7 +450,10 @@ struct daemon {
 	struct rap_loop *loop;
 	struct rap_server *server;
 	struct rap_tls_config *tls[MAX_LISTEN + 1]; /* [MAX_LISTEN]: shared --tls-cert config */
-	struct rap_io *root_holder; /* holds the --root handle that every session shares */
+	/* Holds what every session's IO shares: the --root handle, and the count of files
+	 * open in all sessions (which keeps descriptors for accept). */
+	struct rap_io *root_holder;
+	size_t max_files; /* per session: --max-files, at most half of what all may open */
 	bool stopping;
 };
 
@@ -464,6 +467,8 @@ static int session_open(void *user, const char *peer, void **ctx)
 	struct rap_io *io = rap_core_io(core);
 	rc = rap_io_share_root(io, d->root_holder);
 	if (rc == 0)
+		rc = rap_io_share_max_files_total(io, d->root_holder);
+	if (rc == 0)
 		rc = rap_io_set_allowed_plugins(io, d->cfg->allowed_plugins);
 	if (rc < 0) {
 		log_line(LOG_ERR, peer, "cannot apply the file policy: %s", rap_strerror(rc));
@@ -471,6 +476,8 @@ static int session_open(void *user, const char *peer, void **ctx)
 		return rc;
 	}
 	rap_io_set_allow_write(io, d->cfg->allow_write);
+	/* --max-files counts every open of the session: OPEN packets and "o F" alike. */
+	rap_io_set_max_files(io, d->max_files);
 	rap_core_set_policy(core, d->cfg->cmd_policy);
 	rap_core_set_allow_shell(core, d->cfg->allow_shell);
 	/* A client's core: it never starts servers, opens connections or raises its policy,
@@ -493,19 +500,8 @@ static void server_log(void *user, int level, const char *peer, const char *msg)
 	log_line(level, peer, "%s", msg);
 }
 
-static size_t max_files_per_session = 64;
 /* The one server of this process, for handler callbacks (their ctx is the core). */
 static struct rap_server *the_server;
-
-/* OPEN goes through the core's handler, after the per-session file limit (logged by the
- * server as "Too many open files", unlike a policy refusal). */
-static int open_limited(void *ctx, const char *path, uint8_t perm)
-{
-	struct rap_core *core = ctx;
-	if (rap_io_fds(rap_core_io(core), NULL, 0) >= max_files_per_session)
-		return -EMFILE;
-	return rap_core_rap_handler()->open(ctx, path, perm);
-}
 
 /* CMD through the core's handler; a client's q ends its session (after the answer), as
  * on servers started from rapcli, instead of leaving a session that ignores commands. */
@@ -661,6 +657,42 @@ static void raise_fd_limit(size_t sessions)
 		 (unsigned long long)rl.rlim_cur, (unsigned long long)target, sessions);
 }
 
+/* Descriptors kept free for everything but files (at most an eighth of the limit):
+ * commands' own local files (> FILE, wtf, wff, ! pipes), logging, and slack. */
+#define FD_SPARE 64
+/* Refused clients the server answers at once (librap's REFUSING_MAX) and a margin. */
+#define FD_REFUSING 64
+
+/* How many files all sessions together may hold open: the descriptor limit less what is
+ * open now (listeners, the loop's, the root), a spare, and one socket for every session
+ * --max-sessions allows and for the refused ones; at least half of what is left after
+ * the spare when the limit is too low for that, so that files still open. Sessions'
+ * opens fail with "Too many open files" past it, before accept could starve. */
+static size_t files_budget(size_t sessions, size_t *limit_out)
+{
+	struct rlimit rl;
+	*limit_out = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0; /* no limit to keep below */
+	/* Descriptors are handed out lowest first, and at start-up the table has no holes:
+	 * the lowest free one is about how many are open. */
+	int probe = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+	if (probe < 0)
+		probe = open("/", O_PATH | O_CLOEXEC);
+	size_t used = probe >= 0 ? (size_t)probe : 64;
+	if (probe >= 0)
+		close(probe);
+	size_t limit = (size_t)rl.rlim_cur;
+	*limit_out = limit;
+	size_t spare = limit / 8 < FD_SPARE ? limit / 8 : FD_SPARE;
+	size_t room = limit > used + spare ? limit - used - spare : 0;
+	size_t conns = sessions + FD_REFUSING;
+	size_t files = room > conns ? room - conns : 0;
+	if (files < room / 2)
+		files = room / 2;
+	return files ? files : 1;
+}
+
 static int serve(struct daemon *d);
 
 /* ---- main -------------------------------------------------------------------------- */
@@ -731,7 +763,6 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &cfg);
 	if (rc != 0)
 		return rc;
-	max_files_per_session = cfg.max_files;
 	signal(SIGPIPE, SIG_IGN);
 
 	struct daemon d = { .cfg = &cfg };
@@ -817,7 +848,6 @@ static int serve(struct daemon *d)
 	raise_fd_limit(cfg->max_sessions);
 	rc = rap_loop_new(&d->loop);
 	struct rap_server_handler handler = *rap_core_rap_handler();
-	handler.open = open_limited;
 	handler.cmd = cmd_or_quit;
 	handler.log = NULL; /* the server logs session events with the peer */
 	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
@@ -859,6 +889,28 @@ static int serve(struct daemon *d)
 		log_line(LOG_ERR, NULL, "nothing to listen on");
 		status = EX_UNAVAILABLE;
 		goto out;
+	}
+	/* Everything the process holds for itself is open now: what is left is shared between
+	 * sessions' sockets and their files. */
+	size_t fd_limit;
+	size_t files = files_budget(cfg->max_sessions, &fd_limit);
+	if (files && (rc = rap_io_set_max_files_total(d->root_holder, files)) < 0) {
+		log_line(LOG_ERR, NULL, "cannot start: %s", rap_strerror(rc));
+		for (size_t k = 0; k < nlisteners; k++)
+			close(listeners[k].fd);
+		status = EX_OSERR;
+		goto out;
+	}
+	if (files)
+		log_line(LOG_DEBUG, NULL, "at most %zu files open in all sessions together (descriptor limit %zu)", files,
+			 fd_limit);
+	/* One session alone never takes more than half of that: a client that opens files in
+	 * a loop leaves the others room to open theirs. */
+	d->max_files = cfg->max_files;
+	if (files && d->max_files > files / 2) {
+		d->max_files = files / 2 ? files / 2 : 1;
+		log_line(LOG_WARN, NULL, "--max-files %zu lowered to %zu: the descriptor limit %zu leaves %zu for the files "
+			 "of all sessions", cfg->max_files, d->max_files, fd_limit, files);
 	}
 	for (size_t i = 0; i < nlisteners; i++) {
 		const struct opened_listener *o = &listeners[i];

@@ -850,8 +850,8 @@ static int open_reserve(struct rap_io *io, const char *uri, int perm, unsigned o
 	/* Last, so that nothing after it can fail: the shared count. */
 	if (io->total && !total_take(io->total)) {
 		snprintf(io->error, sizeof(io->error),
-			 "the %zu files that may be open at once in all are open (the other descriptors are kept "
-			 "for new connections)",
+			 "all %zu files that may be open at once are open; the other descriptors are kept for new "
+			 "connections",
 			 io->total->max);
 		pthread_mutex_destroy(&d->op);
 		rap__free(d->uri);

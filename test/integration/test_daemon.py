@@ -505,6 +505,105 @@ class LimitsAndTimeouts(unittest.TestCase):
                 p.wait()
 
 
+def free_port():
+    """A loopback port nothing listens on (the kernel's choice, released again)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nothing_listens(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=raplib.DEADLINE).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def answers(srv, sock, cmds, opens=()):
+    """Sends OPENs then CMDs on sock in one write; returns the OPEN fds and the CMD texts."""
+    sock.sendall(b"".join([raplib.enc_open(5, p) for p in opens] + [raplib.enc_cmd(c) for c in cmds]))
+    msgs = raplib.recv_messages(sock, len(opens) + len(cmds))
+    return [m.svalue for m in msgs[:len(opens)]], [m.payload.rstrip(b"\0").decode() for m in msgs[len(opens):]]
+
+
+class ServedSessions(unittest.TestCase):
+    """What a client's commands can never do, whatever --cmd allows: hold more files than
+    the daemon can spare."""
+
+    def setUp(self):
+        self.root = raplib.TempRoot()
+
+    def tearDown(self):
+        self.root.cleanup()
+
+    def test_max_files_counts_o_commands(self):
+        with raplib.Rapsrv(self.root.path, "--cmd", "write") as srv:
+            s = srv.connect()
+            _, out = answers(srv, s, ["o sample.bin;" * 100, "o"])
+            self.assertIn("error: cannot open 'sample.bin': Too many open files (at most 64 files may be open at "
+                          "once)\n", out[0])
+            self.assertEqual(out[1].count("\n"), 64)
+            # OPEN packets meet the same limit; closing one makes room again.
+            fds, _ = answers(srv, s, [], opens=["sample.bin"])
+            self.assertEqual(fds, [-1])
+            _, out = answers(srv, s, ["o-3; o sample-rw.bin; o~rw"])
+            self.assertEqual(out[0].count("\n"), 1)
+            s.close()
+
+    def test_opening_files_in_a_loop_cannot_lock_out_new_clients(self):
+        # A descriptor limit the daemon cannot raise, --max-files out of the way: one client
+        # opens files in a loop with "o"; the daemon stops it before it takes the
+        # descriptors new connections need.
+        def limit():
+            without_sys_resource()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+        p = subprocess.Popen([raplib.RAPSRV, "-v", "-r", self.root.path, "--cmd", "write", "--max-files", "100000",
+                              "--max-sessions", "20", "127.0.0.1:0"],
+                             preexec_fn=limit, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        srv = raplib.Rapsrv.__new__(raplib.Rapsrv)
+        try:
+            srv.adopt(p, "127.0.0.1")
+            hog = srv.connect()
+            _, out = answers(srv, hog, ["o sample.bin;" * 300, "o"])
+            # New clients get in, open a file and read it, again and again.
+            for _ in range(3):
+                r = exchange(srv, raplib.enc_open(5, "sample.bin"), raplib.enc_seek(0, 0x10), raplib.enc_read(4))
+                self.assertGreaterEqual(r[0].svalue, 3)
+                self.assertEqual(r[2].payload, SAMPLE[0x10:0x14])
+            # The hog was stopped at its share, which the log explains.
+            self.assertIn("Too many open files (at most ", out[0])
+            opened = out[1].count("\n")
+            self.assertGreater(opened, 10)
+            self.assertLess(opened, 64)
+            self.assertTrue(srv.wait_log(r"warning: --max-files 100000 lowered to %d" % opened))
+            # A second one takes the rest of what all sessions may open: then files are
+            # refused, but new clients still connect and are answered (the descriptors
+            # accept needs were never given to files).
+            hog2, hog3 = srv.connect(), srv.connect()
+            _, out = answers(srv, hog2, ["o sample.bin;" * 100, "o"])
+            self.assertEqual(out[1].count("\n"), opened)
+            _, out = answers(srv, hog3, ["o sample.bin;" * 10])
+            self.assertEqual(out[0].splitlines()[0], "error: cannot open 'sample.bin': Too many open files (all %d "
+                             "files that may be open at once are open; the other descriptors are kept for new "
+                             "connections)" % (2 * opened))
+            for _ in range(30):
+                r = exchange(srv, raplib.enc_open(5, "sample.bin"), raplib.enc_cmd("?e in"))
+                self.assertEqual((r[0].svalue, r[1].payload), (-1, b"in\n\0"))
+            self.assertTrue(srv.wait_log(r"OPEN 'sample.bin' \(perm 5\) failed: Too many open files"))
+            # Once a hog goes, its files are others' again.
+            hog.close()
+            end = time.monotonic() + raplib.DEADLINE
+            while exchange(srv, raplib.enc_open(5, "sample.bin"))[0].svalue < 0:
+                self.assertLess(time.monotonic(), end)
+                time.sleep(0.01)
+            hog2.close()
+            hog3.close()
+            self.assertTrue(srv.alive())
+        finally:
+            srv.stop()
+
+
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
