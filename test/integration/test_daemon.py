@@ -528,14 +528,108 @@ def answers(srv, sock, cmds, opens=()):
 
 
 class ServedSessions(unittest.TestCase):
-    """What a client's commands can never do, whatever --cmd allows: hold more files than
-    the daemon can spare."""
+    """What a client's commands can never do, whatever --cmd allows: start servers, open
+    connections, raise the policy, open FIFOs, devices or sockets (which could block the
+    daemon), or hold more files than the daemon can spare."""
 
     def setUp(self):
         self.root = raplib.TempRoot()
 
     def tearDown(self):
         self.root.cleanup()
+
+    def test_no_servers_no_connections_at_all_level(self):
+        bait = raplib.SilentListener()
+        self.addCleanup(bait.close)
+        port = free_port()
+        vectors = ["e srv.shell=true;e srv.cmd=all;=&:%d" % port, "=&:%d" % port, "=:%d" % port,
+                   "=h& %d" % port, "=h %d" % port, ".:%d" % port, "=t& %d" % port, "=t %d" % port,
+                   "=r %d" % port, "=+ tcp://127.0.0.1:%d" % bait.port, "=+ 127.0.0.1:%d" % bait.port,
+                   "=+ udp://127.0.0.1:%d" % bait.port, "=0 ?V", "= ?V", "=<0 ?V", "==0",
+                   "=:127.0.0.1:%d ?V" % bait.port, "=r 127.0.0.1:%d ?V" % bait.port,
+                   "=t 127.0.0.1:%d ?V" % bait.port]
+        with raplib.Rapsrv(self.root.path, "--cmd", "all", "--allow-shell", "-w",
+                           "--allow-scheme", "file,malloc,rap") as srv:
+            s = srv.connect()
+            fds, out = answers(srv, s, vectors + ["o rap://127.0.0.1:%d/x" % bait.port, "!echo shell-ok",
+                                                   "e srv.shell; e srv.cmd"],
+                               opens=["rap://127.0.0.1:%d//x" % bait.port])
+            self.assertEqual(fds, [-1])
+            for cmd, text in zip(vectors, out):
+                self.assertRegex(text, r"^error: '[^']+' refused: commands from the network never start servers "
+                                 r"or open connections\n$", cmd)
+            self.assertIn("a served session opens local files and malloc:// only", out[len(vectors)])
+            # The shell the operator allowed still works, and the variables say what holds.
+            self.assertEqual(out[len(vectors) + 1], "shell-ok\n")
+            self.assertEqual(out[len(vectors) + 2], "true\nall\n")
+            s.close()
+            self.assertTrue(nothing_listens(port))
+            self.assertFalse(bait.connected())
+            self.assertTrue(srv.alive())
+        # Without --allow-shell the session cannot give it to itself.
+        with raplib.Rapsrv(self.root.path, "--cmd", "all") as srv:
+            s = srv.connect()
+            _, out = answers(srv, s, ["e srv.shell=true", "e srv.shell", "!echo hi"])
+            self.assertIn("'srv.shell' cannot be raised above 'false'", out[0])
+            self.assertEqual(out[1], "false\n")
+            self.assertIn("shell commands are disabled", out[2])
+            s.close()
+
+    def test_fifos_and_sockets_beneath_the_root_never_block(self):
+        fifo = os.path.join(self.root.path, "fifo")
+        held = os.path.join(self.root.path, "held")
+        os.mkfifo(fifo)
+        os.mkfifo(held)
+        # One FIFO with nobody on it (a blocking open for writing would wait for a reader
+        # forever), one with both a reader and a writer that never writes (a blocking read
+        # would wait forever); and a socket file.
+        holder = os.open(held, os.O_RDWR | os.O_NONBLOCK)
+        self.addCleanup(os.close, holder)
+        us = socket.socket(socket.AF_UNIX)
+        us.bind(os.path.join(self.root.path, "sock"))
+        self.addCleanup(us.close)
+        cmds = []
+        for name in ("fifo", "held", "sock"):
+            cmds += ["px 16 > %s" % name, "px 16 >> %s" % name, "wtf %s" % name, "wtf %s 4" % name,
+                     "wff %s" % name, "o %s" % name, "o+ %s" % name]
+        with raplib.Rapsrv(self.root.path, "--cmd", "all", "-w") as srv:
+            a = srv.connect()
+            b = srv.connect()
+            a.sendall(raplib.enc_open(7, "sample-rw.bin") + b"".join(raplib.enc_cmd(c) for c in cmds) +
+                      b"".join(raplib.enc_open(5, n) for n in ("fifo", "held", "sock")))
+            # The daemon answers another client meanwhile...
+            b.sendall(raplib.enc_cmd("?e responsive"))
+            self.assertEqual(raplib.recv_messages(b, 1)[0].payload, b"responsive\n\0")
+            # ...and every one of those commands at once, with the reason.
+            msgs = raplib.recv_messages(a, 1 + len(cmds) + 3)
+            self.assertGreaterEqual(msgs[0].svalue, 3)
+            for cmd, m in zip(cmds, msgs[1:]):
+                self.assertIn("not a regular file (a FIFO, device or socket): refused by the server",
+                              m.payload.decode(), cmd)
+            self.assertEqual([m.svalue for m in msgs[-3:]], [-1, -1, -1])
+            # io.special cannot be turned on from here.
+            _, out = answers(srv, a, ["e io.special=true"])
+            self.assertIn("'io.special' cannot be raised above 'false'", out[0])
+            self.assertTrue(srv.wait_log(r"not a regular file"))
+            # Nothing was written into the FIFO that has a reader.
+            with self.assertRaises(BlockingIOError):
+                os.read(holder, 16)
+            a.close()
+            b.close()
+
+    def test_device_nodes_beneath_the_root_are_refused(self):
+        # /dev as the root: every entry of interest is a device node.
+        with raplib.Rapsrv("/dev", "--cmd", "all") as srv:
+            s = srv.connect()
+            fds, out = answers(srv, s, ["o zero", "o /dev/null", "o+ full", "px 4 > null"],
+                               opens=["zero", "/dev/zero", "null", "tty"])
+            self.assertEqual(fds, [-1, -1, -1, -1])
+            for text in out[:3]:
+                self.assertIn("not a regular file (a FIFO, device or socket): refused by the server", text)
+            self.assertIn("refused", out[3])
+            s.sendall(raplib.enc_cmd("?e still"))
+            self.assertEqual(raplib.recv_messages(s, 1)[0].payload, b"still\n\0")
+            s.close()
 
     def test_max_files_counts_o_commands(self):
         with raplib.Rapsrv(self.root.path, "--cmd", "write") as srv:
