@@ -186,7 +186,9 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 	/* The connection's own account (a TLS alert, a TLS port, a refused connect) says more
 	 * than the error class; a server asking for a certificate gets the option's name. */
 	const char *hint = fd == RAP_ETLS && !o->tls_cert && strstr(detail, "requires a client certificate")
-				   ? " (--tls-cert)" : "";
+				   ? " (--tls-cert)"
+			   : fd == RAP_ENOTREG ? " (to open a device: rapcli -c 'e io.special=true; o PATH')"
+					       : "";
 	fprintf(stderr, "rapcli: cannot open '%s': %s%s\n", o->target, *detail ? detail : rap_strerror(fd), hint);
 	bool remote = strstr(o->target, "://") && strncmp(o->target, "file://", 7) != 0 &&
 		      strncmp(o->target, "malloc://", 9) != 0;
