@@ -520,6 +520,18 @@ class Servers(unittest.TestCase):
                 self.assertTrue(raplib.recv_until_closed(idle[-2]).endswith(want))
             for s in idle:
                 s.close()
+        # A connection already answered goes before any idle one, however old.
+        oldest = connect("127.0.0.1", tcp)
+        answered = connect("127.0.0.1", tcp)
+        answered.sendall(b"p8 1\n")
+        answered.settimeout(DEADLINE)
+        self.assertEqual(answered.recv(16), b"40\n")  # answered; we keep our side open
+        rest = [connect("127.0.0.1", tcp) for _ in range(62)]
+        self.assertEqual(line_exchange("127.0.0.1", tcp, b"p8 2\n", shut=False), b"4030\n")
+        readable, _, _ = select.select([oldest] + rest, [], [], 0.2)
+        self.assertEqual(readable, [])
+        for s in [oldest, answered] + rest:
+            s.close()
 
     def test_tcp_output_cap(self):
         cli = self.cli()
