@@ -226,6 +226,33 @@ void rap__core_servers_free(struct rap_core *c);
  * then the caller shows the URL. */
 bool rap__core_open_browser(const char *url);
 
+/* ---- progress.c: the progress bar of long commands -------------------------------------- */
+
+struct rap__progress {
+	FILE *f;          /* the error stream when it is a terminal; NULL: draw nothing */
+	FILE *out;        /* flushed before each redraw, so the bar stays the last line */
+	uint64_t total;
+	bool total_known;
+	int64_t start_ns;
+	int64_t last_ns;  /* the last redraw (set ahead to delay the first one) */
+	int width;        /* length of the line on screen, to blank what a shorter one leaves */
+	bool visible;     /* a bar is on screen */
+};
+
+/* Starts a bar for total bytes (known false: a total that is only an upper bound; then
+ * bytes and rate only). Nothing is drawn before delay_ns have passed, and then at most ten
+ * times a second. */
+void rap__progress_start(struct rap__progress *p, struct rap_core *c, uint64_t total, bool known,
+			 int64_t delay_ns);
+/* done bytes so far: redraws when a redraw is due. */
+void rap__progress_update(struct rap__progress *p, uint64_t done);
+/* Erases the bar, so that output can go on a clean line; the next update draws it again. */
+void rap__progress_clear(struct rap__progress *p);
+/* Ends the bar: with ok a final line with the time it took (even for quick work), then a
+ * newline; otherwise only the newline after a bar on screen, so that an error message
+ * starts on a line of its own. */
+void rap__progress_end(struct rap__progress *p, uint64_t done, bool ok);
+
 /* ---- transfer.c ----------------------------------------------------------------------- */
 
 /* "wtf LOCALFILE [N]" and "wff LOCALFILE". */
