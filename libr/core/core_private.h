@@ -253,6 +253,31 @@ void rap__progress_clear(struct rap__progress *p);
  * starts on a line of its own. */
 void rap__progress_end(struct rap__progress *p, uint64_t done, bool ok);
 
+/* ---- record.c: views as data ----------------------------------------------------------- */
+
+/* What searches and hashes produce, before anything is printed: one formatter turns every
+ * record into its line, so other views (JSON, panels) can be built on the same records. */
+enum rap__record_kind {
+	RAP__RECORD_TEXT_HIT,  /* a text search hit: "0xADDR hitN_M \"preview\"" */
+	RAP__RECORD_BYTES_HIT, /* a byte search hit: "0xADDR hitN_M hexpairs" */
+	RAP__RECORD_DIGEST,    /* a hash of a range: its text if any, else its bytes in hex */
+	RAP__RECORD_NAME,      /* one entry of a listing: its text */
+};
+
+struct rap__record {
+	enum rap__record_kind kind;
+	uint64_t addr;        /* where the bytes it describes start */
+	uint64_t len;         /* how many bytes it describes */
+	unsigned search;      /* hits: N of hitN_M, which search of the session found it */
+	uint64_t index;       /* hits: M of hitN_M, which hit of that search it is */
+	const uint8_t *bytes; /* borrowed: the bytes found, or the digest; NULL when none */
+	size_t nbytes;
+	const char *text;     /* borrowed: preview, digest text, or name; NULL when none */
+};
+
+/* Prints r as one line on out. */
+void rap__record_print(FILE *out, const struct rap__record *r);
+
 /* ---- transfer.c ----------------------------------------------------------------------- */
 
 /* "wtf LOCALFILE [N]" and "wff LOCALFILE". */
