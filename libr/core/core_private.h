@@ -25,6 +25,11 @@ enum rap__core_var {
 	RAP__VAR_RAP_BIND,
 	RAP__VAR_RAP_LOOP,
 	RAP__VAR_SCR_COLOR,
+	/* search.c */
+	RAP__VAR_SEARCH_FROM,
+	RAP__VAR_SEARCH_IN,
+	RAP__VAR_SEARCH_MAXHITS,
+	RAP__VAR_SEARCH_TO,
 	RAP__VAR_SRV_CMD,
 	RAP__VAR_SRV_SHELL,
 	RAP__VAR_TCP_BIND,
@@ -70,6 +75,8 @@ struct rap_core {
 	 * whose sizes count against output_max; output_over latches once they pass it. */
 	FILE *cap_out, *cap_err, *cap_filter;
 	bool output_over;
+	/* search.c: searches this core ran so far (N of the hitN_M names of the next one). */
+	unsigned searches;
 };
 
 /* ---- core.c ---------------------------------------------------------------------------- */
@@ -155,6 +162,10 @@ int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len);
 bool rap__core_blank(char ch);
 /* Cuts blanks from both ends in place; returns the first non-blank character of s. */
 char *rap__core_trim(char *s);
+
+/* C escapes of radare2's "w": \n \t \r \e \\ \" \' \0 \xNN; anything else stays as is.
+ * Rewrites s in place and returns the length of the result (which may hold NULs). */
+size_t rap__core_unescape(char *s);
 
 /* Evaluates a number expression: 0x hex, decimal, $$ (position), $s (size), $b (block size),
  * joined with + and -; arithmetic wraps like uint64_t. Errors: RAP_EINVAL. */
@@ -277,6 +288,60 @@ struct rap__record {
 
 /* Prints r as one line on out. */
 void rap__record_print(FILE *out, const struct rap__record *r);
+
+/* ---- search.c: "/", "/x", "/w" --------------------------------------------------------- */
+
+/* Longest pattern a search accepts, in bytes. */
+#define RAP__SEARCH_PATTERN_MAX 4096u
+
+/* A search pattern: bytes, and which of their bits must match. */
+struct rap__pattern {
+	uint8_t *bytes;    /* owned (rap__pattern_free); already masked */
+	uint8_t *mask;     /* owned; NULL when every bit must match */
+	size_t len;
+	bool text;         /* hits are shown with a string preview (/ and /w), else in hex */
+	/* The longest run of bytes whose every bit must match: scanned for with memmem, the
+	 * rest of the pattern is then checked under its mask. anchor_len 0: no such byte. */
+	size_t anchor_off, anchor_len;
+};
+
+/* Fills p from text (len bytes, escapes already resolved); wide makes it UTF-16LE (text
+ * is read as UTF-8; a byte that is not UTF-8 stands for itself). Errors: RAP_EINVAL
+ * (empty or longer than RAP__SEARCH_PATTERN_MAX), RAP_ENOMEM. */
+int rap__pattern_text(struct rap__pattern *p, const uint8_t *text, size_t len, bool wide);
+
+/* Fills p from "hexpairs[:maskpairs]": a '.' stands for a nibble that may be anything, a
+ * mask shorter than the pattern leaves the bytes after it exact, blanks are ignored.
+ * Errors: RAP_EINVAL (*why receives a static reason), RAP_ENOMEM. */
+int rap__pattern_hex(struct rap__pattern *p, const char *spec, const char **why);
+
+void rap__pattern_free(struct rap__pattern *p);
+
+/* The first match of p in buf[0..len) that starts at from or later and ends within len:
+ * its offset, or SIZE_MAX when there is none. */
+size_t rap__pattern_find(const struct rap__pattern *p, const uint8_t *buf, size_t len, size_t from);
+
+/* Called for each hit of rap__search_scan: addr is the hit; win (winlen bytes at winaddr)
+ * holds it and whatever else the scan has in memory around it. Returns 0 to go on, 1 to
+ * stop the scan there, or a negative error that ends the scan. */
+typedef int (*rap__search_hit_fn)(void *ctx, uint64_t addr, const uint8_t *win, size_t winlen,
+				  uint64_t winaddr);
+
+/* Scans [from, to) of the current file for p, reading chunk bytes at a time (never one
+ * byte at a time) and finding matches that cross chunk boundaries; hits do not overlap
+ * and lie wholly inside the range; the scan ends where the data ends. Shows a progress
+ * bar on a terminal once it runs for a second and stops when rap_core_interrupt asks
+ * (-EINTR) or a capture passes its cap (RAP_ETOOBIG); both, and read errors, are reported
+ * on the error stream. *scanned receives the bytes searched. */
+int rap__search_scan(struct rap_core *c, const struct rap__pattern *p, uint64_t from, uint64_t to,
+		     size_t chunk, rap__search_hit_fn fn, void *ctx, uint64_t *scanned);
+
+/* "/ text", "/x hex[:mask]", "/w text" (name says which) over search.in, search.from and
+ * search.to, printing radare2's hit lines, at most search.maxhits of them. */
+int rap__core_cmd_search(struct rap_core *c, const char *name, char *args);
+
+/* Checks a search.in value ("io.maps", "file", "block", "range"). */
+bool rap__search_in_valid(const char *value);
 
 /* ---- transfer.c ----------------------------------------------------------------------- */
 
