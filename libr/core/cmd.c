@@ -227,6 +227,7 @@ static const struct help_line help_general[] = {
 	{ "o", "[uri [perm]]", "list, open or close files (o?)" },
 	{ "i", "", "information about the current file" },
 	{ "/", "[xw] arg", "search for text, hex pairs or wide text (/?)" },
+	{ "ph", " [algo [len]]", "hash len bytes at the position (ph?)" },
 	{ "e", "[key[=value]]", "list, read or set configuration (e?)" },
 	{ "!", "cmd", "run a shell command" },
 	{ "=!", "cmd", "run cmd through the current file's IO plugin (also :cmd)" },
@@ -309,6 +310,13 @@ static const struct help_line help_search[] = {
 	{ NULL, NULL, NULL },
 };
 
+static const struct help_line help_hash[] = {
+	{ "ph", "", "list the algorithms of this build" },
+	{ "ph", " algo", "hash the block at the position" },
+	{ "ph", " algo len", "hash len bytes at the position (ph sha256 0x1000)" },
+	{ NULL, NULL, NULL },
+};
+
 static const struct help_line help_quit[] = {
 	{ "q", "", "quit" },
 	{ NULL, NULL, NULL },
@@ -329,6 +337,7 @@ static const struct help_page help_pages[] = {
 	{ "i i*", "Usage: i   file information", help_info },
 	{ "e", "Usage: e [key[=value]]   configuration variables", help_eval },
 	{ "/ /x /w", "Usage: /[xw] arg   search the file: hits are named hitN_M", help_search },
+	{ "ph", "Usage: ph [algo [len]]   message digests and entropy of a range", help_hash },
 	{ "q q!", "Usage: q   quit", help_quit },
 	{ "!", "Usage: !cmd   run a shell command", help_shell },
 };
@@ -943,10 +952,11 @@ static const struct cmd commands[] = {
 	{ "?V", cmd_version, CLASS_READ },
 	{ "?e", cmd_echo, CLASS_READ },
 	{ "?v", cmd_number, CLASS_READ },
-	/* Searches read the file only; they run where the file is. */
+	/* Searches and hashes read the file only; they run where the file is. */
 	{ "/", rap__core_cmd_search, CLASS_READ },
 	{ "/x", rap__core_cmd_search, CLASS_READ },
 	{ "/w", rap__core_cmd_search, CLASS_READ },
+	{ "ph", rap__core_cmd_hash, CLASS_READ },
 	/* Transfers read or write files on this side's filesystem. */
 	{ "wtf", rap__core_cmd_wtf, CLASS_ALL },
 	{ "wff", rap__core_cmd_wff, CLASS_ALL },

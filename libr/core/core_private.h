@@ -343,6 +343,35 @@ int rap__core_cmd_search(struct rap_core *c, const char *name, char *args);
 /* Checks a search.in value ("io.maps", "file", "block", "range"). */
 bool rap__search_in_valid(const char *value);
 
+/* ---- hash.c: "ph" ---------------------------------------------------------------------- */
+
+/* A finished hash: its bytes (crc32 big-endian, as radare2 prints it), or for entropy,
+ * which is a value rather than bytes, its text with radare2's 8 decimals. */
+struct rap__digest {
+	uint8_t bytes[64];
+	size_t len;    /* 0 for entropy */
+	char text[32]; /* "" unless entropy */
+};
+
+struct rap__hash; /* one digest being computed */
+
+/* Starts hashing with algorithm name (md5 sha1 sha256 sha512 crc32 entropy). Errors:
+ * RAP_EINVAL (unknown name), RAP_ENOTSUP (not in this build: *why names what it lacks),
+ * RAP_ENOMEM. */
+int rap__hash_new(const char *name, struct rap__hash **out, const char **why);
+void rap__hash_update(struct rap__hash *h, const uint8_t *buf, size_t len);
+/* Ends h (and frees it), writing its digest into d. */
+void rap__hash_finish(struct rap__hash *h, struct rap__digest *d);
+/* Frees h without a result (NULL is fine). */
+void rap__hash_free(struct rap__hash *h);
+
+/* The algorithm names of this build, in the order "ph" lists them; NULL past the end. */
+const char *rap__hash_name_at(size_t i);
+
+/* "ph" (the list), "ph ALGO [len]": the digest of len bytes (default: the block size) at
+ * the position, streamed through the IO in chunks. */
+int rap__core_cmd_hash(struct rap_core *c, const char *name, char *args);
+
 /* ---- transfer.c ----------------------------------------------------------------------- */
 
 /* "wtf LOCALFILE [N]" and "wff LOCALFILE". */

@@ -478,7 +478,7 @@ static void test_misc_commands(void **state)
 						 "w?", "wx?", "wz?", "wtf?", "wff?", "o?", "o-?", "i?", "e?", "q?",
 						 "!?", "=?", "=+?", "=-?", "=<?", "==?", "=!=?", "=!?", "=:?",
 						 "=&?", "=t?", "=h?", "=H?", "=g?",
-						 "/?", "/x?", "/w?" };
+						 "/?", "/x?", "/w?", "ph?" };
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
 		r = run(c, families[i]);
 		assert_int_equal(r.rc, 0);
