@@ -283,16 +283,16 @@ int rap__core_cmd_hash(struct rap_core *c, const char *name, char *args)
 		rap__core_errorf(c, "out of memory");
 		return rc;
 	}
+	if (c->fd < 0) {
+		rap__hash_free(h);
+		rap__core_errorf(c, "no file is open (open one with 'o URI')");
+		return RAP_EBADFD;
+	}
 	uint64_t len = c->blocksize;
 	if (*rest && rap__core_eval(c, rest, &len) < 0) {
 		rap__hash_free(h);
 		rap__core_errorf(c, "invalid length '%s'", rest);
 		return RAP_EINVAL;
-	}
-	if (c->fd < 0) {
-		rap__hash_free(h);
-		rap__core_errorf(c, "no file is open (open one with 'o URI')");
-		return RAP_EBADFD;
 	}
 	rc = hash_range(c, h, c->off, len);
 	if (rc < 0) {

@@ -89,25 +89,33 @@ static size_t put_utf16(uint8_t *d, uint32_t cp)
  * shortest-form sequence stands for itself. Returns the bytes used. */
 static size_t get_utf8(const uint8_t *s, size_t n, uint32_t *cp)
 {
-	size_t need = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 1;
-	if (s[0] >= 0xf5)
-		need = 1;
-	uint32_t v = need == 4 ? s[0] & 0x07u : need == 3 ? s[0] & 0x0fu : need == 2 ? s[0] & 0x1fu : s[0];
+	size_t need;
+	uint32_t v;
+	if (s[0] >= 0xc2 && s[0] < 0xe0) {
+		need = 2;
+		v = s[0] & 0x1fu;
+	} else if (s[0] >= 0xe0 && s[0] < 0xf0) {
+		need = 3;
+		v = s[0] & 0x0fu;
+	} else if (s[0] >= 0xf0 && s[0] < 0xf5) {
+		need = 4;
+		v = s[0] & 0x07u;
+	} else {
+		*cp = s[0]; /* ASCII, or a byte that starts no sequence */
+		return 1;
+	}
+	*cp = s[0];
 	if (need > n)
-		need = 1;
+		return 1;
 	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*cp = s[0];
+		if ((s[i] & 0xc0) != 0x80)
 			return 1;
-		}
 		v = v << 6 | (s[i] & 0x3fu);
 	}
 	static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-	if (need > 1 && (v < min[need] || v > 0x10ffff || (v >= 0xd800 && v < 0xe000))) {
-		*cp = s[0];
+	if (v < min[need] || v > 0x10ffff || (v >= 0xd800 && v < 0xe000))
 		return 1;
-	}
-	*cp = need == 1 ? s[0] : v;
+	*cp = v;
 	return need;
 }
 
@@ -355,8 +363,12 @@ int rap__search_scan(struct rap_core *c, const struct rap__pattern *p, uint64_t 
 		if (rap__core_interrupted(c)) {
 			rap__progress_clear(&bar);
 			fflush(c->out);
-			rap__core_errorf(c, "interrupted at 0x%08" PRIx64 " after 0x%" PRIx64 " of 0x%" PRIx64 " bytes",
-					 pos + have, pos + have - from, to - from);
+			if (known)
+				rap__core_errorf(c, "interrupted at 0x%08" PRIx64 " after 0x%" PRIx64 " of 0x%" PRIx64 " bytes",
+						 pos + have, pos + have - from, to - from);
+			else
+				rap__core_errorf(c, "interrupted at 0x%08" PRIx64 " after 0x%" PRIx64 " bytes", pos + have,
+						 pos + have - from);
 			rc = -EINTR;
 			break;
 		}

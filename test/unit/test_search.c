@@ -615,10 +615,17 @@ static void test_search_interrupted(void **state)
 	/* the message is said once */
 	assert_null(strstr(strstr(r.err, "interrupted") + 1, "interrupted"));
 	result_free(&r);
+	/* a file without a size: how far it got, without a total */
+	mem.size_unknown = true;
+	r = run(c, "/ needle");
+	assert_int_equal(r.rc, -EINTR);
+	assert_non_null(strstr(r.err, "error: interrupted at 0x00300000 after 0x300000 bytes\n"));
+	result_free(&r);
+	mem.size_unknown = false;
 	/* the next line runs again */
 	mem.interrupt_at = UINT64_MAX;
-	expect_out(c, "/ needle", "0x00000010 hit1_0 \"xxxxxxxxxxxxxxxxneedlexxxxxxxxxxxxxxxx\"\n"
-				  "0x00300000 hit1_1 \"xxxxxxxxxxxxxxxxneedlexxxxxxxxxxxxxxxx\"\n");
+	expect_out(c, "/ needle", "0x00000010 hit2_0 \"xxxxxxxxxxxxxxxxneedlexxxxxxxxxxxxxxxx\"\n"
+				  "0x00300000 hit2_1 \"xxxxxxxxxxxxxxxxneedlexxxxxxxxxxxxxxxx\"\n");
 	make_sample();
 	mem_reset(sample, SAMPLE_SIZE);
 }
