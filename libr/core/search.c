@@ -223,28 +223,22 @@ int rap__pattern_hex(struct rap__pattern *p, const char *spec, const char **why)
 		goto fail;
 	}
 	if (colon) {
-		size_t mcap = strlen(colon + 1) / 2 + 1;
-		mask = rap__malloc(mcap < (size_t)n + 1 ? mcap : (size_t)n + 1);
-		rc = RAP_ENOMEM;
-		if (!mask)
-			goto fail;
-		rc = RAP_EINVAL;
-		/* Parse into a buffer of n + 1 bytes at most, to notice a mask that is longer. */
+		const char *ms = colon + 1;
+		size_t mcap = strlen(ms) / 2 + 1;
 		uint8_t *tmp = rap__malloc(mcap);
-		if (!tmp) {
+		mask = rap__malloc((size_t)n);
+		if (!tmp || !mask) {
+			rap__free(tmp);
 			rc = RAP_ENOMEM;
 			goto fail;
 		}
-		long m = parse_pairs(colon + 1, colon + 1 + strlen(colon + 1), tmp, NULL, false, why);
+		long m = parse_pairs(ms, ms + strlen(ms), tmp, NULL, false, why);
 		if (m > n)
 			*why = "the mask is longer than the bytes";
-		if (m < 0 || m > n) {
-			rap__free(tmp);
-			goto fail;
-		}
-		if (m == 0) {
-			rap__free(tmp);
+		else if (m == 0)
 			*why = "empty mask";
+		if (m <= 0 || m > n) {
+			rap__free(tmp);
 			goto fail;
 		}
 		/* Bytes past a shorter mask must match exactly. */
