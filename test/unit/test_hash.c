@@ -296,7 +296,7 @@ static void test_streaming_equals_whole(void **state)
 static void test_ph_command(void **state)
 {
 	struct rap_core *c = *state;
-	expect_err(c, "ph md5", RAP_EBADFD, "no file is open");
+	expect_err(c, "ph entropy", RAP_EBADFD, "no file is open");
 	expect_err(c, "ph nosuch 16", RAP_EINVAL, "unknown hash algorithm 'nosuch' (see 'ph')");
 	assert_true(rap_core_open(c, "malloc://0x20", RAP_PERM_RW) >= 0);
 	expect_out(c, "wx 616263", "");
