@@ -365,12 +365,11 @@ static unsigned long gen_crc32(uint64_t size)
 }
 #endif
 
+/* Registered only with zlib (cmocka 1.1.5 reports a skipped test as "not ok" in TAP). */
+#if RAP_TEST_HAVE_ZLIB
 static void test_huge_range(void **state)
 {
 	struct rap_core *c = *state;
-	if (!have("crc32"))
-		skip();
-#if RAP_TEST_HAVE_ZLIB
 	/* Past 4 GiB, so no length or offset may be 32 bits wide anywhere. */
 	gen.size = (UINT64_C(4) << 30) + 12345;
 	assert_true(rap_core_open(c, "gen://huge", RAP_PERM_R) >= 0);
@@ -381,8 +380,8 @@ static void test_huge_range(void **state)
 	expect_out(c, line, want);
 	/* It streamed: no read asked for more than one chunk. */
 	assert_true(gen.largest <= (1u << 20));
-#endif
 }
+#endif
 
 static void test_read_error_and_interrupt(void **state)
 {
@@ -414,7 +413,9 @@ int main(void)
 		cmocka_unit_test(test_entropy_values),
 		cmocka_unit_test(test_streaming_equals_whole),
 		cmocka_unit_test_setup_teardown(test_ph_command, setup, teardown),
+#if RAP_TEST_HAVE_ZLIB
 		cmocka_unit_test_setup_teardown(test_huge_range, setup, teardown),
+#endif
 		cmocka_unit_test_setup_teardown(test_read_error_and_interrupt, setup, teardown),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
