@@ -1049,7 +1049,7 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	r->cls = cmd->cls;
 	if (cmd->fn == cmd_open && *r->args)
 		r->cls = CLASS_WRITE;
-	if (cmd->fn == cmd_eval && strchr(r->args, '='))
+	if (cmd->fn == cmd_eval && strchr(r->args, '=') && !rap__core_var_is_view(r->args))
 		r->cls = CLASS_ALL;
 	return 0;
 help:

@@ -410,6 +410,22 @@ static int var_index(const char *key)
 	return -1;
 }
 
+bool rap__core_var_is_view(const char *assignment)
+{
+	/* search.*: the range and the limit of this core's searches. */
+	static const char *const prefixes[] = { "search." };
+	const char *p = assignment;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	size_t n = strcspn(p, "= \t");
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t k = strlen(prefixes[i]);
+		if (n > k && !strncmp(p, prefixes[i], k))
+			return true;
+	}
+	return false;
+}
+
 const char *rap__core_var_key(enum rap__core_var i)
 {
 	return var_defs[i].key;

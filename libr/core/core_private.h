@@ -88,6 +88,10 @@ void rap__core_errorf(struct rap_core *c, const char *fmt, ...) __attribute__((f
  * server refused to write was opened read-only there, because the server allows no writes. */
 const char *rap__core_write_error(const struct rap_core *c, int rc);
 
+/* Whether "KEY=VALUE" sets a view variable (search.*): one that changes only what this
+ * core's own commands show, so that setting it needs no more than the read level. */
+bool rap__core_var_is_view(const char *assignment);
+
 /* Key, description and value of variable i (for the "e" listing). */
 const char *rap__core_var_key(enum rap__core_var i);
 const char *rap__core_var_desc(enum rap__core_var i);

@@ -265,9 +265,15 @@ class SearchHash(unittest.TestCase):
             self.assertEqual(out.count("refused by the server's command policy (none)"), 2, out)
         with raplib.Rapsrv(self.root.path, "--cmd", "read") as srv:
             rc, out, err = run(["-c", "=+ %s/%s" % (srv.uri, self.path("sample.bin")), "-c", "=0 ph entropy 4096",
-                                "-c", "=0 / 00002230"])
-            self.assertEqual(rc, 0, err)
-            self.assertEqual(out, '3.27984818\n0x00002231 hit0_0 "00002220|rap2!@00002230|rap2!@00002240"\n')
+                                "-c", "=0 / 00002230",
+                                # a session's search range is its own business
+                                "-c", "=0 e search.in=range", "-c", "=0 e search.from=0x10",
+                                "-c", "=0 e search.to=0x20", "-c", "=0 /x 40",
+                                "-c", "=0 e srv.cmd=all"])
+            self.assertEqual(rc, 1)
+            self.assertEqual(out, '3.27984818\n0x00002231 hit0_0 "00002220|rap2!@00002230|rap2!@00002240"\n'
+                             '0x00000010 hit1_0 40\n'
+                             "error: command 'e' refused by the server's command policy (read)\n")
 
     # ---- rapcli's own servers ---------------------------------------------------------
 

@@ -721,6 +721,36 @@ static void test_search_progress(void **state)
 	mem_reset(sample, SAMPLE_SIZE);
 }
 
+static void expect_refused(struct rap_core *c, const char *line, const char *word, const char *level)
+{
+	char needle[256];
+	snprintf(needle, sizeof(needle), "command '%s' refused by the server's command policy (%s)", word, level);
+	expect_err(c, line, RAP_EDENIED, needle);
+}
+
+static void test_search_policy(void **state)
+{
+	struct rap_core *c = *state;
+	/* Searches and hashes read the file only; search.* changes only this core's searches. */
+	rap_core_set_policy(c, RAP_CORE_POLICY_READ);
+	expect_out(c, "e search.in = range; e search.from=0x1000; e search.to=0x1010; e search.maxhits=1; /x 40; "
+		      "/ 0001; /w x; ph entropy 0",
+		   "0x00001000 hit0_0 40\n0x00001002 hit1_0 \"0000ff0|rap2!@00001000|rap2!@00001\"\n0.00000000\n");
+	expect_refused(c, "e srv.cmd=all", "e", "read");
+	expect_refused(c, "e searchin=range", "e", "read");
+	/* the refusal of one command of a list does not stop the others */
+	expect_refused(c, "e rap.loop=false; e search.in=io.maps", "e", "read");
+	expect_out(c, "e search.in; e rap.loop", "io.maps\ntrue\n");
+	/* an unknown search.* variable is an error, not a way around the policy */
+	expect_err(c, "e search.nosuch=1", RAP_EINVAL, "unknown variable 'search.nosuch'");
+	rap_core_set_policy(c, RAP_CORE_POLICY_NONE);
+	expect_refused(c, "/ x", "/", "none");
+	expect_refused(c, "/x 41", "/x", "none");
+	expect_refused(c, "/w x", "/w", "none");
+	expect_refused(c, "ph", "ph", "none");
+	expect_refused(c, "e search.in=range", "e", "none");
+}
+
 static void test_search_help(void **state)
 {
 	struct rap_core *c = *state;
@@ -1041,6 +1071,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_search_output_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search_reads_in_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search_help, setup, teardown),
 		cmocka_unit_test(test_radare2_transcript),
 	};

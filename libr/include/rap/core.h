@@ -20,7 +20,8 @@ struct rap_core;
  * network"). Local use is RAP_CORE_POLICY_ALL with shell allowed. */
 enum rap_core_policy {
 	RAP_CORE_POLICY_NONE = 0,  /* every command refused */
-	RAP_CORE_POLICY_READ = 1,  /* inspection: s b px p8 pr x / /x /w ph i o ? ?V ?e e(read) i* f* om* */
+	RAP_CORE_POLICY_READ = 1,  /* inspection: s b px p8 pr x / /x /w ph i o ? ?V ?e i* f* om*,
+				    * e (reading; setting search.*, which only scopes searches) */
 	RAP_CORE_POLICY_WRITE = 2, /* adds w* wx wz, o URI, o-FD */
 	RAP_CORE_POLICY_ALL = 3,   /* everything except ! (see rap_core_set_allow_shell) */
 };
