@@ -42,6 +42,8 @@
 
 #include <rap/rap.h>
 
+#include "search_phase.h"
+
 #define KIB 1024u
 #define MIB (1024u * 1024u)
 #define NS_PER_S 1000000000ull
@@ -53,6 +55,8 @@
 #define MAX_SMALL 10000000ul   /* every latency sample is kept for the percentiles: 80 MB */
 #define MAX_SESSIONS 1000000ul
 #define DEFAULT_ROUNDS 3ul
+#define DEFAULT_SEARCH_BYTES (1024ull * MIB)
+#define MIN_SEARCH_BYTES 4096ull
 #define MAX_ROUNDS 99ul
 
 #define SMALL_LEN 16u          /* radare2's small-op benchmark is 'p8 16 @ X' */
@@ -76,6 +80,7 @@ struct options {
 	char port[32];
 	char path[RAP_OPEN_PATH_MAX];
 	uint64_t bytes;
+	uint64_t search_bytes; /* the local search phase's file; 0 skips it */
 	unsigned long small;
 	unsigned long sessions;
 	unsigned long rounds; /* of each bulk and small group; the median round is reported */
@@ -127,6 +132,7 @@ struct bench {
 	struct result bulk_pipe, bulk_stock, bulk_raw;
 	struct result small_lib, small_stock, small_raw;
 	struct result sessions, idle_raw;
+	struct search_figures search;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -1553,6 +1559,39 @@ static double lat_ratio(const struct result *a, const struct result *b, int whic
 	return which == 50 ? ratio(a->p50, b->p50) : ratio(a->p99, b->p99);
 }
 
+/* GB/s (10^9 bytes) of a search, or a negative value when it was not measured. */
+static double search_rate(const struct search_figures *s, double secs)
+{
+	return s->ran && !s->exit && secs > 0 ? (double)s->bytes / secs / 1e9 : -1;
+}
+
+static void print_search(const struct search_figures *s)
+{
+	printf("\n  %-52s %8s %8s  %s\n", "local search (GB = 10^9 bytes)", "seconds", "GB/s", "status");
+	if (!s->ran) {
+		printf("  %-52s %8s %8s  %s\n", "rap /x 8 bytes (librap-core, 1 MiB chunks)", "-", "-", "skipped");
+		printf("  %-52s %8s %8s  %s\n", "memmem loop over the mapped file", "-", "-", "skipped");
+		return;
+	}
+	const char *st = s->exit ? "failed" : "ok";
+	char what[80];
+	snprintf(what, sizeof what, "rap /x 8 bytes over %.2f GiB (%llu hits)", (double)s->bytes / (1u << 30),
+		 (unsigned long long)s->rap_hits);
+	double rr = search_rate(s, s->rap_s), mr = search_rate(s, s->memmem_s);
+	if (s->exit) {
+		printf("  %-52s %8s %8s  %s\n", what, "n/a", "n/a", st);
+		printf("  %-52s %8s %8s  %s\n", "memmem loop over the mapped file", "n/a", "n/a", st);
+		printf("  note: %s\n", s->note);
+		return;
+	}
+	printf("  %-52s %8.3f %8.2f  %s\n", what, s->rap_s, rr, st);
+	printf("  %-52s %8.3f %8.2f  %s\n", "memmem loop over the mapped file", s->memmem_s, mr, st);
+	char target[64];
+	snprintf(target, sizeof target, "   (rap >= 1 GB/s: %s)", rr >= 1.0 ? "met" : "NOT met");
+	printf("\nratio to memmem, same run (median of %u rounds)\n", s->rounds);
+	print_ratio("search GB/s: rap /x / memmem", ratio(rr, mr), target);
+}
+
 static void print_human(const struct bench *b)
 {
 	const struct options *o = &b->o;
@@ -1626,6 +1665,7 @@ static void print_human(const struct bench *b)
 		snprintf(per_r, sizeof per_r, "%.2f KiB", rss_per(&b->idle_raw));
 	printf("  %-52s %s vs %s\n", "RSS per idle session: rap server vs raw pair", per_s,
 	       per_r);
+	print_search(&b->search);
 }
 
 static void json_str(const char *s)
@@ -1710,9 +1750,9 @@ static void print_json(const struct bench *b)
 	printf(",");
 	printf("\"verify\":");
 	json_str(b->verify_note);
-	printf(",\"config\":{\"bytes\":%" PRIu64 ",\"small\":%lu,\"sessions\":%lu,"
+	printf(",\"config\":{\"bytes\":%" PRIu64 ",\"search_bytes\":%" PRIu64 ",\"small\":%lu,\"sessions\":%lu,"
 	       "\"rounds\":%lu,\"max_seconds\":%g,\"pipeline\":%s,\"r2_exact\":%s},",
-	       o->bytes, o->small, o->sessions, o->rounds, o->max_seconds,
+	       o->bytes, o->search_bytes, o->small, o->sessions, o->rounds, o->max_seconds,
 	       o->pipeline ? "true" : "false",
 	       o->r2_exact ? "true" : "false");
 	printf("\"rap\":{");
@@ -1735,8 +1775,17 @@ static void print_json(const struct bench *b)
 	json_num("small_stock_rate",
 		 ratio(per_second(&b->small_stock), per_second(&b->small_raw)), true);
 	json_num("p50_latency", lat_ratio(&b->small_lib, &b->small_raw, 50), true);
-	json_num("p99_latency", lat_ratio(&b->small_lib, &b->small_raw, 99), false);
-	printf("}}\n");
+	json_num("p99_latency", lat_ratio(&b->small_lib, &b->small_raw, 99), true);
+	const struct search_figures *sf = &b->search;
+	double rr = search_rate(sf, sf->rap_s), mr = search_rate(sf, sf->memmem_s);
+	json_num("search_rap_memmem", ratio(rr, mr), false);
+	printf("},\"search\":{\"status\":\"%s\",\"exit\":%d,\"note\":",
+	       !sf->ran ? "skipped" : sf->exit ? "failed" : "ok", sf->exit);
+	json_str(sf->note);
+	printf(",\"bytes\":%" PRIu64 ",\"rounds\":%u,\"hits\":%" PRIu64 ",", sf->bytes, sf->rounds, sf->rap_hits);
+	json_num("rap_gb_per_s", rr, true);
+	json_num("memmem_gb_per_s", mr, true);
+	printf("\"rap_target_met\":%s}}\n", rr < 0 ? "null" : rr >= 1.0 ? "true" : "false");
 }
 
 /* ---- command line --------------------------------------------------------------------- */
@@ -1746,7 +1795,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: rapbench [OPTIONS] [rap://]HOST:PORT[/PATH] [PATH]\n"
 		"Measure a RAP server on this machine against raw TCP, in one run: bulk reads,\n"
-		"small-read rate and latency, and the memory of many idle sessions.\n"
+		"small-read rate and latency, and the memory of many idle sessions; and a local\n"
+		"search (/x through librap-core) against a memmem loop over the same file.\n"
 		"HOST must be loopback: 127.0.0.0/8, ::1 or localhost. PATH is the file the server\n"
 		"opens (absolute paths are also checked against the local copy).\n"
 		"\n"
@@ -1754,6 +1804,8 @@ static void usage(FILE *out)
 		"                           (default 256M; k/M/G suffixes; 0 skips bulk)\n"
 		"      --small N            small-read round trips (default 20000; 0 skips)\n"
 		"      --sessions K         idle sessions to hold (default 1000; 0 skips)\n"
+		"      --search-bytes SIZE  size of the file the local search phase writes to\n"
+		"                           $TMPDIR (default 1G; k/M/G; at least 4k; 0 skips)\n"
 		"      --server-pid PID     read the server's RSS from /proc/PID/status\n"
 		"      --rounds N           repeat the bulk and small phases N times, interleaved,\n"
 		"                           and report the median round (default 3)\n"
@@ -1848,7 +1900,7 @@ static bool host_is_loopback(const char *host)
 
 enum {
 	OPT_BYTES = 256, OPT_SMALL, OPT_SESSIONS, OPT_PID, OPT_MAXSEC, OPT_NOPIPE, OPT_R2,
-	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS,
+	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS, OPT_SEARCH,
 };
 
 /* Returns 0 to run, -1 after --help/--version, or a sysexits code. */
@@ -1858,6 +1910,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "bytes", required_argument, NULL, OPT_BYTES },
 		{ "small", required_argument, NULL, OPT_SMALL },
 		{ "sessions", required_argument, NULL, OPT_SESSIONS },
+		{ "search-bytes", required_argument, NULL, OPT_SEARCH },
 		{ "server-pid", required_argument, NULL, OPT_PID },
 		{ "max-seconds", required_argument, NULL, OPT_MAXSEC },
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
@@ -1872,7 +1925,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){
-		.bytes = DEFAULT_BYTES, .small = DEFAULT_SMALL, .sessions = DEFAULT_SESSIONS,
+		.bytes = DEFAULT_BYTES, .search_bytes = DEFAULT_SEARCH_BYTES,
+		.small = DEFAULT_SMALL, .sessions = DEFAULT_SESSIONS,
 		.rounds = DEFAULT_ROUNDS, .cpu_self = -1, .cpu_peer = -1,
 		.max_seconds = DEFAULT_MAX_SECONDS, .server_pid = -1, .pipeline = true,
 		.verify = true,
@@ -1884,6 +1938,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_BYTES:
 			if ((rc = parse_count("--bytes", optarg, UINT64_MAX >> 1, true, &o->bytes)))
 				return rc;
+			break;
+		case OPT_SEARCH:
+			if ((rc = parse_count("--search-bytes", optarg, (uint64_t)SIZE_MAX >> 1, true, &o->search_bytes)))
+				return rc;
+			if (o->search_bytes && o->search_bytes < MIN_SEARCH_BYTES)
+				return usage_error("--search-bytes: at least %llu (or 0)", (unsigned long long)MIN_SEARCH_BYTES);
 			break;
 		case OPT_SMALL:
 			if ((rc = parse_count("--small", optarg, MAX_SMALL, false, &v)))
@@ -2081,6 +2141,11 @@ int main(int argc, char **argv)
 		progress(b, "sessions: %lu raw tcp pairs", b->idle_cap);
 		raw_idle(b, &b->idle_raw);
 	}
+	if (b->o.search_bytes) {
+		const char *tmp = getenv("TMPDIR");
+		search_phase(tmp && *tmp ? tmp : "/tmp", b->o.search_bytes, (unsigned)b->o.rounds, b->o.quiet,
+			     &b->search);
+	}
 	watchdog_stop(&b->wd);
 
 	if (b->o.json)
@@ -2096,6 +2161,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		if (severity(all[i]->exit) > severity(code))
 			code = all[i]->exit;
+	if (severity(b->search.exit) > severity(code))
+		code = b->search.exit;
 	if (b->local)
 		munmap((void *)(uintptr_t)b->local, (size_t)b->size);
 	free(b);

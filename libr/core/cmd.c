@@ -227,6 +227,8 @@ static const struct help_line help_general[] = {
 	{ "wff", " file", "write a local file at the position" },
 	{ "o", "[uri [perm]]", "list, open or close files (o?)" },
 	{ "i", "", "information about the current file" },
+	{ "/", "[xw] arg", "search for text, hex pairs or wide text (/?)" },
+	{ "ph", " [algo [len]]", "hash len bytes at the position (ph?)" },
 	{ "e", "[key[=value]]", "list, read or set configuration (e?)" },
 	{ "!", "cmd", "run a shell command" },
 	{ "=!", "cmd", "run cmd through the current file's IO plugin (also :cmd)" },
@@ -298,6 +300,24 @@ static const struct help_line help_eval[] = {
 	{ NULL, NULL, NULL },
 };
 
+static const struct help_line help_search[] = {
+	{ "/", " text", "search for text (escapes: \\xNN \\n \\t \\0 \\\\)" },
+	{ "/x", " hex[:mask]", "search for hex pairs ('.' nibbles and mask 0 bits: any)" },
+	{ "/w", " text", "search for text as UTF-16LE (wide)" },
+	{ "e", " search.in=range", "search from search.from to search.to" },
+	{ "e", " search.in=io.maps", "search the whole file (the default; also 'file')" },
+	{ "e", " search.in=block", "search the block at the position" },
+	{ "e", " search.maxhits=n", "stop after n hits (0: no limit)" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_hash[] = {
+	{ "ph", "", "list the algorithms of this build" },
+	{ "ph", " algo", "hash the block at the position" },
+	{ "ph", " algo len", "hash len bytes at the position (ph sha256 0x1000)" },
+	{ NULL, NULL, NULL },
+};
+
 static const struct help_line help_quit[] = {
 	{ "q", "", "quit" },
 	{ NULL, NULL, NULL },
@@ -317,6 +337,8 @@ static const struct help_page help_pages[] = {
 	{ "o o+ o- o--", "Usage: o[+-] [uri|fd] [perm]   open files", help_open },
 	{ "i i*", "Usage: i   file information", help_info },
 	{ "e", "Usage: e [key[=value]]   configuration variables", help_eval },
+	{ "/ /x /w", "Usage: /[xw] arg   search the file: hits are named hitN_M", help_search },
+	{ "ph", "Usage: ph [algo [len]]   message digests and entropy of a range", help_hash },
 	{ "q q!", "Usage: q   quit", help_quit },
 	{ "!", "Usage: !cmd   run a shell command", help_shell },
 };
@@ -365,8 +387,12 @@ static int cmd_help(struct rap_core *c, const char *name, char *args)
 	print_help(c, page);
 	if (page->lines == help_eval) {
 		/* The variables are few enough to document right in the help. */
+		int kw = 12;
 		for (int i = 0; i < RAP__VAR_COUNT; i++)
-			fprintf(c->out, "| %-12s %s\n", rap__core_var_key((enum rap__core_var)i),
+			if ((int)strlen(rap__core_var_key((enum rap__core_var)i)) > kw)
+				kw = (int)strlen(rap__core_var_key((enum rap__core_var)i));
+		for (int i = 0; i < RAP__VAR_COUNT; i++)
+			fprintf(c->out, "| %-*s %s\n", kw, rap__core_var_key((enum rap__core_var)i),
 				rap__core_var_desc((enum rap__core_var)i));
 	}
 	return 0;
@@ -457,8 +483,7 @@ static int hexval(char ch)
 	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
-/* C escapes of radare2's "w": \n \t \r \e \\ \" \' \0 \xNN; anything else stays as is. */
-static size_t unescape(char *s)
+size_t rap__core_unescape(char *s)
 {
 	char *d = s;
 	for (const char *p = s; *p;) {
@@ -551,7 +576,7 @@ static int cmd_write(struct rap_core *c, const char *name, char *args)
 	if (!*args)
 		return usage_error(c, name);
 	char *text = unquote(args);
-	size_t n = unescape(text);
+	size_t n = rap__core_unescape(text);
 	/* wz also writes the terminating NUL, which text still has at text[n]. */
 	return write_bytes(c, (const uint8_t *)text, n + (!strcmp(name, "wz") ? 1 : 0));
 }
@@ -935,6 +960,11 @@ static const struct cmd commands[] = {
 	{ "?V", cmd_version, CLASS_READ },
 	{ "?e", cmd_echo, CLASS_READ },
 	{ "?v", cmd_number, CLASS_READ },
+	/* Searches and hashes read the file only; they run where the file is. */
+	{ "/", rap__core_cmd_search, CLASS_READ },
+	{ "/x", rap__core_cmd_search, CLASS_READ },
+	{ "/w", rap__core_cmd_search, CLASS_READ },
+	{ "ph", rap__core_cmd_hash, CLASS_READ },
 	/* Transfers read or write files on this side's filesystem. */
 	{ "wtf", rap__core_cmd_wtf, CLASS_ALL },
 	{ "wff", rap__core_cmd_wff, CLASS_ALL },
@@ -1034,7 +1064,7 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	r->cls = cmd->cls;
 	if (cmd->fn == cmd_open && *r->args)
 		r->cls = CLASS_WRITE;
-	if (cmd->fn == cmd_eval && strchr(r->args, '='))
+	if (cmd->fn == cmd_eval && strchr(r->args, '=') && !rap__core_var_is_view(r->args))
 		r->cls = CLASS_ALL;
 	return 0;
 help:

@@ -1,5 +1,6 @@
 /* The core object: its IO instance, current file and position, block size and
  * configuration variables. The command language lives in cmd.c, the policy in policy.c. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,6 +18,10 @@ enum var_type {
 	VAR_BOOL,
 	VAR_COLOR,
 	VAR_POLICY, /* a command policy level: none, read, write, all */
+	/* search.c */
+	VAR_ADDR,      /* an address: decimal or 0x hex, -1 for unset; kept as 0x hex */
+	VAR_COUNT,     /* a count: decimal or 0x hex; kept in decimal */
+	VAR_SEARCH_IN, /* what searches cover: io.maps, file, block, range */
 };
 
 static const struct var_def {
@@ -32,6 +37,13 @@ static const struct var_def {
 	[RAP__VAR_RAP_BIND] = { "rap.bind", "localhost", VAR_STRING, "address the =: and =& rap servers listen on" },
 	[RAP__VAR_RAP_LOOP] = { "rap.loop", "true", VAR_BOOL, "keep serving after a rap client disconnects" },
 	[RAP__VAR_SCR_COLOR] = { "scr.color", "0", VAR_COLOR, "colours (output is always plain: only 0)" },
+	[RAP__VAR_SEARCH_FROM] = { "search.from", "0xffffffffffffffff", VAR_ADDR,
+				   "where searches start (-1: the start, or the position for range)" },
+	[RAP__VAR_SEARCH_IN] = { "search.in", "io.maps", VAR_SEARCH_IN,
+				 "what / covers: io.maps or file (all), block, range" },
+	[RAP__VAR_SEARCH_MAXHITS] = { "search.maxhits", "0", VAR_COUNT, "hits after which a search stops (0: no limit)" },
+	[RAP__VAR_SEARCH_TO] = { "search.to", "0xffffffffffffffff", VAR_ADDR,
+				 "where searches end, exclusive (-1: the end of the file)" },
 	[RAP__VAR_SRV_CMD] = { "srv.cmd", "read", VAR_POLICY,
 			       "commands clients of =: =h =t may run: none, read, write, all" },
 	[RAP__VAR_SRV_SHELL] = { "srv.shell", "false", VAR_BOOL, "whether clients of =: =h =t may run ! commands" },
@@ -362,6 +374,22 @@ static int var_index(const char *key)
 	return -1;
 }
 
+bool rap__core_var_is_view(const char *assignment)
+{
+	/* search.*: the range and the limit of this core's searches. */
+	static const char *const prefixes[] = { "search." };
+	const char *p = assignment;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	size_t n = strcspn(p, "= \t");
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t k = strlen(prefixes[i]);
+		if (n > k && !strncmp(p, prefixes[i], k))
+			return true;
+	}
+	return false;
+}
+
 const char *rap__core_var_key(enum rap__core_var i)
 {
 	return var_defs[i].key;
@@ -385,9 +413,29 @@ const char *rap_core_config_get(const struct rap_core *c, const char *key)
 	return i < 0 ? NULL : rap__core_var_value(c, (enum rap__core_var)i);
 }
 
+/* A number the way variables take them: decimal or 0x hex, nothing else around it. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	const char *p = s;
+	int base = 10;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	}
+	if (!*p || !(base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p)))
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, base);
+	if (*end || errno)
+		return false;
+	*out = v;
+	return true;
+}
+
 /* Checks value for the variable's type and returns its canonical spelling ("true" for
- * "1"), or NULL when it does not fit. */
-static const char *normalize(enum var_type type, const char *value)
+ * "1"), or NULL when it does not fit. scratch holds a spelling made up here. */
+static const char *normalize(enum var_type type, const char *value, char scratch[24])
 {
 	switch (type) {
 	case VAR_BOOL:
@@ -406,6 +454,16 @@ static const char *normalize(enum var_type type, const char *value)
 			return NULL;
 		return value;
 	}
+	case VAR_ADDR:
+	case VAR_COUNT: {
+		uint64_t v = UINT64_MAX;
+		if (!(type == VAR_ADDR && !strcmp(value, "-1")) && !parse_u64(value, &v))
+			return NULL;
+		snprintf(scratch, 24, type == VAR_ADDR ? "0x%" PRIx64 : "%" PRIu64, v);
+		return scratch;
+	}
+	case VAR_SEARCH_IN:
+		return rap__search_in_valid(value) ? value : NULL;
 	case VAR_POLICY: {
 		enum rap_core_policy level;
 		return rap__core_policy_parse(value, &level) == 0 ? value : NULL;
@@ -423,7 +481,8 @@ int rap_core_config_set(struct rap_core *c, const char *key, const char *value)
 	int i = var_index(key);
 	if (i < 0 || !value)
 		return RAP_EINVAL;
-	const char *v = normalize(var_defs[i].type, value);
+	char scratch[24];
+	const char *v = normalize(var_defs[i].type, value, scratch);
 	if (!v)
 		return RAP_EINVAL;
 	int rc = rap__core_policy_var_check(c, (enum rap__core_var)i, v);

@@ -26,6 +26,11 @@ enum rap__core_var {
 	RAP__VAR_RAP_BIND,
 	RAP__VAR_RAP_LOOP,
 	RAP__VAR_SCR_COLOR,
+	/* search.c */
+	RAP__VAR_SEARCH_FROM,
+	RAP__VAR_SEARCH_IN,
+	RAP__VAR_SEARCH_MAXHITS,
+	RAP__VAR_SEARCH_TO,
 	RAP__VAR_SRV_CMD,
 	RAP__VAR_SRV_SHELL,
 	RAP__VAR_TCP_BIND,
@@ -72,6 +77,8 @@ struct rap_core {
 	 * whose sizes count against output_max; output_over latches once they pass it. */
 	FILE *cap_out, *cap_err, *cap_filter;
 	bool output_over;
+	/* search.c: searches this core ran so far (N of the hitN_M names of the next one). */
+	unsigned searches;
 };
 
 /* ---- core.c ---------------------------------------------------------------------------- */
@@ -82,6 +89,10 @@ void rap__core_errorf(struct rap_core *c, const char *fmt, ...) __attribute__((f
 /* Why a write to the current file failed, for a message (static text): a rap:// file the
  * server refused to write was opened read-only there, because the server allows no writes. */
 const char *rap__core_write_error(const struct rap_core *c, int rc);
+
+/* Whether "KEY=VALUE" sets a view variable (search.*): one that changes only what this
+ * core's own commands show, so that setting it needs no more than the read level. */
+bool rap__core_var_is_view(const char *assignment);
 
 /* Key, description and value of variable i (for the "e" listing). The value is what
  * rap_core_config_get reads: clamped to the policy of a served core (borrowed). */
@@ -196,6 +207,10 @@ char *rap__core_trim(char *s);
  * the end. The '=' family, "!" and ":" are outside the table (resolve() routes them). */
 const char *rap__core_command_name(size_t i);
 
+/* C escapes of radare2's "w": \n \t \r \e \\ \" \' \0 \xNN; anything else stays as is.
+ * Rewrites s in place and returns the length of the result (which may hold NULs). */
+size_t rap__core_unescape(char *s);
+
 /* Evaluates a number expression: 0x hex, decimal, $$ (position), $s (size), $b (block size),
  * joined with + and -; arithmetic wraps like uint64_t. Errors: RAP_EINVAL. */
 int rap__core_eval(struct rap_core *c, const char *expr, uint64_t *out);
@@ -271,6 +286,141 @@ void rap__core_servers_free(struct rap_core *c);
  * xdg-open from $PATH, detached. Returns false when neither exists or it failed to start;
  * then the caller shows the URL. */
 bool rap__core_open_browser(const char *url);
+
+/* ---- progress.c: the progress bar of long commands -------------------------------------- */
+
+struct rap__progress {
+	FILE *f;          /* the error stream when it is a terminal; NULL: draw nothing */
+	FILE *out;        /* flushed before each redraw, so the bar stays the last line */
+	uint64_t total;
+	bool total_known;
+	int64_t start_ns;
+	int64_t last_ns;  /* the last redraw (set ahead to delay the first one) */
+	int width;        /* length of the line on screen, to blank what a shorter one leaves */
+	bool visible;     /* a bar is on screen */
+};
+
+/* Starts a bar for total bytes (known false: a total that is only an upper bound; then
+ * bytes and rate only). Nothing is drawn before delay_ns have passed, and then at most ten
+ * times a second. */
+void rap__progress_start(struct rap__progress *p, struct rap_core *c, uint64_t total, bool known,
+			 int64_t delay_ns);
+/* done bytes so far: redraws when a redraw is due. */
+void rap__progress_update(struct rap__progress *p, uint64_t done);
+/* Erases the bar, so that output can go on a clean line; the next update draws it again. */
+void rap__progress_clear(struct rap__progress *p);
+/* Ends the bar: with ok a final line with the time it took (even for quick work), then a
+ * newline; otherwise only the newline after a bar on screen, so that an error message
+ * starts on a line of its own. */
+void rap__progress_end(struct rap__progress *p, uint64_t done, bool ok);
+
+/* ---- record.c: views as data ----------------------------------------------------------- */
+
+/* What searches and hashes produce, before anything is printed: one formatter turns every
+ * record into its line, so other views (JSON, panels) can be built on the same records. */
+enum rap__record_kind {
+	RAP__RECORD_TEXT_HIT,  /* a text search hit: "0xADDR hitN_M \"preview\"" */
+	RAP__RECORD_BYTES_HIT, /* a byte search hit: "0xADDR hitN_M hexpairs" */
+	RAP__RECORD_DIGEST,    /* a hash of a range: its text if any, else its bytes in hex */
+	RAP__RECORD_NAME,      /* one entry of a listing: its text */
+};
+
+struct rap__record {
+	enum rap__record_kind kind;
+	uint64_t addr;        /* where the bytes it describes start */
+	uint64_t len;         /* how many bytes it describes */
+	unsigned search;      /* hits: N of hitN_M, which search of the session found it */
+	uint64_t index;       /* hits: M of hitN_M, which hit of that search it is */
+	const uint8_t *bytes; /* borrowed: the bytes found, or the digest; NULL when none */
+	size_t nbytes;
+	const char *text;     /* borrowed: preview, digest text, or name; NULL when none */
+};
+
+/* Prints r as one line on out. */
+void rap__record_print(FILE *out, const struct rap__record *r);
+
+/* ---- search.c: "/", "/x", "/w" --------------------------------------------------------- */
+
+/* Longest pattern a search accepts, in bytes. */
+#define RAP__SEARCH_PATTERN_MAX 4096u
+
+/* A search pattern: bytes, and which of their bits must match. */
+struct rap__pattern {
+	uint8_t *bytes;    /* owned (rap__pattern_free); already masked */
+	uint8_t *mask;     /* owned; NULL when every bit must match */
+	size_t len;
+	bool text;         /* hits are shown with a string preview (/ and /w), else in hex */
+	/* The longest run of bytes whose every bit must match: scanned for with memmem, the
+	 * rest of the pattern is then checked under its mask. anchor_len 0: no such byte. */
+	size_t anchor_off, anchor_len;
+};
+
+/* Fills p from text (len bytes, escapes already resolved); wide makes it UTF-16LE (text
+ * is read as UTF-8; a byte that is not UTF-8 stands for itself). Errors: RAP_EINVAL
+ * (empty or longer than RAP__SEARCH_PATTERN_MAX), RAP_ENOMEM. */
+int rap__pattern_text(struct rap__pattern *p, const uint8_t *text, size_t len, bool wide);
+
+/* Fills p from "hexpairs[:maskpairs]": a '.' stands for a nibble that may be anything, a
+ * mask shorter than the pattern leaves the bytes after it exact, blanks are ignored.
+ * Errors: RAP_EINVAL (*why receives a static reason), RAP_ENOMEM. */
+int rap__pattern_hex(struct rap__pattern *p, const char *spec, const char **why);
+
+void rap__pattern_free(struct rap__pattern *p);
+
+/* The first match of p in buf[0..len) that starts at from or later and ends within len:
+ * its offset, or SIZE_MAX when there is none. */
+size_t rap__pattern_find(const struct rap__pattern *p, const uint8_t *buf, size_t len, size_t from);
+
+/* Called for each hit of rap__search_scan: addr is the hit; win (winlen bytes at winaddr)
+ * holds it and whatever else the scan has in memory around it. Returns 0 to go on, 1 to
+ * stop the scan there, or a negative error that ends the scan. */
+typedef int (*rap__search_hit_fn)(void *ctx, uint64_t addr, const uint8_t *win, size_t winlen,
+				  uint64_t winaddr);
+
+/* Scans [from, to) of the current file for p, reading chunk bytes at a time (never one
+ * byte at a time) and finding matches that cross chunk boundaries; hits do not overlap
+ * and lie wholly inside the range; the scan ends where the data ends. Shows a progress
+ * bar on a terminal once it runs for a second and stops when rap_core_interrupt asks
+ * (-EINTR) or a capture passes its cap (RAP_ETOOBIG); both, and read errors, are reported
+ * on the error stream. *scanned receives the bytes searched. */
+int rap__search_scan(struct rap_core *c, const struct rap__pattern *p, uint64_t from, uint64_t to,
+		     size_t chunk, rap__search_hit_fn fn, void *ctx, uint64_t *scanned);
+
+/* "/ text", "/x hex[:mask]", "/w text" (name says which) over search.in, search.from and
+ * search.to, printing radare2's hit lines, at most search.maxhits of them. */
+int rap__core_cmd_search(struct rap_core *c, const char *name, char *args);
+
+/* Checks a search.in value ("io.maps", "file", "block", "range"). */
+bool rap__search_in_valid(const char *value);
+
+/* ---- hash.c: "ph" ---------------------------------------------------------------------- */
+
+/* A finished hash: its bytes (crc32 big-endian, as radare2 prints it), or for entropy,
+ * which is a value rather than bytes, its text with radare2's 8 decimals. */
+struct rap__digest {
+	uint8_t bytes[64];
+	size_t len;    /* 0 for entropy */
+	char text[32]; /* "" unless entropy */
+};
+
+struct rap__hash; /* one digest being computed */
+
+/* Starts hashing with algorithm name (md5 sha1 sha256 sha512 crc32 entropy). Errors:
+ * RAP_EINVAL (unknown name), RAP_ENOTSUP (not in this build: *why names what it lacks),
+ * RAP_ENOMEM. */
+int rap__hash_new(const char *name, struct rap__hash **out, const char **why);
+void rap__hash_update(struct rap__hash *h, const uint8_t *buf, size_t len);
+/* Ends h (and frees it), writing its digest into d. */
+void rap__hash_finish(struct rap__hash *h, struct rap__digest *d);
+/* Frees h without a result (NULL is fine). */
+void rap__hash_free(struct rap__hash *h);
+
+/* The algorithm names of this build, in the order "ph" lists them; NULL past the end. */
+const char *rap__hash_name_at(size_t i);
+
+/* "ph" (the list), "ph ALGO [len]": the digest of len bytes (default: the block size) at
+ * the position, streamed through the IO in chunks. */
+int rap__core_cmd_hash(struct rap_core *c, const char *name, char *args);
 
 /* ---- transfer.c ----------------------------------------------------------------------- */
 

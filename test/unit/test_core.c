@@ -429,7 +429,10 @@ static void test_info_command(void **state)
 static void test_eval_command(void **state)
 {
 	struct rap_core *c = ((struct fixture *)*state)->c;
-	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nio.special = false\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\nsrv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
+	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nio.special = false\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\n"
+			   "search.from = 0xffffffffffffffff\nsearch.in = io.maps\nsearch.maxhits = 0\n"
+			   "search.to = 0xffffffffffffffff\n"
+			   "srv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
 	expect_out(c, "e rap.loop", "true\n");
 	expect_out(c, "e rap.loop=0; e rap.loop", "false\n");
 	expect_out(c, "e rap.loop = true; e rap.loop", "true\n");
@@ -474,7 +477,8 @@ static void test_misc_commands(void **state)
 	static const char *const families[] = { "?", "??", "s?", "s+?", "b?", "px?", "x?", "p8?", "pr?", "p?",
 						 "w?", "wx?", "wz?", "wtf?", "wff?", "o?", "o-?", "i?", "e?", "q?",
 						 "!?", "=?", "=+?", "=-?", "=<?", "==?", "=!=?", "=!?", "=:?",
-						 "=&?", "=t?", "=h?", "=H?", "=g?" };
+						 "=&?", "=t?", "=h?", "=H?", "=g?",
+						 "/?", "/x?", "/w?", "ph?" };
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
 		r = run(c, families[i]);
 		assert_int_equal(r.rc, 0);

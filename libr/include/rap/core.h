@@ -20,7 +20,8 @@ struct rap_core;
  * network"). Local use is RAP_CORE_POLICY_ALL with shell allowed. */
 enum rap_core_policy {
 	RAP_CORE_POLICY_NONE = 0,  /* every command refused */
-	RAP_CORE_POLICY_READ = 1,  /* inspection: s b px p8 pr x i o ? ?V ?e e(read) i* f* om* */
+	RAP_CORE_POLICY_READ = 1,  /* inspection: s b px p8 pr x / /x /w ph i o ? ?V ?e i* f* om*,
+				    * e (reading; setting search.*, which only scopes searches) */
 	RAP_CORE_POLICY_WRITE = 2, /* adds w* wx wz, o URI, o-FD */
 	RAP_CORE_POLICY_ALL = 3,   /* everything except ! (see rap_core_set_allow_shell) */
 };
@@ -90,10 +91,11 @@ RAP_API void rap_core_set_output_max(struct rap_core *c, size_t bytes);
 #define RAP_CORE_SERVE_OUTPUT_MAX ((size_t)64 << 20)
 
 /* Asks the command line running on c (in another thread, or the signal handler of the
- * thread running it) to stop: long prints (px, p8, pr), wtf and wff transfers and the rest
- * of a ';' list stop at their next piece, say so on the error stream ("error: interrupted
- * ..."), and rap_core_cmd returns -EINTR. Async-signal-safe. A request that arrives between command lines is
- * dropped when the next line starts. A command running on a remote server is not
+ * thread running it) to stop: long prints (px, p8, pr), searches and hashes (/, /x, /w,
+ * ph), wtf and wff transfers and the rest of a ';' list stop at their next piece, say so
+ * on the error stream ("error: interrupted ..."), and rap_core_cmd returns -EINTR.
+ * Async-signal-safe. A request that arrives between command lines is dropped when the
+ * next line starts. A command running on a remote server is not
  * interrupted: its answer is awaited. */
 RAP_API void rap_core_interrupt(struct rap_core *c);
 
