@@ -429,7 +429,8 @@ static void test_info_command(void **state)
 static void test_eval_command(void **state)
 {
 	struct rap_core *c = ((struct fixture *)*state)->c;
-	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\nsrv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
+	expect_out(c, "e", "asm.arch = x86\nasm.bits = 64\nasm.comments = true\nasm.lines = true\ncfg.bigendian = false\n"
+			   "http.bind = localhost\nhttp.port = 9090\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\nsrv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
 	expect_out(c, "e rap.loop", "true\n");
 	expect_out(c, "e rap.loop=0; e rap.loop", "false\n");
 	expect_out(c, "e rap.loop = true; e rap.loop", "true\n");
@@ -472,6 +473,7 @@ static void test_misc_commands(void **state)
 	result_free(&r);
 	/* every family has a help page */
 	static const char *const families[] = { "?", "??", "s?", "s+?", "b?", "px?", "x?", "p8?", "pr?", "p?",
+						 "pd?", "pi?", "pD?",
 						 "w?", "wx?", "wz?", "wtf?", "wff?", "o?", "o-?", "i?", "e?", "q?",
 						 "!?", "=?", "=+?", "=-?", "=<?", "==?", "=!=?", "=!?", "=:?",
 						 "=&?", "=t?", "=h?", "=H?", "=g?" };
