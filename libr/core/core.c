@@ -477,6 +477,8 @@ static int store_var(struct rap_core *c, int i, const char *v)
 
 /* ---- asm.arch and asm.bits: the bits must be a mode of the architecture ---------------- */
 
+_Static_assert(RAP__VAR_COUNT <= 32, "vars_user has a bit per variable");
+
 static bool bits_fit(const char *arch, const char *bits)
 {
 	return rap__arch_mode(rap__arch_find(arch), (unsigned)atoi(bits)) != NULL;
