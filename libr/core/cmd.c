@@ -14,6 +14,7 @@
 
 #include <rap/core.h>
 
+#include "binhdr.h"
 #include "common.h"
 #include "core_private.h"
 
@@ -222,6 +223,7 @@ static const struct help_line help_general[] = {
 	{ "px", "[len]", "hexdump (x is an alias)" },
 	{ "p8", "[len]", "bytes as one hex string" },
 	{ "pr", "[len]", "raw bytes" },
+	{ "pd", "[n]", "disassemble n instructions (also pi, pD; pd?)" },
 	{ "w", "[xz] arg", "write text, hex or a NUL-terminated string (w?)" },
 	{ "wtf", " file [n]", "copy from the position into a local file (wtf?)" },
 	{ "wff", " file", "write a local file at the position" },
@@ -266,6 +268,19 @@ static const struct help_line help_print[] = {
 	{ "x", " [len]", "alias of px" },
 	{ "p8", " [len]", "bytes as one hex string" },
 	{ "pr", " [len]", "raw bytes" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_disasm[] = {
+	{ "pd", " [n]", "disassemble n instructions (default: the block size)" },
+	{ "pd", " -n", "disassemble the n instructions before the position" },
+	{ "pi", " [n]", "the instructions alone, without address and bytes" },
+	{ "pD", " [len]", "disassemble the instructions in len bytes (-len: before)" },
+	{ "e", " asm.arch=x", "architecture: x86, arm, mips (from the file's header)" },
+	{ "e", " asm.bits=n", "16, 32 or 64 as the arch allows (arm 16: Thumb)" },
+	{ "e", " asm.lines=b", "jump arrows before the addresses (pd, pD)" },
+	{ "e", " asm.comments=b", "reference comments after the text (pd, pD)" },
+	{ "e", " cfg.bigendian=b", "big-endian code (arm, mips)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -333,6 +348,7 @@ static const struct help_page help_pages[] = {
 	{ "s s+ s- s++ s--", "Usage: s[+-] [addr]   print or change the position", help_seek },
 	{ "b", "Usage: b [len]   print or set the block size", help_block },
 	{ "p px x p8 pr", "Usage: p[x8r] [len]   print bytes", help_print },
+	{ "pd pi pD", "Usage: pd[iD] [n]   disassemble", help_disasm },
 	{ "w wx wz wt wtf wf wff", "Usage: w[xz] [arg], wtf/wff file   write at the position", help_write },
 	{ "o o+ o- o--", "Usage: o[+-] [uri|fd] [perm]   open files", help_open },
 	{ "i i*", "Usage: i   file information", help_info },
@@ -724,6 +740,9 @@ static int cmd_info(struct rap_core *c, const char *name, char *args)
 	const char *uri = rap_io_fd_uri(c->io, c->fd);
 	int perm = rap_io_fd_perm(c->io, c->fd);
 	char permstr[4];
+	/* An executable's header adds its format and lines of its own (bininfo.c). */
+	struct rap__binhdr bin;
+	bool is_bin = rap__core_bin_header(c, &bin) == 0;
 	/* The layout of radare2's "i" for a file without a recognised binary format. */
 	fprintf(c->out, "%-8s %d\n", "fd", c->fd);
 	fprintf(c->out, "%-8s %s\n", "file", uri ? uri : "");
@@ -735,9 +754,11 @@ static int cmd_info(struct rap_core *c, const char *name, char *args)
 		fprintf(c->out, "%-8s %s\n", "humansz", human);
 	}
 	fprintf(c->out, "%-8s %s\n", "mode", rap__print_perm(permstr, perm));
-	fprintf(c->out, "%-8s %s\n", "format", "null");
+	fprintf(c->out, "%-8s %s\n", "format", is_bin ? bin.format : "null");
 	fprintf(c->out, "%-8s %s\n", "iorw", perm >= 0 && (perm & RAP_PERM_W) ? "true" : "false");
 	fprintf(c->out, "%-8s 0x%" PRIx32 "\n", "block", c->blocksize);
+	if (is_bin)
+		rap__core_bin_print(c, &bin);
 	return 0;
 }
 
@@ -942,6 +963,10 @@ static const struct cmd commands[] = {
 	{ "x", cmd_print, CLASS_READ },
 	{ "p8", cmd_print, CLASS_READ },
 	{ "pr", cmd_print, CLASS_READ },
+	/* Disassembly (disasm_cmd.c). */
+	{ "pd", rap__core_cmd_disasm, CLASS_READ },
+	{ "pi", rap__core_cmd_disasm, CLASS_READ },
+	{ "pD", rap__core_cmd_disasm, CLASS_READ },
 	{ "w", cmd_write, CLASS_WRITE },
 	{ "wx", cmd_write, CLASS_WRITE },
 	{ "wz", cmd_write, CLASS_WRITE },

@@ -9,6 +9,7 @@
 
 #include <rap/core.h>
 
+#include "arch.h"
 #include "common.h"
 #include "core_private.h"
 
@@ -22,6 +23,8 @@ enum var_type {
 	VAR_ADDR,      /* an address: decimal or 0x hex, -1 for unset; kept as 0x hex */
 	VAR_COUNT,     /* a count: decimal or 0x hex; kept in decimal */
 	VAR_SEARCH_IN, /* what searches cover: io.maps, file, block, range */
+	VAR_ARCH,   /* an architecture of the disassembler (arch.h) */
+	VAR_BITS,   /* 16, 32 or 64, as asm.arch allows */
 };
 
 static const struct var_def {
@@ -30,6 +33,12 @@ static const struct var_def {
 	enum var_type type;
 	const char *desc;
 } var_defs[RAP__VAR_COUNT] = {
+	/* Disassembly (pd, pi, pD): radare2's defaults on x86-64 Linux. */
+	[RAP__VAR_ASM_ARCH] = { "asm.arch", "x86", VAR_ARCH, "architecture to disassemble: x86, arm, mips" },
+	[RAP__VAR_ASM_BITS] = { "asm.bits", "64", VAR_BITS, "16, 32 or 64 as asm.arch allows (arm 16: Thumb)" },
+	[RAP__VAR_ASM_COMMENTS] = { "asm.comments", "true", VAR_BOOL, "reference comments in pd" },
+	[RAP__VAR_ASM_LINES] = { "asm.lines", "true", VAR_BOOL, "jump arrows column in pd" },
+	[RAP__VAR_CFG_BIGENDIAN] = { "cfg.bigendian", "false", VAR_BOOL, "big-endian code (arm, mips)" },
 	[RAP__VAR_HTTP_BIND] = { "http.bind", "localhost", VAR_STRING, "address the HTTP server listens on" },
 	[RAP__VAR_HTTP_PORT] = { "http.port", "9090", VAR_PORT, "default port of the HTTP server" },
 	[RAP__VAR_IO_SPECIAL] = { "io.special", "false", VAR_BOOL,
@@ -92,6 +101,7 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	rap__core_policy_inherit(c, parent);
 	c->output_max = parent->output_max;
 	c->output_max_set = parent->output_max_set;
+	c->vars_user = parent->vars_user;
 	c->out = stdout;
 	c->err = stderr;
 	/* The values as the parent reads them: clamped when it is served. */
@@ -205,8 +215,10 @@ void rap__core_set_current(struct rap_core *c, int fd)
 {
 	c->fd = fd;
 	c->off = 0;
-	if (fd >= 0)
+	if (fd >= 0) {
 		(void)rap_core_seek(c, 0);
+		rap__core_bin_follow(c);
+	}
 }
 
 void rap__core_forget_fd(struct rap_core *c, int fd)
@@ -229,6 +241,8 @@ void rap__core_forget_fd(struct rap_core *c, int fd)
 	c->fd = n ? fds[(n < cap ? n : cap) - 1] : -1;
 	if (fds != small)
 		rap__free(fds);
+	if (c->fd >= 0)
+		rap__core_bin_follow(c);
 }
 
 /* Index of fd in the owned list, or -1. An entry whose number the IO no longer knows, or
@@ -376,15 +390,16 @@ static int var_index(const char *key)
 
 bool rap__core_var_is_view(const char *assignment)
 {
-	/* search.*: the range and the limit of this core's searches. */
-	static const char *const prefixes[] = { "search." };
+	/* search.*: the range and the limit of this core's searches; asm.* and cfg.bigendian:
+	 * how this core's disassembly reads the bytes (a raw blob has no header to say). */
+	static const char *const prefixes[] = { "search.", "asm.", "cfg.bigendian" };
 	const char *p = assignment;
 	while (*p == ' ' || *p == '\t')
 		p++;
 	size_t n = strcspn(p, "= \t");
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		size_t k = strlen(prefixes[i]);
-		if (n > k && !strncmp(p, prefixes[i], k))
+		if (!strncmp(p, prefixes[i], k) && (prefixes[i][k - 1] == '.' ? n > k : n == k))
 			return true;
 	}
 	return false;
@@ -472,15 +487,37 @@ static const char *normalize(enum var_type type, const char *value, char scratch
 		if (!*value || strpbrk(value, " \t\r\n"))
 			return NULL;
 		return value;
+	case VAR_ARCH:
+		return rap__arch_find(value) ? value : NULL;
+	case VAR_BITS:
+		return (!strcmp(value, "16") || !strcmp(value, "32") || !strcmp(value, "64")) ? value : NULL;
 	}
 	return NULL;
 }
 
-int rap_core_config_set(struct rap_core *c, const char *key, const char *value)
+static int store_var(struct rap_core *c, int i, const char *v)
 {
-	int i = var_index(key);
-	if (i < 0 || !value)
-		return RAP_EINVAL;
+	char *copy = rap__strdup(v);
+	if (!copy)
+		return RAP_ENOMEM;
+	rap__free(c->vars[i]);
+	c->vars[i] = copy;
+	return 0;
+}
+
+/* ---- asm.arch and asm.bits: the bits must be a mode of the architecture ---------------- */
+
+_Static_assert(RAP__VAR_COUNT <= 32, "vars_user has a bit per variable");
+
+static bool bits_fit(const char *arch, const char *bits)
+{
+	return rap__arch_mode(rap__arch_find(arch), (unsigned)atoi(bits)) != NULL;
+}
+
+/* Sets variable i; asm.bits must fit asm.arch, and a new asm.arch the bits do not fit
+ * brings its own default bits. */
+static int set_var(struct rap_core *c, int i, const char *value)
+{
 	char scratch[24];
 	const char *v = normalize(var_defs[i].type, value, scratch);
 	if (!v)
@@ -488,12 +525,34 @@ int rap_core_config_set(struct rap_core *c, const char *key, const char *value)
 	int rc = rap__core_policy_var_check(c, (enum rap__core_var)i, v);
 	if (rc < 0)
 		return rc;
-	char *copy = rap__strdup(v);
-	if (!copy)
-		return RAP_ENOMEM;
-	rap__free(c->vars[i]);
-	c->vars[i] = copy;
-	return 0;
+	if (i == RAP__VAR_ASM_BITS && !bits_fit(c->vars[RAP__VAR_ASM_ARCH], v))
+		return RAP_EINVAL;
+	if (i == RAP__VAR_ASM_ARCH && !bits_fit(v, c->vars[RAP__VAR_ASM_BITS])) {
+		char bits[8];
+		snprintf(bits, sizeof(bits), "%u", rap__arch_find(v)->default_bits);
+		rc = store_var(c, RAP__VAR_ASM_BITS, bits);
+		if (rc < 0)
+			return rc;
+	}
+	return store_var(c, i, v);
+}
+
+int rap__core_config_auto(struct rap_core *c, enum rap__core_var i, const char *value)
+{
+	if (c->vars_user & (1u << i))
+		return 0;
+	return set_var(c, (int)i, value);
+}
+
+int rap_core_config_set(struct rap_core *c, const char *key, const char *value)
+{
+	int i = var_index(key);
+	if (i < 0 || !value)
+		return RAP_EINVAL;
+	int rc = set_var(c, i, value);
+	if (rc == 0)
+		c->vars_user |= 1u << i;
+	return rc;
 }
 
 size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap)

@@ -20,6 +20,11 @@
 
 /* Configuration variables, in the order "e" lists them (sorted by key). */
 enum rap__core_var {
+	RAP__VAR_ASM_ARCH,
+	RAP__VAR_ASM_BITS,
+	RAP__VAR_ASM_COMMENTS,
+	RAP__VAR_ASM_LINES,
+	RAP__VAR_CFG_BIGENDIAN,
 	RAP__VAR_HTTP_BIND,
 	RAP__VAR_HTTP_PORT,
 	RAP__VAR_IO_SPECIAL,
@@ -79,6 +84,9 @@ struct rap_core {
 	bool output_over;
 	/* search.c: searches this core ran so far (N of the hitN_M names of the next one). */
 	unsigned searches;
+	/* Bit i: variable i was set by the user (rap_core_config_set, "e"). The header of a
+	 * file made current sets asm.arch, asm.bits and cfg.bigendian only where it is clear. */
+	uint32_t vars_user;
 };
 
 /* ---- core.c ---------------------------------------------------------------------------- */
@@ -90,9 +98,15 @@ void rap__core_errorf(struct rap_core *c, const char *fmt, ...) __attribute__((f
  * server refused to write was opened read-only there, because the server allows no writes. */
 const char *rap__core_write_error(const struct rap_core *c, int rc);
 
-/* Whether "KEY=VALUE" sets a view variable (search.*): one that changes only what this
- * core's own commands show, so that setting it needs no more than the read level. */
+/* Whether "KEY=VALUE" sets a view variable (search.*, asm.*, cfg.bigendian): one that
+ * changes only what this core's own commands show, so that setting it needs no more than
+ * the read level. */
 bool rap__core_var_is_view(const char *assignment);
+
+/* Sets variable i as the core itself would (the file's header), not as the user: a value
+ * the user set stays, and this one does not count as the user's. asm.bits is checked
+ * against asm.arch. Errors: RAP_EINVAL, RAP_ENOMEM. */
+int rap__core_config_auto(struct rap_core *c, enum rap__core_var i, const char *value);
 
 /* Key, description and value of variable i (for the "e" listing). The value is what
  * rap_core_config_get reads: clamped to the policy of a served core (borrowed). */
@@ -421,6 +435,24 @@ const char *rap__hash_name_at(size_t i);
 /* "ph" (the list), "ph ALGO [len]": the digest of len bytes (default: the block size) at
  * the position, streamed through the IO in chunks. */
 int rap__core_cmd_hash(struct rap_core *c, const char *name, char *args);
+/* ---- bininfo.c: the executable header of the current file --------------------------- */
+
+struct rap__binhdr;
+
+/* Reads the current file's ELF, PE or Mach-O header. Returns 0, RAP_EINVAL when it is
+ * none of them, RAP_EBADFD without a file, or the read's error. */
+int rap__core_bin_header(struct rap_core *c, struct rap__binhdr *out);
+
+/* After the current file changed: asm.arch, asm.bits and cfg.bigendian follow its header
+ * (where the user did not set them and it names an architecture the disassembler has). */
+void rap__core_bin_follow(struct rap_core *c);
+
+/* The lines "i" adds for an executable (type, arch, bits, endian, entry...). */
+void rap__core_bin_print(struct rap_core *c, const struct rap__binhdr *h);
+
+/* ---- disasm_cmd.c: pd, pi, pD --------------------------------------------------------- */
+
+int rap__core_cmd_disasm(struct rap_core *c, const char *name, char *args);
 
 /* ---- transfer.c ----------------------------------------------------------------------- */
 

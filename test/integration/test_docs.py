@@ -41,6 +41,7 @@ BUILD_ROOT = os.environ.get("RAP_BUILD_ROOT", os.path.join(SRC_ROOT, "build"))
 CC = os.environ.get("RAP_CC", "cc")
 SANITIZE = os.environ.get("RAP_SANITIZE", "none")
 HAVE_TLS = os.environ.get("RAP_HAVE_OPENSSL", "1") == "1"
+HAVE_CAPSTONE = os.environ.get("RAP_HAVE_CAPSTONE", "1") == "1"
 MAN_PAGES = os.environ.get("RAP_MAN_PAGES", "1") == "1"
 TIMEOUT = 20
 
@@ -341,6 +342,8 @@ RUN = {
     "echo 'p8 16 @ 0x10' | rapcli image.bin": "cli_stdin",
     "rapcli -i script.r2 -w rap://host:9999//tmp/x": "cli_script",
     "rapcli -L": "cli_plugins",
+    "rapcli -c 'i~entry' -c 'pi 10 @ 0x61d0' /bin/ls": "cli_disasm_ls",
+    "printf 'wx 4889e5c3\\npi 2\\n' | rapcli -a x86 -b 64 -": "cli_disasm_scratch",
     "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 "
     "-keyout server.key -out server.pem -subj '/CN=rap.example.org' "
     "-addext 'subjectAltName=DNS:rap.example.org,IP:127.0.0.1,IP:::1'": "openssl",
@@ -936,6 +939,33 @@ class ReadmeCommands(unittest.TestCase):
         # The README's list of librap-io plugins: plain paths and file://, malloc://N, rap://.
         for scheme in ("file://", "malloc://", "rap://"):
             self.assertIn(scheme, out)
+
+    # Disassembly
+
+    def cli_disasm_ls(self, cmd, comment):
+        # The system's ls itself, not the directory's stand-in: its header picks the arch.
+        r = self.sh(cmd)
+        if not HAVE_CAPSTONE:
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"disassembly is not in this build", r.stderr)
+            return
+        out = self.ok(r, cmd)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 11, out)
+        self.assertTrue(lines[0].startswith("entry    vaddr=0x"), out)
+        # where ls is an x86-64 ELF, what r2 -n -a x86 -b 64 would be asked for
+        info = raplib.run_rapcli(["-c", "i", "/bin/ls"]).stdout.decode()
+        if "arch     x86" in info and "bits     64" in info:
+            forced = raplib.run_rapcli(["-n", "-a", "x86", "-b", "64", "-c", "pi 10 @ 0x61d0", "/bin/ls"])
+            self.assertEqual("\n".join(lines[1:]) + "\n", forced.stdout.decode())
+
+    def cli_disasm_scratch(self, cmd, comment):
+        r = self.sh(cmd)
+        if not HAVE_CAPSTONE:
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"disassembly is not in this build", r.stderr)
+            return
+        self.assertEqual(self.ok(r, cmd), "mov rbp, rsp\nret\n")
 
     # TLS
 

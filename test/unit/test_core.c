@@ -429,7 +429,8 @@ static void test_info_command(void **state)
 static void test_eval_command(void **state)
 {
 	struct rap_core *c = ((struct fixture *)*state)->c;
-	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nio.special = false\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\n"
+	expect_out(c, "e", "asm.arch = x86\nasm.bits = 64\nasm.comments = true\nasm.lines = true\ncfg.bigendian = false\n"
+			   "http.bind = localhost\nhttp.port = 9090\nio.special = false\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\n"
 			   "search.from = 0xffffffffffffffff\nsearch.in = io.maps\nsearch.maxhits = 0\n"
 			   "search.to = 0xffffffffffffffff\n"
 			   "srv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
@@ -475,6 +476,7 @@ static void test_misc_commands(void **state)
 	result_free(&r);
 	/* every family has a help page */
 	static const char *const families[] = { "?", "??", "s?", "s+?", "b?", "px?", "x?", "p8?", "pr?", "p?",
+						 "pd?", "pi?", "pD?",
 						 "w?", "wx?", "wz?", "wtf?", "wff?", "o?", "o-?", "i?", "e?", "q?",
 						 "!?", "=?", "=+?", "=-?", "=<?", "==?", "=!=?", "=!?", "=:?",
 						 "=&?", "=t?", "=h?", "=H?", "=g?",

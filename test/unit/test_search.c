@@ -741,6 +741,12 @@ static void test_search_policy(void **state)
 	/* the refusal of one command of a list does not stop the others */
 	expect_refused(c, "e rap.loop=false; e search.in=io.maps", "e", "read");
 	expect_out(c, "e search.in; e rap.loop", "io.maps\ntrue\n");
+	/* so are asm.* and cfg.bigendian: how this core disassembles a raw blob */
+	expect_out(c, "e asm.arch=arm; e asm.bits=32; e cfg.bigendian=true; e asm.lines=false; "
+		      "e asm.arch; e asm.bits; e cfg.bigendian",
+		   "arm\n32\ntrue\n");
+	expect_refused(c, "e cfg.bigendianx=1", "e", "read");
+	expect_refused(c, "e cfg.other=1", "e", "read");
 	/* an unknown search.* variable is an error, not a way around the policy */
 	expect_err(c, "e search.nosuch=1", RAP_EINVAL, "unknown variable 'search.nosuch'");
 	rap_core_set_policy(c, RAP_CORE_POLICY_NONE);
