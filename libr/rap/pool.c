@@ -393,6 +393,10 @@ struct rap__pool_thread *rap__pool_pin_current(struct rap__pool *p)
 	if (!t->pinned) {
 		t->pinned = true;
 		p->nfree--;
+		/* Jobs queued for a free thread may have counted on this one: another takes its
+		 * place. Should that fail, the next submit tries again. */
+		if (p->queued > p->idle && p->nfree < p->max_free && !p->stopping)
+			(void)start_thread(p, false, NULL);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return t;

@@ -59,7 +59,7 @@ struct job {
 	int order;                 /* kind 4: when it first ran, counted over the test */
 };
 
-enum { JOB_QUICK, JOB_LONG_YIELDING, JOB_LONG_STUBBORN, JOB_PIN, JOB_ORDERED };
+enum { JOB_QUICK, JOB_LONG_YIELDING, JOB_LONG_STUBBORN, JOB_PIN, JOB_ORDERED, JOB_PIN_LATE };
 
 static atomic_int order_counter;
 
@@ -105,6 +105,14 @@ static void run_job(struct rap__pool_job *pj)
 	case JOB_PIN:
 		j->pinned = rap__pool_pin_current(j->pool);
 		break;
+	case JOB_PIN_LATE: {
+		/* Pins only once told to, so that others can queue up behind it first. */
+		uint64_t end = now_ms() + 10000;
+		while (!atomic_load(&j->w->release) && now_ms() < end)
+			sleep_ms(1);
+		j->pinned = rap__pool_pin_current(j->pool);
+		break;
+	}
 	case JOB_ORDERED:
 		j->order = atomic_fetch_add(&order_counter, 1);
 		break;
@@ -336,6 +344,29 @@ static void test_pinned_threads(void **state)
 	rap__pool_free(p); /* joins the pinned thread too */
 }
 
+/* A job queued while every thread was busy still runs when the thread that would have
+ * taken it is pinned instead: the pool starts another. */
+static void test_pin_leaves_no_job_behind(void **state)
+{
+	(void)state;
+	struct rap__pool *p;
+	assert_int_equal(rap__pool_new(1, 1, 10, &p), 0);
+	struct world w = { 0 };
+	struct job pin, queued;
+	job_init(&pin, &w, JOB_PIN_LATE);
+	pin.pool = p;
+	assert_int_equal(rap__pool_submit(p, NULL, &pin.base), 0);
+	job_init(&queued, &w, JOB_QUICK);
+	assert_int_equal(rap__pool_submit(p, NULL, &queued.base), 0);
+	sleep_ms(50);
+	assert_int_equal(queued.started_ms, 0); /* the one thread is busy */
+	atomic_store(&w.release, true);
+	assert_int_equal(collect(p, 2), 2);
+	assert_non_null(pin.pinned);
+	assert_false(pthread_equal(queued.thread, pin.thread));
+	rap__pool_free(p);
+}
+
 /* Stopping runs every job already queued, then nothing more is accepted. */
 static void test_stop_runs_queued_jobs(void **state)
 {
@@ -467,6 +498,7 @@ int main(void)
 		FD_CHECKED(test_fresh_before_yielded),
 		FD_CHECKED(test_thread_cap),
 		FD_CHECKED(test_pinned_threads),
+		FD_CHECKED(test_pin_leaves_no_job_behind),
 		FD_CHECKED(test_stop_runs_queued_jobs),
 		FD_CHECKED(test_bad_arguments),
 		FD_CHECKED(test_alloc_failure),
