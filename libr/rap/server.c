@@ -767,8 +767,8 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 	c->fd = fd;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->refusal = refusal;
-	c->handler = refusal ? (struct rap_server_handler){ r_open, r_read, r_write, r_seek, r_close, r_cmd, r_log }
-			     : (struct rap_server_handler){ t_open, t_read, t_write, t_seek, t_close, t_cmd, t_log };
+	c->handler = refusal ? (struct rap_server_handler){ r_open, r_read, r_write, r_seek, r_close, r_cmd, r_log, NULL }
+			     : (struct rap_server_handler){ t_open, t_read, t_write, t_seek, t_close, t_cmd, t_log, NULL };
 	c->last_activity = rap_loop_now_ms();
 	c->state = tls ? CONN_HANDSHAKE : CONN_OPEN;
 	int rc = rap_server_session_new(&c->handler, c, &c->session);
