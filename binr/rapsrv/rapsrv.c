@@ -506,10 +506,19 @@ static int open_limited(void *ctx, const char *path, uint8_t perm)
 }
 
 /* CMD through the core's handler; a client's q ends its session (after the answer), as
- * on servers started from rapcli, instead of leaving a session that ignores commands. */
+ * on servers started from rapcli, instead of leaving a session that ignores commands. Runs
+ * on a worker thread: rap_server_end_session is meant to be called from there. */
 static int cmd_or_quit(void *ctx, const char *cmd, char **out)
 {
 	int rc = rap_core_rap_handler()->cmd(ctx, cmd, out);
+	if (rap_core_quit_requested(ctx))
+		rap_server_end_session(the_server, ctx);
+	return rc;
+}
+
+static int cmd_bounded_or_quit(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped)
+{
+	int rc = rap_core_rap_handler()->cmd_bounded(ctx, req, out, stopped);
 	if (rap_core_quit_requested(ctx))
 		rap_server_end_session(the_server, ctx);
 	return rc;
@@ -817,6 +826,7 @@ static int serve(struct daemon *d)
 	struct rap_server_handler handler = *rap_core_rap_handler();
 	handler.open = open_limited;
 	handler.cmd = cmd_or_quit;
+	handler.cmd_bounded = cmd_bounded_or_quit;
 	handler.log = NULL; /* the server logs session events with the peer */
 	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
 	if (rc == 0)
