@@ -15,8 +15,9 @@
  *
  * The last phase has no raw counterpart: it compares the server with itself. A polite
  * client times small round trips on the idle server, then again while other sessions run
- * a heavy command in a loop; a server that runs commands on its one event-loop thread
- * makes the polite client wait for them, one that runs them off the loop does not. */
+ * a heavy command in a loop (from their first answers on, so that the commands run in
+ * earnest); a server that runs commands on its one event-loop thread makes the polite
+ * client wait for them, one that runs them off the loop does not. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +75,7 @@
 #define SESSION_STALL_MS 2000  /* a new session that waits this long is not being served */
 #define SETTLE_MS 200          /* before reading RSS, so it is not caught mid-reply */
 #define FD_SPARE 64
-#define HEAVY_SETTLE_MS 200    /* after every heavy session sent its first command */
+#define POLITE_WINDOW_MS 2000u /* polite round trips are spread over at least this long */
 #define HEAVY_REPLY_KEEP (1u * MIB) /* heavy replies above this are drained, not kept */
 #define POLITE_CMD_MAX 256u    /* the polite CMD's reply: 32 hex digits, a newline, NUL */
 #define BUSY_TARGET_MS 50.0    /* the project's target for the polite p99 beside them */
@@ -149,6 +150,7 @@ struct bench {
 	struct result polite_read_idle, polite_read_busy, polite_cmd_idle, polite_cmd_busy;
 	struct result heavy;
 	uint64_t heavy_small;     /* heavy replies that came back short (not heavy at all) */
+	uint64_t heavy_timed;     /* heavy commands answered while the polite client was timed */
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -174,6 +176,14 @@ static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Sleeps until the monotonic time `when` (ns), or not at all when it has passed. */
+static void sleep_until_ns(uint64_t when)
+{
+	struct timespec ts = { (time_t)(when / NS_PER_S), (long)(when % NS_PER_S) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 }
 
@@ -1436,7 +1446,10 @@ static bool p8_ok(const struct bench *b, uint64_t off, const char *text, size_t 
 
 /* The polite client's two kinds of round trip, alternated until each was timed `polite`
  * times: a stock read (SEEK SET, await, READ 16, await: what radare2 does) and a small
- * command (CMD "p8 16 @ off", awaited), each at a random offset and checked. */
+ * command (CMD "p8 16 @ off", awaited), each at a random offset and checked. The pairs are
+ * paced over POLITE_WINDOW_MS at least, so that beside heavy commands they sample all of
+ * their work rather than a burst at one moment of it (a pair that comes back late starts
+ * the next at once). */
 static void polite_rounds(struct bench *b, struct wire *w, uint64_t deadline, uint64_t *rng,
 			  struct result *rr, struct result *rc_)
 {
@@ -1455,7 +1468,9 @@ static void polite_rounds(struct bench *b, struct wire *w, uint64_t deadline, ui
 	uint8_t buf[SMALL_LEN];
 	char text[POLITE_CMD_MAX];
 	uint64_t tr = 0, tc = 0;
-	while (rr->done < rr->asked || rc_->done < rc_->asked) {
+	uint64_t pace = (uint64_t)POLITE_WINDOW_MS * 1000000u / b->o.polite, start = now_ns();
+	for (uint64_t pair = 0; rr->done < rr->asked || rc_->done < rc_->asked; pair++) {
+		sleep_until_ns(min_u64(start + pair * pace, deadline));
 		if (now_ns() >= deadline) {
 			if (rr->done < rr->asked)
 				time_is_up(b, rr);
@@ -1520,8 +1535,8 @@ struct heavy {
 	pthread_t thread;
 	bool joinable;
 	atomic_bool *stopping;
-	atomic_bool asked;        /* it sent its first command */
-	uint64_t done, small;     /* commands answered; answers too short to be heavy */
+	atomic_ullong answered;   /* commands answered so far (read while it runs) */
+	uint64_t small;           /* answers too short to be heavy */
 	int err;                  /* the call that ended it early, 0 when none */
 	char first_small[96];     /* the start of the first short answer */
 };
@@ -1545,10 +1560,10 @@ static void *heavy_main(void *arg)
 	while (!atomic_load(h->stopping)) {
 		char *out = NULL;
 		size_t len = 0;
-		atomic_store(&h->asked, true);
 		int rc = rap_client_cmd(h->c, h->b->o.heavy_cmd, &out, &len);
 		if (rc == RAP_ETOOBIG) {
-			h->done++; /* longer than HEAVY_REPLY_KEEP: read to its end and dropped */
+			/* Longer than HEAVY_REPLY_KEEP: read to its end and dropped. */
+			atomic_fetch_add(&h->answered, 1);
 			continue;
 		}
 		if (rc < 0) {
@@ -1556,7 +1571,7 @@ static void *heavy_main(void *arg)
 				h->err = rc;
 			break;
 		}
-		h->done++;
+		atomic_fetch_add(&h->answered, 1);
 		if (!h->small++)
 			snprintf(h->first_small, sizeof h->first_small, "%.*s",
 				 (int)strcspn(out, "\n"), out);
@@ -1602,11 +1617,21 @@ static struct rap_client *heavy_client(struct bench *b, size_t nth, uint64_t dea
 	return c;
 }
 
+static uint64_t heavy_answered(struct heavy *hs, size_t n)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += atomic_load(&hs[i].answered);
+	return sum;
+}
+
 /* The polite client first times its round trips on the idle server, then, on the same
  * connection, while `heavy` other sessions each run the heavy command in a loop: a
- * server that runs commands on its one event-loop thread makes it wait for them. Both
- * halves are bounded by --max-seconds; the heavy sessions are then cut off (shutdown()
- * ends their blocked calls) and joined. */
+ * server that runs commands on its one event-loop thread makes it wait for them. The busy
+ * timing starts once every heavy session has had an answer, so that their commands run
+ * in earnest (not just begin) while it lasts. Both halves are bounded by --max-seconds
+ * (the wait for those first answers by half of it); the heavy sessions are then cut off
+ * (shutdown() ends their blocked calls) and joined. */
 static void busy_server(struct bench *b)
 {
 	struct result *h = &b->heavy;
@@ -1650,7 +1675,7 @@ static void busy_server(struct bench *b)
 	for (; ready < b->o.heavy; ready++) {
 		hs[ready].b = b;
 		hs[ready].stopping = &stopping;
-		atomic_init(&hs[ready].asked, false);
+		atomic_init(&hs[ready].answered, 0);
 		hs[ready].c = heavy_client(b, ready + 1, deadline, h);
 		if (!hs[ready].c)
 			break;
@@ -1662,25 +1687,40 @@ static void busy_server(struct bench *b)
 		}
 		hs[started].joinable = true;
 	}
-	/* Measure only once every heavy session has asked, and the server has started. */
-	for (size_t i = 0; i < started; i++)
-		while (!atomic_load(&hs[i].asked) && now_ns() < deadline)
-			sleep_ms(1);
-	sleep_ms(HEAVY_SETTLE_MS);
-	uint64_t t0 = now_ns();
+	/* Time the polite client once every heavy session has been answered: its commands
+	 * then run in earnest. A server slow to answer them gets half the phase's time. */
+	uint64_t warm = now_ns(), warm_end = warm + (deadline - min_u64(warm, deadline)) / 2;
+	size_t answered = 0;
+	while (started == b->o.heavy && now_ns() < warm_end) {
+		answered = 0;
+		for (size_t i = 0; i < started; i++)
+			answered += atomic_load(&hs[i].answered) > 0;
+		if (answered == started)
+			break;
+		sleep_ms(5);
+	}
+	if (started == b->o.heavy && answered < started)
+		snprintf(h->note, sizeof h->note, "%zu of %zu heavy sessions answered in the first "
+			 "%.1f s; the polite client was timed anyway", answered, started,
+			 (double)(warm_end - warm) / NS_PER_S);
+	uint64_t t0 = now_ns(), before = heavy_answered(hs, started);
 	if (started == b->o.heavy) {
 		watchdog_arm(&b->wd, w->fd, deadline);
 		polite_rounds(b, w, deadline, &rng, &b->polite_read_busy, &b->polite_cmd_busy);
 		watchdog_disarm(&b->wd);
 	}
+	b->heavy_timed = heavy_answered(hs, started) - before;
 	h->seconds = (double)(now_ns() - t0) / NS_PER_S;
+	if (started == b->o.heavy && b->heavy_timed == 0 && !h->note[0])
+		snprintf(h->note, sizeof h->note, "no heavy command was answered while the polite "
+			 "client was timed");
 	atomic_store(&stopping, true);
 	for (size_t i = 0; i < started; i++)
 		shutdown(rap_client_fd(hs[i].c), SHUT_RDWR);
 	for (size_t i = 0; i < b->o.heavy; i++) {
 		if (hs[i].joinable)
 			pthread_join(hs[i].thread, NULL);
-		h->done += hs[i].done;
+		h->done += atomic_load(&hs[i].answered);
 		b->heavy_small += hs[i].small;
 		if (hs[i].err)
 			stop(h, exit_for(hs[i].err), "heavy session %zu: %s", i + 1,
@@ -1953,8 +1993,9 @@ static void print_human(const struct bench *b)
 	print_ops_row(busy[2], &b->polite_cmd_idle);
 	print_ops_row(busy[3], &b->polite_cmd_busy);
 	if (b->heavy.ran)
-		printf("  heavy sessions: %lu running '%s', %" PRIu64 " answered in %.3f s  %s\n",
-		       b->o.heavy, b->o.heavy_cmd, b->heavy.done, b->heavy.seconds,
+		printf("  heavy sessions: %lu running '%s': %" PRIu64 " answered in the %.3f s the "
+		       "polite client was timed, %" PRIu64 " in all  %s\n", b->o.heavy,
+		       b->o.heavy_cmd, b->heavy_timed, b->heavy.seconds, b->heavy.done,
 		       status_of(&b->heavy));
 	else
 		printf("  heavy sessions: skipped\n");
@@ -2128,8 +2169,8 @@ static void print_json(const struct bench *b)
 	json_str(o->heavy_cmd);
 	printf(",\"polite\":%lu,", o->polite);
 	json_common("heavy", &b->heavy);
-	printf("\"answered\":%" PRIu64 ",\"short_answers\":%" PRIu64 "},", b->heavy.done,
-	       b->heavy_small);
+	printf("\"answered\":%" PRIu64 ",\"answered_while_timed\":%" PRIu64
+	       ",\"short_answers\":%" PRIu64 "},", b->heavy.done, b->heavy_timed, b->heavy_small);
 	json_ops("polite_read_idle", &b->polite_read_idle, true);
 	json_ops("polite_read_busy", &b->polite_read_busy, true);
 	json_ops("polite_cmd_idle", &b->polite_cmd_idle, true);
