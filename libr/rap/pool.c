@@ -1,14 +1,19 @@
 /* The worker pool behind rap_server (pool.h): jobs run off the event loop, each on a
- * thread of its own, a few at a time, in turns.
+ * thread of its own; long ones a few at a time, in turns.
  *
  * Why a thread per job in progress rather than one per CPU: a command is plain C code that
  * cannot be suspended halfway except by blocking its thread. With as many threads as CPUs,
  * four long commands would hold all of them and a short one would wait seconds behind
- * them. So each job in progress has its own thread, and only `running` of them hold a
- * turn at once; a job that reaches a checkpoint (rap__pool_yield) after its slice, while
- * another waits, gives its turn to the next one: jobs that have not run yet first, then
- * the ones that yielded, in order. A short command then waits about one slice, however
- * many long ones run.
+ * them. So each job in progress has its own thread. A job runs its first slice at once,
+ * without a turn: most commands are short and are done by then, and none of them waits
+ * behind a long one. A job still running at a checkpoint (rap__pool_yield) after its first
+ * slice is a long one: its thread drops to a lower CPU priority, so that the event loop and
+ * short jobs get the CPUs first, and it takes one of `running` turns, waiting in line when
+ * they are all held. A long job that reaches a checkpoint after a slice with its turn,
+ * while another waits, gives the turn to the next one: jobs waiting for their first turn
+ * first, then the ones that yielded, in order. (Turns taken only at checkpoints mean that a
+ * starved long job, at its low priority, can hold one a while; but no short job ever waits
+ * for it.)
  *
  * Threading. One mutex guards the pool; each thread has a condition variable of its own
  * (its turn, its pinned jobs) and unpinned idle threads share `work`. The thread that
@@ -23,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +39,8 @@
 #include "pool.h"
 
 #define RUNNING_MAX 256u
+/* How much lower a long job's thread runs (nice), see rap__pool_yield. */
+#define LONG_JOB_NICE 10
 
 struct rap__pool_thread {
 	struct rap__pool *pool;
@@ -42,7 +51,10 @@ struct rap__pool_thread {
 	bool pinned;
 	bool granted;               /* a turn was handed to it while it waited in line */
 	bool ended;                 /* its function returned: join and free it */
+	bool demoted;               /* runs at a lower priority since its job ran long */
+	bool has_turn;              /* its job, a long one, holds a turn; this thread only */
 	uint64_t turn_start;        /* ns; this thread only */
+	uint64_t job_start;         /* ns; this thread only */
 	struct rap__pool_thread *line_next; /* in a line for a turn */
 	struct rap__pool_thread *next;      /* every thread of the pool */
 };
@@ -156,6 +168,8 @@ static struct rap__pool_job *take_job(struct rap__pool *p, struct rap__pool_thre
 	return j;
 }
 
+static int start_thread(struct rap__pool *p, bool pinned, struct rap__pool_thread **out);
+
 static void *thread_main(void *arg)
 {
 	struct rap__pool_thread *t = arg;
@@ -165,13 +179,16 @@ static void *thread_main(void *arg)
 	for (;;) {
 		struct rap__pool_job *j = take_job(p, t);
 		if (j) {
-			turn_take(p, t, false);
+			/* Its first slice needs no turn (see the top of the file). */
 			t->job = j;
+			t->has_turn = false;
+			t->job_start = now_ns();
 			pthread_mutex_unlock(&p->mu);
 			j->run(j);
 			pthread_mutex_lock(&p->mu);
 			t->job = NULL;
-			turn_give(p);
+			if (t->has_turn)
+				turn_give(p);
 			j->next = NULL;
 			if (p->done_tail)
 				p->done_tail->next = j;
@@ -182,6 +199,13 @@ static void *thread_main(void *arg)
 			/* EAGAIN: the counter is already non-zero, which is all the loop needs. */
 			ssize_t n = write(p->efd, &one, sizeof one);
 			(void)n;
+			/* A demoted thread cannot raise its priority again (that takes privileges):
+			 * it ends, and the next job gets a fresh thread. */
+			if (t->demoted && !t->pinned) {
+				if (p->queued > p->idle && !p->stopping)
+					(void)start_thread(p, false, NULL);
+				break;
+			}
 			continue;
 		}
 		/* Nothing to run: stop with the pool, or end when unpinned beyond the limit. */
@@ -436,6 +460,27 @@ void rap__pool_yield(void)
 	if (!t || !t->job)
 		return;
 	struct rap__pool *p = t->pool;
+	if (!t->has_turn) {
+		if (now_ns() - t->job_start < p->slice_ns)
+			return;
+		/* A long job: its thread gives way to the event loop and to short jobs whenever
+		 * the CPUs are short (turns share the running slots among long jobs, not the CPUs
+		 * with everything else). Best effort: a refusal leaves the priority as it was. A
+		 * pinned thread keeps its priority for its session. */
+		if (!t->demoted && !t->pinned) {
+			pid_t tid = (pid_t)syscall(SYS_gettid);
+			errno = 0;
+			int nice = getpriority(PRIO_PROCESS, (id_t)tid);
+			if (errno == 0)
+				(void)setpriority(PRIO_PROCESS, (id_t)tid, nice + LONG_JOB_NICE);
+			t->demoted = true;
+		}
+		pthread_mutex_lock(&p->mu);
+		turn_take(p, t, false);
+		t->has_turn = true;
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
 	if (atomic_load_explicit(&p->waiting, memory_order_relaxed) == 0)
 		return;
 	if (now_ns() - t->turn_start < p->slice_ns)

@@ -1,5 +1,5 @@
-/* The worker pool behind rap_server (pool.c): threads that run jobs off the event loop,
- * a few at a time, in turns. Internal to librap. Errors follow rap.h. */
+/* The worker pool behind rap_server (pool.c): threads that run jobs off the event loop;
+ * long jobs a few at a time, in turns. Internal to librap. Errors follow rap.h. */
 #ifndef RAP_POOL_H
 #define RAP_POOL_H
 
@@ -21,12 +21,13 @@ struct rap__pool;
  * pool; valid until rap__pool_unpin. */
 struct rap__pool_thread;
 
-/* Creates a pool: at most `running` jobs run at any moment (1 .. 256), at most `threads`
- * are in progress at once, each on a thread of its own (threads >= running; threads start
- * when first needed and stay until the pool is stopped). A running job that reaches
- * rap__pool_yield after slice_ms while another waits to run gives up its turn: jobs that
- * have not run yet go first, then those that yielded, each kind in order. *out is freed
- * with rap__pool_free. Errors: RAP_EINVAL, RAP_ENOMEM, -errno (eventfd). */
+/* Creates a pool: at most `threads` jobs are in progress at once, each on a thread of its
+ * own (threads start when first needed; threads >= running). A job runs its first slice_ms
+ * at once; one still running at rap__pool_yield after that is a long one, and at most
+ * `running` long jobs run at any moment (1 .. 256): it waits for a turn there, and gives
+ * its turn up at a later rap__pool_yield after slice_ms with it while another waits: jobs
+ * waiting for their first turn go first, then those that yielded, each kind in order.
+ * *out is freed with rap__pool_free. Errors: RAP_EINVAL, RAP_ENOMEM, -errno (eventfd). */
 int rap__pool_new(unsigned running, unsigned threads, unsigned slice_ms, struct rap__pool **out);
 
 /* Runs every job submitted so far to its end, stops the threads and frees the pool; jobs
@@ -66,8 +67,12 @@ int rap__pool_pin_new(struct rap__pool *p, struct rap__pool_thread **out);
  * ends when the pool already has its `threads`. */
 void rap__pool_unpin(struct rap__pool *p, struct rap__pool_thread *t);
 
-/* A checkpoint for the running job: when it has had its slice and another job waits to
- * run, it waits for its next turn. Cheap (no lock) otherwise; a no-op off the pool. */
+/* A checkpoint for the running job. After its first slice a job takes a turn here (waiting
+ * for one when all are held), and its thread runs at a lower CPU priority from then on
+ * (nice + 10), so that the event loop and short jobs get the CPUs first; that thread ends
+ * with the job (a pinned one keeps its priority and stays). With a turn, when it has had
+ * its slice and another job waits, it waits for its next turn. Cheap (no lock) otherwise;
+ * a no-op off the pool. */
 void rap__pool_yield(void);
 
 /* Threads started and not ended, pinned ones included (for tests and logs). */

@@ -1,6 +1,8 @@
-/* The worker pool (libr/rap/pool.c): jobs come back through the fd, at most `running` run
- * at once, a short job gets a turn within about a slice while long ones run, threads are
- * capped, pinned threads run only their own jobs, stopping runs what was queued. */
+/* The worker pool (libr/rap/pool.c): jobs come back through the fd, a short job runs at
+ * once however many long ones hold the turns, at most `running` long jobs run at once and
+ * they take turns, long jobs run at a lower priority on threads that end with them,
+ * threads are capped, pinned threads run only their own jobs, stopping runs what was
+ * queued. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,8 +44,9 @@ static void sleep_ms(unsigned ms)
 
 /* Shared by the jobs of one test. */
 struct world {
-	atomic_int running;     /* jobs inside run() now */
+	atomic_int running;     /* long jobs past their first slices, inside run() now */
 	atomic_int max_running; /* the most seen at once */
+	unsigned slice_ms;      /* the pool's, for what counts as past the first slice */
 	atomic_bool release;    /* long jobs end once set */
 	atomic_int ran;
 };
@@ -56,12 +61,11 @@ struct job {
 	bool sigterm_blocked;
 	struct rap__pool *pool;
 	struct rap__pool_thread *pinned; /* kind 3: the thread it pinned */
-	int order;                 /* kind 4: when it first ran, counted over the test */
+	atomic_int pieces;         /* pieces a long job did while counted as running */
+	int nice_start, nice_end;  /* its thread's priority when it started and ended */
 };
 
-enum { JOB_QUICK, JOB_LONG_YIELDING, JOB_LONG_STUBBORN, JOB_PIN, JOB_ORDERED, JOB_PIN_LATE };
-
-static atomic_int order_counter;
+enum { JOB_QUICK, JOB_LONG_YIELDING, JOB_LONG_STUBBORN, JOB_PIN, JOB_PIN_LATE };
 
 static void note_running(struct world *w, int delta)
 {
@@ -71,28 +75,39 @@ static void note_running(struct world *w, int delta)
 		;
 }
 
+static int thread_nice(void)
+{
+	return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}
+
 static void run_job(struct rap__pool_job *pj)
 {
 	struct job *j = (struct job *)pj;
+	j->nice_start = thread_nice();
 	j->started_ms = now_ms();
 	j->thread = pthread_self();
 	j->current_ok = rap__pool_current() == pj;
 	sigset_t mask;
 	pthread_sigmask(SIG_SETMASK, NULL, &mask);
 	j->sigterm_blocked = sigismember(&mask, SIGTERM) == 1;
-	note_running(j->w, 1);
 	switch (j->kind) {
 	case JOB_LONG_YIELDING: {
+		/* Busy, in pieces of about a millisecond, with a checkpoint between. Counted as
+		 * running only once it is surely past its first slice (so it holds a turn). */
 		uint64_t end = now_ms() + 10000;
+		uint64_t counted_from = j->started_ms + 2 * j->w->slice_ms + 1;
 		while (!atomic_load(&j->w->release) && now_ms() < end) {
-			/* Busy, in pieces of about a millisecond, with a checkpoint between. */
-			note_running(j->w, 0);
+			bool counted = now_ms() >= counted_from;
+			if (counted)
+				note_running(j->w, 1);
 			uint64_t piece = now_ms() + 1;
 			while (now_ms() < piece)
 				;
-			atomic_fetch_sub(&j->w->running, 1);
+			if (counted) {
+				atomic_fetch_sub(&j->w->running, 1);
+				atomic_fetch_add(&j->pieces, 1);
+			}
 			rap__pool_yield();
-			note_running(j->w, 1);
 		}
 		break;
 	}
@@ -113,14 +128,11 @@ static void run_job(struct rap__pool_job *pj)
 		j->pinned = rap__pool_pin_current(j->pool);
 		break;
 	}
-	case JOB_ORDERED:
-		j->order = atomic_fetch_add(&order_counter, 1);
-		break;
 	default:
 		break;
 	}
-	atomic_fetch_sub(&j->w->running, 1);
 	atomic_fetch_add(&j->w->ran, 1);
+	j->nice_end = thread_nice();
 	j->ended_ms = now_ms();
 }
 
@@ -176,14 +188,14 @@ static void test_jobs_come_back(void **state)
 	rap__pool_free(p);
 }
 
-/* With one turn, a quick job submitted while a long one runs gets the turn at the long
- * one's next checkpoint after its slice, not when the long one ends. */
-static void test_short_job_gets_a_turn(void **state)
+/* With one turn, held by long jobs in turns, a quick job runs at once: it needs no turn.
+ * The long ones never run two at once past their first slice. */
+static void test_short_job_needs_no_turn(void **state)
 {
 	(void)state;
 	struct rap__pool *p;
 	assert_int_equal(rap__pool_new(1, 8, 5, &p), 0);
-	struct world w = { 0 };
+	struct world w = { .slice_ms = 5 };
 	struct job longs[3], quick;
 	for (int i = 0; i < 3; i++) {
 		job_init(&longs[i], &w, JOB_LONG_YIELDING);
@@ -197,24 +209,24 @@ static void test_short_job_gets_a_turn(void **state)
 	while (!quick.ended_ms && now_ms() < end)
 		sleep_ms(1);
 	uint64_t waited = quick.ended_ms - t0;
-	print_message("# quick job done %llu ms after submission, behind 3 long ones (slice 5 ms)\n",
+	print_message("# quick job done %llu ms after submission, beside 3 long ones (slice 5 ms)\n",
 		      (unsigned long long)waited);
 	assert_true(quick.ended_ms != 0);
 	assert_true(waited < 500);
-	/* One turn: never two jobs inside run() at once. */
-	assert_int_equal(atomic_load(&w.max_running), 1);
+	sleep_ms(50);
 	atomic_store(&w.release, true);
 	assert_int_equal(collect(p, 4), 4);
+	assert_int_equal(atomic_load(&w.max_running), 1);
 	rap__pool_free(p);
 }
 
-/* `running` bounds the jobs that run at once, however many are in progress. */
+/* `running` bounds the long jobs that run at once, however many are in progress. */
 static void test_running_bound(void **state)
 {
 	(void)state;
 	struct rap__pool *p;
 	assert_int_equal(rap__pool_new(2, 16, 2, &p), 0);
-	struct world w = { 0 };
+	struct world w = { .slice_ms = 2 };
 	struct job jobs[6];
 	for (int i = 0; i < 6; i++) {
 		job_init(&jobs[i], &w, JOB_LONG_YIELDING);
@@ -232,34 +244,40 @@ static void test_running_bound(void **state)
 	rap__pool_free(p);
 }
 
-/* Jobs that have not run yet go before those that yielded. */
-static void test_fresh_before_yielded(void **state)
+/* A long job that arrives while two others take turns at the only one gets its share:
+ * waiting for a first turn puts it ahead of the ones that yielded, and then it rotates
+ * with them. */
+static void test_late_long_job_gets_its_share(void **state)
 {
 	(void)state;
 	struct rap__pool *p;
 	assert_int_equal(rap__pool_new(1, 8, 2, &p), 0);
-	struct world w = { 0 };
-	struct job longs[2], q[3];
+	struct world w = { .slice_ms = 2 };
+	struct job longs[3];
 	for (int i = 0; i < 2; i++) {
 		job_init(&longs[i], &w, JOB_LONG_YIELDING);
 		assert_int_equal(rap__pool_submit(p, NULL, &longs[i].base), 0);
 	}
-	sleep_ms(30); /* both long jobs have had turns and wait in the yielded line by turns */
-	atomic_store(&order_counter, 0);
-	for (int i = 0; i < 3; i++) {
-		job_init(&q[i], &w, JOB_ORDERED);
-		assert_int_equal(rap__pool_submit(p, NULL, &q[i].base), 0);
-	}
-	uint64_t end = now_ms() + 5000;
-	while (atomic_load(&order_counter) < 3 && now_ms() < end)
-		sleep_ms(1);
-	/* In submission order. */
+	sleep_ms(30); /* both have had turns and take them by turns */
+	job_init(&longs[2], &w, JOB_LONG_YIELDING);
+	assert_int_equal(rap__pool_submit(p, NULL, &longs[2].base), 0);
+	sleep_ms(20); /* past its first slice: it takes turns too */
+	int before[3];
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(q[i].order, i);
-	/* All three ran within a few slices: none waited for a long job's next slice. */
-	assert_true(q[2].ended_ms - q[0].started_ms < 200);
+		before[i] = atomic_load(&longs[i].pieces);
+	sleep_ms(150);
+	int did[3], all = 0;
+	for (int i = 0; i < 3; i++) {
+		did[i] = atomic_load(&longs[i].pieces) - before[i];
+		all += did[i];
+	}
 	atomic_store(&w.release, true);
-	assert_int_equal(collect(p, 5), 5);
+	assert_int_equal(collect(p, 3), 3);
+	print_message("# pieces in 150 ms with one turn: %d %d %d (the last arrived late)\n",
+		      did[0], did[1], did[2]);
+	assert_int_equal(atomic_load(&w.max_running), 1); /* one turn all along */
+	assert_true(all > 0);
+	assert_true(did[2] * 6 >= all); /* a third is fair; a sixth is plenty for the check */
 	rap__pool_free(p);
 }
 
@@ -364,6 +382,40 @@ static void test_pin_leaves_no_job_behind(void **state)
 	assert_int_equal(collect(p, 2), 2);
 	assert_non_null(pin.pinned);
 	assert_false(pthread_equal(queued.thread, pin.thread));
+	rap__pool_free(p);
+}
+
+/* A job still running at a checkpoint after its first slice drops its thread's priority
+ * (the loop and short jobs go first), and that thread ends with the job: the next job runs
+ * on a fresh one, at the usual priority. Short jobs are left alone. */
+static void test_long_jobs_run_lower(void **state)
+{
+	(void)state;
+	struct rap__pool *p;
+	assert_int_equal(rap__pool_new(1, 4, 5, &p), 0);
+	struct world w = { 0 };
+	struct job quick, longer, after;
+	job_init(&quick, &w, JOB_QUICK);
+	assert_int_equal(rap__pool_submit(p, NULL, &quick.base), 0);
+	assert_int_equal(collect(p, 1), 1);
+	int base = quick.nice_start;
+	assert_int_equal(quick.nice_end, base);
+	job_init(&longer, &w, JOB_LONG_YIELDING);
+	assert_int_equal(rap__pool_submit(p, NULL, &longer.base), 0);
+	sleep_ms(50);
+	atomic_store(&w.release, true);
+	assert_int_equal(collect(p, 1), 1);
+	assert_int_equal(longer.nice_start, base);
+	assert_int_equal(longer.nice_end, base + 10 > 19 ? 19 : base + 10);
+	/* Its thread (the idle one the quick job left) ended with it. */
+	uint64_t end = now_ms() + 5000;
+	while (rap__pool_threads(p) > 0 && now_ms() < end)
+		sleep_ms(1);
+	assert_int_equal(rap__pool_threads(p), 0);
+	job_init(&after, &w, JOB_QUICK);
+	assert_int_equal(rap__pool_submit(p, NULL, &after.base), 0);
+	assert_int_equal(collect(p, 1), 1);
+	assert_int_equal(after.nice_start, base);
 	rap__pool_free(p);
 }
 
@@ -493,12 +545,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FD_CHECKED(test_jobs_come_back),
-		FD_CHECKED(test_short_job_gets_a_turn),
+		FD_CHECKED(test_short_job_needs_no_turn),
 		FD_CHECKED(test_running_bound),
-		FD_CHECKED(test_fresh_before_yielded),
+		FD_CHECKED(test_late_long_job_gets_its_share),
 		FD_CHECKED(test_thread_cap),
 		FD_CHECKED(test_pinned_threads),
 		FD_CHECKED(test_pin_leaves_no_job_behind),
+		FD_CHECKED(test_long_jobs_run_lower),
 		FD_CHECKED(test_stop_runs_queued_jobs),
 		FD_CHECKED(test_bad_arguments),
 		FD_CHECKED(test_alloc_failure),
