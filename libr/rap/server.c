@@ -67,6 +67,7 @@ struct job {
 	size_t grant;               /* the bound it runs with, counted in srv->buffered */
 	bool started;               /* submitted to the pool (or run in place) */
 	bool waits_logged;
+	uint64_t started_ms;        /* for the log */
 	struct rap__pool_thread *thread; /* the session's own thread it was submitted to */
 	struct rap_cmd_request req;
 	atomic_bool cancelled;
@@ -737,14 +738,19 @@ static void conn_set_interest(struct conn *c, unsigned want)
 		c->interest = want;
 }
 
-/* Sends queued replies. Returns false when the connection was closed. */
+/* Sends queued replies, at most the read budget's worth per call: a client that takes a
+ * 16 MiB answer as fast as it comes would otherwise keep the loop to itself until the last
+ * byte, and every other client would wait that long. The rest goes when the socket is
+ * writable again, after the other ready connections. Returns false when the connection
+ * was closed. */
 static bool conn_flush(struct conn *c)
 {
 	const uint8_t *data;
 	size_t len;
-	/* Bounded by what is queued: each pass sends or stops. */
-	while ((len = rap_server_session_output(c->session, &data)) > 0) {
-		ssize_t n = conn_send(c, data, len);
+	size_t budget = c->srv->read_budget;
+	/* Bounded by the budget and by what is queued: each pass sends or stops. */
+	while (budget > 0 && (len = rap_server_session_output(c->session, &data)) > 0) {
+		ssize_t n = conn_send(c, data, len < budget ? len : budget);
 		if (n == RAP_EAGAIN || n == 0)
 			break;
 		if (n < 0) {
@@ -752,6 +758,7 @@ static bool conn_flush(struct conn *c)
 			return false;
 		}
 		rap_server_session_consume(c->session, (size_t)n);
+		budget -= (size_t)n;
 		c->last_activity = rap_loop_now_ms();
 		c->send_since = c->last_activity; /* progress restarts the send clock */
 	}
@@ -1093,6 +1100,9 @@ static bool job_finish(struct conn *c, struct job *j)
 	c->last_activity = rap_loop_now_ms();
 	char *out = j->out;
 	j->out = NULL;
+	srv_log(c->srv, 7, c->peer, "command answered after %" PRIu64 " ms: %zu bytes%s%s",
+		c->last_activity - j->started_ms, out ? strlen(out) : 0, j->stopped ? ", stopped at its bound" : "",
+		j->rc < 0 ? ", failed" : "");
 	int rc = rap_server_session_complete(c->session, j->rc, out, j->stopped);
 	job_free(j);
 	conn_account(c);
@@ -1136,7 +1146,9 @@ static bool job_try_start(struct conn *c)
 		j->req = (struct rap_cmd_request){ j->cmd, grant, job_checkpoint, j };
 		j->thread = c->thread;
 		j->started = true;
+		j->started_ms = rap_loop_now_ms();
 		conn_account(c);
+		srv_log(srv, 7, c->peer, "command started, its output bound %zu bytes", grant);
 		struct rap__pool *pool = pool_get(srv);
 		int rc = pool ? rap__pool_submit(pool, c->thread, &j->base) : 0;
 		if (pool && rc == 0)
@@ -1175,6 +1187,8 @@ static void on_jobs_done(struct rap_loop *loop, int fd, unsigned events, void *u
 			}
 			if (j->pinned && !c->thread)
 				c->thread = j->pinned;
+			srv_log(srv, 7, c->peer, "cancelled command returned after %" PRIu64 " ms",
+				rap_loop_now_ms() - j->started_ms);
 			c->job = NULL;
 			conn_account(c);
 			job_free(j);

@@ -38,8 +38,10 @@ struct rap_server_callbacks {
 
 /* Creates a server on loop (borrowed; must outlive it). handler and cb are copied.
  * Defaults: 10000 sessions, payload 1 MiB, idle timeout 300 s, request timeout 30 s,
- * handshake timeout 10 s, read budget 256 KiB per event. A session whose replies pile up
- * is not read until the client takes them; the request timeout also bounds that wait.
+ * handshake timeout 10 s, read budget 256 KiB per event (also what one event sends to one
+ * connection, so a client taking a long reply does not keep the others waiting). A
+ * session whose replies pile up is not read until the client takes them; the request
+ * timeout also bounds that wait.
  * Errors: RAP_EINVAL, RAP_ENOMEM. */
 RAP_API int rap_server_new(struct rap_loop *loop, const struct rap_server_handler *handler,
 			   const struct rap_server_callbacks *cb, void *user, struct rap_server **out);
@@ -81,11 +83,13 @@ RAP_API void rap_server_shutdown(struct rap_server *srv, uint64_t grace_ms,
  * Unknown or already ending sessions are ignored. */
 RAP_API void rap_server_end_session(struct rap_server *srv, void *ctx);
 
-/* Commands run on worker threads: n of them at once (default: the CPUs, at least 2 and at
- * most 4), taking turns of 10 ms at their checkpoints when more wait; up to 4n are in
- * progress at once, each on a thread of its own (started when needed), and further ones
- * wait for one to finish. 0 runs commands on the loop's thread, as servers did before:
- * then one slow command delays every client. Set it before the first command.
+/* Commands run on worker threads, up to 4n in progress at once, each on a thread of its own
+ * (started when needed); further ones wait for one to finish. A command runs its first
+ * 10 ms at once (short commands never wait behind long ones); one still running at its
+ * request's checkpoint after that runs at a lower CPU priority from then on, and at most
+ * n such long commands run at once (default: the CPUs, at least 2 and at most 4), taking
+ * turns of 10 ms at their checkpoints. 0 runs commands on the loop's thread, as servers did
+ * before: then one slow command delays every client. Set it before the first command.
  * Errors: RAP_EINVAL (over 64, or once a command has run). */
 RAP_API int rap_server_set_workers(struct rap_server *srv, unsigned n);
 
