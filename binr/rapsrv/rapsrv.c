@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -126,7 +127,7 @@ static void usage(FILE *out)
 		"      --max-sessions N       concurrent sessions (default 10000)\n"
 		"      --max-files N          open files per session (default 64)\n"
 		"      --max-message SIZE     largest WRITE/CMD payload (default 1M)\n"
-		"      --workers N            commands running at once, off the event loop (default: CPUs, 2-4)\n"
+		"      --workers N            long commands running at once, off the event loop (default: CPUs, 2-4)\n"
 		"      --max-buffered SIZE    replies queued for all clients, output under way included (default 256M)\n"
 		"      --max-session-buffered SIZE  largest output of one command (default 16M)\n"
 		"      --idle-timeout SECS    drop idle sessions (default 300; 0 = never)\n"
@@ -762,6 +763,12 @@ int main(int argc, char **argv)
 		.handshake_ms = 10000,
 	};
 	log_to_journal = stderr_is_journal();
+	/* Command output of megabytes comes and goes on worker threads. glibc would raise its
+	 * mmap threshold after the first such block is freed and serve the next ones from
+	 * per-thread arenas, which keep their high-water mark: a fixed threshold keeps large
+	 * blocks mapped, so freeing one gives it back and the RSS follows what is held (see
+	 * --max-buffered). */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (!getcwd(cfg.root, sizeof(cfg.root))) {
 		fprintf(stderr, "rapsrv: current directory: %s\n", strerror(errno));
 		return EX_OSERR;
