@@ -11,7 +11,13 @@
  * without a timeout by design (a remote command may run for minutes), so a watchdog thread
  * shuts the phase's socket down when its time is up: the blocked call fails, and the phase
  * reports what it measured until then. A server that serves one client at a time (stock
- * radare2) therefore costs a bounded wait, never a hang. */
+ * radare2) therefore costs a bounded wait, never a hang.
+ *
+ * The last phase has no raw counterpart: it compares the server with itself. A polite
+ * client times small round trips on the idle server, then again while other sessions run
+ * a heavy command in a loop (from their first answers on, so that the commands run in
+ * earnest); a server that runs commands on its one event-loop thread makes the polite
+ * client wait for them, one that runs them off the loop does not. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +65,10 @@
 #define DEFAULT_SEARCH_BYTES (1024ull * MIB)
 #define MIN_SEARCH_BYTES 4096ull
 #define MAX_ROUNDS 99ul
+#define DEFAULT_HEAVY 4ul
+#define MAX_HEAVY 64ul
+#define DEFAULT_HEAVY_CMD "px 0x1000000"
+#define DEFAULT_POLITE 500ul
 
 #define SMALL_LEN 16u          /* radare2's small-op benchmark is 'p8 16 @ X' */
 #define RAW_REQ 16u            /* raw ping-pong: a question about as long as SEEK+READ ... */
@@ -68,6 +79,10 @@
 #define SESSION_STALL_MS 2000  /* a new session that waits this long is not being served */
 #define SETTLE_MS 200          /* before reading RSS, so it is not caught mid-reply */
 #define FD_SPARE 64
+#define POLITE_WINDOW_MS 2000u /* polite round trips are spread over at least this long */
+#define HEAVY_REPLY_KEEP (1u * MIB) /* heavy replies above this are drained, not kept */
+#define POLITE_CMD_MAX 256u    /* the polite CMD's reply: 32 hex digits, a newline, NUL */
+#define BUSY_TARGET_MS 50.0    /* the project's target for the polite p99 beside them */
 #define OPEN_PERM (RAP_PERM_R | RAP_PERM_X) /* what radare2 sends for a plain open */
 #define RANDOM_SEED 0x9e3779b97f4a7c15ull   /* fixed: runs read the same offsets */
 
@@ -84,6 +99,9 @@ struct options {
 	unsigned long small;
 	unsigned long sessions;
 	unsigned long rounds; /* of each bulk and small group; the median round is reported */
+	unsigned long heavy;  /* sessions running heavy_cmd in the busy-server phase */
+	char heavy_cmd[256];
+	unsigned long polite; /* timed round trips of each kind, idle and busy */
 	double max_seconds;
 	long server_pid;      /* -1: none given */
 	int cpu_self, cpu_peer; /* --cpus: measuring thread, raw peers and server; -1 unpinned */
@@ -133,6 +151,12 @@ struct bench {
 	struct result small_lib, small_stock, small_raw;
 	struct result sessions, idle_raw;
 	struct search_figures search;
+	/* Busy server: the polite client's rows on the idle server and beside the heavy
+	 * sessions, and the heavy sessions themselves (done = commands answered). */
+	struct result polite_read_idle, polite_read_busy, polite_cmd_idle, polite_cmd_busy;
+	struct result heavy;
+	uint64_t heavy_small;     /* heavy replies that came back short (not heavy at all) */
+	uint64_t heavy_timed;     /* heavy commands answered while the polite client was timed */
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -158,6 +182,14 @@ static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Sleeps until the monotonic time `when` (ns), or not at all when it has passed. */
+static void sleep_until_ns(uint64_t when)
+{
+	struct timespec ts = { (time_t)(when / NS_PER_S), (long)(when % NS_PER_S) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 }
 
@@ -1370,6 +1402,345 @@ out:
 	free(pf);
 }
 
+/* ---- phase 5: a polite client beside heavy commands ----------------------------------- */
+
+/* One CMD as a stock client sends it (the text with its NUL), awaited. The reply's text
+ * goes to dst (at most cap bytes, NUL included); a longer one is a protocol error here. */
+static int wire_cmd(struct wire *w, const char *cmd, char *dst, size_t cap, size_t *len)
+{
+	uint8_t q[5 + 256];
+	struct rap_msg m = {
+		.op = RAP_OP_CMD, .len = (uint32_t)strlen(cmd) + 1, .data = (const uint8_t *)cmd,
+	};
+	ssize_t n = rap_msg_encode(&m, q, sizeof q);
+	if (n <= 0)
+		return RAP_EINVAL;
+	int rc = rap_send_all(w->fd, q, (size_t)n);
+	uint8_t h[5];
+	if (rc == 0)
+		rc = wire_take(w, h, sizeof h);
+	if (rc < 0)
+		return rc;
+	uint32_t l = be32(h + 1);
+	if (h[0] != (RAP_OP_CMD | RAP_REPLY) || l > cap)
+		return RAP_EPROTO;
+	if ((rc = wire_take(w, dst, l)) < 0)
+		return rc;
+	*len = l;
+	return 0;
+}
+
+/* What "p8 16 @ off" must print: the bytes as lower-case hex pairs and a newline. */
+static bool p8_ok(const struct bench *b, uint64_t off, const char *text, size_t len,
+		  uint32_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (len < 2 * (size_t)n + 1 || text[2 * n] != '\n')
+		return false;
+	for (uint32_t i = 0; i < 2 * n; i++)
+		if (!strchr(hex, text[i]) || !text[i])
+			return false;
+	if (!b->local)
+		return true;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t v = b->local[off + i];
+		if (text[2 * i] != hex[v >> 4] || text[2 * i + 1] != hex[v & 15])
+			return false;
+	}
+	return true;
+}
+
+/* The polite client's two kinds of round trip, alternated until each was timed `polite`
+ * times: a stock read (SEEK SET, await, READ 16, await: what radare2 does) and a small
+ * command (CMD "p8 16 @ off", awaited), each at a random offset and checked. The pairs are
+ * paced over POLITE_WINDOW_MS at least, so that beside heavy commands they sample all of
+ * their work rather than a burst at one moment of it (a pair that comes back late starts
+ * the next at once). */
+static void polite_rounds(struct bench *b, struct wire *w, uint64_t deadline, uint64_t *rng,
+			  struct result *rr, struct result *rc_)
+{
+	rr->ran = rc_->ran = true;
+	rr->asked = rc_->asked = b->o.polite;
+	uint64_t *lr = malloc((size_t)b->o.polite * sizeof *lr);
+	uint64_t *lc = malloc((size_t)b->o.polite * sizeof *lc);
+	if (!lr || !lc) {
+		stop(rr, EX_OSERR, "out of memory");
+		stop(rc_, EX_OSERR, "out of memory");
+		free(lr);
+		free(lc);
+		return;
+	}
+	uint32_t len = (uint32_t)min_u64(SMALL_LEN, b->size);
+	uint8_t buf[SMALL_LEN];
+	char text[POLITE_CMD_MAX];
+	uint64_t tr = 0, tc = 0;
+	uint64_t pace = (uint64_t)POLITE_WINDOW_MS * 1000000u / b->o.polite, start = now_ns();
+	for (uint64_t pair = 0; rr->done < rr->asked || rc_->done < rc_->asked; pair++) {
+		sleep_until_ns(min_u64(start + pair * pace, deadline));
+		if (now_ns() >= deadline) {
+			if (rr->done < rr->asked)
+				time_is_up(b, rr);
+			if (rc_->done < rc_->asked)
+				time_is_up(b, rc_);
+			break;
+		}
+		uint64_t off = next_random(rng) % (b->size - len + 1);
+		if (rr->done < rr->asked) {
+			uint64_t t = now_ns();
+			if (wire_read_at(b, w, off, buf, len, rr) < 0)
+				break;
+			uint64_t e = now_ns();
+			if (!data_ok(b, off, buf, len, true)) {
+				stop(rr, EX_DATAERR, "data at 0x%" PRIx64 " differs from the local file",
+				     off);
+				break;
+			}
+			lr[rr->done++] = e - t;
+			tr += e - t;
+		}
+		if (rc_->done < rc_->asked) {
+			char cmd[64];
+			snprintf(cmd, sizeof cmd, "p8 %u @ 0x%" PRIx64, len, off);
+			size_t tl = 0;
+			uint64_t t = now_ns();
+			int rc = wire_cmd(w, cmd, text, sizeof text, &tl);
+			uint64_t e = now_ns();
+			if (rc < 0) {
+				call_failed(b, rc_, rc, "polite CMD");
+				break;
+			}
+			if (!p8_ok(b, off, text, tl, len)) {
+				text[tl ? tl - 1 : 0] = '\0';
+				stop(rc_, EX_DATAERR, "'%s' answered '%.80s' (are commands allowed? "
+				     "rapsrv --cmd read)", cmd, text);
+				break;
+			}
+			lc[rc_->done++] = e - t;
+			tc += e - t;
+		}
+	}
+	/* A row cut short by the other kind's failure says so rather than look complete. */
+	if (rr->done < rr->asked && !rr->exit)
+		stop(rr, rc_->exit, "stopped with the CMD round trips (see there)");
+	if (rc_->done < rc_->asked && !rc_->exit)
+		stop(rc_, rr->exit, "stopped with the read round trips (see there)");
+	/* Each row's time is its own round trips: the two kinds are interleaved. */
+	rr->seconds = (double)tr / NS_PER_S;
+	rc_->seconds = (double)tc / NS_PER_S;
+	latency_stats(rr, lr, (size_t)rr->done);
+	latency_stats(rc_, lc, (size_t)rc_->done);
+	free(lr);
+	free(lc);
+}
+
+/* A session that runs the heavy command again and again, reading every reply (a client
+ * that reads: the server owes it its output) but keeping none of it. */
+struct heavy {
+	struct bench *b;
+	struct rap_client *c;
+	pthread_t thread;
+	bool joinable;
+	atomic_bool *stopping;
+	atomic_ullong answered;   /* commands answered so far (read while it runs) */
+	uint64_t small;           /* answers too short to be heavy */
+	int err;                  /* the call that ended it early, 0 when none */
+	char first_small[96];     /* the start of the first short answer */
+};
+
+/* Heavy sessions stand for other machines' clients: they run on any CPU, not on the one
+ * --cpus gave the measuring thread (whose affinity new threads inherit). */
+static void unpin_thread(long cpus)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	for (long i = 0; i < cpus && i < CPU_SETSIZE; i++)
+		CPU_SET((int)i, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *heavy_main(void *arg)
+{
+	struct heavy *h = arg;
+	if (h->b->o.cpu_self >= 0)
+		unpin_thread(h->b->cpus);
+	while (!atomic_load(h->stopping)) {
+		char *out = NULL;
+		size_t len = 0;
+		int rc = rap_client_cmd(h->c, h->b->o.heavy_cmd, &out, &len);
+		if (rc == RAP_ETOOBIG) {
+			/* Longer than HEAVY_REPLY_KEEP: read to its end and dropped. */
+			atomic_fetch_add(&h->answered, 1);
+			continue;
+		}
+		if (rc < 0) {
+			if (!atomic_load(h->stopping))
+				h->err = rc;
+			break;
+		}
+		atomic_fetch_add(&h->answered, 1);
+		if (!h->small++)
+			snprintf(h->first_small, sizeof h->first_small, "%.*s",
+				 (int)strcspn(out, "\n"), out);
+		free(out);
+	}
+	return NULL;
+}
+
+/* Connects, probes (our server then sends the whole output, as to rapcli) and opens,
+ * within SESSION_STALL_MS: a server that serves one client at a time (stock radare2) does
+ * not answer while the polite client is connected. */
+static struct rap_client *heavy_client(struct bench *b, size_t nth, uint64_t deadline,
+				       struct result *r)
+{
+	uint64_t step = min_u64(deadline, now_ns() + SESSION_STALL_MS * 1000000ull);
+	struct rap_client *c = NULL;
+	int rc = rap_client_new(&c);
+	int fd = -1;
+	if (rc == 0)
+		rc = rap_client_set_max_reply(c, HEAVY_REPLY_KEEP);
+	if (rc == 0 && (rc = connect_by(b->o.host, b->o.port, step, &fd)) == 0 &&
+	    (rc = rap_client_attach_fd(c, fd)) < 0)
+		close(fd);
+	if (rc < 0) {
+		stop(r, exit_for(rc), "heavy session %zu: connect: %s", nth, rap_strerror(rc));
+		rap_client_free(c);
+		return NULL;
+	}
+	watchdog_arm(&b->wd, fd, step);
+	rc = rap_client_probe(c);
+	if (rc >= 0)
+		rc = rap_client_open(c, b->o.path, OPEN_PERM);
+	watchdog_disarm(&b->wd);
+	if (rc < 0) {
+		if (watchdog_fired(&b->wd) && step < deadline)
+			stop(r, EX_TEMPFAIL, "heavy session %zu got no answer within %d ms: the server "
+			     "is not serving that many sessions at once", nth, SESSION_STALL_MS);
+		else
+			call_failed(b, r, rc, "heavy session: probe and OPEN");
+		rap_client_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static uint64_t heavy_answered(struct heavy *hs, size_t n)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += atomic_load(&hs[i].answered);
+	return sum;
+}
+
+/* The polite client first times its round trips on the idle server, then, on the same
+ * connection, while `heavy` other sessions each run the heavy command in a loop: a
+ * server that runs commands on its one event-loop thread makes it wait for them. The busy
+ * timing starts once every heavy session has had an answer, so that their commands run
+ * in earnest (not just begin) while it lasts. Both halves are bounded by --max-seconds
+ * (the wait for those first answers by half of it); the heavy sessions are then cut off
+ * (shutdown() ends their blocked calls) and joined. */
+static void busy_server(struct bench *b)
+{
+	struct result *h = &b->heavy;
+	h->ran = true;
+	h->asked = b->o.heavy;
+	uint64_t rng = RANDOM_SEED ^ 0x5bd1e995u;
+	struct wire *w = calloc(1, sizeof *w);
+	struct heavy *hs = calloc(b->o.heavy, sizeof *hs);
+	if (!w || !hs) {
+		stop(h, EX_OSERR, "out of memory");
+		free(w);
+		free(hs);
+		return;
+	}
+	w->fd = -1;
+	uint64_t deadline = phase_deadline(b);
+	progress(b, "busy server: polite client on the idle server");
+	if (wire_start(b, w, deadline, &b->polite_read_idle) < 0) {
+		wire_end(b, w);
+		free(w);
+		free(hs);
+		return;
+	}
+	polite_rounds(b, w, deadline, &rng, &b->polite_read_idle, &b->polite_cmd_idle);
+	watchdog_disarm(&b->wd);
+	if (b->polite_read_idle.exit || b->polite_cmd_idle.exit) {
+		stop(h, EX_TEMPFAIL, "not started: the polite client failed on the idle server");
+		wire_end(b, w);
+		free(w);
+		free(hs);
+		return;
+	}
+
+	progress(b, "busy server: %lu sessions running '%s'", b->o.heavy, b->o.heavy_cmd);
+	deadline = phase_deadline(b);
+	atomic_bool stopping;
+	atomic_init(&stopping, false);
+	/* Every session connects, probes and opens before any asks: against a server that
+	 * runs commands on its event loop, a later one could not even connect meanwhile. */
+	size_t ready = 0, started = 0;
+	for (; ready < b->o.heavy; ready++) {
+		hs[ready].b = b;
+		hs[ready].stopping = &stopping;
+		atomic_init(&hs[ready].answered, 0);
+		hs[ready].c = heavy_client(b, ready + 1, deadline, h);
+		if (!hs[ready].c)
+			break;
+	}
+	for (; ready == b->o.heavy && started < ready; started++) {
+		if (pthread_create(&hs[started].thread, NULL, heavy_main, &hs[started]) != 0) {
+			stop(h, EX_OSERR, "cannot start a thread");
+			break;
+		}
+		hs[started].joinable = true;
+	}
+	/* Time the polite client once every heavy session has been answered: its commands
+	 * then run in earnest. A server slow to answer them gets half the phase's time. */
+	uint64_t warm = now_ns(), warm_end = warm + (deadline - min_u64(warm, deadline)) / 2;
+	size_t answered = 0;
+	while (started == b->o.heavy && now_ns() < warm_end) {
+		answered = 0;
+		for (size_t i = 0; i < started; i++)
+			answered += atomic_load(&hs[i].answered) > 0;
+		if (answered == started)
+			break;
+		sleep_ms(5);
+	}
+	if (started == b->o.heavy && answered < started)
+		snprintf(h->note, sizeof h->note, "%zu of %zu heavy sessions answered in the first "
+			 "%.1f s; the polite client was timed anyway", answered, started,
+			 (double)(warm_end - warm) / NS_PER_S);
+	uint64_t t0 = now_ns(), before = heavy_answered(hs, started);
+	if (started == b->o.heavy) {
+		watchdog_arm(&b->wd, w->fd, deadline);
+		polite_rounds(b, w, deadline, &rng, &b->polite_read_busy, &b->polite_cmd_busy);
+		watchdog_disarm(&b->wd);
+	}
+	b->heavy_timed = heavy_answered(hs, started) - before;
+	h->seconds = (double)(now_ns() - t0) / NS_PER_S;
+	if (started == b->o.heavy && b->heavy_timed == 0 && !h->note[0])
+		snprintf(h->note, sizeof h->note, "no heavy command was answered while the polite "
+			 "client was timed");
+	atomic_store(&stopping, true);
+	for (size_t i = 0; i < started; i++)
+		shutdown(rap_client_fd(hs[i].c), SHUT_RDWR);
+	for (size_t i = 0; i < b->o.heavy; i++) {
+		if (hs[i].joinable)
+			pthread_join(hs[i].thread, NULL);
+		h->done += atomic_load(&hs[i].answered);
+		b->heavy_small += hs[i].small;
+		if (hs[i].err)
+			stop(h, exit_for(hs[i].err), "heavy session %zu: %s", i + 1,
+			     rap_strerror(hs[i].err));
+		if (hs[i].small && !h->note[0])
+			snprintf(h->note, sizeof h->note, "%" PRIu64 " answers were short, not heavy: "
+				 "'%s'", hs[i].small, hs[i].first_small);
+		rap_client_free(hs[i].c);
+	}
+	wire_end(b, w);
+	free(w);
+	free(hs);
+}
+
 /* ---- rounds --------------------------------------------------------------------------- */
 
 /* Three phases measured against each other: one or two RAP modes and their raw baseline. */
@@ -1592,6 +1963,31 @@ static void print_search(const struct search_figures *s)
 	print_ratio("search GB/s: rap /x / memmem", ratio(rr, mr), target);
 }
 
+/* The polite rows' names, with the heavy session count. */
+static void busy_names(const struct bench *b, char names[4][48])
+{
+	snprintf(names[0], 48, "polite stock read 16, idle server");
+	snprintf(names[1], 48, "polite stock read 16, %lu heavy sessions", b->o.heavy);
+	snprintf(names[2], 48, "polite CMD p8 16, idle server");
+	snprintf(names[3], 48, "polite CMD p8 16, %lu heavy sessions", b->o.heavy);
+}
+
+/* A busy row that ran out of --max-seconds: its round trips took longer than any target
+ * (the p99 of the ones that finished, if any, says too little). */
+static bool busy_timed_out(const struct bench *b)
+{
+	return b->polite_read_busy.exit == EX_TEMPFAIL || b->polite_cmd_busy.exit == EX_TEMPFAIL;
+}
+
+/* The larger of the two busy p99s, in ms, or -1 when either is missing. */
+static double busy_p99_ms(const struct bench *b)
+{
+	const struct result *r = &b->polite_read_busy, *c = &b->polite_cmd_busy;
+	if (!r->has_lat || !c->has_lat)
+		return -1;
+	return (r->p99 > c->p99 ? r->p99 : c->p99) / 1000.0;
+}
+
 static void print_human(const struct bench *b)
 {
 	const struct options *o = &b->o;
@@ -1605,8 +2001,10 @@ static void print_human(const struct bench *b)
 		       b->busy_cpus, b->busy_cpus > 0.25 ? " (expect noisy ratios)" : "");
 	printf("placement: %s\n", b->placement);
 	printf("bounds: %" PRIu64 " bytes per bulk mode, %lu small reads, %lu sessions, "
-	       "%g s per phase; median of %lu rounds\ndata checked %s\n",
-	       o->bytes, o->small, o->sessions, o->max_seconds, o->rounds, b->verify_note);
+	       "%lu polite round trips of each kind beside %lu heavy sessions, %g s per phase; "
+	       "median of %lu rounds\ndata checked %s\n",
+	       o->bytes, o->small, o->sessions, o->polite, o->heavy, o->max_seconds, o->rounds,
+	       b->verify_note);
 
 	printf("\n  %-40s %12s %9s %10s  %s\n", "bulk read (MB = 10^6 bytes)", "bytes", "seconds",
 	       "MB/s", "status");
@@ -1625,12 +2023,31 @@ static void print_human(const struct bench *b)
 	print_held_row("rap sessions (server RSS)", &b->sessions);
 	print_held_row("raw tcp pairs (own RSS)", &b->idle_raw);
 
+	char busy[4][48];
+	busy_names(b, busy);
+	printf("\n  %-40s %8s %8s %10s %8s %8s %8s %9s  %s\n", "busy server: polite client (us)",
+	       "ops", "seconds", "ops/s", "p50", "p90", "p99", "max", "status");
+	print_ops_row(busy[0], &b->polite_read_idle);
+	print_ops_row(busy[1], &b->polite_read_busy);
+	print_ops_row(busy[2], &b->polite_cmd_idle);
+	print_ops_row(busy[3], &b->polite_cmd_busy);
+	if (b->heavy.ran)
+		printf("  heavy sessions: %lu running '%s': %" PRIu64 " answered in the %.3f s the "
+		       "polite client was timed, %" PRIu64 " in all  %s\n", b->o.heavy,
+		       b->o.heavy_cmd, b->heavy_timed, b->heavy.seconds, b->heavy.done,
+		       status_of(&b->heavy));
+	else
+		printf("  heavy sessions: skipped\n");
+
 	const struct result *notes[] = { &b->bulk_pipe, &b->bulk_stock, &b->bulk_raw,
 					 &b->small_lib, &b->small_stock, &b->small_raw,
-					 &b->sessions, &b->idle_raw };
+					 &b->sessions, &b->idle_raw, &b->polite_read_idle,
+					 &b->polite_read_busy, &b->polite_cmd_idle,
+					 &b->polite_cmd_busy, &b->heavy };
 	const char *names[] = { "rap read_at bulk", "rap stock bulk", "raw bulk",
 				"rap read_at small", "rap stock small", "raw ping-pong",
-				"rap sessions", "raw idle" };
+				"rap sessions", "raw idle", busy[0], busy[1], busy[2], busy[3],
+				"heavy sessions" };
 	bool header = false;
 	for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
 		if (!notes[i]->note[0])
@@ -1666,6 +2083,28 @@ static void print_human(const struct bench *b)
 	printf("  %-52s %s vs %s\n", "RSS per idle session: rap server vs raw pair", per_s,
 	       per_r);
 	print_search(&b->search);
+
+	printf("\npolite client beside %lu heavy sessions, against the idle server, same run\n",
+	       b->o.heavy);
+	print_ratio("p50 latency, stock read 16: busy / idle",
+		    lat_ratio(&b->polite_read_busy, &b->polite_read_idle, 50), "");
+	print_ratio("p99 latency, stock read 16: busy / idle",
+		    lat_ratio(&b->polite_read_busy, &b->polite_read_idle, 99), "");
+	print_ratio("p50 latency, CMD p8 16: busy / idle",
+		    lat_ratio(&b->polite_cmd_busy, &b->polite_cmd_idle, 50), "");
+	print_ratio("p99 latency, CMD p8 16: busy / idle",
+		    lat_ratio(&b->polite_cmd_busy, &b->polite_cmd_idle, 99), "");
+	double p99 = busy_p99_ms(b);
+	if (busy_timed_out(b))
+		printf("  %-52s %8s   (target < %.0f ms: NOT met: round trips still unanswered "
+		       "at --max-seconds)\n", "p99 latency while busy, the worse kind (ms)", "n/a",
+		       BUSY_TARGET_MS);
+	else if (p99 < 0)
+		printf("  %-52s %8s\n", "p99 latency while busy, the worse kind (ms)", "n/a");
+	else
+		printf("  %-52s %8.1f   (target < %.0f ms: %s)\n",
+		       "p99 latency while busy, the worse kind (ms)", p99, BUSY_TARGET_MS,
+		       p99 < BUSY_TARGET_MS ? "met" : "NOT met");
 }
 
 static void json_str(const char *s)
@@ -1751,8 +2190,9 @@ static void print_json(const struct bench *b)
 	printf("\"verify\":");
 	json_str(b->verify_note);
 	printf(",\"config\":{\"bytes\":%" PRIu64 ",\"search_bytes\":%" PRIu64 ",\"small\":%lu,\"sessions\":%lu,"
+	       "\"heavy\":%lu,\"polite\":%lu,"
 	       "\"rounds\":%lu,\"max_seconds\":%g,\"pipeline\":%s,\"r2_exact\":%s},",
-	       o->bytes, o->search_bytes, o->small, o->sessions, o->rounds, o->max_seconds,
+	       o->bytes, o->search_bytes, o->small, o->sessions, o->heavy, o->polite, o->rounds, o->max_seconds,
 	       o->pipeline ? "true" : "false",
 	       o->r2_exact ? "true" : "false");
 	printf("\"rap\":{");
@@ -1765,6 +2205,16 @@ static void print_json(const struct bench *b)
 	json_bulk("bulk", &b->bulk_raw, true);
 	json_ops("pingpong", &b->small_raw, true);
 	json_held("idle", &b->idle_raw, false);
+	printf("},\"busy\":{\"heavy_sessions\":%lu,\"heavy_command\":", o->heavy);
+	json_str(o->heavy_cmd);
+	printf(",\"polite\":%lu,", o->polite);
+	json_common("heavy", &b->heavy);
+	printf("\"answered\":%" PRIu64 ",\"answered_while_timed\":%" PRIu64
+	       ",\"short_answers\":%" PRIu64 "},", b->heavy.done, b->heavy_timed, b->heavy_small);
+	json_ops("polite_read_idle", &b->polite_read_idle, true);
+	json_ops("polite_read_busy", &b->polite_read_busy, true);
+	json_ops("polite_cmd_idle", &b->polite_cmd_idle, true);
+	json_ops("polite_cmd_busy", &b->polite_cmd_busy, false);
 	double small = ratio(per_second(&b->small_lib), per_second(&b->small_raw));
 	printf("},\"ratios\":{");
 	json_num("bulk_pipelined", ratio(per_second(&b->bulk_pipe), per_second(&b->bulk_raw)), true);
@@ -1776,6 +2226,15 @@ static void print_json(const struct bench *b)
 		 ratio(per_second(&b->small_stock), per_second(&b->small_raw)), true);
 	json_num("p50_latency", lat_ratio(&b->small_lib, &b->small_raw, 50), true);
 	json_num("p99_latency", lat_ratio(&b->small_lib, &b->small_raw, 99), true);
+	json_num("polite_read_p99_busy_over_idle",
+		 lat_ratio(&b->polite_read_busy, &b->polite_read_idle, 99), true);
+	json_num("polite_cmd_p99_busy_over_idle",
+		 lat_ratio(&b->polite_cmd_busy, &b->polite_cmd_idle, 99), true);
+	double p99 = busy_p99_ms(b);
+	json_num("polite_p99_busy_ms", p99, true);
+	json_num("polite_p99_busy_target_ms", BUSY_TARGET_MS, true);
+	printf("\"polite_p99_busy_target_met\":%s,",
+	       busy_timed_out(b) ? "false" : p99 < 0 ? "null" : p99 < BUSY_TARGET_MS ? "true" : "false");
 	const struct search_figures *sf = &b->search;
 	double rr = search_rate(sf, sf->rap_s), mr = search_rate(sf, sf->memmem_s);
 	json_num("search_rap_memmem", ratio(rr, mr), false);
@@ -1795,7 +2254,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: rapbench [OPTIONS] [rap://]HOST:PORT[/PATH] [PATH]\n"
 		"Measure a RAP server on this machine against raw TCP, in one run: bulk reads,\n"
-		"small-read rate and latency, and the memory of many idle sessions; and a local\n"
+		"small-read rate and latency, the memory of many idle sessions, a polite\n"
+		"client's latency while other sessions run heavy commands, and a local\n"
 		"search (/x through librap-core) against a memmem loop over the same file.\n"
 		"HOST must be loopback: 127.0.0.0/8, ::1 or localhost. PATH is the file the server\n"
 		"opens (absolute paths are also checked against the local copy).\n"
@@ -1806,6 +2266,11 @@ static void usage(FILE *out)
 		"      --sessions K         idle sessions to hold (default 1000; 0 skips)\n"
 		"      --search-bytes SIZE  size of the file the local search phase writes to\n"
 		"                           $TMPDIR (default 1G; k/M/G; at least 4k; 0 skips)\n"
+		"      --heavy K            sessions running a heavy command while the polite\n"
+		"                           client is timed (default 4; 0 skips)\n"
+		"      --heavy-cmd CMD      their command (default 'px 0x1000000')\n"
+		"      --polite N           polite round trips of each kind, on the idle server\n"
+		"                           and beside the heavy sessions (default 500; 0 skips)\n"
 		"      --server-pid PID     read the server's RSS from /proc/PID/status\n"
 		"      --rounds N           repeat the bulk and small phases N times, interleaved,\n"
 		"                           and report the median round (default 3)\n"
@@ -1900,7 +2365,7 @@ static bool host_is_loopback(const char *host)
 
 enum {
 	OPT_BYTES = 256, OPT_SMALL, OPT_SESSIONS, OPT_PID, OPT_MAXSEC, OPT_NOPIPE, OPT_R2,
-	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS, OPT_SEARCH,
+	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS, OPT_SEARCH, OPT_HEAVY, OPT_HEAVY_CMD, OPT_POLITE,
 };
 
 /* Returns 0 to run, -1 after --help/--version, or a sysexits code. */
@@ -1911,6 +2376,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "small", required_argument, NULL, OPT_SMALL },
 		{ "sessions", required_argument, NULL, OPT_SESSIONS },
 		{ "search-bytes", required_argument, NULL, OPT_SEARCH },
+		{ "heavy", required_argument, NULL, OPT_HEAVY },
+		{ "heavy-cmd", required_argument, NULL, OPT_HEAVY_CMD },
+		{ "polite", required_argument, NULL, OPT_POLITE },
 		{ "server-pid", required_argument, NULL, OPT_PID },
 		{ "max-seconds", required_argument, NULL, OPT_MAXSEC },
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
@@ -1928,6 +2396,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		.bytes = DEFAULT_BYTES, .search_bytes = DEFAULT_SEARCH_BYTES,
 		.small = DEFAULT_SMALL, .sessions = DEFAULT_SESSIONS,
 		.rounds = DEFAULT_ROUNDS, .cpu_self = -1, .cpu_peer = -1,
+		.heavy = DEFAULT_HEAVY, .heavy_cmd = DEFAULT_HEAVY_CMD, .polite = DEFAULT_POLITE,
 		.max_seconds = DEFAULT_MAX_SECONDS, .server_pid = -1, .pipeline = true,
 		.verify = true,
 	};
@@ -1954,6 +2423,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if ((rc = parse_count("--sessions", optarg, MAX_SESSIONS, false, &v)))
 				return rc;
 			o->sessions = (unsigned long)v;
+			break;
+		case OPT_HEAVY:
+			if ((rc = parse_count("--heavy", optarg, MAX_HEAVY, false, &v)))
+				return rc;
+			o->heavy = (unsigned long)v;
+			break;
+		case OPT_HEAVY_CMD:
+			/* A stock CMD request: text and NUL in one 4096-byte payload; ours: 255. */
+			if (!*optarg || strlen(optarg) >= sizeof o->heavy_cmd)
+				return usage_error("--heavy-cmd: a command of 1 to %zu bytes",
+						   sizeof o->heavy_cmd - 1);
+			snprintf(o->heavy_cmd, sizeof o->heavy_cmd, "%s", optarg);
+			break;
+		case OPT_POLITE:
+			if ((rc = parse_count("--polite", optarg, MAX_SMALL, false, &v)))
+				return rc;
+			o->polite = (unsigned long)v;
 			break;
 		case OPT_ROUNDS:
 			if ((rc = parse_count("--rounds", optarg, MAX_ROUNDS, false, &v)))
@@ -2146,6 +2632,9 @@ int main(int argc, char **argv)
 		search_phase(tmp && *tmp ? tmp : "/tmp", b->o.search_bytes, (unsigned)b->o.rounds, b->o.quiet,
 			     &b->search);
 	}
+	/* Last: heavy output grows the server's memory, which the idle sessions would reuse. */
+	if (b->o.heavy && b->o.polite)
+		busy_server(b);
 	watchdog_stop(&b->wd);
 
 	if (b->o.json)
@@ -2156,7 +2645,9 @@ int main(int argc, char **argv)
 
 	const struct result *all[] = { &b->bulk_pipe, &b->bulk_stock, &b->bulk_raw,
 				       &b->small_lib, &b->small_stock, &b->small_raw,
-				       &b->sessions, &b->idle_raw };
+				       &b->sessions, &b->idle_raw, &b->polite_read_idle,
+				       &b->polite_cmd_idle, &b->polite_read_busy,
+				       &b->polite_cmd_busy, &b->heavy };
 	int code = 0;
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		if (severity(all[i]->exit) > severity(code))

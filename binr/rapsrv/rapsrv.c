@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -57,6 +58,8 @@ struct config {
 	size_t max_sessions;
 	size_t max_files;
 	uint32_t max_message;
+	int workers;              /* -1: the server's default */
+	size_t max_buffered, session_buffered;
 	uint64_t idle_ms, request_ms, handshake_ms;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *user;
@@ -124,6 +127,9 @@ static void usage(FILE *out)
 		"      --max-sessions N       concurrent sessions (default 10000)\n"
 		"      --max-files N          open files per session (default 64)\n"
 		"      --max-message SIZE     largest WRITE/CMD payload (default 1M)\n"
+		"      --workers N            long commands running at once, off the event loop (default: CPUs, 2-4)\n"
+		"      --max-buffered SIZE    replies queued for all clients, output under way included (default 256M)\n"
+		"      --max-session-buffered SIZE  largest output of one command (default 16M)\n"
 		"      --idle-timeout SECS    drop idle sessions (default 300; 0 = never)\n"
 		"      --request-timeout SECS drop clients that stall mid-message or stop reading (default 30)\n"
 		"      --handshake-timeout SECS  TLS handshake deadline (default 10)\n"
@@ -258,7 +264,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	enum {
 		OPT_CMD = 256, OPT_ALLOW_SHELL, OPT_ALLOW_SCHEME, OPT_ALLOW_FROM, OPT_MAX_SESSIONS,
 		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
-		OPT_KEY, OPT_CLIENT_CA,
+		OPT_KEY, OPT_CLIENT_CA, OPT_WORKERS, OPT_MAX_BUFFERED, OPT_SESSION_BUFFERED,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -271,6 +277,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 		{ "max-files", required_argument, NULL, OPT_MAX_FILES },
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "max-buffered", required_argument, NULL, OPT_MAX_BUFFERED },
+		{ "max-session-buffered", required_argument, NULL, OPT_SESSION_BUFFERED },
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 		{ "request-timeout", required_argument, NULL, OPT_REQUEST },
 		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
@@ -342,6 +351,22 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			}
 			cfg->max_message = (uint32_t)v;
 			break;
+		case OPT_WORKERS:
+			if (parse_count(optarg, 64, &v) < 0) {
+				fprintf(stderr, "rapsrv: --workers takes a number from 0 to 64, not '%s'\n", optarg);
+				return EX_USAGE;
+			}
+			cfg->workers = (int)v;
+			break;
+		case OPT_MAX_BUFFERED:
+		case OPT_SESSION_BUFFERED:
+			if (parse_count(optarg, 1ULL << 40, &v) < 0 || v < (64u << 10)) {
+				fprintf(stderr, "rapsrv: %s takes a size from 64K to 1T, not '%s'\n",
+					c == OPT_MAX_BUFFERED ? "--max-buffered" : "--max-session-buffered", optarg);
+				return EX_USAGE;
+			}
+			*(c == OPT_MAX_BUFFERED ? &cfg->max_buffered : &cfg->session_buffered) = (size_t)v;
+			break;
 		case OPT_IDLE:
 			if ((rc = parse_seconds("--idle-timeout", optarg, &cfg->idle_ms)) != 0)
 				return rc;
@@ -392,6 +417,11 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	}
 	if (optind == argc - 1 && (rc = add_listen(cfg, argv[optind])) != 0)
 		return rc;
+	if (cfg->session_buffered > cfg->max_buffered) {
+		fprintf(stderr, "rapsrv: --max-session-buffered (%zu bytes) cannot exceed --max-buffered "
+			"(%zu bytes)\n", cfg->session_buffered, cfg->max_buffered);
+		return EX_USAGE;
+	}
 	return 0;
 }
 
@@ -504,10 +534,19 @@ static void server_log(void *user, int level, const char *peer, const char *msg)
 static struct rap_server *the_server;
 
 /* CMD through the core's handler; a client's q ends its session (after the answer), as
- * on servers started from rapcli, instead of leaving a session that ignores commands. */
+ * on servers started from rapcli, instead of leaving a session that ignores commands. Runs
+ * on a worker thread: rap_server_end_session is meant to be called from there. */
 static int cmd_or_quit(void *ctx, const char *cmd, char **out)
 {
 	int rc = rap_core_rap_handler()->cmd(ctx, cmd, out);
+	if (rap_core_quit_requested(ctx))
+		rap_server_end_session(the_server, ctx);
+	return rc;
+}
+
+static int cmd_bounded_or_quit(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped)
+{
+	int rc = rap_core_rap_handler()->cmd_bounded(ctx, req, out, stopped);
 	if (rap_core_quit_requested(ctx))
 		rap_server_end_session(the_server, ctx);
 	return rc;
@@ -750,11 +789,20 @@ int main(int argc, char **argv)
 		.max_sessions = 10000,
 		.max_files = 64,
 		.max_message = 1u << 20,
+		.workers = -1,
+		.max_buffered = (size_t)256 << 20,
+		.session_buffered = (size_t)16 << 20,
 		.idle_ms = 300000,
 		.request_ms = 30000,
 		.handshake_ms = 10000,
 	};
 	log_to_journal = stderr_is_journal();
+	/* Command output of megabytes comes and goes on worker threads. glibc would raise its
+	 * mmap threshold after the first such block is freed and serve the next ones from
+	 * per-thread arenas, which keep their high-water mark: a fixed threshold keeps large
+	 * blocks mapped, so freeing one gives it back and the RSS follows what is held (see
+	 * --max-buffered). */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (!getcwd(cfg.root, sizeof(cfg.root))) {
 		fprintf(stderr, "rapsrv: current directory: %s\n", strerror(errno));
 		return EX_OSERR;
@@ -849,6 +897,7 @@ static int serve(struct daemon *d)
 	rc = rap_loop_new(&d->loop);
 	struct rap_server_handler handler = *rap_core_rap_handler();
 	handler.cmd = cmd_or_quit;
+	handler.cmd_bounded = cmd_bounded_or_quit;
 	handler.log = NULL; /* the server logs session events with the peer */
 	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
 	if (rc == 0)
@@ -873,6 +922,10 @@ static int serve(struct daemon *d)
 	rap_server_set_idle_timeout(d->server, cfg->idle_ms);
 	rap_server_set_request_timeout(d->server, cfg->request_ms);
 	rap_server_set_handshake_timeout(d->server, cfg->handshake_ms);
+	/* Both checked while parsing the options. */
+	if (cfg->workers >= 0)
+		rap_server_set_workers(d->server, (unsigned)cfg->workers);
+	rap_server_set_max_buffered(d->server, cfg->max_buffered, cfg->session_buffered);
 	for (size_t i = 0; i < cfg->nnetworks; i++) {
 		if (rap_server_allow_network(d->server, cfg->networks[i]) < 0) {
 			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg->networks[i]);

@@ -1474,6 +1474,13 @@ static int finish_over(struct rap_core *c, char *obuf, size_t *olen, char **ebuf
 
 int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **err)
 {
+	return rap__core_cmd_capture(c, line, out, err, NULL);
+}
+
+int rap__core_cmd_capture(struct rap_core *c, const char *line, char **out, char **err, bool *stopped)
+{
+	if (stopped)
+		*stopped = false;
 	if (out)
 		*out = NULL;
 	if (err)
@@ -1515,6 +1522,8 @@ int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **er
 	if (ok && over) {
 		rc = RAP_ETOOBIG;
 		ok = finish_over(c, obuf, &olen, &ebuf, &elen) == 0;
+		if (stopped)
+			*stopped = true;
 	}
 	if (!ok) {
 		free(obuf);

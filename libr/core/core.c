@@ -170,7 +170,18 @@ void rap_core_interrupt(struct rap_core *c)
 
 bool rap__core_interrupted(const struct rap_core *c)
 {
-	return atomic_load(&((struct rap_core *)c)->interrupted);
+	if (atomic_load(&((struct rap_core *)c)->interrupted))
+		return true;
+	const struct rap_cmd_request *r = c->cancel_req;
+	return r && r->checkpoint && r->checkpoint(r);
+}
+
+size_t rap__core_output_room(struct rap_core *c)
+{
+	if (!c->output_max || !c->cap_out)
+		return SIZE_MAX;
+	size_t n = stream_size(c->cap_out) + stream_size(c->cap_err) + stream_size(c->cap_filter);
+	return n < c->output_max ? c->output_max - n : 0;
 }
 
 bool rap__core_output_over(struct rap_core *c)

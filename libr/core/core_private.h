@@ -87,6 +87,11 @@ struct rap_core {
 	/* Bit i: variable i was set by the user (rap_core_config_set, "e"). The header of a
 	 * file made current sets asm.arch, asm.bits and cfg.bigendian only where it is clear. */
 	uint32_t vars_user;
+	/* While a served CMD runs (serve.c): its request, whose checkpoint() is called where the
+	 * line checks for an interruption (it may wait there for the command's turn) and, when
+	 * true, interrupts it like rap_core_interrupt, but is never lost to the start of the
+	 * line. Borrowed. */
+	const struct rap_cmd_request *cancel_req;
 };
 
 /* ---- core.c ---------------------------------------------------------------------------- */
@@ -145,9 +150,15 @@ bool rap__core_owns(struct rap_core *c, int fd);
  * stays true until that capture ends). Commands that print a lot check it as they go. */
 bool rap__core_output_over(struct rap_core *c);
 
-/* True once rap_core_interrupt asked the running command line to stop. Long commands check
- * it between pieces and stop with -EINTR (rap_core_cmd prints "error: interrupted"). */
+/* True once rap_core_interrupt asked the running command line to stop, or the served
+ * request it runs for was cancelled (its checkpoint, which may also wait for the command's
+ * turn). Long commands check it between pieces and stop with -EINTR (rap_core_cmd prints
+ * "error: interrupted"). */
 bool rap__core_interrupted(const struct rap_core *c);
+
+/* Bytes a capped rap_core_cmd_str may still capture before it passes its cap (SIZE_MAX when
+ * nothing is capped), so that long prints can take smaller pieces near the cap. */
+size_t rap__core_output_room(struct rap_core *c);
 
 /* Reads len bytes at off from the current file. Bytes past the end of the data read as 0xff,
  * like radare2's unallocated fill, so buf is always fully defined on success.
@@ -211,6 +222,10 @@ const char *rap__print_perm(char buf[4], int perm);
 int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len);
 
 /* ---- cmd.c ----------------------------------------------------------------------------- */
+
+/* rap_core_cmd_str, and *over (may be NULL) tells whether the line was stopped at the output
+ * cap (the result is then RAP_ETOOBIG). */
+int rap__core_cmd_capture(struct rap_core *c, const char *line, char **out, char **err, bool *over);
 
 /* Space, tab, CR or LF. */
 bool rap__core_blank(char ch);
