@@ -54,6 +54,7 @@ struct config {
 	bool default_listen;
 	char root[PATH_MAX];
 	bool allow_write;
+	bool sync;         /* --sync: fdatasync before a WRITE is acknowledged */
 	bool sandbox;      /* Landlock and seccomp after start-up (--no-sandbox: false) */
 	enum rap_core_policy cmd_policy;
 	bool allow_shell;
@@ -123,6 +124,7 @@ static void usage(FILE *out)
 		"  -l, --listen ADDR          listen on [rap[s]://]HOST:PORT (repeatable; [::1]:PORT for IPv6)\n"
 		"  -r, --root DIR             serve files beneath DIR only (default: current directory)\n"
 		"  -w, --write                allow writes (read-only otherwise)\n"
+		"      --sync                 flush each WRITE to disk (fdatasync) before acknowledging it\n"
 		"      --cmd LEVEL            remote commands: none, read (default), write or all\n"
 		"      --allow-shell          also allow '!' shell commands (dangerous)\n"
 		"      --allow-scheme LIST    IO plugins clients may open (default: file), e.g. file,malloc\n"
@@ -265,12 +267,13 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	enum {
 		OPT_CMD = 256, OPT_ALLOW_SHELL, OPT_ALLOW_SCHEME, OPT_ALLOW_FROM, OPT_MAX_SESSIONS,
 		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
-		OPT_KEY, OPT_CLIENT_CA, OPT_NO_SANDBOX,
+		OPT_KEY, OPT_CLIENT_CA, OPT_SYNC, OPT_NO_SANDBOX,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "write", no_argument, NULL, 'w' },
+		{ "sync", no_argument, NULL, OPT_SYNC },
 		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 		{ "cmd", required_argument, NULL, OPT_CMD },
 		{ "allow-shell", no_argument, NULL, OPT_ALLOW_SHELL },
@@ -314,6 +317,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case 'w':
 			cfg->allow_write = true;
+			break;
+		case OPT_SYNC:
+			cfg->sync = true;
 			break;
 		case OPT_NO_SANDBOX:
 			cfg->sandbox = false;
@@ -486,6 +492,7 @@ static int session_open(void *user, const char *peer, void **ctx)
 		return rc;
 	}
 	rap_io_set_allow_write(io, d->cfg->allow_write || !confine);
+	rap_io_set_sync(io, d->cfg->sync);
 	rap_core_set_policy(core, d->cfg->cmd_policy);
 	rap_core_set_allow_shell(core, d->cfg->allow_shell);
 	/* "> FILE", wtf and wff (--cmd all) stay beneath --root and write only with --write. */
@@ -994,8 +1001,8 @@ static int serve(struct daemon *d)
 				 o->tls ? ", TLS" : "");
 		}
 	}
-	log_line(LOG_NOTICE, NULL, "serving %s (%s, commands: %s%s)", cfg->root,
-		 cfg->allow_write ? "read-write" : "read-only",
+	log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s)", cfg->root,
+		 cfg->allow_write ? "read-write" : "read-only", cfg->sync ? ", synchronous writes" : "",
 		 (const char *[]){ "none", "read", "write", "all" }[cfg->cmd_policy],
 		 cfg->allow_shell ? ", shell allowed" : "");
 
