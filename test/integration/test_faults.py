@@ -612,13 +612,15 @@ class KillDuringWrites(unittest.TestCase):
         s.sendall(raplib.enc_open(7, "target.bin"))
         self.assertNotEqual(raplib.recv_messages(s, 1)[0].value, 0xffffffff)
 
-        sent = []  # block numbers, in the order their SEEK+WRITE went out
+        handed = []  # block numbers, in the order their SEEK+WRITE were given to the socket
 
         def sender():
             try:
-                for i in order:
-                    s.sendall(raplib.enc_seek(0, i * self.BLOCK) + raplib.enc_write(self.block(i)))
-                    sent.append(i)
+                for k in range(0, len(order), 64):
+                    batch = order[k:k + 64]
+                    handed.extend(batch)  # before sendall: a request is out once it is handed
+                    s.sendall(b"".join(raplib.enc_seek(0, i * self.BLOCK) + raplib.enc_write(self.block(i))
+                                       for i in batch))
             except OSError:
                 pass  # the server is gone
 
@@ -645,17 +647,19 @@ class KillDuringWrites(unittest.TestCase):
                     self.assertEqual(write.value, self.BLOCK, "write of block %d refused" % i)
                     acked.append(i)
                 data = b"".join(m.raw for m in msgs[2 * pairs:]) + data_rest
-                if killed_at is None and len(acked) >= self.BLOCKS // 4:
-                    in_flight = len(sent) - len(acked)
+                # Killed past a quarter of the blocks, while requests are outstanding.
+                if killed_at is None and len(acked) >= self.BLOCKS // 4 and len(handed) > len(acked):
+                    in_flight = len(handed) - len(acked)
                     srv.proc.send_signal(signal.SIGKILL)
                     killed_at = len(acked)
-        except ConnectionResetError:
-            pass
+        except (ConnectionResetError, socket.timeout):
+            pass  # the server died (reset), or was never killed and went quiet
         s.close()
         t.join(BOUND)
         self.assertEqual(srv.proc.wait(BOUND), -signal.SIGKILL)
         self.assertIsNotNone(killed_at, "the server was never killed (%d acknowledged)" % len(acked))
         self.assertGreater(in_flight, 0, "nothing was in flight when the server was killed")
+        self.assertLess(len(acked), self.BLOCKS, "the kill came after the last reply")
         disk = root.read("target.bin")
         for i in acked:
             self.assertEqual(disk[i * self.BLOCK:(i + 1) * self.BLOCK], self.block(i),
