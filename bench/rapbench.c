@@ -17,7 +17,12 @@
  * client times small round trips on the idle server, then again while other sessions run
  * a heavy command in a loop (from their first answers on, so that the commands run in
  * earnest); a server that runs commands on its one event-loop thread makes the polite
- * client wait for them, one that runs them off the loop does not. */
+ * client wait for them, one that runs them off the loop does not.
+ *
+ * With --write, pipelined WRITEs into a file of the server's are measured too, in stock
+ * 4 KiB messages and in the extension's 1 MiB ones, each next to raw TCP; with
+ * --sync-server also against a second server (rapsrv -w --sync) on the same file, so the
+ * ratio of the two is the cost of flushing every WRITE to disk before acknowledging it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +69,7 @@
 #define DEFAULT_ROUNDS 3ul
 #define DEFAULT_SEARCH_BYTES (1024ull * MIB)
 #define MIN_SEARCH_BYTES 4096ull
+#define DEFAULT_WRITE_BYTES (8ull * MIB)
 #define MAX_ROUNDS 99ul
 #define DEFAULT_HEAVY 4ul
 #define MAX_HEAVY 64ul
@@ -110,6 +116,9 @@ struct options {
 	bool verify;
 	bool json;
 	bool quiet;
+	char write_path[RAP_OPEN_PATH_MAX]; /* --write: "" skips the write phases */
+	uint64_t write_bytes;
+	char sync_host[256], sync_port[32]; /* --sync-server; sync_port "" when none */
 };
 
 /* ---- results -------------------------------------------------------------------------- */
@@ -157,6 +166,8 @@ struct bench {
 	struct result heavy;
 	uint64_t heavy_small;     /* heavy replies that came back short (not heavy at all) */
 	uint64_t heavy_timed;     /* heavy commands answered while the polite client was timed */
+	struct result write_small, write_small_sync, write_small_raw;
+	struct result write_large, write_large_sync, write_large_raw;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -728,7 +739,11 @@ static void wire_end(struct bench *b, struct wire *w)
 
 /* ---- librap client -------------------------------------------------------------------- */
 
-static struct rap_client *client_start(struct bench *b, uint64_t deadline, struct result *r)
+/* Connects to host:port, optionally probes for the extension (larger messages), and opens
+ * path with perm, all watched by the watchdog until client_end. */
+static struct rap_client *client_start_to(struct bench *b, const char *host, const char *port,
+					  const char *path, uint8_t perm, bool probe,
+					  uint64_t deadline, struct result *r)
 {
 	struct rap_client *c = NULL;
 	int rc = rap_client_new(&c);
@@ -737,7 +752,7 @@ static struct rap_client *client_start(struct bench *b, uint64_t deadline, struc
 		return NULL;
 	}
 	int fd = -1;
-	rc = connect_by(b->o.host, b->o.port, deadline, &fd);
+	rc = connect_by(host, port, deadline, &fd);
 	if (rc == 0 && (rc = rap_client_attach_fd(c, fd)) < 0)
 		close(fd);
 	if (rc < 0) {
@@ -746,7 +761,16 @@ static struct rap_client *client_start(struct bench *b, uint64_t deadline, struc
 		return NULL;
 	}
 	watchdog_arm(&b->wd, fd, deadline);
-	rc = rap_client_open(c, b->o.path, OPEN_PERM);
+	if (probe && (rc = rap_client_probe(c)) != 1) {
+		if (rc == 0)
+			stop(r, EX_PROTOCOL, "the server does not speak the extension (1 MiB messages)");
+		else
+			call_failed(b, r, rc, "probe");
+		watchdog_disarm(&b->wd);
+		rap_client_free(c);
+		return NULL;
+	}
+	rc = rap_client_open(c, path, perm);
 	if (rc < 0) {
 		call_failed(b, r, rc, "OPEN");
 		watchdog_disarm(&b->wd);
@@ -754,6 +778,11 @@ static struct rap_client *client_start(struct bench *b, uint64_t deadline, struc
 		return NULL;
 	}
 	return c;
+}
+
+static struct rap_client *client_start(struct bench *b, uint64_t deadline, struct result *r)
+{
+	return client_start_to(b, b->o.host, b->o.port, b->o.path, OPEN_PERM, false, deadline, r);
 }
 
 static void client_end(struct bench *b, struct rap_client *c)
@@ -878,6 +907,105 @@ static void bulk_stock(struct bench *b, struct result *r)
 	}
 	wire_end(b, w);
 	free(w);
+}
+
+/* ---- phase 1b: bulk writes ------------------------------------------------------------ */
+
+/* Pipelined WRITEs of --write-bytes into --write PATH, from offset 0 and round again at its
+ * end, in calls of PIPE_CALL bytes; the client sends them as stock 4 KiB WRITEs or, after
+ * the probe, as the extension's 1 MiB ones. The file's byte at x ends up as buf[x %
+ * PIPE_CALL], which a read-back checks once the clock has stopped. */
+static void bulk_write(struct bench *b, struct result *r, bool sync_server, bool large)
+{
+	r->ran = true;
+	r->asked = b->o.write_bytes;
+	uint64_t deadline = phase_deadline(b);
+	uint8_t *buf = malloc(PIPE_CALL), *back = malloc(PIPE_CALL);
+	if (!buf || !back) {
+		stop(r, EX_OSERR, "out of memory");
+		free(buf);
+		free(back);
+		return;
+	}
+	uint64_t seed = RANDOM_SEED;
+	for (size_t i = 0; i < PIPE_CALL; i += 8) {
+		uint64_t v = next_random(&seed);
+		memcpy(buf + i, &v, 8);
+	}
+	const char *host = sync_server ? b->o.sync_host : b->o.host;
+	const char *port = sync_server ? b->o.sync_port : b->o.port;
+	struct rap_client *c = client_start_to(b, host, port, b->o.write_path, RAP_PERM_RW, large,
+					       deadline, r);
+	if (!c) {
+		free(buf);
+		free(back);
+		return;
+	}
+	uint64_t size = 0;
+	int rc = rap_client_size(c, &size);
+	if (rc < 0) {
+		call_failed(b, r, rc, "size of the --write file");
+	} else if (size < PIPE_CALL) {
+		stop(r, EX_DATAERR, "the --write file has %" PRIu64 " bytes; it needs %u", size,
+		     PIPE_CALL);
+	} else {
+		uint64_t off = 0, written = 0, t0 = now_ns(), t_end = t0;
+		while (r->done < r->asked) {
+			if (now_ns() >= deadline) {
+				time_is_up(b, r);
+				break;
+			}
+			size_t n = (size_t)min_u64(min_u64(PIPE_CALL, size - off), r->asked - r->done);
+			ssize_t put = rap_client_write_at(c, off, buf, n);
+			if (put < 0) {
+				call_failed(b, r, (int)put, "rap_client_write_at");
+				break;
+			}
+			if ((size_t)put != n) {
+				stop(r, EX_PROTOCOL, "write_at 0x%" PRIx64 " wrote %zd of %zu bytes", off,
+				     put, n);
+				break;
+			}
+			r->done += n;
+			t_end = now_ns();
+			written = min_u64(size, written + n);
+			off += n;
+			if (off == size)
+				off = 0;
+		}
+		r->seconds = (double)(t_end - t0) / NS_PER_S;
+		size_t check = (size_t)min_u64(PIPE_CALL, written);
+		if (r->exit == 0 && check) {
+			ssize_t got = rap_client_read_at(c, 0, back, check);
+			if (got < 0)
+				call_failed(b, r, (int)got, "reading the written data back");
+			else if ((size_t)got != check || memcmp(back, buf, check) != 0)
+				stop(r, EX_DATAERR, "the data read back differs from what was written");
+		}
+	}
+	client_end(b, c);
+	free(buf);
+	free(back);
+}
+
+static void write_small_plain(struct bench *b, struct result *r)
+{
+	bulk_write(b, r, false, false);
+}
+
+static void write_small_sync(struct bench *b, struct result *r)
+{
+	bulk_write(b, r, true, false);
+}
+
+static void write_large_plain(struct bench *b, struct result *r)
+{
+	bulk_write(b, r, false, true);
+}
+
+static void write_large_sync(struct bench *b, struct result *r)
+{
+	bulk_write(b, r, true, true);
 }
 
 /* ---- phase 2: small reads ------------------------------------------------------------- */
@@ -1247,10 +1375,10 @@ static int raw_pair(struct raw_peer *p, void *(*fn)(void *), pthread_t *th, int 
 	return 0;
 }
 
-static void raw_bulk(struct bench *b, struct result *r)
+static void raw_bulk_bytes(struct bench *b, struct result *r, uint64_t bytes)
 {
 	r->ran = true;
-	r->asked = b->o.bytes;
+	r->asked = bytes;
 	struct raw_peer p = {
 		.lfd = -1, .cpu = b->o.cpu_peer, .deadline = phase_deadline(b), .bytes = r->asked,
 	};
@@ -1285,6 +1413,17 @@ static void raw_bulk(struct bench *b, struct result *r)
 	pthread_join(th, NULL);
 	close(p.lfd);
 	free(buf);
+}
+
+static void raw_bulk(struct bench *b, struct result *r)
+{
+	raw_bulk_bytes(b, r, b->o.bytes);
+}
+
+/* The baseline of the write phases: as many bytes over raw TCP. */
+static void raw_bulk_write(struct bench *b, struct result *r)
+{
+	raw_bulk_bytes(b, r, b->o.write_bytes);
 }
 
 static void raw_pingpong(struct bench *b, struct result *r)
@@ -2012,6 +2151,17 @@ static void print_human(const struct bench *b)
 	print_bulk_row(stock_bulk_name(b), &b->bulk_stock);
 	print_bulk_row("raw tcp: 4096-byte writes", &b->bulk_raw);
 
+	if (o->write_path[0]) {
+		printf("\n  %-40s %12s %9s %10s  %s\n", "bulk write (MB = 10^6 bytes)", "bytes",
+		       "seconds", "MB/s", "status");
+		print_bulk_row("rap write_at: WRITE 4096, pipelined", &b->write_small);
+		print_bulk_row("  same, server with --sync", &b->write_small_sync);
+		print_bulk_row("raw tcp (baseline of the 4096 rows)", &b->write_small_raw);
+		print_bulk_row("rap write_at: WRITE 1 MiB (extension)", &b->write_large);
+		print_bulk_row("  same, server with --sync", &b->write_large_sync);
+		print_bulk_row("raw tcp (baseline of the 1 MiB rows)", &b->write_large_raw);
+	}
+
 	printf("\n  %-40s %8s %8s %10s %8s %8s %8s %9s  %s\n", "small round trips (us)", "ops",
 	       "seconds", "ops/s", "p50", "p90", "p99", "max", "status");
 	print_ops_row("rap read_at: SEEK+READ 16, one trip", &b->small_lib);
@@ -2043,11 +2193,15 @@ static void print_human(const struct bench *b)
 					 &b->small_lib, &b->small_stock, &b->small_raw,
 					 &b->sessions, &b->idle_raw, &b->polite_read_idle,
 					 &b->polite_read_busy, &b->polite_cmd_idle,
-					 &b->polite_cmd_busy, &b->heavy };
+					 &b->polite_cmd_busy, &b->heavy,
+					 &b->write_small, &b->write_small_sync, &b->write_small_raw,
+					 &b->write_large, &b->write_large_sync, &b->write_large_raw };
 	const char *names[] = { "rap read_at bulk", "rap stock bulk", "raw bulk",
 				"rap read_at small", "rap stock small", "raw ping-pong",
 				"rap sessions", "raw idle", busy[0], busy[1], busy[2], busy[3],
-				"heavy sessions" };
+				"heavy sessions",
+				"rap write 4096", "rap write 4096 --sync", "raw (write 4096)",
+				"rap write 1 MiB", "rap write 1 MiB --sync", "raw (write 1 MiB)" };
 	bool header = false;
 	for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
 		if (!notes[i]->note[0])
@@ -2105,6 +2259,16 @@ static void print_human(const struct bench *b)
 		printf("  %-52s %8.1f   (target < %.0f ms: %s)\n",
 		       "p99 latency while busy, the worse kind (ms)", p99, BUSY_TARGET_MS,
 		       p99 < BUSY_TARGET_MS ? "met" : "NOT met");
+	if (o->write_path[0]) {
+		print_ratio("write MB/s, WRITE 4096: rap / raw",
+			    ratio(per_second(&b->write_small), per_second(&b->write_small_raw)), "");
+		print_ratio("write MB/s, WRITE 4096: --sync / without",
+			    ratio(per_second(&b->write_small_sync), per_second(&b->write_small)), "");
+		print_ratio("write MB/s, WRITE 1 MiB: rap / raw",
+			    ratio(per_second(&b->write_large), per_second(&b->write_large_raw)), "");
+		print_ratio("write MB/s, WRITE 1 MiB: --sync / without",
+			    ratio(per_second(&b->write_large_sync), per_second(&b->write_large)), "");
+	}
 }
 
 static void json_str(const char *s)
@@ -2191,20 +2355,40 @@ static void print_json(const struct bench *b)
 	json_str(b->verify_note);
 	printf(",\"config\":{\"bytes\":%" PRIu64 ",\"search_bytes\":%" PRIu64 ",\"small\":%lu,\"sessions\":%lu,"
 	       "\"heavy\":%lu,\"polite\":%lu,"
-	       "\"rounds\":%lu,\"max_seconds\":%g,\"pipeline\":%s,\"r2_exact\":%s},",
+	       "\"rounds\":%lu,\"max_seconds\":%g,\"pipeline\":%s,\"r2_exact\":%s,"
+	       "\"write_bytes\":%" PRIu64 ",\"write_path\":",
 	       o->bytes, o->search_bytes, o->small, o->sessions, o->heavy, o->polite, o->rounds, o->max_seconds,
 	       o->pipeline ? "true" : "false",
-	       o->r2_exact ? "true" : "false");
+	       o->r2_exact ? "true" : "false", o->write_path[0] ? o->write_bytes : 0);
+	if (o->write_path[0])
+		json_str(o->write_path);
+	else
+		printf("null");
+	printf(",\"sync_server\":");
+	if (o->sync_port[0]) {
+		printf("{\"host\":");
+		json_str(o->sync_host);
+		printf(",\"port\":%s}", o->sync_port);
+	} else {
+		printf("null");
+	}
+	printf("},");
 	printf("\"rap\":{");
 	json_bulk("bulk_pipelined", &b->bulk_pipe, true);
 	json_bulk("bulk_stock", &b->bulk_stock, true);
 	json_ops("small_pipelined", &b->small_lib, true);
 	json_ops("small_stock", &b->small_stock, true);
-	json_held("sessions", &b->sessions, false);
+	json_held("sessions", &b->sessions, true);
+	json_bulk("write_4k", &b->write_small, true);
+	json_bulk("write_4k_sync", &b->write_small_sync, true);
+	json_bulk("write_1m", &b->write_large, true);
+	json_bulk("write_1m_sync", &b->write_large_sync, false);
 	printf("},\"raw\":{");
 	json_bulk("bulk", &b->bulk_raw, true);
 	json_ops("pingpong", &b->small_raw, true);
-	json_held("idle", &b->idle_raw, false);
+	json_held("idle", &b->idle_raw, true);
+	json_bulk("write_4k", &b->write_small_raw, true);
+	json_bulk("write_1m", &b->write_large_raw, false);
 	printf("},\"busy\":{\"heavy_sessions\":%lu,\"heavy_command\":", o->heavy);
 	json_str(o->heavy_cmd);
 	printf(",\"polite\":%lu,", o->polite);
@@ -2226,6 +2410,12 @@ static void print_json(const struct bench *b)
 		 ratio(per_second(&b->small_stock), per_second(&b->small_raw)), true);
 	json_num("p50_latency", lat_ratio(&b->small_lib, &b->small_raw, 50), true);
 	json_num("p99_latency", lat_ratio(&b->small_lib, &b->small_raw, 99), true);
+	json_num("write_4k", ratio(per_second(&b->write_small), per_second(&b->write_small_raw)), true);
+	json_num("write_4k_sync_cost",
+		 ratio(per_second(&b->write_small_sync), per_second(&b->write_small)), true);
+	json_num("write_1m", ratio(per_second(&b->write_large), per_second(&b->write_large_raw)), true);
+	json_num("write_1m_sync_cost",
+		 ratio(per_second(&b->write_large_sync), per_second(&b->write_large)), true);
 	json_num("polite_read_p99_busy_over_idle",
 		 lat_ratio(&b->polite_read_busy, &b->polite_read_idle, 99), true);
 	json_num("polite_cmd_p99_busy_over_idle",
@@ -2255,8 +2445,9 @@ static void usage(FILE *out)
 		"Usage: rapbench [OPTIONS] [rap://]HOST:PORT[/PATH] [PATH]\n"
 		"Measure a RAP server on this machine against raw TCP, in one run: bulk reads,\n"
 		"small-read rate and latency, the memory of many idle sessions, a polite\n"
-		"client's latency while other sessions run heavy commands, and a local\n"
-		"search (/x through librap-core) against a memmem loop over the same file.\n"
+		"client's latency while other sessions run heavy commands, a local search\n"
+		"(/x through librap-core) against a memmem loop over the same file, and with\n"
+		"--write bulk writes (and the cost of rapsrv --sync, with --sync-server).\n"
 		"HOST must be loopback: 127.0.0.0/8, ::1 or localhost. PATH is the file the server\n"
 		"opens (absolute paths are also checked against the local copy).\n"
 		"\n"
@@ -2272,8 +2463,8 @@ static void usage(FILE *out)
 		"      --polite N           polite round trips of each kind, on the idle server\n"
 		"                           and beside the heavy sessions (default 500; 0 skips)\n"
 		"      --server-pid PID     read the server's RSS from /proc/PID/status\n"
-		"      --rounds N           repeat the bulk and small phases N times, interleaved,\n"
-		"                           and report the median round (default 3)\n"
+		"      --rounds N           repeat the bulk, write and small phases N times,\n"
+		"                           interleaved, and report the median round (default 3)\n"
 		"      --max-seconds S      wall-time limit of each phase and round (default 60)\n"
 		"      --cpus A,B           run the measuring thread on CPU A and the raw peers on\n"
 		"                           CPU B; start the server on B (taskset -c B) too\n"
@@ -2281,6 +2472,11 @@ static void usage(FILE *out)
 		"      --r2-exact           stock modes also send SEEK CUR 0 before each READ,\n"
 		"                           exactly as radare2 6.x does\n"
 		"      --no-verify          do not compare replies with the local file\n"
+		"      --write WPATH        also measure pipelined WRITEs into WPATH, a file of at\n"
+		"                           least 4 MiB on a server started with -w (overwritten)\n"
+		"      --write-bytes SIZE   bytes per write mode (default 8M; k/M/G suffixes)\n"
+		"      --sync-server [HOST:]PORT  a second server, started with -w --sync, serving\n"
+		"                           WPATH too: its writes are measured next to the first's\n"
 		"      --json               print one JSON object instead of the table\n"
 		"  -q, --quiet              no progress lines on stderr\n"
 		"  -h, --help               show this help and exit\n"
@@ -2366,6 +2562,7 @@ static bool host_is_loopback(const char *host)
 enum {
 	OPT_BYTES = 256, OPT_SMALL, OPT_SESSIONS, OPT_PID, OPT_MAXSEC, OPT_NOPIPE, OPT_R2,
 	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS, OPT_SEARCH, OPT_HEAVY, OPT_HEAVY_CMD, OPT_POLITE,
+	OPT_WRITE, OPT_WRITE_BYTES, OPT_SYNC_SERVER,
 };
 
 /* Returns 0 to run, -1 after --help/--version, or a sysexits code. */
@@ -2387,6 +2584,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "r2-exact", no_argument, NULL, OPT_R2 },
 		{ "no-verify", no_argument, NULL, OPT_NOVERIFY },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "write", required_argument, NULL, OPT_WRITE },
+		{ "write-bytes", required_argument, NULL, OPT_WRITE_BYTES },
+		{ "sync-server", required_argument, NULL, OPT_SYNC_SERVER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -2398,8 +2598,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		.rounds = DEFAULT_ROUNDS, .cpu_self = -1, .cpu_peer = -1,
 		.heavy = DEFAULT_HEAVY, .heavy_cmd = DEFAULT_HEAVY_CMD, .polite = DEFAULT_POLITE,
 		.max_seconds = DEFAULT_MAX_SECONDS, .server_pid = -1, .pipeline = true,
-		.verify = true,
+		.verify = true, .write_bytes = DEFAULT_WRITE_BYTES,
 	};
+	const char *sync_server = NULL;
 	int c, rc;
 	uint64_t v;
 	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
@@ -2478,6 +2679,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_R2: o->r2_exact = true; break;
 		case OPT_NOVERIFY: o->verify = false; break;
 		case OPT_JSON: o->json = true; break;
+		case OPT_WRITE:
+			if (!*optarg || strlen(optarg) + 1 >= RAP_OPEN_PATH_MAX)
+				return usage_error("--write: a path of 1 to %d bytes", RAP_OPEN_PATH_MAX - 2);
+			memcpy(o->write_path, optarg, strlen(optarg) + 1);
+			break;
+		case OPT_WRITE_BYTES:
+			if ((rc = parse_count("--write-bytes", optarg, UINT64_MAX >> 1, true, &o->write_bytes)))
+				return rc;
+			if (o->write_bytes == 0)
+				return usage_error("--write-bytes: at least 1 (leave out --write to skip writes)");
+			break;
+		case OPT_SYNC_SERVER: sync_server = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); return -1;
 		case 'V': printf("rapbench (rap) %s\n", RAP_VERSION_STRING); return -1;
@@ -2509,6 +2722,29 @@ static int parse_args(int argc, char **argv, struct options *o)
 				   RAP_OPEN_PATH_MAX - 1);
 	snprintf(o->host, sizeof o->host, "%s", u.host);
 	snprintf(o->port, sizeof o->port, "%s", u.port);
+	if (sync_server) {
+		/* PORT alone: the same host as the first server. */
+		struct rap_uri su;
+		bool bare = strspn(sync_server, "0123456789") == strlen(sync_server);
+		if (!o->write_path[0])
+			return usage_error("--sync-server needs --write (it measures writes)");
+		if (bare) {
+			snprintf(o->sync_host, sizeof o->sync_host, "%s", u.host);
+			snprintf(o->sync_port, sizeof o->sync_port, "%s", sync_server);
+		} else if (rap_uri_parse(sync_server, "rap", &su) < 0 || !su.port[0] || !su.host[0] ||
+			   strcmp(su.scheme, "rap") != 0 || su.has_path) {
+			return usage_error("--sync-server: [HOST:]PORT, not '%s'", sync_server);
+		} else {
+			snprintf(o->sync_host, sizeof o->sync_host, "%s", su.host);
+			snprintf(o->sync_port, sizeof o->sync_port, "%s", su.port);
+		}
+		if (!host_is_loopback(o->sync_host))
+			return usage_error("refusing --sync-server '%s': only loopback hosts are "
+					   "benchmarked", o->sync_host);
+		unsigned long long sp = strtoull(o->sync_port, NULL, 10);
+		if (sp == 0 || sp > 65535)
+			return usage_error("--sync-server: not a port: '%s'", o->sync_port);
+	}
 	memcpy(o->path, path, strlen(path) + 1); /* its length was checked above */
 	return 0;
 }
@@ -2621,6 +2857,25 @@ int main(int argc, char **argv)
 		if (run_group(b, &small) < 0)
 			goto oom;
 	}
+	if (b->o.write_path[0]) {
+		bool sync = b->o.sync_port[0] != '\0';
+		const struct group wsmall = {
+			.name = "write 4096",
+			.fn = { write_small_plain, write_small_sync, raw_bulk_write },
+			.label = { "rap write_at", "rap write_at, --sync server", "raw tcp" },
+			.out = { &b->write_small, &b->write_small_sync, &b->write_small_raw },
+			.on = { true, sync, true },
+		};
+		const struct group wlarge = {
+			.name = "write 1 MiB",
+			.fn = { write_large_plain, write_large_sync, raw_bulk_write },
+			.label = { "rap write_at", "rap write_at, --sync server", "raw tcp" },
+			.out = { &b->write_large, &b->write_large_sync, &b->write_large_raw },
+			.on = { true, sync, true },
+		};
+		if (run_group(b, &wsmall) < 0 || run_group(b, &wlarge) < 0)
+			goto oom;
+	}
 	if (b->o.sessions) {
 		progress(b, "sessions: %lu rap sessions", b->sessions_cap);
 		sessions(b, &b->sessions);
@@ -2647,7 +2902,9 @@ int main(int argc, char **argv)
 				       &b->small_lib, &b->small_stock, &b->small_raw,
 				       &b->sessions, &b->idle_raw, &b->polite_read_idle,
 				       &b->polite_cmd_idle, &b->polite_read_busy,
-				       &b->polite_cmd_busy, &b->heavy };
+				       &b->polite_cmd_busy, &b->heavy,
+				       &b->write_small, &b->write_small_sync, &b->write_small_raw,
+				       &b->write_large, &b->write_large_sync, &b->write_large_raw };
 	int code = 0;
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		if (severity(all[i]->exit) > severity(code))

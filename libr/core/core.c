@@ -147,7 +147,7 @@ int rap__core_open_file(struct rap_core *c, const char *path, int flags)
 		return RAP_EDENIED;
 	/* libio's one way to open a local path: never blocks, refuses what is not a regular
 	 * file unless io.special asks for it; beneath the IO's root when confined. */
-	return rap_io_open_local_ex(c->confined ? c->io : NULL, path, flags, rap__core_open_opts(c));
+	return rap_io_open_local_ex(c->confined ? c->io : NULL, path, flags, rap__core_open_opts(c, true));
 }
 
 void rap_core_set_output_max(struct rap_core *c, size_t bytes)
@@ -309,7 +309,7 @@ int rap_core_open(struct rap_core *c, const char *uri, int perm)
 		if (!copy)
 			return RAP_ENOMEM;
 	}
-	int fd = rap_io_open_ex(c->io, uri, perm, rap__core_open_opts(c));
+	int fd = rap_io_open_ex(c->io, uri, perm, rap__core_open_opts(c, false));
 	if (fd < 0) {
 		rap__free(copy);
 		return fd;

@@ -52,6 +52,7 @@ struct rap_core {
 	uint32_t blocksize;
 	enum rap_core_policy policy;
 	bool allow_shell;
+	bool allow_devices; /* see rap_core_set_allow_devices */
 	bool confined; /* see rap_core_set_confined */
 	bool served;   /* serves a network client, for good (rap_core_set_served, policy.c) */
 	bool quit;
@@ -189,9 +190,10 @@ int rap__core_refuse_network(struct rap_core *c, const char *what);
  * malloc:// only, never a network file. RAP_EDENIED otherwise. */
 int rap__core_open_policy(struct rap_core *c, const char *uri);
 
-/* The RAP_IO_OPEN_* options c's opens use: special files when io.special is true (never in a
- * served core). */
-unsigned rap__core_open_opts(const struct rap_core *c);
+/* The RAP_IO_OPEN_* options c's opens use (local: the local files of "> FILE", wtf and wff;
+ * otherwise a file made current, "o" or OPEN): special files when io.special is true; in a
+ * served core devices only, for non-local opens, when rap_core_set_allow_devices said so. */
+unsigned rap__core_open_opts(const struct rap_core *c, bool local);
 
 /* Why opening uri (NULL: a local file of a command) failed with rc, for a message (static
  * text). */

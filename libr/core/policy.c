@@ -51,6 +51,11 @@ void rap_core_set_allow_shell(struct rap_core *c, bool allow)
 	c->allow_shell = allow;
 }
 
+void rap_core_set_allow_devices(struct rap_core *c, bool allow)
+{
+	c->allow_devices = allow;
+}
+
 void rap_core_set_confined(struct rap_core *c, bool confined)
 {
 	/* A served core stays confined. */
@@ -72,6 +77,7 @@ void rap__core_policy_inherit(struct rap_core *child, const struct rap_core *par
 {
 	child->policy = parent->policy;
 	child->allow_shell = parent->allow_shell;
+	child->allow_devices = parent->allow_devices;
 	child->confined = parent->confined;
 	child->served = parent->served;
 }
@@ -137,8 +143,12 @@ int rap__core_open_policy(struct rap_core *c, const char *uri)
 	return 0;
 }
 
-unsigned rap__core_open_opts(const struct rap_core *c)
+unsigned rap__core_open_opts(const struct rap_core *c, bool local)
 {
+	/* Served: io.special reads false; devices are the caller's choice, and never a local
+	 * file's (with the special option libio would take a FIFO there). */
+	if (c->served)
+		return !local && c->allow_devices ? RAP_IO_OPEN_SPECIAL : 0;
 	const char *v = rap_core_config_get(c, "io.special");
 	return v && !strcmp(v, "true") ? RAP_IO_OPEN_SPECIAL : 0;
 }
@@ -150,6 +160,6 @@ const char *rap__core_open_reason(struct rap_core *c, const char *uri, int rc)
 	if (rc == RAP_ENOTREG && !c->served)
 		return "not a regular file (a FIFO, device or socket; 'e io.special=true' opens them)";
 	if (rc == RAP_ENOTREG)
-		return "not a regular file (a FIFO, device or socket): refused by the server";
+		return "not a regular file (a FIFO, device or socket): refused by the server (devices: rapsrv --allow-devices)";
 	return rap_strerror(rc);
 }

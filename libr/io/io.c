@@ -126,6 +126,7 @@ struct rap_io {
 	struct io_root *root; /* NULL: no confinement; shared between instances (refcounted) */
 
 	bool allow_write;
+	bool sync;     /* plugins make writes durable before returning (rap_io_set_sync) */
 	char *allowed; /* comma-separated plugin names; NULL allows every plugin */
 	size_t max_files;      /* descriptors in the table at once; 0: no limit */
 	struct io_total *total; /* shared count (a reference); NULL: none */
@@ -319,6 +320,25 @@ void rap_io_set_allow_write(struct rap_io *io, bool allow)
 		return;
 	io_lock(io);
 	io->allow_write = allow;
+	io_unlock(io);
+}
+
+bool rap_io_sync(const struct rap_io *io)
+{
+	if (!io)
+		return false;
+	io_lock(io);
+	bool on = io->sync;
+	io_unlock(io);
+	return on;
+}
+
+void rap_io_set_sync(struct rap_io *io, bool on)
+{
+	if (!io)
+		return;
+	io_lock(io);
+	io->sync = on;
 	io_unlock(io);
 }
 

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -638,6 +639,82 @@ static void test_allowed_plugins(void **state)
 }
 
 /* ---- file ---------------------------------------------------------------------------- */
+
+/* The file plugin's flush, observed: this definition stands in for libc's fdatasync in the
+ * test executable (the plugin is linked in statically), so a test sees which descriptor
+ * was flushed, how often, and can make the flush fail. */
+static int sync_calls;
+static int sync_last_fd = -1;
+static int sync_fail; /* an errno to fail with; 0 flushes for real */
+
+int fdatasync(int fd)
+{
+	sync_calls++;
+	sync_last_fd = fd;
+	if (sync_fail) {
+		errno = sync_fail;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+static void test_file_sync(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], path[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	path_join(path, sizeof(path), dir, "data.bin");
+	write_file(path, "0123456789");
+	struct stat file;
+	assert_int_equal(stat(path, &file), 0);
+
+	struct rap_io *io = new_io();
+	assert_false(rap_io_sync(io));
+	assert_false(rap_io_sync(NULL));
+	int fd = rap_io_open(io, path, RAP_PERM_RW);
+	assert_true(fd >= 3);
+	sync_calls = 0;
+	assert_int_equal(rap_io_write_at(io, fd, 0, "ab", 2), 2);
+	assert_int_equal(sync_calls, 0); /* off by default: the page cache decides */
+
+	rap_io_set_sync(io, true);
+	assert_true(rap_io_sync(io));
+	/* Each write is flushed before it is reported, and the flushed descriptor is the file. */
+	assert_int_equal(rap_io_write_at(io, fd, 2, "cd", 2), 2);
+	assert_int_equal(sync_calls, 1);
+	struct stat flushed;
+	assert_int_equal(fstat(sync_last_fd, &flushed), 0);
+	assert_true(flushed.st_dev == file.st_dev && flushed.st_ino == file.st_ino);
+	assert_int_equal(rap_io_write_at(io, fd, 4, "e", 1), 1);
+	assert_int_equal(sync_calls, 2);
+	/* Nothing written, nothing to flush. */
+	assert_int_equal(rap_io_write_at(io, fd, 0, "", 0), 0);
+	assert_int_equal(sync_calls, 2);
+
+	/* A failed flush fails the write: the client must not be told the data is safe. */
+	sync_fail = EIO;
+	assert_int_equal(rap_io_write_at(io, fd, 5, "f", 1), -EIO);
+	/* Files that cannot be flushed (devices: EINVAL) have no cache to lose. */
+	sync_fail = EINVAL;
+	assert_int_equal(rap_io_write_at(io, fd, 6, "g", 1), 1);
+	sync_fail = 0;
+	uint8_t buf[16];
+	assert_int_equal(rap_io_read_at(io, fd, 0, buf, sizeof(buf)), 10);
+	assert_memory_equal(buf, "abcdefg789", 10);
+
+	/* Memory has nothing to flush. */
+	int m = rap_io_open(io, "malloc://8", RAP_PERM_RW);
+	sync_calls = 0;
+	assert_int_equal(rap_io_write_at(io, m, 0, "x", 1), 1);
+	assert_int_equal(sync_calls, 0);
+
+	rap_io_set_sync(io, false);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "z", 1), 1);
+	assert_int_equal(sync_calls, 0);
+	rap_io_free(io);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
 
 static void test_file_rw(void **state)
 {
@@ -1738,6 +1815,7 @@ int main(void)
 		cmocka_unit_test(test_file_rw),
 		cmocka_unit_test(test_special_files),
 		cmocka_unit_test(test_max_files),
+		cmocka_unit_test(test_file_sync),
 		cmocka_unit_test(test_root_openat2),
 		cmocka_unit_test(test_root_walk),
 		cmocka_unit_test(test_root_relative_config),

@@ -302,7 +302,14 @@ static void test_served_never_raises_policy(void **state)
 	assert_string_equal(rap_core_config_get(c, "srv.cmd"), "read");
 	assert_string_equal(rap_core_config_get(c, "srv.shell"), "false");
 	assert_string_equal(rap_core_config_get(c, "io.special"), "false");
-	assert_int_equal(rap__core_open_opts(c), 0);
+	assert_int_equal(rap__core_open_opts(c, false), 0);
+	assert_int_equal(rap__core_open_opts(c, true), 0);
+	/* The caller may let a served core open devices (rapsrv --allow-devices): OPEN and
+	 * "o" then pass the special option, the local files of > wtf wff never do. */
+	rap_core_set_allow_devices(c, true);
+	assert_int_equal(rap__core_open_opts(c, false), RAP_IO_OPEN_SPECIAL);
+	assert_int_equal(rap__core_open_opts(c, true), 0);
+	rap_core_set_allow_devices(c, false);
 	expect_out(c, "e srv.cmd; e srv.shell; e io.special", "read\nfalse\nfalse\n");
 	struct result r = run(c, "e");
 	assert_non_null(strstr(r.out, "io.special = false\n"));

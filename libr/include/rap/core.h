@@ -38,6 +38,12 @@ RAP_API struct rap_io *rap_core_io(struct rap_core *c);
 RAP_API void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level);
 RAP_API void rap_core_set_allow_shell(struct rap_core *c, bool allow);
 
+/* Lets a served core (rap_core_set_served) open character and block devices (a flash
+ * partition, a disk image's device) with OPEN and "o", as io.special does for local use;
+ * FIFOs and sockets never open, and the local files of "> FILE", wtf and wff stay regular
+ * files. Off by default; inherited by the cores made from this one. */
+RAP_API void rap_core_set_allow_devices(struct rap_core *c, bool allow);
+
 /* Confines the local files commands read and write ("> FILE", "wtf", "wff") to the IO's
  * policy: they open through rap_io_open_local (beneath its root, when it has one), and
  * writing them needs the IO's write permission. For cores that serve clients; off by

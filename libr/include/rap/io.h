@@ -81,6 +81,14 @@ RAP_API void rap_io_set_allow_write(struct rap_io *io, bool allow);
 /* Whether writes are allowed (rap_io_set_allow_write); false for NULL. */
 RAP_API bool rap_io_allow_write(const struct rap_io *io);
 
+/* Synchronous writes: when on, a plugin that writes to storage makes each write durable
+ * before returning it as done (the file plugin: fdatasync after the data), so a server
+ * acknowledges only writes that survive a power loss; a failed flush fails the write.
+ * Off by default. */
+RAP_API void rap_io_set_sync(struct rap_io *io, bool on);
+/* Whether writes are synchronous (rap_io_set_sync); false for NULL. */
+RAP_API bool rap_io_sync(const struct rap_io *io);
+
 /* Comma-separated list of plugin names that may be opened ("file,malloc"); NULL allows
  * all. Errors: RAP_ENOMEM. */
 RAP_API int rap_io_set_allowed_plugins(struct rap_io *io, const char *names);

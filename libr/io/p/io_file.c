@@ -90,6 +90,20 @@ static ssize_t file_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t 
 	return (ssize_t)done;
 }
 
+/* The data of fd on stable storage (rap_io_set_sync). Files that cannot be flushed
+ * (character devices, pipes: EINVAL; read-only file systems have nothing to flush: EROFS)
+ * have nothing in a cache to lose. A flush failure is the write's failure: the data may
+ * be gone, and the client must not be told otherwise. */
+static int flush(int fd)
+{
+	while (fdatasync(fd) < 0) {
+		if (errno == EINTR)
+			continue;
+		return errno == EINVAL || errno == EROFS ? 0 : -errno;
+	}
+	return 0;
+}
+
 static ssize_t file_write(struct rap_io_desc *d, uint64_t off, const void *buf, size_t len)
 {
 	struct file_state *s = rap_io_desc_data(d);
@@ -104,11 +118,18 @@ static ssize_t file_write(struct rap_io_desc *d, uint64_t off, const void *buf, 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return done ? (ssize_t)done : -errno;
+			if (!done)
+				return -errno;
+			break; /* what was written is reported, once flushed */
 		}
 		if (n == 0)
 			break;
 		done += (size_t)n;
+	}
+	if (done && rap_io_sync(rap_io_desc_io(d))) {
+		int rc = flush(s->fd);
+		if (rc < 0)
+			return rc;
 	}
 	return (ssize_t)done;
 }
