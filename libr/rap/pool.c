@@ -240,8 +240,14 @@ static int start_thread(struct rap__pool *p, bool pinned, struct rap__pool_threa
 		rap__free(t);
 		return -rc;
 	}
+	/* Asynchronous signals go to the loop's thread; the ones a thread's own fault raises
+	 * stay deliverable here, so their handlers run (a blocked SIGSYS or SIGSEGV makes the
+	 * kernel kill the process without them: no last log line from the sandbox). */
 	sigset_t all, old;
 	sigfillset(&all);
+	static const int faults[] = { SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP };
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		sigdelset(&all, faults[i]);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&t->id, NULL, thread_main, t);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
