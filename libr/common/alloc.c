@@ -1,23 +1,50 @@
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 
-/* Remaining successful allocations before failures start; negative = never fail. */
-static long fail_countdown = -1;
+/* The test hook's state. Atomic because the libraries allocate from several threads (a
+ * core's background servers, a test's in-process peers) while a test sets the hook. */
+static atomic_long fail_countdown = -1; /* successes left before failures; < 0: never fail */
+static atomic_bool fail_once;           /* only the one allocation fails, then none */
+static atomic_long fail_count;          /* allocations refused since the hook was last set */
+
+static void arm(long n, bool once)
+{
+	atomic_store(&fail_countdown, -1);
+	atomic_store(&fail_count, 0);
+	atomic_store(&fail_once, once);
+	atomic_store(&fail_countdown, n < 0 ? -1 : n);
+}
 
 void rap__alloc_fail_after(long n)
 {
-	fail_countdown = n;
+	arm(n, false);
+}
+
+void rap__alloc_fail_nth(long n)
+{
+	arm(n, true);
+}
+
+long rap__alloc_failures(void)
+{
+	return atomic_load(&fail_count);
 }
 
 static bool should_fail(void)
 {
-	if (fail_countdown < 0)
-		return false;
-	if (fail_countdown == 0)
-		return true;
-	fail_countdown--;
+	long c = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+	while (c >= 0) {
+		long next = c > 0 ? c - 1 : (atomic_load(&fail_once) ? -1 : 0);
+		if (atomic_compare_exchange_weak(&fail_countdown, &c, next)) {
+			if (c > 0)
+				return false;
+			atomic_fetch_add(&fail_count, 1);
+			return true;
+		}
+	}
 	return false;
 }
 

@@ -16,8 +16,15 @@ void rap__free(void *p);
 char *rap__strdup(const char *s);
 char *rap__strndup(const char *s, size_t n);
 
-/* Test hook: after n more successful allocations, every allocation fails. n < 0 disables. */
+/* Test hooks, process-wide (every thread's allocations count). Setting one cancels the other.
+ * rap__alloc_fail_after: after n more successful allocations, every allocation fails.
+ * rap__alloc_fail_nth: after n more successful allocations, the next one fails, and
+ * the ones after it succeed again. n < 0 (either) stops failing.
+ * rap__alloc_failures: how many allocations were refused since a hook was last set (so a
+ * test knows whether an operation ran into the failure or completed before it). */
 void rap__alloc_fail_after(long n);
+void rap__alloc_fail_nth(long n);
+long rap__alloc_failures(void);
 
 /* A growable byte buffer with a hard cap fixed at initialisation. */
 struct rap__buf {
