@@ -495,7 +495,7 @@ static int write_bytes(struct rap_core *c, const uint8_t *data, size_t len)
 		return rc;
 	int perm = rap_io_fd_perm(c->io, c->fd);
 	if (perm < 0 || !(perm & RAP_PERM_W)) {
-		const char *uri = rap_io_fd_uri(c->io, c->fd);
+		const char *uri = rap__core_fd_uri(c, c->fd);
 		rap__core_errorf(c, "cannot write: '%s' is open read-only (reopen it with 'o URI rw')", uri ? uri : "?");
 		return RAP_EDENIED;
 	}
@@ -584,7 +584,7 @@ static int list_files(struct rap_core *c)
 	for (size_t i = 0; i < n; i++) {
 		uint64_t size = 0;
 		char perm[4];
-		const char *uri = rap_io_fd_uri(c->io, fds[i]);
+		const char *uri = rap__core_fd_uri(c, fds[i]);
 		if (rap_io_size(c->io, fds[i], &size) < 0)
 			size = 0;
 		fprintf(c->out, "%2d %c %s 0x%08" PRIx64 " %s\n", fds[i], fds[i] == c->fd ? '*' : '-',
@@ -692,7 +692,7 @@ static int cmd_info(struct rap_core *c, const char *name, char *args)
 	int rc = need_file(c);
 	if (rc < 0)
 		return rc;
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	const char *uri = rap__core_fd_uri(c, c->fd);
 	int perm = rap_io_fd_perm(c->io, c->fd);
 	char permstr[4];
 	/* The layout of radare2's "i" for a file without a recognised binary format. */

@@ -218,7 +218,7 @@ static int need_file(struct rap_core *c)
 
 static const char *current_uri(struct rap_core *c)
 {
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	const char *uri = rap__core_fd_uri(c, c->fd);
 	return uri ? uri : "?";
 }
 
@@ -273,7 +273,7 @@ static bool removable(int fd, const char *path)
 static bool is_source(struct rap_core *c, int fd)
 {
 	const struct rap_io_plugin *pl = rap_io_fd_plugin(c->io, c->fd);
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	const char *uri = rap__core_fd_uri(c, c->fd);
 	if (!pl || !uri || strcmp(pl->name, "file") != 0)
 		return false;
 	if (!strncmp(uri, "file://", 7))
