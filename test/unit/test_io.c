@@ -461,6 +461,27 @@ static void test_fd_numbering(void **state)
 	assert_string_equal(rap_io_fd_uri(io, 4), "malloc://8");
 	assert_string_equal(rap_io_fd_uri(io, 5), "malloc://16");
 
+	/* The URI as a copy of the caller's (snprintf's contract), and compared in place. */
+	char u[16];
+	memset(u, 'z', sizeof(u));
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, u, sizeof(u)), 11);
+	assert_string_equal(u, "malloc://16");
+	memset(u, 'z', sizeof(u));
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, u, 7), 11);
+	assert_string_equal(u, "malloc");
+	assert_int_equal(u[7], 'z');
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, NULL, 0), 11);
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, NULL, 4), RAP_EINVAL);
+	assert_int_equal(rap_io_fd_uri_copy(io, 99, u, sizeof(u)), RAP_EBADFD);
+	assert_int_equal(rap_io_fd_uri_copy(NULL, 5, u, sizeof(u)), RAP_EBADFD);
+	assert_string_equal(u, "malloc");
+	assert_true(rap_io_fd_has_uri(io, 4, "malloc://8"));
+	assert_false(rap_io_fd_has_uri(io, 4, "malloc://16"));
+	assert_false(rap_io_fd_has_uri(io, 4, "malloc://"));
+	assert_false(rap_io_fd_has_uri(io, 99, "malloc://8"));
+	assert_false(rap_io_fd_has_uri(io, 4, NULL));
+	assert_false(rap_io_fd_has_uri(NULL, 4, "malloc://8"));
+
 	/* Fewer slots than fds: the count is still the total, the prefix is filled. */
 	assert_int_equal(rap_io_fds(io, fds, 2), 4);
 	assert_int_equal(fds[0], 3);
