@@ -20,7 +20,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include <cmocka.h>
 
@@ -956,11 +959,28 @@ static void test_root(bool openat2)
 	assert_int_equal(count_fds(), before);
 }
 
+/* Whether this kernel has openat2 (Linux 5.6); valgrind 3.19 does not know the call either
+ * and answers ENOSYS, so librap-io walks the path itself there. */
+static bool have_openat2(void)
+{
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC };
+	long fd = syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof(how));
+	if (fd >= 0)
+		close((int)fd);
+	return fd >= 0 || errno != ENOSYS;
+}
+
 static void test_root_openat2(void **state)
 {
 	(void)state;
 	char p[PATH_MAX + 64];
 	test_root(true);
+	/* The walk, stricter, refuses what follows (test_root_walk covers it). Not skip():
+	 * cmocka 1.1.5 reports it as "not ok", which meson counts as a failure. */
+	if (!have_openat2()) {
+		print_message("# no openat2 here\n");
+		return;
+	}
 
 	/* openat2 resolves symlinks and ".." that stay inside the root. */
 	struct rap_io *io = new_io();
