@@ -253,19 +253,22 @@ void rap__core_forget_fd(struct rap_core *c, int fd)
 		rap__free(fds);
 }
 
-const char *rap__core_fd_uri(struct rap_core *c, int fd)
+int rap__core_fd_uri(struct rap_core *c, int fd, const char **uri)
 {
+	*uri = NULL;
 	for (;;) {
 		ssize_t n = rap_io_fd_uri_copy(c->io, fd, c->uri_buf, c->uri_cap);
 		if (n < 0)
-			return NULL;
-		if ((size_t)n < c->uri_cap)
-			return c->uri_buf;
+			return (int)n;
+		if ((size_t)n < c->uri_cap) {
+			*uri = c->uri_buf;
+			return 0;
+		}
 		/* Longer than the buffer: grow it and copy again (the number may have been closed
 		 * and reused meanwhile, so the length is asked again). */
 		char *b = rap__realloc(c->uri_buf, (size_t)n + 1);
 		if (!b)
-			return NULL;
+			return RAP_ENOMEM;
 		c->uri_buf = b;
 		c->uri_cap = (size_t)n + 1;
 	}

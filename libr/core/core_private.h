@@ -97,10 +97,10 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out);
 /* "none", "read", "write", "all" to a policy level. Errors: RAP_EINVAL. */
 int rap__core_policy_parse(const char *name, enum rap_core_policy *out);
 
-/* fd's URI, copied out of the IO under its lock into c's own buffer: valid until the next
- * rap__core_fd_uri on c, whatever other threads sharing the IO close meanwhile. NULL when fd
- * is not open (or memory ran out). */
-const char *rap__core_fd_uri(struct rap_core *c, int fd);
+/* fd's URI, copied out of the IO under its lock into c's own buffer (*uri): valid until the
+ * next rap__core_fd_uri on c, whatever other threads sharing the IO close meanwhile.
+ * Errors (*uri NULL then): RAP_EBADFD (fd is not open), RAP_ENOMEM. */
+int rap__core_fd_uri(struct rap_core *c, int fd, const char **uri);
 
 /* Makes fd current at position 0 (fd -1: none). */
 void rap__core_set_current(struct rap_core *c, int fd);
