@@ -342,8 +342,10 @@ int main(int argc, char **argv)
 	struct cli_options o = { 0 };
 	struct rap_tls_config *tls = NULL;
 	int rc = parse_args(argc, argv, &o);
-	if (rc != 0)
+	if (rc != 0) {
+		free(o.commands); /* what -c options came before the error */
 		return rc;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	struct rap_core *core;

@@ -475,7 +475,7 @@ static size_t unescape(char *s)
 		case '\\': case '"': case '\'': *d++ = *p++; break;
 		case 'x':
 			if (hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-				*d++ = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+				*d++ = (char)((unsigned)hexval(p[1]) << 4 | (unsigned)hexval(p[2]));
 				p += 3;
 				break;
 			}

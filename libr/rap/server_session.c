@@ -164,7 +164,6 @@ static void reply_cmd(struct rap_server_session *s, const char *text, size_t n, 
 	if (max != 0 && n + 1 > max) {
 		/* Sized with the largest possible count first: the real count has no more digits. */
 		nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n", n, n);
-		keep = 0;
 		if (nl > 0 && (size_t)nl + 1 < max) {
 			keep = max - 1 - (size_t)nl;
 			while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
