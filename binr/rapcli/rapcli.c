@@ -421,7 +421,7 @@ int main(int argc, char **argv)
 	struct rap_tls_config *tls = NULL;
 	int rc = parse_args(argc, argv, &o);
 	if (rc != 0) {
-		free(o.commands);
+		free(o.commands); /* what -c options came before the error */
 		free(o.settings);
 		return rc;
 	}

@@ -517,7 +517,7 @@ size_t rap__core_unescape(char *s)
 		case '\\': case '"': case '\'': *d++ = *p++; break;
 		case 'x':
 			if (hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-				*d++ = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+				*d++ = (char)((unsigned)hexval(p[1]) << 4 | (unsigned)hexval(p[2]));
 				p += 3;
 				break;
 			}
@@ -537,7 +537,8 @@ static int write_bytes(struct rap_core *c, const uint8_t *data, size_t len)
 		return rc;
 	int perm = rap_io_fd_perm(c->io, c->fd);
 	if (perm < 0 || !(perm & RAP_PERM_W)) {
-		const char *uri = rap_io_fd_uri(c->io, c->fd);
+		const char *uri;
+		(void)rap__core_fd_uri(c, c->fd, &uri);
 		rap__core_errorf(c, "cannot write: '%s' is open read-only (reopen it with 'o URI rw')", uri ? uri : "?");
 		return RAP_EDENIED;
 	}
@@ -562,8 +563,10 @@ static int cmd_write(struct rap_core *c, const char *name, char *args)
 			return usage_error(c, name);
 		size_t n = 0;
 		uint8_t *buf = rap__malloc(strlen(args) / 2 + 1);
-		if (!buf)
+		if (!buf) {
+			rap__core_errorf(c, "out of memory");
 			return RAP_ENOMEM;
+		}
 		int hi = -1;
 		const char *p = args;
 		for (; *p; p++) {
@@ -619,14 +622,22 @@ static int list_files(struct rap_core *c)
 	size_t n = rap_io_fds(c->io, fds, 64);
 	if (n > 64) {
 		fds = rap__malloc(n * sizeof(*fds));
-		if (!fds)
+		if (!fds) {
+			rap__core_errorf(c, "out of memory");
 			return RAP_ENOMEM;
+		}
 		n = rap_io_fds(c->io, fds, n);
 	}
+	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t size = 0;
 		char perm[4];
-		const char *uri = rap_io_fd_uri(c->io, fds[i]);
+		const char *uri;
+		if (rap__core_fd_uri(c, fds[i], &uri) == RAP_ENOMEM) {
+			rap__core_errorf(c, "out of memory");
+			rc = RAP_ENOMEM;
+			break;
+		}
 		if (rap_io_size(c->io, fds[i], &size) < 0)
 			size = 0;
 		fprintf(c->out, "%2d %c %s 0x%08" PRIx64 " %s\n", fds[i], fds[i] == c->fd ? '*' : '-',
@@ -634,7 +645,7 @@ static int list_files(struct rap_core *c)
 	}
 	if (fds != small)
 		rap__free(fds);
-	return 0;
+	return rc;
 }
 
 static int cmd_open(struct rap_core *c, const char *name, char *args)
@@ -737,7 +748,11 @@ static int cmd_info(struct rap_core *c, const char *name, char *args)
 	int rc = need_file(c);
 	if (rc < 0)
 		return rc;
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	const char *uri;
+	if (rap__core_fd_uri(c, c->fd, &uri) == RAP_ENOMEM) {
+		rap__core_errorf(c, "out of memory");
+		return RAP_ENOMEM;
+	}
 	int perm = rap_io_fd_perm(c->io, c->fd);
 	char permstr[4];
 	/* An executable's header adds its format and lines of its own (bininfo.c). */

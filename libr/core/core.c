@@ -124,11 +124,11 @@ void rap_core_free(struct rap_core *c)
 	rap__core_remote_free(c);
 	/* What a served session opened goes with it; the user's files stay. */
 	for (size_t i = 0; i < c->nowned; i++) {
-		const char *uri = rap_io_fd_uri(c->io, c->owned[i].fd);
-		if (uri && !strcmp(uri, c->owned[i].uri))
+		if (rap_io_fd_has_uri(c->io, c->owned[i].fd, c->owned[i].uri))
 			(void)rap_io_close(c->io, c->owned[i].fd);
 		rap__free(c->owned[i].uri);
 	}
+	rap__free(c->uri_buf);
 	if (c->io && !c->io_borrowed)
 		rap_io_free(c->io);
 	for (int i = 0; i < RAP__VAR_COUNT; i++)
@@ -256,6 +256,27 @@ void rap__core_forget_fd(struct rap_core *c, int fd)
 		rap__core_bin_follow(c);
 }
 
+int rap__core_fd_uri(struct rap_core *c, int fd, const char **uri)
+{
+	*uri = NULL;
+	for (;;) {
+		ssize_t n = rap_io_fd_uri_copy(c->io, fd, c->uri_buf, c->uri_cap);
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n < c->uri_cap) {
+			*uri = c->uri_buf;
+			return 0;
+		}
+		/* Longer than the buffer: grow it and copy again (the number may have been closed
+		 * and reused meanwhile, so the length is asked again). */
+		char *b = rap__realloc(c->uri_buf, (size_t)n + 1);
+		if (!b)
+			return RAP_ENOMEM;
+		c->uri_buf = b;
+		c->uri_cap = (size_t)n + 1;
+	}
+}
+
 /* Index of fd in the owned list, or -1. An entry whose number the IO no longer knows, or
  * now knows under another URI (the user's side closed it and reused the number), is
  * dropped on the way. */
@@ -264,8 +285,7 @@ static long owned_index(struct rap_core *c, int fd)
 	for (size_t i = 0; i < c->nowned; i++) {
 		if (c->owned[i].fd != fd)
 			continue;
-		const char *uri = rap_io_fd_uri(c->io, fd);
-		if (uri && !strcmp(uri, c->owned[i].uri))
+		if (rap_io_fd_has_uri(c->io, fd, c->owned[i].uri))
 			return (long)i;
 		rap__free(c->owned[i].uri);
 		c->owned[i] = c->owned[--c->nowned];

@@ -93,6 +93,9 @@ struct rap_core {
 	 * true, interrupts it like rap_core_interrupt, but is never lost to the start of the
 	 * line. Borrowed. */
 	const struct rap_cmd_request *cancel_req;
+	/* rap__core_fd_uri's copy (heap, owned; grown as needed). */
+	char *uri_buf;
+	size_t uri_cap;
 };
 
 /* ---- core.c ---------------------------------------------------------------------------- */
@@ -126,6 +129,11 @@ const char *rap__core_var_value(const struct rap_core *c, enum rap__core_var i);
  * user's files but move their own position. Not synchronised with parent: call it from the
  * thread that uses parent. Errors: RAP_ENOMEM. */
 int rap__core_new_shared(struct rap_core *parent, struct rap_core **out);
+
+/* fd's URI, copied out of the IO under its lock into c's own buffer (*uri): valid until the
+ * next rap__core_fd_uri on c, whatever other threads sharing the IO close meanwhile.
+ * Errors (*uri NULL then): RAP_EBADFD (fd is not open), RAP_ENOMEM. */
+int rap__core_fd_uri(struct rap_core *c, int fd, const char **uri);
 
 /* Makes fd current at position 0 (fd -1: none). */
 void rap__core_set_current(struct rap_core *c, int fd);

@@ -108,7 +108,8 @@ static void hexpairs(FILE *out, const uint8_t *buf, size_t len)
 			n = 0;
 		}
 	}
-	fwrite(tmp, 1, n, out);
+	if (n)
+		fwrite(tmp, 1, n, out);
 }
 
 void rap__print_hexpairs(FILE *out, const uint8_t *buf, size_t len)

@@ -938,11 +938,12 @@ static int host_add(struct rap_core *c, const char *arg)
 	struct rap_uri *u = rap__malloc(sizeof(*u));
 	struct host *h = rap__calloc(1, sizeof(*h));
 	int rc = RAP_ENOMEM;
+	if (h)
+		h->fd = -1; /* before any goto fail: host_free closes it */
 	if (!text || !u || !h) {
 		oom(c);
 		goto fail;
 	}
-	h->fd = -1;
 	rc = rap_uri_parse(text, "rap", u);
 	if (rc < 0 || strlen(u->host) >= sizeof(h->name) || strlen(u->port) >= sizeof(h->port)) {
 		rap__core_errorf(c, "invalid address '%s' (expected [proto://]host:port[/path], IPv6 in brackets)", text);

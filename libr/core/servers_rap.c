@@ -50,8 +50,8 @@ static char *user_uri_for(struct rap_sess *rs, const char *path)
 	int fds[64];
 	size_t n = rap_io_fds(io, fds, 64);
 	for (size_t i = 0; i < n && i < 64; i++) {
-		const char *uri = rap_io_fd_uri(io, fds[i]);
-		if (!uri || rap__core_owns(rs->core, fds[i]))
+		const char *uri;
+		if (rap__core_fd_uri(rs->core, fds[i], &uri) < 0 || rap__core_owns(rs->core, fds[i]))
 			continue;
 		if (!strcmp(uri, path) || (local && local_realpath(uri, have) && !strcmp(want, have)))
 			return rap__strdup(uri);

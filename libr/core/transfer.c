@@ -94,7 +94,8 @@ static int need_file(struct rap_core *c)
 
 static const char *current_uri(struct rap_core *c)
 {
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	const char *uri;
+	(void)rap__core_fd_uri(c, c->fd, &uri);
 	return uri ? uri : "?";
 }
 
@@ -149,8 +150,8 @@ static bool removable(int fd, const char *path)
 static bool is_source(struct rap_core *c, int fd)
 {
 	const struct rap_io_plugin *pl = rap_io_fd_plugin(c->io, c->fd);
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
-	if (!pl || !uri || strcmp(pl->name, "file") != 0)
+	const char *uri;
+	if (rap__core_fd_uri(c, c->fd, &uri) < 0 || !pl || strcmp(pl->name, "file") != 0)
 		return false;
 	if (!strncmp(uri, "file://", 7))
 		uri += 7;

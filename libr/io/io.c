@@ -1048,6 +1048,35 @@ const char *rap_io_fd_uri(const struct rap_io *io, int fd)
 	return r;
 }
 
+ssize_t rap_io_fd_uri_copy(const struct rap_io *io, int fd, char *buf, size_t cap)
+{
+	if (!io || (!buf && cap))
+		return io ? RAP_EINVAL : RAP_EBADFD;
+	io_lock(io);
+	const char *uri = locked_fd_uri(io, fd);
+	size_t len = uri ? strlen(uri) : 0;
+	if (uri && cap) {
+		size_t n = len < cap ? len : cap - 1;
+		memcpy(buf, uri, n);
+		buf[n] = '\0';
+	}
+	io_unlock(io);
+	if (!uri)
+		return RAP_EBADFD;
+	return len > SSIZE_MAX ? SSIZE_MAX : (ssize_t)len;
+}
+
+bool rap_io_fd_has_uri(const struct rap_io *io, int fd, const char *uri)
+{
+	if (!io || !uri)
+		return false;
+	io_lock(io);
+	const char *have = locked_fd_uri(io, fd);
+	bool same = have && strcmp(have, uri) == 0;
+	io_unlock(io);
+	return same;
+}
+
 static int locked_fd_perm(const struct rap_io *io, int fd)
 {
 	const struct rap_io_desc *d = desc_get(io, fd);

@@ -320,6 +320,11 @@ NOT_RUN = {
     "meson setup build && ninja -C build && meson test -C build": "a build, and this suite",
     "meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false && "
     "meson test -C build-asan": "a build, and this suite",
+    "meson test -C build --setup valgrind --suite unit": "the unit tests again, under valgrind "
+                                                         "(minutes; ./run test runs it)",
+    "CC=clang meson setup build-tsan -Db_sanitize=thread -Db_lundef=false && "
+    "meson test -C build-tsan": "a build, and this suite",
+    "./run analyze": "installs packages and analyses a fresh build (minutes; ./run test runs it)",
     "bench/run-local.sh": "a default run takes minutes",
     "bench/run-local.sh --json --sessions 5000": "a default run takes minutes",
     "build/bench/rapbench --server-pid PID 127.0.0.1:9999 /abs/path/to/file":
@@ -672,7 +677,8 @@ class Readme(unittest.TestCase):
         for name, argv in (("rapsrv", [RAPSRV, "--help"]), ("rapcli", [RAPCLI, "-h"]),
                            ("rapbench", [os.path.join(BUILD_ROOT, "bench", "rapbench"), "--help"])):
             helps[name] = run(argv).stdout.decode()
-        foreign = {"--prefix": "meson setup", "--now": "systemctl", "--cflags": "pkg-config",
+        foreign = {"--prefix": "meson setup", "--setup": "meson test", "--suite": "meson test",
+                   "--now": "systemctl", "--cflags": "pkg-config",
                    "--libs": "pkg-config"}
         text = readme_text()
         # "--tls-*" names a family: some option must start with "--tls-".

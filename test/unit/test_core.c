@@ -1,6 +1,7 @@
 /* The command language: syntax, every command, errors, the policy levels and quitting. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -876,6 +877,135 @@ static void test_shared_core_closes_only_its_own(void **state)
 	assert_true(rap_io_fd_perm(io, n) >= 0);
 }
 
+/* ---- listing descriptors that other threads close --------------------------------------- */
+
+/* A plugin whose size blocks while the gate is shut, so a test can hold "o" in the middle
+ * of printing one file's line. */
+static struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool shut, waiting;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
+
+static bool gate_accepts(const char *uri)
+{
+	return strncmp(uri, "gate://", 7) == 0;
+}
+
+static int gate_open(struct rap_io_desc *d, const char *uri, int perm)
+{
+	return 0;
+}
+
+static int gate_close(struct rap_io_desc *d)
+{
+	return 0;
+}
+
+static ssize_t gate_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t len)
+{
+	return 0;
+}
+
+static int gate_size(struct rap_io_desc *d, uint64_t *size)
+{
+	pthread_mutex_lock(&gate.mu);
+	gate.waiting = true;
+	pthread_cond_broadcast(&gate.cv);
+	while (gate.shut)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	gate.waiting = false;
+	pthread_mutex_unlock(&gate.mu);
+	*size = 0;
+	return 0;
+}
+
+static const struct rap_io_plugin gate_plugin = {
+	.abi = RAP_IO_PLUGIN_ABI, .name = "gate", .desc = "blocks in size", .uris = "gate://",
+	.author = "test", .license = "MIT", .accepts = gate_accepts, .open = gate_open,
+	.close = gate_close, .read = gate_read, .size = gate_size,
+};
+
+struct listing {
+	struct rap_core *c;
+	struct result r;
+};
+
+static void *list_main(void *arg)
+{
+	struct listing *l = arg;
+	l->r.rc = rap_core_cmd_str(l->c, "o", &l->r.out, &l->r.err);
+	return NULL;
+}
+
+struct closing {
+	struct rap_io *io;
+	int fd;
+};
+
+static void *close_main(void *arg)
+{
+	struct closing *k = arg;
+	rap_io_close(k->io, k->fd);
+	return NULL;
+}
+
+/* "o" prints each file's URI after asking its size. If meanwhile another thread (a served
+ * session, the user's prompt) closes that file and enough others after it, the URI must
+ * still be the listing's own copy: rap_io_fd_uri's string is gone by then (ThreadSanitizer
+ * caught list_files printing freed memory in test_servers). */
+static void test_list_while_others_close(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_io *io = rap_core_io(fx->c);
+	assert_int_equal(rap_io_register(io, &gate_plugin), 0);
+	enum { OTHERS = 40 };
+	int g = rap_core_open(fx->c, "gate://held-open-while-listed", RAP_PERM_R);
+	assert_true(g > fx->fd);
+	int others[OTHERS];
+	for (int i = 0; i < OTHERS; i++)
+		assert_true((others[i] = rap_io_open(io, "malloc://8", RAP_PERM_R)) > g);
+
+	pthread_mutex_lock(&gate.mu);
+	gate.shut = true;
+	pthread_mutex_unlock(&gate.mu);
+	struct listing l = { .c = fx->c };
+	pthread_t lt, ct;
+	assert_int_equal(pthread_create(&lt, NULL, list_main, &l), 0);
+	pthread_mutex_lock(&gate.mu);
+	while (!gate.waiting)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+
+	/* The listing waits in gate's size. Close gate (that close waits for the size call,
+	 * but takes the number out of the table at once), then every other file. */
+	struct closing k = { io, g };
+	assert_int_equal(pthread_create(&ct, NULL, close_main, &k), 0);
+	while (rap_io_fd_perm(io, g) >= 0)
+		usleep(1000);
+	for (int i = 0; i < OTHERS; i++)
+		assert_int_equal(rap_io_close(io, others[i]), 0);
+
+	pthread_mutex_lock(&gate.mu);
+	gate.shut = false;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+	pthread_join(lt, NULL);
+	pthread_join(ct, NULL);
+	assert_int_equal(l.r.rc, 0);
+	assert_string_equal(l.r.err, "");
+	/* Its line (the number, then whatever the closed file reports) ends with the URI. */
+	char head[16];
+	snprintf(head, sizeof(head), "%2d ", g);
+	const char *line = strstr(l.r.out, head);
+	const char *end = line ? strchr(line, '\n') : NULL;
+	static const char uri[] = " gate://held-open-while-listed";
+	if (!end || (size_t)(end - line) < sizeof(uri) - 1 ||
+	    memcmp(end - (sizeof(uri) - 1), uri, sizeof(uri) - 1) != 0)
+		fail_msg("--- out\n%s--- want the line of %d to end with '%s'", l.r.out, g, uri);
+	result_free(&l.r);
+}
+
 static void test_allocation_failures(void **state)
 {
 	struct fixture *fx = *state;
@@ -929,6 +1059,7 @@ int main(void)
 		T(test_output_cap),
 		T(test_output_cap_stops_print),
 		T(test_shared_core_closes_only_its_own),
+		T(test_list_while_others_close),
 		T(test_allocation_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

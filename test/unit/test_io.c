@@ -24,6 +24,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/openat2.h>
+
 #include <cmocka.h>
 
 #include <rap/io.h>
@@ -462,6 +464,27 @@ static void test_fd_numbering(void **state)
 	assert_int_equal(rap_io_open(io, "malloc://8", RAP_PERM_R), 6);
 	assert_string_equal(rap_io_fd_uri(io, 4), "malloc://8");
 	assert_string_equal(rap_io_fd_uri(io, 5), "malloc://16");
+
+	/* The URI as a copy of the caller's (snprintf's contract), and compared in place. */
+	char u[16];
+	memset(u, 'z', sizeof(u));
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, u, sizeof(u)), 11);
+	assert_string_equal(u, "malloc://16");
+	memset(u, 'z', sizeof(u));
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, u, 7), 11);
+	assert_string_equal(u, "malloc");
+	assert_int_equal(u[7], 'z');
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, NULL, 0), 11);
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, NULL, 4), RAP_EINVAL);
+	assert_int_equal(rap_io_fd_uri_copy(io, 99, u, sizeof(u)), RAP_EBADFD);
+	assert_int_equal(rap_io_fd_uri_copy(NULL, 5, u, sizeof(u)), RAP_EBADFD);
+	assert_string_equal(u, "malloc");
+	assert_true(rap_io_fd_has_uri(io, 4, "malloc://8"));
+	assert_false(rap_io_fd_has_uri(io, 4, "malloc://16"));
+	assert_false(rap_io_fd_has_uri(io, 4, "malloc://"));
+	assert_false(rap_io_fd_has_uri(io, 99, "malloc://8"));
+	assert_false(rap_io_fd_has_uri(io, 4, NULL));
+	assert_false(rap_io_fd_has_uri(NULL, 4, "malloc://8"));
 
 	/* Fewer slots than fds: the count is still the total, the prefix is filled. */
 	assert_int_equal(rap_io_fds(io, fds, 2), 4);
@@ -1234,11 +1257,28 @@ static void test_root(bool openat2)
 	assert_int_equal(count_fds(), before);
 }
 
+/* Whether this kernel has openat2 (Linux 5.6); valgrind 3.19 does not know the call either
+ * and answers ENOSYS, so librap-io walks the path itself there. */
+static bool have_openat2(void)
+{
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC };
+	long fd = syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof(how));
+	if (fd >= 0)
+		close((int)fd);
+	return fd >= 0 || errno != ENOSYS;
+}
+
 static void test_root_openat2(void **state)
 {
 	(void)state;
 	char p[PATH_MAX + 64];
 	test_root(true);
+	/* The walk, stricter, refuses what follows (test_root_walk covers it). Not skip():
+	 * cmocka 1.1.5 reports it as "not ok", which meson counts as a failure. */
+	if (!have_openat2()) {
+		print_message("# no openat2 here\n");
+		return;
+	}
 
 	/* openat2 resolves symlinks and ".." that stay inside the root. */
 	struct rap_io *io = new_io();

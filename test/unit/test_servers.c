@@ -828,6 +828,13 @@ static const char *tail_of(const char *s, size_t n)
 static void test_output_caps(void **state)
 {
 	struct fixture *fx = *state;
+	/* Tens of MiB of hexdump: minutes under valgrind, whose run adds nothing to what
+	 * this measures (time, memory; the sanitizer builds run it). Not skip(): cmocka 1.1.5
+	 * reports it as "not ok", which meson counts as a failure. */
+	if (getenv("RAP_TEST_VALGRIND")) {
+		print_message("# not run under valgrind\n");
+		return;
+	}
 	char line[6000] = "";
 	for (int i = 0; i < 300; i++)
 		strcat(line, "px%200x1000000;");

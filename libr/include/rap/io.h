@@ -154,9 +154,15 @@ RAP_API int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out
 RAP_API int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence);
 
 /* Facts about an open fd; NULL/negative for an unknown fd. Strings borrowed, valid while
- * fd is open (and for the next 16 closes after it closes, so a string another thread's
- * close pulls away stays readable for the caller that is printing it). */
+ * fd is open (and for the next 16 closes after it closes). When other threads share io and
+ * may close fd, use rap_io_fd_uri_copy or rap_io_fd_has_uri instead. */
 RAP_API const char *rap_io_fd_uri(const struct rap_io *io, int fd);
+/* Copies fd's URI into buf (cap bytes, always NUL-terminated when cap > 0), taken under the
+ * lock, like snprintf: returns the URI's length, cap or more when it was truncated.
+ * Errors: RAP_EBADFD (also for a NULL io), RAP_EINVAL (buf NULL with cap > 0). */
+RAP_API ssize_t rap_io_fd_uri_copy(const struct rap_io *io, int fd, char *buf, size_t cap);
+/* Whether fd is open with exactly this URI (compared under the lock). */
+RAP_API bool rap_io_fd_has_uri(const struct rap_io *io, int fd, const char *uri);
 RAP_API int rap_io_fd_perm(const struct rap_io *io, int fd);
 RAP_API const struct rap_io_plugin *rap_io_fd_plugin(const struct rap_io *io, int fd);
 

@@ -49,7 +49,7 @@ static int file_open(struct rap_io_desc *d, const char *uri, int perm)
 	struct file_state *s = rc == 0 ? rap__malloc(sizeof(*s)) : NULL;
 	if (rc == 0 && !s)
 		rc = RAP_ENOMEM;
-	if (rc < 0) {
+	if (rc != 0) {
 		close(fd);
 		return rc;
 	}
