@@ -519,21 +519,21 @@ static int session_open(void *user, const char *peer, void **ctx)
 	if (rc < 0)
 		return rc;
 	struct rap_io *io = rap_core_io(core);
-	bool confine = true;
+	bool confined = true;
 #if RAPSRV_TEST_HOOKS
-	confine = !test_hook_bypass_confinement();
+	confined = !test_hook_bypass_confinement();
 #endif
-	rc = confine ? rap_io_share_root(io, d->root_holder) : 0;
+	rc = confined ? rap_io_share_root(io, d->root_holder) : 0;
 	if (rc == 0)
 		rc = rap_io_share_max_files_total(io, d->root_holder);
 	if (rc == 0)
-		rc = rap_io_set_allowed_plugins(io, confine ? d->cfg->allowed_plugins : NULL);
+		rc = rap_io_set_allowed_plugins(io, confined ? d->cfg->allowed_plugins : NULL);
 	if (rc < 0) {
 		log_line(LOG_ERR, peer, "cannot apply the file policy: %s", rap_strerror(rc));
 		rap_core_free(core);
 		return rc;
 	}
-	rap_io_set_allow_write(io, d->cfg->allow_write || !confine);
+	rap_io_set_allow_write(io, d->cfg->allow_write || !confined);
 	rap_io_set_sync(io, d->cfg->sync);
 	/* --max-files counts every open of the session: OPEN packets and "o F" alike. */
 	rap_io_set_max_files(io, d->max_files);
@@ -544,7 +544,7 @@ static int session_open(void *user, const char *peer, void **ctx)
 	 * at any --cmd level, and its "> FILE", wtf and wff (--cmd all) stay beneath --root
 	 * and write only with --write. (The sandbox tests' hook bypasses all of that, so
 	 * that only the kernel stands in the way.) */
-	if (confine)
+	if (confined)
 		rap_core_set_served(core);
 	*ctx = core;
 	return 0;

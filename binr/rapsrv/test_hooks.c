@@ -43,7 +43,9 @@ bool test_hook_bypass_confinement(void)
 static void *thread_main(void *arg)
 {
 	/* What a worker does: memory, and the thread's own exit. */
-	void *p = malloc(64 * 1024);
+	unsigned char *p = malloc(64 * 1024);
+	if (p)
+		memset(p, 0xa5, 64 * 1024);
 	free(p);
 	return arg;
 }

@@ -173,7 +173,7 @@ size_t rap__reflines_render(const struct rap__reflines *r, uint64_t addr, char *
 		if (!active)
 			active = small;
 	}
-	size_t room = active == small ? 64 : r->n;
+	size_t room = r && active != small ? r->n : 64;
 	for (size_t i = 0; r && i < r->n && nactive < room; i++) {
 		struct refline *ref = &r->v[i];
 		uint64_t lo = ref->from < ref->to ? ref->from : ref->to, hi = ref->from < ref->to ? ref->to : ref->from;

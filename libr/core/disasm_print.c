@@ -73,7 +73,7 @@ void rap__disasm_print_line(FILE *out, const struct rap__disasm_style *style, co
 	for (unsigned i = 0; i < shown; i++)
 		h += (size_t)snprintf(hex + h, sizeof(hex) - h, "%02x", insn->bytes[i]);
 	if (insn->nbytes > BYTES_SHOWN)
-		h += (size_t)snprintf(hex + h, sizeof(hex) - h, "..");
+		snprintf(hex + h, sizeof(hex) - h, "..");
 	ADD("%-*s%s", BYTES_COLUMN, hex, insn->text);
 	if (style->comments && insn->has_ref && refdata) {
 		char cmt[96];

@@ -75,7 +75,7 @@ static void draw(struct rap__progress *p, uint64_t done, int64_t t, bool final)
 {
 	double secs = (double)(t - p->start_ns) / 1e9;
 	double rate = secs > 0.0 ? (double)done / secs : 0.0;
-	char d[32], tot[32], r[32], when[32], line[160];
+	char d[32], r[32], when[32], line[160];
 	fmt_size(d, sizeof(d), (double)done);
 	fmt_rate(r, sizeof(r), rate);
 	if (final) {
@@ -88,6 +88,7 @@ static void draw(struct rap__progress *p, uint64_t done, int64_t t, bool final)
 	}
 	int n;
 	if (p->total_known) {
+		char tot[32];
 		fmt_size(tot, sizeof(tot), (double)p->total);
 		unsigned pct = p->total ? (unsigned)((double)done * 100.0 / (double)p->total) : 100;
 		n = snprintf(line, sizeof(line), "%s / %s  %3u%%  %s  %s", d, tot, pct > 100 ? 100 : pct, r, when);

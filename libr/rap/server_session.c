@@ -229,7 +229,6 @@ static void reply_cmd(struct rap_server_session *s, char *text, uint32_t status,
 			nl = snprintf(note, sizeof note, "\n[rap: output truncated at %zu bytes; the command was stopped there]\n", n);
 		else
 			nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n", n, n);
-		keep = 0;
 		if (nl > 0 && (size_t)nl + 1 < max) {
 			keep = max - 1 - (size_t)nl;
 			while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)

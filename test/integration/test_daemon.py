@@ -780,6 +780,15 @@ def asan_env_small_quarantine():
     return opts + (":" if opts else "") + "quarantine_size_mb=8"
 
 
+# ThreadSanitizer runs code 5-15 times slower and shadows every byte touched with more
+# (its documentation says memory grows 5-10 times): the latency and RSS bounds below are
+# scaled by these factors under it. They still fail the servers they are written against
+# (an event loop stalled by a whole 'px' for seconds; 64 MiB held per client).
+THREAD_SANITIZER = "thread" in os.environ.get("RAP_SANITIZE", "")
+SLOWDOWN = 5 if THREAD_SANITIZER else 1
+MEMORY_FACTOR = 5 if THREAD_SANITIZER else 1
+
+
 class Reliability(unittest.TestCase):
     """The reliability issue: commands off the event loop (3), memory bounded per session
     and in total (2), half-closed clients (5)."""
@@ -861,8 +870,8 @@ class Reliability(unittest.TestCase):
                   "p99 %.1f ms, commands p50 %.1f ms p99 %.1f ms (%d heavy commands meanwhile)"
                   % (1000 * percentile(reads, 0.5), 1000 * p99r, 1000 * percentile(cmds, 0.5),
                      1000 * p99c, busy), file=sys.stderr)
-            self.assertLess(p99r, 0.25, "polite reads p99 %.0f ms" % (1000 * p99r))
-            self.assertLess(p99c, 0.25, "polite commands p99 %.0f ms" % (1000 * p99c))
+            self.assertLess(p99r, 0.25 * SLOWDOWN, "polite reads p99 %.0f ms" % (1000 * p99r))
+            self.assertLess(p99c, 0.25 * SLOWDOWN, "polite commands p99 %.0f ms" % (1000 * p99c))
 
     def test_clients_that_do_not_read_cost_bounded_memory(self):
         # 20 probed clients ask for 'px 0x1000000' (some 72 MB of text) and never read.
@@ -913,7 +922,8 @@ class Reliability(unittest.TestCase):
                 grown = peak - base
                 print("\n%d clients not reading 'px 0x1000000': the server grew by %d KiB at most "
                       "(--max-buffered %dM)" % (n, grown, total_mib), file=sys.stderr)
-                self.assertLess(grown, (total_mib + 48) * 1024, "server grew by %d KiB" % grown)
+                self.assertLess(grown, (total_mib + 48) * 1024 * MEMORY_FACTOR,
+                                "server grew by %d KiB" % grown)
                 self.assertTrue(srv.alive())
             finally:
                 for s in socks:
