@@ -589,9 +589,9 @@ static void test_cmd_transcript(void **state)
 	while (ci + 5 <= conn->client_len) {
 		uint8_t op = cl[ci];
 		size_t len = op == 0x01 ? 3u + cl[ci + 2] : op == 0x04 ? 10u : op == 0x02 || op == 0x05 ? 5u : 5u + rap__get_be32(cl + ci + 1);
-		if (op == 0x07) {
+		if (op == 0x07 && ci + len <= conn->client_len) {
 			cmds++;
-			if (!memcmp(cl + ci + 5, "pd 1", 5))
+			if (len == 10 && !memcmp(cl + ci + 5, "pd 1", 5))
 				target = cmds;
 		}
 		ci += len;
