@@ -80,6 +80,7 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	c->confined = parent->confined;
 	c->output_max = parent->output_max;
 	c->output_max_set = parent->output_max_set;
+	c->os_gate = parent->os_gate;
 	c->out = stdout;
 	c->err = stderr;
 	for (int i = 0; i < RAP__VAR_COUNT; i++) {
@@ -148,13 +149,20 @@ void rap_core_set_confined(struct rap_core *c, bool confined)
 	c->confined = confined;
 }
 
+int rap__core_os_gate(struct rap_core *c, enum rap__core_os op, const char *what)
+{
+	return c->os_gate ? c->os_gate(op, what) : 0;
+}
+
 int rap__core_open_file(struct rap_core *c, const char *path, int flags)
 {
-	if (c->confined) {
-		if ((flags & O_ACCMODE) != O_RDONLY && !rap_io_allow_write(c->io))
-			return RAP_EDENIED;
+	if (c->confined && (flags & O_ACCMODE) != O_RDONLY && !rap_io_allow_write(c->io))
+		return RAP_EDENIED;
+	int rc = rap__core_os_gate(c, RAP__CORE_OS_FILE, path);
+	if (rc < 0)
+		return rc;
+	if (c->confined)
 		return rap_io_open_local(c->io, path, flags);
-	}
 	int fd;
 	do
 		fd = open(path, flags | O_CLOEXEC, 0666);
