@@ -11,7 +11,18 @@
  * without a timeout by design (a remote command may run for minutes), so a watchdog thread
  * shuts the phase's socket down when its time is up: the blocked call fails, and the phase
  * reports what it measured until then. A server that serves one client at a time (stock
- * radare2) therefore costs a bounded wait, never a hang. */
+ * radare2) therefore costs a bounded wait, never a hang.
+ *
+ * The last phase has no raw counterpart: it compares the server with itself. A polite
+ * client times small round trips on the idle server, then again while other sessions run
+ * a heavy command in a loop (from their first answers on, so that the commands run in
+ * earnest); a server that runs commands on its one event-loop thread makes the polite
+ * client wait for them, one that runs them off the loop does not.
+ *
+ * With --write, pipelined WRITEs into a file of the server's are measured too, in stock
+ * 4 KiB messages and in the extension's 1 MiB ones, each next to raw TCP; with
+ * --sync-server also against a second server (rapsrv -w --sync) on the same file, so the
+ * ratio of the two is the cost of flushing every WRITE to disk before acknowledging it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +37,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +54,8 @@
 
 #include <rap/rap.h>
 
+#include "search_phase.h"
+
 #define KIB 1024u
 #define MIB (1024u * 1024u)
 #define NS_PER_S 1000000000ull
@@ -53,7 +67,14 @@
 #define MAX_SMALL 10000000ul   /* every latency sample is kept for the percentiles: 80 MB */
 #define MAX_SESSIONS 1000000ul
 #define DEFAULT_ROUNDS 3ul
+#define DEFAULT_SEARCH_BYTES (1024ull * MIB)
+#define MIN_SEARCH_BYTES 4096ull
+#define DEFAULT_WRITE_BYTES (8ull * MIB)
 #define MAX_ROUNDS 99ul
+#define DEFAULT_HEAVY 4ul
+#define MAX_HEAVY 64ul
+#define DEFAULT_HEAVY_CMD "px 0x1000000"
+#define DEFAULT_POLITE 500ul
 
 #define SMALL_LEN 16u          /* radare2's small-op benchmark is 'p8 16 @ X' */
 #define RAW_REQ 16u            /* raw ping-pong: a question about as long as SEEK+READ ... */
@@ -64,6 +85,10 @@
 #define SESSION_STALL_MS 2000  /* a new session that waits this long is not being served */
 #define SETTLE_MS 200          /* before reading RSS, so it is not caught mid-reply */
 #define FD_SPARE 64
+#define POLITE_WINDOW_MS 2000u /* polite round trips are spread over at least this long */
+#define HEAVY_REPLY_KEEP (1u * MIB) /* heavy replies above this are drained, not kept */
+#define POLITE_CMD_MAX 256u    /* the polite CMD's reply: 32 hex digits, a newline, NUL */
+#define BUSY_TARGET_MS 50.0    /* the project's target for the polite p99 beside them */
 #define OPEN_PERM (RAP_PERM_R | RAP_PERM_X) /* what radare2 sends for a plain open */
 #define RANDOM_SEED 0x9e3779b97f4a7c15ull   /* fixed: runs read the same offsets */
 
@@ -76,9 +101,13 @@ struct options {
 	char port[32];
 	char path[RAP_OPEN_PATH_MAX];
 	uint64_t bytes;
+	uint64_t search_bytes; /* the local search phase's file; 0 skips it */
 	unsigned long small;
 	unsigned long sessions;
 	unsigned long rounds; /* of each bulk and small group; the median round is reported */
+	unsigned long heavy;  /* sessions running heavy_cmd in the busy-server phase */
+	char heavy_cmd[256];
+	unsigned long polite; /* timed round trips of each kind, idle and busy */
 	double max_seconds;
 	long server_pid;      /* -1: none given */
 	int cpu_self, cpu_peer; /* --cpus: measuring thread, raw peers and server; -1 unpinned */
@@ -87,6 +116,9 @@ struct options {
 	bool verify;
 	bool json;
 	bool quiet;
+	char write_path[RAP_OPEN_PATH_MAX]; /* --write: "" skips the write phases */
+	uint64_t write_bytes;
+	char sync_host[256], sync_port[32]; /* --sync-server; sync_port "" when none */
 };
 
 /* ---- results -------------------------------------------------------------------------- */
@@ -127,6 +159,15 @@ struct bench {
 	struct result bulk_pipe, bulk_stock, bulk_raw;
 	struct result small_lib, small_stock, small_raw;
 	struct result sessions, idle_raw;
+	struct search_figures search;
+	/* Busy server: the polite client's rows on the idle server and beside the heavy
+	 * sessions, and the heavy sessions themselves (done = commands answered). */
+	struct result polite_read_idle, polite_read_busy, polite_cmd_idle, polite_cmd_busy;
+	struct result heavy;
+	uint64_t heavy_small;     /* heavy replies that came back short (not heavy at all) */
+	uint64_t heavy_timed;     /* heavy commands answered while the polite client was timed */
+	struct result write_small, write_small_sync, write_small_raw;
+	struct result write_large, write_large_sync, write_large_raw;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -152,6 +193,14 @@ static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Sleeps until the monotonic time `when` (ns), or not at all when it has passed. */
+static void sleep_until_ns(uint64_t when)
+{
+	struct timespec ts = { (time_t)(when / NS_PER_S), (long)(when % NS_PER_S) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 }
 
@@ -690,7 +739,11 @@ static void wire_end(struct bench *b, struct wire *w)
 
 /* ---- librap client -------------------------------------------------------------------- */
 
-static struct rap_client *client_start(struct bench *b, uint64_t deadline, struct result *r)
+/* Connects to host:port, optionally probes for the extension (larger messages), and opens
+ * path with perm, all watched by the watchdog until client_end. */
+static struct rap_client *client_start_to(struct bench *b, const char *host, const char *port,
+					  const char *path, uint8_t perm, bool probe,
+					  uint64_t deadline, struct result *r)
 {
 	struct rap_client *c = NULL;
 	int rc = rap_client_new(&c);
@@ -699,7 +752,7 @@ static struct rap_client *client_start(struct bench *b, uint64_t deadline, struc
 		return NULL;
 	}
 	int fd = -1;
-	rc = connect_by(b->o.host, b->o.port, deadline, &fd);
+	rc = connect_by(host, port, deadline, &fd);
 	if (rc == 0 && (rc = rap_client_attach_fd(c, fd)) < 0)
 		close(fd);
 	if (rc < 0) {
@@ -708,7 +761,16 @@ static struct rap_client *client_start(struct bench *b, uint64_t deadline, struc
 		return NULL;
 	}
 	watchdog_arm(&b->wd, fd, deadline);
-	rc = rap_client_open(c, b->o.path, OPEN_PERM);
+	if (probe && (rc = rap_client_probe(c)) != 1) {
+		if (rc == 0)
+			stop(r, EX_PROTOCOL, "the server does not speak the extension (1 MiB messages)");
+		else
+			call_failed(b, r, rc, "probe");
+		watchdog_disarm(&b->wd);
+		rap_client_free(c);
+		return NULL;
+	}
+	rc = rap_client_open(c, path, perm);
 	if (rc < 0) {
 		call_failed(b, r, rc, "OPEN");
 		watchdog_disarm(&b->wd);
@@ -716,6 +778,11 @@ static struct rap_client *client_start(struct bench *b, uint64_t deadline, struc
 		return NULL;
 	}
 	return c;
+}
+
+static struct rap_client *client_start(struct bench *b, uint64_t deadline, struct result *r)
+{
+	return client_start_to(b, b->o.host, b->o.port, b->o.path, OPEN_PERM, false, deadline, r);
 }
 
 static void client_end(struct bench *b, struct rap_client *c)
@@ -840,6 +907,105 @@ static void bulk_stock(struct bench *b, struct result *r)
 	}
 	wire_end(b, w);
 	free(w);
+}
+
+/* ---- phase 1b: bulk writes ------------------------------------------------------------ */
+
+/* Pipelined WRITEs of --write-bytes into --write PATH, from offset 0 and round again at its
+ * end, in calls of PIPE_CALL bytes; the client sends them as stock 4 KiB WRITEs or, after
+ * the probe, as the extension's 1 MiB ones. The file's byte at x ends up as buf[x %
+ * PIPE_CALL], which a read-back checks once the clock has stopped. */
+static void bulk_write(struct bench *b, struct result *r, bool sync_server, bool large)
+{
+	r->ran = true;
+	r->asked = b->o.write_bytes;
+	uint64_t deadline = phase_deadline(b);
+	uint8_t *buf = malloc(PIPE_CALL), *back = malloc(PIPE_CALL);
+	if (!buf || !back) {
+		stop(r, EX_OSERR, "out of memory");
+		free(buf);
+		free(back);
+		return;
+	}
+	uint64_t seed = RANDOM_SEED;
+	for (size_t i = 0; i < PIPE_CALL; i += 8) {
+		uint64_t v = next_random(&seed);
+		memcpy(buf + i, &v, 8);
+	}
+	const char *host = sync_server ? b->o.sync_host : b->o.host;
+	const char *port = sync_server ? b->o.sync_port : b->o.port;
+	struct rap_client *c = client_start_to(b, host, port, b->o.write_path, RAP_PERM_RW, large,
+					       deadline, r);
+	if (!c) {
+		free(buf);
+		free(back);
+		return;
+	}
+	uint64_t size = 0;
+	int rc = rap_client_size(c, &size);
+	if (rc < 0) {
+		call_failed(b, r, rc, "size of the --write file");
+	} else if (size < PIPE_CALL) {
+		stop(r, EX_DATAERR, "the --write file has %" PRIu64 " bytes; it needs %u", size,
+		     PIPE_CALL);
+	} else {
+		uint64_t off = 0, written = 0, t0 = now_ns(), t_end = t0;
+		while (r->done < r->asked) {
+			if (now_ns() >= deadline) {
+				time_is_up(b, r);
+				break;
+			}
+			size_t n = (size_t)min_u64(min_u64(PIPE_CALL, size - off), r->asked - r->done);
+			ssize_t put = rap_client_write_at(c, off, buf, n);
+			if (put < 0) {
+				call_failed(b, r, (int)put, "rap_client_write_at");
+				break;
+			}
+			if ((size_t)put != n) {
+				stop(r, EX_PROTOCOL, "write_at 0x%" PRIx64 " wrote %zd of %zu bytes", off,
+				     put, n);
+				break;
+			}
+			r->done += n;
+			t_end = now_ns();
+			written = min_u64(size, written + n);
+			off += n;
+			if (off == size)
+				off = 0;
+		}
+		r->seconds = (double)(t_end - t0) / NS_PER_S;
+		size_t check = (size_t)min_u64(PIPE_CALL, written);
+		if (r->exit == 0 && check) {
+			ssize_t got = rap_client_read_at(c, 0, back, check);
+			if (got < 0)
+				call_failed(b, r, (int)got, "reading the written data back");
+			else if ((size_t)got != check || memcmp(back, buf, check) != 0)
+				stop(r, EX_DATAERR, "the data read back differs from what was written");
+		}
+	}
+	client_end(b, c);
+	free(buf);
+	free(back);
+}
+
+static void write_small_plain(struct bench *b, struct result *r)
+{
+	bulk_write(b, r, false, false);
+}
+
+static void write_small_sync(struct bench *b, struct result *r)
+{
+	bulk_write(b, r, true, false);
+}
+
+static void write_large_plain(struct bench *b, struct result *r)
+{
+	bulk_write(b, r, false, true);
+}
+
+static void write_large_sync(struct bench *b, struct result *r)
+{
+	bulk_write(b, r, true, true);
 }
 
 /* ---- phase 2: small reads ------------------------------------------------------------- */
@@ -1209,10 +1375,10 @@ static int raw_pair(struct raw_peer *p, void *(*fn)(void *), pthread_t *th, int 
 	return 0;
 }
 
-static void raw_bulk(struct bench *b, struct result *r)
+static void raw_bulk_bytes(struct bench *b, struct result *r, uint64_t bytes)
 {
 	r->ran = true;
-	r->asked = b->o.bytes;
+	r->asked = bytes;
 	struct raw_peer p = {
 		.lfd = -1, .cpu = b->o.cpu_peer, .deadline = phase_deadline(b), .bytes = r->asked,
 	};
@@ -1247,6 +1413,17 @@ static void raw_bulk(struct bench *b, struct result *r)
 	pthread_join(th, NULL);
 	close(p.lfd);
 	free(buf);
+}
+
+static void raw_bulk(struct bench *b, struct result *r)
+{
+	raw_bulk_bytes(b, r, b->o.bytes);
+}
+
+/* The baseline of the write phases: as many bytes over raw TCP. */
+static void raw_bulk_write(struct bench *b, struct result *r)
+{
+	raw_bulk_bytes(b, r, b->o.write_bytes);
 }
 
 static void raw_pingpong(struct bench *b, struct result *r)
@@ -1362,6 +1539,345 @@ out:
 		close(lfd);
 	free(fds);
 	free(pf);
+}
+
+/* ---- phase 5: a polite client beside heavy commands ----------------------------------- */
+
+/* One CMD as a stock client sends it (the text with its NUL), awaited. The reply's text
+ * goes to dst (at most cap bytes, NUL included); a longer one is a protocol error here. */
+static int wire_cmd(struct wire *w, const char *cmd, char *dst, size_t cap, size_t *len)
+{
+	uint8_t q[5 + 256];
+	struct rap_msg m = {
+		.op = RAP_OP_CMD, .len = (uint32_t)strlen(cmd) + 1, .data = (const uint8_t *)cmd,
+	};
+	ssize_t n = rap_msg_encode(&m, q, sizeof q);
+	if (n <= 0)
+		return RAP_EINVAL;
+	int rc = rap_send_all(w->fd, q, (size_t)n);
+	uint8_t h[5];
+	if (rc == 0)
+		rc = wire_take(w, h, sizeof h);
+	if (rc < 0)
+		return rc;
+	uint32_t l = be32(h + 1);
+	if (h[0] != (RAP_OP_CMD | RAP_REPLY) || l > cap)
+		return RAP_EPROTO;
+	if ((rc = wire_take(w, dst, l)) < 0)
+		return rc;
+	*len = l;
+	return 0;
+}
+
+/* What "p8 16 @ off" must print: the bytes as lower-case hex pairs and a newline. */
+static bool p8_ok(const struct bench *b, uint64_t off, const char *text, size_t len,
+		  uint32_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (len < 2 * (size_t)n + 1 || text[2 * n] != '\n')
+		return false;
+	for (uint32_t i = 0; i < 2 * n; i++)
+		if (!strchr(hex, text[i]) || !text[i])
+			return false;
+	if (!b->local)
+		return true;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t v = b->local[off + i];
+		if (text[2 * i] != hex[v >> 4] || text[2 * i + 1] != hex[v & 15])
+			return false;
+	}
+	return true;
+}
+
+/* The polite client's two kinds of round trip, alternated until each was timed `polite`
+ * times: a stock read (SEEK SET, await, READ 16, await: what radare2 does) and a small
+ * command (CMD "p8 16 @ off", awaited), each at a random offset and checked. The pairs are
+ * paced over POLITE_WINDOW_MS at least, so that beside heavy commands they sample all of
+ * their work rather than a burst at one moment of it (a pair that comes back late starts
+ * the next at once). */
+static void polite_rounds(struct bench *b, struct wire *w, uint64_t deadline, uint64_t *rng,
+			  struct result *rr, struct result *rc_)
+{
+	rr->ran = rc_->ran = true;
+	rr->asked = rc_->asked = b->o.polite;
+	uint64_t *lr = malloc((size_t)b->o.polite * sizeof *lr);
+	uint64_t *lc = malloc((size_t)b->o.polite * sizeof *lc);
+	if (!lr || !lc) {
+		stop(rr, EX_OSERR, "out of memory");
+		stop(rc_, EX_OSERR, "out of memory");
+		free(lr);
+		free(lc);
+		return;
+	}
+	uint32_t len = (uint32_t)min_u64(SMALL_LEN, b->size);
+	uint8_t buf[SMALL_LEN];
+	char text[POLITE_CMD_MAX];
+	uint64_t tr = 0, tc = 0;
+	uint64_t pace = (uint64_t)POLITE_WINDOW_MS * 1000000u / b->o.polite, start = now_ns();
+	for (uint64_t pair = 0; rr->done < rr->asked || rc_->done < rc_->asked; pair++) {
+		sleep_until_ns(min_u64(start + pair * pace, deadline));
+		if (now_ns() >= deadline) {
+			if (rr->done < rr->asked)
+				time_is_up(b, rr);
+			if (rc_->done < rc_->asked)
+				time_is_up(b, rc_);
+			break;
+		}
+		uint64_t off = next_random(rng) % (b->size - len + 1);
+		if (rr->done < rr->asked) {
+			uint64_t t = now_ns();
+			if (wire_read_at(b, w, off, buf, len, rr) < 0)
+				break;
+			uint64_t e = now_ns();
+			if (!data_ok(b, off, buf, len, true)) {
+				stop(rr, EX_DATAERR, "data at 0x%" PRIx64 " differs from the local file",
+				     off);
+				break;
+			}
+			lr[rr->done++] = e - t;
+			tr += e - t;
+		}
+		if (rc_->done < rc_->asked) {
+			char cmd[64];
+			snprintf(cmd, sizeof cmd, "p8 %u @ 0x%" PRIx64, len, off);
+			size_t tl = 0;
+			uint64_t t = now_ns();
+			int rc = wire_cmd(w, cmd, text, sizeof text, &tl);
+			uint64_t e = now_ns();
+			if (rc < 0) {
+				call_failed(b, rc_, rc, "polite CMD");
+				break;
+			}
+			if (!p8_ok(b, off, text, tl, len)) {
+				text[tl ? tl - 1 : 0] = '\0';
+				stop(rc_, EX_DATAERR, "'%s' answered '%.80s' (are commands allowed? "
+				     "rapsrv --cmd read)", cmd, text);
+				break;
+			}
+			lc[rc_->done++] = e - t;
+			tc += e - t;
+		}
+	}
+	/* A row cut short by the other kind's failure says so rather than look complete. */
+	if (rr->done < rr->asked && !rr->exit)
+		stop(rr, rc_->exit, "stopped with the CMD round trips (see there)");
+	if (rc_->done < rc_->asked && !rc_->exit)
+		stop(rc_, rr->exit, "stopped with the read round trips (see there)");
+	/* Each row's time is its own round trips: the two kinds are interleaved. */
+	rr->seconds = (double)tr / NS_PER_S;
+	rc_->seconds = (double)tc / NS_PER_S;
+	latency_stats(rr, lr, (size_t)rr->done);
+	latency_stats(rc_, lc, (size_t)rc_->done);
+	free(lr);
+	free(lc);
+}
+
+/* A session that runs the heavy command again and again, reading every reply (a client
+ * that reads: the server owes it its output) but keeping none of it. */
+struct heavy {
+	struct bench *b;
+	struct rap_client *c;
+	pthread_t thread;
+	bool joinable;
+	atomic_bool *stopping;
+	atomic_ullong answered;   /* commands answered so far (read while it runs) */
+	uint64_t small;           /* answers too short to be heavy */
+	int err;                  /* the call that ended it early, 0 when none */
+	char first_small[96];     /* the start of the first short answer */
+};
+
+/* Heavy sessions stand for other machines' clients: they run on any CPU, not on the one
+ * --cpus gave the measuring thread (whose affinity new threads inherit). */
+static void unpin_thread(long cpus)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	for (long i = 0; i < cpus && i < CPU_SETSIZE; i++)
+		CPU_SET((int)i, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *heavy_main(void *arg)
+{
+	struct heavy *h = arg;
+	if (h->b->o.cpu_self >= 0)
+		unpin_thread(h->b->cpus);
+	while (!atomic_load(h->stopping)) {
+		char *out = NULL;
+		size_t len = 0;
+		int rc = rap_client_cmd(h->c, h->b->o.heavy_cmd, &out, &len);
+		if (rc == RAP_ETOOBIG) {
+			/* Longer than HEAVY_REPLY_KEEP: read to its end and dropped. */
+			atomic_fetch_add(&h->answered, 1);
+			continue;
+		}
+		if (rc < 0) {
+			if (!atomic_load(h->stopping))
+				h->err = rc;
+			break;
+		}
+		atomic_fetch_add(&h->answered, 1);
+		if (!h->small++)
+			snprintf(h->first_small, sizeof h->first_small, "%.*s",
+				 (int)strcspn(out, "\n"), out);
+		free(out);
+	}
+	return NULL;
+}
+
+/* Connects, probes (our server then sends the whole output, as to rapcli) and opens,
+ * within SESSION_STALL_MS: a server that serves one client at a time (stock radare2) does
+ * not answer while the polite client is connected. */
+static struct rap_client *heavy_client(struct bench *b, size_t nth, uint64_t deadline,
+				       struct result *r)
+{
+	uint64_t step = min_u64(deadline, now_ns() + SESSION_STALL_MS * 1000000ull);
+	struct rap_client *c = NULL;
+	int rc = rap_client_new(&c);
+	int fd = -1;
+	if (rc == 0)
+		rc = rap_client_set_max_reply(c, HEAVY_REPLY_KEEP);
+	if (rc == 0 && (rc = connect_by(b->o.host, b->o.port, step, &fd)) == 0 &&
+	    (rc = rap_client_attach_fd(c, fd)) < 0)
+		close(fd);
+	if (rc < 0) {
+		stop(r, exit_for(rc), "heavy session %zu: connect: %s", nth, rap_strerror(rc));
+		rap_client_free(c);
+		return NULL;
+	}
+	watchdog_arm(&b->wd, fd, step);
+	rc = rap_client_probe(c);
+	if (rc >= 0)
+		rc = rap_client_open(c, b->o.path, OPEN_PERM);
+	watchdog_disarm(&b->wd);
+	if (rc < 0) {
+		if (watchdog_fired(&b->wd) && step < deadline)
+			stop(r, EX_TEMPFAIL, "heavy session %zu got no answer within %d ms: the server "
+			     "is not serving that many sessions at once", nth, SESSION_STALL_MS);
+		else
+			call_failed(b, r, rc, "heavy session: probe and OPEN");
+		rap_client_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static uint64_t heavy_answered(struct heavy *hs, size_t n)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += atomic_load(&hs[i].answered);
+	return sum;
+}
+
+/* The polite client first times its round trips on the idle server, then, on the same
+ * connection, while `heavy` other sessions each run the heavy command in a loop: a
+ * server that runs commands on its one event-loop thread makes it wait for them. The busy
+ * timing starts once every heavy session has had an answer, so that their commands run
+ * in earnest (not just begin) while it lasts. Both halves are bounded by --max-seconds
+ * (the wait for those first answers by half of it); the heavy sessions are then cut off
+ * (shutdown() ends their blocked calls) and joined. */
+static void busy_server(struct bench *b)
+{
+	struct result *h = &b->heavy;
+	h->ran = true;
+	h->asked = b->o.heavy;
+	uint64_t rng = RANDOM_SEED ^ 0x5bd1e995u;
+	struct wire *w = calloc(1, sizeof *w);
+	struct heavy *hs = calloc(b->o.heavy, sizeof *hs);
+	if (!w || !hs) {
+		stop(h, EX_OSERR, "out of memory");
+		free(w);
+		free(hs);
+		return;
+	}
+	w->fd = -1;
+	uint64_t deadline = phase_deadline(b);
+	progress(b, "busy server: polite client on the idle server");
+	if (wire_start(b, w, deadline, &b->polite_read_idle) < 0) {
+		wire_end(b, w);
+		free(w);
+		free(hs);
+		return;
+	}
+	polite_rounds(b, w, deadline, &rng, &b->polite_read_idle, &b->polite_cmd_idle);
+	watchdog_disarm(&b->wd);
+	if (b->polite_read_idle.exit || b->polite_cmd_idle.exit) {
+		stop(h, EX_TEMPFAIL, "not started: the polite client failed on the idle server");
+		wire_end(b, w);
+		free(w);
+		free(hs);
+		return;
+	}
+
+	progress(b, "busy server: %lu sessions running '%s'", b->o.heavy, b->o.heavy_cmd);
+	deadline = phase_deadline(b);
+	atomic_bool stopping;
+	atomic_init(&stopping, false);
+	/* Every session connects, probes and opens before any asks: against a server that
+	 * runs commands on its event loop, a later one could not even connect meanwhile. */
+	size_t ready = 0, started = 0;
+	for (; ready < b->o.heavy; ready++) {
+		hs[ready].b = b;
+		hs[ready].stopping = &stopping;
+		atomic_init(&hs[ready].answered, 0);
+		hs[ready].c = heavy_client(b, ready + 1, deadline, h);
+		if (!hs[ready].c)
+			break;
+	}
+	for (; ready == b->o.heavy && started < ready; started++) {
+		if (pthread_create(&hs[started].thread, NULL, heavy_main, &hs[started]) != 0) {
+			stop(h, EX_OSERR, "cannot start a thread");
+			break;
+		}
+		hs[started].joinable = true;
+	}
+	/* Time the polite client once every heavy session has been answered: its commands
+	 * then run in earnest. A server slow to answer them gets half the phase's time. */
+	uint64_t warm = now_ns(), warm_end = warm + (deadline - min_u64(warm, deadline)) / 2;
+	size_t answered = 0;
+	while (started == b->o.heavy && now_ns() < warm_end) {
+		answered = 0;
+		for (size_t i = 0; i < started; i++)
+			answered += atomic_load(&hs[i].answered) > 0;
+		if (answered == started)
+			break;
+		sleep_ms(5);
+	}
+	if (started == b->o.heavy && answered < started)
+		snprintf(h->note, sizeof h->note, "%zu of %zu heavy sessions answered in the first "
+			 "%.1f s; the polite client was timed anyway", answered, started,
+			 (double)(warm_end - warm) / NS_PER_S);
+	uint64_t t0 = now_ns(), before = heavy_answered(hs, started);
+	if (started == b->o.heavy) {
+		watchdog_arm(&b->wd, w->fd, deadline);
+		polite_rounds(b, w, deadline, &rng, &b->polite_read_busy, &b->polite_cmd_busy);
+		watchdog_disarm(&b->wd);
+	}
+	b->heavy_timed = heavy_answered(hs, started) - before;
+	h->seconds = (double)(now_ns() - t0) / NS_PER_S;
+	if (started == b->o.heavy && b->heavy_timed == 0 && !h->note[0])
+		snprintf(h->note, sizeof h->note, "no heavy command was answered while the polite "
+			 "client was timed");
+	atomic_store(&stopping, true);
+	for (size_t i = 0; i < started; i++)
+		shutdown(rap_client_fd(hs[i].c), SHUT_RDWR);
+	for (size_t i = 0; i < b->o.heavy; i++) {
+		if (hs[i].joinable)
+			pthread_join(hs[i].thread, NULL);
+		h->done += atomic_load(&hs[i].answered);
+		b->heavy_small += hs[i].small;
+		if (hs[i].err)
+			stop(h, exit_for(hs[i].err), "heavy session %zu: %s", i + 1,
+			     rap_strerror(hs[i].err));
+		if (hs[i].small && !h->note[0])
+			snprintf(h->note, sizeof h->note, "%" PRIu64 " answers were short, not heavy: "
+				 "'%s'", hs[i].small, hs[i].first_small);
+		rap_client_free(hs[i].c);
+	}
+	wire_end(b, w);
+	free(w);
+	free(hs);
 }
 
 /* ---- rounds --------------------------------------------------------------------------- */
@@ -1553,6 +2069,64 @@ static double lat_ratio(const struct result *a, const struct result *b, int whic
 	return which == 50 ? ratio(a->p50, b->p50) : ratio(a->p99, b->p99);
 }
 
+/* GB/s (10^9 bytes) of a search, or a negative value when it was not measured. */
+static double search_rate(const struct search_figures *s, double secs)
+{
+	return s->ran && !s->exit && secs > 0 ? (double)s->bytes / secs / 1e9 : -1;
+}
+
+static void print_search(const struct search_figures *s)
+{
+	printf("\n  %-52s %8s %8s  %s\n", "local search (GB = 10^9 bytes)", "seconds", "GB/s", "status");
+	if (!s->ran) {
+		printf("  %-52s %8s %8s  %s\n", "rap /x 8 bytes (librap-core, 1 MiB chunks)", "-", "-", "skipped");
+		printf("  %-52s %8s %8s  %s\n", "memmem loop over the mapped file", "-", "-", "skipped");
+		return;
+	}
+	const char *st = s->exit ? "failed" : "ok";
+	char what[80];
+	snprintf(what, sizeof what, "rap /x 8 bytes over %.2f GiB (%llu hits)", (double)s->bytes / (1u << 30),
+		 (unsigned long long)s->rap_hits);
+	double rr = search_rate(s, s->rap_s), mr = search_rate(s, s->memmem_s);
+	if (s->exit) {
+		printf("  %-52s %8s %8s  %s\n", what, "n/a", "n/a", st);
+		printf("  %-52s %8s %8s  %s\n", "memmem loop over the mapped file", "n/a", "n/a", st);
+		printf("  note: %s\n", s->note);
+		return;
+	}
+	printf("  %-52s %8.3f %8.2f  %s\n", what, s->rap_s, rr, st);
+	printf("  %-52s %8.3f %8.2f  %s\n", "memmem loop over the mapped file", s->memmem_s, mr, st);
+	char target[64];
+	snprintf(target, sizeof target, "   (rap >= 1 GB/s: %s)", rr >= 1.0 ? "met" : "NOT met");
+	printf("\nratio to memmem, same run (median of %u rounds)\n", s->rounds);
+	print_ratio("search GB/s: rap /x / memmem", ratio(rr, mr), target);
+}
+
+/* The polite rows' names, with the heavy session count. */
+static void busy_names(const struct bench *b, char names[4][48])
+{
+	snprintf(names[0], 48, "polite stock read 16, idle server");
+	snprintf(names[1], 48, "polite stock read 16, %lu heavy sessions", b->o.heavy);
+	snprintf(names[2], 48, "polite CMD p8 16, idle server");
+	snprintf(names[3], 48, "polite CMD p8 16, %lu heavy sessions", b->o.heavy);
+}
+
+/* A busy row that ran out of --max-seconds: its round trips took longer than any target
+ * (the p99 of the ones that finished, if any, says too little). */
+static bool busy_timed_out(const struct bench *b)
+{
+	return b->polite_read_busy.exit == EX_TEMPFAIL || b->polite_cmd_busy.exit == EX_TEMPFAIL;
+}
+
+/* The larger of the two busy p99s, in ms, or -1 when either is missing. */
+static double busy_p99_ms(const struct bench *b)
+{
+	const struct result *r = &b->polite_read_busy, *c = &b->polite_cmd_busy;
+	if (!r->has_lat || !c->has_lat)
+		return -1;
+	return (r->p99 > c->p99 ? r->p99 : c->p99) / 1000.0;
+}
+
 static void print_human(const struct bench *b)
 {
 	const struct options *o = &b->o;
@@ -1566,14 +2140,27 @@ static void print_human(const struct bench *b)
 		       b->busy_cpus, b->busy_cpus > 0.25 ? " (expect noisy ratios)" : "");
 	printf("placement: %s\n", b->placement);
 	printf("bounds: %" PRIu64 " bytes per bulk mode, %lu small reads, %lu sessions, "
-	       "%g s per phase; median of %lu rounds\ndata checked %s\n",
-	       o->bytes, o->small, o->sessions, o->max_seconds, o->rounds, b->verify_note);
+	       "%lu polite round trips of each kind beside %lu heavy sessions, %g s per phase; "
+	       "median of %lu rounds\ndata checked %s\n",
+	       o->bytes, o->small, o->sessions, o->polite, o->heavy, o->max_seconds, o->rounds,
+	       b->verify_note);
 
 	printf("\n  %-40s %12s %9s %10s  %s\n", "bulk read (MB = 10^6 bytes)", "bytes", "seconds",
 	       "MB/s", "status");
 	print_bulk_row("rap read_at (SEEK+READ 4096, pipelined)", &b->bulk_pipe);
 	print_bulk_row(stock_bulk_name(b), &b->bulk_stock);
 	print_bulk_row("raw tcp: 4096-byte writes", &b->bulk_raw);
+
+	if (o->write_path[0]) {
+		printf("\n  %-40s %12s %9s %10s  %s\n", "bulk write (MB = 10^6 bytes)", "bytes",
+		       "seconds", "MB/s", "status");
+		print_bulk_row("rap write_at: WRITE 4096, pipelined", &b->write_small);
+		print_bulk_row("  same, server with --sync", &b->write_small_sync);
+		print_bulk_row("raw tcp (baseline of the 4096 rows)", &b->write_small_raw);
+		print_bulk_row("rap write_at: WRITE 1 MiB (extension)", &b->write_large);
+		print_bulk_row("  same, server with --sync", &b->write_large_sync);
+		print_bulk_row("raw tcp (baseline of the 1 MiB rows)", &b->write_large_raw);
+	}
 
 	printf("\n  %-40s %8s %8s %10s %8s %8s %8s %9s  %s\n", "small round trips (us)", "ops",
 	       "seconds", "ops/s", "p50", "p90", "p99", "max", "status");
@@ -1586,12 +2173,35 @@ static void print_human(const struct bench *b)
 	print_held_row("rap sessions (server RSS)", &b->sessions);
 	print_held_row("raw tcp pairs (own RSS)", &b->idle_raw);
 
+	char busy[4][48];
+	busy_names(b, busy);
+	printf("\n  %-40s %8s %8s %10s %8s %8s %8s %9s  %s\n", "busy server: polite client (us)",
+	       "ops", "seconds", "ops/s", "p50", "p90", "p99", "max", "status");
+	print_ops_row(busy[0], &b->polite_read_idle);
+	print_ops_row(busy[1], &b->polite_read_busy);
+	print_ops_row(busy[2], &b->polite_cmd_idle);
+	print_ops_row(busy[3], &b->polite_cmd_busy);
+	if (b->heavy.ran)
+		printf("  heavy sessions: %lu running '%s': %" PRIu64 " answered in the %.3f s the "
+		       "polite client was timed, %" PRIu64 " in all  %s\n", b->o.heavy,
+		       b->o.heavy_cmd, b->heavy_timed, b->heavy.seconds, b->heavy.done,
+		       status_of(&b->heavy));
+	else
+		printf("  heavy sessions: skipped\n");
+
 	const struct result *notes[] = { &b->bulk_pipe, &b->bulk_stock, &b->bulk_raw,
 					 &b->small_lib, &b->small_stock, &b->small_raw,
-					 &b->sessions, &b->idle_raw };
+					 &b->sessions, &b->idle_raw, &b->polite_read_idle,
+					 &b->polite_read_busy, &b->polite_cmd_idle,
+					 &b->polite_cmd_busy, &b->heavy,
+					 &b->write_small, &b->write_small_sync, &b->write_small_raw,
+					 &b->write_large, &b->write_large_sync, &b->write_large_raw };
 	const char *names[] = { "rap read_at bulk", "rap stock bulk", "raw bulk",
 				"rap read_at small", "rap stock small", "raw ping-pong",
-				"rap sessions", "raw idle" };
+				"rap sessions", "raw idle", busy[0], busy[1], busy[2], busy[3],
+				"heavy sessions",
+				"rap write 4096", "rap write 4096 --sync", "raw (write 4096)",
+				"rap write 1 MiB", "rap write 1 MiB --sync", "raw (write 1 MiB)" };
 	bool header = false;
 	for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
 		if (!notes[i]->note[0])
@@ -1626,6 +2236,39 @@ static void print_human(const struct bench *b)
 		snprintf(per_r, sizeof per_r, "%.2f KiB", rss_per(&b->idle_raw));
 	printf("  %-52s %s vs %s\n", "RSS per idle session: rap server vs raw pair", per_s,
 	       per_r);
+	print_search(&b->search);
+
+	printf("\npolite client beside %lu heavy sessions, against the idle server, same run\n",
+	       b->o.heavy);
+	print_ratio("p50 latency, stock read 16: busy / idle",
+		    lat_ratio(&b->polite_read_busy, &b->polite_read_idle, 50), "");
+	print_ratio("p99 latency, stock read 16: busy / idle",
+		    lat_ratio(&b->polite_read_busy, &b->polite_read_idle, 99), "");
+	print_ratio("p50 latency, CMD p8 16: busy / idle",
+		    lat_ratio(&b->polite_cmd_busy, &b->polite_cmd_idle, 50), "");
+	print_ratio("p99 latency, CMD p8 16: busy / idle",
+		    lat_ratio(&b->polite_cmd_busy, &b->polite_cmd_idle, 99), "");
+	double p99 = busy_p99_ms(b);
+	if (busy_timed_out(b))
+		printf("  %-52s %8s   (target < %.0f ms: NOT met: round trips still unanswered "
+		       "at --max-seconds)\n", "p99 latency while busy, the worse kind (ms)", "n/a",
+		       BUSY_TARGET_MS);
+	else if (p99 < 0)
+		printf("  %-52s %8s\n", "p99 latency while busy, the worse kind (ms)", "n/a");
+	else
+		printf("  %-52s %8.1f   (target < %.0f ms: %s)\n",
+		       "p99 latency while busy, the worse kind (ms)", p99, BUSY_TARGET_MS,
+		       p99 < BUSY_TARGET_MS ? "met" : "NOT met");
+	if (o->write_path[0]) {
+		print_ratio("write MB/s, WRITE 4096: rap / raw",
+			    ratio(per_second(&b->write_small), per_second(&b->write_small_raw)), "");
+		print_ratio("write MB/s, WRITE 4096: --sync / without",
+			    ratio(per_second(&b->write_small_sync), per_second(&b->write_small)), "");
+		print_ratio("write MB/s, WRITE 1 MiB: rap / raw",
+			    ratio(per_second(&b->write_large), per_second(&b->write_large_raw)), "");
+		print_ratio("write MB/s, WRITE 1 MiB: --sync / without",
+			    ratio(per_second(&b->write_large_sync), per_second(&b->write_large)), "");
+	}
 }
 
 static void json_str(const char *s)
@@ -1710,21 +2353,52 @@ static void print_json(const struct bench *b)
 	printf(",");
 	printf("\"verify\":");
 	json_str(b->verify_note);
-	printf(",\"config\":{\"bytes\":%" PRIu64 ",\"small\":%lu,\"sessions\":%lu,"
-	       "\"rounds\":%lu,\"max_seconds\":%g,\"pipeline\":%s,\"r2_exact\":%s},",
-	       o->bytes, o->small, o->sessions, o->rounds, o->max_seconds,
+	printf(",\"config\":{\"bytes\":%" PRIu64 ",\"search_bytes\":%" PRIu64 ",\"small\":%lu,\"sessions\":%lu,"
+	       "\"heavy\":%lu,\"polite\":%lu,"
+	       "\"rounds\":%lu,\"max_seconds\":%g,\"pipeline\":%s,\"r2_exact\":%s,"
+	       "\"write_bytes\":%" PRIu64 ",\"write_path\":",
+	       o->bytes, o->search_bytes, o->small, o->sessions, o->heavy, o->polite, o->rounds, o->max_seconds,
 	       o->pipeline ? "true" : "false",
-	       o->r2_exact ? "true" : "false");
+	       o->r2_exact ? "true" : "false", o->write_path[0] ? o->write_bytes : 0);
+	if (o->write_path[0])
+		json_str(o->write_path);
+	else
+		printf("null");
+	printf(",\"sync_server\":");
+	if (o->sync_port[0]) {
+		printf("{\"host\":");
+		json_str(o->sync_host);
+		printf(",\"port\":%s}", o->sync_port);
+	} else {
+		printf("null");
+	}
+	printf("},");
 	printf("\"rap\":{");
 	json_bulk("bulk_pipelined", &b->bulk_pipe, true);
 	json_bulk("bulk_stock", &b->bulk_stock, true);
 	json_ops("small_pipelined", &b->small_lib, true);
 	json_ops("small_stock", &b->small_stock, true);
-	json_held("sessions", &b->sessions, false);
+	json_held("sessions", &b->sessions, true);
+	json_bulk("write_4k", &b->write_small, true);
+	json_bulk("write_4k_sync", &b->write_small_sync, true);
+	json_bulk("write_1m", &b->write_large, true);
+	json_bulk("write_1m_sync", &b->write_large_sync, false);
 	printf("},\"raw\":{");
 	json_bulk("bulk", &b->bulk_raw, true);
 	json_ops("pingpong", &b->small_raw, true);
-	json_held("idle", &b->idle_raw, false);
+	json_held("idle", &b->idle_raw, true);
+	json_bulk("write_4k", &b->write_small_raw, true);
+	json_bulk("write_1m", &b->write_large_raw, false);
+	printf("},\"busy\":{\"heavy_sessions\":%lu,\"heavy_command\":", o->heavy);
+	json_str(o->heavy_cmd);
+	printf(",\"polite\":%lu,", o->polite);
+	json_common("heavy", &b->heavy);
+	printf("\"answered\":%" PRIu64 ",\"answered_while_timed\":%" PRIu64
+	       ",\"short_answers\":%" PRIu64 "},", b->heavy.done, b->heavy_timed, b->heavy_small);
+	json_ops("polite_read_idle", &b->polite_read_idle, true);
+	json_ops("polite_read_busy", &b->polite_read_busy, true);
+	json_ops("polite_cmd_idle", &b->polite_cmd_idle, true);
+	json_ops("polite_cmd_busy", &b->polite_cmd_busy, false);
 	double small = ratio(per_second(&b->small_lib), per_second(&b->small_raw));
 	printf("},\"ratios\":{");
 	json_num("bulk_pipelined", ratio(per_second(&b->bulk_pipe), per_second(&b->bulk_raw)), true);
@@ -1735,8 +2409,32 @@ static void print_json(const struct bench *b)
 	json_num("small_stock_rate",
 		 ratio(per_second(&b->small_stock), per_second(&b->small_raw)), true);
 	json_num("p50_latency", lat_ratio(&b->small_lib, &b->small_raw, 50), true);
-	json_num("p99_latency", lat_ratio(&b->small_lib, &b->small_raw, 99), false);
-	printf("}}\n");
+	json_num("p99_latency", lat_ratio(&b->small_lib, &b->small_raw, 99), true);
+	json_num("write_4k", ratio(per_second(&b->write_small), per_second(&b->write_small_raw)), true);
+	json_num("write_4k_sync_cost",
+		 ratio(per_second(&b->write_small_sync), per_second(&b->write_small)), true);
+	json_num("write_1m", ratio(per_second(&b->write_large), per_second(&b->write_large_raw)), true);
+	json_num("write_1m_sync_cost",
+		 ratio(per_second(&b->write_large_sync), per_second(&b->write_large)), true);
+	json_num("polite_read_p99_busy_over_idle",
+		 lat_ratio(&b->polite_read_busy, &b->polite_read_idle, 99), true);
+	json_num("polite_cmd_p99_busy_over_idle",
+		 lat_ratio(&b->polite_cmd_busy, &b->polite_cmd_idle, 99), true);
+	double p99 = busy_p99_ms(b);
+	json_num("polite_p99_busy_ms", p99, true);
+	json_num("polite_p99_busy_target_ms", BUSY_TARGET_MS, true);
+	printf("\"polite_p99_busy_target_met\":%s,",
+	       busy_timed_out(b) ? "false" : p99 < 0 ? "null" : p99 < BUSY_TARGET_MS ? "true" : "false");
+	const struct search_figures *sf = &b->search;
+	double rr = search_rate(sf, sf->rap_s), mr = search_rate(sf, sf->memmem_s);
+	json_num("search_rap_memmem", ratio(rr, mr), false);
+	printf("},\"search\":{\"status\":\"%s\",\"exit\":%d,\"note\":",
+	       !sf->ran ? "skipped" : sf->exit ? "failed" : "ok", sf->exit);
+	json_str(sf->note);
+	printf(",\"bytes\":%" PRIu64 ",\"rounds\":%u,\"hits\":%" PRIu64 ",", sf->bytes, sf->rounds, sf->rap_hits);
+	json_num("rap_gb_per_s", rr, true);
+	json_num("memmem_gb_per_s", mr, true);
+	printf("\"rap_target_met\":%s}}\n", rr < 0 ? "null" : rr >= 1.0 ? "true" : "false");
 }
 
 /* ---- command line --------------------------------------------------------------------- */
@@ -1746,7 +2444,10 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: rapbench [OPTIONS] [rap://]HOST:PORT[/PATH] [PATH]\n"
 		"Measure a RAP server on this machine against raw TCP, in one run: bulk reads,\n"
-		"small-read rate and latency, and the memory of many idle sessions.\n"
+		"small-read rate and latency, the memory of many idle sessions, a polite\n"
+		"client's latency while other sessions run heavy commands, a local search\n"
+		"(/x through librap-core) against a memmem loop over the same file, and with\n"
+		"--write bulk writes (and the cost of rapsrv --sync, with --sync-server).\n"
 		"HOST must be loopback: 127.0.0.0/8, ::1 or localhost. PATH is the file the server\n"
 		"opens (absolute paths are also checked against the local copy).\n"
 		"\n"
@@ -1754,9 +2455,16 @@ static void usage(FILE *out)
 		"                           (default 256M; k/M/G suffixes; 0 skips bulk)\n"
 		"      --small N            small-read round trips (default 20000; 0 skips)\n"
 		"      --sessions K         idle sessions to hold (default 1000; 0 skips)\n"
+		"      --search-bytes SIZE  size of the file the local search phase writes to\n"
+		"                           $TMPDIR (default 1G; k/M/G; at least 4k; 0 skips)\n"
+		"      --heavy K            sessions running a heavy command while the polite\n"
+		"                           client is timed (default 4; 0 skips)\n"
+		"      --heavy-cmd CMD      their command (default 'px 0x1000000')\n"
+		"      --polite N           polite round trips of each kind, on the idle server\n"
+		"                           and beside the heavy sessions (default 500; 0 skips)\n"
 		"      --server-pid PID     read the server's RSS from /proc/PID/status\n"
-		"      --rounds N           repeat the bulk and small phases N times, interleaved,\n"
-		"                           and report the median round (default 3)\n"
+		"      --rounds N           repeat the bulk, write and small phases N times,\n"
+		"                           interleaved, and report the median round (default 3)\n"
 		"      --max-seconds S      wall-time limit of each phase and round (default 60)\n"
 		"      --cpus A,B           run the measuring thread on CPU A and the raw peers on\n"
 		"                           CPU B; start the server on B (taskset -c B) too\n"
@@ -1764,6 +2472,11 @@ static void usage(FILE *out)
 		"      --r2-exact           stock modes also send SEEK CUR 0 before each READ,\n"
 		"                           exactly as radare2 6.x does\n"
 		"      --no-verify          do not compare replies with the local file\n"
+		"      --write WPATH        also measure pipelined WRITEs into WPATH, a file of at\n"
+		"                           least 4 MiB on a server started with -w (overwritten)\n"
+		"      --write-bytes SIZE   bytes per write mode (default 8M; k/M/G suffixes)\n"
+		"      --sync-server [HOST:]PORT  a second server, started with -w --sync, serving\n"
+		"                           WPATH too: its writes are measured next to the first's\n"
 		"      --json               print one JSON object instead of the table\n"
 		"  -q, --quiet              no progress lines on stderr\n"
 		"  -h, --help               show this help and exit\n"
@@ -1848,7 +2561,8 @@ static bool host_is_loopback(const char *host)
 
 enum {
 	OPT_BYTES = 256, OPT_SMALL, OPT_SESSIONS, OPT_PID, OPT_MAXSEC, OPT_NOPIPE, OPT_R2,
-	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS,
+	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS, OPT_SEARCH, OPT_HEAVY, OPT_HEAVY_CMD, OPT_POLITE,
+	OPT_WRITE, OPT_WRITE_BYTES, OPT_SYNC_SERVER,
 };
 
 /* Returns 0 to run, -1 after --help/--version, or a sysexits code. */
@@ -1858,6 +2572,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "bytes", required_argument, NULL, OPT_BYTES },
 		{ "small", required_argument, NULL, OPT_SMALL },
 		{ "sessions", required_argument, NULL, OPT_SESSIONS },
+		{ "search-bytes", required_argument, NULL, OPT_SEARCH },
+		{ "heavy", required_argument, NULL, OPT_HEAVY },
+		{ "heavy-cmd", required_argument, NULL, OPT_HEAVY_CMD },
+		{ "polite", required_argument, NULL, OPT_POLITE },
 		{ "server-pid", required_argument, NULL, OPT_PID },
 		{ "max-seconds", required_argument, NULL, OPT_MAXSEC },
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
@@ -1866,17 +2584,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "r2-exact", no_argument, NULL, OPT_R2 },
 		{ "no-verify", no_argument, NULL, OPT_NOVERIFY },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "write", required_argument, NULL, OPT_WRITE },
+		{ "write-bytes", required_argument, NULL, OPT_WRITE_BYTES },
+		{ "sync-server", required_argument, NULL, OPT_SYNC_SERVER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){
-		.bytes = DEFAULT_BYTES, .small = DEFAULT_SMALL, .sessions = DEFAULT_SESSIONS,
+		.bytes = DEFAULT_BYTES, .search_bytes = DEFAULT_SEARCH_BYTES,
+		.small = DEFAULT_SMALL, .sessions = DEFAULT_SESSIONS,
 		.rounds = DEFAULT_ROUNDS, .cpu_self = -1, .cpu_peer = -1,
+		.heavy = DEFAULT_HEAVY, .heavy_cmd = DEFAULT_HEAVY_CMD, .polite = DEFAULT_POLITE,
 		.max_seconds = DEFAULT_MAX_SECONDS, .server_pid = -1, .pipeline = true,
-		.verify = true,
+		.verify = true, .write_bytes = DEFAULT_WRITE_BYTES,
 	};
+	const char *sync_server = NULL;
 	int c, rc;
 	uint64_t v;
 	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
@@ -1884,6 +2608,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_BYTES:
 			if ((rc = parse_count("--bytes", optarg, UINT64_MAX >> 1, true, &o->bytes)))
 				return rc;
+			break;
+		case OPT_SEARCH:
+			if ((rc = parse_count("--search-bytes", optarg, (uint64_t)SIZE_MAX >> 1, true, &o->search_bytes)))
+				return rc;
+			if (o->search_bytes && o->search_bytes < MIN_SEARCH_BYTES)
+				return usage_error("--search-bytes: at least %llu (or 0)", (unsigned long long)MIN_SEARCH_BYTES);
 			break;
 		case OPT_SMALL:
 			if ((rc = parse_count("--small", optarg, MAX_SMALL, false, &v)))
@@ -1894,6 +2624,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if ((rc = parse_count("--sessions", optarg, MAX_SESSIONS, false, &v)))
 				return rc;
 			o->sessions = (unsigned long)v;
+			break;
+		case OPT_HEAVY:
+			if ((rc = parse_count("--heavy", optarg, MAX_HEAVY, false, &v)))
+				return rc;
+			o->heavy = (unsigned long)v;
+			break;
+		case OPT_HEAVY_CMD:
+			/* A stock CMD request: text and NUL in one 4096-byte payload; ours: 255. */
+			if (!*optarg || strlen(optarg) >= sizeof o->heavy_cmd)
+				return usage_error("--heavy-cmd: a command of 1 to %zu bytes",
+						   sizeof o->heavy_cmd - 1);
+			snprintf(o->heavy_cmd, sizeof o->heavy_cmd, "%s", optarg);
+			break;
+		case OPT_POLITE:
+			if ((rc = parse_count("--polite", optarg, MAX_SMALL, false, &v)))
+				return rc;
+			o->polite = (unsigned long)v;
 			break;
 		case OPT_ROUNDS:
 			if ((rc = parse_count("--rounds", optarg, MAX_ROUNDS, false, &v)))
@@ -1932,6 +2679,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_R2: o->r2_exact = true; break;
 		case OPT_NOVERIFY: o->verify = false; break;
 		case OPT_JSON: o->json = true; break;
+		case OPT_WRITE:
+			if (!*optarg || strlen(optarg) + 1 >= RAP_OPEN_PATH_MAX)
+				return usage_error("--write: a path of 1 to %d bytes", RAP_OPEN_PATH_MAX - 2);
+			memcpy(o->write_path, optarg, strlen(optarg) + 1);
+			break;
+		case OPT_WRITE_BYTES:
+			if ((rc = parse_count("--write-bytes", optarg, UINT64_MAX >> 1, true, &o->write_bytes)))
+				return rc;
+			if (o->write_bytes == 0)
+				return usage_error("--write-bytes: at least 1 (leave out --write to skip writes)");
+			break;
+		case OPT_SYNC_SERVER: sync_server = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); return -1;
 		case 'V': printf("rapbench (rap) %s\n", RAP_VERSION_STRING); return -1;
@@ -1963,6 +2722,29 @@ static int parse_args(int argc, char **argv, struct options *o)
 				   RAP_OPEN_PATH_MAX - 1);
 	snprintf(o->host, sizeof o->host, "%s", u.host);
 	snprintf(o->port, sizeof o->port, "%s", u.port);
+	if (sync_server) {
+		/* PORT alone: the same host as the first server. */
+		struct rap_uri su;
+		bool bare = strspn(sync_server, "0123456789") == strlen(sync_server);
+		if (!o->write_path[0])
+			return usage_error("--sync-server needs --write (it measures writes)");
+		if (bare) {
+			snprintf(o->sync_host, sizeof o->sync_host, "%s", u.host);
+			snprintf(o->sync_port, sizeof o->sync_port, "%s", sync_server);
+		} else if (rap_uri_parse(sync_server, "rap", &su) < 0 || !su.port[0] || !su.host[0] ||
+			   strcmp(su.scheme, "rap") != 0 || su.has_path) {
+			return usage_error("--sync-server: [HOST:]PORT, not '%s'", sync_server);
+		} else {
+			snprintf(o->sync_host, sizeof o->sync_host, "%s", su.host);
+			snprintf(o->sync_port, sizeof o->sync_port, "%s", su.port);
+		}
+		if (!host_is_loopback(o->sync_host))
+			return usage_error("refusing --sync-server '%s': only loopback hosts are "
+					   "benchmarked", o->sync_host);
+		unsigned long long sp = strtoull(o->sync_port, NULL, 10);
+		if (sp == 0 || sp > 65535)
+			return usage_error("--sync-server: not a port: '%s'", o->sync_port);
+	}
 	memcpy(o->path, path, strlen(path) + 1); /* its length was checked above */
 	return 0;
 }
@@ -2075,12 +2857,39 @@ int main(int argc, char **argv)
 		if (run_group(b, &small) < 0)
 			goto oom;
 	}
+	if (b->o.write_path[0]) {
+		bool sync = b->o.sync_port[0] != '\0';
+		const struct group wsmall = {
+			.name = "write 4096",
+			.fn = { write_small_plain, write_small_sync, raw_bulk_write },
+			.label = { "rap write_at", "rap write_at, --sync server", "raw tcp" },
+			.out = { &b->write_small, &b->write_small_sync, &b->write_small_raw },
+			.on = { true, sync, true },
+		};
+		const struct group wlarge = {
+			.name = "write 1 MiB",
+			.fn = { write_large_plain, write_large_sync, raw_bulk_write },
+			.label = { "rap write_at", "rap write_at, --sync server", "raw tcp" },
+			.out = { &b->write_large, &b->write_large_sync, &b->write_large_raw },
+			.on = { true, sync, true },
+		};
+		if (run_group(b, &wsmall) < 0 || run_group(b, &wlarge) < 0)
+			goto oom;
+	}
 	if (b->o.sessions) {
 		progress(b, "sessions: %lu rap sessions", b->sessions_cap);
 		sessions(b, &b->sessions);
 		progress(b, "sessions: %lu raw tcp pairs", b->idle_cap);
 		raw_idle(b, &b->idle_raw);
 	}
+	if (b->o.search_bytes) {
+		const char *tmp = getenv("TMPDIR");
+		search_phase(tmp && *tmp ? tmp : "/tmp", b->o.search_bytes, (unsigned)b->o.rounds, b->o.quiet,
+			     &b->search);
+	}
+	/* Last: heavy output grows the server's memory, which the idle sessions would reuse. */
+	if (b->o.heavy && b->o.polite)
+		busy_server(b);
 	watchdog_stop(&b->wd);
 
 	if (b->o.json)
@@ -2091,11 +2900,17 @@ int main(int argc, char **argv)
 
 	const struct result *all[] = { &b->bulk_pipe, &b->bulk_stock, &b->bulk_raw,
 				       &b->small_lib, &b->small_stock, &b->small_raw,
-				       &b->sessions, &b->idle_raw };
+				       &b->sessions, &b->idle_raw, &b->polite_read_idle,
+				       &b->polite_cmd_idle, &b->polite_read_busy,
+				       &b->polite_cmd_busy, &b->heavy,
+				       &b->write_small, &b->write_small_sync, &b->write_small_raw,
+				       &b->write_large, &b->write_large_sync, &b->write_large_raw };
 	int code = 0;
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		if (severity(all[i]->exit) > severity(code))
 			code = all[i]->exit;
+	if (severity(b->search.exit) > severity(code))
+		code = b->search.exit;
 	if (b->local)
 		munmap((void *)(uintptr_t)b->local, (size_t)b->size);
 	free(b);

@@ -2,6 +2,9 @@
 # Benchmarks a freshly started rapsrv on loopback: builds what is missing, serves a random
 # file from a temporary directory, runs rapbench against it with the server's pid (so that
 # the server's memory per session is reported), then stops the server and cleans up.
+# Writes are measured into a second file of that directory, through this server (rapsrv
+# -w) and through a second one started with -w --sync on the same directory: their ratio
+# is what --sync costs (rapsrv(8), --sync).
 #
 # A fresh server matters: RSS only grows, so memory freed by an earlier run would be reused
 # by the sessions and hide their cost. With two CPUs or more the server runs on CPU 1 and
@@ -14,7 +17,7 @@
 #
 # Arguments go to rapbench. Environment: BUILD (build directory, default ./build),
 # RAPSRV (a rapsrv executable to use instead of building one), SIZE_MIB (file size, 64),
-# PIN=0 (do not pin).
+# PIN=0 (do not pin), WRITE=0 (no write phases, no second server).
 # Exit status: rapbench's, or 69 when the server does not start, 70 when the build fails.
 set -eu
 
@@ -38,6 +41,7 @@ rapbench=$build/bench/rapbench
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rapbench.XXXXXX")
 pid=
+sync_pid=
 
 # kill -0 also succeeds on a zombie, which a server that exited at once is until reaped.
 alive() {
@@ -47,25 +51,27 @@ alive() {
 }
 
 # shellcheck disable=SC2317 # run from the EXIT trap
-stop_server() {
-	[ -n "$pid" ] || return 0
-	if alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
+stop_server() { # PID
+	[ -n "$1" ] || return 0
+	if alive "$1"; then
+		kill -TERM "$1" 2>/dev/null || true
 		# A server stuck in its shutdown still must not keep us waiting.
-		( sleep 5; kill -KILL "$pid" 2>/dev/null ) &
+		( sleep 5; kill -KILL "$1" 2>/dev/null ) &
 		killer=$!
-		wait "$pid" 2>/dev/null || true
+		wait "$1" 2>/dev/null || true
 		kill "$killer" 2>/dev/null || true
 		wait "$killer" 2>/dev/null || true
 	else
-		wait "$pid" 2>/dev/null || true
+		wait "$1" 2>/dev/null || true
 	fi
-	pid=
 }
 
 # shellcheck disable=SC2317 # the EXIT trap
 cleanup() {
-	stop_server
+	stop_server "$pid"
+	stop_server "$sync_pid"
+	pid=''
+	sync_pid=''
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -82,31 +88,49 @@ if [ "${PIN:-1}" != 0 ] && command -v taskset >/dev/null 2>&1 &&
 	pin_args="--cpus 0,1"
 fi
 
-# shellcheck disable=SC2086 # empty, or a command and its arguments
-$pin_srv "$rapsrv" -r "$tmp" 127.0.0.1:0 2>"$tmp/rapsrv.log" &
-pid=$!
+# The port a server logged in LOG, waiting up to 10 s while PID lives; exits 69 without one.
+port_of() { # PID LOG
+	p=
+	tries=0
+	while [ $tries -lt 100 ]; do
+		p=$(sed -n 's|.*listening on rap://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$2" |
+			head -n 1)
+		[ -n "$p" ] && break
+		alive "$1" || break
+		sleep 0.1
+		tries=$((tries + 1))
+	done
+	if [ -z "$p" ]; then
+		echo "run-local: $rapsrv did not report 'listening on rap://127.0.0.1:PORT' within" \
+			"10 s; its log:" >&2
+		cat "$2" >&2
+		exit 69
+	fi
+	echo "$p"
+}
 
-port=
-tries=0
-while [ $tries -lt 100 ]; do
-	port=$(sed -n 's|.*listening on rap://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$tmp/rapsrv.log" |
-		head -n 1)
-	[ -n "$port" ] && break
-	alive "$pid" || break
-	sleep 0.1
-	tries=$((tries + 1))
-done
-if [ -z "$port" ]; then
-	echo "run-local: $rapsrv did not report 'listening on rap://127.0.0.1:PORT' within 10 s;" \
-		"its log:" >&2
-	cat "$tmp/rapsrv.log" >&2
-	exit 69
+write_args=
+wflag=
+if [ "${WRITE:-1}" != 0 ]; then
+	head -c $((16 * 1048576)) /dev/zero >"$tmp/write.bin"
+	wflag=-w
+	# shellcheck disable=SC2086 # empty, or a command and its arguments
+	$pin_srv "$rapsrv" -r "$tmp" -w --sync 127.0.0.1:0 2>"$tmp/rapsrv-sync.log" &
+	sync_pid=$!
+	sync_port=$(port_of "$sync_pid" "$tmp/rapsrv-sync.log")
+	write_args="--write $tmp/write.bin --sync-server $sync_port"
+	echo "run-local: rapsrv --sync pid $sync_pid on 127.0.0.1:$sync_port" >&2
 fi
+
+# shellcheck disable=SC2086 # empty, or a command and its arguments
+$pin_srv "$rapsrv" -r "$tmp" $wflag 127.0.0.1:0 2>"$tmp/rapsrv.log" &
+pid=$!
+port=$(port_of "$pid" "$tmp/rapsrv.log")
 echo "run-local: rapsrv pid $pid serving $tmp on 127.0.0.1:$port" >&2
 
 set +e
-# shellcheck disable=SC2086 # empty, or one option and its value
-"$rapbench" --server-pid "$pid" $pin_args "$@" "127.0.0.1:$port" "$tmp/data.bin"
+# shellcheck disable=SC2086 # empty, or options and their values
+"$rapbench" --server-pid "$pid" $pin_args $write_args "$@" "127.0.0.1:$port" "$tmp/data.bin"
 rc=$?
 set -e
 

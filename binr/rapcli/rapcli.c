@@ -20,9 +20,17 @@
 #include "prompt.h"
 #include "signals.h"
 
+/* A configuration setting from -a, -b or -e, in command-line order. */
+struct cli_setting {
+	const char *key;
+	const char *value; /* borrowed from argv, or the value part of an -e argument */
+};
+
 struct cli_options {
 	const char **commands; /* -c, in order */
 	size_t ncommands;
+	struct cli_setting *settings; /* heap; -a, -b, -e in order, applied before opening */
+	size_t nsettings;
 	const char *script;    /* -i */
 	const char *target;    /* URI or path */
 	bool quiet;
@@ -40,6 +48,10 @@ static void usage(FILE *out)
 		"\n"
 		"  -c CMD      run CMD (repeatable, in order), then exit\n"
 		"  -i FILE     run the commands in FILE, then exit\n"
+		"  -a ARCH     disassemble ARCH: x86, arm, mips (e asm.arch)\n"
+		"  -b BITS     16, 32 or 64 as ARCH allows; arm 16 is Thumb (e asm.bits)\n"
+		"  -e KEY=VALUE  set a configuration variable (repeatable)\n"
+		"  -n          accepted for radare2's sake: headers are all rapcli reads\n"
 		"  -q          quiet: no banner\n"
 		"  -w          open the file for writing\n"
 		"  -L          list the IO plugins and exit\n"
@@ -52,7 +64,8 @@ static void usage(FILE *out)
 		"\n"
 		"Without -c or -i, commands come from standard input when it is not a terminal,\n"
 		"otherwise from an interactive prompt. URI examples: rap://127.0.0.1:9999//bin/ls,\n"
-		"rap://[::1]:9999/, malloc://4096, file:///etc/hosts.\n"
+		"rap://[::1]:9999/, malloc://4096, file:///etc/hosts; - is a 512-byte scratch\n"
+		"buffer (malloc://512, writable).\n"
 		"Exit status: 0 when every command succeeded, 1 when one failed (here or on the\n"
 		"server), 64 usage error (also an invalid URI), 66 the file cannot be opened (here\n"
 		"or by the server), 69 the server cannot be reached, 128+N signal N ended the run.\n");
@@ -76,6 +89,18 @@ static void list_plugins(struct rap_io *io)
 	}
 }
 
+static int add_setting(struct cli_options *o, const char *key, const char *value)
+{
+	struct cli_setting *v = realloc(o->settings, sizeof(*v) * (o->nsettings + 1));
+	if (!v) {
+		fprintf(stderr, "rapcli: out of memory\n");
+		return EX_OSERR;
+	}
+	o->settings = v;
+	o->settings[o->nsettings++] = (struct cli_setting){ key, value };
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cli_options *o)
 {
 	enum { OPT_TLS_CA = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_INSECURE };
@@ -93,8 +118,31 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 	 * ':' (and opterr 0): option errors are reported here, as "rapcli:", not with the path
 	 * the program was started by. */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:c:i:qwLhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:c:i:a:b:e:nqwLhV", longopts, NULL)) != -1) {
+		int rc;
 		switch (c) {
+		case 'a':
+			if ((rc = add_setting(o, "asm.arch", optarg)) != 0)
+				return rc;
+			break;
+		case 'b':
+			if ((rc = add_setting(o, "asm.bits", optarg)) != 0)
+				return rc;
+			break;
+		case 'e': {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg) {
+				fprintf(stderr, "rapcli: -e needs KEY=VALUE, not '%s'\nTry 'rapcli -h' for more information.\n",
+					optarg);
+				return EX_USAGE;
+			}
+			*eq = '\0';
+			if ((rc = add_setting(o, optarg, eq + 1)) != 0)
+				return rc;
+			break;
+		}
+		case 'n':
+			break;
 		case 'c': {
 			const char **v = realloc(o->commands, sizeof(*v) * (o->ncommands + 1));
 			if (!v) {
@@ -153,6 +201,11 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 	}
 	if (optind < argc)
 		o->target = argv[optind++];
+	/* radare2's "-": a small writable scratch buffer. */
+	if (o->target && !strcmp(o->target, "-")) {
+		o->target = "malloc://512";
+		o->writable = true;
+	}
 	if (optind < argc) {
 		fprintf(stderr, "rapcli: unexpected argument '%s'\nTry 'rapcli -h' for more information.\n",
 			argv[optind]);
@@ -186,7 +239,9 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 	/* The connection's own account (a TLS alert, a TLS port, a refused connect) says more
 	 * than the error class; a server asking for a certificate gets the option's name. */
 	const char *hint = fd == RAP_ETLS && !o->tls_cert && strstr(detail, "requires a client certificate")
-				   ? " (--tls-cert)" : "";
+				   ? " (--tls-cert)"
+			   : fd == RAP_ENOTREG ? " (to open a device: rapcli -c 'e io.special=true; o PATH')"
+					       : "";
 	fprintf(stderr, "rapcli: cannot open '%s': %s%s\n", o->target, *detail ? detail : rap_strerror(fd), hint);
 	bool remote = strstr(o->target, "://") && strncmp(o->target, "file://", 7) != 0 &&
 		      strncmp(o->target, "malloc://", 9) != 0;
@@ -224,6 +279,29 @@ static int make_tls(const struct cli_options *o, struct rap_tls_config **out)
 		return EX_USAGE;
 	}
 	*out = cfg;
+	return 0;
+}
+
+/* Sets the variables of -a, -b and -e in order. A wrong one is a usage error. */
+static int apply_settings(struct rap_core *core, const struct cli_options *o)
+{
+	for (size_t i = 0; i < o->nsettings; i++) {
+		const struct cli_setting *s = &o->settings[i];
+		if (!rap_core_config_get(core, s->key)) {
+			fprintf(stderr, "rapcli: unknown variable '%s' (rapcli -c e lists them)\n", s->key);
+			return EX_USAGE;
+		}
+		int rc = rap_core_config_set(core, s->key, s->value);
+		if (rc == RAP_EINVAL) {
+			fprintf(stderr, "rapcli: invalid value '%s' for '%s'%s\n", s->value, s->key,
+				!strcmp(s->key, "asm.bits") ? " (the bits asm.arch allows: see 'pd?')" : "");
+			return EX_USAGE;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "rapcli: cannot set '%s': %s\n", s->key, rap_strerror(rc));
+			return EX_OSERR;
+		}
+	}
 	return 0;
 }
 
@@ -342,8 +420,11 @@ int main(int argc, char **argv)
 	struct cli_options o = { 0 };
 	struct rap_tls_config *tls = NULL;
 	int rc = parse_args(argc, argv, &o);
-	if (rc != 0)
+	if (rc != 0) {
+		free(o.commands); /* what -c options came before the error */
+		free(o.settings);
 		return rc;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	struct rap_core *core;
@@ -351,6 +432,7 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "rapcli: %s\n", rap_strerror(rc));
 		free(o.commands);
+		free(o.settings);
 		return EX_OSERR;
 	}
 	int status = 0;
@@ -369,6 +451,9 @@ int main(int argc, char **argv)
 			goto out;
 		rap_io_set_tls(rap_core_io(core), tls);
 	}
+	/* -a, -b and -e before the file opens: what the user set, its header does not change. */
+	if ((status = apply_settings(core, &o)) != 0)
+		goto out;
 	if (o.target && (status = open_target(core, &o)) != 0)
 		goto out;
 
@@ -413,5 +498,6 @@ out:
 	rap_core_free(core);
 	rap_tls_config_free(tls);
 	free(o.commands);
+	free(o.settings);
 	return status;
 }

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,6 +30,11 @@
 #include <rap/server.h>
 #include <rap/tls.h>
 
+#include "sandbox.h"
+#if RAPSRV_TEST_HOOKS
+#include "test_hooks.h"
+#endif
+
 #define MAX_LISTEN 16
 #define MAX_NETWORKS 64
 #define SHUTDOWN_GRACE_MS 5000
@@ -49,14 +55,19 @@ struct config {
 	bool default_listen;
 	char root[PATH_MAX];
 	bool allow_write;
+	bool sync;         /* --sync: fdatasync before a WRITE is acknowledged */
+	bool sandbox;      /* Landlock and seccomp after start-up (--no-sandbox: false) */
 	enum rap_core_policy cmd_policy;
 	bool allow_shell;
+	bool allow_devices; /* --allow-devices */
 	char allowed_plugins[256];
 	const char *networks[MAX_NETWORKS];
 	size_t nnetworks;
 	size_t max_sessions;
 	size_t max_files;
 	uint32_t max_message;
+	int workers;              /* -1: the server's default */
+	size_t max_buffered, session_buffered;
 	uint64_t idle_ms, request_ms, handshake_ms;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *user;
@@ -117,13 +128,18 @@ static void usage(FILE *out)
 		"  -l, --listen ADDR          listen on [rap[s]://]HOST:PORT (repeatable; [::1]:PORT for IPv6)\n"
 		"  -r, --root DIR             serve files beneath DIR only (default: current directory)\n"
 		"  -w, --write                allow writes (read-only otherwise)\n"
+		"      --sync                 flush each WRITE to disk (fdatasync) before acknowledging it\n"
 		"      --cmd LEVEL            remote commands: none, read (default), write or all\n"
 		"      --allow-shell          also allow '!' shell commands (dangerous)\n"
+		"      --allow-devices        clients may also open devices beneath the root (flash partitions)\n"
 		"      --allow-scheme LIST    IO plugins clients may open (default: file), e.g. file,malloc\n"
 		"      --allow-from CIDR      accept clients only from these networks (repeatable)\n"
 		"      --max-sessions N       concurrent sessions (default 10000)\n"
 		"      --max-files N          open files per session (default 64)\n"
 		"      --max-message SIZE     largest WRITE/CMD payload (default 1M)\n"
+		"      --workers N            long commands running at once, off the event loop (default: CPUs, 2-4)\n"
+		"      --max-buffered SIZE    replies queued for all clients, output under way included (default 256M)\n"
+		"      --max-session-buffered SIZE  largest output of one command (default 16M)\n"
 		"      --idle-timeout SECS    drop idle sessions (default 300; 0 = never)\n"
 		"      --request-timeout SECS drop clients that stall mid-message or stop reading (default 30)\n"
 		"      --handshake-timeout SECS  TLS handshake deadline (default 10)\n"
@@ -131,6 +147,7 @@ static void usage(FILE *out)
 		"      --tls-key FILE         private key (PEM; default: the --tls-cert file)\n"
 		"      --tls-client-ca FILE   require client certificates from this CA (mutual TLS)\n"
 		"  -u, --user USER            drop privileges to USER after binding\n"
+		"      --no-sandbox           do not confine rapsrv with Landlock and seccomp\n"
 		"  -t, --check-config         check options and certificates, then exit\n"
 		"  -v, --verbose              log more (repeatable)\n"
 		"  -q, --quiet                log only warnings and errors\n"
@@ -258,19 +275,26 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	enum {
 		OPT_CMD = 256, OPT_ALLOW_SHELL, OPT_ALLOW_SCHEME, OPT_ALLOW_FROM, OPT_MAX_SESSIONS,
 		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
-		OPT_KEY, OPT_CLIENT_CA,
+		OPT_KEY, OPT_CLIENT_CA, OPT_WORKERS, OPT_MAX_BUFFERED, OPT_SESSION_BUFFERED, OPT_SYNC,
+		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "write", no_argument, NULL, 'w' },
+		{ "sync", no_argument, NULL, OPT_SYNC },
+		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 		{ "cmd", required_argument, NULL, OPT_CMD },
 		{ "allow-shell", no_argument, NULL, OPT_ALLOW_SHELL },
+		{ "allow-devices", no_argument, NULL, OPT_ALLOW_DEVICES },
 		{ "allow-scheme", required_argument, NULL, OPT_ALLOW_SCHEME },
 		{ "allow-from", required_argument, NULL, OPT_ALLOW_FROM },
 		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 		{ "max-files", required_argument, NULL, OPT_MAX_FILES },
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "max-buffered", required_argument, NULL, OPT_MAX_BUFFERED },
+		{ "max-session-buffered", required_argument, NULL, OPT_SESSION_BUFFERED },
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 		{ "request-timeout", required_argument, NULL, OPT_REQUEST },
 		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
@@ -307,6 +331,12 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		case 'w':
 			cfg->allow_write = true;
 			break;
+		case OPT_SYNC:
+			cfg->sync = true;
+			break;
+		case OPT_NO_SANDBOX:
+			cfg->sandbox = false;
+			break;
 		case OPT_CMD:
 			if (parse_policy(optarg, &cfg->cmd_policy) < 0) {
 				fprintf(stderr, "rapsrv: --cmd takes none, read, write or all, not '%s'\n", optarg);
@@ -315,6 +345,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case OPT_ALLOW_SHELL:
 			cfg->allow_shell = true;
+			break;
+		case OPT_ALLOW_DEVICES:
+			cfg->allow_devices = true;
 			break;
 		case OPT_ALLOW_SCHEME:
 			snprintf(cfg->allowed_plugins, sizeof(cfg->allowed_plugins), "%s", optarg);
@@ -341,6 +374,22 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 				return EX_USAGE;
 			}
 			cfg->max_message = (uint32_t)v;
+			break;
+		case OPT_WORKERS:
+			if (parse_count(optarg, 64, &v) < 0) {
+				fprintf(stderr, "rapsrv: --workers takes a number from 0 to 64, not '%s'\n", optarg);
+				return EX_USAGE;
+			}
+			cfg->workers = (int)v;
+			break;
+		case OPT_MAX_BUFFERED:
+		case OPT_SESSION_BUFFERED:
+			if (parse_count(optarg, 1ULL << 40, &v) < 0 || v < (64u << 10)) {
+				fprintf(stderr, "rapsrv: %s takes a size from 64K to 1T, not '%s'\n",
+					c == OPT_MAX_BUFFERED ? "--max-buffered" : "--max-session-buffered", optarg);
+				return EX_USAGE;
+			}
+			*(c == OPT_MAX_BUFFERED ? &cfg->max_buffered : &cfg->session_buffered) = (size_t)v;
 			break;
 		case OPT_IDLE:
 			if ((rc = parse_seconds("--idle-timeout", optarg, &cfg->idle_ms)) != 0)
@@ -392,6 +441,11 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	}
 	if (optind == argc - 1 && (rc = add_listen(cfg, argv[optind])) != 0)
 		return rc;
+	if (cfg->session_buffered > cfg->max_buffered) {
+		fprintf(stderr, "rapsrv: --max-session-buffered (%zu bytes) cannot exceed --max-buffered "
+			"(%zu bytes)\n", cfg->session_buffered, cfg->max_buffered);
+		return EX_USAGE;
+	}
 	return 0;
 }
 
@@ -450,7 +504,10 @@ struct daemon {
 	struct rap_loop *loop;
 	struct rap_server *server;
 	struct rap_tls_config *tls[MAX_LISTEN + 1]; /* [MAX_LISTEN]: shared --tls-cert config */
-	struct rap_io *root_holder; /* holds the --root handle that every session shares */
+	/* Holds what every session's IO shares: the --root handle, and the count of files
+	 * open in all sessions (which keeps descriptors for accept). */
+	struct rap_io *root_holder;
+	size_t max_files; /* per session: --max-files, at most half of what all may open */
 	bool stopping;
 };
 
@@ -462,19 +519,33 @@ static int session_open(void *user, const char *peer, void **ctx)
 	if (rc < 0)
 		return rc;
 	struct rap_io *io = rap_core_io(core);
-	rc = rap_io_share_root(io, d->root_holder);
+	bool confined = true;
+#if RAPSRV_TEST_HOOKS
+	confined = !test_hook_bypass_confinement();
+#endif
+	rc = confined ? rap_io_share_root(io, d->root_holder) : 0;
 	if (rc == 0)
-		rc = rap_io_set_allowed_plugins(io, d->cfg->allowed_plugins);
+		rc = rap_io_share_max_files_total(io, d->root_holder);
+	if (rc == 0)
+		rc = rap_io_set_allowed_plugins(io, confined ? d->cfg->allowed_plugins : NULL);
 	if (rc < 0) {
 		log_line(LOG_ERR, peer, "cannot apply the file policy: %s", rap_strerror(rc));
 		rap_core_free(core);
 		return rc;
 	}
-	rap_io_set_allow_write(io, d->cfg->allow_write);
+	rap_io_set_allow_write(io, d->cfg->allow_write || !confined);
+	rap_io_set_sync(io, d->cfg->sync);
+	/* --max-files counts every open of the session: OPEN packets and "o F" alike. */
+	rap_io_set_max_files(io, d->max_files);
 	rap_core_set_policy(core, d->cfg->cmd_policy);
 	rap_core_set_allow_shell(core, d->cfg->allow_shell);
-	/* "> FILE", wtf and wff (--cmd all) stay beneath --root and write only with --write. */
-	rap_core_set_confined(core, true);
+	rap_core_set_allow_devices(core, d->cfg->allow_devices);
+	/* A client's core: it never starts servers, opens connections or raises its policy,
+	 * at any --cmd level, and its "> FILE", wtf and wff (--cmd all) stay beneath --root
+	 * and write only with --write. (The sandbox tests' hook bypasses all of that, so
+	 * that only the kernel stands in the way.) */
+	if (confined)
+		rap_core_set_served(core);
 	*ctx = core;
 	return 0;
 }
@@ -491,25 +562,42 @@ static void server_log(void *user, int level, const char *peer, const char *msg)
 	log_line(level, peer, "%s", msg);
 }
 
-static size_t max_files_per_session = 64;
 /* The one server of this process, for handler callbacks (their ctx is the core). */
 static struct rap_server *the_server;
 
-/* OPEN goes through the core's handler, after the per-session file limit (logged by the
- * server as "Too many open files", unlike a policy refusal). */
-static int open_limited(void *ctx, const char *path, uint8_t perm)
-{
-	struct rap_core *core = ctx;
-	if (rap_io_fds(rap_core_io(core), NULL, 0) >= max_files_per_session)
-		return -EMFILE;
-	return rap_core_rap_handler()->open(ctx, path, perm);
-}
-
 /* CMD through the core's handler; a client's q ends its session (after the answer), as
- * on servers started from rapcli, instead of leaving a session that ignores commands. */
+ * on servers started from rapcli, instead of leaving a session that ignores commands. Runs
+ * on a worker thread: rap_server_end_session is meant to be called from there. */
 static int cmd_or_quit(void *ctx, const char *cmd, char **out)
 {
+#if RAPSRV_TEST_HOOKS
+	if (test_hook_cmd(cmd, out))
+		return 0;
+#endif
 	int rc = rap_core_rap_handler()->cmd(ctx, cmd, out);
+	if (rap_core_quit_requested(ctx))
+		rap_server_end_session(the_server, ctx);
+	return rc;
+}
+
+#if RAPSRV_TEST_HOOKS
+/* OPEN without the core handler's served mark, for the hook that takes rapsrv's own
+ * defences away (the kernel's must hold on their own). */
+static int open_unconfined(void *ctx, const char *path, uint8_t perm)
+{
+	return rap_core_open(ctx, path, perm);
+}
+#endif
+
+static int cmd_bounded_or_quit(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped)
+{
+#if RAPSRV_TEST_HOOKS
+	if (test_hook_cmd(req->cmd, out)) {
+		*stopped = false;
+		return 0;
+	}
+#endif
+	int rc = rap_core_rap_handler()->cmd_bounded(ctx, req, out, stopped);
 	if (rap_core_quit_requested(ctx))
 		rap_server_end_session(the_server, ctx);
 	return rc;
@@ -659,6 +747,42 @@ static void raise_fd_limit(size_t sessions)
 		 (unsigned long long)rl.rlim_cur, (unsigned long long)target, sessions);
 }
 
+/* Descriptors kept free for everything but files (at most an eighth of the limit):
+ * commands' own local files (> FILE, wtf, wff, ! pipes), logging, and slack. */
+#define FD_SPARE 64
+/* Refused clients the server answers at once (librap's REFUSING_MAX) and a margin. */
+#define FD_REFUSING 64
+
+/* How many files all sessions together may hold open: the descriptor limit less what is
+ * open now (listeners, the loop's, the root), a spare, and one socket for every session
+ * --max-sessions allows and for the refused ones; at least half of what is left after
+ * the spare when the limit is too low for that, so that files still open. Sessions'
+ * opens fail with "Too many open files" past it, before accept could starve. */
+static size_t files_budget(size_t sessions, size_t *limit_out)
+{
+	struct rlimit rl;
+	*limit_out = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0; /* no limit to keep below */
+	/* Descriptors are handed out lowest first, and at start-up the table has no holes:
+	 * the lowest free one is about how many are open. */
+	int probe = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+	if (probe < 0)
+		probe = open("/", O_PATH | O_CLOEXEC);
+	size_t used = probe >= 0 ? (size_t)probe : 64;
+	if (probe >= 0)
+		close(probe);
+	size_t limit = (size_t)rl.rlim_cur;
+	*limit_out = limit;
+	size_t spare = limit / 8 < FD_SPARE ? limit / 8 : FD_SPARE;
+	size_t room = limit > used + spare ? limit - used - spare : 0;
+	size_t conns = sessions + FD_REFUSING;
+	size_t files = room > conns ? room - conns : 0;
+	if (files < room / 2)
+		files = room / 2;
+	return files ? files : 1;
+}
+
 static int serve(struct daemon *d);
 
 /* ---- main -------------------------------------------------------------------------- */
@@ -709,6 +833,7 @@ int main(int argc, char **argv)
 {
 	struct config cfg = {
 		.default_listen = true,
+		.sandbox = true,
 		.nlisten = 2,
 		.listen = { { .host = "127.0.0.1", .port = "9999" }, { .host = "::1", .port = "9999" } },
 		.cmd_policy = RAP_CORE_POLICY_READ,
@@ -716,11 +841,20 @@ int main(int argc, char **argv)
 		.max_sessions = 10000,
 		.max_files = 64,
 		.max_message = 1u << 20,
+		.workers = -1,
+		.max_buffered = (size_t)256 << 20,
+		.session_buffered = (size_t)16 << 20,
 		.idle_ms = 300000,
 		.request_ms = 30000,
 		.handshake_ms = 10000,
 	};
 	log_to_journal = stderr_is_journal();
+	/* Command output of megabytes comes and goes on worker threads. glibc would raise its
+	 * mmap threshold after the first such block is freed and serve the next ones from
+	 * per-thread arenas, which keep their high-water mark: a fixed threshold keeps large
+	 * blocks mapped, so freeing one gives it back and the RSS follows what is held (see
+	 * --max-buffered). */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (!getcwd(cfg.root, sizeof(cfg.root))) {
 		fprintf(stderr, "rapsrv: current directory: %s\n", strerror(errno));
 		return EX_OSERR;
@@ -729,7 +863,6 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &cfg);
 	if (rc != 0)
 		return rc;
-	max_files_per_session = cfg.max_files;
 	signal(SIGPIPE, SIG_IGN);
 
 	struct daemon d = { .cfg = &cfg };
@@ -805,27 +938,111 @@ done:
 	return status;
 }
 
+/* ---- confinement ------------------------------------------------------------------ */
+
+static void sandbox_log(int level, const char *msg)
+{
+	log_line(level, NULL, "%s", msg);
+}
+
+/* Whether name is in the comma-separated --allow-scheme list (blanks around names ignored,
+ * as libio does). */
+static bool scheme_listed(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+	while (*list) {
+		size_t n = strcspn(list, ",");
+		const char *b = list, *e = list + n;
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - b) == len && memcmp(b, name, len) == 0)
+			return true;
+		list += n;
+		if (*list == ',')
+			list++;
+	}
+	return false;
+}
+
+/* Whether the list names a scheme other than file, malloc and dbg: those connect out
+ * (rap://, raps://, and any added later, which the sandbox must not break). */
+static bool scheme_connects_out(const char *list)
+{
+	char copy[sizeof(((struct config *)0)->allowed_plugins)];
+	snprintf(copy, sizeof(copy), "%s", list);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ' || *t == '\t')
+			t++;
+		size_t n = strlen(t);
+		while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+			t[--n] = '\0';
+		if (n && strcmp(t, "file") && strcmp(t, "malloc") && strcmp(t, "dbg"))
+			return true;
+	}
+	return false;
+}
+
+/* Drops privileges (--user) and confines the process (sandbox.c): the rules are built
+ * while the files they name can still be opened, enforced once privileges are gone, so
+ * the filter need not allow setuid and friends. Returns the exit status. */
+static int confine(struct daemon *d)
+{
+	struct config *cfg = d->cfg;
+	if (!cfg->sandbox) {
+		log_line(LOG_WARN, NULL, "sandbox off (--no-sandbox): neither Landlock nor seccomp "
+			 "confines rapsrv");
+		return cfg->user ? drop_privileges(cfg->user) : 0;
+	}
+	const char *reread[3 + MAX_LISTEN];
+	size_t n = 0;
+	if (cfg->tls_cert)
+		reread[n++] = cfg->tls_cert;
+	if (cfg->tls_key)
+		reread[n++] = cfg->tls_key;
+	if (cfg->tls_client_ca)
+		reread[n++] = cfg->tls_client_ca;
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (d->tls[i] && cfg->listen[i].pem[0])
+			reread[n++] = cfg->listen[i].pem;
+	const char *notify = getenv("NOTIFY_SOCKET");
+	struct sandbox_spec spec = {
+		.root = cfg->root,
+		.write = cfg->allow_write,
+		.reread = reread,
+		.nreread = n,
+		.shell = cfg->allow_shell,
+		.debugger = scheme_listed(cfg->allowed_plugins, "dbg"),
+		.outgoing = scheme_connects_out(cfg->allowed_plugins),
+		.abstract_unix = notify && notify[0] == '@',
+		.journal = log_to_journal,
+	};
+	struct sandbox *sb;
+	if (sandbox_prepare(&spec, sandbox_log, &sb) < 0)
+		return EX_OSERR;
+	int status = cfg->user ? drop_privileges(cfg->user) : 0;
+	if (status == 0 && sandbox_enter(sb) < 0)
+		status = EX_OSERR;
+	sandbox_free(sb);
+	return status;
+}
+
 /* Listens and runs the loop until a stop signal. Returns the exit status. */
 static int serve(struct daemon *d)
 {
 	struct config *cfg = d->cfg;
 	int rc, status = 0;
+	struct opened_listener listeners[MAX_LISTEN];
+	size_t nlisteners = 0, added = 0;
 
 	/* A socket and an open file per session, typically (the root handle is shared). */
 	raise_fd_limit(cfg->max_sessions);
 	rc = rap_loop_new(&d->loop);
-	struct rap_server_handler handler = *rap_core_rap_handler();
-	handler.open = open_limited;
-	handler.cmd = cmd_or_quit;
-	handler.log = NULL; /* the server logs session events with the peer */
-	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
-	if (rc == 0)
-		rc = rap_server_new(d->loop, &handler, &callbacks, d, &d->server);
-	the_server = d->server;
 	if (rc < 0) {
 		log_line(LOG_ERR, NULL, "cannot start: %s", rap_strerror(rc));
-		status = EX_OSERR;
-		goto out;
+		return EX_OSERR;
 	}
 	/* Signals are watched (and so blocked) from here on: one that arrives while we are
 	 * still starting waits for the loop instead of killing the process mid-setup. */
@@ -836,21 +1053,6 @@ static int serve(struct daemon *d)
 		status = EX_OSERR;
 		goto out;
 	}
-	rap_server_set_max_sessions(d->server, cfg->max_sessions);
-	rap_server_set_max_payload(d->server, cfg->max_message);
-	rap_server_set_idle_timeout(d->server, cfg->idle_ms);
-	rap_server_set_request_timeout(d->server, cfg->request_ms);
-	rap_server_set_handshake_timeout(d->server, cfg->handshake_ms);
-	for (size_t i = 0; i < cfg->nnetworks; i++) {
-		if (rap_server_allow_network(d->server, cfg->networks[i]) < 0) {
-			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg->networks[i]);
-			status = EX_USAGE;
-			goto out;
-		}
-	}
-
-	struct opened_listener listeners[MAX_LISTEN];
-	size_t nlisteners;
 	if ((status = open_listeners(d, listeners, &nlisteners)) != 0)
 		goto out;
 	if (nlisteners == 0) {
@@ -858,13 +1060,68 @@ static int serve(struct daemon *d)
 		status = EX_UNAVAILABLE;
 		goto out;
 	}
-	for (size_t i = 0; i < nlisteners; i++) {
-		const struct opened_listener *o = &listeners[i];
+	/* Everything the process holds for itself is open now: what is left is shared between
+	 * sessions' sockets and their files. */
+	size_t fd_limit;
+	size_t files = files_budget(cfg->max_sessions, &fd_limit);
+	if (files && (rc = rap_io_set_max_files_total(d->root_holder, files)) < 0) {
+		log_line(LOG_ERR, NULL, "cannot start: %s", rap_strerror(rc));
+		status = EX_OSERR;
+		goto out;
+	}
+	if (files)
+		log_line(LOG_DEBUG, NULL, "at most %zu files open in all sessions together (descriptor limit %zu)", files,
+			 fd_limit);
+	/* One session alone never takes more than half of that: a client that opens files in
+	 * a loop leaves the others room to open theirs. */
+	d->max_files = cfg->max_files;
+	if (files && d->max_files > files / 2) {
+		d->max_files = files / 2 ? files / 2 : 1;
+		log_line(LOG_WARN, NULL, "--max-files %zu lowered to %zu: the descriptor limit %zu leaves %zu for the files "
+			 "of all sessions", cfg->max_files, d->max_files, fd_limit, files);
+	}
+	/* Bound and certificates loaded: from here on the process can only do what serving
+	 * needs. Before the server exists, so that any thread it starts is confined too. */
+	if ((status = confine(d)) != 0)
+		goto out;
+
+	struct rap_server_handler handler = *rap_core_rap_handler();
+	handler.cmd = cmd_or_quit;
+	handler.cmd_bounded = cmd_bounded_or_quit;
+	handler.log = NULL; /* the server logs session events with the peer */
+#if RAPSRV_TEST_HOOKS
+	if (test_hook_bypass_confinement())
+		handler.open = open_unconfined;
+#endif
+	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
+	rc = rap_server_new(d->loop, &handler, &callbacks, d, &d->server);
+	the_server = d->server;
+	if (rc < 0) {
+		log_line(LOG_ERR, NULL, "cannot start: %s", rap_strerror(rc));
+		status = EX_OSERR;
+		goto out;
+	}
+	rap_server_set_max_sessions(d->server, cfg->max_sessions);
+	rap_server_set_max_payload(d->server, cfg->max_message);
+	rap_server_set_idle_timeout(d->server, cfg->idle_ms);
+	rap_server_set_request_timeout(d->server, cfg->request_ms);
+	rap_server_set_handshake_timeout(d->server, cfg->handshake_ms);
+	/* Both checked while parsing the options. */
+	if (cfg->workers >= 0)
+		rap_server_set_workers(d->server, (unsigned)cfg->workers);
+	rap_server_set_max_buffered(d->server, cfg->max_buffered, cfg->session_buffered);
+	for (size_t i = 0; i < cfg->nnetworks; i++) {
+		if (rap_server_allow_network(d->server, cfg->networks[i]) < 0) {
+			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg->networks[i]);
+			status = EX_USAGE;
+			goto out;
+		}
+	}
+	for (; added < nlisteners; added++) {
+		const struct opened_listener *o = &listeners[added];
 		rc = rap_server_add_listener(d->server, o->fd, o->tls);
 		if (rc < 0) {
 			log_line(LOG_ERR, NULL, "cannot serve a listener: %s", rap_strerror(rc));
-			for (size_t k = i; k < nlisteners; k++)
-				close(listeners[k].fd);
 			status = EX_OSERR;
 			goto out;
 		}
@@ -878,13 +1135,11 @@ static int serve(struct daemon *d)
 				 o->tls ? ", TLS" : "");
 		}
 	}
-	log_line(LOG_NOTICE, NULL, "serving %s (%s, commands: %s%s)", cfg->root,
-		 cfg->allow_write ? "read-write" : "read-only",
+	log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s)", cfg->root,
+		 cfg->allow_write ? "read-write" : "read-only", cfg->sync ? ", synchronous writes" : "",
 		 (const char *[]){ "none", "read", "write", "all" }[cfg->cmd_policy],
 		 cfg->allow_shell ? ", shell allowed" : "");
 
-	if (cfg->user && (status = drop_privileges(cfg->user)) != 0)
-		goto out;
 	notify_systemd("READY=1");
 	rc = rap_loop_run(d->loop);
 	if (rc < 0) {
@@ -894,6 +1149,9 @@ static int serve(struct daemon *d)
 		log_line(LOG_NOTICE, NULL, "stopped");
 	}
 out:
+	/* Listeners not handed to the server yet are still ours. */
+	for (size_t k = added; k < nlisteners; k++)
+		close(listeners[k].fd);
 	rap_server_free(d->server);
 	rap_loop_free(d->loop);
 	return status;

@@ -16,8 +16,18 @@ void rap__free(void *p);
 char *rap__strdup(const char *s);
 char *rap__strndup(const char *s, size_t n);
 
-/* Test hook: after n more successful allocations, every allocation fails. n < 0 disables. */
+/* Test hooks, process-wide (every thread's allocations count). Setting one cancels the other.
+ * rap__alloc_fail_after: after n more successful allocations, every allocation fails.
+ * rap__alloc_fail_nth: after n more successful allocations, the next one fails, and
+ * the ones after it succeed again. n < 0 (either) stops failing.
+ * rap__alloc_failures: how many allocations were refused since a hook was last set (so a
+ * test knows whether an operation ran into the failure or completed before it).
+ * rap__alloc_fail_here_only(true): from the next rap__alloc_fail_* on, only allocations made
+ * by the thread that called it count and fail (a test's peer threads then allocate freely). */
 void rap__alloc_fail_after(long n);
+void rap__alloc_fail_nth(long n);
+long rap__alloc_failures(void);
+void rap__alloc_fail_here_only(bool on);
 
 /* A growable byte buffer with a hard cap fixed at initialisation. */
 struct rap__buf {

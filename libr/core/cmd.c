@@ -14,6 +14,7 @@
 
 #include <rap/core.h>
 
+#include "binhdr.h"
 #include "common.h"
 #include "core_private.h"
 
@@ -38,7 +39,8 @@ struct cmd {
 struct resolved {
 	const struct cmd *cmd;
 	enum cmd_class cls;
-	char *args; /* points into the command text; trimmed */
+	char *args;   /* points into the command text; trimmed */
+	bool network; /* may start a server or open a connection: never in a served core */
 };
 
 /* ---- small string helpers ---------------------------------------------------------- */
@@ -221,11 +223,14 @@ static const struct help_line help_general[] = {
 	{ "px", "[len]", "hexdump (x is an alias)" },
 	{ "p8", "[len]", "bytes as one hex string" },
 	{ "pr", "[len]", "raw bytes" },
+	{ "pd", "[n]", "disassemble n instructions (also pi, pD; pd?)" },
 	{ "w", "[xz] arg", "write text, hex or a NUL-terminated string (w?)" },
 	{ "wtf", " file [n]", "copy from the position into a local file (wtf?)" },
 	{ "wff", " file", "write a local file at the position" },
 	{ "o", "[uri [perm]]", "list, open or close files (o?)" },
 	{ "i", "", "information about the current file" },
+	{ "/", "[xw] arg", "search for text, hex pairs or wide text (/?)" },
+	{ "ph", " [algo [len]]", "hash len bytes at the position (ph?)" },
 	{ "e", "[key[=value]]", "list, read or set configuration (e?)" },
 	{ "!", "cmd", "run a shell command" },
 	{ "=!", "cmd", "run cmd through the current file's IO plugin (also :cmd)" },
@@ -266,6 +271,19 @@ static const struct help_line help_print[] = {
 	{ NULL, NULL, NULL },
 };
 
+static const struct help_line help_disasm[] = {
+	{ "pd", " [n]", "disassemble n instructions (default: the block size)" },
+	{ "pd", " -n", "disassemble the n instructions before the position" },
+	{ "pi", " [n]", "the instructions alone, without address and bytes" },
+	{ "pD", " [len]", "disassemble the instructions in len bytes (-len: before)" },
+	{ "e", " asm.arch=x", "architecture: x86, arm, mips (from the file's header)" },
+	{ "e", " asm.bits=n", "16, 32 or 64 as the arch allows (arm 16: Thumb)" },
+	{ "e", " asm.lines=b", "jump arrows before the addresses (pd, pD)" },
+	{ "e", " asm.comments=b", "reference comments after the text (pd, pD)" },
+	{ "e", " cfg.bigendian=b", "big-endian code (arm, mips)" },
+	{ NULL, NULL, NULL },
+};
+
 static const struct help_line help_write[] = {
 	{ "w", " text", "write text at the position (\\n \\t \\xNN escapes)" },
 	{ "wx", " hex", "write hex pairs at the position" },
@@ -297,6 +315,24 @@ static const struct help_line help_eval[] = {
 	{ NULL, NULL, NULL },
 };
 
+static const struct help_line help_search[] = {
+	{ "/", " text", "search for text (escapes: \\xNN \\n \\t \\0 \\\\)" },
+	{ "/x", " hex[:mask]", "search for hex pairs ('.' nibbles and mask 0 bits: any)" },
+	{ "/w", " text", "search for text as UTF-16LE (wide)" },
+	{ "e", " search.in=range", "search from search.from to search.to" },
+	{ "e", " search.in=io.maps", "search the whole file (the default; also 'file')" },
+	{ "e", " search.in=block", "search the block at the position" },
+	{ "e", " search.maxhits=n", "stop after n hits (0: no limit)" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_hash[] = {
+	{ "ph", "", "list the algorithms of this build" },
+	{ "ph", " algo", "hash the block at the position" },
+	{ "ph", " algo len", "hash len bytes at the position (ph sha256 0x1000)" },
+	{ NULL, NULL, NULL },
+};
+
 static const struct help_line help_quit[] = {
 	{ "q", "", "quit" },
 	{ NULL, NULL, NULL },
@@ -312,10 +348,13 @@ static const struct help_page help_pages[] = {
 	{ "s s+ s- s++ s--", "Usage: s[+-] [addr]   print or change the position", help_seek },
 	{ "b", "Usage: b [len]   print or set the block size", help_block },
 	{ "p px x p8 pr", "Usage: p[x8r] [len]   print bytes", help_print },
+	{ "pd pi pD", "Usage: pd[iD] [n]   disassemble", help_disasm },
 	{ "w wx wz wt wtf wf wff", "Usage: w[xz] [arg], wtf/wff file   write at the position", help_write },
 	{ "o o+ o- o--", "Usage: o[+-] [uri|fd] [perm]   open files", help_open },
 	{ "i i*", "Usage: i   file information", help_info },
 	{ "e", "Usage: e [key[=value]]   configuration variables", help_eval },
+	{ "/ /x /w", "Usage: /[xw] arg   search the file: hits are named hitN_M", help_search },
+	{ "ph", "Usage: ph [algo [len]]   message digests and entropy of a range", help_hash },
 	{ "q q!", "Usage: q   quit", help_quit },
 	{ "!", "Usage: !cmd   run a shell command", help_shell },
 };
@@ -364,8 +403,12 @@ static int cmd_help(struct rap_core *c, const char *name, char *args)
 	print_help(c, page);
 	if (page->lines == help_eval) {
 		/* The variables are few enough to document right in the help. */
+		int kw = 12;
 		for (int i = 0; i < RAP__VAR_COUNT; i++)
-			fprintf(c->out, "| %-12s %s\n", rap__core_var_key((enum rap__core_var)i),
+			if ((int)strlen(rap__core_var_key((enum rap__core_var)i)) > kw)
+				kw = (int)strlen(rap__core_var_key((enum rap__core_var)i));
+		for (int i = 0; i < RAP__VAR_COUNT; i++)
+			fprintf(c->out, "| %-*s %s\n", kw, rap__core_var_key((enum rap__core_var)i),
 				rap__core_var_desc((enum rap__core_var)i));
 	}
 	return 0;
@@ -456,8 +499,7 @@ static int hexval(char ch)
 	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
-/* C escapes of radare2's "w": \n \t \r \e \\ \" \' \0 \xNN; anything else stays as is. */
-static size_t unescape(char *s)
+size_t rap__core_unescape(char *s)
 {
 	char *d = s;
 	for (const char *p = s; *p;) {
@@ -475,7 +517,7 @@ static size_t unescape(char *s)
 		case '\\': case '"': case '\'': *d++ = *p++; break;
 		case 'x':
 			if (hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-				*d++ = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+				*d++ = (char)((unsigned)hexval(p[1]) << 4 | (unsigned)hexval(p[2]));
 				p += 3;
 				break;
 			}
@@ -495,7 +537,8 @@ static int write_bytes(struct rap_core *c, const uint8_t *data, size_t len)
 		return rc;
 	int perm = rap_io_fd_perm(c->io, c->fd);
 	if (perm < 0 || !(perm & RAP_PERM_W)) {
-		const char *uri = rap_io_fd_uri(c->io, c->fd);
+		const char *uri;
+		(void)rap__core_fd_uri(c, c->fd, &uri);
 		rap__core_errorf(c, "cannot write: '%s' is open read-only (reopen it with 'o URI rw')", uri ? uri : "?");
 		return RAP_EDENIED;
 	}
@@ -520,8 +563,10 @@ static int cmd_write(struct rap_core *c, const char *name, char *args)
 			return usage_error(c, name);
 		size_t n = 0;
 		uint8_t *buf = rap__malloc(strlen(args) / 2 + 1);
-		if (!buf)
+		if (!buf) {
+			rap__core_errorf(c, "out of memory");
 			return RAP_ENOMEM;
+		}
 		int hi = -1;
 		const char *p = args;
 		for (; *p; p++) {
@@ -550,7 +595,7 @@ static int cmd_write(struct rap_core *c, const char *name, char *args)
 	if (!*args)
 		return usage_error(c, name);
 	char *text = unquote(args);
-	size_t n = unescape(text);
+	size_t n = rap__core_unescape(text);
 	/* wz also writes the terminating NUL, which text still has at text[n]. */
 	return write_bytes(c, (const uint8_t *)text, n + (!strcmp(name, "wz") ? 1 : 0));
 }
@@ -577,14 +622,22 @@ static int list_files(struct rap_core *c)
 	size_t n = rap_io_fds(c->io, fds, 64);
 	if (n > 64) {
 		fds = rap__malloc(n * sizeof(*fds));
-		if (!fds)
+		if (!fds) {
+			rap__core_errorf(c, "out of memory");
 			return RAP_ENOMEM;
+		}
 		n = rap_io_fds(c->io, fds, n);
 	}
+	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t size = 0;
 		char perm[4];
-		const char *uri = rap_io_fd_uri(c->io, fds[i]);
+		const char *uri;
+		if (rap__core_fd_uri(c, fds[i], &uri) == RAP_ENOMEM) {
+			rap__core_errorf(c, "out of memory");
+			rc = RAP_ENOMEM;
+			break;
+		}
 		if (rap_io_size(c->io, fds[i], &size) < 0)
 			size = 0;
 		fprintf(c->out, "%2d %c %s 0x%08" PRIx64 " %s\n", fds[i], fds[i] == c->fd ? '*' : '-',
@@ -592,7 +645,7 @@ static int list_files(struct rap_core *c)
 	}
 	if (fds != small)
 		rap__free(fds);
-	return 0;
+	return rc;
 }
 
 static int cmd_open(struct rap_core *c, const char *name, char *args)
@@ -615,7 +668,10 @@ static int cmd_open(struct rap_core *c, const char *name, char *args)
 	}
 	int fd = rap_core_open(c, w[0], perm);
 	if (fd < 0) {
-		rap__core_errorf(c, "cannot open '%s': %s", w[0], rap_strerror(fd));
+		/* A limit says which one it met. */
+		const char *detail = fd == -EMFILE ? rap_io_error(c->io) : "";
+		rap__core_errorf(c, "cannot open '%s': %s%s%s%s", w[0], rap__core_open_reason(c, w[0], fd),
+				 *detail ? " (" : "", detail, *detail ? ")" : "");
 		return fd;
 	}
 	return 0;
@@ -692,9 +748,16 @@ static int cmd_info(struct rap_core *c, const char *name, char *args)
 	int rc = need_file(c);
 	if (rc < 0)
 		return rc;
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	const char *uri;
+	if (rap__core_fd_uri(c, c->fd, &uri) == RAP_ENOMEM) {
+		rap__core_errorf(c, "out of memory");
+		return RAP_ENOMEM;
+	}
 	int perm = rap_io_fd_perm(c->io, c->fd);
 	char permstr[4];
+	/* An executable's header adds its format and lines of its own (bininfo.c). */
+	struct rap__binhdr bin;
+	bool is_bin = rap__core_bin_header(c, &bin) == 0;
 	/* The layout of radare2's "i" for a file without a recognised binary format. */
 	fprintf(c->out, "%-8s %d\n", "fd", c->fd);
 	fprintf(c->out, "%-8s %s\n", "file", uri ? uri : "");
@@ -706,9 +769,11 @@ static int cmd_info(struct rap_core *c, const char *name, char *args)
 		fprintf(c->out, "%-8s %s\n", "humansz", human);
 	}
 	fprintf(c->out, "%-8s %s\n", "mode", rap__print_perm(permstr, perm));
-	fprintf(c->out, "%-8s %s\n", "format", "null");
+	fprintf(c->out, "%-8s %s\n", "format", is_bin ? bin.format : "null");
 	fprintf(c->out, "%-8s %s\n", "iorw", perm >= 0 && (perm & RAP_PERM_W) ? "true" : "false");
 	fprintf(c->out, "%-8s 0x%" PRIx32 "\n", "block", c->blocksize);
+	if (is_bin)
+		rap__core_bin_print(c, &bin);
 	return 0;
 }
 
@@ -723,7 +788,8 @@ static int cmd_eval(struct rap_core *c, const char *name, char *args)
 {
 	if (!*args) {
 		for (int i = 0; i < RAP__VAR_COUNT; i++)
-			fprintf(c->out, "%s = %s\n", rap__core_var_key((enum rap__core_var)i), c->vars[i]);
+			fprintf(c->out, "%s = %s\n", rap__core_var_key((enum rap__core_var)i),
+				rap__core_var_value(c, (enum rap__core_var)i));
 		return 0;
 	}
 	char *eq = strchr(args, '=');
@@ -745,6 +811,9 @@ static int cmd_eval(struct rap_core *c, const char *name, char *args)
 	int rc = rap_core_config_set(c, key, value);
 	if (rc == RAP_EINVAL)
 		rap__core_errorf(c, "invalid value '%s' for '%s'", value, key);
+	else if (rc == RAP_EDENIED)
+		rap__core_errorf(c, "'%s' cannot be raised above '%s' here: a served session never widens its policy",
+				 key, rap_core_config_get(c, key));
 	else if (rc < 0)
 		rap__core_errorf(c, "cannot set '%s': %s", key, rap_strerror(rc));
 	return rc;
@@ -911,6 +980,10 @@ static const struct cmd commands[] = {
 	{ "x", cmd_print, CLASS_READ },
 	{ "p8", cmd_print, CLASS_READ },
 	{ "pr", cmd_print, CLASS_READ },
+	/* Disassembly (disasm_cmd.c). */
+	{ "pd", rap__core_cmd_disasm, CLASS_READ },
+	{ "pi", rap__core_cmd_disasm, CLASS_READ },
+	{ "pD", rap__core_cmd_disasm, CLASS_READ },
 	{ "w", cmd_write, CLASS_WRITE },
 	{ "wx", cmd_write, CLASS_WRITE },
 	{ "wz", cmd_write, CLASS_WRITE },
@@ -929,6 +1002,11 @@ static const struct cmd commands[] = {
 	{ "?V", cmd_version, CLASS_READ },
 	{ "?e", cmd_echo, CLASS_READ },
 	{ "?v", cmd_number, CLASS_READ },
+	/* Searches and hashes read the file only; they run where the file is. */
+	{ "/", rap__core_cmd_search, CLASS_READ },
+	{ "/x", rap__core_cmd_search, CLASS_READ },
+	{ "/w", rap__core_cmd_search, CLASS_READ },
+	{ "ph", rap__core_cmd_hash, CLASS_READ },
 	/* Transfers read or write files on this side's filesystem. */
 	{ "wtf", rap__core_cmd_wtf, CLASS_ALL },
 	{ "wff", rap__core_cmd_wff, CLASS_ALL },
@@ -945,6 +1023,11 @@ static const struct cmd cmd_iosys_entry = { "=!", cmd_iosystem, CLASS_ALL };
 /* The '=' family (remote hosts, servers, remote-command mode): remote.c parses the whole
  * text. Everything in it reaches the network or starts servers, so only POLICY_ALL. */
 static const struct cmd cmd_remote_entry = { "=", cmd_remote, CLASS_ALL };
+
+const char *rap__core_command_name(size_t i)
+{
+	return i < sizeof(commands) / sizeof(commands[0]) ? commands[i].name : NULL;
+}
 
 static const struct cmd *find_cmd(const char *word, size_t len)
 {
@@ -964,6 +1047,7 @@ struct help_request {
  * when no command matches. */
 static int resolve(char *text, struct resolved *r, struct help_request *help)
 {
+	r->network = false;
 	if (!strcmp(text, "!?")) {
 		text[1] = '\0';
 		goto help;
@@ -975,6 +1059,7 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 		r->cmd = &cmd_remote_entry;
 		r->args = text;
 		r->cls = CLASS_ALL;
+		r->network = !rap__core_remote_stays_local(text);
 		return 0;
 	}
 	if (text[0] == '!') {
@@ -1021,7 +1106,7 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	r->cls = cmd->cls;
 	if (cmd->fn == cmd_open && *r->args)
 		r->cls = CLASS_WRITE;
-	if (cmd->fn == cmd_eval && strchr(r->args, '='))
+	if (cmd->fn == cmd_eval && strchr(r->args, '=') && !rap__core_var_is_view(r->args))
 		r->cls = CLASS_ALL;
 	return 0;
 help:
@@ -1047,17 +1132,6 @@ struct clauses {
 	int nfilters;
 };
 
-static const char *policy_name(enum rap_core_policy p)
-{
-	switch (p) {
-	case RAP_CORE_POLICY_NONE: return "none";
-	case RAP_CORE_POLICY_READ: return "read";
-	case RAP_CORE_POLICY_WRITE: return "write";
-	case RAP_CORE_POLICY_ALL: return "all";
-	}
-	return "none";
-}
-
 static int refuse(struct rap_core *c, const char *what, const char *why)
 {
 	rap__core_errorf(c, "command '%s' refused by the server's command policy (%s)", what, why);
@@ -1074,10 +1148,14 @@ static int enforce_policy(struct rap_core *c, const struct clauses *cl, const st
 		return refuse(c, r ? r->cmd->name : word, "none");
 	if (!r)
 		return 0;
+	/* A core that serves a network client starts no server and opens no connection, at
+	 * every level (policy.c). */
+	if (c->served && r->network)
+		return rap__core_refuse_network(c, word);
 	/* A redirection writes a file on this machine, whatever the command: only "all". */
 	if (cl->redirect && c->policy < RAP_CORE_POLICY_ALL) {
 		rap__core_errorf(c, "output redirection to '%s' refused by the server's command policy (%s)",
-				 cl->redirect, policy_name(c->policy));
+				 cl->redirect, rap__core_policy_name(c->policy));
 		return RAP_EDENIED;
 	}
 	bool ok;
@@ -1090,7 +1168,8 @@ static int enforce_policy(struct rap_core *c, const struct clauses *cl, const st
 	}
 	if (ok)
 		return 0;
-	return refuse(c, r->cmd->name, r->cls == CLASS_SHELL ? "shell commands are disabled" : policy_name(c->policy));
+	return refuse(c, r->cmd->name,
+		      r->cls == CLASS_SHELL ? "shell commands are disabled" : rap__core_policy_name(c->policy));
 }
 
 /* Cuts seg at its top-level '@', '~' and '>' (outside quotes). A command that starts with
@@ -1238,7 +1317,8 @@ static int run_resolved(struct rap_core *c, const struct clauses *cl, const stru
 			rc = fd < 0 ? fd : -errno;
 			if (fd >= 0)
 				close(fd);
-			rap__core_errorf(c, "cannot open '%s' for writing: %s", cl->redirect, rap_strerror(rc));
+			rap__core_errorf(c, "cannot open '%s' for writing: %s", cl->redirect,
+					 rap__core_open_reason(c, NULL, rc));
 			goto restore;
 		}
 		c->out = file;
@@ -1411,6 +1491,13 @@ static int finish_over(struct rap_core *c, char *obuf, size_t *olen, char **ebuf
 
 int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **err)
 {
+	return rap__core_cmd_capture(c, line, out, err, NULL);
+}
+
+int rap__core_cmd_capture(struct rap_core *c, const char *line, char **out, char **err, bool *stopped)
+{
+	if (stopped)
+		*stopped = false;
 	if (out)
 		*out = NULL;
 	if (err)
@@ -1452,6 +1539,8 @@ int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **er
 	if (ok && over) {
 		rc = RAP_ETOOBIG;
 		ok = finish_over(c, obuf, &olen, &ebuf, &elen) == 0;
+		if (stopped)
+			*stopped = true;
 	}
 	if (!ok) {
 		free(obuf);

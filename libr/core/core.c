@@ -1,5 +1,6 @@
-/* The core object: its IO instance, current file and position, block size, policy and
- * configuration variables. The command language itself lives in cmd.c. */
+/* The core object: its IO instance, current file and position, block size and
+ * configuration variables. The command language lives in cmd.c, the policy in policy.c. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -8,6 +9,7 @@
 
 #include <rap/core.h>
 
+#include "arch.h"
 #include "common.h"
 #include "core_private.h"
 
@@ -17,6 +19,12 @@ enum var_type {
 	VAR_BOOL,
 	VAR_COLOR,
 	VAR_POLICY, /* a command policy level: none, read, write, all */
+	/* search.c */
+	VAR_ADDR,      /* an address: decimal or 0x hex, -1 for unset; kept as 0x hex */
+	VAR_COUNT,     /* a count: decimal or 0x hex; kept in decimal */
+	VAR_SEARCH_IN, /* what searches cover: io.maps, file, block, range */
+	VAR_ARCH,   /* an architecture of the disassembler (arch.h) */
+	VAR_BITS,   /* 16, 32 or 64, as asm.arch allows */
 };
 
 static const struct var_def {
@@ -25,11 +33,26 @@ static const struct var_def {
 	enum var_type type;
 	const char *desc;
 } var_defs[RAP__VAR_COUNT] = {
+	/* Disassembly (pd, pi, pD): radare2's defaults on x86-64 Linux. */
+	[RAP__VAR_ASM_ARCH] = { "asm.arch", "x86", VAR_ARCH, "architecture to disassemble: x86, arm, mips" },
+	[RAP__VAR_ASM_BITS] = { "asm.bits", "64", VAR_BITS, "16, 32 or 64 as asm.arch allows (arm 16: Thumb)" },
+	[RAP__VAR_ASM_COMMENTS] = { "asm.comments", "true", VAR_BOOL, "reference comments in pd" },
+	[RAP__VAR_ASM_LINES] = { "asm.lines", "true", VAR_BOOL, "jump arrows column in pd" },
+	[RAP__VAR_CFG_BIGENDIAN] = { "cfg.bigendian", "false", VAR_BOOL, "big-endian code (arm, mips)" },
 	[RAP__VAR_HTTP_BIND] = { "http.bind", "localhost", VAR_STRING, "address the HTTP server listens on" },
 	[RAP__VAR_HTTP_PORT] = { "http.port", "9090", VAR_PORT, "default port of the HTTP server" },
+	[RAP__VAR_IO_SPECIAL] = { "io.special", "false", VAR_BOOL,
+				  "open FIFOs, devices and sockets too (never in served sessions)" },
 	[RAP__VAR_RAP_BIND] = { "rap.bind", "localhost", VAR_STRING, "address the =: and =& rap servers listen on" },
 	[RAP__VAR_RAP_LOOP] = { "rap.loop", "true", VAR_BOOL, "keep serving after a rap client disconnects" },
 	[RAP__VAR_SCR_COLOR] = { "scr.color", "0", VAR_COLOR, "colours (output is always plain: only 0)" },
+	[RAP__VAR_SEARCH_FROM] = { "search.from", "0xffffffffffffffff", VAR_ADDR,
+				   "where searches start (-1: the start, or the position for range)" },
+	[RAP__VAR_SEARCH_IN] = { "search.in", "io.maps", VAR_SEARCH_IN,
+				 "what / covers: io.maps or file (all), block, range" },
+	[RAP__VAR_SEARCH_MAXHITS] = { "search.maxhits", "0", VAR_COUNT, "hits after which a search stops (0: no limit)" },
+	[RAP__VAR_SEARCH_TO] = { "search.to", "0xffffffffffffffff", VAR_ADDR,
+				 "where searches end, exclusive (-1: the end of the file)" },
 	[RAP__VAR_SRV_CMD] = { "srv.cmd", "read", VAR_POLICY,
 			       "commands clients of =: =h =t may run: none, read, write, all" },
 	[RAP__VAR_SRV_SHELL] = { "srv.shell", "false", VAR_BOOL, "whether clients of =: =h =t may run ! commands" },
@@ -75,16 +98,16 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	c->fd = parent->fd;
 	c->off = parent->off;
 	c->blocksize = parent->blocksize;
-	c->policy = parent->policy;
-	c->allow_shell = parent->allow_shell;
-	c->confined = parent->confined;
+	rap__core_policy_inherit(c, parent);
 	c->output_max = parent->output_max;
 	c->output_max_set = parent->output_max_set;
 	c->os_gate = parent->os_gate;
+	c->vars_user = parent->vars_user;
 	c->out = stdout;
 	c->err = stderr;
+	/* The values as the parent reads them: clamped when it is served. */
 	for (int i = 0; i < RAP__VAR_COUNT; i++) {
-		c->vars[i] = rap__strdup(parent->vars[i]);
+		c->vars[i] = rap__strdup(rap__core_var_value(parent, (enum rap__core_var)i));
 		if (!c->vars[i]) {
 			rap_core_free(c);
 			return RAP_ENOMEM;
@@ -92,18 +115,6 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	}
 	*out = c;
 	return 0;
-}
-
-int rap__core_policy_parse(const char *name, enum rap_core_policy *out)
-{
-	static const char *const names[] = { "none", "read", "write", "all" };
-	for (int i = 0; i < 4; i++) {
-		if (name && !strcmp(name, names[i])) {
-			*out = (enum rap_core_policy)i;
-			return 0;
-		}
-	}
-	return RAP_EINVAL;
 }
 
 void rap_core_free(struct rap_core *c)
@@ -114,11 +125,11 @@ void rap_core_free(struct rap_core *c)
 	rap__core_remote_free(c);
 	/* What a served session opened goes with it; the user's files stay. */
 	for (size_t i = 0; i < c->nowned; i++) {
-		const char *uri = rap_io_fd_uri(c->io, c->owned[i].fd);
-		if (uri && !strcmp(uri, c->owned[i].uri))
+		if (rap_io_fd_has_uri(c->io, c->owned[i].fd, c->owned[i].uri))
 			(void)rap_io_close(c->io, c->owned[i].fd);
 		rap__free(c->owned[i].uri);
 	}
+	rap__free(c->uri_buf);
 	if (c->io && !c->io_borrowed)
 		rap_io_free(c->io);
 	for (int i = 0; i < RAP__VAR_COUNT; i++)
@@ -129,24 +140,6 @@ void rap_core_free(struct rap_core *c)
 struct rap_io *rap_core_io(struct rap_core *c)
 {
 	return c->io;
-}
-
-void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level)
-{
-	/* An out-of-range value must not widen the policy. */
-	if (level < RAP_CORE_POLICY_NONE || level > RAP_CORE_POLICY_ALL)
-		level = RAP_CORE_POLICY_NONE;
-	c->policy = level;
-}
-
-void rap_core_set_allow_shell(struct rap_core *c, bool allow)
-{
-	c->allow_shell = allow;
-}
-
-void rap_core_set_confined(struct rap_core *c, bool confined)
-{
-	c->confined = confined;
 }
 
 int rap__core_os_gate(struct rap_core *c, enum rap__core_os op, const char *what)
@@ -161,13 +154,9 @@ int rap__core_open_file(struct rap_core *c, const char *path, int flags)
 	int rc = rap__core_os_gate(c, RAP__CORE_OS_FILE, path);
 	if (rc < 0)
 		return rc;
-	if (c->confined)
-		return rap_io_open_local(c->io, path, flags);
-	int fd;
-	do
-		fd = open(path, flags | O_CLOEXEC, 0666);
-	while (fd < 0 && errno == EINTR);
-	return fd < 0 ? -errno : fd;
+	/* libio's one way to open a local path: never blocks, refuses what is not a regular
+	 * file unless io.special asks for it; beneath the IO's root when confined. */
+	return rap_io_open_local_ex(c->confined ? c->io : NULL, path, flags, rap__core_open_opts(c, true));
 }
 
 void rap_core_set_output_max(struct rap_core *c, size_t bytes)
@@ -190,7 +179,18 @@ void rap_core_interrupt(struct rap_core *c)
 
 bool rap__core_interrupted(const struct rap_core *c)
 {
-	return atomic_load(&((struct rap_core *)c)->interrupted);
+	if (atomic_load(&((struct rap_core *)c)->interrupted))
+		return true;
+	const struct rap_cmd_request *r = c->cancel_req;
+	return r && r->checkpoint && r->checkpoint(r);
+}
+
+size_t rap__core_output_room(struct rap_core *c)
+{
+	if (!c->output_max || !c->cap_out)
+		return SIZE_MAX;
+	size_t n = stream_size(c->cap_out) + stream_size(c->cap_err) + stream_size(c->cap_filter);
+	return n < c->output_max ? c->output_max - n : 0;
 }
 
 bool rap__core_output_over(struct rap_core *c)
@@ -235,8 +235,10 @@ void rap__core_set_current(struct rap_core *c, int fd)
 {
 	c->fd = fd;
 	c->off = 0;
-	if (fd >= 0)
+	if (fd >= 0) {
 		(void)rap_core_seek(c, 0);
+		rap__core_bin_follow(c);
+	}
 }
 
 void rap__core_forget_fd(struct rap_core *c, int fd)
@@ -259,6 +261,29 @@ void rap__core_forget_fd(struct rap_core *c, int fd)
 	c->fd = n ? fds[(n < cap ? n : cap) - 1] : -1;
 	if (fds != small)
 		rap__free(fds);
+	if (c->fd >= 0)
+		rap__core_bin_follow(c);
+}
+
+int rap__core_fd_uri(struct rap_core *c, int fd, const char **uri)
+{
+	*uri = NULL;
+	for (;;) {
+		ssize_t n = rap_io_fd_uri_copy(c->io, fd, c->uri_buf, c->uri_cap);
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n < c->uri_cap) {
+			*uri = c->uri_buf;
+			return 0;
+		}
+		/* Longer than the buffer: grow it and copy again (the number may have been closed
+		 * and reused meanwhile, so the length is asked again). */
+		char *b = rap__realloc(c->uri_buf, (size_t)n + 1);
+		if (!b)
+			return RAP_ENOMEM;
+		c->uri_buf = b;
+		c->uri_cap = (size_t)n + 1;
+	}
 }
 
 /* Index of fd in the owned list, or -1. An entry whose number the IO no longer knows, or
@@ -269,8 +294,7 @@ static long owned_index(struct rap_core *c, int fd)
 	for (size_t i = 0; i < c->nowned; i++) {
 		if (c->owned[i].fd != fd)
 			continue;
-		const char *uri = rap_io_fd_uri(c->io, fd);
-		if (uri && !strcmp(uri, c->owned[i].uri))
+		if (rap_io_fd_has_uri(c->io, fd, c->owned[i].uri))
 			return (long)i;
 		rap__free(c->owned[i].uri);
 		c->owned[i] = c->owned[--c->nowned];
@@ -300,13 +324,11 @@ bool rap__core_owns(struct rap_core *c, int fd)
 int rap_core_open(struct rap_core *c, const char *uri, int perm)
 {
 	char *copy = NULL;
+	/* A served core opens no network files (policy.c). */
+	int rc = rap__core_open_policy(c, uri);
+	if (rc < 0)
+		return rc;
 	if (c->io_borrowed) {
-		/* A served client makes no outgoing connections (as rapsrv's default
-		 * --allow-scheme): a rap:// open would run on the servers' own thread, and
-		 * one that led back to a server of this process would wait on itself. */
-		const struct rap_io_plugin *p = rap_io_plugin_for(c->io, uri);
-		if (p && !strcmp(p->name, "rap"))
-			return RAP_EDENIED;
 		/* A served session's files are tracked so that it can close them, and only
 		 * them; a session with a full list opens nothing more. */
 		owned_prune(c);
@@ -316,7 +338,7 @@ int rap_core_open(struct rap_core *c, const char *uri, int perm)
 		if (!copy)
 			return RAP_ENOMEM;
 	}
-	int fd = rap_io_open(c->io, uri, perm);
+	int fd = rap_io_open_ex(c->io, uri, perm, rap__core_open_opts(c, false));
 	if (fd < 0) {
 		rap__free(copy);
 		return fd;
@@ -406,6 +428,23 @@ static int var_index(const char *key)
 	return -1;
 }
 
+bool rap__core_var_is_view(const char *assignment)
+{
+	/* search.*: the range and the limit of this core's searches; asm.* and cfg.bigendian:
+	 * how this core's disassembly reads the bytes (a raw blob has no header to say). */
+	static const char *const prefixes[] = { "search.", "asm.", "cfg.bigendian" };
+	const char *p = assignment;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	size_t n = strcspn(p, "= \t");
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t k = strlen(prefixes[i]);
+		if (!strncmp(p, prefixes[i], k) && (prefixes[i][k - 1] == '.' ? n > k : n == k))
+			return true;
+	}
+	return false;
+}
+
 const char *rap__core_var_key(enum rap__core_var i)
 {
 	return var_defs[i].key;
@@ -416,15 +455,42 @@ const char *rap__core_var_desc(enum rap__core_var i)
 	return var_defs[i].desc;
 }
 
+const char *rap__core_var_value(const struct rap_core *c, enum rap__core_var i)
+{
+	/* Variables that widen a policy read as at most the core's own level when it is
+	 * served: clamped here, so every reader sees the clamp. */
+	return rap__core_policy_var(c, i, c->vars[i]);
+}
+
 const char *rap_core_config_get(const struct rap_core *c, const char *key)
 {
 	int i = var_index(key);
-	return i < 0 ? NULL : c->vars[i];
+	return i < 0 ? NULL : rap__core_var_value(c, (enum rap__core_var)i);
+}
+
+/* A number the way variables take them: decimal or 0x hex, nothing else around it. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	const char *p = s;
+	int base = 10;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	}
+	if (!*p || !(base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p)))
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, base);
+	if (*end || errno)
+		return false;
+	*out = v;
+	return true;
 }
 
 /* Checks value for the variable's type and returns its canonical spelling ("true" for
- * "1"), or NULL when it does not fit. */
-static const char *normalize(enum var_type type, const char *value)
+ * "1"), or NULL when it does not fit. scratch holds a spelling made up here. */
+static const char *normalize(enum var_type type, const char *value, char scratch[24])
 {
 	switch (type) {
 	case VAR_BOOL:
@@ -443,6 +509,16 @@ static const char *normalize(enum var_type type, const char *value)
 			return NULL;
 		return value;
 	}
+	case VAR_ADDR:
+	case VAR_COUNT: {
+		uint64_t v = UINT64_MAX;
+		if (!(type == VAR_ADDR && !strcmp(value, "-1")) && !parse_u64(value, &v))
+			return NULL;
+		snprintf(scratch, 24, type == VAR_ADDR ? "0x%" PRIx64 : "%" PRIu64, v);
+		return scratch;
+	}
+	case VAR_SEARCH_IN:
+		return rap__search_in_valid(value) ? value : NULL;
 	case VAR_POLICY: {
 		enum rap_core_policy level;
 		return rap__core_policy_parse(value, &level) == 0 ? value : NULL;
@@ -451,8 +527,61 @@ static const char *normalize(enum var_type type, const char *value)
 		if (!*value || strpbrk(value, " \t\r\n"))
 			return NULL;
 		return value;
+	case VAR_ARCH:
+		return rap__arch_find(value) ? value : NULL;
+	case VAR_BITS:
+		return (!strcmp(value, "16") || !strcmp(value, "32") || !strcmp(value, "64")) ? value : NULL;
 	}
 	return NULL;
+}
+
+static int store_var(struct rap_core *c, int i, const char *v)
+{
+	char *copy = rap__strdup(v);
+	if (!copy)
+		return RAP_ENOMEM;
+	rap__free(c->vars[i]);
+	c->vars[i] = copy;
+	return 0;
+}
+
+/* ---- asm.arch and asm.bits: the bits must be a mode of the architecture ---------------- */
+
+_Static_assert(RAP__VAR_COUNT <= 32, "vars_user has a bit per variable");
+
+static bool bits_fit(const char *arch, const char *bits)
+{
+	return rap__arch_mode(rap__arch_find(arch), (unsigned)atoi(bits)) != NULL;
+}
+
+/* Sets variable i; asm.bits must fit asm.arch, and a new asm.arch the bits do not fit
+ * brings its own default bits. */
+static int set_var(struct rap_core *c, int i, const char *value)
+{
+	char scratch[24];
+	const char *v = normalize(var_defs[i].type, value, scratch);
+	if (!v)
+		return RAP_EINVAL;
+	int rc = rap__core_policy_var_check(c, (enum rap__core_var)i, v);
+	if (rc < 0)
+		return rc;
+	if (i == RAP__VAR_ASM_BITS && !bits_fit(c->vars[RAP__VAR_ASM_ARCH], v))
+		return RAP_EINVAL;
+	if (i == RAP__VAR_ASM_ARCH && !bits_fit(v, c->vars[RAP__VAR_ASM_BITS])) {
+		char bits[8];
+		snprintf(bits, sizeof(bits), "%u", rap__arch_find(v)->default_bits);
+		rc = store_var(c, RAP__VAR_ASM_BITS, bits);
+		if (rc < 0)
+			return rc;
+	}
+	return store_var(c, i, v);
+}
+
+int rap__core_config_auto(struct rap_core *c, enum rap__core_var i, const char *value)
+{
+	if (c->vars_user & (1u << i))
+		return 0;
+	return set_var(c, (int)i, value);
 }
 
 int rap_core_config_set(struct rap_core *c, const char *key, const char *value)
@@ -460,15 +589,10 @@ int rap_core_config_set(struct rap_core *c, const char *key, const char *value)
 	int i = var_index(key);
 	if (i < 0 || !value)
 		return RAP_EINVAL;
-	const char *v = normalize(var_defs[i].type, value);
-	if (!v)
-		return RAP_EINVAL;
-	char *copy = rap__strdup(v);
-	if (!copy)
-		return RAP_ENOMEM;
-	rap__free(c->vars[i]);
-	c->vars[i] = copy;
-	return 0;
+	int rc = set_var(c, i, value);
+	if (rc == 0)
+		c->vars_user |= 1u << i;
+	return rc;
 }
 
 size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap)

@@ -108,7 +108,8 @@ static void hexpairs(FILE *out, const uint8_t *buf, size_t len)
 			n = 0;
 		}
 	}
-	fwrite(tmp, 1, n, out);
+	if (n)
+		fwrite(tmp, 1, n, out);
 }
 
 void rap__print_hexpairs(FILE *out, const uint8_t *buf, size_t len)
@@ -177,6 +178,11 @@ int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len)
 			break;
 		}
 		size_t n = len - done < cap ? (size_t)(len - done) : cap;
+		/* Near a capture's cap, pieces shrink to what still fits (a hexdump is under five
+		 * times its data), so the cap is passed by a line at most, not by a whole piece. */
+		size_t room = rap__core_output_room(c);
+		if (room != SIZE_MAX && n > room / 5 + 16)
+			n = (room / 5 + 16) & ~(size_t)15;
 		rc = rap__core_read(c, off + done, buf, n);
 		if (rc < 0) {
 			/* Keep what was printed a complete line before the reason. */

@@ -927,6 +927,9 @@ static int host_add(struct rap_core *c, const char *arg)
 		rap__core_remote_help(c, RAP__HELP_EQ_ADD);
 		return 0;
 	}
+	/* Already refused by the command policy; this is where it would connect. */
+	if (c->served)
+		return rap__core_refuse_network(c, "=+");
 	if (!*p) {
 		rap__core_errorf(c, "usage: =+ [proto://]host:port[/path] (see '=+?')");
 		return RAP_EINVAL;
@@ -935,11 +938,12 @@ static int host_add(struct rap_core *c, const char *arg)
 	struct rap_uri *u = rap__malloc(sizeof(*u));
 	struct host *h = rap__calloc(1, sizeof(*h));
 	int rc = RAP_ENOMEM;
+	if (h)
+		h->fd = -1; /* before any goto fail: host_free closes it */
 	if (!text || !u || !h) {
 		oom(c);
 		goto fail;
 	}
-	h->fd = -1;
 	rc = rap_uri_parse(text, "rap", u);
 	if (rc < 0 || strlen(u->host) >= sizeof(h->name) || strlen(u->port) >= sizeof(h->port)) {
 		rap__core_errorf(c, "invalid address '%s' (expected [proto://]host:port[/path], IPv6 in brackets)", text);
@@ -1338,6 +1342,9 @@ static int io_line(struct rap_core *c, const char *line)
 int rap__core_remote_query(struct rap_core *c, const char *spelling, bool tcp, const char *addr,
 			   const char *cmd)
 {
+	/* Already refused by the command policy; this is where it would connect. */
+	if (c->served)
+		return rap__core_refuse_network(c, spelling);
 	bool bare_port = *addr && strspn(addr, "0123456789") == strlen(addr);
 	size_t wl = strlen(addr) + sizeof("localhost:");
 	char *word = rap__malloc(wl);
@@ -1438,6 +1445,58 @@ static bool colon_is_server(const char *rest)
 }
 
 /* ---- entry points --------------------------------------------------------------------- */
+
+/* "?" alone after the command word: the help page. */
+static bool just_help(const char *rest)
+{
+	rest = skip_blanks(rest);
+	return rest[0] == '?' && !rest[1];
+}
+
+/* Follows rap__core_cmd_remote's dispatch (and rap__core_cmd_server's, which treats any text
+ * ending in '?' as a help request): true only for what reaches nothing over the network. */
+bool rap__core_remote_stays_local(const char *text)
+{
+	const char *t = skip_blanks(text);
+	size_t tl = strlen(t);
+	while (tl && rap__core_blank(t[tl - 1]))
+		tl--;
+	bool server_help = tl && t[tl - 1] == '?';
+	if (t[0] == '.' && t[1] == ':')
+		return server_help;
+	if (!strncmp(t, "!=!", 3))
+		return true; /* remote-command mode off, or its help */
+	if (t[0] != '=')
+		return true; /* "unknown command" */
+	const char *p = t + 1;
+	switch (*p) {
+	case '\0': /* the host list */
+	case '?':  /* help */
+	case 'j':  /* the host list as JSON */
+	case '-':  /* closing hosts */
+		return true;
+	case '+':
+	case '<':
+	case '=':
+		return just_help(p + 1);
+	case '!':
+		/* "=!=N" is remote-command mode with host N; "=!=" alone goes through the current
+		 * file, as "=!CMD" does: that file's own channel, no new connection. */
+		return p[1] != '=' || !*skip_blanks(p + 2) || just_help(p + 2);
+	case ':':
+		return colon_is_server(p + 1) ? server_help : false;
+	case '&':
+	case 'r':
+	case 't':
+	case 'h':
+	case 'H':
+	case 'g':
+		return server_help;
+	default:
+		/* "=N CMD", "= CMD": run on a host; anything else is "unknown command". */
+		return !(isdigit((unsigned char)*p) || rap__core_blank(*p));
+	}
+}
 
 int rap__core_cmd_remote(struct rap_core *c, char *text)
 {

@@ -10,7 +10,9 @@
 
 static int serve_open(void *ctx, const char *path, uint8_t perm)
 {
-	/* The IO instance carries the operator's open policy (root, write access, schemes). */
+	/* The IO instance carries the operator's open policy (root, write access, schemes);
+	 * the served mark the rest (policy.c). */
+	rap_core_set_served(ctx);
 	return rap_core_open(ctx, path, perm);
 }
 
@@ -73,51 +75,81 @@ static int serve_close(void *ctx, int32_t fd)
 	return rap__core_close(c, fd);
 }
 
-/* Joins a and b into one heap string (either may be NULL). */
-static char *join(const char *a, const char *b)
+/* a followed by b, in a's allocation (a long output is not copied); either may be NULL.
+ * Takes both. NULL for no text at all, or when memory ran out. */
+static char *join_take(char *a, char *b)
 {
 	size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
-	char *s = rap__malloc(la + lb + 1);
-	if (!s)
+	if (!lb) {
+		free(b);
+		if (a && !la) {
+			free(a);
+			return NULL;
+		}
+		return a;
+	}
+	if (!la) {
+		free(a);
+		return b;
+	}
+	char *s = rap__realloc(a, la + lb + 1);
+	if (!s) {
+		free(a);
+		free(b);
 		return NULL;
-	if (la)
-		memcpy(s, a, la);
-	if (lb)
-		memcpy(s + la, b, lb);
-	s[la + lb] = '\0';
+	}
+	memcpy(s + la, b, lb + 1);
+	free(b);
 	return s;
+}
+
+/* Runs cmd capped at cap bytes of output and error text together. The answer is the output
+ * followed by the error text: whatever ran before a failure keeps its output and the reason
+ * follows, so a refused command answers with its one-line explanation. *stopped: the line
+ * was stopped at the cap. */
+static int serve_run(struct rap_core *c, const char *cmd, size_t cap, char **out, bool *stopped)
+{
+	char *o = NULL, *e = NULL;
+	*out = NULL;
+	/* A core that serves a client is marked so, whoever made it (policy.c). */
+	rap_core_set_served(c);
+	size_t saved = c->output_max;
+	c->output_max = cap;
+	int rc = rap__core_cmd_capture(c, cmd, &o, &e, stopped);
+	c->output_max = saved;
+	if (rc == RAP_ENOMEM && !o && !e) {
+		*out = rap__strdup("error: out of memory\n");
+		return rc;
+	}
+	if (rc >= 0) {
+		free(e);
+		e = NULL;
+	}
+	*out = join_take(o, e);
+	return rc;
 }
 
 static int serve_cmd(void *ctx, const char *cmd, char **out)
 {
 	struct rap_core *c = ctx;
-	char *o = NULL, *e = NULL;
-	*out = NULL;
 	/* A client's line may ask for far more output than anyone should buffer: without a
 	 * cap of the caller's, the largest reply a client takes by default. */
-	bool dflt = !c->output_max_set;
-	if (dflt)
-		c->output_max = RAP_CORE_SERVE_OUTPUT_MAX;
-	int rc = rap_core_cmd_str(c, cmd, &o, &e);
-	if (dflt)
-		c->output_max = 0;
-	if (rc == RAP_ENOMEM && !o && !e) {
-		*out = join("error: out of memory\n", NULL);
-		return rc;
-	}
-	if (rc < 0) {
-		/* Whatever ran before the failure keeps its output; the reason follows, so a
-		 * refused command answers with its one-line explanation. */
-		*out = join(o, e);
-		free(o);
-	} else {
-		*out = o;
-	}
-	free(e);
-	if (*out && !**out) {
-		free(*out);
-		*out = NULL;
-	}
+	size_t cap = c->output_max_set ? c->output_max : RAP_CORE_SERVE_OUTPUT_MAX;
+	bool stopped;
+	return serve_run(c, cmd, cap, out, &stopped);
+}
+
+static int serve_cmd_bounded(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped)
+{
+	struct rap_core *c = ctx;
+	/* The request's bound (what the reply can carry, what the server's memory allows), or
+	 * the caller's own cap when that is smaller. */
+	size_t cap = req->max_output ? req->max_output : 1;
+	if (c->output_max_set && c->output_max && c->output_max < cap)
+		cap = c->output_max;
+	c->cancel_req = req;
+	int rc = serve_run(c, req->cmd, cap, out, stopped);
+	c->cancel_req = NULL;
 	return rc;
 }
 
@@ -129,6 +161,7 @@ static const struct rap_server_handler core_handler = {
 	.close = serve_close,
 	.cmd = serve_cmd,
 	.log = NULL,
+	.cmd_bounded = serve_cmd_bounded,
 };
 
 const struct rap_server_handler *rap_core_rap_handler(void)

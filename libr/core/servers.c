@@ -11,8 +11,10 @@
  * no client ever moves the user's position.
  *
  * Policy. Commands from any of these servers run under "e srv.cmd" and "e srv.shell", read
- * when the server starts; what a RAP client may open, write and close besides is
- * servers_rap.c's. A client's command line stops once its output passes 64 MiB (RAP) or
+ * when the server starts and clamped to the starting core's own level (a server is never
+ * more permissive than the core that started it); every core a server runs commands on is
+ * served (policy.c: no servers, no connections, no policy raised from there). What a RAP
+ * client may open, write and close besides is servers_rap.c's. A client's command line stops once its output passes 64 MiB (RAP) or
  * 16 MiB (TCP, HTTP). */
 #include <ctype.h>
 #include <errno.h>
@@ -179,10 +181,11 @@ static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool backgr
 	s->background = background;
 	s->browser = browser;
 	s->policy = RAP_CORE_POLICY_READ;
-	s->shell = false;
 	(void)rap__core_policy_parse(rap_core_config_get(c, "srv.cmd"), &s->policy);
+	if (s->policy > c->policy)
+		s->policy = c->policy;
 	const char *sh = rap_core_config_get(c, "srv.shell");
-	s->shell = sh && !strcmp(sh, "true");
+	s->shell = sh && !strcmp(sh, "true") && c->allow_shell;
 	const char *loop = rap_core_config_get(c, "rap.loop");
 	s->once = kind == RAP__SRV_RAP && !background && loop && !strcmp(loop, "false");
 	s->log = background ? NULL : c->err;
@@ -190,8 +193,10 @@ static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool backgr
 	if (rc == 0) {
 		rap_core_set_policy(s->tmpl, s->policy);
 		rap_core_set_allow_shell(s->tmpl, s->shell);
-		/* Clients' local files (> FILE, wtf, wff) follow the IO's policy. */
-		rap_core_set_confined(s->tmpl, true);
+		/* Its clients are on the network: the served mark, which also confines their
+		 * local files (> FILE, wtf, wff) to the IO's policy; RAP sessions' cores are
+		 * made from tmpl and keep it. */
+		rap_core_set_served(s->tmpl);
 		/* RAP sessions' cores are made from tmpl and keep its cap. */
 		rap_core_set_output_max(s->tmpl,
 					kind == RAP__SRV_RAP ? RAP__SRV_RAP_OUTPUT_MAX : RAP__SRV_TEXT_OUTPUT_MAX);
@@ -302,11 +307,14 @@ int rap__core_cmd_server(struct rap_core *c, char *text)
 			rap__core_remote_help(c, RAP__HELP_EQ_RAP);
 		return 0;
 	}
-	if (c->io_borrowed) {
-		/* A served session's core: a foreground server would block every client of
-		 * this server, and a background one would outlive the session's files. */
-		rap__core_errorf(c, "servers cannot be started or stopped from a served session");
-		return RAP_EDENIED;
+	if (c->served || c->io_borrowed) {
+		/* Already refused by the command policy (policy.c); this is where it would
+		 * listen. A served session's core: a foreground server would block every client
+		 * of this server, and a background one would outlive the session's files. */
+		size_t wl = strcspn(t, " \t");
+		char word[32];
+		snprintf(word, sizeof(word), "%.*s", (int)(wl < sizeof(word) - 1 ? wl : sizeof(word) - 1), t);
+		return rap__core_refuse_network(c, word);
 	}
 	const char *port;
 	enum rap__srv_kind kind;

@@ -3,7 +3,13 @@
  * takes too) and gets one answer, then the server half-closes it and reads what the peer
  * still sends for a while, so that closing does not reset the connection under the
  * answer. Every phase has a deadline; the reads are bounded per event and in total. One
- * core (the server's) runs every command. */
+ * core (the server's) runs every command.
+ *
+ * At most MAX_CONNS connections at once. One more does not wait nor get refused: the
+ * connection that matters least makes room for it, so that connections that never send a
+ * request (64 idle ones, reconnecting every 10 s) cannot keep a real request out. That is
+ * one already answered (lingering) before one still waiting for its request, and one still
+ * being answered (a reader that stopped reading) last; among equals, the one idle longest. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +48,7 @@ struct rap__srv_conn {
 	char *out;
 	size_t out_len, out_off;
 	size_t lingered;
+	uint64_t active_ms; /* when it last made progress: accepted, bytes in, bytes out */
 	struct rap_loop_timer *timer;
 	struct rap__srv_conn *prev, *next;
 };
@@ -105,6 +112,7 @@ static bool conn_send(struct rap__srv_conn *cn)
 		if (n > 0) {
 			cn->out_off += (size_t)n;
 			progress = true;
+			cn->active_ms = rap_loop_now_ms();
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -272,6 +280,8 @@ static void conn_read(struct rap__srv_conn *cn)
 		return;
 	}
 	cn->in.len += (size_t)n;
+	if (n > 0)
+		cn->active_ms = rap_loop_now_ms();
 	conn_process(cn, n == 0);
 }
 
@@ -300,15 +310,40 @@ static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *
 	conn_free(cn);
 }
 
+/* How much a connection matters, for eviction: less is evicted first. */
+static int conn_rank(const struct rap__srv_conn *cn)
+{
+	switch (cn->state) {
+	case ST_LINGER: return 0; /* answered */
+	case ST_READ: return 1;   /* no complete request yet */
+	case ST_WRITE: return 2;  /* being answered */
+	}
+	return 2;
+}
+
+/* Closes the connection that matters least (see the top of the file). */
+static void evict_one(struct rap__srv *s)
+{
+	struct rap__srv_conn *victim = NULL;
+	for (struct rap__srv_conn *cn = s->conns; cn; cn = cn->next) {
+		if (!victim || conn_rank(cn) < conn_rank(victim) ||
+		    (conn_rank(cn) == conn_rank(victim) && cn->active_ms <= victim->active_ms))
+			victim = cn;
+	}
+	if (!victim)
+		return;
+	static const char *const what[] = { "answered", "idle", "not reading its answer" };
+	rap__srv_logf(s, "%s closed: %d connections at once, it was the oldest %s one", victim->peer, MAX_CONNS,
+		      what[conn_rank(victim)]);
+	conn_free(victim);
+}
+
 static void conn_accept(struct rap__srv *s, int fd, const struct sockaddr_storage *ss)
 {
 	char peer[64];
 	rap_format_sockaddr(ss, peer, sizeof(peer));
-	if (s->nconns >= MAX_CONNS) {
-		rap__srv_logf(s, "%s refused: %d connections already", peer, MAX_CONNS);
-		close(fd);
-		return;
-	}
+	if (s->nconns >= MAX_CONNS)
+		evict_one(s);
 	struct rap__srv_conn *cn = rap__calloc(1, sizeof(*cn));
 	if (!cn) {
 		close(fd);
@@ -316,6 +351,7 @@ static void conn_accept(struct rap__srv *s, int fd, const struct sockaddr_storag
 	}
 	cn->srv = s;
 	cn->fd = fd;
+	cn->active_ms = rap_loop_now_ms();
 	snprintf(cn->peer, sizeof(cn->peer), "%s", peer);
 	rap__buf_init(&cn->in, RAP__HTTP_HEAD_MAX + RAP__HTTP_BODY_MAX + 1);
 	cn->timer = rap_loop_timer_new(s->loop, conn_timeout, cn);

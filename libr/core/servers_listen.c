@@ -103,7 +103,7 @@ int rap__srv_listen(struct rap__srv *s, const char *bind, int port, char *err, s
 	s->addrs[0] = '\0';
 	s->loopback = true;
 	for (size_t i = 0; i < s->nlisteners; i++) {
-		struct sockaddr_storage ss;
+		struct sockaddr_storage ss = { 0 };
 		socklen_t sl = sizeof(ss);
 		char a[80];
 		if (getsockname(s->listen_fds[i], (struct sockaddr *)&ss, &sl) < 0) {

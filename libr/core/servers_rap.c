@@ -4,7 +4,7 @@
  * Policy. Below "write" a client may OPEN only files the user has open, read-only
  * (opening the user's URI, not the client's path), and WRITE is refused; at any level a
  * client may CLOSE (or "o-", "o--") only what it opened, and those files close when it
- * goes, and opens no rap:// or raps:// file (rap_core_open). Opens also pass the IO
+ * goes, and opens no network file (its core is served: policy.c). Opens also pass the IO
  * instance's own policy (root, schemes, write access), which the user's files share. A
  * client's q ends its own session, never the server. */
 #include <limits.h>
@@ -50,8 +50,8 @@ static char *user_uri_for(struct rap_sess *rs, const char *path)
 	int fds[64];
 	size_t n = rap_io_fds(io, fds, 64);
 	for (size_t i = 0; i < n && i < 64; i++) {
-		const char *uri = rap_io_fd_uri(io, fds[i]);
-		if (!uri || rap__core_owns(rs->core, fds[i]))
+		const char *uri;
+		if (rap__core_fd_uri(rs->core, fds[i], &uri) < 0 || rap__core_owns(rs->core, fds[i]))
 			continue;
 		if (!strcmp(uri, path) || (local && local_realpath(uri, have) && !strcmp(want, have)))
 			return rap__strdup(uri);
@@ -107,16 +107,31 @@ static int h_close(void *ctx, int32_t fd)
 	return rap_core_rap_handler()->close(rs->core, fd);
 }
 
+/* A client's q leaves its own session, never the server: the answer still goes out, then
+ * the connection closes. (From the command's worker thread, as rap_server allows.) */
+static void quit_if_asked(struct rap_sess *rs)
+{
+	if (rs->core->quit) {
+		rs->core->quit = false;
+		rap_server_end_session(rs->srv->rap, rs);
+	}
+}
+
 static int h_cmd(void *ctx, const char *cmd, char **out)
 {
 	struct rap_sess *rs = ctx;
 	int rc = rap_core_rap_handler()->cmd(rs->core, cmd, out);
-	if (rs->core->quit) {
-		/* A client's q leaves its own session, never the server: the answer still goes
-		 * out, then the connection closes. */
-		rs->core->quit = false;
-		rap_server_end_session(rs->srv->rap, rs);
-	}
+	quit_if_asked(rs);
+	return rc;
+}
+
+/* The output bound of the request (what the client and the server's memory allow), or the
+ * session core's own cap when smaller. */
+static int h_cmd_bounded(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped)
+{
+	struct rap_sess *rs = ctx;
+	int rc = rap_core_rap_handler()->cmd_bounded(rs->core, req, out, stopped);
+	quit_if_asked(rs);
 	return rc;
 }
 
@@ -128,6 +143,7 @@ static const struct rap_server_handler sess_handler = {
 	.close = h_close,
 	.cmd = h_cmd,
 	.log = NULL,
+	.cmd_bounded = h_cmd_bounded,
 };
 
 /* A new core on the shared IO for one RAP client. */
@@ -142,6 +158,7 @@ static int make_session_core(struct rap__srv *s, struct rap_core **out)
 		rap__core_forget_fd(c, c->fd);
 	rap_core_set_policy(c, s->policy);
 	rap_core_set_allow_shell(c, s->shell);
+	rap_core_set_served(c); /* inherited from tmpl already; said again where it matters */
 	rap_core_set_output_max(c, RAP__SRV_RAP_OUTPUT_MAX);
 	return 0;
 }
@@ -191,6 +208,11 @@ int rap__srv_rap_attach(struct rap__srv *s)
 	if (rc < 0)
 		return rc;
 	rap_server_set_max_sessions(s->rap, s->once ? 1 : RAP_MAX_SESSIONS);
+	/* A client's command may print up to the session core's cap (rapcli(1) says 64 MiB),
+	 * not only the 16 MiB rap_server's default allows; all of them together 256 MiB. */
+	rc = rap_server_set_max_buffered(s->rap, (size_t)256 << 20, RAP__SRV_RAP_OUTPUT_MAX);
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; i < s->nlisteners; i++) {
 		rc = rap_server_add_listener(s->rap, s->listen_fds[i], NULL);
 		if (rc < 0)

@@ -16,6 +16,7 @@
  *   name still designates directly; a symlink's target, a device or a FIFO is left alone,
  *   and the error then says how much it holds.
  * - Every failure reports how many bytes were transferred.
+ * - A progress bar shows on a terminal (progress.c).
  * - Status goes to the error stream, like radare2's "dumped" line and unlike command
  *   output, so "wtf" composes with '>' and '~' without mixing into them. */
 #include <errno.h>
@@ -24,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rap/core.h>
@@ -35,130 +35,6 @@
 /* Large enough that a rap:// piece fills the client's pipeline, small enough to never
  * matter for memory. */
 #define CHUNK (1u << 20)
-/* A terminal redraw costs a write; ten a second looks continuous. */
-#define REDRAW_NS 100000000LL
-
-/* ---- progress bar ------------------------------------------------------------------- */
-
-struct progress {
-	FILE *f;        /* NULL: not a terminal, print nothing */
-	uint64_t total;
-	bool total_known;
-	int64_t start_ns;
-	int64_t last_ns;
-	int width;      /* length of the last line drawn, to blank what a shorter one leaves */
-	bool drawn;
-};
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void progress_start(struct progress *p, struct rap_core *c, uint64_t total, bool known)
-{
-	memset(p, 0, sizeof(*p));
-	int fd = c->err ? fileno(c->err) : -1;
-	/* Captured output (memstreams, files, pipes, a remote client) must stay free of
-	 * carriage-return animation. */
-	p->f = fd >= 0 && isatty(fd) ? c->err : NULL;
-	p->total = total;
-	p->total_known = known;
-	p->start_ns = p->last_ns = now_ns();
-}
-
-static void fmt_size(char *buf, size_t cap, double n)
-{
-	if (n < 1024.0)
-		snprintf(buf, cap, "%.0f B", n);
-	else if (n < 1024.0 * 1024.0)
-		snprintf(buf, cap, "%.1f KiB", n / 1024.0);
-	else if (n < 1024.0 * 1024.0 * 1024.0)
-		snprintf(buf, cap, "%.1f MiB", n / (1024.0 * 1024.0));
-	else
-		snprintf(buf, cap, "%.2f GiB", n / (1024.0 * 1024.0 * 1024.0));
-}
-
-static void fmt_rate(char *buf, size_t cap, double bps)
-{
-	if (bps < 1024.0 * 1024.0)
-		snprintf(buf, cap, "%.1f KiB/s", bps / 1024.0);
-	else
-		snprintf(buf, cap, "%.1f MiB/s", bps / (1024.0 * 1024.0));
-}
-
-static void fmt_eta(char *buf, size_t cap, double secs)
-{
-	/* Beyond 100 hours the estimate is noise; say so rather than print a huge number. */
-	if (!(secs >= 0.0) || secs > 360000.0) {
-		snprintf(buf, cap, "ETA --:--");
-		return;
-	}
-	unsigned s = (unsigned)(secs + 0.5);
-	if (s >= 3600)
-		snprintf(buf, cap, "ETA %u:%02u:%02u", s / 3600, s / 60 % 60, s % 60);
-	else
-		snprintf(buf, cap, "ETA %u:%02u", s / 60, s % 60);
-}
-
-/* final: the transfer is complete, so the time it took replaces the estimate. */
-static void progress_draw(struct progress *p, uint64_t done, int64_t t, bool final)
-{
-	double secs = (double)(t - p->start_ns) / 1e9;
-	double rate = secs > 0.0 ? (double)done / secs : 0.0;
-	char d[32], tot[32], r[32], when[32], line[160];
-	fmt_size(d, sizeof(d), (double)done);
-	fmt_rate(r, sizeof(r), rate);
-	if (final) {
-		unsigned s = (unsigned)secs;
-		snprintf(when, sizeof(when), "in %u:%02u", s / 60, s % 60);
-	} else if (p->total_known) {
-		fmt_eta(when, sizeof(when), rate > 0.0 ? (double)(p->total - done) / rate : -1.0);
-	} else {
-		when[0] = '\0';
-	}
-	int n;
-	if (p->total_known) {
-		fmt_size(tot, sizeof(tot), (double)p->total);
-		unsigned pct = p->total ? (unsigned)((double)done * 100.0 / (double)p->total) : 100;
-		n = snprintf(line, sizeof(line), "%s / %s  %3u%%  %s  %s", d, tot, pct > 100 ? 100 : pct, r, when);
-	} else {
-		n = snprintf(line, sizeof(line), "%s  %s%s%s", d, r, *when ? "  " : "", when);
-	}
-	if (n < 0)
-		return;
-	int pad = p->width > n ? p->width - n : 0;
-	fprintf(p->f, "\r%s%*s", line, pad, "");
-	fflush(p->f);
-	p->width = n;
-	p->drawn = true;
-	p->last_ns = t;
-}
-
-static void progress_update(struct progress *p, uint64_t done)
-{
-	if (!p->f)
-		return;
-	int64_t t = now_ns();
-	if (t - p->last_ns >= REDRAW_NS)
-		progress_draw(p, done, t, false);
-}
-
-/* Ends the bar: a final line on success, so even a quick transfer shows its rate; after a
- * failure only the newline, so the error message starts on a line of its own. */
-static void progress_end(struct progress *p, uint64_t done, bool ok)
-{
-	if (!p->f)
-		return;
-	if (ok)
-		progress_draw(p, done, now_ns(), true);
-	if (p->drawn) {
-		fputc('\n', p->f);
-		fflush(p->f);
-	}
-}
 
 /* ---- arguments ---------------------------------------------------------------------- */
 
@@ -218,7 +94,8 @@ static int need_file(struct rap_core *c)
 
 static const char *current_uri(struct rap_core *c)
 {
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
+	const char *uri;
+	(void)rap__core_fd_uri(c, c->fd, &uri);
 	return uri ? uri : "?";
 }
 
@@ -273,8 +150,8 @@ static bool removable(int fd, const char *path)
 static bool is_source(struct rap_core *c, int fd)
 {
 	const struct rap_io_plugin *pl = rap_io_fd_plugin(c->io, c->fd);
-	const char *uri = rap_io_fd_uri(c->io, c->fd);
-	if (!pl || !uri || strcmp(pl->name, "file") != 0)
+	const char *uri;
+	if (rap__core_fd_uri(c, c->fd, &uri) < 0 || !pl || strcmp(pl->name, "file") != 0)
 		return false;
 	if (!strncmp(uri, "file://", 7))
 		uri += 7;
@@ -349,14 +226,14 @@ static int wtf_copy(struct rap_core *c, struct wtf_job *j, bool total_known)
 		wtf_fail_cleanup(c, j, false);
 		return RAP_ENOMEM;
 	}
-	struct progress p;
-	progress_start(&p, c, j->len, total_known);
+	struct rap__progress p;
+	rap__progress_start(&p, c, j->len, total_known, 0);
 	bool eof = false, truncated = false;
 	int rc = 0;
 	while (j->done < j->len && !eof) {
 		if (rap__core_interrupted(c)) {
 			rc = -EINTR;
-			progress_end(&p, j->done, false);
+			rap__progress_end(&p, j->done, false);
 			rap__core_errorf(c, "interrupted after 0x%" PRIx64 " of 0x%" PRIx64 " bytes", j->done, j->len);
 			break;
 		}
@@ -374,7 +251,7 @@ static int wtf_copy(struct rap_core *c, struct wtf_job *j, bool total_known)
 		if (got) {
 			rc = write_all(j->fd, buf, got);
 			if (rc < 0) {
-				progress_end(&p, j->done, false);
+				rap__progress_end(&p, j->done, false);
 				rap__core_errorf(c, "cannot write '%s' after 0x%" PRIx64 " of 0x%" PRIx64 " bytes: %s",
 						 j->path, j->done, j->len, strerror(-rc));
 				break;
@@ -383,12 +260,12 @@ static int wtf_copy(struct rap_core *c, struct wtf_job *j, bool total_known)
 		}
 		if (rrc < 0) {
 			rc = rrc;
-			progress_end(&p, j->done, false);
+			rap__progress_end(&p, j->done, false);
 			rap__core_errorf(c, "cannot read at 0x%08" PRIx64 " after 0x%" PRIx64 " of 0x%" PRIx64 " bytes: %s",
 					 j->off + j->done, j->done, j->len, rap_strerror(rc));
 			break;
 		}
-		progress_update(&p, j->done);
+		rap__progress_update(&p, j->done);
 	}
 	rap__free(buf);
 	/* The empty copy still has to empty an existing file. */
@@ -404,7 +281,7 @@ static int wtf_copy(struct rap_core *c, struct wtf_job *j, bool total_known)
 	bool rm = removable(j->fd, j->path);
 	if (close(j->fd) < 0) {
 		rc = -errno;
-		progress_end(&p, j->done, false);
+		rap__progress_end(&p, j->done, false);
 		rap__core_errorf(c, "cannot write '%s': %s", j->path, strerror(-rc));
 		if (rm && unlink(j->path) == 0)
 			rap__core_errorf(c, "removed the incomplete '%s'", j->path);
@@ -412,7 +289,7 @@ static int wtf_copy(struct rap_core *c, struct wtf_job *j, bool total_known)
 	}
 	/* The data may end before N (size unknown): the bar ends at what was copied. */
 	p.total = j->done;
-	progress_end(&p, j->done, true);
+	rap__progress_end(&p, j->done, true);
 	/* radare2's wording, so scripts that look for it keep working. */
 	fprintf(c->err, "dumped 0x%" PRIx64 " bytes\n", j->done);
 	return 0;
@@ -430,7 +307,7 @@ static int wtf_open(struct rap_core *c, struct wtf_job *j)
 	if (j->fd < 0) {
 		int rc = j->fd;
 		j->fd = -1;
-		rap__core_errorf(c, "cannot open '%s' for writing: %s", j->path, rap_strerror(rc));
+		rap__core_errorf(c, "cannot open '%s' for writing: %s", j->path, rap__core_open_reason(c, NULL, rc));
 		return rc;
 	}
 	struct stat st;
@@ -540,7 +417,7 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 	}
 	int fd = rap__core_open_file(c, path, O_RDONLY | O_NOCTTY);
 	if (fd < 0) {
-		rap__core_errorf(c, "cannot open '%s': %s", path, rap_strerror(fd));
+		rap__core_errorf(c, "cannot open '%s': %s", path, rap__core_open_reason(c, NULL, fd));
 		return fd;
 	}
 	struct stat st;
@@ -561,14 +438,14 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 		rap__core_errorf(c, "out of memory");
 		return RAP_ENOMEM;
 	}
-	struct progress p;
-	progress_start(&p, c, total, known);
+	struct rap__progress p;
+	rap__progress_start(&p, c, total, known, 0);
 	uint64_t off = c->off, done = 0;
 	rc = 0;
 	while (done < limit) {
 		if (rap__core_interrupted(c)) {
 			rc = -EINTR;
-			progress_end(&p, done, false);
+			rap__progress_end(&p, done, false);
 			rap__core_errorf(c, "interrupted after writing 0x%" PRIx64 " bytes of '%s'", done, path);
 			break;
 		}
@@ -576,7 +453,7 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 		ssize_t n = read_full(fd, buf, left < CHUNK ? (size_t)left : CHUNK);
 		if (n < 0) {
 			rc = (int)n;
-			progress_end(&p, done, false);
+			rap__progress_end(&p, done, false);
 			rap__core_errorf(c, "cannot read '%s' after 0x%" PRIx64 " bytes: %s", path, done, strerror(-rc));
 			break;
 		}
@@ -585,7 +462,7 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 		/* Writing wraps to address 0 past 2^64-1: refuse rather than corrupt the start. */
 		if (off + done + (uint64_t)(n - 1) < off) {
 			rc = RAP_EINVAL;
-			progress_end(&p, done, false);
+			rap__progress_end(&p, done, false);
 			rap__core_errorf(c, "writing '%s' at 0x%" PRIx64 " goes past the end of the address space after 0x%" PRIx64 " bytes",
 					 path, off, done);
 			break;
@@ -594,7 +471,7 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 		rc = write_piece(c, off + done, buf, (size_t)n, &w);
 		done += w;
 		if (rc < 0) {
-			progress_end(&p, done, false);
+			rap__progress_end(&p, done, false);
 			if (rc == RAP_ENOSPC)
 				rap__core_errorf(c, "'%s' cannot grow past 0x%08" PRIx64 ": wrote 0x%" PRIx64 " bytes of '%s'",
 						 current_uri(c), off + done, done, path);
@@ -603,13 +480,13 @@ int rap__core_cmd_wff(struct rap_core *c, const char *name, char *args)
 						 off + done, done, rap__core_write_error(c, rc));
 			break;
 		}
-		progress_update(&p, done);
+		rap__progress_update(&p, done);
 	}
 	rap__free(buf);
 	close(fd);
 	if (rc < 0)
 		return rc;
-	progress_end(&p, done, true);
+	rap__progress_end(&p, done, true);
 	fprintf(c->err, "wrote 0x%" PRIx64 " bytes\n", done);
 	return 0;
 }

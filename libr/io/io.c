@@ -47,6 +47,9 @@ struct rap_io_desc {
 	unsigned refs;
 	bool ready;
 	bool closed;
+	unsigned opts; /* RAP_IO_OPEN_* the open was asked with */
+	/* The shared count this descriptor takes part in (a reference), until it is closed. */
+	struct io_total *charged;
 };
 
 /* A confinement root. Servers give thousands of sessions the same root: they share one
@@ -57,6 +60,42 @@ struct io_root {
 	char *given;      /* the absolute path as configured, when it differs; else NULL */
 	atomic_uint refs; /* instances using it, possibly in different threads */
 };
+
+/* A count of open descriptors shared between instances (rap_io_set_max_files_total):
+ * instances and charged descriptors hold references. */
+struct io_total {
+	atomic_size_t used;
+	size_t max;
+	atomic_uint refs;
+};
+
+static void total_release(struct io_total *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+		rap__free(t);
+}
+
+/* Takes one from t unless it is full. */
+static bool total_take(struct io_total *t)
+{
+	size_t cur = atomic_load(&t->used);
+	do {
+		if (cur >= t->max)
+			return false;
+	} while (!atomic_compare_exchange_weak(&t->used, &cur, cur + 1));
+	return true;
+}
+
+/* Gives back what d took from its count (once; nothing when it took nothing). */
+static void desc_uncharge(struct rap_io_desc *d)
+{
+	struct io_total *t = d->charged;
+	if (!t)
+		return;
+	d->charged = NULL;
+	atomic_fetch_sub(&t->used, 1);
+	total_release(t);
+}
 
 static void root_release(struct io_root *r)
 {
@@ -87,7 +126,10 @@ struct rap_io {
 	struct io_root *root; /* NULL: no confinement; shared between instances (refcounted) */
 
 	bool allow_write;
+	bool sync;     /* plugins make writes durable before returning (rap_io_set_sync) */
 	char *allowed; /* comma-separated plugin names; NULL allows every plugin */
+	size_t max_files;      /* descriptors in the table at once; 0: no limit */
+	struct io_total *total; /* shared count (a reference); NULL: none */
 
 	/* URIs of recently closed descriptors. rap_io_fd_uri hands out a borrowed pointer;
 	 * in an instance shared between threads another thread may close that fd while the
@@ -231,6 +273,7 @@ int rap_io_new(struct rap_io **out)
 
 static void desc_free(struct rap_io_desc *d)
 {
+	desc_uncharge(d);
 	pthread_mutex_destroy(&d->op);
 	rap__free(d->uri);
 	rap__free(d);
@@ -251,6 +294,7 @@ void rap_io_free(struct rap_io *io)
 	rap__free(io->descs);
 	rap__free(io->plugins);
 	root_release(io->root);
+	total_release(io->total);
 	rap__free(io->allowed);
 	for (size_t i = 0; i < sizeof(io->retired) / sizeof(io->retired[0]); i++)
 		rap__free(io->retired[i]);
@@ -279,6 +323,25 @@ void rap_io_set_allow_write(struct rap_io *io, bool allow)
 	io_unlock(io);
 }
 
+bool rap_io_sync(const struct rap_io *io)
+{
+	if (!io)
+		return false;
+	io_lock(io);
+	bool on = io->sync;
+	io_unlock(io);
+	return on;
+}
+
+void rap_io_set_sync(struct rap_io *io, bool on)
+{
+	if (!io)
+		return;
+	io_lock(io);
+	io->sync = on;
+	io_unlock(io);
+}
+
 static int locked_set_allowed_plugins(struct rap_io *io, const char *names)
 {
 	if (!io)
@@ -302,6 +365,52 @@ int rap_io_set_allowed_plugins(struct rap_io *io, const char *names)
 	int r = locked_set_allowed_plugins(io, names);
 	io_unlock(io);
 	return r;
+}
+
+void rap_io_set_max_files(struct rap_io *io, size_t n)
+{
+	if (!io)
+		return;
+	io_lock(io);
+	io->max_files = n;
+	io_unlock(io);
+}
+
+int rap_io_set_max_files_total(struct rap_io *io, size_t n)
+{
+	if (!io)
+		return RAP_EINVAL;
+	struct io_total *t = NULL;
+	if (n) {
+		t = rap__calloc(1, sizeof(*t));
+		if (!t)
+			return RAP_ENOMEM;
+		atomic_init(&t->used, 0);
+		atomic_init(&t->refs, 1);
+		t->max = n;
+	}
+	io_lock(io);
+	total_release(io->total);
+	io->total = t;
+	io_unlock(io);
+	return 0;
+}
+
+int rap_io_share_max_files_total(struct rap_io *io, const struct rap_io *from)
+{
+	if (!io || !from || io == from)
+		return RAP_EINVAL;
+	/* from's lock keeps its count alive while the reference is taken. */
+	io_lock(from);
+	struct io_total *t = from->total;
+	if (t)
+		atomic_fetch_add(&t->refs, 1);
+	io_unlock(from);
+	io_lock(io);
+	total_release(io->total);
+	io->total = t;
+	io_unlock(io);
+	return 0;
 }
 
 static bool is_space(char c)
@@ -543,11 +652,11 @@ static int open_beneath(int rootfd, const char *rel, int flags)
 	return open_beneath_walk(rootfd, rel, flags);
 }
 
-static int locked_open_local(struct rap_io *io, const char *path, int flags)
+/* Opens path with flags under io's root (io NULL, or an instance without a root: as
+ * given), nothing added but O_CLOEXEC. */
+static int open_raw(const struct rap_io *io, const char *path, int flags)
 {
-	if (!io || !path)
-		return RAP_EINVAL;
-	if (!io->root) {
+	if (!io || !io->root) {
 		int fd;
 		do
 			fd = open(path, flags | O_CLOEXEC, create_mode(flags));
@@ -567,14 +676,68 @@ static int locked_open_local(struct rap_io *io, const char *path, int flags)
 	return open_beneath(io->root->fd, rel, flags);
 }
 
+/* Why a file of this type is refused (0: it is not). A symbolic link is left to the real
+ * open, which follows it or refuses it by the confinement's rules. */
+static int type_refusal(mode_t mode, unsigned opts)
+{
+	if (S_ISREG(mode) || S_ISLNK(mode))
+		return 0;
+	if (S_ISDIR(mode))
+		return -EISDIR;
+	return (opts & RAP_IO_OPEN_SPECIAL) ? 0 : RAP_ENOTREG;
+}
+
+static int locked_open_local(struct rap_io *io, const char *path, int flags, unsigned opts)
+{
+	if (!path)
+		return RAP_EINVAL;
+	/* First a look without opening: opening a device or a FIFO is an act of its own (a
+	 * tape rewinds, a FIFO's reader wakes up), so a refused one is never opened. */
+	int fd = open_raw(io, path, O_PATH | (flags & O_NOFOLLOW));
+	if (fd >= 0) {
+		struct stat st;
+		int rc = fstat(fd, &st) < 0 ? -errno : type_refusal(st.st_mode, opts);
+		close(fd);
+		if (rc < 0)
+			return rc;
+	} else if (fd != -ENOENT || !(flags & O_CREAT)) {
+		return fd;
+	}
+	/* Then the open, which cannot block: the path may have changed in between (and
+	 * without RAP_IO_OPEN_SPECIAL nothing but a regular file may stay open). */
+	fd = open_raw(io, path, flags | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	int rc = fstat(fd, &st) < 0 ? -errno : type_refusal(st.st_mode, opts);
+	if (rc == 0 && !(flags & O_NONBLOCK)) {
+		/* Reads and writes then wait for their data like those of any file. */
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+			rc = -errno;
+	}
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int rap_io_open_local_ex(struct rap_io *io, const char *path, int flags, unsigned opts)
+{
+	if (!io)
+		return locked_open_local(io, path, flags, opts);
+	io_lock(io);
+	int r = locked_open_local(io, path, flags, opts);
+	io_unlock(io);
+	return r;
+}
+
 int rap_io_open_local(struct rap_io *io, const char *path, int flags)
 {
 	if (!io)
-		return locked_open_local(io, path, flags);
-	io_lock(io);
-	int r = locked_open_local(io, path, flags);
-	io_unlock(io);
-	return r;
+		return RAP_EINVAL;
+	return rap_io_open_local_ex(io, path, flags, 0);
 }
 
 /* ---- descriptors -------------------------------------------------------------------- */
@@ -651,7 +814,7 @@ static void desc_release(struct rap_io *io, struct rap_io_desc *d)
 /* The policy part of an open, under the table lock: the plugin for uri and the permissions
  * it gets, then a reserved entry (not yet ready) holding the lowest free number, so the
  * plugin can open without the lock and the number is known while it does. */
-static int open_reserve(struct rap_io *io, const char *uri, int perm, struct rap_io_desc **out)
+static int open_reserve(struct rap_io *io, const char *uri, int perm, unsigned opts, struct rap_io_desc **out)
 {
 	io->error[0] = '\0';
 
@@ -679,6 +842,12 @@ static int open_reserve(struct rap_io *io, const char *uri, int perm, struct rap
 		fd++;
 	}
 
+	/* The limits count reserved entries too: opens under way hold descriptors soon. */
+	if (io->max_files && io->ndescs >= io->max_files) {
+		snprintf(io->error, sizeof(io->error), "at most %zu files may be open at once", io->max_files);
+		return -EMFILE;
+	}
+
 	/* Everything that can fail for lack of memory happens before the plugin opens, so a
 	 * successful plugin open never has to be undone. */
 	if (io->ndescs == io->descs_cap) {
@@ -698,10 +867,26 @@ static int open_reserve(struct rap_io *io, const char *uri, int perm, struct rap
 		rap__free(d);
 		return RAP_ENOMEM;
 	}
+	/* Last, so that nothing after it can fail: the shared count. */
+	if (io->total && !total_take(io->total)) {
+		snprintf(io->error, sizeof(io->error),
+			 "all %zu files that may be open at once are open; the other descriptors are kept for new "
+			 "connections",
+			 io->total->max);
+		pthread_mutex_destroy(&d->op);
+		rap__free(d->uri);
+		rap__free(d);
+		return -EMFILE;
+	}
+	if (io->total) {
+		atomic_fetch_add(&io->total->refs, 1);
+		d->charged = io->total;
+	}
 	d->io = io;
 	d->plugin = p;
 	d->fd = fd;
 	d->perm = perm;
+	d->opts = opts;
 	d->refs = 1;
 	memmove(io->descs + at + 1, io->descs + at, (io->ndescs - at) * sizeof(*io->descs));
 	io->descs[at] = d;
@@ -723,11 +908,16 @@ static void desc_unlink(struct rap_io *io, struct rap_io_desc *d)
 
 int rap_io_open(struct rap_io *io, const char *uri, int perm)
 {
+	return rap_io_open_ex(io, uri, perm, 0);
+}
+
+int rap_io_open_ex(struct rap_io *io, const char *uri, int perm, unsigned opts)
+{
 	if (!io || !uri)
 		return RAP_EINVAL;
 	struct rap_io_desc *d = NULL;
 	io_lock(io);
-	int rc = open_reserve(io, uri, perm, &d);
+	int rc = open_reserve(io, uri, perm, opts, &d);
 	io_unlock(io);
 	if (rc < 0)
 		return rc;
@@ -741,6 +931,7 @@ int rap_io_open(struct rap_io *io, const char *uri, int perm)
 		d->ready = true;
 	io_unlock(io);
 	if (rc < 0) {
+		desc_uncharge(d);
 		desc_unref(io, d);
 		return rc;
 	}
@@ -770,6 +961,7 @@ int rap_io_close(struct rap_io *io, int fd)
 	pthread_mutex_lock(&d->op);
 	int rc = d->plugin->close(d);
 	d->closed = true;
+	desc_uncharge(d); /* its OS descriptor, if it had one, is gone */
 	pthread_mutex_unlock(&d->op);
 	desc_unref(io, d);
 	return rc < 0 ? rc : 0;
@@ -856,6 +1048,35 @@ const char *rap_io_fd_uri(const struct rap_io *io, int fd)
 	return r;
 }
 
+ssize_t rap_io_fd_uri_copy(const struct rap_io *io, int fd, char *buf, size_t cap)
+{
+	if (!io || (!buf && cap))
+		return io ? RAP_EINVAL : RAP_EBADFD;
+	io_lock(io);
+	const char *uri = locked_fd_uri(io, fd);
+	size_t len = uri ? strlen(uri) : 0;
+	if (uri && cap) {
+		size_t n = len < cap ? len : cap - 1;
+		memcpy(buf, uri, n);
+		buf[n] = '\0';
+	}
+	io_unlock(io);
+	if (!uri)
+		return RAP_EBADFD;
+	return len > SSIZE_MAX ? SSIZE_MAX : (ssize_t)len;
+}
+
+bool rap_io_fd_has_uri(const struct rap_io *io, int fd, const char *uri)
+{
+	if (!io || !uri)
+		return false;
+	io_lock(io);
+	const char *have = locked_fd_uri(io, fd);
+	bool same = have && strcmp(have, uri) == 0;
+	io_unlock(io);
+	return same;
+}
+
 static int locked_fd_perm(const struct rap_io *io, int fd)
 {
 	const struct rap_io_desc *d = desc_get(io, fd);
@@ -934,6 +1155,11 @@ struct rap_io *rap_io_desc_io(const struct rap_io_desc *d)
 int rap_io_desc_fd(const struct rap_io_desc *d)
 {
 	return d->fd;
+}
+
+unsigned rap_io_desc_opts(const struct rap_io_desc *d)
+{
+	return d->opts;
 }
 
 void rap_io_set_tls(struct rap_io *io, struct rap_tls_config *cfg)

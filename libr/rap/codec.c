@@ -267,9 +267,10 @@ int rap_decoder_decode(struct rap_decoder *d, const uint8_t *in, size_t len, siz
 			break;
 		}
 		case DEC_HEADER: {
+			if (pos == len) /* also when in is NULL (len is 0 then) */
+				goto need_more;
 			size_t n = min_size(len - pos, (size_t)(d->hdr_need - d->hdr_have));
-			if (n) /* in may be NULL when len is 0 */
-				memcpy(d->hdr + d->hdr_have, in + pos, n);
+			memcpy(d->hdr + d->hdr_have, in + pos, n);
 			d->hdr_have = (uint8_t)(d->hdr_have + n);
 			pos += n;
 			if (d->hdr_have < d->hdr_need)

@@ -23,6 +23,7 @@ static const char *rap_code_text(int err)
 	case RAP_ETIMEDOUT: return "timed out";
 	case RAP_ETLS: return "TLS handshake or verification failed";
 	case RAP_EBADFD: return "no such descriptor or no file open";
+	case RAP_ENOTREG: return "not a regular file (a FIFO, device or socket)";
 	default: return NULL;
 	}
 }

@@ -32,6 +32,12 @@
 #define OUT_KEEP (2u << 20)
 /* Held-back input beyond this means the caller keeps feeding without draining replies. */
 #define PENDING_MAX (8u << 20)
+/* A bounded CMD for a client without the extension may print this much more than the reply
+ * carries, so that a command stopped at its bound is always longer than the cut (and gets
+ * the note) even after its own one-line explanation is appended and cut at a line end. */
+#define STOCK_STOP_MARGIN 256u
+/* CMD replies longer than this take over the handler's buffer instead of being copied. */
+#define ADOPT_MIN (64u << 10)
 
 #define SERVE_READ_SIZE (64u << 10)
 
@@ -47,6 +53,8 @@ struct rap_server_session {
 	size_t out_off;
 	struct rap__buf pending;  /* input not decoded yet because output is above HIGH_WATER */
 	int failed;               /* 0, or the error feed() keeps returning */
+	bool cmd_pending;         /* a CMD handler answered RAP_PENDING */
+	bool in_handler;          /* a handler callback is running (complete() refuses) */
 	uint64_t requests;        /* complete messages decoded so far */
 	char reason[160];
 };
@@ -148,48 +156,134 @@ static void reply_text(struct rap_server_session *s, uint8_t op, const char *tex
 	s->out.len += 5 + n + 1;
 }
 
+/* The payload limit of a CMD reply to this client: what it accepts (0: no cut). */
+static uint32_t cmd_reply_max(const struct rap_server_session *s)
+{
+	return large(s) ? EXT_CMD_REPLY_MAX : s->stock_reply_max;
+}
+
+static bool cmd_with_status(const struct rap_server_session *s)
+{
+	return s->extended && (s->caps & CAP_CMD_STATUS);
+}
+
+/* The longest text a CMD reply to this client carries uncut (its NUL and status aside). */
+static size_t cmd_text_max(const struct rap_server_session *s)
+{
+	uint32_t max = cmd_reply_max(s);
+	if (max == 0)
+		max = EXT_CMD_REPLY_MAX;
+	if (cmd_with_status(s) && max > 5)
+		max -= 4;
+	return max - 1;
+}
+
+/* Makes text (heap) the reply queue's buffer, sized for a reply of reply_len bytes whose
+ * text (its first keep bytes) starts behind the 5-byte header, with the q bytes already
+ * queued in front: a long output is moved within its own allocation, never copied whole.
+ * Returns where the reply starts, or NULL (text freed, session failed). */
+static uint8_t *out_adopt(struct rap_server_session *s, char *text, size_t keep, size_t reply_len)
+{
+	size_t q = out_queued(s);
+	if (reply_len > s->out.max - q) {
+		free(text);
+		fail(s, RAP_ETOOBIG, "cannot queue a %zu-byte reply: %s", reply_len, rap_strerror(RAP_ETOOBIG));
+		return NULL;
+	}
+	uint8_t *p = rap__realloc(text, q + reply_len);
+	if (!p) {
+		free(text);
+		fail(s, RAP_ENOMEM, "cannot queue a %zu-byte reply: %s", reply_len, rap_strerror(RAP_ENOMEM));
+		return NULL;
+	}
+	memmove(p + q + 5, p, keep);
+	if (q)
+		memcpy(p, s->out.data + s->out_off, q);
+	rap__buf_free(&s->out);
+	s->out.data = p;
+	s->out.len = q + 5 + keep;
+	s->out.cap = q + reply_len;
+	s->out_off = 0;
+	return p + q;
+}
+
 /* A CMD reply of at most max payload bytes: the text, its NUL and, for a client granted
  * CAP_CMD_STATUS, the be32 status. Longer output is cut on a UTF-8 character boundary and
  * ends with a note saying how much is missing, so the reader knows the text is incomplete
- * instead of silently getting a prefix. */
-static void reply_cmd(struct rap_server_session *s, const char *text, size_t n, uint32_t max,
-		      uint32_t status)
+ * instead of silently getting a prefix; when the handler stopped the command at its bound
+ * (stopped), the total is unknown and the note says the command was stopped. Takes text
+ * (heap or NULL; freed here). */
+static void reply_cmd(struct rap_server_session *s, char *text, uint32_t status, bool stopped)
 {
-	bool with_status = s->extended && (s->caps & CAP_CMD_STATUS);
+	size_t n = text ? strlen(text) : 0;
+	uint32_t max = cmd_reply_max(s);
+	bool with_status = cmd_with_status(s);
 	if (with_status && max > 5)
 		max -= 4;
-	char note[96];
+	char note[128];
 	int nl = 0;
 	size_t keep = n;
 	if (max != 0 && n + 1 > max) {
 		/* Sized with the largest possible count first: the real count has no more digits. */
-		nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n", n, n);
-		keep = 0;
+		if (stopped)
+			nl = snprintf(note, sizeof note, "\n[rap: output truncated at %zu bytes; the command was stopped there]\n", n);
+		else
+			nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n", n, n);
 		if (nl > 0 && (size_t)nl + 1 < max) {
 			keep = max - 1 - (size_t)nl;
 			while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
 				keep--;
-			nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n",
-				      n - keep, n);
+			if (stopped)
+				nl = snprintf(note, sizeof note, "\n[rap: output truncated at %zu bytes; the command was stopped there]\n",
+					      keep);
+			else
+				nl = snprintf(note, sizeof note, "\n[rap: output truncated, %zu of %zu bytes not shown]\n",
+					      n - keep, n);
 		} else {
 			keep = max - 1;
 			nl = 0;
 		}
-		slog(s, 5, "CMD output of %zu bytes cut to %zu for a client without the extension", n, keep);
+		if (stopped)
+			slog(s, 5, "CMD output stopped after %zu bytes for a client without the extension", keep);
+		else
+			slog(s, 5, "CMD output of %zu bytes cut to %zu for a client without the extension", n, keep);
 	}
 	size_t total = keep + (size_t)nl;
 	size_t payload = total + 1 + (with_status ? 4 : 0);
-	if (out_reserve(s, 5 + payload) < 0)
-		return;
-	uint8_t *p = s->out.data + s->out.len;
+	uint8_t *p;
+	if (payload >= ADOPT_MIN) {
+		p = out_adopt(s, text, keep, 5 + payload);
+		if (!p)
+			return;
+	} else {
+		if (out_reserve(s, 5 + payload) < 0) {
+			free(text);
+			return;
+		}
+		p = s->out.data + s->out.len;
+		if (keep)
+			memcpy(p + 5, text, keep);
+		free(text);
+		s->out.len += 5 + keep;
+	}
 	p[0] = RAP_OP_CMD | RAP_REPLY;
 	rap__put_be32(p + 1, (uint32_t)payload);
-	memcpy(p + 5, text, keep);
 	memcpy(p + 5 + keep, note, (size_t)nl);
 	p[5 + total] = 0;
 	if (with_status)
 		rap__put_be32(p + 5 + total + 1, status);
-	s->out.len += 5 + payload;
+	s->out.len += payload - keep;
+}
+
+/* A CMD reply with a text of ours (a refusal): copied, since it is small. */
+static void reply_cmd_text(struct rap_server_session *s, const char *text, uint32_t status)
+{
+	char *copy = rap__strdup(text);
+	if (!copy) {
+		fail(s, RAP_ENOMEM, "cannot queue a reply: %s", rap_strerror(RAP_ENOMEM));
+		return;
+	}
+	reply_cmd(s, copy, status, false);
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -316,16 +410,29 @@ static void do_close(struct rap_server_session *s, const struct rap_msg *m)
 	reply_u32(s, RAP_OP_CLOSE | RAP_REPLY, rc < 0 ? UINT32_MAX : 0);
 }
 
+/* Queues the answer of a CMD that ran: rc and out as the handler's. */
+static void finish_cmd(struct rap_server_session *s, int rc, char *out, bool stopped)
+{
+	uint32_t status = rc < 0 ? CMD_STATUS_FAILED : CMD_STATUS_OK;
+	if (rc < 0 && !out) {
+		char text[128];
+		snprintf(text, sizeof text, "error: command refused: %s\n", rap_strerror(rc));
+		reply_cmd_text(s, text, status);
+		return;
+	}
+	/* A NULL result is empty output: stock clients reject a 0 length, not an empty text. */
+	reply_cmd(s, out, status, stopped);
+}
+
 static void do_cmd(struct rap_server_session *s, const struct rap_msg *m)
 {
-	uint32_t max = large(s) ? EXT_CMD_REPLY_MAX : s->stock_reply_max;
 	if (m->dropped) {
 		char text[128];
-		int n = snprintf(text, sizeof text, "error: command too long (%u bytes, limit %u)\n",
-				 m->len, decoder_limit(s));
+		snprintf(text, sizeof text, "error: command too long (%u bytes, limit %u)\n", m->len,
+			 decoder_limit(s));
 		slog(s, 4, "CMD of %u bytes over the %u-byte limit: drained and refused", m->len,
 		     decoder_limit(s));
-		reply_cmd(s, text, (size_t)n, max, CMD_STATUS_FAILED);
+		reply_cmd_text(s, text, CMD_STATUS_FAILED);
 		return;
 	}
 	if (m->len == 0) {
@@ -334,17 +441,29 @@ static void do_cmd(struct rap_server_session *s, const struct rap_msg *m)
 		return;
 	}
 	char *out = NULL;
-	int rc = s->h->cmd(s->ctx, (const char *)m->data, &out);
-	uint32_t status = rc < 0 ? CMD_STATUS_FAILED : CMD_STATUS_OK;
-	if (rc < 0 && !out) {
-		char text[128];
-		int n = snprintf(text, sizeof text, "error: command refused: %s\n", rap_strerror(rc));
-		reply_cmd(s, text, (size_t)n, max, status);
+	bool stopped = false;
+	int rc;
+	s->in_handler = true;
+	if (s->h->cmd_bounded) {
+		/* A client without the extension is asked for a little more than it takes, so
+		 * that a command stopped at the bound is cut with the note. */
+		size_t max = cmd_text_max(s);
+		if (!large(s) && s->stock_reply_max)
+			max += STOCK_STOP_MARGIN;
+		struct rap_cmd_request req = { (const char *)m->data, max, NULL, NULL };
+		rc = s->h->cmd_bounded(s->ctx, &req, &out, &stopped);
+	} else {
+		rc = s->h->cmd(s->ctx, (const char *)m->data, &out);
+	}
+	s->in_handler = false;
+	if (rc == RAP_PENDING) {
+		/* The answer comes with rap_server_session_complete; nothing is decoded until
+		 * then. An output handed along with it would be lost, so it is not expected. */
+		free(out);
+		s->cmd_pending = true;
 		return;
 	}
-	/* A NULL result is empty output: stock clients reject a 0 length, not an empty text. */
-	reply_cmd(s, out ? out : "", out ? strlen(out) : 0, max, status);
-	free(out);
+	finish_cmd(s, rc, out, stopped);
 }
 
 static void do_system(struct rap_server_session *s)
@@ -394,7 +513,7 @@ static void handle(struct rap_server_session *s, const struct rap_msg *m)
 static size_t run(struct rap_server_session *s, const uint8_t *in, size_t len)
 {
 	size_t off = 0;
-	while (off < len && !s->failed && out_queued(s) < HIGH_WATER) {
+	while (off < len && !s->failed && !s->cmd_pending && out_queued(s) < HIGH_WATER) {
 		struct rap_msg m;
 		size_t used = 0;
 		int rc = rap_decoder_decode(s->dec, in + off, len - off, &used, &m);
@@ -416,7 +535,7 @@ static size_t run(struct rap_server_session *s, const uint8_t *in, size_t len)
 
 static void run_pending(struct rap_server_session *s)
 {
-	if (!s->pending.len || s->failed || out_queued(s) >= HIGH_WATER)
+	if (!s->pending.len || s->failed || s->cmd_pending || out_queued(s) >= HIGH_WATER)
 		return;
 	size_t used = run(s, s->pending.data, s->pending.len);
 	rap__buf_consume(&s->pending, used);
@@ -537,7 +656,31 @@ void rap_server_session_consume(struct rap_server_session *s, size_t n)
 
 bool rap_server_session_wants_input(const struct rap_server_session *s)
 {
-	return s && !s->failed && s->pending.len == 0 && out_queued(s) < HIGH_WATER;
+	return s && !s->failed && !s->cmd_pending && s->pending.len == 0 && out_queued(s) < HIGH_WATER;
+}
+
+int rap_server_session_complete(struct rap_server_session *s, int rc, char *out, bool stopped)
+{
+	if (!s || !s->cmd_pending || s->in_handler) {
+		free(out);
+		return RAP_EINVAL;
+	}
+	s->cmd_pending = false;
+	if (rc == RAP_PENDING)
+		rc = RAP_EINVAL; /* a completion is a result */
+	finish_cmd(s, rc, out, stopped);
+	run_pending(s);
+	return s->failed;
+}
+
+bool rap_server_session_pending(const struct rap_server_session *s)
+{
+	return s && s->cmd_pending;
+}
+
+bool rap_server_session_done(const struct rap_server_session *s)
+{
+	return s && !s->cmd_pending && (s->pending.len == 0 || s->failed) && out_queued(s) == 0;
 }
 
 bool rap_server_session_partial(const struct rap_server_session *s)
@@ -552,7 +695,7 @@ uint64_t rap_server_session_requests(const struct rap_server_session *s)
 
 bool rap_server_session_release(struct rap_server_session *s)
 {
-	if (!s || out_queued(s) > 0 || s->pending.len > 0 || !rap_decoder_idle(s->dec))
+	if (!s || s->cmd_pending || out_queued(s) > 0 || s->pending.len > 0 || !rap_decoder_idle(s->dec))
 		return false;
 	s->out.len = s->out_off = 0;
 	/* Small buffers stay: freeing them would cost an allocation per request. */
@@ -632,6 +775,14 @@ int rap_server_session_serve_fd(struct rap_server_session *s, int fd)
 			/* Replies to the requests before the bad one still go out. */
 			(void)flush(s, fd);
 			rc = (int)fed;
+			break;
+		}
+		if (s->cmd_pending) {
+			/* Nobody here will complete it, and the client waits for its answer. */
+			(void)flush(s, fd);
+			slog(s, 3, "a CMD handler answered RAP_PENDING to a session served by "
+				   "rap_server_session_serve_fd; dropping the client");
+			rc = RAP_EINVAL;
 			break;
 		}
 	}

@@ -192,7 +192,7 @@ int rap_tcp_listen(const char *host, const char *port, int backlog, int *fd_out)
 
 int rap_tcp_local_port(int fd)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -errno;

@@ -356,7 +356,6 @@ static int build_ctx(bool server, const struct tls_params *p, SSL_CTX **out, cha
 	}
 	if (p->cert && (rc = load_cert(ctx, p, err, cap)) < 0)
 		goto fail;
-	rc = RAP_ETLS;
 	if (server) {
 		if (p->ca && (rc = load_ca(ctx, true, p->ca, err, cap)) < 0)
 			goto fail;

@@ -32,6 +32,7 @@ def _build_fact(name):
 
 HAVE_OPENSSL = _build_fact("RAP_HAVE_OPENSSL")  # TLS: raps://, --tls-*
 HAVE_LIBEDIT = _build_fact("RAP_HAVE_LIBEDIT")  # rapcli's line editing and history
+HAVE_ZLIB = _build_fact("RAP_HAVE_ZLIB")  # ph crc32
 NO_OPENSSL = "built without OpenSSL (no TLS)"
 WITH_OPENSSL = "built with OpenSSL (this tests the build without it)"
 NO_LIBEDIT = "built without libedit (plain prompt)"

@@ -505,6 +505,199 @@ class LimitsAndTimeouts(unittest.TestCase):
                 p.wait()
 
 
+def free_port():
+    """A loopback port nothing listens on (the kernel's choice, released again)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nothing_listens(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=raplib.DEADLINE).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def answers(srv, sock, cmds, opens=()):
+    """Sends OPENs then CMDs on sock in one write; returns the OPEN fds and the CMD texts."""
+    sock.sendall(b"".join([raplib.enc_open(5, p) for p in opens] + [raplib.enc_cmd(c) for c in cmds]))
+    msgs = raplib.recv_messages(sock, len(opens) + len(cmds))
+    return [m.svalue for m in msgs[:len(opens)]], [m.payload.rstrip(b"\0").decode() for m in msgs[len(opens):]]
+
+
+class ServedSessions(unittest.TestCase):
+    """What a client's commands can never do, whatever --cmd allows: start servers, open
+    connections, raise the policy, open FIFOs, devices or sockets (which could block the
+    daemon), or hold more files than the daemon can spare."""
+
+    def setUp(self):
+        self.root = raplib.TempRoot()
+
+    def tearDown(self):
+        self.root.cleanup()
+
+    def test_no_servers_no_connections_at_all_level(self):
+        bait = raplib.SilentListener()
+        self.addCleanup(bait.close)
+        port = free_port()
+        vectors = ["e srv.shell=true;e srv.cmd=all;=&:%d" % port, "=&:%d" % port, "=:%d" % port,
+                   "=h& %d" % port, "=h %d" % port, ".:%d" % port, "=t& %d" % port, "=t %d" % port,
+                   "=r %d" % port, "=+ tcp://127.0.0.1:%d" % bait.port, "=+ 127.0.0.1:%d" % bait.port,
+                   "=+ udp://127.0.0.1:%d" % bait.port, "=0 ?V", "= ?V", "=<0 ?V", "==0",
+                   "=:127.0.0.1:%d ?V" % bait.port, "=r 127.0.0.1:%d ?V" % bait.port,
+                   "=t 127.0.0.1:%d ?V" % bait.port]
+        with raplib.Rapsrv(self.root.path, "--cmd", "all", "--allow-shell", "-w",
+                           "--allow-scheme", "file,malloc,rap") as srv:
+            s = srv.connect()
+            fds, out = answers(srv, s, vectors + ["o rap://127.0.0.1:%d/x" % bait.port, "!echo shell-ok",
+                                                   "e srv.shell; e srv.cmd"],
+                               opens=["rap://127.0.0.1:%d//x" % bait.port])
+            self.assertEqual(fds, [-1])
+            for cmd, text in zip(vectors, out):
+                self.assertRegex(text, r"^error: '[^']+' refused: commands from the network never start servers "
+                                 r"or open connections\n$", cmd)
+            self.assertIn("a served session opens local files and malloc:// only", out[len(vectors)])
+            # The shell the operator allowed still works, and the variables say what holds.
+            self.assertEqual(out[len(vectors) + 1], "shell-ok\n")
+            self.assertEqual(out[len(vectors) + 2], "true\nall\n")
+            s.close()
+            self.assertTrue(nothing_listens(port))
+            self.assertFalse(bait.connected())
+            self.assertTrue(srv.alive())
+        # Without --allow-shell the session cannot give it to itself.
+        with raplib.Rapsrv(self.root.path, "--cmd", "all") as srv:
+            s = srv.connect()
+            _, out = answers(srv, s, ["e srv.shell=true", "e srv.shell", "!echo hi"])
+            self.assertIn("'srv.shell' cannot be raised above 'false'", out[0])
+            self.assertEqual(out[1], "false\n")
+            self.assertIn("shell commands are disabled", out[2])
+            s.close()
+
+    def test_fifos_and_sockets_beneath_the_root_never_block(self):
+        fifo = os.path.join(self.root.path, "fifo")
+        held = os.path.join(self.root.path, "held")
+        os.mkfifo(fifo)
+        os.mkfifo(held)
+        # One FIFO with nobody on it (a blocking open for writing would wait for a reader
+        # forever), one with both a reader and a writer that never writes (a blocking read
+        # would wait forever); and a socket file.
+        holder = os.open(held, os.O_RDWR | os.O_NONBLOCK)
+        self.addCleanup(os.close, holder)
+        us = socket.socket(socket.AF_UNIX)
+        us.bind(os.path.join(self.root.path, "sock"))
+        self.addCleanup(us.close)
+        cmds = []
+        for name in ("fifo", "held", "sock"):
+            cmds += ["px 16 > %s" % name, "px 16 >> %s" % name, "wtf %s" % name, "wtf %s 4" % name,
+                     "wff %s" % name, "o %s" % name, "o+ %s" % name]
+        with raplib.Rapsrv(self.root.path, "--cmd", "all", "-w") as srv:
+            a = srv.connect()
+            b = srv.connect()
+            a.sendall(raplib.enc_open(7, "sample-rw.bin") + b"".join(raplib.enc_cmd(c) for c in cmds) +
+                      b"".join(raplib.enc_open(5, n) for n in ("fifo", "held", "sock")))
+            # The daemon answers another client meanwhile...
+            b.sendall(raplib.enc_cmd("?e responsive"))
+            self.assertEqual(raplib.recv_messages(b, 1)[0].payload, b"responsive\n\0")
+            # ...and every one of those commands at once, with the reason.
+            msgs = raplib.recv_messages(a, 1 + len(cmds) + 3)
+            self.assertGreaterEqual(msgs[0].svalue, 3)
+            for cmd, m in zip(cmds, msgs[1:]):
+                self.assertIn("not a regular file (a FIFO, device or socket): refused by the server",
+                              m.payload.decode(), cmd)
+            self.assertEqual([m.svalue for m in msgs[-3:]], [-1, -1, -1])
+            # io.special cannot be turned on from here.
+            _, out = answers(srv, a, ["e io.special=true"])
+            self.assertIn("'io.special' cannot be raised above 'false'", out[0])
+            self.assertTrue(srv.wait_log(r"not a regular file"))
+            # Nothing was written into the FIFO that has a reader.
+            with self.assertRaises(BlockingIOError):
+                os.read(holder, 16)
+            a.close()
+            b.close()
+
+    def test_device_nodes_beneath_the_root_are_refused(self):
+        # /dev as the root: every entry of interest is a device node.
+        with raplib.Rapsrv("/dev", "--cmd", "all") as srv:
+            s = srv.connect()
+            fds, out = answers(srv, s, ["o zero", "o /dev/null", "o+ full", "px 4 > null"],
+                               opens=["zero", "/dev/zero", "null", "tty"])
+            self.assertEqual(fds, [-1, -1, -1, -1])
+            for text in out[:3]:
+                self.assertIn("not a regular file (a FIFO, device or socket): refused by the server", text)
+            self.assertIn("refused", out[3])
+            s.sendall(raplib.enc_cmd("?e still"))
+            self.assertEqual(raplib.recv_messages(s, 1)[0].payload, b"still\n\0")
+            s.close()
+
+    def test_max_files_counts_o_commands(self):
+        with raplib.Rapsrv(self.root.path, "--cmd", "write") as srv:
+            s = srv.connect()
+            _, out = answers(srv, s, ["o sample.bin;" * 100, "o"])
+            self.assertIn("error: cannot open 'sample.bin': Too many open files (at most 64 files may be open at "
+                          "once)\n", out[0])
+            self.assertEqual(out[1].count("\n"), 64)
+            # OPEN packets meet the same limit; closing one makes room again.
+            fds, _ = answers(srv, s, [], opens=["sample.bin"])
+            self.assertEqual(fds, [-1])
+            _, out = answers(srv, s, ["o-3; o sample-rw.bin; o~rw"])
+            self.assertEqual(out[0].count("\n"), 1)
+            s.close()
+
+    def test_opening_files_in_a_loop_cannot_lock_out_new_clients(self):
+        # A descriptor limit the daemon cannot raise, --max-files out of the way: one client
+        # opens files in a loop with "o"; the daemon stops it before it takes the
+        # descriptors new connections need.
+        def limit():
+            without_sys_resource()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+        p = subprocess.Popen([raplib.RAPSRV, "-v", "-r", self.root.path, "--cmd", "write", "--max-files", "100000",
+                              "--max-sessions", "20", "127.0.0.1:0"],
+                             preexec_fn=limit, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        srv = raplib.Rapsrv.__new__(raplib.Rapsrv)
+        try:
+            srv.adopt(p, "127.0.0.1")
+            hog = srv.connect()
+            _, out = answers(srv, hog, ["o sample.bin;" * 300, "o"])
+            # New clients get in, open a file and read it, again and again.
+            for _ in range(3):
+                r = exchange(srv, raplib.enc_open(5, "sample.bin"), raplib.enc_seek(0, 0x10), raplib.enc_read(4))
+                self.assertGreaterEqual(r[0].svalue, 3)
+                self.assertEqual(r[2].payload, SAMPLE[0x10:0x14])
+            # The hog was stopped at its share, which the log explains.
+            self.assertIn("Too many open files (at most ", out[0])
+            opened = out[1].count("\n")
+            self.assertGreater(opened, 10)
+            self.assertLess(opened, 64)
+            self.assertTrue(srv.wait_log(r"warning: --max-files 100000 lowered to %d" % opened))
+            # A second one takes the rest of what all sessions may open: then files are
+            # refused, but new clients still connect and are answered (the descriptors
+            # accept needs were never given to files).
+            hog2, hog3 = srv.connect(), srv.connect()
+            _, out = answers(srv, hog2, ["o sample.bin;" * 100, "o"])
+            self.assertEqual(out[1].count("\n"), opened)
+            _, out = answers(srv, hog3, ["o sample.bin;" * 10])
+            self.assertEqual(out[0].splitlines()[0], "error: cannot open 'sample.bin': Too many open files (all %d "
+                             "files that may be open at once are open; the other descriptors are kept for new "
+                             "connections)" % (2 * opened))
+            for _ in range(30):
+                r = exchange(srv, raplib.enc_open(5, "sample.bin"), raplib.enc_cmd("?e in"))
+                self.assertEqual((r[0].svalue, r[1].payload), (-1, b"in\n\0"))
+            self.assertTrue(srv.wait_log(r"OPEN 'sample.bin' \(perm 5\) failed: Too many open files"))
+            # Once a hog goes, its files are others' again.
+            hog.close()
+            end = time.monotonic() + raplib.DEADLINE
+            while exchange(srv, raplib.enc_open(5, "sample.bin"))[0].svalue < 0:
+                self.assertLess(time.monotonic(), end)
+                time.sleep(0.01)
+            hog2.close()
+            hog3.close()
+            self.assertTrue(srv.alive())
+        finally:
+            srv.stop()
+
+
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
@@ -544,6 +737,266 @@ def without_sys_resource():
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+PROBE_LARGE_STATUS = (0x52415058 << 32) | (1 << 16) | 3  # the extension probe, caps 1|2
+
+
+def probe(sock, path=None):
+    """The extension probe (large messages, command status), which our server grants, and
+    an OPEN of path when given."""
+    sock.sendall(raplib.enc_seek(0xff, PROBE_LARGE_STATUS))
+    reply = raplib.recv_exact(sock, 9)
+    assert reply[:5] == b"\x84rapx", reply
+    if path:
+        sock.sendall(raplib.enc_open(5, path))
+        reply = raplib.recv_exact(sock, 5)
+        assert reply[0] == 0x81 and reply[1] != 0xff, reply
+
+
+def drain_cmd_reply(sock, buf):
+    """Reads one CMD reply to its end into the reusable bytearray buf; returns its length."""
+    head = raplib.recv_exact(sock, 5)
+    assert head[0] == CMD | REPLY, head
+    left = n = struct.unpack(">I", head[1:])[0]
+    view = memoryview(buf)
+    while left:
+        got = sock.recv_into(view, min(left, len(buf)))
+        if not got:
+            raise ConnectionError("server closed mid-reply")
+        left -= got
+    return n
+
+
+def percentile(samples, p):
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+def asan_env_small_quarantine():
+    """ASan keeps freed blocks in a quarantine (256 MB by default), which would count as the
+    server's memory in an RSS bound; a sanitized build's rapsrv gets a small one."""
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    if "address" not in os.environ.get("RAP_SANITIZE", ""):
+        return None
+    return opts + (":" if opts else "") + "quarantine_size_mb=8"
+
+
+# ThreadSanitizer runs code 5-15 times slower and shadows every byte touched with more
+# (its documentation says memory grows 5-10 times): the latency and RSS bounds below are
+# scaled by these factors under it. They still fail the servers they are written against
+# (an event loop stalled by a whole 'px' for seconds; 64 MiB held per client).
+THREAD_SANITIZER = "thread" in os.environ.get("RAP_SANITIZE", "")
+SLOWDOWN = 5 if THREAD_SANITIZER else 1
+MEMORY_FACTOR = 5 if THREAD_SANITIZER else 1
+
+
+class Reliability(unittest.TestCase):
+    """The reliability issue: commands off the event loop (3), memory bounded per session
+    and in total (2), half-closed clients (5)."""
+
+    def setUp(self):
+        self.root = raplib.TempRoot()
+
+    def tearDown(self):
+        self.root.cleanup()
+
+    def test_heavy_commands_do_not_stall_a_polite_client(self):
+        # Four probed sessions run 'px 0x1000000' over and over (16 MiB of output each
+        # time) while a polite client times small reads and small commands. On a server
+        # that runs commands on its event loop every polite request waits for a whole px
+        # (seconds); the target is a p99 under 50 ms, asserted loosely (sanitizers, a
+        # shared machine).
+        import threading
+        with raplib.Rapsrv(self.root.path) as srv:
+            stop = threading.Event()
+            done = [0] * 4
+            errors = []
+
+            def heavy(i):
+                try:
+                    s = srv.connect()
+                    probe(s, "sample.bin")
+                    buf = bytearray(1 << 20)
+                    while not stop.is_set():
+                        s.sendall(raplib.enc_cmd("px 0x1000000"))
+                        # A real px of 16 MiB: megabytes of text, whatever the server's bound.
+                        n = drain_cmd_reply(s, buf)
+                        if n < (4 << 20):
+                            raise AssertionError("a heavy command answered only %d bytes" % n)
+                        done[i] += 1
+                    s.close()
+                except Exception as e:  # noqa: BLE001 (reported by the test)
+                    errors.append(repr(e))
+
+            threads = [threading.Thread(target=heavy, args=(i,), daemon=True) for i in range(4)]
+            for t in threads:
+                t.start()
+            polite = srv.connect()
+            polite.sendall(raplib.enc_open(5, "sample.bin"))
+            raplib.recv_messages(polite, 1)
+            try:
+                # Sampled only once every heavy session is under way.
+                end = time.monotonic() + 120
+                while min(done) < 1 and time.monotonic() < end and not errors:
+                    time.sleep(0.05)
+                self.assertFalse(errors, errors)
+                self.assertGreaterEqual(min(done), 1, "the heavy sessions never finished a command")
+                before = sum(done)
+                reads, cmds = [], []
+                # Spread over the heavy work (a few ms apart), not bunched at its start.
+                for k in range(400):
+                    time.sleep(0.004)
+                    off = (k * 4096) % (len(SAMPLE) - 16)
+                    t0 = time.monotonic()
+                    polite.sendall(raplib.enc_seek(0, off) + raplib.enc_read(16))
+                    r = raplib.recv_messages(polite, 2)
+                    reads.append(time.monotonic() - t0)
+                    self.assertEqual(r[1].payload, SAMPLE[off:off + 16])
+                    if k % 2 == 0:
+                        t0 = time.monotonic()
+                        polite.sendall(raplib.enc_cmd("p8 4 @ 0x%x" % off))
+                        r = raplib.recv_messages(polite, 1)
+                        cmds.append(time.monotonic() - t0)
+                        self.assertEqual(r[0].payload, SAMPLE[off:off + 4].hex().encode() + b"\n\0")
+                busy = sum(done) - before
+            finally:
+                stop.set()
+                polite.close()
+                for t in threads:
+                    t.join(120)
+            self.assertFalse(errors, errors)
+            self.assertGreater(busy, 0, "no heavy command was answered while the polite client was timed")
+            p99r, p99c = percentile(reads, 0.99), percentile(cmds, 0.99)
+            print("\npolite client beside 4 sessions running 'px 0x1000000': reads p50 %.1f ms "
+                  "p99 %.1f ms, commands p50 %.1f ms p99 %.1f ms (%d heavy commands meanwhile)"
+                  % (1000 * percentile(reads, 0.5), 1000 * p99r, 1000 * percentile(cmds, 0.5),
+                     1000 * p99c, busy), file=sys.stderr)
+            self.assertLess(p99r, 0.25 * SLOWDOWN, "polite reads p99 %.0f ms" % (1000 * p99r))
+            self.assertLess(p99c, 0.25 * SLOWDOWN, "polite commands p99 %.0f ms" % (1000 * p99c))
+
+    def test_clients_that_do_not_read_cost_bounded_memory(self):
+        # 20 probed clients ask for 'px 0x1000000' (some 72 MB of text) and never read.
+        # Each command stops at --max-session-buffered (4 MiB), and all of them together
+        # hold at most --max-buffered (32 MiB) of replies and commands under way; the rest
+        # wait. A server without the bounds holds 64 MiB per client (1.3 GB here).
+        n, total_mib = 20, 32
+        env_opts = asan_env_small_quarantine()
+        saved = os.environ.get("ASAN_OPTIONS")
+        if env_opts is not None:
+            os.environ["ASAN_OPTIONS"] = env_opts
+        try:
+            srv = raplib.Rapsrv(self.root.path, "--max-buffered", "%dM" % total_mib,
+                                "--max-session-buffered", "4M")
+        finally:
+            if env_opts is not None:
+                if saved is None:
+                    del os.environ["ASAN_OPTIONS"]
+                else:
+                    os.environ["ASAN_OPTIONS"] = saved
+        with srv:
+            base = proc_rss_kib(srv.proc.pid)
+            socks = []
+            try:
+                for _ in range(n):
+                    s = socket.socket()
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    s.settimeout(raplib.DEADLINE)
+                    s.connect(("127.0.0.1", srv.port))
+                    probe(s, "sample.bin")
+                    s.sendall(raplib.enc_cmd("px 0x1000000"))
+                    socks.append(s)
+                # Every command has run (and its reply waits in full or in part) or waits
+                # for memory.
+                def settled():
+                    log = srv.logtext()
+                    return (log.count("command answered") + log.count("command waits for memory")) >= n
+                end = time.monotonic() + 60
+                peak = 0
+                while not settled() and time.monotonic() < end:
+                    peak = max(peak, proc_rss_kib(srv.proc.pid))
+                    time.sleep(0.02)
+                self.assertTrue(settled(), "the commands did not all run or wait")
+                self.assertIn("command waits for memory", srv.logtext())
+                for _ in range(20):
+                    peak = max(peak, proc_rss_kib(srv.proc.pid))
+                    time.sleep(0.05)
+                grown = peak - base
+                print("\n%d clients not reading 'px 0x1000000': the server grew by %d KiB at most "
+                      "(--max-buffered %dM)" % (n, grown, total_mib), file=sys.stderr)
+                self.assertLess(grown, (total_mib + 48) * 1024 * MEMORY_FACTOR,
+                                "server grew by %d KiB" % grown)
+                self.assertTrue(srv.alive())
+            finally:
+                for s in socks:
+                    s.close()
+
+    def test_stock_client_command_stops_at_what_it_takes(self):
+        # A client without the extension takes 16 KiB per answer: the command stops just
+        # past that, instead of printing 72 MB to cut it, and the note says so.
+        with raplib.Rapsrv(self.root.path) as srv:
+            s = srv.connect()
+            s.sendall(raplib.enc_open(5, "sample.bin") + raplib.enc_cmd("px 0x1000000") +
+                      raplib.enc_cmd("?e next"))
+            r = raplib.recv_messages(s, 3)
+            s.close()
+            self.assertLessEqual(r[1].length, 16384)
+            text = r[1].payload.rstrip(b"\0")
+            self.assertTrue(text.startswith(b"- offset -"), text[:40])
+            self.assertRegex(text.split(b"\n")[-2],
+                             rb"^\[rap: output truncated at \d+ bytes; the command was stopped there\]$")
+            self.assertEqual(r[2].payload, b"next\n\0")
+            self.assertTrue(srv.wait_log(r"command answered after \d+ ms: \d{5} bytes, stopped at its bound"))
+
+    def test_a_client_that_resets_cancels_its_command(self):
+        with raplib.Rapsrv(self.root.path) as srv:
+            s = srv.connect()
+            probe(s, "sample.bin")
+            s.sendall(raplib.enc_cmd("px 0x1000000;px 0x1000000;px 0x1000000"))
+            self.assertTrue(srv.wait_log(r"command started"))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # a reset
+            self.assertTrue(srv.wait_log(r"command cancelled"))
+            self.assertTrue(srv.wait_log(r"cancelled command returned after \d+ ms"))
+            r = exchange(srv, raplib.enc_cmd("?e still serving"))
+            self.assertEqual(r[0].payload, b"still serving\n\0")
+
+    def half_close_requests(self):
+        return (raplib.enc_open(5, "sample.bin") + raplib.enc_seek(0, 0x30) + raplib.enc_read(16) +
+                raplib.enc_cmd("p8 8 @ 0x100") + raplib.enc_cmd("?e bye"))
+
+    def check_half_close_replies(self, data):
+        msgs, rest = raplib.split_messages(data, True)
+        self.assertEqual(len(msgs), 5, data[:200])
+        self.assertEqual(rest, b"")
+        self.assertGreaterEqual(msgs[0].svalue, 0)
+        self.assertEqual(msgs[2].payload, SAMPLE[0x30:0x40])
+        self.assertEqual(msgs[3].payload, SAMPLE[0x100:0x108].hex().encode() + b"\n\0")
+        self.assertEqual(msgs[4].payload, b"bye\n\0")
+
+    def test_half_closed_client_gets_its_replies(self):
+        # The requests and the end of the client's stream in one segment (TCP_CORK holds the
+        # data until the shutdown sends it with the FIN), so one read sees both. A server
+        # that closes at the end of stream loses every reply.
+        with raplib.Rapsrv(self.root.path) as srv:
+            s = srv.connect()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            s.sendall(self.half_close_requests())
+            s.shutdown(socket.SHUT_WR)
+            data = raplib.recv_until_closed(s)
+            s.close()
+            self.check_half_close_replies(data)
+            self.assertTrue(srv.wait_log(r"closed: client disconnected"))
+
+    @unittest.skipUnless(shutil.which("nc"), "nc (netcat-openbsd) not installed")
+    def test_nc_minus_n(self):
+        # What users do: requests from a file, 'nc -N' closes its sending side at the end
+        # of its input and prints what comes back until the server closes.
+        with raplib.Rapsrv(self.root.path) as srv:
+            r = subprocess.run(["nc", "-N", "127.0.0.1", str(srv.port)], input=self.half_close_requests(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=raplib.DEADLINE)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.check_half_close_replies(r.stdout)
+
+
 class StartupLog(unittest.TestCase):
     """What rapsrv logs when it starts: at the default level only where it listens and what
     it serves; a descriptor limit that leaves some sessions without a file is a -v detail,
@@ -572,6 +1025,9 @@ class StartupLog(unittest.TestCase):
         finally:
             self.assertEqual(srv.stop(), 0)
         lines = [re.sub(r"^\S+ rapsrv\[\d+\] ", "", line) for line in text.splitlines()]
+        # What the kernel or the build lacks for the sandbox is worth a warning at every
+        # start, but it is about the machine, not this start (test_sandbox.py checks it).
+        lines = [line for line in lines if not line.startswith("warning: sandbox: ")]
         end = next(i for i, line in enumerate(lines) if line.startswith("notice: serving "))
         return lines[:end + 1]
 

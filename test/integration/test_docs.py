@@ -41,6 +41,7 @@ BUILD_ROOT = os.environ.get("RAP_BUILD_ROOT", os.path.join(SRC_ROOT, "build"))
 CC = os.environ.get("RAP_CC", "cc")
 SANITIZE = os.environ.get("RAP_SANITIZE", "none")
 HAVE_TLS = os.environ.get("RAP_HAVE_OPENSSL", "1") == "1"
+HAVE_CAPSTONE = os.environ.get("RAP_HAVE_CAPSTONE", "1") == "1"
 MAN_PAGES = os.environ.get("RAP_MAN_PAGES", "1") == "1"
 TIMEOUT = 20
 
@@ -319,13 +320,18 @@ NOT_RUN = {
     "meson setup build && ninja -C build && meson test -C build": "a build, and this suite",
     "meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false && "
     "meson test -C build-asan": "a build, and this suite",
+    "meson test -C build --setup valgrind --suite unit": "the unit tests again, under valgrind "
+                                                         "(minutes; ./run test runs it)",
+    "CC=clang meson setup build-tsan -Db_sanitize=thread -Db_lundef=false && "
+    "meson test -C build-tsan": "a build, and this suite",
+    "./run analyze": "installs packages and analyses a fresh build (minutes; ./run test runs it)",
     "bench/run-local.sh": "a default run takes minutes",
     "bench/run-local.sh --json --sessions 5000": "a default run takes minutes",
     "build/bench/rapbench --server-pid PID 127.0.0.1:9999 /abs/path/to/file":
         "a default rapbench run takes a minute or more (its options are checked against "
         "rapbench --help by test_options_exist)",
     "r2 -q -e scr.color=0 rap://:9999 </dev/null &": "radare2 is not in Debian 12",
-    "build/bench/rapbench --sessions 1 --bytes 1M --rounds 1 --server-pid $! 127.0.0.1:9999 "
+    "build/bench/rapbench --sessions 1 --heavy 0 --bytes 1M --rounds 1 --server-pid $! 127.0.0.1:9999 "
     "/path/to/file": "measures the radare2 server of the line before",
 }
 
@@ -341,6 +347,8 @@ RUN = {
     "echo 'p8 16 @ 0x10' | rapcli image.bin": "cli_stdin",
     "rapcli -i script.r2 -w rap://host:9999//tmp/x": "cli_script",
     "rapcli -L": "cli_plugins",
+    "rapcli -c 'i~entry' -c 'pi 10 @ 0x61d0' /bin/ls": "cli_disasm_ls",
+    "printf 'wx 4889e5c3\\npi 2\\n' | rapcli -a x86 -b 64 -": "cli_disasm_scratch",
     "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 "
     "-keyout server.key -out server.pem -subj '/CN=rap.example.org' "
     "-addext 'subjectAltName=DNS:rap.example.org,IP:127.0.0.1,IP:::1'": "openssl",
@@ -669,7 +677,8 @@ class Readme(unittest.TestCase):
         for name, argv in (("rapsrv", [RAPSRV, "--help"]), ("rapcli", [RAPCLI, "-h"]),
                            ("rapbench", [os.path.join(BUILD_ROOT, "bench", "rapbench"), "--help"])):
             helps[name] = run(argv).stdout.decode()
-        foreign = {"--prefix": "meson setup", "--now": "systemctl", "--cflags": "pkg-config",
+        foreign = {"--prefix": "meson setup", "--setup": "meson test", "--suite": "meson test",
+                   "--now": "systemctl", "--cflags": "pkg-config",
                    "--libs": "pkg-config"}
         text = readme_text()
         # "--tls-*" names a family: some option must start with "--tls-".
@@ -936,6 +945,33 @@ class ReadmeCommands(unittest.TestCase):
         # The README's list of librap-io plugins: plain paths and file://, malloc://N, rap://.
         for scheme in ("file://", "malloc://", "rap://"):
             self.assertIn(scheme, out)
+
+    # Disassembly
+
+    def cli_disasm_ls(self, cmd, comment):
+        # The system's ls itself, not the directory's stand-in: its header picks the arch.
+        r = self.sh(cmd)
+        if not HAVE_CAPSTONE:
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"disassembly is not in this build", r.stderr)
+            return
+        out = self.ok(r, cmd)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 11, out)
+        self.assertTrue(lines[0].startswith("entry    vaddr=0x"), out)
+        # where ls is an x86-64 ELF, what r2 -n -a x86 -b 64 would be asked for
+        info = raplib.run_rapcli(["-c", "i", "/bin/ls"]).stdout.decode()
+        if "arch     x86" in info and "bits     64" in info:
+            forced = raplib.run_rapcli(["-n", "-a", "x86", "-b", "64", "-c", "pi 10 @ 0x61d0", "/bin/ls"])
+            self.assertEqual("\n".join(lines[1:]) + "\n", forced.stdout.decode())
+
+    def cli_disasm_scratch(self, cmd, comment):
+        r = self.sh(cmd)
+        if not HAVE_CAPSTONE:
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"disassembly is not in this build", r.stderr)
+            return
+        self.assertEqual(self.ok(r, cmd), "mov rbp, rsp\nret\n")
 
     # TLS
 

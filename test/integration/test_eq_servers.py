@@ -9,6 +9,7 @@ is bounded; every port is chosen by the OS and read from the "listening on" line
 
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -438,6 +439,99 @@ class Servers(unittest.TestCase):
         rc, body = curl("-A", "Mozilla/5.0", "-H", "X-Rap: 1", base + "/cmd/p8%202")
         self.assertEqual((rc, body), (0, b"4030\n"))
         self.assertIn("X-Rap", cli.run("=h?"))
+
+    def test_clients_never_start_servers_or_connect_out(self):
+        # At srv.cmd=all with the shell allowed, a client of =:, =t or =h may run '!', but
+        # never start a server, open a connection or a network file, or widen its policy.
+        bait = raplib.SilentListener()
+        self.addCleanup(bait.close)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        cli = self.cli()
+        self.assertEqual(cli.run("e srv.cmd=all; e srv.shell=true"), "")
+        rap = cli.start_server("=&:0", "rap")
+        tcp = cli.start_server("=t& 0", "tcp")
+        http = cli.start_server("=h& 0", "http")
+        vectors = ["=&:%d" % free, "=:%d" % free, "=h& %d" % free, ".:%d" % free, "=t& %d" % free, "=r %d" % free,
+                   "=+ tcp://127.0.0.1:%d" % bait.port, "=+ udp://127.0.0.1:%d" % bait.port, "=0 ?V", "=<0 ?V",
+                   "==0", "=:127.0.0.1:%d ?V" % bait.port, "=r 127.0.0.1:%d ?V" % bait.port,
+                   "=t %d ?V" % bait.port]
+        refusal = re.compile(r"^error: '[^']+' refused: commands from the network never start servers or open "
+                             r"connections\n$")
+        with connect("127.0.0.1", rap) as s:
+            for v in vectors:
+                m, = rap_call(s, enc_cmd(v))
+                self.assertRegex(cmd_text(m), refusal, v)
+            m, = rap_call(s, enc_cmd("o rap://127.0.0.1:%d/x" % bait.port))
+            self.assertIn("a served session opens local files and malloc:// only", cmd_text(m))
+            m, = rap_call(s, enc_open(4, "rap://127.0.0.1:%d//x" % bait.port))
+            self.assertEqual(m.svalue, -1)
+            m, = rap_call(s, enc_cmd("!echo rap-shell"))
+            self.assertEqual(cmd_text(m), "rap-shell\n")
+            m, = rap_call(s, enc_cmd("e io.special=true"))
+            self.assertIn("'io.special' cannot be raised above 'false'", cmd_text(m))
+        for v in vectors:
+            self.assertRegex(line_exchange("127.0.0.1", tcp, v.encode() + b"\n").decode(), refusal, v)
+            with connect("127.0.0.1", http) as s:
+                s.sendall(b"POST /cmd HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (len(v), v.encode()))
+                resp = raplib.recv_until_closed(s)
+            self.assertTrue(resp.startswith(b"HTTP/1.1 403 Forbidden\r\n"), (v, resp))
+            self.assertRegex(resp.partition(b"\r\n\r\n")[2].decode(), refusal, v)
+        self.assertEqual(line_exchange("127.0.0.1", tcp, b"!echo tcp-shell\n"), b"tcp-shell\n")
+        self.assertEqual(line_exchange("127.0.0.1", tcp, b"e srv.cmd; e srv.shell\n"), b"all\ntrue\n")
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", free), timeout=DEADLINE)
+        self.assertFalse(bait.connected())
+        # Only the three servers the user started.
+        self.assertEqual(cli.run("=").count(" server on "), 3)
+        # The user's own prompt is not served: it still connects out.
+        self.assertEqual(cli.run("=+ tcp://127.0.0.1:%d" % bait.port), "")
+        self.assertTrue(bait.connected())
+
+    def test_idle_connections_never_lock_out_a_request(self):
+        # 64 connections at once per server: idle ones (that never send a request) make
+        # room for newer ones, oldest first, so a real request is always answered.
+        cli = self.cli()
+        tcp = cli.start_server("=t& 0", "tcp")
+        http = cli.start_server("=h& 0", "http")
+        for port, request, want in ((tcp, b"p8 4\n", b"40303030\n"),
+                                    (http, b"GET /cmd/p8%204 HTTP/1.0\r\n\r\n", b"\r\n\r\n40303030\n")):
+            idle = [connect("127.0.0.1", port) for _ in range(70)]
+            # One that sent half a request is just as idle.
+            idle[-1].sendall(b"GET /cmd/p8")
+            for _ in range(3):
+                out = line_exchange("127.0.0.1", port, request, shut=False)
+                self.assertTrue(out.endswith(want), (port, out))
+            # The oldest idle ones went (6 for the 65th to 70th, 1 for the first request;
+            # the next requests may find the previous one answered and take its place);
+            # the newest are still open.
+            for s in idle[:7]:
+                s.settimeout(DEADLINE)
+                try:
+                    self.assertEqual(s.recv(1), b"")
+                except ConnectionResetError:
+                    pass
+            readable, _, _ = select.select(idle[9:], [], [], 0)
+            self.assertEqual(readable, [])
+            with idle[-2]:
+                idle[-2].settimeout(DEADLINE)
+                idle[-2].sendall(request)
+                self.assertTrue(raplib.recv_until_closed(idle[-2]).endswith(want))
+            for s in idle:
+                s.close()
+        # A connection already answered goes before any idle one, however old.
+        oldest = connect("127.0.0.1", tcp)
+        answered = connect("127.0.0.1", tcp)
+        answered.sendall(b"p8 1\n")
+        answered.settimeout(DEADLINE)
+        self.assertEqual(answered.recv(16), b"40\n")  # answered; we keep our side open
+        rest = [connect("127.0.0.1", tcp) for _ in range(62)]
+        self.assertEqual(line_exchange("127.0.0.1", tcp, b"p8 2\n", shut=False), b"4030\n")
+        readable, _, _ = select.select([oldest] + rest, [], [], 0.2)
+        self.assertEqual(readable, [])
+        for s in [oldest, answered] + rest:
+            s.close()
 
     def test_tcp_output_cap(self):
         cli = self.cli()

@@ -1117,6 +1117,8 @@ static void test_alloc_failure(void **state)
 		rap__alloc_fail_after(fail_at);
 		char *out = NULL;
 		uint8_t buf[8192];
+		for (size_t i = 0; i < sizeof buf; i++)
+			buf[i] = (uint8_t)(i * 7 + 3);
 		rc = rap_client_cmd(c, "hello", &out, NULL);
 		if (rc == 0) {
 			free(out);
@@ -1125,6 +1127,11 @@ static void test_alloc_failure(void **state)
 		rap__alloc_fail_after(-1);
 		assert_true(rc >= 0 || rc == RAP_ENOMEM);
 		reached_end = rc >= 0;
+		/* Every reply is in, so the fake has stored what it was sent. */
+		if (reached_end) {
+			assert_int_equal(rc, sizeof buf);
+			assert_memory_equal(k.file, buf, sizeof buf);
+		}
 		stock_stop(&k, c);
 	}
 	assert_true(reached_end);

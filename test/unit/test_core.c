@@ -1,6 +1,7 @@
 /* The command language: syntax, every command, errors, the policy levels and quitting. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -429,7 +430,11 @@ static void test_info_command(void **state)
 static void test_eval_command(void **state)
 {
 	struct rap_core *c = ((struct fixture *)*state)->c;
-	expect_out(c, "e", "http.bind = localhost\nhttp.port = 9090\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\nsrv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
+	expect_out(c, "e", "asm.arch = x86\nasm.bits = 64\nasm.comments = true\nasm.lines = true\ncfg.bigendian = false\n"
+			   "http.bind = localhost\nhttp.port = 9090\nio.special = false\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\n"
+			   "search.from = 0xffffffffffffffff\nsearch.in = io.maps\nsearch.maxhits = 0\n"
+			   "search.to = 0xffffffffffffffff\n"
+			   "srv.cmd = read\nsrv.shell = false\ntcp.bind = localhost\n");
 	expect_out(c, "e rap.loop", "true\n");
 	expect_out(c, "e rap.loop=0; e rap.loop", "false\n");
 	expect_out(c, "e rap.loop = true; e rap.loop", "true\n");
@@ -472,9 +477,11 @@ static void test_misc_commands(void **state)
 	result_free(&r);
 	/* every family has a help page */
 	static const char *const families[] = { "?", "??", "s?", "s+?", "b?", "px?", "x?", "p8?", "pr?", "p?",
+						 "pd?", "pi?", "pD?",
 						 "w?", "wx?", "wz?", "wtf?", "wff?", "o?", "o-?", "i?", "e?", "q?",
 						 "!?", "=?", "=+?", "=-?", "=<?", "==?", "=!=?", "=!?", "=:?",
-						 "=&?", "=t?", "=h?", "=H?", "=g?" };
+						 "=&?", "=t?", "=h?", "=H?", "=g?",
+						 "/?", "/x?", "/w?", "ph?" };
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
 		r = run(c, families[i]);
 		assert_int_equal(r.rc, 0);
@@ -870,6 +877,135 @@ static void test_shared_core_closes_only_its_own(void **state)
 	assert_true(rap_io_fd_perm(io, n) >= 0);
 }
 
+/* ---- listing descriptors that other threads close --------------------------------------- */
+
+/* A plugin whose size blocks while the gate is shut, so a test can hold "o" in the middle
+ * of printing one file's line. */
+static struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool shut, waiting;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
+
+static bool gate_accepts(const char *uri)
+{
+	return strncmp(uri, "gate://", 7) == 0;
+}
+
+static int gate_open(struct rap_io_desc *d, const char *uri, int perm)
+{
+	return 0;
+}
+
+static int gate_close(struct rap_io_desc *d)
+{
+	return 0;
+}
+
+static ssize_t gate_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t len)
+{
+	return 0;
+}
+
+static int gate_size(struct rap_io_desc *d, uint64_t *size)
+{
+	pthread_mutex_lock(&gate.mu);
+	gate.waiting = true;
+	pthread_cond_broadcast(&gate.cv);
+	while (gate.shut)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	gate.waiting = false;
+	pthread_mutex_unlock(&gate.mu);
+	*size = 0;
+	return 0;
+}
+
+static const struct rap_io_plugin gate_plugin = {
+	.abi = RAP_IO_PLUGIN_ABI, .name = "gate", .desc = "blocks in size", .uris = "gate://",
+	.author = "test", .license = "MIT", .accepts = gate_accepts, .open = gate_open,
+	.close = gate_close, .read = gate_read, .size = gate_size,
+};
+
+struct listing {
+	struct rap_core *c;
+	struct result r;
+};
+
+static void *list_main(void *arg)
+{
+	struct listing *l = arg;
+	l->r.rc = rap_core_cmd_str(l->c, "o", &l->r.out, &l->r.err);
+	return NULL;
+}
+
+struct closing {
+	struct rap_io *io;
+	int fd;
+};
+
+static void *close_main(void *arg)
+{
+	struct closing *k = arg;
+	rap_io_close(k->io, k->fd);
+	return NULL;
+}
+
+/* "o" prints each file's URI after asking its size. If meanwhile another thread (a served
+ * session, the user's prompt) closes that file and enough others after it, the URI must
+ * still be the listing's own copy: rap_io_fd_uri's string is gone by then (ThreadSanitizer
+ * caught list_files printing freed memory in test_servers). */
+static void test_list_while_others_close(void **state)
+{
+	struct fixture *fx = *state;
+	struct rap_io *io = rap_core_io(fx->c);
+	assert_int_equal(rap_io_register(io, &gate_plugin), 0);
+	enum { OTHERS = 40 };
+	int g = rap_core_open(fx->c, "gate://held-open-while-listed", RAP_PERM_R);
+	assert_true(g > fx->fd);
+	int others[OTHERS];
+	for (int i = 0; i < OTHERS; i++)
+		assert_true((others[i] = rap_io_open(io, "malloc://8", RAP_PERM_R)) > g);
+
+	pthread_mutex_lock(&gate.mu);
+	gate.shut = true;
+	pthread_mutex_unlock(&gate.mu);
+	struct listing l = { .c = fx->c };
+	pthread_t lt, ct;
+	assert_int_equal(pthread_create(&lt, NULL, list_main, &l), 0);
+	pthread_mutex_lock(&gate.mu);
+	while (!gate.waiting)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+
+	/* The listing waits in gate's size. Close gate (that close waits for the size call,
+	 * but takes the number out of the table at once), then every other file. */
+	struct closing k = { io, g };
+	assert_int_equal(pthread_create(&ct, NULL, close_main, &k), 0);
+	while (rap_io_fd_perm(io, g) >= 0)
+		usleep(1000);
+	for (int i = 0; i < OTHERS; i++)
+		assert_int_equal(rap_io_close(io, others[i]), 0);
+
+	pthread_mutex_lock(&gate.mu);
+	gate.shut = false;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+	pthread_join(lt, NULL);
+	pthread_join(ct, NULL);
+	assert_int_equal(l.r.rc, 0);
+	assert_string_equal(l.r.err, "");
+	/* Its line (the number, then whatever the closed file reports) ends with the URI. */
+	char head[16];
+	snprintf(head, sizeof(head), "%2d ", g);
+	const char *line = strstr(l.r.out, head);
+	const char *end = line ? strchr(line, '\n') : NULL;
+	static const char uri[] = " gate://held-open-while-listed";
+	if (!end || (size_t)(end - line) < sizeof(uri) - 1 ||
+	    memcmp(end - (sizeof(uri) - 1), uri, sizeof(uri) - 1) != 0)
+		fail_msg("--- out\n%s--- want the line of %d to end with '%s'", l.r.out, g, uri);
+	result_free(&l.r);
+}
+
 static void test_allocation_failures(void **state)
 {
 	struct fixture *fx = *state;
@@ -991,6 +1127,7 @@ int main(void)
 		T(test_output_cap),
 		T(test_output_cap_stops_print),
 		T(test_shared_core_closes_only_its_own),
+		T(test_list_while_others_close),
 		T(test_allocation_failures),
 		T(test_os_gate),
 	};

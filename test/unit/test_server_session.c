@@ -122,6 +122,12 @@ struct fake {
 	size_t max_read;
 	int nlog;
 	char last_log[256];
+	/* The async and bounded handlers below. */
+	struct rap_server_session *s;    /* the session, for a completion from inside */
+	int reenter_rc;                  /* what rap_server_session_complete answered there */
+	size_t last_max;                 /* max_output of the last bounded request */
+	bool last_checkpoint;            /* it had a checkpoint */
+	int ncmd;                        /* CMD callbacks so far */
 };
 
 static void fake_init(struct fake *k, struct store *st)
@@ -266,6 +272,47 @@ static int f_cmd(void *ctx, const char *cmd, char **out)
 	return 0;
 }
 
+/* "later" (and "later ...") is answered afterwards; "reenter" tries to complete itself
+ * from inside the callback; "stop N" (bounded) prints N letters and says it was stopped;
+ * anything else as f_cmd. */
+static int f_cmd_async(void *ctx, const char *cmd, char **out)
+{
+	struct fake *k = ctx;
+	k->ncmd++;
+	if (strncmp(cmd, "later", 5) == 0)
+		return RAP_PENDING;
+	if (strcmp(cmd, "reenter") == 0) {
+		k->reenter_rc = rap_server_session_complete(k->s, 0, strdup("nested"), false);
+		return RAP_PENDING;
+	}
+	return f_cmd(ctx, cmd, out);
+}
+
+static int f_cmd_bounded(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped)
+{
+	struct fake *k = ctx;
+	k->last_max = req->max_output;
+	k->last_checkpoint = req->checkpoint != NULL;
+	unsigned long n;
+	if (sscanf(req->cmd, "stop %lu", &n) == 1) {
+		/* As a command stopped at the bound: never more than max_output. */
+		if (n > req->max_output)
+			n = req->max_output;
+		char *t = malloc(n + 1);
+		assert_non_null(t);
+		for (unsigned long i = 0; i < n; i++)
+			t[i] = (char)('a' + i % 26);
+		t[n] = 0;
+		*out = t;
+		*stopped = true;
+		return RAP_ETOOBIG;
+	}
+	int rc = f_cmd_async(ctx, req->cmd, out);
+	if (rc != RAP_PENDING && *out && strlen(*out) > req->max_output)
+		fail_msg("bounded CMD '%s' printed more than its %zu bytes", req->cmd, req->max_output);
+	return rc;
+}
+
 static void f_log(void *ctx, int level, const char *msg)
 {
 	struct fake *k = ctx;
@@ -277,6 +324,16 @@ static void f_log(void *ctx, int level, const char *msg)
 static const struct rap_server_handler handler = {
 	.open = f_open, .read = f_read, .write = f_write, .seek = f_seek,
 	.close = f_close, .cmd = f_cmd, .log = f_log,
+};
+
+static const struct rap_server_handler async_handler = {
+	.open = f_open, .read = f_read, .write = f_write, .seek = f_seek,
+	.close = f_close, .cmd = f_cmd_async, .log = f_log,
+};
+
+static const struct rap_server_handler bounded_handler = {
+	.open = f_open, .read = f_read, .write = f_write, .seek = f_seek,
+	.close = f_close, .cmd = f_cmd, .log = f_log, .cmd_bounded = f_cmd_bounded,
 };
 
 /* ---- an independent framer for both directions ------------------------------------- */
@@ -872,6 +929,17 @@ static void env_open(struct env *e)
 	e->s = NULL;
 	memset(&e->o, 0, sizeof e->o);
 	assert_int_equal(rap_server_session_new(&handler, &e->k, &e->s), 0);
+}
+
+/* env_open with another handler. */
+static void env_open_with(struct env *e, const struct rap_server_handler *h)
+{
+	store_init(&e->st);
+	fake_init(&e->k, &e->st);
+	e->s = NULL;
+	memset(&e->o, 0, sizeof e->o);
+	assert_int_equal(rap_server_session_new(h, &e->k, &e->s), 0);
+	e->k.s = e->s;
 }
 
 static void env_close(struct env *e)
@@ -1488,6 +1556,274 @@ static void test_serve_fd_hangup(void **state)
 	env_close(&e);
 }
 
+
+/* Parses the replies in e->o into packets (caller frees *v); returns the count. */
+static size_t replies(struct env *e, struct pkt **v)
+{
+	return frame(e->o.p, e->o.n, false, v);
+}
+
+/* A CMD answered later: nothing behind it is decoded or answered until it is complete,
+ * then everything goes out in request order. */
+static void test_pending_cmd(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &async_handler);
+	uint8_t req[512];
+	size_t n = unhex("01 05 17 2f646174612f66696c65732f73616d706c652e62696e00", req);
+	n += put_msg(req + n, 0x07, "later", 6);
+	n += unhex("04 00 0000000000000010", req + n);
+	n += put_read(req + n, 16);
+	n += put_msg(req + n, 0x07, "x", 2);
+	e.o.n = 0;
+	assert_int_equal(drive(e.s, req, n, 0, &e.o), 0);
+	assert_int_equal(e.o.n, 5); /* the OPEN only */
+	assert_true(rap_server_session_pending(e.s));
+	assert_false(rap_server_session_wants_input(e.s));
+	assert_false(rap_server_session_done(e.s));
+	assert_false(rap_server_session_release(e.s));
+	assert_int_equal(e.k.ncmd, 1);
+	/* More input waits too. */
+	uint8_t more[16];
+	size_t mn = put_msg(more, 0x07, "y", 2);
+	assert_int_equal(drive(e.s, more, mn, 0, &e.o), 0);
+	assert_int_equal(e.o.n, 5);
+	assert_int_equal(e.k.ncmd, 1);
+	/* The answer, then the rest in order. */
+	char *answer = strdup("answer\n");
+	assert_non_null(answer);
+	assert_int_equal(rap_server_session_complete(e.s, 0, answer, false), 0);
+	assert_false(rap_server_session_pending(e.s));
+	drain_out(e.s, &e.o);
+	struct pkt *v;
+	size_t nv = replies(&e, &v);
+	assert_int_equal(nv, 6);
+	assert_int_equal(v[1].op, 0x87);
+	assert_memory_equal(v[1].data, "answer\n", 8);
+	assert_int_equal(v[2].op, 0x84);
+	assert_int_equal(v[2].u64, 0x10);
+	assert_int_equal(v[3].op, 0x82);
+	assert_memory_equal(v[3].data, e.st.f[0].data + 0x10, 16);
+	assert_memory_equal(v[4].data, "x\n", 3);
+	assert_memory_equal(v[5].data, "y\n", 3);
+	free(v);
+	assert_true(rap_server_session_done(e.s));
+	assert_true(rap_server_session_wants_input(e.s));
+	/* Nothing pending: refused, and the text is freed all the same (ASan checks). */
+	assert_int_equal(rap_server_session_complete(e.s, 0, strdup("stray"), false), RAP_EINVAL);
+	assert_int_equal(rap_server_session_complete(NULL, 0, NULL, false), RAP_EINVAL);
+	assert_false(rap_server_session_pending(NULL));
+	assert_false(rap_server_session_done(NULL));
+	/* A failure without text is explained; a "pending" completion is no result. */
+	size_t got;
+	char *t;
+	for (int i = 0; i < 2; i++) {
+		e.o.n = 0;
+		n = put_msg(req, 0x07, "later", 6);
+		assert_int_equal(drive(e.s, req, n, 0, &e.o), 0);
+		assert_int_equal(e.o.n, 0);
+		assert_int_equal(rap_server_session_complete(e.s, i ? RAP_PENDING : RAP_EDENIED, NULL, false), 0);
+		drain_out(e.s, &e.o);
+		got = e.o.n;
+		t = (char *)e.o.p + 5;
+		assert_true(got > 6);
+		char want[128];
+		snprintf(want, sizeof want, "error: command refused: %s\n",
+			 rap_strerror(i ? RAP_EINVAL : RAP_EDENIED));
+		assert_string_equal(t, want);
+	}
+	env_close(&e);
+}
+
+/* A completion from inside a handler callback of the session is refused. */
+static void test_complete_from_inside(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &async_handler);
+	uint8_t req[64];
+	size_t n = put_msg(req, 0x07, "reenter", 8);
+	assert_int_equal(drive(e.s, req, n, 0, &e.o), 0);
+	assert_int_equal(e.k.reenter_rc, RAP_EINVAL);
+	assert_true(rap_server_session_pending(e.s));
+	assert_int_equal(e.o.n, 0);
+	assert_int_equal(rap_server_session_complete(e.s, 0, strdup("late"), false), 0);
+	drain_out(e.s, &e.o);
+	assert_int_equal(e.o.n, 5 + 5);
+	assert_memory_equal(e.o.p + 5, "late", 5);
+	env_close(&e);
+}
+
+/* Held-back input that turns out malformed fails the session when the completion runs
+ * it: the answer before it is still queued. */
+static void test_complete_then_protocol_error(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &async_handler);
+	uint8_t req[64];
+	size_t n = put_msg(req, 0x07, "later", 6);
+	req[n++] = 0x42;
+	assert_int_equal(rap_server_session_feed(e.s, req, n), (ssize_t)n);
+	assert_int_equal(rap_server_session_complete(e.s, 0, strdup("ok"), false), RAP_EPROTO);
+	assert_non_null(strstr(rap_server_session_error(e.s), "0x42"));
+	drain_out(e.s, &e.o);
+	assert_int_equal(e.o.n, 5 + 3);
+	/* A failed session with nothing queued is done: there is nothing left to answer. */
+	assert_true(rap_server_session_done(e.s));
+	env_close(&e);
+}
+
+/* cmd_bounded gets what the client takes: for a client without the extension a little more
+ * than the 16 KiB it takes, so a stop is cut with the note; for an extended one what a
+ * reply carries. The synchronous path has no checkpoint. */
+static void test_cmd_bounded(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &bounded_handler);
+	size_t n;
+	char *t = cmd_reply(&e, "hi", &n);
+	assert_string_equal(t, "hi\n");
+	free(t);
+	assert_int_equal(e.k.last_max, RAP_STOCK_CMD_REPLY_MAX - 1 + 256);
+	assert_false(e.k.last_checkpoint);
+	/* Stopped past what fits: cut, and the note says the command was stopped. */
+	t = cmd_reply(&e, "stop 20000", &n);
+	assert_true(n + 1 <= RAP_STOCK_CMD_REPLY_MAX);
+	const char *note = strstr(t, "\n[rap: output truncated at ");
+	assert_non_null(note);
+	size_t shown = 0;
+	int end = 0;
+	assert_int_equal(sscanf(note, "\n[rap: output truncated at %zu bytes; the command was stopped there]\n%n",
+				&shown, &end), 1);
+	assert_int_equal(shown, (size_t)(note - t));
+	assert_int_equal((size_t)(note - t) + (size_t)end, n);
+	for (size_t i = 0; i < shown; i++)
+		assert_int_equal(t[i], 'a' + i % 26);
+	free(t);
+	assert_non_null(strstr(e.k.last_log, "stopped after"));
+	/* Stopped within what fits: its own text stands, no note. */
+	t = cmd_reply(&e, "stop 100", &n);
+	assert_int_equal(n, 100);
+	free(t);
+	/* Extended, with the status: the reply carries 64 MiB, less the NUL and the status. */
+	ask_hex(&e, "04 ff 5241505800010003", "84 7261707800010003");
+	t = cmd_reply_status(&e, "stop 10", &n, 1);
+	assert_int_equal(n, 10);
+	free(t);
+	assert_int_equal(e.k.last_max, (64u << 20) - 5);
+	/* A bounded handler may answer later too. */
+	uint8_t req[64];
+	size_t rn = put_msg(req, 0x07, "later", 6);
+	e.o.n = 0;
+	assert_int_equal(drive(e.s, req, rn, 0, &e.o), 0);
+	assert_true(rap_server_session_pending(e.s));
+	assert_int_equal(rap_server_session_complete(e.s, 0, strdup("done"), false), 0);
+	drain_out(e.s, &e.o);
+	assert_int_equal(e.o.n, 5 + 5 + 4);
+	env_close(&e);
+}
+
+/* A long reply takes over the handler's buffer, behind replies already queued, and an
+ * allocation failure there fails the session cleanly. */
+static void test_long_reply_adopted(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &async_handler);
+	open_sample(&e, false);
+	ask_hex(&e, "04 ff 5241505800010001", "84 7261707800010001");
+	uint8_t req[64];
+	size_t n = put_read(req, 4096);
+	n += put_msg(req + n, 0x07, "later", 6);
+	assert_int_equal(rap_server_session_feed(e.s, req, n), (ssize_t)n);
+	const size_t big = 3u << 20;
+	char *text = malloc(big + 1);
+	assert_non_null(text);
+	for (size_t i = 0; i < big; i++)
+		text[i] = (char)('A' + i % 23);
+	text[big] = 0;
+	/* The READ reply is still queued in front of it. */
+	const uint8_t *p;
+	assert_int_equal(rap_server_session_output(e.s, &p), 5 + 4096);
+	assert_int_equal(rap_server_session_complete(e.s, 0, text, false), 0);
+	e.o.n = 0;
+	drain_out(e.s, &e.o);
+	struct pkt *v;
+	assert_int_equal(replies(&e, &v), 2);
+	assert_int_equal(v[0].len, 4096);
+	assert_memory_equal(v[0].data, e.st.f[0].data, 4096);
+	assert_int_equal(v[1].len, big + 1);
+	for (size_t i = 0; i < big; i += 4099)
+		assert_int_equal(v[1].data[i], 'A' + i % 23);
+	assert_int_equal(v[1].data[big], 0);
+	free(v);
+	/* Out of memory for it: the session fails, saying so. */
+	n = put_msg(req, 0x07, "later", 6);
+	assert_int_equal(rap_server_session_feed(e.s, req, n), (ssize_t)n);
+	text = malloc(big + 1);
+	assert_non_null(text);
+	memset(text, 'z', big);
+	text[big] = 0;
+	rap__alloc_fail_after(0);
+	int rc = rap_server_session_complete(e.s, 0, text, false);
+	rap__alloc_fail_after(-1);
+	assert_int_equal(rc, RAP_ENOMEM);
+	assert_non_null(strstr(rap_server_session_error(e.s), "memory"));
+	env_close(&e);
+}
+
+/* serve_fd runs everything in its own thread: a handler that answers later cannot be
+ * served, and the client is told nothing more (the replies before still go out). */
+static void test_serve_fd_refuses_pending(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &async_handler);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	uint8_t req[64];
+	size_t n = put_msg(req, 0x07, "x", 2);
+	n += put_msg(req + n, 0x07, "later", 6);
+	assert_int_equal(rap_send_all(sv[0], req, n), 0);
+	assert_int_equal(rap_server_session_serve_fd(e.s, sv[1]), RAP_EINVAL);
+	uint8_t reply[16];
+	read_exact(sv[0], reply, 8);
+	assert_memory_equal(reply, "\x87\0\0\0\x03x\n\0", 8);
+	assert_non_null(strstr(e.k.last_log, "RAP_PENDING"));
+	close(sv[0]);
+	close(sv[1]);
+	env_close(&e);
+}
+
+/* A client that sends its requests and shuts down its side at once still gets every
+ * reply. */
+static void test_serve_fd_half_close(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open(&e);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	uint8_t req[128];
+	size_t n = unhex("01 05 17 2f646174612f66696c65732f73616d706c652e62696e00", req);
+	n += put_read(req + n, 16);
+	n += put_msg(req + n, 0x07, "bye", 4);
+	assert_int_equal(rap_send_all(sv[0], req, n), 0);
+	shutdown(sv[0], SHUT_WR);
+	assert_int_equal(rap_server_session_serve_fd(e.s, sv[1]), 0);
+	uint8_t reply[64];
+	read_exact(sv[0], reply, 5 + 21 + 10);
+	assert_int_equal(reply[0], 0x81);
+	assert_memory_equal(reply + 5 + 5, e.st.f[0].data, 16);
+	assert_memory_equal(reply + 26, "\x87\0\0\0\x05" "bye\n", 10);
+	close(sv[0]);
+	close(sv[1]);
+	env_close(&e);
+}
+
 static void test_alloc_failure(void **state)
 {
 	(void)state;
@@ -1670,6 +2006,13 @@ int main(void)
 		FD_CHECKED(test_backpressure),
 		FD_CHECKED(test_serve_fd),
 		FD_CHECKED(test_serve_fd_hangup),
+		FD_CHECKED(test_pending_cmd),
+		FD_CHECKED(test_complete_from_inside),
+		FD_CHECKED(test_complete_then_protocol_error),
+		FD_CHECKED(test_cmd_bounded),
+		FD_CHECKED(test_long_reply_adopted),
+		FD_CHECKED(test_serve_fd_refuses_pending),
+		FD_CHECKED(test_serve_fd_half_close),
 		FD_CHECKED(test_alloc_failure),
 		FD_CHECKED(test_busy),
 		FD_CHECKED(test_bad_arguments),

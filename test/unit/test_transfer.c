@@ -546,10 +546,13 @@ static void test_wtf_unwritable(void **state)
 	r = run(fx->c, "wtf %s", fx->src);
 	expect_fail(&r, RAP_EINVAL, "is the file being read");
 	expect_file(fx->src, fx->data, BIG_SIZE);
-	/* A full device reports the write failure and how far it got; /dev/full is not a
-	 * regular file, so it is left alone. */
+	/* A device is refused unless asked for; then a full one reports the write failure and
+	 * how far it got, and /dev/full, not a regular file, is left alone. */
 	if (access("/dev/full", W_OK) == 0) {
 		r = run(fx->c, "wtf /dev/full 0x10");
+		expect_fail(&r, RAP_ENOTREG, "'/dev/full' for writing: not a regular file (a FIFO, device or socket; "
+					     "'e io.special=true' opens them)");
+		r = run(fx->c, "e io.special=true; wtf /dev/full 0x10");
 		expect_fail(&r, -ENOSPC, "after 0x0 of 0x10 bytes");
 	}
 }
@@ -740,7 +743,7 @@ static void test_wff_refusals(void **state)
 	r = run(fx->c, "wff %s/missing.bin", fx->dir);
 	expect_fail(&r, -ENOENT, "cannot open");
 	r = run(fx->c, "wff %s", fx->dir);
-	expect_fail(&r, -EISDIR, "cannot read");
+	expect_fail(&r, -EISDIR, "cannot open");
 	r = run(fx->c, "wff %s zz", fx->src);
 	expect_fail(&r, RAP_EINVAL, "invalid length");
 }
@@ -835,7 +838,7 @@ static void test_no_progress_when_captured(void **state)
 	FILE *devnull = fopen("/dev/null", "w");
 	assert_non_null(devnull);
 	rap_core_set_output(fx->c, devnull, ef);
-	assert_int_equal(rap_core_cmd(fx->c, "wtf /dev/null"), 0);
+	assert_int_equal(rap_core_cmd(fx->c, "e io.special=true; wtf /dev/null"), 0);
 	assert_int_equal(rap_core_cmd(fx->c, "wff /dev/null"), RAP_EDENIED);
 	rap_core_set_output(fx->c, NULL, NULL);
 	fclose(ef);
@@ -933,7 +936,7 @@ static void test_progress_on_terminal(void **state)
 	free(text);
 
 	/* A size-less local file (a FIFO would do; /dev/zero is simpler): bytes and rate only. */
-	assert_int_equal(rap_core_cmd(fx->c, "wff /dev/zero 0x200000"), 0);
+	assert_int_equal(rap_core_cmd(fx->c, "e io.special=true; wff /dev/zero 0x200000"), 0);
 	text = drain_pty(p.master);
 	assert_non_null(strstr(text, "\r2.0 MiB  "));
 	assert_non_null(strstr(text, "/s  in 0:00"));
@@ -977,6 +980,7 @@ static void test_progress_throttled(void **state)
 	flaky_reset(64u << 20);
 	assert_true(rap_core_open(fx->c, "flaky://x", RAP_PERM_R) >= 0);
 	struct timespec t0, t1;
+	assert_int_equal(rap_core_cmd(fx->c, "e io.special=true"), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(rap_core_cmd(fx->c, "wtf /dev/null"), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -20,7 +20,8 @@ struct rap_core;
  * network"). Local use is RAP_CORE_POLICY_ALL with shell allowed. */
 enum rap_core_policy {
 	RAP_CORE_POLICY_NONE = 0,  /* every command refused */
-	RAP_CORE_POLICY_READ = 1,  /* inspection: s b px p8 pr x i o ? ?V ?e e(read) i* f* om* */
+	RAP_CORE_POLICY_READ = 1,  /* inspection: s b px p8 pr x / /x /w ph i o ? ?V ?e i* f* om*,
+				    * e (reading; setting search.*, which only scopes searches) */
 	RAP_CORE_POLICY_WRITE = 2, /* adds w* wx wz, o URI, o-FD */
 	RAP_CORE_POLICY_ALL = 3,   /* everything except ! (see rap_core_set_allow_shell) */
 };
@@ -37,16 +38,39 @@ RAP_API struct rap_io *rap_core_io(struct rap_core *c);
 RAP_API void rap_core_set_policy(struct rap_core *c, enum rap_core_policy level);
 RAP_API void rap_core_set_allow_shell(struct rap_core *c, bool allow);
 
+/* Lets a served core (rap_core_set_served) open character and block devices (a flash
+ * partition, a disk image's device) with OPEN and "o", as io.special does for local use;
+ * FIFOs and sockets never open, and the local files of "> FILE", wtf and wff stay regular
+ * files. Off by default; inherited by the cores made from this one. */
+RAP_API void rap_core_set_allow_devices(struct rap_core *c, bool allow);
+
 /* Confines the local files commands read and write ("> FILE", "wtf", "wff") to the IO's
  * policy: they open through rap_io_open_local (beneath its root, when it has one), and
  * writing them needs the IO's write permission. For cores that serve clients; off by
  * default (local use), inherited by the cores a server makes from this one. */
 RAP_API void rap_core_set_confined(struct rap_core *c, bool confined);
 
+/* Marks c as a core that serves a network client, for good (there is no way to clear the
+ * mark): a rapsrv session's, a core given to rap_core_rap_handler (which marks it itself),
+ * the cores of servers started with =: =t =h. Such a core, whatever its policy level:
+ * - refuses every command that would start a server or open a connection (=+, =N, =<,
+ *   ==, =!=N, =:HOST:PORT, =r, =t, =:PORT, =&..., .:, =h, =H, =g) and network opens
+ *   (o rap://...; only local files and malloc://), with a one-line reason;
+ * - never raises a policy: srv.cmd and srv.shell read as at most its own level and shell
+ *   switch, io.special as false, and setting them higher fails;
+ * - is confined (rap_core_set_confined can no longer turn that off) and opens no FIFO,
+ *   device or socket.
+ * Cores made from it inherit the mark. rap_core_served tells whether c has it. */
+RAP_API void rap_core_set_served(struct rap_core *c);
+RAP_API bool rap_core_served(const struct rap_core *c);
+
 /* Where rap_core_cmd prints (borrowed FILE pointers; default stdout, stderr). */
 RAP_API void rap_core_set_output(struct rap_core *c, FILE *out, FILE *err);
 
-/* Opens uri with perm and makes it the current file at position 0. Returns the fd. */
+/* Opens uri with perm and makes it the current file at position 0. Returns the fd. A local
+ * path must name a regular file unless "e io.special=true" (devices then open too).
+ * Errors: those of rap_io_open_ex; RAP_EDENIED for a network file in a served core;
+ * -EMFILE past a served session's 64 files. */
 RAP_API int rap_core_open(struct rap_core *c, const char *uri, int perm);
 
 /* Runs one command line (with ';', '@', '~', '>' and '#'), printing to the core's output.
@@ -73,10 +97,11 @@ RAP_API void rap_core_set_output_max(struct rap_core *c, size_t bytes);
 #define RAP_CORE_SERVE_OUTPUT_MAX ((size_t)64 << 20)
 
 /* Asks the command line running on c (in another thread, or the signal handler of the
- * thread running it) to stop: long prints (px, p8, pr), wtf and wff transfers and the rest
- * of a ';' list stop at their next piece, say so on the error stream ("error: interrupted
- * ..."), and rap_core_cmd returns -EINTR. Async-signal-safe. A request that arrives between command lines is
- * dropped when the next line starts. A command running on a remote server is not
+ * thread running it) to stop: long prints (px, p8, pr), searches and hashes (/, /x, /w,
+ * ph), wtf and wff transfers and the rest of a ';' list stop at their next piece, say so
+ * on the error stream ("error: interrupted ..."), and rap_core_cmd returns -EINTR.
+ * Async-signal-safe. A request that arrives between command lines is dropped when the
+ * next line starts. A command running on a remote server is not
  * interrupted: its answer is awaited. */
 RAP_API void rap_core_interrupt(struct rap_core *c);
 
@@ -103,7 +128,8 @@ RAP_API size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap);
 /* A rap_server_handler whose ctx is a struct rap_core *: OPEN opens through the core's IO
  * (and its policy), READ/WRITE/SEEK act on the current file and position, CMD runs under
  * the core's command policy with its output capped (RAP_CORE_SERVE_OUTPUT_MAX unless
- * rap_core_set_output_max chose another cap, 0 included). Static storage; never NULL. */
+ * rap_core_set_output_max chose another cap, 0 included). OPEN and CMD mark the core
+ * served (rap_core_set_served) before anything else. Static storage; never NULL. */
 RAP_API const struct rap_server_handler *rap_core_rap_handler(void);
 
 #ifdef __cplusplus

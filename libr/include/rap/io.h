@@ -81,9 +81,32 @@ RAP_API void rap_io_set_allow_write(struct rap_io *io, bool allow);
 /* Whether writes are allowed (rap_io_set_allow_write); false for NULL. */
 RAP_API bool rap_io_allow_write(const struct rap_io *io);
 
+/* Synchronous writes: when on, a plugin that writes to storage makes each write durable
+ * before returning it as done (the file plugin: fdatasync after the data), so a server
+ * acknowledges only writes that survive a power loss; a failed flush fails the write.
+ * Off by default. */
+RAP_API void rap_io_set_sync(struct rap_io *io, bool on);
+/* Whether writes are synchronous (rap_io_set_sync); false for NULL. */
+RAP_API bool rap_io_sync(const struct rap_io *io);
+
 /* Comma-separated list of plugin names that may be opened ("file,malloc"); NULL allows
  * all. Errors: RAP_ENOMEM. */
 RAP_API int rap_io_set_allowed_plugins(struct rap_io *io, const char *names);
+
+/* Limits on open descriptors, checked by every open (rap_io_open_local, whose descriptor
+ * belongs to its caller, is not counted). An open past one fails with -EMFILE, and
+ * rap_io_error says which limit it met.
+ * rap_io_set_max_files: at most n descriptors open in io at once (0, the default: no
+ *   limit of its own).
+ * rap_io_set_max_files_total: io starts a new count, which every instance joined to it
+ *   with rap_io_share_max_files_total shares: together they hold at most n descriptors
+ *   (0 leaves the count: no shared limit). Only opens made after joining count.
+ * A server gives each client's instance its own limit and all of them one total below the
+ * process's descriptor limit, so that clients opening files can never take the descriptors
+ * new connections need. Errors: RAP_ENOMEM, RAP_EINVAL (NULL, or io == from). */
+RAP_API void rap_io_set_max_files(struct rap_io *io, size_t n);
+RAP_API int rap_io_set_max_files_total(struct rap_io *io, size_t n);
+RAP_API int rap_io_share_max_files_total(struct rap_io *io, const struct rap_io *from);
 
 struct rap_tls_config;
 
@@ -98,10 +121,17 @@ RAP_API struct rap_tls_config *rap_io_tls(const struct rap_io *io);
 RAP_API const char *rap_io_error(const struct rap_io *io);
 RAP_API void rap_io_set_error(struct rap_io *io, const char *detail);
 
+/* Options of an open (rap_io_open_ex, rap_io_open_local_ex). */
+#define RAP_IO_OPEN_SPECIAL 0x1u /* a local path may also name a FIFO, a device or a socket */
+
 /* Opens uri (a plain path, file://, malloc://N, rap://...). Returns the new fd (>= 3,
- * never reused while open). Errors: RAP_EDENIED (policy), RAP_ENOTSUP (no plugin),
- * -ENOENT and other -errno, plugin errors. */
+ * never reused while open). A local path that names anything but a regular file is
+ * refused (RAP_ENOTREG; a directory: -EISDIR), unless opts has RAP_IO_OPEN_SPECIAL: then
+ * devices open too (FIFOs and sockets still do not: they have no offsets). rap_io_open is
+ * rap_io_open_ex with opts 0. Errors: RAP_EDENIED (policy), RAP_ENOTSUP (no plugin),
+ * RAP_ENOTREG, -EMFILE (rap_io_set_max_files), -ENOENT and other -errno, plugin errors. */
 RAP_API int rap_io_open(struct rap_io *io, const char *uri, int perm);
+RAP_API int rap_io_open_ex(struct rap_io *io, const char *uri, int perm, unsigned opts);
 
 /* Closes fd. Errors: RAP_EBADFD. */
 RAP_API int rap_io_close(struct rap_io *io, int fd);
@@ -124,9 +154,15 @@ RAP_API int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out
 RAP_API int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence);
 
 /* Facts about an open fd; NULL/negative for an unknown fd. Strings borrowed, valid while
- * fd is open (and for the next 16 closes after it closes, so a string another thread's
- * close pulls away stays readable for the caller that is printing it). */
+ * fd is open (and for the next 16 closes after it closes). When other threads share io and
+ * may close fd, use rap_io_fd_uri_copy or rap_io_fd_has_uri instead. */
 RAP_API const char *rap_io_fd_uri(const struct rap_io *io, int fd);
+/* Copies fd's URI into buf (cap bytes, always NUL-terminated when cap > 0), taken under the
+ * lock, like snprintf: returns the URI's length, cap or more when it was truncated.
+ * Errors: RAP_EBADFD (also for a NULL io), RAP_EINVAL (buf NULL with cap > 0). */
+RAP_API ssize_t rap_io_fd_uri_copy(const struct rap_io *io, int fd, char *buf, size_t cap);
+/* Whether fd is open with exactly this URI (compared under the lock). */
+RAP_API bool rap_io_fd_has_uri(const struct rap_io *io, int fd, const char *uri);
 RAP_API int rap_io_fd_perm(const struct rap_io *io, int fd);
 RAP_API const struct rap_io_plugin *rap_io_fd_plugin(const struct rap_io *io, int fd);
 
@@ -138,10 +174,20 @@ RAP_API void rap_io_desc_set_data(struct rap_io_desc *d, void *data);
 RAP_API void *rap_io_desc_data(const struct rap_io_desc *d);
 RAP_API struct rap_io *rap_io_desc_io(const struct rap_io_desc *d);
 RAP_API int rap_io_desc_fd(const struct rap_io_desc *d);
+/* The options the descriptor is being opened with (RAP_IO_OPEN_*, see rap_io_open_ex). */
+RAP_API unsigned rap_io_desc_opts(const struct rap_io_desc *d);
 
-/* For plugins that open local files: opens path under io's confinement (root, follow
- * rules) with open(2) flags. Returns an fd owned by the caller, or RAP_EDENIED / -errno. */
+/* The one way local paths are opened (the file plugin, and every local file a command
+ * reads or writes): path, under io's confinement (root, follow rules; io NULL: none),
+ * with open(2) flags. The open never blocks (O_NONBLOCK, and a FIFO without a reader fails
+ * with -ENXIO instead of waiting), never makes a terminal the controlling one (O_NOCTTY),
+ * and refuses anything but a regular file, before opening it when it can tell: a directory
+ * with -EISDIR, a FIFO, device or socket with RAP_ENOTREG, unless opts has
+ * RAP_IO_OPEN_SPECIAL. O_NONBLOCK is then cleared unless flags asked for it. Returns an fd
+ * owned by the caller (O_CLOEXEC). rap_io_open_local is rap_io_open_local_ex with opts 0.
+ * Errors: RAP_EDENIED (outside the root), RAP_ENOTREG, -EISDIR, -errno. */
 RAP_API int rap_io_open_local(struct rap_io *io, const char *path, int flags);
+RAP_API int rap_io_open_local_ex(struct rap_io *io, const char *path, int flags, unsigned opts);
 
 #ifdef __cplusplus
 }

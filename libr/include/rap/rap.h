@@ -41,6 +41,7 @@ enum rap_error {
 	RAP_ETIMEDOUT = -1013, /* a deadline passed */
 	RAP_ETLS = -1014,      /* TLS handshake or verification failed */
 	RAP_EBADFD = -1015,    /* no such descriptor / no file is open */
+	RAP_ENOTREG = -1016,   /* not a regular file: a FIFO, device or socket, refused unless asked */
 };
 
 /* Describes a RAP_E* code or a -errno value. Returns a static string; never NULL. */
@@ -315,9 +316,29 @@ RAP_API int rap_client_cmd_status(struct rap_client *c, const char *cmd, char **
 
 /* ---- server session ------------------------------------------------------------------ */
 
+/* What a bounded CMD handler is asked (rap_server_handler.cmd_bounded). Borrowed for the
+ * call; a handler that answers RAP_PENDING copies what it needs. */
+struct rap_cmd_request {
+	const char *cmd;   /* the command line, NUL-terminated */
+	size_t max_output; /* the most output wanted: a command whose output would pass it is
+	                    * stopped there (its text at most this long) and reported stopped */
+	/* May be NULL. A long command calls it between pieces of its work (from the thread
+	 * running it, as often as it likes): it may wait there while other commands take their
+	 * turn (rap_server shares a few running slots among its worker threads), and it
+	 * returns true once the answer is no longer wanted (the client went away, the server
+	 * is stopping), when the command should stop. */
+	bool (*checkpoint)(const struct rap_cmd_request *req);
+	void *owner;       /* the caller's, for checkpoint(); handlers leave it alone */
+};
+
+/* A CMD callback (cmd or cmd_bounded) may return RAP_PENDING instead of a result: the
+ * answer comes later, through rap_server_session_complete(). Until then the session
+ * decodes nothing more, so replies stay in request order. */
+#define RAP_PENDING 1
+
 /* What a server session calls for each decoded request; ctx is the pointer given to
- * rap_server_session_new. Every callback is required except log. Return values are what
- * goes on the wire after the mapping documented with each entry. */
+ * rap_server_session_new. Every callback is required except log and cmd_bounded. Return
+ * values are what goes on the wire after the mapping documented with each entry. */
 struct rap_server_handler {
 	/* OPEN: returns the new fd (>= 0, becomes current) or negative (answered as -1). */
 	int (*open)(void *ctx, const char *path, uint8_t perm);
@@ -334,11 +355,18 @@ struct rap_server_handler {
 	/* CLOSE of one of this session's fds: 0 or negative (answered as -1). */
 	int (*close)(void *ctx, int32_t fd);
 	/* CMD (and the retired SYSTEM). Set *out to heap text (freed by the session with
-	 * free()), NULL for no output. A refusal returns negative with an explanation in *out. */
+	 * free()), NULL for no output. A refusal returns negative with an explanation in *out.
+	 * RAP_PENDING: the answer follows with rap_server_session_complete (*out unused). */
 	int (*cmd)(void *ctx, const char *cmd, char **out);
 	/* Optional: one line per protocol event worth logging (level as syslog: 3 err .. 7
 	 * debug). msg is borrowed for the duration of the call. */
 	void (*log)(void *ctx, int level, const char *msg);
+	/* Optional; used for CMD instead of cmd when set. As cmd, with req->max_output bounding
+	 * the output: a command that would print more is stopped there and *stopped set (false
+	 * otherwise); its own explanation may end the text. The session asks a client without
+	 * the extension for a little more than the 16 KiB it takes, so that a stop shows as a cut
+	 * with a note, and never makes it wait for the rest of a long output. */
+	int (*cmd_bounded)(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped);
 };
 
 /* Sans-IO server session: feed it bytes, it calls the handler and queues replies. */
@@ -363,6 +391,22 @@ RAP_API void rap_server_session_set_stock_reply_max(struct rap_server_session *s
  * rap_server_session_error(). Replies queue until taken with rap_server_session_output. */
 RAP_API ssize_t rap_server_session_feed(struct rap_server_session *s, const uint8_t *in, size_t len);
 
+/* Answers the CMD a handler answered RAP_PENDING: rc and out as cmd's result (out is heap
+ * text or NULL, and the session takes it whatever happens), stopped as cmd_bounded's. Then
+ * decodes and runs the requests held back behind it (which may make another CMD pending).
+ * Call it from the thread that feeds s, never from inside a handler callback of s.
+ * Returns 0, RAP_EINVAL when no command is pending, or the protocol error that a held-back
+ * request caused (then drop the peer, as after rap_server_session_feed). */
+RAP_API int rap_server_session_complete(struct rap_server_session *s, int rc, char *out, bool stopped);
+
+/* True while a CMD answered RAP_PENDING waits for rap_server_session_complete. */
+RAP_API bool rap_server_session_pending(const struct rap_server_session *s);
+
+/* True when every complete request received so far is answered and its reply taken:
+ * nothing queued, no command pending, no input held back. (A partly received request does
+ * not count: it cannot be answered.) */
+RAP_API bool rap_server_session_done(const struct rap_server_session *s);
+
 /* Queued reply bytes: *data (borrowed, valid until the next call on s) and the count. */
 RAP_API size_t rap_server_session_output(struct rap_server_session *s, const uint8_t **data);
 
@@ -375,7 +419,8 @@ RAP_API void rap_server_session_consume(struct rap_server_session *s, size_t n);
 RAP_API bool rap_server_session_release(struct rap_server_session *s);
 
 /* True while the session takes more input now: false while replies pile up (the caller
- * should stop reading the socket until it has sent some) or after a protocol error. */
+ * should stop reading the socket until it has sent some), while a command is pending, or
+ * after a protocol error. */
 RAP_API bool rap_server_session_wants_input(const struct rap_server_session *s);
 
 /* True while the peer has sent part of a message and owes the rest (input held back
@@ -393,8 +438,11 @@ RAP_API bool rap_server_session_busy(const struct rap_server_session *s);
 /* Human-readable reason of the last RAP_EPROTO (static or session-owned string). */
 RAP_API const char *rap_server_session_error(const struct rap_server_session *s);
 
-/* Serves a connected blocking socket until the peer hangs up or misbehaves. Returns 0 on
- * a clean hang-up, RAP_EPROTO for a dropped peer, -errno for socket errors. Does not close fd. */
+/* Serves a connected blocking socket until the peer hangs up or misbehaves, running every
+ * request in this thread: a handler that answers RAP_PENDING fails the session with
+ * RAP_EINVAL. A peer that only shuts down its sending side still gets every reply. Returns
+ * 0 on a clean hang-up, RAP_EPROTO for a dropped peer, -errno for socket errors. Does not
+ * close fd. */
 RAP_API int rap_server_session_serve_fd(struct rap_server_session *s, int fd);
 
 #ifdef __cplusplus

@@ -1,7 +1,16 @@
 /* Many RAP sessions on one rap_loop: listeners, per-connection sessions, limits, timeouts,
  * per-event read budgets, back-pressure, graceful shutdown, and (when built with OpenSSL)
  * TLS. Each connection gets its own handler context from session_open, so clients never
- * share files or positions. Errors follow rap.h. */
+ * share files or positions. Errors follow rap.h.
+ *
+ * Threads. The loop's thread decodes, encodes and moves bytes; it calls every handler
+ * callback except CMD's. A CMD (cmd_bounded, or cmd) runs on a worker thread, one at a time
+ * per session: the session decodes nothing more until it is answered, so a handler's ctx
+ * is only ever used by one thread at a time, and replies keep request order. Workers take
+ * turns (see rap_server_set_workers) at the request's checkpoint. A client that goes away
+ * (a reset, a failed send) cancels its command: the checkpoint says so, and ctx is released
+ * (session_close) only after the command returned. A client that only shuts down its
+ * sending side gets the answers to everything it sent, then the connection closes. */
 #ifndef RAP_SERVER_H
 #define RAP_SERVER_H
 
@@ -29,13 +38,16 @@ struct rap_server_callbacks {
 
 /* Creates a server on loop (borrowed; must outlive it). handler and cb are copied.
  * Defaults: 10000 sessions, payload 1 MiB, idle timeout 300 s, request timeout 30 s,
- * handshake timeout 10 s, read budget 256 KiB per event. A session whose replies pile up
- * is not read until the client takes them; the request timeout also bounds that wait.
+ * handshake timeout 10 s, read budget 256 KiB per event (also what one event sends to one
+ * connection, so a client taking a long reply does not keep the others waiting). A
+ * session whose replies pile up is not read until the client takes them; the request
+ * timeout also bounds that wait.
  * Errors: RAP_EINVAL, RAP_ENOMEM. */
 RAP_API int rap_server_new(struct rap_loop *loop, const struct rap_server_handler *handler,
 			   const struct rap_server_callbacks *cb, void *user, struct rap_server **out);
 
-/* Closes every connection (session_close is called for each) and listener. */
+/* Closes every connection and listener, cancels the commands under way and waits for them
+ * to return (session_close is called for each session after its command). */
 RAP_API void rap_server_free(struct rap_server *srv);
 
 /* Serves a listening socket (ownership taken on success; made non-blocking), accepting
@@ -58,17 +70,49 @@ RAP_API int rap_server_allow_network(struct rap_server *srv, const char *cidr);
 /* Whether rap_server_allow_network would accept cidr: 0, or RAP_EINVAL. */
 RAP_API int rap_server_check_network(const char *cidr);
 
-/* Stops accepting, finishes queued replies, then closes every session; sessions still
- * open after grace_ms are closed anyway. on_done (may be NULL) runs once no session is
- * left. */
+/* Stops accepting, finishes the commands under way and the queued replies, then closes
+ * every session; sessions still open after grace_ms are closed anyway (their commands are
+ * cancelled). on_done (may be NULL) runs once no session is left. */
 RAP_API void rap_server_shutdown(struct rap_server *srv, uint64_t grace_ms,
 				 void (*on_done)(void *user), void *user);
 
 /* Ends the session whose context is ctx (as given by session_open) once the replies
  * already queued are sent: no more requests are read from it, and session_close follows.
- * Meant for a handler callback (e.g. a client's quit command); the reply being built is
- * still delivered. Unknown or already ending sessions are ignored. */
+ * Meant for a handler callback (e.g. a client's quit command), including a CMD handler on
+ * its worker thread for its own session; the reply being built is still delivered.
+ * Unknown or already ending sessions are ignored. */
 RAP_API void rap_server_end_session(struct rap_server *srv, void *ctx);
+
+/* Commands run on worker threads, up to 4n in progress at once, each on a thread of its own
+ * (started when needed); further ones wait for one to finish. A command runs its first
+ * 10 ms at once (short commands never wait behind long ones); one still running at its
+ * request's checkpoint after that runs at a lower CPU priority from then on, and at most
+ * n such long commands run at once (default: the CPUs, at least 2 and at most 4), taking
+ * turns of 10 ms at their checkpoints. 0 runs commands on the loop's thread, as servers did
+ * before: then one slow command delays every client. Set it before the first command.
+ * Errors: RAP_EINVAL (over 64, or once a command has run). */
+RAP_API int rap_server_set_workers(struct rap_server *srv, unsigned n);
+
+/* Bounds the reply bytes waiting to be sent, counting the output a running command may
+ * still produce. total: all sessions together (default 256 MiB); when a command's bound
+ * does not fit, it waits (in order) until clients take replies or are dropped (see the
+ * request timeout), and when the replies queued reach total, requests wait unread.
+ * per_session: the most output one command may produce (default 16 MiB; a client without
+ * the extension is only ever asked for what it takes, 16 KiB): past it the command stops,
+ * and its text ends saying so. A session runs its next command only once the client took
+ * the replies before it. Errors: RAP_EINVAL (per_session under 64 KiB or over total). */
+RAP_API int rap_server_set_max_buffered(struct rap_server *srv, size_t total, size_t per_session);
+
+/* For a CMD handler running on a worker for the session ctx: makes the calling worker
+ * thread that session's own. Every later command of the session runs on this thread, and
+ * no other session's does, until the session ends (ptrace requests must come from the
+ * thread that attached). The pool starts other threads in its place. Returns 0 (also when
+ * already pinned), RAP_EINVAL when not called from ctx's command on a worker of srv,
+ * -EAGAIN when 64 sessions are pinned already. */
+RAP_API int rap_server_pin_session(struct rap_server *srv, void *ctx);
+
+/* Reply bytes counted against the total of rap_server_set_max_buffered right now. */
+RAP_API size_t rap_server_buffered(const struct rap_server *srv);
 
 /* Sessions currently open. */
 RAP_API size_t rap_server_session_count(const struct rap_server *srv);

@@ -32,10 +32,11 @@ static int file_open(struct rap_io_desc *d, const char *uri, int perm)
 	if (strncmp(uri, FILE_SCHEME, strlen(FILE_SCHEME)) == 0)
 		path += strlen(FILE_SCHEME);
 
-	/* Never O_CREAT: a remote OPEN of a mistyped name must not leave files behind.
-	 * O_NONBLOCK keeps a FIFO planted under the root from blocking the open forever. */
-	int flags = ((perm & RAP_PERM_W) ? O_RDWR : O_RDONLY) | O_NOCTTY | O_NONBLOCK;
-	int fd = rap_io_open_local(rap_io_desc_io(d), path, flags);
+	/* Never O_CREAT: a remote OPEN of a mistyped name must not leave files behind. The
+	 * open itself refuses what is not a regular file (devices only when the opener asked
+	 * for them) and never blocks. */
+	int flags = (perm & RAP_PERM_W) ? O_RDWR : O_RDONLY;
+	int fd = rap_io_open_local_ex(rap_io_desc_io(d), path, flags, rap_io_desc_opts(d));
 	if (fd < 0)
 		return fd;
 
@@ -43,21 +44,12 @@ static int file_open(struct rap_io_desc *d, const char *uri, int perm)
 	int rc = 0;
 	if (fstat(fd, &st) < 0)
 		rc = -errno;
-	else if (S_ISDIR(st.st_mode))
-		rc = -EISDIR;
 	else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
 		rc = RAP_ENOTSUP; /* streams have no offsets to read at */
-	else if (!S_ISREG(st.st_mode)) {
-		/* Character devices may honour O_NONBLOCK on reads; positional reads expect to
-		 * wait for their data like any file. */
-		int fl = fcntl(fd, F_GETFL);
-		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-			rc = -errno;
-	}
 	struct file_state *s = rc == 0 ? rap__malloc(sizeof(*s)) : NULL;
 	if (rc == 0 && !s)
 		rc = RAP_ENOMEM;
-	if (rc < 0) {
+	if (rc != 0) {
 		close(fd);
 		return rc;
 	}
@@ -98,6 +90,20 @@ static ssize_t file_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t 
 	return (ssize_t)done;
 }
 
+/* The data of fd on stable storage (rap_io_set_sync). Files that cannot be flushed
+ * (character devices, pipes: EINVAL; read-only file systems have nothing to flush: EROFS)
+ * have nothing in a cache to lose. A flush failure is the write's failure: the data may
+ * be gone, and the client must not be told otherwise. */
+static int flush(int fd)
+{
+	while (fdatasync(fd) < 0) {
+		if (errno == EINTR)
+			continue;
+		return errno == EINVAL || errno == EROFS ? 0 : -errno;
+	}
+	return 0;
+}
+
 static ssize_t file_write(struct rap_io_desc *d, uint64_t off, const void *buf, size_t len)
 {
 	struct file_state *s = rap_io_desc_data(d);
@@ -112,11 +118,18 @@ static ssize_t file_write(struct rap_io_desc *d, uint64_t off, const void *buf, 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return done ? (ssize_t)done : -errno;
+			if (!done)
+				return -errno;
+			break; /* what was written is reported, once flushed */
 		}
 		if (n == 0)
 			break;
 		done += (size_t)n;
+	}
+	if (done && rap_io_sync(rap_io_desc_io(d))) {
+		int rc = flush(s->fd);
+		if (rc < 0)
+			return rc;
 	}
 	return (ssize_t)done;
 }
