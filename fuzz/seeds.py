@@ -285,6 +285,98 @@ def http_seeds():
             yield bytes([0x40, 0x81]) + r  # padded past the head limit
 
 
+# ---- binhdr: small executables of every kind the parser knows ------------------------------
+
+def elf(is64, be, machine, entry, va, typ=2, flags=0):
+    """An ELF header with one PT_LOAD (offset 0x1000, vaddr va, filesz 0x1000) at 0x40."""
+    e = ">" if be else "<"
+    b = bytearray(0x2000)
+    b[0:7] = b"\x7fELF" + bytes([2 if is64 else 1, 2 if be else 1, 1])
+    struct.pack_into(e + "HHI", b, 16, typ, machine, 1)
+    if is64:
+        struct.pack_into(e + "QQ", b, 24, entry, 0x40)
+        struct.pack_into(e + "IHHH", b, 48, flags, 64, 56, 1)
+        struct.pack_into(e + "IIQQQQ", b, 0x40, 1, 5, 0x1000, va, va, 0x1000)
+    else:
+        struct.pack_into(e + "II", b, 24, entry, 0x40)
+        struct.pack_into(e + "IHHH", b, 36, flags, 52, 32, 1)
+        struct.pack_into(e + "IIIII", b, 0x40, 1, 0x1000, va, va, 0x1000)
+    return bytes(b)
+
+
+def pe(pe64, machine, entry_rva):
+    b = bytearray(0x1000)
+    b[0:2] = b"MZ"
+    struct.pack_into("<I", b, 0x3c, 0x80)
+    nt = 0x80
+    b[nt:nt + 4] = b"PE\0\0"
+    optsize = 240 if pe64 else 224
+    struct.pack_into("<HH", b, nt + 4, machine, 1)
+    struct.pack_into("<H", b, nt + 20, optsize)
+    opt = nt + 24
+    struct.pack_into("<H", b, opt, 0x20b if pe64 else 0x10b)
+    struct.pack_into("<I", b, opt + 16, entry_rva)
+    if pe64:
+        struct.pack_into("<Q", b, opt + 24, 0x140000000)
+    else:
+        struct.pack_into("<I", b, opt + 28, 0x400000)
+    struct.pack_into("<I", b, opt + 60, 0x400)
+    sec = opt + optsize
+    b[sec:sec + 5] = b".text"
+    struct.pack_into("<IIII", b, sec + 8, 0x300, 0x1000, 0x200, 0x400)
+    return bytes(b)
+
+
+def macho64_main(be, cpu, entryoff):
+    e = ">" if be else "<"
+    b = bytearray(0x1000)
+    struct.pack_into(e + "IIIIII", b, 0, 0xfeedfacf, cpu, 0, 2, 2, 72 + 24)
+    seg = 32
+    struct.pack_into(e + "II", b, seg, 0x19, 72)
+    b[seg + 8:seg + 14] = b"__TEXT"
+    struct.pack_into(e + "QQQQ", b, seg + 24, 0x100000000, 0x1000, 0, 0x1000)
+    struct.pack_into(e + "IIQ", b, seg + 72, 0x80000028, 24, entryoff)
+    return bytes(b)
+
+
+def macho32_thread(pc):
+    b = bytearray(0x1000)
+    struct.pack_into("<IIIIII", b, 0, 0xfeedface, 12, 0, 2, 2, 56 + 16 + 68)
+    th = 28
+    struct.pack_into("<IIII", b, th, 5, 16 + 68, 1, 17)
+    struct.pack_into("<I", b, th + 16 + 60, pc)
+    seg = th + 16 + 68
+    struct.pack_into("<II", b, seg, 1, 56)
+    b[seg + 8:seg + 14] = b"__TEXT"
+    struct.pack_into("<IIII", b, seg + 24, 0x4000, 0x1000, 0, 0x1000)
+    return bytes(b)
+
+
+def binhdr_seeds():
+    files = [
+        elf(True, False, 62, 0x401000, 0x401000),
+        elf(True, True, 21, 0x10001000, 0x10001000),  # ppc64
+        elf(False, False, 3, 0x8049000, 0x8049000, typ=3),
+        elf(False, True, 8, 0x400100, 0x400000),  # mips
+        elf(False, False, 40, 0x10001, 0x10000, flags=0x05000000),  # arm, Thumb entry
+        elf(True, False, 183, 0x400000, 0x400000),
+        pe(False, 0x14c, 0x1000), pe(True, 0x8664, 0x1010), pe(True, 0xaa64, 0x1000),
+        pe(False, 0x1c4, 0x1001),
+        macho64_main(False, 0x01000007, 0x100), macho64_main(True, 0x01000012, 0x80),
+        macho64_main(False, 0x0100000c, 0x400), macho32_thread(0x4101),
+    ]
+    hello = os.path.join(VECTORS, "hello")
+    if os.path.exists(hello):
+        files.append(open(hello, "rb").read())
+    for i, f in enumerate(files):
+        # size known, a different read cut for each; sometimes unknown size or a failing read
+        yield bytes([1 | ((i % 8) << 1), 0, 0]) + f
+        if i % 3 == 0:
+            yield bytes([0x10 | 1 | (2 << 1), 0x00, 0x08]) + f  # reads fail from 0x80 on
+        if i % 4 == 1:
+            yield bytes([(7 << 1), 0, 0]) + f  # a stream: size unknown
+
+
 TARGETS = {
     "codec": codec_seeds,
     "server_session": server_session_seeds,
@@ -292,6 +384,7 @@ TARGETS = {
     "uri": uri_seeds,
     "cmd": cmd_seeds,
     "http": http_seeds,
+    "binhdr": binhdr_seeds,
 }
 
 
