@@ -250,7 +250,7 @@ def uri_seeds():
 
 def cmd_seeds():
     lines = c_strings(["test_core.c", "test_remote.c", "test_print.c", "test_serve.c", "test_transfer.c",
-                       "test_servers.c"])
+                       "test_servers.c", "test_disasm.c", "test_search.c", "test_hash.c"])
     # Expected outputs and paths are literals too; command lines start like commands.
     lines = [s for s in lines if 0 < len(s) < 300 and b"%" not in s and re.match(rb"^[ \t]*[a-z=?!.:#\"';]", s)
              and not s.startswith(b"error:")]
@@ -267,6 +267,12 @@ def cmd_seeds():
     yield b"\x00o malloc://64 rw\0wx 414243\0px 8\0o\0o-3\0=+ rap://127.0.0.1:1//x\0=\0=!=\0!=!"
     yield b"\x04o malloc://8\0o--\0=h 0\0=&:0\0=t 1 ?V\0=r 1 ?V\0=:host:1 px\0!echo hi\0px > /x"
     yield b"\x00e srv.cmd=all\0e\0b 16\0px @ 0x10!4 ~rap\0p8 $b\0pr 4\0?v $s-1\0s++;s--;s"
+    # code views: disassembly in every arch and mode, searches, hashes
+    yield b"\x00wx 554889e5c3e8000000000f0bff\0pd 4\0pi 3\0pD 13\0pd -2 @ 4\0pd 2~ret"
+    yield b"\x00e asm.arch=arm\0e asm.bits=16\0wx 00bf70470120\0pi 3\0e asm.bits=64\0pd 2\0e cfg.bigendian=true\0pi 2"
+    yield b"\x00e asm.arch=mips\0e asm.bits=32\0wx 27bdffe003e00008\0pi 2\0e asm.lines=false\0e asm.comments=false\0pd 2"
+    yield b"\x00wx 41424341424300\0/ ABC\0/x 4142:ff00\0/w AB\0e search.in=range\0e search.from=1\0e search.to=6\0/ BC"
+    yield b"\x00e search.maxhits=1\0/x 00\0ph\0ph md5\0ph sha256 16\0ph crc32 @ 4\0ph entropy 8\0i"
 
 
 def http_seeds():
