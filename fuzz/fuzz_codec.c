@@ -29,7 +29,7 @@ struct seen {
 
 struct outcome {
 	struct seen *v;
-	size_t n;
+	size_t n, cap;
 	int last_rc;   /* 0 (all consumed) or a negative error */
 	size_t stop;   /* offset where decoding stopped */
 	bool idle;
@@ -88,9 +88,6 @@ static void run(enum rap_role role, uint32_t limit, const uint8_t *sizes, const 
 	else
 		limit = role == RAP_ROLE_SERVER ? RAP_PACKET_MAX : 64u << 20;
 	memset(out, 0, sizeof(*out));
-	/* Every message consumes at least one byte. */
-	out->v = malloc((len + 1) * sizeof(*out->v));
-	CHECK(out->v != NULL);
 	size_t pos = 0, k = 0;
 	while (pos < len) {
 		size_t chunk = sizes ? (size_t)sizes[k++ % 8] + 1 : len - pos;
@@ -106,8 +103,16 @@ static void run(enum rap_role role, uint32_t limit, const uint8_t *sizes, const 
 			cpos += used;
 			if (rc != 1)
 				break;
+			/* Every message consumes at least one byte. */
 			CHECK(out->n < len + 1);
 			check_msg(&m, limit, s, pos + cpos);
+			if (out->n == out->cap) {
+				/* Grown as messages come: sized for the input, most inputs would
+				 * ask for a large block and pay for fresh pages every time. */
+				out->cap = out->cap ? out->cap * 2 : 32;
+				out->v = realloc(out->v, out->cap * sizeof(*out->v));
+				CHECK(out->v != NULL);
+			}
 			struct seen *e = &out->v[out->n++];
 			e->m = m;
 			e->hash = m.data ? fnv1a(m.data, (size_t)m.len + 1) : 0;

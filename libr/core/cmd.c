@@ -942,18 +942,20 @@ static int cmd_shell(struct rap_core *c, const char *name, char *args)
 		return usage_error(c, "!");
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	pid_t pid = -1;
-	if (pipe2(po, O_CLOEXEC) == 0 && pipe2(pe, O_CLOEXEC) == 0)
+	int rc = rap__core_os_gate(c, RAP__CORE_OS_SHELL, args);
+	if (rc == 0 && pipe2(po, O_CLOEXEC) == 0 && pipe2(pe, O_CLOEXEC) == 0)
 		pid = fork();
 	if (pid == 0)
 		exec_shell(args, po[1], pe[1]);
-	int rc = pid < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = pid < 0 ? -errno : 0;
 	/* The write ends belong to the child now; without a child the read ends go too. */
 	close_if_open(po[1]);
 	close_if_open(pe[1]);
 	if (rc < 0) {
 		close_if_open(po[0]);
 		close_if_open(pe[0]);
-		rap__core_errorf(c, "cannot run a shell: %s", strerror(-rc));
+		rap__core_errorf(c, "cannot run a shell: %s", rap_strerror(rc));
 		return rc;
 	}
 	fflush(c->out);

@@ -101,6 +101,7 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	rap__core_policy_inherit(c, parent);
 	c->output_max = parent->output_max;
 	c->output_max_set = parent->output_max_set;
+	c->os_gate = parent->os_gate;
 	c->vars_user = parent->vars_user;
 	c->out = stdout;
 	c->err = stderr;
@@ -141,10 +142,18 @@ struct rap_io *rap_core_io(struct rap_core *c)
 	return c->io;
 }
 
+int rap__core_os_gate(struct rap_core *c, enum rap__core_os op, const char *what)
+{
+	return c->os_gate ? c->os_gate(op, what) : 0;
+}
+
 int rap__core_open_file(struct rap_core *c, const char *path, int flags)
 {
 	if (c->confined && (flags & O_ACCMODE) != O_RDONLY && !rap_io_allow_write(c->io))
 		return RAP_EDENIED;
+	int rc = rap__core_os_gate(c, RAP__CORE_OS_FILE, path);
+	if (rc < 0)
+		return rc;
 	/* libio's one way to open a local path: never blocks, refuses what is not a regular
 	 * file unless io.special asks for it; beneath the IO's root when confined. */
 	return rap_io_open_local_ex(c->confined ? c->io : NULL, path, flags, rap__core_open_opts(c, true));

@@ -42,6 +42,14 @@ enum rap__core_var {
 	RAP__VAR_COUNT,
 };
 
+/* What a command may ask of the operating system beyond memory (see rap__core_os_gate). */
+enum rap__core_os {
+	RAP__CORE_OS_SHELL,   /* "!CMD": a process */
+	RAP__CORE_OS_FILE,    /* "> FILE", "wtf", "wff": a local file */
+	RAP__CORE_OS_CONNECT, /* "=+", "=:HOST:PORT CMD", "=r", "=t": an outgoing connection */
+	RAP__CORE_OS_LISTEN,  /* "=:PORT", "=&:PORT", "=t PORT", "=h": a listening server */
+};
+
 struct rap__remote;  /* remote.c: host table, remote-command mode, "==" sessions */
 struct rap__servers; /* servers_thread.c: the background servers this core started */
 
@@ -83,6 +91,10 @@ struct rap_core {
 	 * whose sizes count against output_max; output_over latches once they pass it. */
 	FILE *cap_out, *cap_err, *cap_filter;
 	bool output_over;
+	/* Test seam (unit tests, fuzz/fuzz_cmd.c; nothing else sets it): asked before each
+	 * operation of enum rap__core_os, see rap__core_os_gate. NULL: the real OS. Cores made
+	 * from this one inherit it. */
+	int (*os_gate)(enum rap__core_os op, const char *what);
 	/* search.c: searches this core ran so far (N of the hitN_M names of the next one). */
 	unsigned searches;
 	/* Bit i: variable i was set by the user (rap_core_config_set, "e"). The header of a
@@ -99,6 +111,13 @@ struct rap_core {
 };
 
 /* ---- core.c ---------------------------------------------------------------------------- */
+
+/* Whether a command may go ahead with op on the operating system: 0 (always, unless a
+ * test set c->os_gate), or the negative error the gate answers, which the caller reports
+ * as if the system had refused (e.g. -ECONNREFUSED, -EACCES). what names the object (a
+ * path, "host:port", the shell command) for the gate. Lets a harness run every command
+ * without processes, files, connections or servers. */
+int rap__core_os_gate(struct rap_core *c, enum rap__core_os op, const char *what);
 
 /* Prints "error: <message>\n" on the core's error stream. */
 void rap__core_errorf(struct rap_core *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

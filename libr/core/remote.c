@@ -981,6 +981,11 @@ static int host_add(struct rap_core *c, const char *arg)
 	}
 	if (rap_uri_format(u, h->uri, cap) < 0)
 		snprintf(h->uri, cap, "%s", text);
+	rc = rap__core_os_gate(c, RAP__CORE_OS_CONNECT, h->uri);
+	if (rc < 0) {
+		connect_error(c, h->name, h->port, rc, NULL);
+		goto fail;
+	}
 	switch (h->proto) {
 	case PROTO_RAP:
 	case PROTO_RAPS:
@@ -1367,6 +1372,11 @@ int rap__core_remote_query(struct rap_core *c, const char *spelling, bool tcp, c
 			rap__core_errorf(c, "usage: %s [HOST:]PORT CMD (%s PORT alone starts a server)", spelling,
 					 spelling);
 		rc = RAP_EINVAL;
+		goto out;
+	}
+	rc = rap__core_os_gate(c, RAP__CORE_OS_CONNECT, word);
+	if (rc < 0) {
+		connect_error(c, u->host, u->port, rc, NULL);
 		goto out;
 	}
 	fflush(c->out);

@@ -208,7 +208,11 @@ static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool backgr
 	const char *var = kind == RAP__SRV_RAP ? "rap.bind" : kind == RAP__SRV_TCP ? "tcp.bind" : "http.bind";
 	const char *bind = rap_core_config_get(c, var);
 	char err[300];
-	rc = rap__srv_listen(s, bind ? bind : "localhost", port, err, sizeof(err));
+	rc = rap__core_os_gate(c, RAP__CORE_OS_LISTEN, bind ? bind : "localhost");
+	if (rc < 0)
+		snprintf(err, sizeof(err), "cannot listen on port %d: %s", port, rap_strerror(rc));
+	else
+		rc = rap__srv_listen(s, bind ? bind : "localhost", port, err, sizeof(err));
 	if (rc < 0) {
 		rap__core_errorf(c, "%s", err);
 		rap__srv_free(s);

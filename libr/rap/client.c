@@ -44,6 +44,8 @@ struct rap_client {
 	size_t msg_bytes;       /* bytes fed to dec since it was last at a message boundary */
 	size_t rpos, rlen;      /* unread input is rbuf[rpos..rlen) */
 	struct rap_tls *tls;    /* NULL for plain TCP */
+	const struct rap__transport *xport; /* instead of fd, when not NULL (borrowed) */
+	void *xport_user;
 	char error[256];        /* detail of the last connection failure */
 	uint8_t rbuf[RECV_SIZE];
 };
@@ -64,7 +66,7 @@ static int kill_conn(struct rap_client *c, int err)
 
 static int usable(const struct rap_client *c)
 {
-	if (c->fd < 0)
+	if (c->fd < 0 && !c->xport)
 		return RAP_EINVAL;
 	return c->dead;
 }
@@ -122,7 +124,8 @@ static int tls_send_all(struct rap_client *c, const uint8_t *p, size_t n)
 
 static int send_bytes(struct rap_client *c, const void *p, size_t n)
 {
-	int rc = c->tls ? tls_send_all(c, p, n) : rap_send_all(c->fd, p, n);
+	int rc = c->xport ? c->xport->send(c->xport_user, p, n) :
+		 c->tls ? tls_send_all(c, p, n) : rap_send_all(c->fd, p, n);
 	return rc < 0 ? kill_conn(c, rc) : 0;
 }
 
@@ -135,6 +138,14 @@ static int fill(struct rap_client *c)
 		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
 		c->rlen -= c->rpos;
 		c->rpos = 0;
+	}
+	if (c->xport) {
+		ssize_t n = c->xport->recv(c->xport_user, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
+		if (n > 0 && (size_t)n <= sizeof c->rbuf - c->rlen) {
+			c->rlen += (size_t)n;
+			return 0;
+		}
+		return kill_conn(c, n == 0 ? RAP_ECLOSED : n < 0 ? (int)n : RAP_EPROTO);
 	}
 	while (c->tls) {
 		ssize_t n = rap_tls_read(c->tls, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
@@ -344,7 +355,7 @@ int rap_client_set_connect_timeout(struct rap_client *c, int ms)
 
 int rap_client_connect(struct rap_client *c, const char *host, const char *port)
 {
-	if (!c || !host || !port || c->fd >= 0)
+	if (!c || !host || !port || c->fd >= 0 || c->xport)
 		return RAP_EINVAL;
 	int fd = -1;
 	int rc = rap_tcp_connect(host, port, c->connect_timeout_ms, &fd);
@@ -356,7 +367,7 @@ int rap_client_connect(struct rap_client *c, const char *host, const char *port)
 int rap_client_connect_tls(struct rap_client *c, const char *host, const char *port,
 			   struct rap_tls_config *cfg)
 {
-	if (!c || !host || !port || !cfg || c->fd >= 0)
+	if (!c || !host || !port || !cfg || c->fd >= 0 || c->xport)
 		return RAP_EINVAL;
 	/* One deadline for the connection and the handshake: a peer that accepts and then
 	 * says nothing (not a TLS server, or a stalled one) must not hang the caller. */
@@ -413,17 +424,32 @@ const char *rap_client_error(const struct rap_client *c)
 	return c ? c->error : "";
 }
 
-int rap_client_attach_fd(struct rap_client *c, int fd)
+static void reset_conn(struct rap_client *c)
 {
-	if (!c || fd < 0 || c->fd >= 0)
-		return RAP_EINVAL;
-	c->fd = fd;
 	c->dead = 0;
 	c->extended = false;
 	c->caps = 0;
 	c->answered = false;
 	c->rpos = c->rlen = 0;
 	rap_decoder_reset(c->dec);
+}
+
+int rap__client_attach_transport(struct rap_client *c, const struct rap__transport *t, void *user)
+{
+	if (!c || !t || !t->recv || !t->send || c->fd >= 0 || c->xport)
+		return RAP_EINVAL;
+	c->xport = t;
+	c->xport_user = user;
+	reset_conn(c);
+	return 0;
+}
+
+int rap_client_attach_fd(struct rap_client *c, int fd)
+{
+	if (!c || fd < 0 || c->fd >= 0 || c->xport)
+		return RAP_EINVAL;
+	c->fd = fd;
+	reset_conn(c);
 	return 0;
 }
 

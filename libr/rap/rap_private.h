@@ -21,6 +21,23 @@
 #define RELEASE_KEEP 1024u
 
 struct rap_decoder;
+struct rap_client;
+
+/* A byte stream a client can talk over instead of a socket, so that a test or a fuzz
+ * harness (fuzz/fuzz_client.c) drives a whole client session in memory, without a system
+ * call. */
+struct rap__transport {
+	/* Reads up to n bytes into buf: the count (> 0), 0 at the end of the stream, or a
+	 * negative error. */
+	ssize_t (*recv)(void *user, void *buf, size_t n);
+	/* Sends all n bytes of buf: 0, or a negative error. */
+	int (*send)(void *user, const void *buf, size_t n);
+};
+
+/* Connects c to t (borrowed; t and user must outlive the connection) as
+ * rap_client_attach_fd does to a socket; rap_client_fd then answers -1. Errors: RAP_EINVAL
+ * (c is already connected). */
+int rap__client_attach_transport(struct rap_client *c, const struct rap__transport *t, void *user);
 
 /* True for the RAP_E* codes of rap.h (not -errno values, not 0). */
 bool rap__is_rap_error(int err);

@@ -21,6 +21,7 @@
 #include <rap/rap.h>
 
 #include "common.h"
+#include "rap_private.h"
 #include "transcript.h"
 
 #define SAMPLE_SIZE 131072u
@@ -1169,6 +1170,88 @@ static int fd_teardown(void **state)
 	return 0;
 }
 
+/* ---- an in-memory transport (rap__client_attach_transport) ------------------------------ */
+
+struct memwire {
+	const uint8_t *in; /* what the server says */
+	size_t len, pos;
+	struct bytes sent;
+	int fail_send;     /* returned by send when not 0 */
+};
+
+static ssize_t mem_recv(void *user, void *buf, size_t n)
+{
+	struct memwire *w = user;
+	size_t k = w->len - w->pos < n ? w->len - w->pos : n;
+	if (k > 3)
+		k = 3; /* replies arrive in pieces */
+	memcpy(buf, w->in + w->pos, k);
+	w->pos += k;
+	return (ssize_t)k;
+}
+
+static int mem_send(void *user, const void *buf, size_t n)
+{
+	struct memwire *w = user;
+	if (w->fail_send)
+		return w->fail_send;
+	bytes_add(&w->sent, buf, n);
+	return 0;
+}
+
+static const struct rap__transport mem_transport = { .recv = mem_recv, .send = mem_send };
+
+static void test_memory_transport(void **state)
+{
+	/* Our server: the probe granted with every capability, then a CMD answered with its
+	 * status, then the server hangs up. */
+	static const uint8_t server[] = {
+		0x84, 'r', 'a', 'p', 'x', 0x00, 0x01, 0x00, 0x07,
+		0x87, 0x00, 0x00, 0x00, 0x08, 'o', 'k', '\n', 0x00, 0x00, 0x00, 0x00, 0x01,
+	};
+	static const uint8_t expect_sent[] = {
+		0x04, 0xff, 'R', 'A', 'P', 'X', 0x00, 0x01, 0x00, 0x07,
+		0x07, 0x00, 0x00, 0x00, 0x03, '?', 'V', 0x00,
+	};
+	struct memwire w = { .in = server, .len = sizeof server };
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, NULL, &w), RAP_EINVAL);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &w), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &w), RAP_EINVAL);
+	assert_int_equal(rap_client_attach_fd(c, 0), RAP_EINVAL);
+	assert_int_equal(rap_client_connect(c, "127.0.0.1", "1"), RAP_EINVAL);
+	assert_int_equal(rap_client_fd(c), -1);
+
+	assert_int_equal(rap_client_probe(c), 1);
+	char *out = NULL;
+	size_t len = 0;
+	int status = 0;
+	assert_int_equal(rap_client_cmd_status(c, "?V", &out, &len, &status), 0);
+	assert_string_equal(out, "ok\n");
+	assert_int_equal(len, 3);
+	assert_int_equal(status, RAP_CMD_STATUS_FAILED);
+	free(out);
+	assert_int_equal(w.sent.n, sizeof expect_sent);
+	assert_memory_equal(w.sent.p, expect_sent, sizeof expect_sent);
+
+	/* The end of the stream is the server hanging up, and the connection stays dead. */
+	assert_int_equal(rap_client_seek(c, 0, RAP_SEEK_CUR, NULL), RAP_ECLOSED);
+	size_t before = w.sent.n;
+	assert_int_equal(rap_client_open(c, "x", RAP_PERM_R), RAP_ECLOSED);
+	assert_int_equal(w.sent.n, before);
+	rap_client_free(c);
+	free(w.sent.p);
+
+	/* A failing send is the connection's error. */
+	struct memwire w2 = { .in = server, .len = sizeof server, .fail_send = RAP_ECLOSED };
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &w2), 0);
+	assert_int_equal(rap_client_probe(c), RAP_ECLOSED);
+	assert_int_equal(rap_client_probe(c), RAP_ECLOSED);
+	rap_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1184,6 +1267,7 @@ int main(void)
 		FD_CHECKED(test_open_failures),
 		FD_CHECKED(test_bad_arguments),
 		FD_CHECKED(test_alloc_failure),
+		FD_CHECKED(test_memory_transport),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -1030,6 +1030,74 @@ static void test_allocation_failures(void **state)
 	}
 }
 
+/* ---- the os_gate test seam ------------------------------------------------------------ */
+
+static struct {
+	enum rap__core_os op;
+	char what[128];
+} gate_seen[8];
+static size_t gate_count;
+
+/* Refuses everything with an error no real attempt here would give (a loopback connect to
+ * port 1 is refused, a /tmp file opens, a shell runs): seeing it proves the gate stopped
+ * the operation before the system did anything. */
+static int refusing_gate(enum rap__core_os op, const char *what)
+{
+	if (gate_count < sizeof(gate_seen) / sizeof(gate_seen[0])) {
+		gate_seen[gate_count].op = op;
+		snprintf(gate_seen[gate_count].what, sizeof(gate_seen[0].what), "%s", what);
+	}
+	gate_count++;
+	return -EPERM;
+}
+
+static void expect_gate(size_t i, enum rap__core_os op, const char *what)
+{
+	assert_true(i < gate_count);
+	assert_int_equal(gate_seen[i].op, op);
+	assert_string_equal(gate_seen[i].what, what);
+}
+
+static void test_os_gate(void **state)
+{
+	struct rap_core *c = ((struct fixture *)*state)->c;
+	char path[64], redirect[96], wtf[96];
+	snprintf(path, sizeof(path), "/tmp/rap-test-gate-%ld", (long)getpid());
+	snprintf(redirect, sizeof(redirect), "?e x > %s", path);
+	snprintf(wtf, sizeof(wtf), "wtf %s 4", path);
+	unlink(path);
+	gate_count = 0;
+	c->os_gate = refusing_gate;
+
+	expect_err(c, "!echo hi", -EPERM, "cannot run a shell: Operation not permitted");
+	expect_err(c, redirect, -EPERM, "Operation not permitted");
+	expect_err(c, wtf, -EPERM, "Operation not permitted");
+	assert_int_equal(access(path, F_OK), -1);
+	expect_err(c, "=+ rap://127.0.0.1:1//x", -EPERM, "Cannot connect to '127.0.0.1' (1): Operation not permitted");
+	expect_out(c, "=", "");
+	expect_err(c, "=t 1 ?V", -EPERM, "Operation not permitted");
+	expect_err(c, "=&:0", -EPERM, "cannot listen on port 0: Operation not permitted");
+	assert_int_equal(rap_core_background_servers(c), 0);
+	assert_int_equal(gate_count, 6);
+	expect_gate(0, RAP__CORE_OS_SHELL, "echo hi");
+	expect_gate(1, RAP__CORE_OS_FILE, path);
+	expect_gate(2, RAP__CORE_OS_FILE, path);
+	expect_gate(3, RAP__CORE_OS_CONNECT, "rap://127.0.0.1:1//x");
+	expect_gate(4, RAP__CORE_OS_CONNECT, "localhost:1");
+	expect_gate(5, RAP__CORE_OS_LISTEN, "localhost");
+
+	/* A served session's core asks the same gate. */
+	struct rap_core *shared = NULL;
+	assert_int_equal(rap__core_new_shared(c, &shared), 0);
+	assert_ptr_equal(shared->os_gate, refusing_gate);
+	rap_core_free(shared);
+
+	/* Without a gate the operation is real again. */
+	c->os_gate = NULL;
+	expect_out(c, "!echo hi", "hi\n");
+	assert_int_equal(gate_count, 6);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1061,6 +1129,7 @@ int main(void)
 		T(test_shared_core_closes_only_its_own),
 		T(test_list_while_others_close),
 		T(test_allocation_failures),
+		T(test_os_gate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,121 @@
+/* Fuzz target for the HTTP/1.1 request parser and responder (libr/core/http.c). Input:
+ *   byte 0      where the request is cut for the incremental check (k/256 of it)
+ *   byte 1      padding: bits 4-7 times 8 KiB of 'x' inserted before the end of the first
+ *               (bit 0 clear) or second (bit 0 set) line, to reach the head limits
+ *   the rest    the bytes a client sends
+ * Checks: the parser decides the same whether the bytes come at once or in two parts, as
+ * the servers feed it (an answer other than "need more" is final); a complete request has
+ * its body inside the input; percent-decoding never grows a target or lets a NUL in; the
+ * answer to any status is a well-formed response. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rap/rap.h>
+
+#include "common.h"
+#include "http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                    \
+	do {                        \
+		if (!(c))           \
+			abort();    \
+	} while (0)
+
+#define INPUT_MAX (64u << 10)
+#define PAD_UNIT (8u << 10)
+
+static bool same_req(const struct rap__http_req *a, const struct rap__http_req *b)
+{
+	return !strcmp(a->method, b->method) && !strcmp(a->target, b->target) && a->minor == b->minor &&
+	       a->has_length == b->has_length && a->length == b->length &&
+	       a->expect_continue == b->expect_continue && a->has_host == b->has_host &&
+	       !strcmp(a->host, b->host) && a->has_origin == b->has_origin && !strcmp(a->origin, b->origin) &&
+	       a->has_fetch_site == b->has_fetch_site && !strcmp(a->fetch_site, b->fetch_site) &&
+	       a->has_fetch_meta == b->has_fetch_meta && a->has_referer == b->has_referer &&
+	       a->has_xrap == b->has_xrap && a->ua_browser == b->ua_browser && a->head_len == b->head_len;
+}
+
+static void check_response(int status, const char *why, bool head_only)
+{
+	size_t len = 0;
+	char *r = why ? rap__http_error_response(status, why, &len)
+		      : rap__http_response(status, "body\n", 5, head_only, &len);
+	CHECK(r != NULL);
+	CHECK(len == strlen(r) && len > 12 && !memcmp(r, "HTTP/1.1 ", 9));
+	CHECK(strstr(r, "\r\n\r\n") != NULL);
+	/* What we send is what our own client-side parsing of a status line expects. */
+	CHECK(r[12] == ' ' && atoi(r + 9) == status % 1000);
+	rap__free(r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 2 || size > INPUT_MAX)
+		return 0;
+	size_t pad = (size_t)(data[1] >> 4) * PAD_UNIT;
+	const char *in = (const char *)data + 2;
+	size_t inlen = size - 2;
+
+	/* The request, with the padding in place. */
+	size_t at = inlen;
+	const char *nl = memchr(in, '\n', inlen);
+	if (nl && (data[1] & 1))
+		nl = memchr(nl + 1, '\n', inlen - (size_t)(nl + 1 - in));
+	if (nl)
+		at = (size_t)(nl - in);
+	size_t len = inlen + pad;
+	char *buf = malloc(len ? len : 1);
+	CHECK(buf != NULL);
+	memcpy(buf, in, at);
+	memset(buf + at, 'x', pad);
+	memcpy(buf + at + pad, in + at, inlen - at);
+
+	struct rap__http_req whole, part;
+	int st = rap__http_parse(buf, len, &whole);
+	CHECK(st == 0 || st == RAP_EAGAIN || (st >= 400 && st <= 505));
+	if (st == 0) {
+		CHECK(whole.target != NULL && whole.head_len > 0 && whole.head_len <= len);
+		CHECK(!whole.has_length || whole.length <= len - whole.head_len);
+		CHECK(whole.length <= RAP__HTTP_BODY_MAX);
+		CHECK(whole.minor >= 0 && whole.minor <= 9);
+	}
+	if (st == RAP_EAGAIN)
+		(void)rap__http_continue_due(&whole, len);
+
+	/* The same bytes in two parts: the first part decides only what the whole decides. */
+	size_t cut = len * data[0] / 256;
+	int pst = rap__http_parse(buf, cut, &part);
+	if (pst != RAP_EAGAIN) {
+		CHECK(pst == st);
+		if (pst == 0)
+			CHECK(same_req(&part, &whole));
+	} else {
+		CHECK(!part.head_len || (part.has_length && part.head_len + part.length > cut));
+	}
+	rap__http_req_clear(&part);
+	CHECK(part.target == NULL);
+
+	if (st == 0) {
+		(void)rap__http_looks_like_request(buf, len);
+		(void)rap__http_host_is_loopback(whole.host);
+		const char *origin = rap__http_origin_refusal(&whole);
+		const char *csrf = rap__http_csrf_refusal(&whole);
+		size_t tl = strlen(whole.target);
+		char *t = strdup(whole.target);
+		CHECK(t != NULL);
+		if (rap__http_url_decode(t) == 0)
+			CHECK(strlen(t) <= tl);
+		free(t);
+		check_response(origin ? 403 : csrf ? 403 : 200, origin ? origin : csrf, !strcmp(whole.method, "HEAD"));
+	} else if (st != RAP_EAGAIN) {
+		check_response(st, rap__http_status_text(st), false);
+	}
+	rap__http_req_clear(&whole);
+	(void)rap__http_looks_like_request(buf, cut);
+	free(buf);
+	return 0;
+}
