@@ -335,13 +335,20 @@ int rap__search_scan(struct rap_core *c, const struct rap__pattern *p, uint64_t 
 	/* The carried tail: what a match across the boundary needs, and the context a hit
 	 * right after the boundary shows before it. */
 	size_t carry = p->len - 1 + CONTEXT;
+	uint64_t size;
+	bool sized = rap_io_size(c->io, c->fd, &size) == 0;
+	bool known = sized && to != UINT64_MAX;
+	/* A range (or a file) smaller than a chunk gets a buffer its size, not a chunk's. */
+	uint64_t span = to - from;
+	if (sized && size > from && size - from < span)
+		span = size - from;
+	if (span < chunk)
+		chunk = (size_t)span;
 	uint8_t *buf = rap__malloc(chunk + carry);
 	if (!buf) {
 		rap__core_errorf(c, "out of memory");
 		return RAP_ENOMEM;
 	}
-	uint64_t size;
-	bool known = rap_io_size(c->io, c->fd, &size) == 0 && to != UINT64_MAX;
 	struct rap__progress bar;
 	rap__progress_start(&bar, c, to - from, known, BAR_DELAY_NS);
 	uint64_t pos = from; /* address of buf[0] */
