@@ -19,13 +19,7 @@
 
 #include "binhdr.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                    \
-	do {                        \
-		if (!(c))           \
-			abort();    \
-	} while (0)
+#include "fuzz.h"
 
 #define INPUT_MAX (128u * 1024u)
 /* The header, a few small reads, and each table at most once (RAP__BINHDR_TABLE_MAX). */

@@ -18,13 +18,7 @@
 
 #include "rap_private.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                    \
-	do {                        \
-		if (!(c))           \
-			abort();    \
-	} while (0)
+#include "fuzz.h"
 
 #define INPUT_MAX (512u << 10)
 #define SCRIPT_MAX 32

@@ -25,13 +25,7 @@
 
 #include "core_private.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                    \
-	do {                        \
-		if (!(c))           \
-			abort();    \
-	} while (0)
+#include "fuzz.h"
 
 #define INPUT_MAX 4096 /* a command line longer than this adds nothing but time */
 #define LINES_MAX 8

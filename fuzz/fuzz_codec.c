@@ -11,13 +11,7 @@
 
 #include <rap/rap.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                    \
-	do {                        \
-		if (!(c))           \
-			abort();    \
-	} while (0)
+#include "fuzz.h"
 
 #define HEADER 9
 

@@ -17,13 +17,7 @@
 #include "common.h"
 #include "http.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                    \
-	do {                        \
-		if (!(c))           \
-			abort();    \
-	} while (0)
+#include "fuzz.h"
 
 #define INPUT_MAX (64u << 10)
 #define PAD_UNIT (8u << 10)
