@@ -10,7 +10,11 @@
  * - Digests in lower-case hex, crc32 as 8 hex digits, entropy as radare2's Shannon value in
  *   bits per byte with 8 decimals.
  * - Bytes past the end of the file read as 0xff (as px shows them), so a range that runs
- *   past the end hashes like radare2's.
+ *   past the end hashes like radare2's. Decided here (radare2 hashes whatever it is asked):
+ *   at most FILL_MAX of a range may lie past the end of a file whose size is known, and a
+ *   range may not wrap past the end of the address space. A longer one is a mistyped length
+ *   (the fuzzer found "ph entropy 0x614243828486" on a 16-byte file: 100 TB of fill, hours of
+ *   work) and is refused with the file's size in the message.
  * - "ph" lists its algorithms one per line, sorted by name. radare2 lists its own set
  *   (plugin families such as "crc", "sha", "xxhash"); this list is the names "ph" takes. */
 #include <errno.h>
@@ -31,6 +35,9 @@
 
 /* As transfer.c and search.c: one rap:// chunk fills the client's pipeline. */
 #define CHUNK (1u << 20)
+/* The most of a range that may lie past the end of a file of known size: 64 MiB hash in well
+ * under a second, and no real reason to hash more bytes that are not there. */
+#define FILL_MAX (UINT64_C(64) << 20)
 /* A hash that ends within a second shows no progress bar. */
 #define BAR_DELAY_NS 1000000000LL
 
@@ -260,6 +267,30 @@ static int hash_range(struct rap_core *c, struct rap__hash *h, uint64_t off, uin
 	return rc;
 }
 
+/* Refuses a range that wraps past the end of the address space or lies more than FILL_MAX
+ * past the end of a file whose size is known (a stream's has none: it is read until the
+ * data ends). */
+static int check_range(struct rap_core *c, uint64_t off, uint64_t len)
+{
+	if (len && len - 1 > UINT64_MAX - off) {
+		rap__core_errorf(c, "the range 0x%" PRIx64 " + 0x%" PRIx64 " runs past the end of the address space",
+		                 off, len);
+		return RAP_EINVAL;
+	}
+	uint64_t size;
+	if (rap_io_size(c->io, c->fd, &size) < 0)
+		return 0;
+	uint64_t filled = off >= size ? len : len > size - off ? len - (size - off) : 0;
+	if (filled > FILL_MAX) {
+		rap__core_errorf(c,
+		                 "0x%" PRIx64 " bytes of the range lie past the end of the file (its size is 0x%" PRIx64
+		                 "); at most 0x%" PRIx64 " may",
+		                 filled, size, FILL_MAX);
+		return RAP_EINVAL;
+	}
+	return 0;
+}
+
 int rap__core_cmd_hash(struct rap_core *c, const char *name, char *args)
 {
 	if (!*args)
@@ -293,6 +324,11 @@ int rap__core_cmd_hash(struct rap_core *c, const char *name, char *args)
 		rap__hash_free(h);
 		rap__core_errorf(c, "invalid length '%s'", rest);
 		return RAP_EINVAL;
+	}
+	rc = check_range(c, c->off, len);
+	if (rc < 0) {
+		rap__hash_free(h);
+		return rc;
 	}
 	rc = hash_range(c, h, c->off, len);
 	if (rc < 0) {

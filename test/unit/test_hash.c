@@ -316,6 +316,22 @@ static void test_ph_command(void **state)
 		expect_err(c, "ph md5 3", RAP_ENOTSUP, "md5 is not in this build (it needs OpenSSL; see 'ph')");
 		expect_err(c, "ph sha256", RAP_ENOTSUP, "sha256 is not in this build (it needs OpenSSL");
 	}
+	/* At most 64 MiB of a range past the end of the file, and no range that wraps: the
+	 * fuzzer's "ph entropy 0x614243828486" on a small file would hash 100 TB of fill. */
+	expect_out(c, "ph entropy 0x4000000 @ 0x20", "0.00000000\n");
+	expect_err(c, "ph entropy 0x4000001 @ 0x20", RAP_EINVAL,
+	           "error: 0x4000001 bytes of the range lie past the end of the file (its size is 0x20); at most "
+	           "0x4000000 may");
+	expect_out(c, "ph entropy 0x4000000 @ 0x21", "0.00000000\n");
+	expect_err(c, "ph entropy 0x4000001 @ 0x21", RAP_EINVAL, "error: 0x4000001 bytes of the range lie past the end");
+	struct result inside = run(c, "ph entropy 0x4000010 @ 0x10"); /* 16 bytes inside, 64 MiB past */
+	assert_int_equal(inside.rc, 0);
+	result_free(&inside);
+	expect_err(c, "ph entropy 0x614243828486", RAP_EINVAL, "(its size is 0x20)");
+	expect_err(c, "ph entropy 2 @ 0xffffffffffffffff", RAP_EINVAL,
+	           "error: the range 0xffffffffffffffff + 0x2 runs past the end of the address space");
+	expect_out(c, "ph entropy 1 @ 0xffffffffffffffff", "0.00000000\n");
+	expect_out(c, "ph entropy 0 @ 0xffffffffffffffff", "0.00000000\n");
 	if (have("crc32"))
 		expect_out(c, "ph crc32 3", "352441c2\n");
 	else
