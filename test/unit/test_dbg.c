@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include <rap/dbg.h>
+#include <rap/io.h>
 
 #include "common.h"
 #include "dbg_private.h"
@@ -568,6 +569,119 @@ static void test_other_threads(void **state)
 	rap_dbg_free(d);
 }
 
+/* ---- the dbg:// plugin -------------------------------------------------------------- */
+
+static void test_plugin(void **state)
+{
+	(void)state;
+	struct rap_io *io;
+	assert_int_equal(rap_io_new(&io), 0);
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	rap_io_set_dbg_output(io, pfd[1]);
+	int fd = rap_io_open(io, "dbg://" RAP_TEST_DEBUGGEE " one two", RAP_PERM_RW);
+	assert_true(fd >= 3);
+	assert_true(rap_io_fd_plugin(io, fd)->is_debugger);
+	struct rap_dbg *d = rap_io_dbg(io, fd);
+	assert_non_null(d);
+	assert_null(rap_io_dbg(io, fd + 1));
+	pid_t pid = rap_dbg_pid(d);
+	uint8_t b[16];
+	assert_int_equal(rap_io_read_at(io, fd, DEBUGGEE_COUNTER, b, 4), 4);
+	assert_memory_equal(b, "\x34\x12\x00\x00", 4);
+	assert_int_equal(rap_io_write_at(io, fd, DEBUGGEE_COUNTER, "\x35", 1), 1);
+	assert_int_equal(rap_io_read_at(io, fd, 0x405000 - 4, b, 16), 4); /* short at the hole */
+	assert_int_equal(rap_io_read_at(io, fd, 0, b, 16), 0);
+	uint64_t size;
+	assert_int_equal(rap_io_size(io, fd, &size), 0);
+	assert_int_equal(size, UINT64_MAX);
+	/* argc 3: main's edi at main's first instruction */
+	assert_int_equal(rap_dbg_bp_add(d, DEBUGGEE_MAIN), 0);
+	struct rap_dbg_stop st;
+	assert_int_equal(rap_dbg_cont(d, 0, &st), 0);
+	assert_int_equal(st.kind, RAP_DBG_STOP_BREAKPOINT);
+	assert_int_equal(reg(d, "rdi"), 3);
+	assert_int_equal(rap_dbg_bp_del(d, DEBUGGEE_MAIN), 0);
+	assert_int_equal(rap_dbg_cont(d, 0, &st), 0);
+	assert_int_equal(st.kind, RAP_DBG_STOP_EXITED);
+	close(pfd[1]);
+	char out[16] = {0};
+	assert_int_equal(read(pfd[0], out, sizeof(out) - 1), 5);
+	assert_string_equal(out, "4664\n"); /* 0x1235 + 0 + 1 + 2 */
+	close(pfd[0]);
+	assert_int_equal(rap_io_close(io, fd), 0);
+	assert_true(gone_within(pid, 2000));
+
+	/* closing kills a started process that still runs */
+	rap_io_set_dbg_output(io, -1);
+	fd = rap_io_open(io, "dbg://" RAP_TEST_SPIN, RAP_PERM_R);
+	assert_true(fd >= 3);
+	pid = rap_dbg_pid(rap_io_dbg(io, fd));
+	assert_int_equal(rap_io_close(io, fd), 0);
+	assert_true(gone_within(pid, 2000));
+
+	/* bad URIs */
+	assert_int_equal(rap_io_open(io, "dbg://", RAP_PERM_R), RAP_EINVAL);
+	assert_int_equal(rap_io_open(io, "dbg://   ", RAP_PERM_R), RAP_EINVAL);
+	char many[512] = "dbg://" RAP_TEST_DEBUGGEE;
+	for (int i = 0; i < 70; i++)
+		strcat(many, " a");
+	assert_int_equal(rap_io_open(io, many, RAP_PERM_R), RAP_ETOOBIG);
+	assert_int_equal(rap_io_open(io, "dbg:///nonexistent/prog", RAP_PERM_R), -ENOENT);
+	assert_int_equal(rap_io_open(io, "dbg://0x12", RAP_PERM_R), -ENOENT); /* not a pid: a path */
+	assert_int_equal(rap_io_open(io, "dbg://99999999", RAP_PERM_R), -ENOENT); /* above pid_max */
+	rap_io_free(io);
+}
+
+/* The program path obeys the root like any file; the scheme must be allowed; limits. */
+static void test_plugin_policy(void **state)
+{
+	(void)state;
+	struct rap_io *io;
+	assert_int_equal(rap_io_new(&io), 0);
+	rap_io_set_dbg_output(io, -1);
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", RAP_TEST_DEBUGGEE);
+	*strrchr(dir, '/') = 0;
+	assert_int_equal(rap_io_set_root(io, dir), 0);
+	int fd = rap_io_open(io, "dbg://dbg_hello", RAP_PERM_R);
+	assert_true(fd >= 3);
+	assert_int_equal(rap_io_close(io, fd), 0);
+	fd = rap_io_open(io, "dbg://" RAP_TEST_DEBUGGEE, RAP_PERM_R);
+	assert_true(fd >= 3);
+	assert_int_equal(rap_io_close(io, fd), 0);
+	assert_int_equal(rap_io_open(io, "dbg://../debuggee/dbg_hello", RAP_PERM_R), RAP_EDENIED);
+	assert_int_equal(rap_io_open(io, "dbg:///bin/true", RAP_PERM_R), RAP_EDENIED);
+
+	/* one process per instance */
+	rap_io_set_max_processes(io, 1);
+	fd = rap_io_open(io, "dbg://dbg_spin", RAP_PERM_R);
+	assert_true(fd >= 3);
+	assert_int_equal(rap_io_open(io, "dbg://dbg_spin", RAP_PERM_R), -EAGAIN);
+	assert_non_null(strstr(rap_io_error(io), "at most 1 debugged processes"));
+	assert_int_equal(rap_io_close(io, fd), 0);
+	fd = rap_io_open(io, "dbg://dbg_spin", RAP_PERM_R);
+	assert_true(fd >= 3);
+	/* and one in the whole process, across instances */
+	rap_io_set_max_processes(io, 0);
+	rap_io_set_max_processes_total(1);
+	struct rap_io *other;
+	assert_int_equal(rap_io_new(&other), 0);
+	rap_io_set_dbg_output(other, -1);
+	assert_int_equal(rap_io_open(other, "dbg://" RAP_TEST_SPIN, RAP_PERM_R), -EAGAIN);
+	assert_non_null(strstr(rap_io_error(other), "all 1 debugged processes"));
+	assert_int_equal(rap_io_close(io, fd), 0);
+	fd = rap_io_open(other, "dbg://" RAP_TEST_SPIN, RAP_PERM_R);
+	assert_true(fd >= 3);
+	rap_io_free(other); /* closes it: the count is given back */
+	rap_io_set_max_processes_total(0);
+
+	/* not allowed */
+	assert_int_equal(rap_io_set_allowed_plugins(io, "file,malloc"), 0);
+	assert_int_equal(rap_io_open(io, "dbg://dbg_hello", RAP_PERM_R), RAP_EDENIED);
+	rap_io_free(io);
+}
+
 int main(void)
 {
 	const char *why = rap_dbg_ptrace_denied_reason();
@@ -590,6 +704,8 @@ int main(void)
 		cmocka_unit_test(test_free_during_cont),
 		cmocka_unit_test(test_attach),
 		cmocka_unit_test(test_other_threads),
+		cmocka_unit_test(test_plugin),
+		cmocka_unit_test(test_plugin_policy),
 	};
 	return cmocka_run_group_tests_name("dbg", tests, NULL, NULL);
 }
