@@ -80,7 +80,7 @@ RAP_API const struct rap_dbg_reg *rap_dbg_arch_role(const struct rap_dbg_arch *a
 
 struct rap_dbg_start_opts {
 	/* The program's stdout and stderr (duplicated in the child; borrowed). -1: /dev/null.
-	 * stdin is always /dev/null. */
+	 * stdin is always at end of file (an empty pipe: no /dev/null needed in a sandbox). */
 	int out_fd;
 	/* The program's environment (borrowed, NULL-terminated). NULL: a minimal one
 	 * (PATH=/usr/bin:/bin and nothing else). */
@@ -175,9 +175,10 @@ RAP_API int rap_dbg_step(struct rap_dbg *d, struct rap_dbg_stop *stop);
  * > 0 is delivered on resuming instead of the pending one, 0 delivers the pending one, -1
  * discards it. Errors: -ESRCH, RAP_ECLOSED (rap_dbg_free ended it), -errno. */
 RAP_API int rap_dbg_cont(struct rap_dbg *d, int sig, struct rap_dbg_stop *stop);
-/* Stops a running rap_dbg_cont (which returns RAP_DBG_STOP_INTERRUPTED). From any thread,
- * at any time; async-signal-safe (it only writes to a pipe). A no-op when nothing runs:
- * an interrupt that arrives while no cont is in progress is not remembered. */
+/* Stops a running rap_dbg_cont (which returns RAP_DBG_STOP_INTERRUPTED; the process got a
+ * SIGSTOP, which is not delivered). From any thread, at any time, but not from a signal
+ * handler (it takes a mutex): a handler sets a flag that a thread acts on. A no-op when
+ * nothing runs: an interrupt that arrives while no cont is in progress is not remembered. */
 RAP_API void rap_dbg_interrupt(struct rap_dbg *d);
 /* Sends sig to the process (kill(2)); it is seen by the next step or cont. SIGKILL ends it:
  * the next cont reports KILLED. Errors: RAP_EINVAL, -ESRCH. */
@@ -195,6 +196,15 @@ RAP_API int rap_dbg_bp_add(struct rap_dbg *d, uint64_t addr);
 RAP_API int rap_dbg_bp_del(struct rap_dbg *d, uint64_t addr);
 /* Breakpoint addresses in ascending order: writes up to cap, returns how many there are. */
 RAP_API size_t rap_dbg_bp_list(struct rap_dbg *d, uint64_t *addrs, size_t cap);
+
+/* ---- through libio ------------------------------------------------------------------ */
+
+struct rap_io;
+
+/* The process behind io's descriptor fd when it is a dbg:// file, else NULL. Borrowed:
+ * valid while fd is open (closing it frees the process; a rap_dbg_cont in progress then
+ * returns RAP_ECLOSED and its caller must not touch the pointer again). */
+RAP_API struct rap_dbg *rap_io_dbg(struct rap_io *io, int fd);
 
 /* ---- maps --------------------------------------------------------------------------- */
 
