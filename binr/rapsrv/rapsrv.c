@@ -30,6 +30,7 @@
 #include <rap/server.h>
 #include <rap/tls.h>
 
+#include "gdb.h"
 #include "sandbox.h"
 #if RAPSRV_TEST_HOOKS
 #include "test_hooks.h"
@@ -72,6 +73,9 @@ struct config {
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *user;
 	bool check_only;
+	struct listen_spec gdb[2]; /* --gdb: both loopbacks for a bare port */
+	size_t ngdb;
+	const char *gdb_program;   /* --gdb-program, beneath the root */
 };
 
 static int log_max_level = LOG_NOTICE + 1; /* info by default */
@@ -146,6 +150,8 @@ static void usage(FILE *out)
 		"      --tls-cert FILE        certificate chain (PEM) for raps:// listeners\n"
 		"      --tls-key FILE         private key (PEM; default: the --tls-cert file)\n"
 		"      --tls-client-ca FILE   require client certificates from this CA (mutual TLS)\n"
+		"      --gdb [HOST:]PORT      gdbserver: each gdb that connects debugs --gdb-program (needs dbg in --allow-scheme)\n"
+		"      --gdb-program PATH     the program --gdb starts for each connection, beneath the root\n"
 		"  -u, --user USER            drop privileges to USER after binding\n"
 		"      --no-sandbox           do not confine rapsrv with Landlock and seccomp\n"
 		"  -t, --check-config         check options and certificates, then exit\n"
@@ -259,6 +265,30 @@ static int add_listen(struct config *cfg, const char *arg)
 	return 0;
 }
 
+/* --gdb [HOST:]PORT: a bare port (or ":PORT") means both loopbacks. Plain TCP only. */
+static int add_gdb_listen(struct config *cfg, const char *arg)
+{
+	struct listen_spec l;
+	if (cfg->ngdb) {
+		fprintf(stderr, "rapsrv: --gdb may be given once\n");
+		return EX_USAGE;
+	}
+	if (strstr(arg, "://") || parse_listen(arg, &l) < 0) {
+		fprintf(stderr, "rapsrv: cannot parse gdb address '%s' (want [HOST:]PORT)\n", arg);
+		return EX_USAGE;
+	}
+	if (!l.host[0]) {
+		cfg->gdb[0] = l;
+		cfg->gdb[1] = l;
+		snprintf(cfg->gdb[0].host, sizeof(cfg->gdb[0].host), "127.0.0.1");
+		snprintf(cfg->gdb[1].host, sizeof(cfg->gdb[1].host), "::1");
+		cfg->ngdb = 2;
+		return 0;
+	}
+	cfg->gdb[cfg->ngdb++] = l;
+	return 0;
+}
+
 static int parse_seconds(const char *name, const char *s, uint64_t *ms)
 {
 	unsigned long long v;
@@ -276,7 +306,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		OPT_CMD = 256, OPT_ALLOW_SHELL, OPT_ALLOW_SCHEME, OPT_ALLOW_FROM, OPT_MAX_SESSIONS,
 		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
 		OPT_KEY, OPT_CLIENT_CA, OPT_WORKERS, OPT_MAX_BUFFERED, OPT_SESSION_BUFFERED, OPT_SYNC,
-		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES,
+		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES, OPT_GDB, OPT_GDB_PROGRAM,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -288,6 +318,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{ "allow-shell", no_argument, NULL, OPT_ALLOW_SHELL },
 		{ "allow-devices", no_argument, NULL, OPT_ALLOW_DEVICES },
 		{ "allow-scheme", required_argument, NULL, OPT_ALLOW_SCHEME },
+		{ "gdb", required_argument, NULL, OPT_GDB },
+		{ "gdb-program", required_argument, NULL, OPT_GDB_PROGRAM },
 		{ "allow-from", required_argument, NULL, OPT_ALLOW_FROM },
 		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 		{ "max-files", required_argument, NULL, OPT_MAX_FILES },
@@ -351,6 +383,13 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case OPT_ALLOW_SCHEME:
 			snprintf(cfg->allowed_plugins, sizeof(cfg->allowed_plugins), "%s", optarg);
+			break;
+		case OPT_GDB:
+			if ((rc = add_gdb_listen(cfg, optarg)) != 0)
+				return rc;
+			break;
+		case OPT_GDB_PROGRAM:
+			cfg->gdb_program = optarg;
 			break;
 		case OPT_ALLOW_FROM:
 			if (cfg->nnetworks == MAX_NETWORKS) {
@@ -441,6 +480,14 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	}
 	if (optind == argc - 1 && (rc = add_listen(cfg, argv[optind])) != 0)
 		return rc;
+	if (cfg->ngdb && !cfg->gdb_program) {
+		fprintf(stderr, "rapsrv: --gdb needs --gdb-program PATH (the program gdb debugs)\n");
+		return EX_USAGE;
+	}
+	if (cfg->gdb_program && !cfg->ngdb) {
+		fprintf(stderr, "rapsrv: --gdb-program needs --gdb [HOST:]PORT\n");
+		return EX_USAGE;
+	}
 	if (cfg->session_buffered > cfg->max_buffered) {
 		fprintf(stderr, "rapsrv: --max-session-buffered (%zu bytes) cannot exceed --max-buffered "
 			"(%zu bytes)\n", cfg->session_buffered, cfg->max_buffered);
@@ -509,7 +556,13 @@ struct daemon {
 	struct rap_io *root_holder;
 	size_t max_files; /* per session: --max-files, at most half of what all may open */
 	bool stopping;
+	struct rapsrv_gdb *gdb; /* --gdb */
 };
+
+static void gdb_log(int level, const char *peer, const char *msg)
+{
+	log_line(level, peer, "%s", msg);
+}
 
 static int session_open(void *user, const char *peer, void **ctx)
 {
@@ -672,6 +725,7 @@ static void on_stop_signal(struct rap_loop *loop, int signo, void *user)
 	}
 	d->stopping = true;
 	notify_systemd("STOPPING=1");
+	rapsrv_gdb_stop(d->gdb); /* gdb sessions end now: their programs are killed */
 	log_line(LOG_NOTICE, NULL, "%s: shutting down (%zu sessions open)", strsignal(signo),
 		 rap_server_session_count(d->server));
 	rap_server_shutdown(d->server, SHUTDOWN_GRACE_MS, shutdown_done, d);
@@ -784,6 +838,8 @@ static size_t files_budget(size_t sessions, size_t *limit_out)
 }
 
 static int serve(struct daemon *d);
+
+static bool scheme_listed(const char *list, const char *name);
 
 /* ---- main -------------------------------------------------------------------------- */
 
@@ -921,6 +977,19 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
+	if (cfg.ngdb && !scheme_listed(cfg.allowed_plugins, "dbg")) {
+		log_line(LOG_ERR, NULL, "--gdb debugs programs: it needs dbg in --allow-scheme (e.g. "
+			 "--allow-scheme file,dbg)");
+		status = EX_CONFIG;
+		goto done;
+	}
+	for (size_t i = 0; i < cfg.nnetworks && cfg.ngdb; i++) {
+		if (rapsrv_gdb_check_network(cfg.networks[i]) < 0) {
+			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg.networks[i]);
+			status = EX_USAGE;
+			goto done;
+		}
+	}
 	if (cfg.check_only) {
 		printf("rapsrv: configuration OK\n");
 		goto done;
@@ -1036,6 +1105,8 @@ static int serve(struct daemon *d)
 	int rc, status = 0;
 	struct opened_listener listeners[MAX_LISTEN];
 	size_t nlisteners = 0, added = 0;
+	int gdb_fds[2];
+	size_t ngdb = 0;
 
 	/* A socket and an open file per session, typically (the root handle is shared). */
 	raise_fd_limit(cfg->max_sessions);
@@ -1055,6 +1126,24 @@ static int serve(struct daemon *d)
 	}
 	if ((status = open_listeners(d, listeners, &nlisteners)) != 0)
 		goto out;
+	/* gdb's listeners too, before the sandbox. */
+	for (size_t i = 0; i < cfg->ngdb; i++) {
+		struct listen_spec *l = &cfg->gdb[i];
+		/* A bare port 0: the system's choice for 127.0.0.1, the same one for ::1. */
+		if (i == 1 && ngdb == 1 && !strcmp(l->port, "0"))
+			snprintf(l->port, sizeof(l->port), "%d", rap_tcp_local_port(gdb_fds[0]));
+		rc = rap_tcp_listen(l->host, l->port, 16, &gdb_fds[ngdb]);
+		if (rc < 0 && i == 1 && cfg->ngdb == 2) {
+			log_line(LOG_WARN, NULL, "gdb: not listening on [%s]:%s: %s", l->host, l->port, rap_strerror(rc));
+			continue;
+		}
+		if (rc < 0) {
+			log_line(LOG_ERR, NULL, "gdb: cannot listen on %s:%s: %s", l->host, l->port, rap_strerror(rc));
+			status = EX_UNAVAILABLE;
+			goto out;
+		}
+		ngdb++;
+	}
 	if (nlisteners == 0) {
 		log_line(LOG_ERR, NULL, "nothing to listen on");
 		status = EX_UNAVAILABLE;
@@ -1135,6 +1224,32 @@ static int serve(struct daemon *d)
 				 o->tls ? ", TLS" : "");
 		}
 	}
+	if (ngdb) {
+		int ports[2];
+		for (size_t i = 0; i < ngdb; i++)
+			ports[i] = rap_tcp_local_port(gdb_fds[i]);
+		struct rapsrv_gdb_config gc = {
+			.program = cfg->gdb_program,
+			.root = d->root_holder,
+			.networks = cfg->networks,
+			.nnetworks = cfg->nnetworks,
+			.max_sessions = cfg->max_sessions < 64 ? cfg->max_sessions : 64,
+			.log = gdb_log,
+		};
+		size_t n = ngdb;
+		ngdb = 0; /* handed over, also on failure */
+		rc = rapsrv_gdb_start(d->loop, gdb_fds, n, &gc, &d->gdb);
+		if (rc < 0) {
+			log_line(LOG_ERR, NULL, "gdb: cannot serve: %s", rap_strerror(rc));
+			status = EX_OSERR;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			bool v6 = strchr(cfg->gdb[i].host, ':') != NULL;
+			log_line(LOG_NOTICE, NULL, "listening on gdb://%s%s%s:%d (debugging %s)", v6 ? "[" : "",
+				 cfg->gdb[i].host, v6 ? "]" : "", ports[i], cfg->gdb_program);
+		}
+	}
 	log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s)", cfg->root,
 		 cfg->allow_write ? "read-write" : "read-only", cfg->sync ? ", synchronous writes" : "",
 		 (const char *[]){ "none", "read", "write", "all" }[cfg->cmd_policy],
@@ -1152,6 +1267,9 @@ out:
 	/* Listeners not handed to the server yet are still ours. */
 	for (size_t k = added; k < nlisteners; k++)
 		close(listeners[k].fd);
+	for (size_t k = 0; k < ngdb; k++)
+		close(gdb_fds[k]);
+	rapsrv_gdb_free(d->gdb);
 	rap_server_free(d->server);
 	rap_loop_free(d->loop);
 	return status;

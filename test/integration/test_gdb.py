@@ -404,5 +404,97 @@ class RapcliPromptTest(GdbBase):
         self.no_debuggee_left(self.hello)
 
 
+@unittest.skipIf(SKIP_REASON, SKIP_REASON or "")
+class RapsrvGdbTest(GdbBase):
+    """rapsrv --gdb: programs beneath --root, only with dbg in --allow-scheme, --allow-from
+    and --max-sessions applied, sessions ended by SIGTERM."""
+
+    @classmethod
+    def rapsrv(cls, program, *extra):
+        return Served([raplib.RAPSRV, "-r", cls.tmp, "--allow-scheme", "file,dbg", "--gdb", "0", "--gdb-program",
+                       program] + list(extra) + ["127.0.0.1:0"],
+                      rb"listening on gdb://127\.0\.0\.1:(\d+)")
+
+    def test_gdb_session(self):
+        srv = self.rapsrv("hello")
+        try:
+            port = int(srv.ports[0])
+            srv.wait_for(rb"listening on gdb://\[::1\]:%d " % port)
+            self.check_gdb_session(port)
+            srv.wait_for(rb"gdb: 127\.0\.0\.1:\d+ session over", count=3)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_interrupt_and_limits(self):
+        srv = self.rapsrv("spin", "--max-sessions", "1")
+        try:
+            self.check_interrupt(int(srv.ports[0]))
+            srv.wait_for(rb"gdb: refused: --max-sessions reached")
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_malformed(self):
+        srv = self.rapsrv("hello")
+        try:
+            self.check_malformed(int(srv.ports[0]))
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_sigterm_ends_a_session(self):
+        srv = self.rapsrv("spin")
+        c = Rsp(int(srv.ports[0]))
+        try:
+            self.assertRegex(c.request(b"?"), rb"^T05")
+            c.send_raw(frame(b"c"))
+            self.assertEqual(c.read_byte(), b"+")
+            self.assertTrue(c.nothing_within(0.2))
+            self.assertEqual(srv.stop(), 0)
+            # the connection ends (nothing may outlive it)
+            with self.assertRaises((ConnectionError, AssertionError)):
+                while True:
+                    c.read_packet()
+        finally:
+            c.close()
+            srv.stop()
+        self.no_debuggee_left(self.spin)
+
+    def test_allow_from(self):
+        srv = self.rapsrv("hello", "--allow-from", "192.0.2.0/24")
+        try:
+            s = socket.create_connection(("127.0.0.1", int(srv.ports[0])), timeout=DEADLINE)
+            s.settimeout(DEADLINE)
+            self.assertEqual(s.recv(16), b"")
+            s.close()
+            srv.wait_for(rb"gdb: refused: not in --allow-from")
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_program_missing_or_outside_root(self):
+        for program in ("missing", "../../etc/passwd"):
+            srv = self.rapsrv(program)
+            try:
+                s = socket.create_connection(("127.0.0.1", int(srv.ports[0])), timeout=DEADLINE)
+                s.settimeout(DEADLINE)
+                self.assertEqual(s.recv(16), b"")
+                s.close()
+                srv.wait_for(rb"gdb: cannot open ")
+            finally:
+                self.assertEqual(srv.stop(), 0)
+
+    def test_configuration_errors(self):
+        for args, code, why in (
+                (["--gdb", "0", "--gdb-program", "hello"], 78, b"needs dbg in --allow-scheme"),
+                (["--allow-scheme", "file,dbg", "--gdb", "0"], 64, b"--gdb needs --gdb-program"),
+                (["--allow-scheme", "file,dbg", "--gdb-program", "hello"], 64, b"--gdb-program needs --gdb"),
+                (["--allow-scheme", "file,dbg", "--gdb", "rap://x:1", "--gdb-program", "hello"], 64,
+                 b"cannot parse gdb address"),
+                (["--allow-scheme", "file,dbg", "--gdb", "0", "--gdb", "1", "--gdb-program", "hello"], 64,
+                 b"--gdb may be given once")):
+            r = subprocess.run([raplib.RAPSRV, "-r", self.tmp, "-t"] + args, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=DEADLINE)
+            self.assertEqual(r.returncode, code, (args, r.stderr))
+            self.assertIn(why, r.stderr, args)
+
+
 if __name__ == "__main__":
     unittest.main()
