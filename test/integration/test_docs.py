@@ -304,6 +304,10 @@ README = os.path.join(SRC_ROOT, "README.md")
 FENCE = re.compile(r"^([ \t]*)```([\w-]*)[ \t]*\n(.*?)^\1```[ \t]*$", re.M | re.S)
 
 NOT_RUN = {
+    "rapcli -c '=g& 2345 ./a.out arg1'": "needs gdb and ptrace: test_gdb.py runs =g& with real gdb",
+    "rapsrv -r /srv/lab --allow-scheme file,dbg --gdb 2345 --gdb-program a.out":
+        "needs gdb and ptrace: test_gdb.py runs rapsrv --gdb with real gdb",
+    "gdb -ex 'target remote 127.0.0.1:2345' ./a.out": "interactive gdb: test_gdb.py runs it in batch mode",
     "./run serve": "installs packages and builds; what it runs then, dist/serve-sample.sh, "
                    "is run by ServeSample",
     "./run test": "installs packages, builds twice and runs this suite",
