@@ -1,0 +1,333 @@
+/* libcore's debugger commands on a dbg:// file, against radare2's own output
+ * (test/vectors/r2/debug-session.txt) where it is deterministic. The debuggee is the
+ * transcript's hello.c, built as it was (test/debuggee). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <rap/core.h>
+#include <rap/dbg.h>
+#include <rap/io.h>
+
+#include "dbg_hello_syms.h"
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+struct run {
+	int rc;
+	char *out;
+	char *err;
+};
+
+static struct run run(struct rap_core *c, const char *line)
+{
+	struct run r = { 0 };
+	r.rc = rap_core_cmd_str(c, line, &r.out, &r.err);
+	if (!r.out)
+		r.out = strdup("");
+	if (!r.err)
+		r.err = strdup("");
+	return r;
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* Runs line and checks its exact output (rc 0, nothing on the error stream unless
+ * err_ok). */
+static void expect_out(struct rap_core *c, const char *line, const char *want)
+{
+	struct run r = run(c, line);
+	if (r.rc != 0 || strcmp(r.out, want) != 0)
+		print_error("%s: rc %d\n--- out\n%s--- want\n%s--- err\n%s", line, r.rc, r.out, want, r.err);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, want);
+	run_free(&r);
+}
+
+/* Runs line, expects it to fail with rc and an error naming reason. */
+static void expect_fail(struct rap_core *c, const char *line, int rc, const char *reason)
+{
+	struct run r = run(c, line);
+	if (r.rc != rc || !strstr(r.err, reason))
+		print_error("%s: rc %d (want %d)\n--- err\n%s", line, r.rc, rc, r.err);
+	assert_int_equal(r.rc, rc);
+	assert_non_null(strstr(r.err, reason));
+	run_free(&r);
+}
+
+/* The output block of "$ <cmd>" in debug-session.txt (heap). */
+static char *vector_block(const char *cmd)
+{
+	const char *dir = getenv("RAP_INTEROP_DIR");
+	assert_non_null(dir);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/debug-session.txt", dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char text[65536];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	char head[512];
+	snprintf(head, sizeof(head), "\n$ %s\n", cmd);
+	const char *p = strstr(text, head);
+	assert_non_null(p);
+	p += strlen(head);
+	const char *end = strstr(p, "\n\n$ ");
+	if (!end)
+		end = p + strlen(p) - 1;
+	while (end > p && *end == '\n' && end[-1] == '\n')
+		end--; /* the file's last block: one newline */
+	return strndup(p, (size_t)(end - p) + 1);
+}
+
+static struct rap_core *core_on_hello(void)
+{
+	struct rap_core *c;
+	assert_int_equal(rap_core_new(&c), 0);
+	rap_core_set_policy(c, RAP_CORE_POLICY_ALL);
+	rap_io_set_dbg_output(rap_core_io(c), -1);
+	assert_true(rap_core_open(c, "dbg://" RAP_TEST_DEBUGGEE, RAP_PERM_RW) >= 3);
+	return c;
+}
+
+static pid_t core_pid(struct rap_core *c)
+{
+	return rap_dbg_pid(rap_io_dbg(rap_core_io(c), rap_core_current_fd(c)));
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+/* dr at the first instruction: radare2's 19 registers in its order and layout; the values
+ * the transcript shows that do not depend on ASLR are the same. */
+static void test_dr(void **state)
+{
+	(void)state;
+	struct rap_core *c = core_on_hello();
+	char *want = vector_block("r2 -q -e scr.color=0 -d -c dr -c dr rip -c dr?rip hello");
+	struct run r = run(c, "dr");
+	assert_int_equal(r.rc, 0);
+	/* line by line: the name part is always equal; the value too except rsp and rip */
+	char *wl = want, *ol = r.out;
+	for (int i = 0; i < 19; i++) {
+		char *wn = strchr(wl, '\n'), *on = strchr(ol, '\n');
+		assert_non_null(wn);
+		assert_non_null(on);
+		*wn = *on = '\0';
+		if (strncmp(wl, "rsp", 3) && strncmp(wl, "rip", 3))
+			assert_string_equal(ol, wl);
+		else
+			assert_memory_equal(ol, wl, 8); /* "rsp = 0x" */
+		wl = wn + 1;
+		ol = on + 1;
+	}
+	assert_string_equal(ol, "");
+	run_free(&r);
+	free(want);
+	/* dr rip: as dr shows it; the position is there (radare2 -d starts at the PC) */
+	uint64_t rip;
+	assert_int_equal(rap_dbg_reg_get(rap_io_dbg(rap_core_io(c), rap_core_current_fd(c)), "rip", &rip), 0);
+	char line[64];
+	snprintf(line, sizeof(line), "0x%08" PRIx64 "\n", rip);
+	expect_out(c, "dr rip", line);
+	expect_out(c, "dr?rip", line);
+	expect_out(c, "s", line);
+	/* set, in any spelling of a number, and read back (also by the gdb name) */
+	expect_out(c, "dr rax=0x10; dr rax", "0x00000010\n");
+	expect_out(c, "dr rbx = 7 + rax; dr rbx", "0x00000017\n");
+	expect_out(c, "dr eflags", "0x00000202\n");
+	r = run(c, "drj");
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "{\"rax\":16,\"rbx\":23,"));
+	assert_non_null(strstr(r.out, ",\"orax\":59}\n"));
+	run_free(&r);
+	expect_fail(c, "dr nosuch", RAP_EINVAL, "unknown register 'nosuch'");
+	expect_fail(c, "dr xmm0", RAP_EINVAL, "unknown register 'xmm0'");
+	expect_fail(c, "dr rax=zzz", RAP_EINVAL, "invalid address or number 'zzz'");
+	rap_core_free(c);
+}
+
+static void test_drp_and_help(void **state)
+{
+	(void)state;
+	struct rap_core *c = core_on_hello();
+	char *want = vector_block("r2 -q -e scr.color=0 -d -c drp hello");
+	expect_out(c, "drp", want);
+	free(want);
+	static const char *const helps[][2] = {
+		{ "ds?", "r2 -q -e scr.color=0 -c ds? --" },
+		{ "dc?", "r2 -q -e scr.color=0 -c dc? --" },
+		{ "db?", "r2 -q -e scr.color=0 -c db? --" },
+	};
+	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
+		want = vector_block(helps[i][1]);
+		expect_out(c, helps[i][0], want);
+		free(want);
+	}
+	struct run r = run(c, "d?");
+	assert_non_null(strstr(r.out, "| dr[?]"));
+	run_free(&r);
+	r = run(c, "dr?");
+	assert_non_null(strstr(r.out, "| drp"));
+	run_free(&r);
+	expect_fail(c, "dsb", RAP_ENOTSUP, "'dsb': not supported by rap's debugger");
+	expect_fail(c, "dc 1234", RAP_ENOTSUP, "not supported");
+	rap_core_free(c);
+}
+
+/* The transcript's third session, with the addresses of the -no-pie program. */
+static void test_session(void **state)
+{
+	(void)state;
+	struct rap_core *c = core_on_hello();
+	pid_t pid = core_pid(c);
+	char line[512];
+	expect_out(c, "db 0x401126", "");
+	struct run r = run(c, "db");
+	/* the breakpoint list line: radare2's, with the address as the name (no symbols) */
+	snprintf(line, sizeof(line), "0x00401126 - 0x00401127 1 --x sw break enabled valid name=\"0x401126\" module=\"");
+	assert_memory_equal(r.out, line, strlen(line));
+	assert_non_null(strstr(r.out, "_dbg_hello\"\n"));
+	run_free(&r);
+	expect_fail(c, "db 0x401126", RAP_EINVAL, "exists already");
+	expect_fail(c, "db 0", -14 /* -EFAULT */, "unmapped");
+	expect_out(c, "dc", "");
+	expect_out(c, "dr rip", "0x00401126\n");
+	expect_out(c, "ds", "");
+	expect_out(c, "dr rip", "0x00401127\n");
+	expect_out(c, "dso", "");
+	expect_out(c, "dr rip", "0x0040112a\n");
+	/* dm: the program's lines as radare2 prints them, without its flag comments */
+	r = run(c, "dm~dbg_hello");
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "0x0000000000400000 - 0x0000000000401000 - usr     4K s r-- /"));
+	assert_non_null(strstr(r.out, "0x0000000000401000 - 0x0000000000402000 * usr     4K s r-x /"));
+	assert_non_null(strstr(r.out, "0x0000000000404000 - 0x0000000000405000 - usr     4K s rw- /"));
+	run_free(&r);
+	/* memory: exactly the transcript's (register names and numbers as addresses) */
+	char *want = vector_block("r2 -q -e scr.color=0 -d -c dp -c db sym.add -c db -c dc -c dr rip -c ds -c dr rip "
+				  "-c dso -c dr rip -c dm~hello -c px 16 @ obj.counter -c wx 99 @ obj.counter -c px 4 "
+				  "@ obj.counter -c db-* -c dc -c dp hello");
+	const char *px = strstr(want, "- offset -");
+	assert_non_null(px);
+	char expect[512];
+	size_t two = (size_t)(strstr(strstr(px, "\n") + 1, "\n") + 1 - px);
+	snprintf(expect, sizeof(expect), "%.*s", (int)two, px);
+	expect_out(c, "px 16 @ 0x404018", expect);
+	expect_out(c, "wx 99 @ 0x404018", "");
+	const char *second = px + two;
+	size_t two2 = (size_t)(strstr(strstr(second, "\n") + 1, "\n") + 1 - second);
+	snprintf(expect, sizeof(expect), "%.*s", (int)two2, second);
+	expect_out(c, "px 4 @ 0x404018", expect);
+	free(want);
+	/* a backtrace through the frame pointers: add's frame, then main's */
+	r = run(c, "dbt");
+	assert_int_equal(r.rc, 0);
+	assert_memory_equal(r.out, "0  0x40112a           sp: 0x", 28);
+	const char *f1 = strstr(r.out, "\n1  0x");
+	assert_non_null(f1);
+	uint64_t ret = strtoull(f1 + 6, NULL, 16);
+	assert_true(ret > DEBUGGEE_MAIN && ret < DEBUGGEE_MAIN + 0x60);
+	run_free(&r);
+	expect_fail(c, "db-0x1234", RAP_EINVAL, "no breakpoint at 0x1234");
+	expect_out(c, "db-*; db", "");
+	snprintf(line, sizeof(line), "(%d) Process exited with status=0x0\n", (int)pid);
+	expect_out(c, "dc", line);
+	expect_fail(c, "dr", RAP_EBADFD, "has ended");
+	expect_fail(c, "dp", RAP_EBADFD, "has ended");
+	expect_out(c, "drp~PC", "=PC\trip\n");
+	rap_core_free(c);
+}
+
+static void test_addresses_and_reads(void **state)
+{
+	(void)state;
+	struct rap_core *c = core_on_hello();
+	/* an unmapped range shows 0xff, as radare2 shows it */
+	expect_out(c, "p8 4 @ 0", "ffffffff\n");
+	expect_out(c, "p8 4 @ 0x404018", "34120000\n");
+	expect_out(c, "dcu 0x401126; dr rip", "0x00401126\n");
+	expect_out(c, "?v rdi", "0x1234\n"); /* add(counter, 0) */
+	expect_out(c, "?v rip + 1", "0x401127\n");
+	expect_out(c, "s rip; s", "0x401126\n");
+	struct run r = run(c, "pi 1 @ rip");
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "push rbp\n");
+	run_free(&r);
+	r = run(c, "px 8 @ rsp");
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "- offset -"));
+	run_free(&r);
+	/* =! on a dbg:// file runs the debugger's commands */
+	expect_out(c, "=!dr rip", "0x00401126\n");
+	/* dp: the process, as radare2 shows it */
+	r = run(c, "dp");
+	char line[128];
+	snprintf(line, sizeof(line), " * %d ppid:%d uid:%u s ", (int)core_pid(c), (int)getpid(), (unsigned)getuid());
+	assert_memory_equal(r.out, line, strlen(line));
+	assert_non_null(strstr(r.err, "INFO: Selected:"));
+	run_free(&r);
+	expect_fail(c, "ds 9999999", RAP_EINVAL, "at most 1000000 steps");
+	expect_fail(c, "dk 99", RAP_EINVAL, "invalid signal 99");
+	expect_out(c, "dk 9", "");
+	snprintf(line, sizeof(line), "(%d) Process killed by signal 9 (KILL)\n", (int)core_pid(c));
+	expect_out(c, "dc", line);
+	rap_core_free(c);
+}
+
+/* Debugger commands need the write level and a dbg:// file; their help needs neither. */
+static void test_policy(void **state)
+{
+	(void)state;
+	struct rap_core *c = core_on_hello();
+	rap_core_set_policy(c, RAP_CORE_POLICY_READ);
+	expect_fail(c, "dr", RAP_EDENIED, "refused");
+	expect_fail(c, "ds", RAP_EDENIED, "refused");
+	struct run r = run(c, "ds?");
+	assert_int_equal(r.rc, 0);
+	run_free(&r);
+	rap_core_set_policy(c, RAP_CORE_POLICY_WRITE);
+	expect_out(c, "dr rax", "0x00000000\n");
+	rap_core_free(c);
+
+	assert_int_equal(rap_core_new(&c), 0);
+	rap_core_set_policy(c, RAP_CORE_POLICY_ALL);
+	expect_fail(c, "dr", RAP_EBADFD, "not a dbg:// file");
+	assert_true(rap_core_open(c, "malloc://16", RAP_PERM_RW) >= 3);
+	expect_fail(c, "ds", RAP_EBADFD, "not a dbg:// file");
+	expect_fail(c, "?v rip", RAP_EINVAL, "");
+	rap_core_free(c);
+}
+
+int main(void)
+{
+	const char *why = rap_dbg_ptrace_denied_reason();
+	if (why) {
+		printf("1..0 # SKIP %s\n", why);
+		return 0;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dr),
+		cmocka_unit_test(test_drp_and_help),
+		cmocka_unit_test(test_session),
+		cmocka_unit_test(test_addresses_and_reads),
+		cmocka_unit_test(test_policy),
+	};
+	return cmocka_run_group_tests_name("dbg_core", tests, NULL, NULL);
+}
