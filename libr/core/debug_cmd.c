@@ -202,8 +202,10 @@ static int cmd_drp(struct rap_core *c)
 
 /* ---- running ------------------------------------------------------------------------ */
 
-/* Watches the core's interrupt flag (set by a signal handler: Ctrl-C) while a continue
- * runs, and interrupts the process from this thread (rap_dbg_interrupt takes a lock). */
+/* Watches the core's interrupt flag (set by a signal handler: Ctrl-C) and, in a served
+ * core, whether the client is still there (a vanished client cancels its command) while a
+ * continue runs, and interrupts the process from this thread (rap_dbg_interrupt takes a
+ * lock, so a signal handler cannot call it). */
 struct watch {
 	struct rap_core *c;
 	struct rap_dbg *d;
@@ -215,7 +217,7 @@ static void *watch_main(void *arg)
 	struct watch *w = arg;
 	struct timespec ts = { 0, 20 * 1000 * 1000 };
 	while (!atomic_load(&w->done)) {
-		if (atomic_load(&w->c->interrupted))
+		if (rap__core_interrupted(w->c))
 			rap_dbg_interrupt(w->d);
 		nanosleep(&ts, NULL);
 	}
