@@ -126,6 +126,8 @@ class Debugger(unittest.TestCase):
             self.assertEqual(self.cmd(s, "p8 4 @ 0"), "ffffffff\n")
             self.assertEqual(self.cmd(s, "ds"), "")
             self.assertNotEqual(self.cmd(s, "dr rip"), rip)
+            # the maps, from /proc, which the sandbox opens to rapsrv only with dbg
+            self.assertRegex(self.cmd(s, "dm"), r"(?m)^0x0000000000401000 - 0x0000000000402000 - usr +4K s r-x /")
             self.assertEqual(self.cmd(s, "db 0x%x" % add), "")
             self.assertEqual(self.cmd(s, "dc"), "")
             self.assertEqual(self.cmd(s, "dr rip"), "0x%08x\n" % add)
