@@ -291,6 +291,58 @@ static void test_addresses_and_reads(void **state)
 	rap_core_free(c);
 }
 
+/* pd at the PC: radare2's flag line above it, then the listing; when this machine's loader
+ * is the transcript's (the same bytes at its entry), exactly the transcript's text with the
+ * addresses moved by the difference of the two (ASLR). */
+static void test_pd_at_pc(void **state)
+{
+	(void)state;
+	if (!RAP_TEST_HAVE_CAPSTONE) {
+		print_message("# no disassembler in this build: pd at the PC not checked\n");
+		return;
+	}
+	struct rap_core *c = core_on_hello();
+	char *want = vector_block("r2 -q -e scr.color=0 -d -c db main -c dc -c pd 4 @ rip -c pi 4 @ rip -c dbt -c dk 9 -c dp hello");
+	struct run r = run(c, "pd 4 @ rip");
+	assert_int_equal(r.rc, 0);
+	assert_memory_equal(r.out, "            ;-- rip:\n            0x", 35);
+	struct run bytes = run(c, "p8 15 @ rip");
+	if (!strcmp(bytes.out, "4889e7e8f80b00004989c4488b1424\n")) {
+		uint64_t rip;
+		assert_int_equal(rap_dbg_reg_get(rap_io_dbg(rap_core_io(c), rap_core_current_fd(c)), "rip", &rip), 0);
+		/* the transcript's block with every 0x7f... address moved */
+		char moved[4096];
+		size_t n = 0;
+		const uint64_t old_rip = 0x7f5df2ac2b70u;
+		for (const char *p = want; *p && n + 32 < sizeof(moved);) {
+			if (!strncmp(p, "0x7f", 4)) {
+				char *end;
+				uint64_t v = strtoull(p, &end, 16);
+				n += (size_t)snprintf(moved + n, sizeof(moved) - n, "0x%" PRIx64, v - old_rip + rip);
+				p = end;
+			} else {
+				moved[n++] = *p++;
+			}
+		}
+		moved[n] = '\0';
+		/* pd's 5 lines, then pi's 4 */
+		const char *cut = moved;
+		for (int i = 0; i < 5; i++)
+			cut = strchr(cut, '\n') + 1;
+		assert_memory_equal(r.out, moved, (size_t)(cut - moved));
+		assert_int_equal(strlen(r.out), (size_t)(cut - moved));
+		struct run pi = run(c, "pi 4 @ rip");
+		assert_memory_equal(pi.out, cut, strlen(pi.out));
+		run_free(&pi);
+	} else {
+		print_message("# this loader is not the transcript's: the pd layout only\n");
+	}
+	run_free(&bytes);
+	run_free(&r);
+	free(want);
+	rap_core_free(c);
+}
+
 /* Debugger commands need the write level and a dbg:// file; their help needs neither. */
 static void test_policy(void **state)
 {
@@ -327,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_drp_and_help),
 		cmocka_unit_test(test_session),
 		cmocka_unit_test(test_addresses_and_reads),
+		cmocka_unit_test(test_pd_at_pc),
 		cmocka_unit_test(test_policy),
 	};
 	return cmocka_run_group_tests_name("dbg_core", tests, NULL, NULL);
