@@ -243,6 +243,31 @@ class Debugger(unittest.TestCase):
             self.assertRegex(lines[1], r"^call 0x7f[0-9a-f]{10}$")
             self.assertEqual(len(lines), 2)
 
+    def test_rapcli_killed(self):
+        # rapcli -d killed outright (no chance to clean up): its program dies with it
+        # (PR_SET_PDEATHSIG on the tracer thread, PTRACE_O_EXITKILL).
+        proc = subprocess.Popen([raplib.RAPCLI, "-q", "-c", "dc", "-d", SPIN],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            child = None
+            end = time.monotonic() + raplib.DEADLINE
+            while child is None and time.monotonic() < end:
+                try:
+                    for tid in os.listdir("/proc/%d/task" % proc.pid):
+                        with open("/proc/%d/task/%s/children" % (proc.pid, tid)) as f:
+                            kids = f.read().split()
+                        if kids:
+                            child = int(kids[0])
+                except OSError:
+                    pass
+                time.sleep(0.01)
+            self.assertIsNotNone(child)
+            self.assertTrue(alive(child))
+        finally:
+            proc.kill()
+            proc.wait(timeout=raplib.DEADLINE)
+        self.assertTrue(gone_within(child))
+
     def test_rapcli_local(self):
         a = self.syms["add"]
         r = raplib.run_rapcli(["-q", "-c", "db 0x%x" % a, "-c", "dc", "-c", "dr rip", "-c", "dr rdi",
