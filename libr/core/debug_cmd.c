@@ -325,7 +325,8 @@ static int cmd_dso(struct rap_core *c, char *args)
 			return backend_error(c, "dso", rc);
 		unsigned size = 0;
 		struct rap_dbg_stop st;
-		if (call_at(c, d, pc, &size)) {
+		bool over = call_at(c, d, pc, &size);
+		if (over) {
 			rc = run_until(c, d, "dso", pc + size, &st);
 			if (rc < 0)
 				return rc;
@@ -335,7 +336,11 @@ static int cmd_dso(struct rap_core *c, char *args)
 				return backend_error(c, "dso", rc);
 		}
 		report_stop(c, d, &st);
-		if (st.kind != RAP_DBG_STOP_STEP && st.kind != RAP_DBG_STOP_BREAKPOINT)
+		/* Stepping over a call ends at the instruction after it; anything else (another
+		 * breakpoint inside the call, a signal, the end) stops the count. */
+		bool stepped = over ? st.kind == RAP_DBG_STOP_BREAKPOINT && st.pc == pc + size
+				    : st.kind == RAP_DBG_STOP_STEP;
+		if (!stepped)
 			break;
 	}
 	return 0;

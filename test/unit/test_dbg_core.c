@@ -343,6 +343,44 @@ static void test_pd_at_pc(void **state)
 	rap_core_free(c);
 }
 
+/* dso steps over a call (add() runs, the PC is after the call); a breakpoint inside the
+ * call stops it there instead. */
+static void test_dso_over_call(void **state)
+{
+	(void)state;
+	if (!RAP_TEST_HAVE_CAPSTONE) {
+		print_message("# no disassembler in this build: dso steps into calls\n");
+		return;
+	}
+	struct rap_core *c = core_on_hello();
+	char line[64];
+	snprintf(line, sizeof(line), "dcu 0x%x", DEBUGGEE_MAIN);
+	expect_out(c, line, "");
+	/* step to main's call of add (bounded) */
+	uint64_t call_pc = 0;
+	for (int i = 0; i < 40 && !call_pc; i++) {
+		struct run r = run(c, "pi 1");
+		snprintf(line, sizeof(line), "call 0x%x\n", DEBUGGEE_ADD);
+		if (!strcmp(r.out, line))
+			call_pc = rap_core_offset(c);
+		else
+			expect_out(c, "ds", "");
+		run_free(&r);
+	}
+	assert_true(call_pc != 0);
+	snprintf(line, sizeof(line), "0x%08" PRIx64 "\n", call_pc + 5);
+	expect_out(c, "dso; dr rip", line);
+	expect_out(c, "dr rax", "0x00001234\n"); /* add(0x1234, 0) ran */
+	/* the next call, with a breakpoint in add: dso stops there */
+	snprintf(line, sizeof(line), "dcu 0x%" PRIx64, call_pc);
+	expect_out(c, line, "");
+	snprintf(line, sizeof(line), "db 0x%x", DEBUGGEE_ADD);
+	expect_out(c, line, "");
+	snprintf(line, sizeof(line), "0x%08x\n", DEBUGGEE_ADD);
+	expect_out(c, "dso 3; dr rip", line);
+	rap_core_free(c);
+}
+
 /* Debugger commands need the write level and a dbg:// file; their help needs neither. */
 static void test_policy(void **state)
 {
@@ -380,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_session),
 		cmocka_unit_test(test_addresses_and_reads),
 		cmocka_unit_test(test_pd_at_pc),
+		cmocka_unit_test(test_dso_over_call),
 		cmocka_unit_test(test_policy),
 	};
 	return cmocka_run_group_tests_name("dbg_core", tests, NULL, NULL);
