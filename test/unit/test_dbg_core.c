@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -381,6 +384,51 @@ static void test_dso_over_call(void **state)
 	rap_core_free(c);
 }
 
+struct dc_thread {
+	struct rap_core *c;
+	struct run r;
+};
+
+static void *dc_main(void *arg)
+{
+	struct dc_thread *t = arg;
+	t->r = run(t->c, "dc");
+	return NULL;
+}
+
+/* Ctrl-C (rap_core_interrupt, as rapcli's signal handler calls it) stops a running dc; the
+ * process lives on and can be continued again. */
+static void test_dc_interrupted(void **state)
+{
+	(void)state;
+	struct rap_core *c;
+	assert_int_equal(rap_core_new(&c), 0);
+	rap_core_set_policy(c, RAP_CORE_POLICY_ALL);
+	rap_io_set_dbg_output(rap_core_io(c), -1);
+	assert_true(rap_core_open(c, "dbg://" RAP_TEST_SPIN, RAP_PERM_RW) >= 3);
+	pid_t pid = core_pid(c);
+	struct dc_thread t = { .c = c };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, dc_main, &t), 0);
+	/* interrupt until the dc returns (bounded): the first may come before it runs */
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	bool joined = false;
+	for (int i = 0; i < 1000 && !joined; i++) {
+		nanosleep(&ts, NULL);
+		rap_core_interrupt(c);
+		joined = pthread_tryjoin_np(th, NULL) == 0;
+	}
+	assert_true(joined);
+	assert_non_null(strstr(t.r.err, "INFO: interrupted at 0x"));
+	run_free(&t.r);
+	assert_int_equal(kill(pid, 0), 0);
+	struct run r = run(c, "dr rip");
+	assert_memory_equal(r.out, "0x00401", 7); /* in the program's loop */
+	run_free(&r);
+	rap_core_free(c);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+}
+
 /* Debugger commands need the write level and a dbg:// file; their help needs neither. */
 static void test_policy(void **state)
 {
@@ -419,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_addresses_and_reads),
 		cmocka_unit_test(test_pd_at_pc),
 		cmocka_unit_test(test_dso_over_call),
+		cmocka_unit_test(test_dc_interrupted),
 		cmocka_unit_test(test_policy),
 	};
 	return cmocka_run_group_tests_name("dbg_core", tests, NULL, NULL);
