@@ -167,7 +167,7 @@ static void *session_main(void *arg)
 		struct rap_core_gdb_opts o = {
 			.prog_fd = prog,
 			.argv = argv,
-			.out_fd = -1,
+			.out_fd = g->cfg.out_fd,
 			.stop_fd = g->stop_fd,
 			.log = g->log,
 			.peer = s->peer,

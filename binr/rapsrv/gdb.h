@@ -17,6 +17,7 @@ struct rapsrv_gdb_config {
 	const char *const *networks;   /* --allow-from CIDRs (borrowed), nnetworks of them */
 	size_t nnetworks;
 	size_t max_sessions;           /* gdb sessions at once */
+	int out_fd;                    /* the programs' output (borrowed), -1: discarded */
 	/* One log line (level as syslog's); peer may be NULL. */
 	void (*log)(int level, const char *peer, const char *msg);
 };

@@ -66,6 +66,8 @@ struct config {
 	size_t nnetworks;
 	size_t max_sessions;
 	size_t max_files;
+	size_t max_procs, max_procs_total; /* dbg:// processes: per session, in all */
+	const char *dbg_output;            /* --dbg-output FILE; NULL: rapsrv's stderr */
 	uint32_t max_message;
 	int workers;              /* -1: the server's default */
 	size_t max_buffered, session_buffered;
@@ -140,6 +142,9 @@ static void usage(FILE *out)
 		"      --allow-from CIDR      accept clients only from these networks (repeatable)\n"
 		"      --max-sessions N       concurrent sessions (default 10000)\n"
 		"      --max-files N          open files per session (default 64)\n"
+		"      --max-processes N      debugged processes (dbg://) per session (default 4)\n"
+		"      --max-processes-total N  debugged processes in all sessions (default 64)\n"
+		"      --dbg-output FILE      append debugged programs' output to FILE (default: the log, stderr)\n"
 		"      --max-message SIZE     largest WRITE/CMD payload (default 1M)\n"
 		"      --workers N            long commands running at once, off the event loop (default: CPUs, 2-4)\n"
 		"      --max-buffered SIZE    replies queued for all clients, output under way included (default 256M)\n"
@@ -306,7 +311,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		OPT_CMD = 256, OPT_ALLOW_SHELL, OPT_ALLOW_SCHEME, OPT_ALLOW_FROM, OPT_MAX_SESSIONS,
 		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
 		OPT_KEY, OPT_CLIENT_CA, OPT_WORKERS, OPT_MAX_BUFFERED, OPT_SESSION_BUFFERED, OPT_SYNC,
-		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES, OPT_GDB, OPT_GDB_PROGRAM,
+		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES, OPT_MAX_PROCS, OPT_MAX_PROCS_TOTAL, OPT_DBG_OUTPUT,
+		OPT_GDB, OPT_GDB_PROGRAM,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -323,6 +329,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{ "allow-from", required_argument, NULL, OPT_ALLOW_FROM },
 		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 		{ "max-files", required_argument, NULL, OPT_MAX_FILES },
+		{ "max-processes", required_argument, NULL, OPT_MAX_PROCS },
+		{ "max-processes-total", required_argument, NULL, OPT_MAX_PROCS_TOTAL },
+		{ "dbg-output", required_argument, NULL, OPT_DBG_OUTPUT },
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "max-buffered", required_argument, NULL, OPT_MAX_BUFFERED },
@@ -406,6 +415,18 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 				return EX_USAGE;
 			}
 			*(c == OPT_MAX_FILES ? &cfg->max_files : &cfg->max_sessions) = (size_t)v;
+			break;
+		case OPT_MAX_PROCS:
+		case OPT_MAX_PROCS_TOTAL:
+			if (parse_count(optarg, 100000, &v) < 0 || v == 0) {
+				fprintf(stderr, "rapsrv: %s takes a positive number, not '%s'\n",
+					c == OPT_MAX_PROCS ? "--max-processes" : "--max-processes-total", optarg);
+				return EX_USAGE;
+			}
+			*(c == OPT_MAX_PROCS ? &cfg->max_procs : &cfg->max_procs_total) = (size_t)v;
+			break;
+		case OPT_DBG_OUTPUT:
+			cfg->dbg_output = optarg;
 			break;
 		case OPT_MAX_MESSAGE:
 			if (parse_count(optarg, 1ULL << 30, &v) < 0 || v < RAP_PACKET_MAX) {
@@ -555,6 +576,7 @@ struct daemon {
 	 * open in all sessions (which keeps descriptors for accept). */
 	struct rap_io *root_holder;
 	size_t max_files; /* per session: --max-files, at most half of what all may open */
+	int dbg_out_fd;   /* where debugged programs write: --dbg-output's file or stderr */
 	bool stopping;
 	struct rapsrv_gdb *gdb; /* --gdb */
 };
@@ -590,6 +612,9 @@ static int session_open(void *user, const char *peer, void **ctx)
 	rap_io_set_sync(io, d->cfg->sync);
 	/* --max-files counts every open of the session: OPEN packets and "o F" alike. */
 	rap_io_set_max_files(io, d->max_files);
+	/* dbg:// (when --allow-scheme lists it): the session's processes, their output. */
+	rap_io_set_max_processes(io, d->cfg->max_procs);
+	rap_io_set_dbg_output(io, d->dbg_out_fd);
 	rap_core_set_policy(core, d->cfg->cmd_policy);
 	rap_core_set_allow_shell(core, d->cfg->allow_shell);
 	rap_core_set_allow_devices(core, d->cfg->allow_devices);
@@ -896,6 +921,8 @@ int main(int argc, char **argv)
 		.allowed_plugins = "file",
 		.max_sessions = 10000,
 		.max_files = 64,
+		.max_procs = 4,
+		.max_procs_total = 64,
 		.max_message = 1u << 20,
 		.workers = -1,
 		.max_buffered = (size_t)256 << 20,
@@ -921,7 +948,7 @@ int main(int argc, char **argv)
 		return rc;
 	signal(SIGPIPE, SIG_IGN);
 
-	struct daemon d = { .cfg = &cfg };
+	struct daemon d = { .cfg = &cfg, .dbg_out_fd = 2 };
 	/* Certificates first: a bad one is a configuration error before anything listens. So
 	 * is asking a build without TLS for it, which no certificate would fix. */
 	if (!rap_tls_available() && tls_configured(&cfg)) {
@@ -990,6 +1017,19 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
+	if (cfg.dbg_output) {
+		/* Opened before the sandbox: the file may lie outside --root. Never a terminal's
+		 * controlling one, never followed into a FIFO that would block. */
+		d.dbg_out_fd = open(cfg.dbg_output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+		struct stat ost;
+		if (d.dbg_out_fd < 0 || fstat(d.dbg_out_fd, &ost) < 0 || !S_ISREG(ost.st_mode)) {
+			log_line(LOG_ERR, NULL, "--dbg-output %s: %s", cfg.dbg_output,
+				 d.dbg_out_fd < 0 ? strerror(errno) : "not a regular file");
+			status = EX_CONFIG;
+			goto done;
+		}
+	}
+	rap_io_set_max_processes_total(cfg.max_procs_total);
 	if (cfg.check_only) {
 		printf("rapsrv: configuration OK\n");
 		goto done;
@@ -1002,6 +1042,8 @@ int main(int argc, char **argv)
 	status = serve(&d);
 done:
 	rap_io_free(d.root_holder);
+	if (d.dbg_out_fd > 2)
+		close(d.dbg_out_fd);
 	for (size_t i = 0; i <= MAX_LISTEN; i++)
 		rap_tls_config_free(d.tls[i]);
 	return status;
@@ -1234,6 +1276,7 @@ static int serve(struct daemon *d)
 			.networks = cfg->networks,
 			.nnetworks = cfg->nnetworks,
 			.max_sessions = cfg->max_sessions < 64 ? cfg->max_sessions : 64,
+			.out_fd = d->dbg_out_fd,
 			.log = gdb_log,
 		};
 		size_t n = ngdb;

@@ -48,8 +48,9 @@ struct rap__dbg_arch {
 struct rap__dbg_arch *rap__dbg_arch_host_table(void);
 /* The host's table with its target_xml written (once, thread-safe; dbg_xml.c), or NULL. */
 const struct rap__dbg_arch *rap__dbg_arch_host(void);
-/* Writes arch's gdb target description from its table. Heap string or NULL (no memory). */
-char *rap__dbg_target_xml(const struct rap__dbg_arch *arch);
+/* Writes arch's gdb target description from its table into buf (cap bytes, NUL-terminated).
+ * Errors: RAP_ENOSPC (it does not fit). */
+int rap__dbg_target_xml_into(const struct rap__dbg_arch *arch, char *buf, size_t cap);
 
 /* /proc/PID/maps text to entries (dbg_maps.c). text is NUL-terminated. *out heap.
  * Malformed lines fail with RAP_EPROTO. */

@@ -230,7 +230,7 @@ static void test_memory(void **state)
 {
 	(void)state;
 	struct rap_dbg *d = start_hello();
-	uint8_t b[8];
+	uint8_t b[8] = {0};
 	assert_int_equal(rap_dbg_read(d, DEBUGGEE_COUNTER, b, 4), 4);
 	assert_memory_equal(b, "\x34\x12\x00\x00", 4);
 	assert_int_equal(rap_dbg_write(d, DEBUGGEE_COUNTER, "\x99", 1), 1);
@@ -682,6 +682,50 @@ static void test_plugin_policy(void **state)
 	rap_io_free(io);
 }
 
+/* Every allocation of an open and a session failing in turn: each failure is clean (an
+ * error, no leak, no process left behind), and the walk ends with one that succeeds. */
+static void test_alloc_failures(void **state)
+{
+	(void)state;
+	struct rap_io *io;
+	assert_int_equal(rap_io_new(&io), 0);
+	rap_io_set_dbg_output(io, -1);
+	bool done = false;
+	for (long n = 0; n < 200 && !done; n++) {
+		rap__alloc_fail_nth(n);
+		int fd = rap_io_open(io, "dbg://" RAP_TEST_DEBUGGEE, RAP_PERM_R);
+		struct rap_dbg *d = fd >= 0 ? rap_io_dbg(io, fd) : NULL;
+		uint8_t b[4];
+		ssize_t r = d ? rap_dbg_write(d, DEBUGGEE_COUNTER, "\x01", 1) : 0;
+		if (d)
+			r = rap_dbg_read(d, DEBUGGEE_COUNTER, b, sizeof(b));
+		struct rap_dbg_map *m = NULL;
+		size_t nm = 0;
+		int mrc = d ? rap_dbg_maps(d, &m, &nm) : 0;
+		rap__alloc_fail_nth(-1);
+		done = rap__alloc_failures() == 0;
+		if (fd < 0)
+			assert_true(fd == RAP_ENOMEM);
+		else
+			assert_true(r == 4);
+		if (mrc == 0)
+			rap_dbg_maps_free(m, nm);
+		else
+			assert_int_equal(mrc, RAP_ENOMEM);
+		if (fd >= 0)
+			assert_int_equal(rap_io_close(io, fd), 0);
+	}
+	assert_true(done);
+	rap_io_free(io);
+	/* every process of the walk is gone and reaped */
+	int status;
+	assert_int_equal(waitpid(-1, &status, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	/* and the description never needs memory */
+	char small[16];
+	assert_int_equal(rap__dbg_target_xml_into(rap__dbg_arch_host(), small, sizeof(small)), RAP_ENOSPC);
+}
+
 int main(void)
 {
 	const char *why = rap_dbg_ptrace_denied_reason();
@@ -706,6 +750,7 @@ int main(void)
 		cmocka_unit_test(test_other_threads),
 		cmocka_unit_test(test_plugin),
 		cmocka_unit_test(test_plugin_policy),
+		cmocka_unit_test(test_alloc_failures),
 	};
 	return cmocka_run_group_tests_name("dbg", tests, NULL, NULL);
 }

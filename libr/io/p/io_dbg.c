@@ -115,9 +115,14 @@ static int dbg_open(struct rap_io_desc *d, const char *uri, int perm)
 		rap__io_proc_give(io);
 		rap__free(s);
 		const char *why = rap_dbg_ptrace_denied_reason();
-		if (rc == -EPERM)
-			rap_io_set_error(io, why ? why : "ptrace is not permitted here (no CAP_SYS_PTRACE, or a "
-			                                 "seccomp policy or container forbids it)");
+		if (rc == -EPERM && why)
+			rap_io_set_error(io, why);
+		else if (rc == -EPERM && pid > 0)
+			rap_io_set_error(io, "not permitted to trace that process (another user's, traced already, "
+			                     "or ptrace is restricted here: kernel.yama.ptrace_scope, CAP_SYS_PTRACE)");
+		else if (rc == -EPERM)
+			rap_io_set_error(io, "ptrace is not permitted here (no CAP_SYS_PTRACE, or a seccomp policy "
+			                     "or container forbids it)");
 		return rc;
 	}
 	s->io = io;
