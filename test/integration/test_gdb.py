@@ -35,6 +35,9 @@ SPIN_C = b"""volatile unsigned long spins;
 int main(void) { for (;;) spins++; }
 """
 
+CRASH_C = b"""int main(void) { *(volatile int *)0 = 1; return 0; }
+"""
+
 
 def ptrace_denied():
     """Why this machine does not let us trace a child, or None. A child asks to be traced
@@ -219,9 +222,12 @@ class GdbBase(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="rap-gdb-")
         cls.hello = os.path.join(cls.tmp, "hello")
         cls.spin = os.path.join(cls.tmp, "spin")
-        with open(os.path.join(cls.tmp, "spin.c"), "wb") as f:
-            f.write(SPIN_C)
-        for src, exe in ((HELLO_C, cls.hello), (os.path.join(cls.tmp, "spin.c"), cls.spin)):
+        cls.crash = os.path.join(cls.tmp, "crash")
+        for name, text in (("spin.c", SPIN_C), ("crash.c", CRASH_C)):
+            with open(os.path.join(cls.tmp, name), "wb") as f:
+                f.write(text)
+        for src, exe in ((HELLO_C, cls.hello), (os.path.join(cls.tmp, "spin.c"), cls.spin),
+                         (os.path.join(cls.tmp, "crash.c"), cls.crash)):
             subprocess.run([CC, "-O0", "-no-pie", "-g", "-o", exe, src], check=True, timeout=DEADLINE * 3)
 
     @classmethod
@@ -337,11 +343,11 @@ class RapcliGdbTest(GdbBase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = Served([raplib.RAPCLI, "-c", "=g& 0 %s" % cls.hello, "-c", "=g& 0 %s" % cls.spin],
-                            rb"listening on gdb://127\.0\.0\.1:(\d+)")
-        ports = cls.server.wait_for(rb"listening on gdb://127\.0\.0\.1:(\d+)", count=2)
-        cls.hello_port, cls.spin_port = int(ports[0]), int(ports[1])
-        cls.server.wait_for(rb"rapcli: 2 servers running in the background", stream="err")
+        cls.server = Served([raplib.RAPCLI, "-c", "=g& 0 %s" % cls.hello, "-c", "=g& 0 %s" % cls.spin,
+                             "-c", "=g& 0 %s" % cls.crash], rb"listening on gdb://127\.0\.0\.1:(\d+)")
+        ports = cls.server.wait_for(rb"listening on gdb://127\.0\.0\.1:(\d+)", count=3)
+        cls.hello_port, cls.spin_port, cls.crash_port = (int(p) for p in ports)
+        cls.server.wait_for(rb"rapcli: 3 servers running in the background", stream="err")
 
     @classmethod
     def tearDownClass(cls):
@@ -359,6 +365,21 @@ class RapcliGdbTest(GdbBase):
 
     def test_malformed(self):
         self.check_malformed(self.hello_port)
+
+    def test_signals(self):
+        # A crash stops with its signal (T0b); delivered, it kills the program (X0b).
+        out = run_gdb(self.crash_port, self.crash, ["continue", "continue"])
+        self.assertIn("Program received signal SIGSEGV, Segmentation fault.", out)
+        self.assertIn("Program terminated with signal SIGSEGV, Segmentation fault.", out)
+        self.no_debuggee_left(self.crash)
+        c = Rsp(self.crash_port)
+        try:
+            self.assertRegex(c.request(b"c"), rb"^T0b[0-9a-f]{2}:[0-9a-f]{16};thread:[0-9a-f]+;$")
+            self.assertEqual(c.request(b"C0b"), b"X0b")
+            self.assertEqual(c.request(b"g"), b"E03")  # gone
+        finally:
+            c.close()
+        self.no_debuggee_left(self.crash)
 
     def test_ipv6(self):
         c = Rsp(self.hello_port, host="::1")

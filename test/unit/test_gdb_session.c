@@ -620,6 +620,7 @@ static void test_kill_and_detach(void **state)
 	assert_int_equal(x->last_rc, RAP__GDB_CLOSE);
 	assert_true(x->f.exited);
 	assert_int_equal(x->f.last.signo, SIGKILL);
+	assert_reply(x, "?", "X09"); /* died of SIGKILL */
 	/* bytes after the kill are the caller's: they are not consumed */
 	x->out.len = 0;
 	size_t used;
