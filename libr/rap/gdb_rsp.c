@@ -286,14 +286,16 @@ ssize_t rap_gdb_encode(const uint8_t *payload, size_t len, bool rle, uint8_t *ou
 {
 	if ((!payload && len) || (!out && cap))
 		return RAP_EINVAL;
-	size_t o = 0;
+	if (cap == 0)
+		return RAP_ENOSPC;
+	out[0] = '$';
+	size_t o = 1;
 #define EMIT(b)                               \
 	do {                                  \
 		if (o >= cap)                 \
 			return RAP_ENOSPC;    \
 		out[o++] = (uint8_t)(b);      \
 	} while (0)
-	EMIT('$');
 	for (size_t i = 0; i < len;) {
 		uint8_t b = payload[i];
 		if (needs_escape(b)) {
