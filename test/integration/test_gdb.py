@@ -408,6 +408,15 @@ class RapcliPromptTest(GdbBase):
             self.assertEqual(r.returncode, 1, (cmd, r.stderr))
             self.assertIn(why, r.stderr, cmd)
 
+    def test_listed_and_stopped(self):
+        r = raplib.run_rapcli(["-c", "=g& 0 %s" % self.hello, "-c", "=", "-c", "=g-", "-c", "=", "-c", "q"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        port = int(re.search(rb"listening on gdb://127\.0\.0\.1:(\d+)", r.stdout).group(1))
+        listed = b"gdb server on 127.0.0.1:%d, [::1]:%d (background, debugging %s)" % (port, port,
+                                                                                      self.hello.encode())
+        self.assertEqual(r.stdout.count(listed), 1, r.stdout)
+        self.assertIn(b"(gdb) target remote 127.0.0.1:%d" % port, r.stdout)
+
     def test_foreground_sigint(self):
         srv = Served([raplib.RAPCLI, "-c", "=g 0 %s" % self.hello], rb"listening on gdb://127\.0\.0\.1:(\d+)")
         try:
