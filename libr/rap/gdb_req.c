@@ -262,9 +262,42 @@ static void parse_q(struct cur *c, struct rap_gdb_req *r)
 	}
 }
 
+/* vRun;hex[;hex]...: every field even-length hex (the file may be empty). */
+static void parse_run(struct cur *c, struct rap_gdb_req *r)
+{
+	const char *start = c->p;
+	unsigned n = 0;
+	for (;;) {
+		const char *f = c->p;
+		while (c->p < c->end && hexval(*c->p) >= 0)
+			c->p++;
+		if ((c->p - f) % 2) {
+			malformed(r, "odd number of hex digits");
+			return;
+		}
+		if (++n > RAP_GDB_RUN_ARGS_MAX) {
+			malformed(r, "too many arguments");
+			return;
+		}
+		if (at_end(c))
+			break;
+		if (!eat(c, ';')) {
+			malformed(r, "expected hex fields separated by ';'");
+			return;
+		}
+	}
+	r->kind = RAP_GDB_REQ_RUN;
+	r->data = (const uint8_t *)start;
+	r->len = (uint64_t)(c->end - start);
+	r->nargs = n;
+}
+
 static void parse_v(struct cur *c, struct rap_gdb_req *r)
 {
-	if (is(c, "vCont?")) {
+	if (has_prefix(c, "vRun;")) {
+		c->p += 5;
+		parse_run(c, r);
+	} else if (is(c, "vCont?")) {
 		r->kind = RAP_GDB_REQ_VCONT_QUERY;
 	} else if (has_prefix(c, "vCont;")) {
 		c->p += 5;
@@ -409,6 +442,10 @@ int rap_gdb_req_parse(uint8_t *pkt, size_t len, uint64_t maxmem, struct rap_gdb_
 		break;
 	case 'v':
 		parse_v(&c, req);
+		break;
+	case '!':
+		if (len == 1)
+			req->kind = RAP_GDB_REQ_EXTENDED;
 		break;
 	default:
 		break;

@@ -67,12 +67,39 @@ static void test_simple(void **state)
 	expect_kind("Hc-1", RAP_GDB_REQ_SET_THREAD);
 	expect_kind("Hgp1.-1", RAP_GDB_REQ_SET_THREAD);
 	expect_kind("T3039", RAP_GDB_REQ_THREAD_ALIVE);
+	expect_kind("!", RAP_GDB_REQ_EXTENDED);
+}
+
+static void test_run(void **state)
+{
+	(void)state;
+	struct rap_gdb_req r = parse("vRun;");
+	assert_int_equal(r.kind, RAP_GDB_REQ_RUN);
+	assert_int_equal(r.nargs, 1);
+	assert_int_equal(r.len, 0);
+	r = parse("vRun;68656c6c6f;6131;");
+	assert_int_equal(r.kind, RAP_GDB_REQ_RUN);
+	assert_int_equal(r.nargs, 3);
+	assert_int_equal(r.len, 16);
+	assert_memory_equal(r.data, "68656c6c6f;6131;", 16);
+	char many[8 + 3 * 70];
+	strcpy(many, "vRun;");
+	for (int i = 0; i < 63; i++)
+		strcat(many, "61;");
+	strcat(many, "61");
+	assert_int_equal(parse(many).kind, RAP_GDB_REQ_RUN);
+	strcat(many, ";61");
+	assert_int_equal(parse(many).kind, RAP_GDB_REQ_MALFORMED);
+	const char *bad[] = { "vRun;6", "vRun;6g", "vRun;61;6", "vRun;61 ", "vRun;61;;zz" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		expect_kind(bad[i], RAP_GDB_REQ_MALFORMED);
+	expect_kind("vRun", RAP_GDB_REQ_UNKNOWN);
 }
 
 static void test_unknown(void **state)
 {
 	(void)state;
-	const char *unknown[] = { "", "!", "qTStatus", "qOffsets", "qSymbol::", "vRun;2f62696e", "vFile:open:",
+	const char *unknown[] = { "", "!!", "qTStatus", "qOffsets", "qSymbol::", "vAttach;1", "vFile:open:",
 				  "qXfer:auxv:read::0,100", "QNonStop:1", "gg", "??", "kk", "vCtrlC", "qSupportedX",
 				  "vContX", "qL1200000000000000000", "bc", "i", "A", "R00", "qCx" };
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(*unknown); i++)
@@ -264,6 +291,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple),
+		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_supported),
 		cmocka_unit_test(test_registers),

@@ -28,6 +28,8 @@ extern "C" {
  * PacketSize in its qSupported reply). */
 #define RAP_GDB_PACKET_DEFAULT 16384u
 #define RAP_GDB_PACKET_LIMIT (1u << 20)
+/* Fields of a vRun request (the program and its arguments) at most. */
+#define RAP_GDB_RUN_ARGS_MAX 64
 
 /* ---- framing: decoder -------------------------------------------------------------------- */
 
@@ -120,6 +122,10 @@ enum rap_gdb_req_kind {
 	RAP_GDB_REQ_MUST_REPLY_EMPTY, /* vMustReplyEmpty */
 	RAP_GDB_REQ_SET_THREAD,     /* H op thread (Hg0, Hc-1, ...): OK */
 	RAP_GDB_REQ_THREAD_ALIVE,   /* T thread: OK while the process lives */
+	RAP_GDB_REQ_EXTENDED,       /* !: extended mode (the server may run programs) */
+	RAP_GDB_REQ_RUN,            /* vRun;file-hex[;arg-hex]...: data, len (the hex fields, each
+				     * checked: even length, hex digits), nargs (fields, file
+				     * included: at least 1) */
 };
 
 /* A parsed packet. Pointers borrow from the packet given to rap_gdb_req_parse, except data
@@ -137,6 +143,7 @@ struct rap_gdb_req {
 	const uint8_t *data; /* G, P, M, X: bytes to write; len of them */
 	const char *annex;   /* qXfer: NUL-terminated, borrowed from the packet */
 	bool multiprocess;   /* qSupported: gdb offered multiprocess+ */
+	unsigned nargs;      /* vRun: fields, at most RAP_GDB_RUN_ARGS_MAX */
 };
 
 /* Parses pkt[0..len), a packet as the decoder yields it (NUL after it; the buffer is
