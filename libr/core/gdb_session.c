@@ -24,7 +24,9 @@
 
 struct rap__gdb_session {
 	const struct rap__gdb_target_ops *ops;
-	void *t;
+	void *t;               /* NULL: no program (extended mode, before vRun) */
+	struct rap__gdb_launcher launcher; /* launch NULL: no extended mode */
+	bool extended;         /* gdb sent '!' */
 	struct rap_gdb_decoder *dec;
 	size_t packet_max;
 	bool noack;
@@ -44,7 +46,7 @@ int rap__gdb_session_new(const struct rap__gdb_target_ops *ops, void *t, size_t 
 	if (!out)
 		return RAP_EINVAL;
 	*out = NULL;
-	if (!ops || !t || packet_max < 256 || packet_max > RAP_GDB_PACKET_LIMIT)
+	if (!ops || packet_max < 256 || packet_max > RAP_GDB_PACKET_LIMIT)
 		return RAP_EINVAL;
 	struct rap__gdb_session *s = rap__calloc(1, sizeof(*s));
 	if (!s)
@@ -72,6 +74,18 @@ void rap__gdb_session_free(struct rap__gdb_session *s)
 	rap__buf_free(&s->last);
 	rap__free(s->scratch);
 	rap__free(s);
+}
+
+void rap__gdb_session_set_launcher(struct rap__gdb_session *s, const struct rap__gdb_launcher *l)
+{
+	memset(&s->launcher, 0, sizeof(s->launcher));
+	if (l)
+		s->launcher = *l;
+}
+
+void *rap__gdb_session_target(const struct rap__gdb_session *s)
+{
+	return s->t;
 }
 
 bool rap__gdb_session_running(const struct rap__gdb_session *s)
@@ -345,10 +359,93 @@ static int request_resume(struct rap__gdb_session *s, const struct rap_gdb_req *
 	return RAP__GDB_RESUME;
 }
 
+/* vRun: the fields are hex (checked by the parser): decoded into argv, the old program
+ * released, the new one launched; its first stop answers. */
+static int answer_run(struct rap__gdb_session *s, const struct rap_gdb_req *r, struct rap__buf *out)
+{
+	if (!s->launcher.launch)
+		return send_str(s, out, "");
+	char *argv[RAP_GDB_RUN_ARGS_MAX + 1] = { NULL };
+	const char *p = (const char *)r->data, *end = p + r->len;
+	int rc = 0;
+	for (unsigned i = 0; i < r->nargs && rc == 0; i++) {
+		const char *e = memchr(p, ';', (size_t)(end - p));
+		if (!e)
+			e = end;
+		size_t n = (size_t)(e - p) / 2;
+		argv[i] = rap__malloc(n + 1);
+		if (!argv[i] || rap_gdb_hex_decode(p, n, (uint8_t *)argv[i]) < 0)
+			rc = argv[i] ? RAP_EPROTO : RAP_ENOMEM;
+		else if (memchr(argv[i], '\0', n))
+			rc = RAP_EPROTO; /* no NUL inside a C string */
+		else
+			argv[i][n] = '\0';
+		p = e + 1;
+	}
+	if (rc == 0) {
+		if (s->t)
+			s->launcher.release(s->launcher.user, s->t);
+		s->t = NULL;
+		void *t = NULL;
+		rc = s->launcher.launch(s->launcher.user, (const char *const *)argv, &t);
+		if (rc == 0)
+			s->t = t;
+	}
+	for (unsigned i = 0; i < r->nargs; i++)
+		rap__free(argv[i]);
+	if (rc == RAP_ENOMEM)
+		return rc;
+	if (rc < 0)
+		return send_str(s, out, rc == RAP_EPROTO ? ERR_MALFORMED : rc == RAP_EDENIED ? "E13" : "E02");
+	struct rap_dbg_stop st;
+	s->ops->last_stop(s->t, &st);
+	return send_stop(s, &st, out);
+}
+
+/* Requests while there is no program (extended mode before vRun, or after a failed one). */
+static int answer_no_program(struct rap__gdb_session *s, struct rap_gdb_req *r, struct rap__buf *out)
+{
+	switch (r->kind) {
+	case RAP_GDB_REQ_HALT_REASON:
+		return send_str(s, out, "W00");
+	case RAP_GDB_REQ_THREAD_FIRST:
+	case RAP_GDB_REQ_THREAD_NEXT:
+		return send_str(s, out, "l");
+	case RAP_GDB_REQ_ATTACHED:
+		return send_str(s, out, "0");
+	case RAP_GDB_REQ_SET_THREAD:
+	case RAP_GDB_REQ_KILL:
+		return send_str(s, out, "OK");
+	case RAP_GDB_REQ_DETACH: {
+		int rc = send_str(s, out, "OK");
+		return rc < 0 ? rc : RAP__GDB_CLOSE;
+	}
+	case RAP_GDB_REQ_UNKNOWN:
+	case RAP_GDB_REQ_MUST_REPLY_EMPTY:
+		return send_str(s, out, "");
+	default:
+		return send_str(s, out, ERR_GONE);
+	}
+}
+
 static int answer(struct rap__gdb_session *s, struct rap_gdb_req *r, struct rap__buf *out)
 {
 	char text[160];
-	bool gone = s->ops->exited(s->t);
+	switch (r->kind) {
+	case RAP_GDB_REQ_EXTENDED:
+		if (!s->launcher.launch)
+			return send_str(s, out, "");
+		s->extended = true;
+		return send_str(s, out, "OK");
+	case RAP_GDB_REQ_RUN:
+		return answer_run(s, r, out);
+	default:
+		break;
+	}
+	if (!s->t && r->kind != RAP_GDB_REQ_SUPPORTED && r->kind != RAP_GDB_REQ_NOACK &&
+	    r->kind != RAP_GDB_REQ_MALFORMED && r->kind != RAP_GDB_REQ_VCONT_QUERY)
+		return answer_no_program(s, r, out);
+	bool gone = s->t && s->ops->exited(s->t);
 	switch (r->kind) {
 	case RAP_GDB_REQ_MALFORMED:
 		return send_str(s, out, ERR_MALFORMED);
@@ -390,8 +487,11 @@ static int answer(struct rap__gdb_session *s, struct rap_gdb_req *r, struct rap_
 		 * owner frees the target, which kills and reaps it). */
 		if (!gone)
 			s->ops->kill(s->t, SIGKILL);
-		/* vKill and D expect OK; k expects nothing, and an OK does no harm. */
+		/* vKill and D expect OK; k expects nothing, and an OK does no harm. In
+		 * extended mode a kill keeps the connection: gdb may run the program again. */
 		int rc = send_str(s, out, "OK");
+		if (rc == 0 && s->extended && r->kind == RAP_GDB_REQ_KILL)
+			return 0;
 		return rc < 0 ? rc : RAP__GDB_CLOSE;
 	}
 	case RAP_GDB_REQ_CONTINUE:

@@ -40,6 +40,16 @@ struct rap__gdb_target_ops {
 	void (*last_stop)(void *t, struct rap_dbg_stop *stop);
 };
 
+/* Starts programs for extended mode (gdb's '!' and vRun): launch starts argv (argv[0] the
+ * file gdb named, "" for the default one) and gives its target in *t, or fails with an
+ * error (the old target was released before); release ends a target (kills the program).
+ * user is passed to both. */
+struct rap__gdb_launcher {
+	int (*launch)(void *user, const char *const *argv, void **t);
+	void (*release)(void *user, void *t);
+	void *user;
+};
+
 /* rap/dbg.h's functions as such a table (gdb_target.c); t is a struct rap_dbg. */
 extern const struct rap__gdb_target_ops rap__gdb_dbg_ops;
 
@@ -59,10 +69,18 @@ int rap__gdb_signal_to_host(int g);
 struct rap__gdb_session;
 
 /* A session on target t (borrowed; ops static) accepting packets of up to packet_max bytes
- * (advertised as PacketSize). *out owned by the caller (rap__gdb_session_free). Errors:
- * RAP_EINVAL, RAP_ENOMEM. */
+ * (advertised as PacketSize). t may be NULL (no program yet) only with a launcher, set
+ * next. *out owned by the caller (rap__gdb_session_free). Errors: RAP_EINVAL, RAP_ENOMEM. */
 int rap__gdb_session_new(const struct rap__gdb_target_ops *ops, void *t, size_t packet_max,
 			 struct rap__gdb_session **out);
+
+/* Allows extended mode: vRun starts programs through l (copied; NULL: none, the default).
+ * The session's targets then belong to the launcher: each is released when vRun replaces
+ * it; the last one is the caller's (rap__gdb_session_target). */
+void rap__gdb_session_set_launcher(struct rap__gdb_session *s, const struct rap__gdb_launcher *l);
+
+/* The current target (NULL: none). */
+void *rap__gdb_session_target(const struct rap__gdb_session *s);
 void rap__gdb_session_free(struct rap__gdb_session *s);
 
 /* Consumes in[0..len) up to the end of the request that needs the caller (*consumed says

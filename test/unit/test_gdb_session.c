@@ -651,7 +651,6 @@ static void test_new_errors(void **state)
 	assert_int_equal(rap__gdb_session_new(&fake_ops, &f, 255, &s), RAP_EINVAL);
 	assert_null(s);
 	assert_int_equal(rap__gdb_session_new(NULL, &f, PKT, &s), RAP_EINVAL);
-	assert_int_equal(rap__gdb_session_new(&fake_ops, NULL, PKT, &s), RAP_EINVAL);
 	assert_int_equal(rap__gdb_session_new(&fake_ops, &f, RAP_GDB_PACKET_LIMIT + 1, &s), RAP_EINVAL);
 	assert_int_equal(rap__gdb_session_new(&fake_ops, &f, PKT, NULL), RAP_EINVAL);
 	for (long n = 0; n < 8; n++) {
@@ -666,6 +665,119 @@ static void test_new_errors(void **state)
 		assert_null(s);
 	}
 	rap__gdb_session_free(NULL);
+}
+
+/* ---- extended mode ---------------------------------------------------------------------- */
+
+struct launches {
+	int count;
+	char argv0[64];
+	int argc;
+	char arg1[64];
+	int live; /* fakes launched and not released */
+};
+
+static void fake_init(struct fake *f)
+{
+	for (size_t i = 0; i < REGS_SIZE; i++)
+		f->regs[i] = (uint8_t)i;
+	put_pc(f, MEM_BASE);
+	f->last.kind = RAP_DBG_STOP_SIGNAL;
+	f->last.signo = SIGTRAP;
+	f->last.pc = MEM_BASE;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+}
+
+static int l_launch(void *user, const char *const *argv, void **t)
+{
+	struct launches *l = user;
+	l->count++;
+	snprintf(l->argv0, sizeof(l->argv0), "%s", argv[0]);
+	for (l->argc = 0; argv[l->argc]; l->argc++)
+		;
+	snprintf(l->arg1, sizeof(l->arg1), "%s", l->argc > 1 ? argv[1] : "");
+	if (!strcmp(argv[0], "fail"))
+		return -ENOENT;
+	if (!strcmp(argv[0], "denied"))
+		return RAP_EDENIED;
+	struct fake *f = calloc(1, sizeof(*f));
+	if (!f)
+		return RAP_ENOMEM;
+	fake_init(f);
+	l->live++;
+	*t = f;
+	return 0;
+}
+
+static void l_release(void *user, void *t)
+{
+	struct launches *l = user;
+	struct fake *f = t;
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->cond);
+	free(f);
+	l->live--;
+}
+
+static void test_extended(void **state)
+{
+	struct fx *x = *state;
+	/* a session of its own, without a program, with a launcher */
+	rap__gdb_session_free(x->s);
+	assert_int_equal(rap__gdb_session_new(&fake_ops, NULL, PKT, &x->s), 0);
+	struct launches l;
+	memset(&l, 0, sizeof(l));
+	struct rap__gdb_launcher launcher = { l_launch, l_release, &l };
+	rap__gdb_session_set_launcher(x->s, &launcher);
+	assert_null(rap__gdb_session_target(x->s));
+	assert_reply(x, "!", "OK");
+	assert_reply(x, "?", "W00");
+	assert_reply(x, "g", "E03");
+	assert_reply(x, "c", "E03");
+	assert_reply(x, "qfThreadInfo", "l");
+	assert_reply(x, "qC", "E03");
+	assert_reply(x, "vCont?", "vCont;c;C;s;S");
+	assert_reply(x, "vRun;", "T0504:0010000000000000;thread:4d2;");
+	assert_int_equal(l.count, 1);
+	assert_string_equal(l.argv0, "");
+	assert_int_equal(l.argc, 1);
+	assert_non_null(rap__gdb_session_target(x->s));
+	assert_reply(x, "p4", "0010000000000000");
+	/* a kill keeps the connection in extended mode */
+	assert_reply(x, "vKill;4d2", "OK");
+	assert_int_equal(x->last_rc, 0);
+	assert_reply(x, "?", "X09");
+	/* run again, with arguments: the old program is released first */
+	assert_reply(x, "vRun;68656c6c6f;6131", "T0504:0010000000000000;thread:4d2;");
+	assert_string_equal(l.argv0, "hello");
+	assert_int_equal(l.argc, 2);
+	assert_string_equal(l.arg1, "a1");
+	assert_int_equal(l.live, 1);
+	/* failures: no program afterwards */
+	assert_reply(x, "vRun;6661696c", "E02"); /* "fail" */
+	assert_int_equal(l.live, 0);
+	assert_reply(x, "?", "W00");
+	assert_reply(x, "vRun;64656e696564", "E13"); /* "denied" */
+	assert_reply(x, "vRun;6100", "E01");          /* a NUL inside */
+	assert_int_equal(l.count, 4);
+	assert_reply(x, "vRun;zz", "E01");
+	assert_int_equal(l.count, 4);
+	assert_reply(x, "vRun;", "T0504:0010000000000000;thread:4d2;");
+	assert_reply(x, "D", "OK");
+	assert_int_equal(x->last_rc, RAP__GDB_CLOSE);
+	/* the last target is the caller's */
+	l_release(&l, rap__gdb_session_target(x->s));
+	assert_int_equal(l.live, 0);
+}
+
+static void test_no_extended_mode(void **state)
+{
+	struct fx *x = *state;
+	assert_reply(x, "!", "");
+	assert_reply(x, "vRun;", "");
+	assert_reply(x, "vKill;4d2", "OK");
+	assert_int_equal(x->last_rc, RAP__GDB_CLOSE);
 }
 
 static void test_signals(void **state)
@@ -697,6 +809,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_framing_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_and_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extended, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_extended_mode, setup, teardown),
 		cmocka_unit_test(test_new_errors),
 		cmocka_unit_test(test_signals),
 	};
