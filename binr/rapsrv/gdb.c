@@ -157,8 +157,9 @@ static void *session_main(void *arg)
 {
 	struct session *s = arg;
 	struct rapsrv_gdb *g = s->g;
-	int prog = rap_io_open_local(g->cfg.root, g->cfg.program, O_RDONLY);
-	if (prog < 0) {
+	/* Without a program, gdb names one (extended-remote: set remote exec-file, run). */
+	int prog = g->cfg.program ? rap_io_open_local(g->cfg.root, g->cfg.program, O_RDONLY) : -1;
+	if (prog < 0 && g->cfg.program) {
 		char msg[512];
 		snprintf(msg, sizeof(msg), "gdb: cannot open %s: %s", g->cfg.program, rap_strerror(prog));
 		g->cfg.log(LOG_WARN, s->peer, msg);
@@ -166,14 +167,16 @@ static void *session_main(void *arg)
 		const char *argv[] = { g->cfg.program, NULL };
 		struct rap_core_gdb_opts o = {
 			.prog_fd = prog,
-			.argv = argv,
+			.argv = g->cfg.program ? argv : NULL,
+			.io = g->cfg.root,
 			.out_fd = g->cfg.out_fd,
 			.stop_fd = g->stop_fd,
 			.log = g->log,
 			.peer = s->peer,
 		};
 		(void)rap_core_gdb_serve(s->fd, &o); /* it logs why it could not start */
-		close(prog);
+		if (prog >= 0)
+			close(prog);
 	}
 	shutdown(s->fd, SHUT_RDWR);
 	pthread_mutex_lock(&g->lock);

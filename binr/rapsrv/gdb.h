@@ -12,7 +12,8 @@
 struct rapsrv_gdb;
 
 struct rapsrv_gdb_config {
-	const char *program;           /* path beneath the root (borrowed) */
+	const char *program;           /* path beneath the root (borrowed), or NULL: gdb names
+					* the program (extended-remote) */
 	struct rap_io *root;           /* opens the program, confined (borrowed) */
 	const char *const *networks;   /* --allow-from CIDRs (borrowed), nnetworks of them */
 	size_t nnetworks;

@@ -155,8 +155,8 @@ static void usage(FILE *out)
 		"      --tls-cert FILE        certificate chain (PEM) for raps:// listeners\n"
 		"      --tls-key FILE         private key (PEM; default: the --tls-cert file)\n"
 		"      --tls-client-ca FILE   require client certificates from this CA (mutual TLS)\n"
-		"      --gdb [HOST:]PORT      gdbserver: each gdb that connects debugs --gdb-program (needs dbg in --allow-scheme)\n"
-		"      --gdb-program PATH     the program --gdb starts for each connection, beneath the root\n"
+		"      --gdb [HOST:]PORT      gdbserver for programs beneath the root (needs dbg in --allow-scheme)\n"
+		"      --gdb-program PATH     the program --gdb starts for each connection (else gdb runs one)\n"
 		"  -u, --user USER            drop privileges to USER after binding\n"
 		"      --no-sandbox           do not confine rapsrv with Landlock and seccomp\n"
 		"  -t, --check-config         check options and certificates, then exit\n"
@@ -501,10 +501,6 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	}
 	if (optind == argc - 1 && (rc = add_listen(cfg, argv[optind])) != 0)
 		return rc;
-	if (cfg->ngdb && !cfg->gdb_program) {
-		fprintf(stderr, "rapsrv: --gdb needs --gdb-program PATH (the program gdb debugs)\n");
-		return EX_USAGE;
-	}
 	if (cfg->gdb_program && !cfg->ngdb) {
 		fprintf(stderr, "rapsrv: --gdb-program needs --gdb [HOST:]PORT\n");
 		return EX_USAGE;
@@ -1290,7 +1286,8 @@ static int serve(struct daemon *d)
 		for (size_t i = 0; i < n; i++) {
 			bool v6 = strchr(cfg->gdb[i].host, ':') != NULL;
 			log_line(LOG_NOTICE, NULL, "listening on gdb://%s%s%s:%d (debugging %s)", v6 ? "[" : "",
-				 cfg->gdb[i].host, v6 ? "]" : "", ports[i], cfg->gdb_program);
+				 cfg->gdb[i].host, v6 ? "]" : "", ports[i],
+				 cfg->gdb_program ? cfg->gdb_program : "what gdb runs beneath the root");
 		}
 	}
 	log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s)", cfg->root,

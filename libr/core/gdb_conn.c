@@ -9,6 +9,7 @@
  * repeats the interrupt every INTERRUPT_RETRY_MS until the run ends, since the backend
  * forgets an interrupt that arrives before the run began. Nothing else is shared. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -56,6 +57,74 @@ static void logf_conn(const struct conn *c, const char *fmt, ...)
 	fputc('\n', log);
 	fflush(log);
 	va_end(ap);
+}
+
+/* ---- programs: the launcher of extended mode ------------------------------------------- */
+
+static int start_program(struct conn *c, int prog_fd, const char *const *argv, struct rap_dbg **out)
+{
+	struct rap_dbg_start_opts so = { .out_fd = c->o->out_fd, .envp = NULL };
+	int rc = rap_dbg_start(prog_fd, argv, &so, out);
+	if (rc < 0) {
+		const char *why = rc == -EPERM ? rap_dbg_ptrace_denied_reason() : NULL;
+		logf_conn(c, "cannot start %s: %s%s%s", argv[0], rap_strerror(rc), why ? ": " : "", why ? why : "");
+		return rc;
+	}
+	logf_conn(c, "debugging %s (pid %d)", argv[0], (int)rap_dbg_pid(*out));
+	return 0;
+}
+
+/* vRun: "" is the default program (with the default arguments when gdb gives none);
+ * another name is opened through io, or must be the default program's without one. */
+static int launch(void *user, const char *const *argv, void **t)
+{
+	struct conn *c = user;
+	const struct rap_core_gdb_opts *o = c->o;
+	const char *use[RAP_GDB_RUN_ARGS_MAX + 2];
+	size_t n = 0;
+	int fd = -1;
+	bool own = false;
+	if (!argv[0][0] || (!o->io && o->argv && !strcmp(argv[0], o->argv[0]))) {
+		if (o->prog_fd < 0) {
+			logf_conn(c, "run: no default program (name one: set remote exec-file PATH)");
+			return RAP_EINVAL;
+		}
+		fd = o->prog_fd;
+		use[n++] = o->argv[0];
+		for (size_t i = 1; argv[1] ? argv[i] != NULL : o->argv[i] != NULL; i++)
+			use[n++] = argv[1] ? argv[i] : o->argv[i];
+	} else if (o->io) {
+		fd = rap_io_open_local(o->io, argv[0], O_RDONLY);
+		if (fd < 0) {
+			logf_conn(c, "run: %s: %s", argv[0], rap_strerror(fd));
+			return fd;
+		}
+		own = true;
+		for (size_t i = 0; argv[i]; i++)
+			use[n++] = argv[i];
+	} else {
+		logf_conn(c, "run: %s refused: this server debugs %s only", argv[0], o->argv ? o->argv[0] : "nothing");
+		return RAP_EDENIED;
+	}
+	use[n] = NULL;
+	struct rap_dbg *d;
+	int rc = start_program(c, fd, use, &d);
+	if (own)
+		close(fd);
+	if (rc < 0)
+		return rc;
+	c->dbg = d;
+	*t = d;
+	return 0;
+}
+
+static void release(void *user, void *t)
+{
+	struct conn *c = user;
+	logf_conn(c, "pid %d killed", (int)rap_dbg_pid(t));
+	rap_dbg_free(t);
+	if (c->dbg == t)
+		c->dbg = NULL;
 }
 
 static bool stop_fired(int stop_fd)
@@ -241,30 +310,32 @@ static void serve(struct conn *c)
 
 int rap_core_gdb_serve(int fd, const struct rap_core_gdb_opts *o)
 {
-	if (fd < 0 || !o || o->prog_fd < 0 || !o->argv || !o->argv[0])
+	if (fd < 0 || !o || (o->prog_fd < 0 && !o->io) || (o->prog_fd >= 0 && (!o->argv || !o->argv[0])))
 		return RAP_EINVAL;
 	struct conn c = { .fd = fd, .o = o };
 	rap__buf_init(&c.in, IN_MAX);
 	rap__buf_init(&c.out, OUT_MAX);
-	struct rap_dbg_start_opts so = { .out_fd = o->out_fd, .envp = NULL };
-	int rc = rap_dbg_start(o->prog_fd, o->argv, &so, &c.dbg);
-	if (rc < 0) {
-		const char *why = rc == -EPERM ? rap_dbg_ptrace_denied_reason() : NULL;
-		logf_conn(&c, "cannot start %s: %s%s%s", o->argv[0], rap_strerror(rc), why ? ": " : "", why ? why : "");
+	int rc = o->prog_fd >= 0 ? start_program(&c, o->prog_fd, o->argv, &c.dbg) : 0;
+	if (rc < 0)
 		return rc;
-	}
+	if (!c.dbg)
+		logf_conn(&c, "connected; no program until gdb runs one (extended-remote)");
 	rc = rap__gdb_session_new(&rap__gdb_dbg_ops, c.dbg, PACKET_MAX, &c.s);
 	if (rc < 0) {
 		rap_dbg_free(c.dbg);
 		return rc;
 	}
-	logf_conn(&c, "debugging %s (pid %d)", o->argv[0], (int)rap_dbg_pid(c.dbg));
+	struct rap__gdb_launcher l = { launch, release, &c };
+	rap__gdb_session_set_launcher(c.s, &l);
 	if (!stop_fired(o->stop_fd))
 		serve(&c);
 	size_t packets, bad;
 	rap__gdb_session_stats(c.s, &packets, &bad);
-	logf_conn(&c, "session over (%zu requests, %zu bad packets); pid %d killed", packets, bad,
-		  (int)rap_dbg_pid(c.dbg));
+	if (c.dbg)
+		logf_conn(&c, "session over (%zu requests, %zu bad packets); pid %d killed", packets, bad,
+			  (int)rap_dbg_pid(c.dbg));
+	else
+		logf_conn(&c, "session over (%zu requests, %zu bad packets)", packets, bad);
 	rap__gdb_session_free(c.s);
 	rap_dbg_free(c.dbg); /* kills and reaps it */
 	shutdown(fd, SHUT_WR); /* the client sees the end now, whenever the caller closes fd */

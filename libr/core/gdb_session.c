@@ -473,6 +473,8 @@ static int answer(struct rap__gdb_session *s, struct rap_gdb_req *r, struct rap_
 		snprintf(text, sizeof(text), "QC%x", (unsigned)s->ops->pid(s->t));
 		return send_str(s, out, text);
 	case RAP_GDB_REQ_THREAD_FIRST:
+		if (gone) /* no thread left */
+			return send_str(s, out, "l");
 		snprintf(text, sizeof(text), "m%x", (unsigned)s->ops->pid(s->t));
 		return send_str(s, out, text);
 	case RAP_GDB_REQ_THREAD_NEXT:

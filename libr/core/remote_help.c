@@ -141,6 +141,7 @@ static const struct help_line help_srv_gdb[] = {
 	{ NULL, "gdb at a time. In gdb: target remote 127.0.0.1:port. Listens on 127.0.0.1 and", NULL },
 	{ NULL, "::1 only (a gdb can make the program do anything); for other addresses, ssh", NULL },
 	{ NULL, "-L or rapsrv --gdb. The program's output goes to this prompt's error stream.", NULL },
+	{ NULL, "With target extended-remote, gdb's run starts the program again (gdb's args).", NULL },
 	{ NULL, NULL, NULL },
 };
 

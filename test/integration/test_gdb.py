@@ -149,9 +149,10 @@ class Rsp:
         self.sock.close()
 
 
-def run_gdb(port, program, commands):
+def run_gdb(port, program, commands, extended=False):
     """gdb in batch mode: connects, runs commands (each an -ex), prints everything."""
-    args = [GDB, "-nx", "-batch", "-ex", "set confirm off", "-ex", "target remote 127.0.0.1:%d" % port]
+    args = [GDB, "-nx", "-batch", "-ex", "set confirm off",
+            "-ex", "target %s 127.0.0.1:%d" % ("extended-remote" if extended else "remote", port)]
     for c in commands:
         args += ["-ex", c]
     args.append(program)
@@ -381,6 +382,20 @@ class RapcliGdbTest(GdbBase):
             c.close()
         self.no_debuggee_left(self.crash)
 
+    def test_extended_remote(self):
+        # run starts the program again (vRun with the default program), after a kill too
+        out = run_gdb(self.hello_port, self.hello, ["break add", "run", "print counter", "kill", "run",
+                                                     "print b", "delete", "continue"], extended=True)
+        self.assertEqual(out.count("Breakpoint 1, add (a=4660, b=0)"), 2, out)
+        self.assertIn("$1 = 4660", out)
+        self.assertIn("$2 = 0", out)
+        self.assertIn("[Inferior 1 (Remote target) exited normally]", out)
+        self.no_debuggee_left(self.hello)
+        # another program is refused: =g debugs its own only
+        out = run_gdb(self.hello_port, self.hello, ["set remote exec-file %s" % self.spin, "run"], extended=True)
+        self.assertIn('Running "%s" on the remote target failed' % self.spin, out)
+        self.no_debuggee_left(self.hello)
+
     def test_ipv6(self):
         c = Rsp(self.hello_port, host="::1")
         try:
@@ -488,6 +503,37 @@ class RapsrvGdbTest(GdbBase):
             srv.stop()
         self.no_debuggee_left(self.spin)
 
+    def test_extended_remote_chooses_the_program(self):
+        # without --gdb-program, gdb names a program beneath the root and runs it
+        srv = Served([raplib.RAPSRV, "-r", self.tmp, "--allow-scheme", "file,dbg", "--gdb", "0", "127.0.0.1:0"],
+                     rb"listening on gdb://127\.0\.0\.1:(\d+)")
+        try:
+            port = int(srv.ports[0])
+            out = run_gdb(port, self.hello, ["set remote exec-file hello", "break add", "run", "print counter",
+                                             "kill", "run", "print b", "delete", "continue",
+                                             "set remote exec-file ../../../etc/passwd", "run",
+                                             "set remote exec-file missing", "run"], extended=True)
+            self.assertEqual(out.count("Breakpoint 1, add (a=4660, b=0)"), 2, out)
+            self.assertIn("$1 = 4660", out)
+            self.assertIn("[Inferior 1 (Remote target) exited normally]", out)
+            self.assertIn('Running "../../../etc/passwd" on the remote target failed', out)
+            self.assertIn('Running "missing" on the remote target failed', out)
+            srv.wait_for(rb"gdb: 127\.0\.0\.1:\d+ run: \.\./\.\./\.\./etc/passwd: ")
+            # target remote without a program: nothing to debug, and it says so
+            c = Rsp(port)
+            try:
+                self.assertEqual(c.request(b"?"), b"W00")
+                self.assertEqual(c.request(b"g"), b"E03")
+                self.assertEqual(c.request(b"!"), b"OK")
+                self.assertRegex(c.request(b"vRun;" + b"hello".hex().encode()), rb"^T05")
+                self.assertEqual(c.request(b"vKill;1"), b"OK")
+                self.assertEqual(c.request(b"D"), b"OK")
+            finally:
+                c.close()
+        finally:
+            self.assertEqual(srv.stop(), 0)
+        self.no_debuggee_left(self.hello)
+
     def test_allow_from(self):
         srv = self.rapsrv("hello", "--allow-from", "192.0.2.0/24")
         try:
@@ -514,7 +560,6 @@ class RapsrvGdbTest(GdbBase):
     def test_configuration_errors(self):
         for args, code, why in (
                 (["--gdb", "0", "--gdb-program", "hello"], 78, b"needs dbg in --allow-scheme"),
-                (["--allow-scheme", "file,dbg", "--gdb", "0"], 64, b"--gdb needs --gdb-program"),
                 (["--allow-scheme", "file,dbg", "--gdb-program", "hello"], 64, b"--gdb-program needs --gdb"),
                 (["--allow-scheme", "file,dbg", "--gdb", "rap://x:1", "--gdb-program", "hello"], 64,
                  b"cannot parse gdb address"),

@@ -525,6 +525,7 @@ static void test_breakpoint_and_exit(void **state)
 	assert_reply(x, "?", "W07");
 	assert_reply(x, "c", "W07");
 	assert_reply(x, "T4d2", "E03");
+	assert_reply(x, "qfThreadInfo", "l");
 }
 
 static void test_resume_at_address(void **state)

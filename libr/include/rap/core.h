@@ -114,8 +114,12 @@ RAP_API size_t rap_core_background_servers(const struct rap_core *c);
 /* One gdb connection's settings (rap_core_gdb_serve). */
 struct rap_core_gdb_opts {
 	int prog_fd;             /* the program (borrowed): opened with rap_io_open_local, run
-				  * with execveat; the caller closes it after the call */
-	const char *const *argv; /* borrowed, NULL-terminated, argv[0] required */
+				  * with execveat; the caller closes it after the call. -1: none
+				  * until gdb runs one (extended mode, needs io) */
+	const char *const *argv; /* borrowed, NULL-terminated, argv[0] required with prog_fd */
+	struct rap_io *io;       /* borrowed, or NULL: the programs gdb's vRun may name, opened
+				  * through io (its root and rules). NULL: vRun restarts the
+				  * program of prog_fd only (named "" or as argv[0]) */
 	int out_fd;              /* the program's stdout and stderr (borrowed); -1: /dev/null */
 	int stop_fd;             /* -1, or a descriptor that turns readable when the session must
 				  * end (an eventfd the server's owner writes): the program is
@@ -128,7 +132,8 @@ struct rap_core_gdb_opts {
  * stream socket; the caller closes it) until gdb kills, detaches or disconnects, or stop_fd
  * fires: starts the program under the debugger (rap/dbg.h) stopped at its first
  * instruction, answers gdb's requests, and kills the program at the end: nothing outlives
- * the connection. Blocks the calling thread throughout. Returns 0 once the session ended,
+ * the connection. In extended mode (target extended-remote) gdb may run the program again,
+ * or another one through io, and a kill keeps the connection. Blocks the calling thread throughout. Returns 0 once the session ended,
  * or the error that kept it from starting (the program could not be started: -EPERM where
  * ptrace is not permitted, -EACCES, -ENOEXEC, RAP_ENOTSUP without a debugger for this
  * architecture; RAP_EINVAL, RAP_ENOMEM); fd is then left unanswered. */
