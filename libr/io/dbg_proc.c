@@ -165,16 +165,24 @@ static bool has_cap_sys_ptrace(void)
 	return yes;
 }
 
+const char *rap__dbg_denied_reason_for(const char *scope, bool cap_sys_ptrace)
+{
+	if (!scope)
+		return NULL; /* no Yama */
+	int level = atoi(scope);
+	if (level >= 3)
+		return "ptrace is not permitted: kernel.yama.ptrace_scope is 3 (no process may be traced)";
+	if (level == 2 && !cap_sys_ptrace)
+		return "ptrace is not permitted: kernel.yama.ptrace_scope is 2 and this process lacks CAP_SYS_PTRACE";
+	return NULL;
+}
+
 const char *rap_dbg_ptrace_denied_reason(void)
 {
 	char *text;
 	if (read_text("/proc/sys/kernel/yama/ptrace_scope", &text) < 0)
 		return NULL; /* no Yama */
-	int scope = atoi(text);
+	const char *why = rap__dbg_denied_reason_for(text, has_cap_sys_ptrace());
 	rap__free(text);
-	if (scope >= 3)
-		return "ptrace is not permitted: kernel.yama.ptrace_scope is 3 (no process may be traced)";
-	if (scope == 2 && !has_cap_sys_ptrace())
-		return "ptrace is not permitted: kernel.yama.ptrace_scope is 2 and this process lacks CAP_SYS_PTRACE";
-	return NULL;
+	return why;
 }
