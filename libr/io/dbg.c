@@ -902,15 +902,18 @@ static int do_start(struct rap_dbg *d, void *arg)
 	int ep[2], in[2];
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return -errno;
-	/* stdin: an empty pipe whose writer is closed: the program reads end of file (also
-	 * where /dev/null is outside a sandbox). */
-	if (pipe2(in, O_CLOEXEC) < 0) {
-		int e = -errno;
-		close(ep[0]);
-		close(ep[1]);
-		return e;
+	/* stdin: /dev/null; where it cannot be opened (a sandbox without it), an empty pipe
+	 * whose writer is closed, which reads end of file just the same. */
+	in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (in[0] < 0) {
+		if (pipe2(in, O_CLOEXEC) < 0) {
+			int e = -errno;
+			close(ep[0]);
+			close(ep[1]);
+			return e;
+		}
+		close(in[1]);
 	}
-	close(in[1]);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0)

@@ -205,6 +205,16 @@ static void test_start_first_instruction(void **state)
 	rap_dbg_last_stop(d, &st);
 	assert_int_equal(st.kind, RAP_DBG_STOP_SIGNAL);
 	assert_int_equal(st.signo, SIGTRAP);
+	/* stdin /dev/null, stdout and stderr the given descriptor (here /dev/null too), and
+	 * nothing else of ours */
+	char path[64], link[256];
+	snprintf(path, sizeof(path), "/proc/%d/fd/0", (int)pid);
+	ssize_t ln = readlink(path, link, sizeof(link) - 1);
+	assert_true(ln > 0);
+	link[ln] = 0;
+	assert_string_equal(link, "/dev/null");
+	snprintf(path, sizeof(path), "/proc/%d/fd/3", (int)pid);
+	assert_true(readlink(path, link, sizeof(link)) < 0);
 	rap_dbg_free(d);
 	/* a started process dies with its rap_dbg and is reaped */
 	assert_true(gone_within(pid, 2000));

@@ -80,7 +80,7 @@ RAP_API const struct rap_dbg_reg *rap_dbg_arch_role(const struct rap_dbg_arch *a
 
 struct rap_dbg_start_opts {
 	/* The program's stdout and stderr (duplicated in the child; borrowed). -1: /dev/null.
-	 * stdin is always at end of file (an empty pipe: no /dev/null needed in a sandbox). */
+	 * stdin is always /dev/null (or, where that cannot be opened, an empty pipe). */
 	int out_fd;
 	/* The program's environment (borrowed, NULL-terminated). NULL: a minimal one
 	 * (PATH=/usr/bin:/bin and nothing else). */
