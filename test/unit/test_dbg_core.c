@@ -203,21 +203,28 @@ static void test_session(void **state)
 	struct rap_core *c = core_on_hello();
 	pid_t pid = core_pid(c);
 	char line[512];
-	expect_out(c, "db 0x401126", "");
+	snprintf(line, sizeof(line), "db 0x%x", DEBUGGEE_ADD);
+	expect_out(c, line, "");
 	struct run r = run(c, "db");
 	/* the breakpoint list line: radare2's, with the address as the name (no symbols) */
-	snprintf(line, sizeof(line), "0x00401126 - 0x00401127 1 --x sw break enabled valid name=\"0x401126\" module=\"");
+	snprintf(line, sizeof(line), "0x%08x - 0x%08x 1 --x sw break enabled valid name=\"0x%x\" module=\"", DEBUGGEE_ADD,
+		 DEBUGGEE_ADD + 1, DEBUGGEE_ADD);
 	assert_memory_equal(r.out, line, strlen(line));
 	assert_non_null(strstr(r.out, "_dbg_hello\"\n"));
 	run_free(&r);
-	expect_fail(c, "db 0x401126", RAP_EINVAL, "exists already");
+	snprintf(line, sizeof(line), "db 0x%x", DEBUGGEE_ADD);
+	expect_fail(c, line, RAP_EINVAL, "exists already");
 	expect_fail(c, "db 0", -14 /* -EFAULT */, "unmapped");
 	expect_out(c, "dc", "");
-	expect_out(c, "dr rip", "0x00401126\n");
+	/* add: push rbp (1 byte), mov rbp, rsp (3 bytes) */
+	snprintf(line, sizeof(line), "0x%08x\n", DEBUGGEE_ADD);
+	expect_out(c, "dr rip", line);
 	expect_out(c, "ds", "");
-	expect_out(c, "dr rip", "0x00401127\n");
+	snprintf(line, sizeof(line), "0x%08x\n", DEBUGGEE_ADD + 1);
+	expect_out(c, "dr rip", line);
 	expect_out(c, "dso", "");
-	expect_out(c, "dr rip", "0x0040112a\n");
+	snprintf(line, sizeof(line), "0x%08x\n", DEBUGGEE_ADD + 4);
+	expect_out(c, "dr rip", line);
 	/* dm: the program's lines as radare2 prints them, without its flag comments */
 	r = run(c, "dm~dbg_hello");
 	assert_int_equal(r.rc, 0);
@@ -244,7 +251,8 @@ static void test_session(void **state)
 	/* a backtrace through the frame pointers: add's frame, then main's */
 	r = run(c, "dbt");
 	assert_int_equal(r.rc, 0);
-	assert_memory_equal(r.out, "0  0x40112a           sp: 0x", 28);
+	snprintf(line, sizeof(line), "0  0x%-16x sp: 0x", DEBUGGEE_ADD + 4);
+	assert_memory_equal(r.out, line, strlen(line));
 	const char *f1 = strstr(r.out, "\n1  0x");
 	assert_non_null(f1);
 	uint64_t ret = strtoull(f1 + 6, NULL, 16);
@@ -267,10 +275,15 @@ static void test_addresses_and_reads(void **state)
 	/* an unmapped range shows 0xff, as radare2 shows it */
 	expect_out(c, "p8 4 @ 0", "ffffffff\n");
 	expect_out(c, "p8 4 @ 0x404018", "34120000\n");
-	expect_out(c, "dcu 0x401126; dr rip", "0x00401126\n");
+	char line[128], want[64];
+	snprintf(line, sizeof(line), "dcu 0x%x; dr rip", DEBUGGEE_ADD);
+	snprintf(want, sizeof(want), "0x%08x\n", DEBUGGEE_ADD);
+	expect_out(c, line, want);
 	expect_out(c, "?v rdi", "0x1234\n"); /* add(counter, 0) */
-	expect_out(c, "?v rip + 1", "0x401127\n");
-	expect_out(c, "s rip; s", "0x401126\n");
+	snprintf(want, sizeof(want), "0x%x\n", DEBUGGEE_ADD + 1);
+	expect_out(c, "?v rip + 1", want);
+	snprintf(want, sizeof(want), "0x%x\n", DEBUGGEE_ADD);
+	expect_out(c, "s rip; s", want);
 	struct run r = run(c, "pi 1 @ rip");
 	assert_int_equal(r.rc, 0);
 	assert_string_equal(r.out, "push rbp\n");
@@ -280,10 +293,11 @@ static void test_addresses_and_reads(void **state)
 	assert_non_null(strstr(r.out, "- offset -"));
 	run_free(&r);
 	/* =! on a dbg:// file runs the debugger's commands */
-	expect_out(c, "=!dr rip", "0x00401126\n");
+	snprintf(want, sizeof(want), "0x%08x\n", DEBUGGEE_ADD);
+	expect_out(c, "=!dr rip", want);
 	/* dp: the process, as radare2 shows it */
 	r = run(c, "dp");
-	char line[128];
+
 	snprintf(line, sizeof(line), " * %d ppid:%d uid:%u s ", (int)core_pid(c), (int)getpid(), (unsigned)getuid());
 	assert_memory_equal(r.out, line, strlen(line));
 	assert_non_null(strstr(r.err, "INFO: Selected:"));
