@@ -261,7 +261,7 @@ static int cmd_ds(struct rap_core *c, char *args)
 	if (count_arg(c, "ds", args, &n) < 0)
 		return RAP_EINVAL;
 	for (uint64_t i = 0; i < n && !rap__core_interrupted(c); i++) {
-		struct rap_dbg_stop st;
+		struct rap_dbg_stop st = { 0 };
 		int rc = rap_dbg_step(d, &st);
 		if (rc < 0)
 			return backend_error(c, "ds", rc);
@@ -324,7 +324,7 @@ static int cmd_dso(struct rap_core *c, char *args)
 		if (rc < 0)
 			return backend_error(c, "dso", rc);
 		unsigned size = 0;
-		struct rap_dbg_stop st;
+		struct rap_dbg_stop st = { 0 };
 		bool over = call_at(c, d, pc, &size);
 		if (over) {
 			rc = run_until(c, d, "dso", pc + size, &st);
@@ -355,7 +355,7 @@ static int cmd_dc(struct rap_core *c, char *args)
 	struct rap_dbg *d = rap__core_debug_need(c, "dc", false);
 	if (!d)
 		return RAP_EBADFD;
-	struct rap_dbg_stop st;
+	struct rap_dbg_stop st = { 0 };
 	int rc = cont(c, d, &st);
 	if (rc == RAP_ECLOSED)
 		return rc; /* the file was closed meanwhile: d is gone */
@@ -378,7 +378,7 @@ static int cmd_dcu(struct rap_core *c, char *args)
 	if (arg_value(c, "dcu", args, &addr) < 0)
 		return RAP_EINVAL;
 	fprintf(c->err, "INFO: Continue until 0x%08" PRIx64 " using %zu bpsize\n", addr, (size_t)1);
-	struct rap_dbg_stop st;
+	struct rap_dbg_stop st = { 0 };
 	int rc = run_until(c, d, "dcu", addr, &st);
 	if (rc < 0)
 		return rc;

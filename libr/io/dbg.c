@@ -127,7 +127,9 @@ static int call_locked(struct rap_dbg *d, int (*fn)(struct rap_dbg *, void *), v
 		pthread_mutex_unlock(&d->call_mu);
 		return RAP_ECLOSED;
 	}
-	d->req = &r;
+	/* The tracer thread takes r and sets d->req back to NULL before it marks r done, which
+	 * this frame waits for: r outlives every use of the pointer. */
+	d->req = &r; /* cppcheck-suppress autoVariables */
 	pthread_cond_broadcast(&d->cv);
 	while (!r.done)
 		pthread_cond_wait(&d->cv, &d->mu);
@@ -346,7 +348,7 @@ ssize_t rap_dbg_read(struct rap_dbg *d, uint64_t addr, void *buf, size_t len)
 		n = -ESRCH;
 	} else {
 		n = raw_read(d->pid, addr, buf, len);
-		if (n > 0) {
+		if (n > 0 && buf) {
 			pthread_mutex_lock(&d->mu);
 			hide_bps(d, addr, buf, (size_t)n);
 			pthread_mutex_unlock(&d->mu);
@@ -766,8 +768,7 @@ int rap_dbg_reg_set(struct rap_dbg *d, const char *name, uint64_t val)
 }
 
 struct gdb_args {
-	uint8_t *buf;
-	size_t len;
+	uint8_t *buf; /* at least arch->gdb_regs_size bytes (checked by the callers) */
 	bool set;
 };
 
@@ -813,7 +814,7 @@ ssize_t rap_dbg_regs_gdb_get(struct rap_dbg *d, void *buf, size_t cap)
 		return RAP_EINVAL;
 	if (cap < d->arch->pub.gdb_regs_size)
 		return RAP_ENOSPC;
-	struct gdb_args g = {buf, cap, false};
+	struct gdb_args g = {buf, false};
 	return call(d, do_regs_gdb, &g);
 }
 
@@ -821,7 +822,7 @@ int rap_dbg_regs_gdb_set(struct rap_dbg *d, const void *buf, size_t len)
 {
 	if (!d || !buf || len != d->arch->pub.gdb_regs_size)
 		return RAP_EINVAL;
-	struct gdb_args g = {(uint8_t *)(uintptr_t)buf, len, true};
+	struct gdb_args g = {(uint8_t *)(uintptr_t)buf, true};
 	return call(d, do_regs_gdb, &g);
 }
 
@@ -1031,7 +1032,7 @@ static int dbg_new(struct rap_dbg **out)
 		pthread_mutex_destroy(&d->mu);
 		pthread_mutex_destroy(&d->call_mu);
 		rap__free(d);
-		return rc == EAGAIN ? RAP_ENOMEM : -rc;
+		return RAP_ENOMEM; /* EAGAIN: no thread could be made */
 	}
 	d->thread_running = true;
 	*out = d;
@@ -1078,7 +1079,7 @@ int rap_dbg_start(int prog_fd, const char *const *argv, const struct rap_dbg_sta
 			return -errno;
 		a.out_fd = null_fd;
 	}
-	struct rap_dbg *d;
+	struct rap_dbg *d = NULL;
 	int rc = dbg_new(&d);
 	if (rc == 0) {
 		d->started = true;
@@ -1097,7 +1098,7 @@ int rap_dbg_attach(pid_t pid, struct rap_dbg **out)
 {
 	if (pid <= 0 || pid == getpid() || !out)
 		return RAP_EINVAL;
-	struct rap_dbg *d;
+	struct rap_dbg *d = NULL;
 	int rc = dbg_new(&d);
 	if (rc < 0)
 		return rc;
