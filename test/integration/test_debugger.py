@@ -220,6 +220,43 @@ class Debugger(unittest.TestCase):
         finally:
             srv.stop()
 
+    def test_attach(self):
+        # dbg://PID: refused inside the sandbox (Landlock allows tracing only processes of
+        # its own domain); with --no-sandbox attached, inspected, and left running on close.
+        spin = subprocess.Popen([SPIN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            end = time.monotonic() + raplib.DEADLINE
+            while time.monotonic() < end and "dbg_spin" not in open("/proc/%d/stat" % spin.pid).read():
+                time.sleep(0.01)
+            with self.server() as srv:
+                s = srv.connect()
+                r = self.exchange(s, raplib.enc_open(5, "dbg://%d" % spin.pid))[0]
+                self.assertEqual(r.raw, b"\x81\xff\xff\xff\xff")
+                s.close()
+            with self.server("--no-sandbox") as srv:
+                s = srv.connect()
+                r = self.exchange(s, raplib.enc_open(5, "dbg://%d" % spin.pid))[0]
+                self.assertGreaterEqual(struct.unpack(">i", r.raw[1:5])[0], 3)
+                self.assertRegex(self.cmd(s, "dr rip"), r"^0x[0-9a-f]{8,}\n$")
+                self.assertIn(" * %d ppid:%d " % (spin.pid, os.getpid()), self.cmd(s, "dp"))
+                s.close()
+                self.assertTrue(srv.wait_log(r"closed"))
+            # detached, not killed: it still runs (not stopped, not traced)
+            end = time.monotonic() + raplib.DEADLINE
+            state = ""
+            while time.monotonic() < end:
+                with open("/proc/%d/status" % spin.pid) as f:
+                    status = f.read()
+                state = re.search(r"State:\s+(\S)", status).group(1)
+                if state == "R" and re.search(r"TracerPid:\s+0\n", status):
+                    break
+                time.sleep(0.01)
+            self.assertEqual(state, "R")
+            self.assertIsNone(spin.poll())
+        finally:
+            spin.kill()
+            spin.wait(timeout=raplib.DEADLINE)
+
     def test_dbg_output_file(self):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "out.txt")
