@@ -598,6 +598,8 @@ static int resume_wait(struct rap_dbg *d, int req, int sig, struct rap_dbg_stop 
 /* One instruction, stepping over a breakpoint at the PC by removing it for the step. */
 static int step_once(struct rap_dbg *d, int sig, struct rap_dbg_stop *st)
 {
+	if (!d->arch->single_step)
+		return RAP_ENOTSUP;
 	uint64_t pc;
 	int rc = pc_get(d, &pc);
 	if (rc < 0)

@@ -42,6 +42,9 @@ struct rap__dbg_arch {
 	/* How far past the breakpoint the PC is when its trap is reported (x86: 1, int3 has
 	 * executed; arm: 0, the PC stays on the instruction). */
 	uint64_t pc_after_bp;
+	/* Whether the kernel single-steps (PTRACE_SINGLESTEP): not on 32-bit ARM, where stepping,
+	 * and continuing from a breakpoint, answer RAP_ENOTSUP (no software stepping yet). */
+	bool single_step;
 };
 
 /* The host's table as the arch file defines it (target_xml still NULL), or NULL when this

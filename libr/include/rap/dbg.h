@@ -169,7 +169,8 @@ struct rap_dbg_stop {
 
 /* Executes one instruction. A pending signal (from the last stop) is delivered. Stepping
  * from a breakpoint's address executes the original instruction and re-inserts the
- * breakpoint. Errors: -ESRCH (process gone), -errno. */
+ * breakpoint. Errors: -ESRCH (process gone), RAP_ENOTSUP (32-bit ARM: the kernel does not
+ * single-step; also rap_dbg_cont from a breakpoint's address there), -errno. */
 RAP_API int rap_dbg_step(struct rap_dbg *d, struct rap_dbg_stop *stop);
 /* Continues until a breakpoint, a signal, rap_dbg_interrupt or the end of the process. sig
  * > 0 is delivered on resuming instead of the pending one, 0 delivers the pending one, -1
