@@ -469,6 +469,33 @@ static void test_policy(void **state)
 	rap_core_free(c);
 }
 
+/* A served core (a rapsrv session): 'o dbg://' only where the operator allowed the scheme,
+ * and the program beneath the root. */
+static void test_served_open(void **state)
+{
+	(void)state;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", RAP_TEST_DEBUGGEE);
+	*strrchr(dir, '/') = '\0';
+	for (int allowed = 0; allowed < 2; allowed++) {
+		struct rap_core *c;
+		assert_int_equal(rap_core_new(&c), 0);
+		struct rap_io *io = rap_core_io(c);
+		rap_io_set_dbg_output(io, -1);
+		assert_int_equal(rap_io_set_root(io, dir), 0);
+		assert_int_equal(rap_io_set_allowed_plugins(io, allowed ? "file,dbg" : "file"), 0);
+		rap_core_set_policy(c, RAP_CORE_POLICY_WRITE);
+		rap_core_set_served(c);
+		if (!allowed) {
+			expect_fail(c, "o dbg://dbg_hello", RAP_EDENIED, "cannot open 'dbg://dbg_hello'");
+		} else {
+			expect_out(c, "o dbg://dbg_hello; dr orax", "0x0000003b\n");
+			expect_fail(c, "o dbg:///bin/true", RAP_EDENIED, "cannot open");
+		}
+		rap_core_free(c);
+	}
+}
+
 int main(void)
 {
 	/* Where tracing is not permitted (Yama, a container without CAP_SYS_PTRACE, a seccomp
@@ -498,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_dso_over_call),
 		cmocka_unit_test(test_dc_interrupted),
 		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_served_open),
 	};
 	return cmocka_run_group_tests_name("dbg_core", tests, NULL, NULL);
 }
