@@ -86,8 +86,9 @@ static void report_stop(struct rap_core *c, struct rap_dbg *d, const struct rap_
 		fprintf(c->out, "(%d) Process killed by signal %d (%s)\n", pid, st->signo, sigabbrev_np(st->signo) ? sigabbrev_np(st->signo) : "?");
 		return;
 	case RAP_DBG_STOP_SIGNAL:
-		fprintf(c->out, "[+] signal %d (SIG%s) received at 0x%08" PRIx64 "\n", st->signo,
-			sigabbrev_np(st->signo) ? sigabbrev_np(st->signo) : "?", st->pc);
+		/* radare2's line, on its error stream, from the signal's siginfo. */
+		fprintf(c->err, "[+] SIGNAL %d errno=%d addr=0x%08" PRIx64 " code=%d si_pid=%d ret=0\n", st->signo,
+			st->sig_errno, st->sig_addr, st->sig_code, st->sig_pid);
 		break;
 	case RAP_DBG_STOP_INTERRUPTED:
 		fprintf(c->err, "INFO: interrupted at 0x%08" PRIx64 "\n", st->pc);

@@ -559,6 +559,14 @@ static int wait_stop(struct rap_dbg *d, bool stepping, struct rap_dbg_stop *st)
 		} else {
 			st->kind = RAP_DBG_STOP_SIGNAL;
 			st->signo = sig & 0x7f;
+			siginfo_t si;
+			memset(&si, 0, sizeof(si));
+			if (ptrace(PTRACE_GETSIGINFO, d->pid, NULL, &si) == 0) {
+				st->sig_errno = si.si_errno;
+				st->sig_code = si.si_code;
+				st->sig_addr = (uint64_t)(uintptr_t)si.si_addr;
+				st->sig_pid = si.si_code <= 0 || st->signo == SIGCHLD ? (int)si.si_pid : 0;
+			}
 			/* A stray trap (an int3 of the program's own) is not delivered: it would
 			 * kill the program. Every other signal is, on the next run. */
 			if (st->signo != SIGTRAP)

@@ -433,6 +433,8 @@ static void test_signal_delivery(void **state)
 	assert_int_equal(rap_dbg_cont(d, 0, &st), 0);
 	assert_int_equal(st.kind, RAP_DBG_STOP_SIGNAL);
 	assert_int_equal(st.signo, SIGTERM);
+	assert_int_equal(st.sig_code, SI_USER); /* kill(2), from us */
+	assert_int_equal(st.sig_pid, getpid());
 	assert_int_equal(rap_dbg_cont(d, 0, &st), 0);
 	assert_int_equal(st.kind, RAP_DBG_STOP_KILLED);
 	assert_int_equal(st.signo, SIGTERM);

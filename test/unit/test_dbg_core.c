@@ -304,8 +304,17 @@ static void test_addresses_and_reads(void **state)
 	run_free(&r);
 	expect_fail(c, "ds 9999999", RAP_EINVAL, "at most 1000000 steps");
 	expect_fail(c, "dk 99", RAP_EINVAL, "invalid signal 99");
-	expect_out(c, "dk 9", "");
-	snprintf(line, sizeof(line), "(%d) Process killed by signal 9 (KILL)\n", (int)core_pid(c));
+	/* a signal: radare2's line on the error stream; delivered by the next dc */
+	expect_out(c, "dk 15", "");
+	r = run(c, "dc");
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "");
+	snprintf(line, sizeof(line), "[+] SIGNAL 15 errno=0 addr=0x");
+	assert_memory_equal(r.err, line, strlen(line));
+	snprintf(line, sizeof(line), " code=0 si_pid=%d ret=0\n", (int)getpid());
+	assert_non_null(strstr(r.err, line));
+	run_free(&r);
+	snprintf(line, sizeof(line), "(%d) Process killed by signal 15 (TERM)\n", (int)core_pid(c));
 	expect_out(c, "dc", line);
 	rap_core_free(c);
 }

@@ -165,6 +165,9 @@ struct rap_dbg_stop {
 	int signo;    /* SIGNAL, KILLED, INTERRUPTED (SIGINT); SIGTRAP for STEP/BREAKPOINT */
 	int status;   /* EXITED: exit status */
 	uint64_t pc;  /* where it stopped (0 once gone) */
+	/* SIGNAL: the signal's siginfo (PTRACE_GETSIGINFO; zero when unavailable). */
+	int sig_errno, sig_code, sig_pid; /* si_errno, si_code, si_pid (when the sender set it) */
+	uint64_t sig_addr;                /* si_addr */
 };
 
 /* Executes one instruction. A pending signal (from the last stop) is delivered. Stepping
