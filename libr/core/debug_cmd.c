@@ -473,15 +473,22 @@ static int cmd_dk(struct rap_core *c, char *args)
 bool rap__core_debug_is_help(const char *text)
 {
 	size_t wl = strcspn(text, " \t");
-	return text[0] == 'd' && wl > 0 && text[wl - 1] == '?' && strncmp(text, "dr?", 3) != 0 ? true
-	       : !strcmp(text, "dr?");
+	if (text[0] != 'd' || wl == 0)
+		return false;
+	/* "dr?rip" reads a register (radare2's spelling); "dr?" and "ds?" are help. */
+	if (!strncmp(text, "dr?", 3) && wl > 3)
+		return false;
+	return text[wl - 1] == '?';
 }
 
 int rap__core_cmd_debug(struct rap_core *c, const char *name, char *text)
 {
 	(void)name;
+	/* Glued forms first, whatever their length: "db-0x00007f0000001000", "db-*". */
+	if (!strncmp(text, "db-", 3))
+		return cmd_db(c, text + 2);
 	size_t wl = strcspn(text, " \t");
-	char word[16];
+	char word[64];
 	if (wl >= sizeof(word)) {
 		rap__core_errorf(c, "unknown command '%.*s'", (int)wl, text);
 		return RAP_ENOTSUP;
@@ -497,12 +504,7 @@ int rap__core_cmd_debug(struct rap_core *c, const char *name, char *text)
 		rap__core_debug_help(c, word);
 		return 0;
 	}
-	/* Glued forms: "db-0x401126", "db-*", "dr?rip". */
-	if (!strncmp(word, "db-", 3)) {
-		args = text + 2;
-		return cmd_db(c, args);
-	}
-	if (!strncmp(word, "dr?", 3))
+	if (!strncmp(word, "dr?", 3)) /* "dr?rip" */
 		return cmd_dr(c, text, args);
 	if (!strcmp(word, "dr"))
 		return cmd_dr(c, word, args);

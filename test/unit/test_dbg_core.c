@@ -260,6 +260,10 @@ static void test_session(void **state)
 	run_free(&r);
 	expect_fail(c, "db-0x1234", RAP_EINVAL, "no breakpoint at 0x1234");
 	expect_out(c, "db-*; db", "");
+	/* long glued addresses, and the spaced form */
+	expect_fail(c, "db-0x00007f0000001000", RAP_EINVAL, "no breakpoint at 0x7f0000001000");
+	snprintf(line, sizeof(line), "db 0x%08x; db -0x%016x; db", DEBUGGEE_MAIN, DEBUGGEE_MAIN);
+	expect_out(c, line, "");
 	snprintf(line, sizeof(line), "(%d) Process exited with status=0x0\n", (int)pid);
 	expect_out(c, "dc", line);
 	expect_fail(c, "dr", RAP_EBADFD, "has ended");
