@@ -86,8 +86,9 @@ static void report_stop(struct rap_core *c, struct rap_dbg *d, const struct rap_
 		fprintf(c->out, "(%d) Process killed by signal %d (%s)\n", pid, st->signo, sigabbrev_np(st->signo) ? sigabbrev_np(st->signo) : "?");
 		return;
 	case RAP_DBG_STOP_SIGNAL:
-		fprintf(c->out, "[+] signal %d (SIG%s) received at 0x%08" PRIx64 "\n", st->signo,
-			sigabbrev_np(st->signo) ? sigabbrev_np(st->signo) : "?", st->pc);
+		/* radare2's line, on its error stream, from the signal's siginfo. */
+		fprintf(c->err, "[+] SIGNAL %d errno=%d addr=0x%08" PRIx64 " code=%d si_pid=%d ret=0\n", st->signo,
+			st->sig_errno, st->sig_addr, st->sig_code, st->sig_pid);
 		break;
 	case RAP_DBG_STOP_INTERRUPTED:
 		fprintf(c->err, "INFO: interrupted at 0x%08" PRIx64 "\n", st->pc);
@@ -261,7 +262,7 @@ static int cmd_ds(struct rap_core *c, char *args)
 	if (count_arg(c, "ds", args, &n) < 0)
 		return RAP_EINVAL;
 	for (uint64_t i = 0; i < n && !rap__core_interrupted(c); i++) {
-		struct rap_dbg_stop st;
+		struct rap_dbg_stop st = { 0 };
 		int rc = rap_dbg_step(d, &st);
 		if (rc < 0)
 			return backend_error(c, "ds", rc);
@@ -324,7 +325,7 @@ static int cmd_dso(struct rap_core *c, char *args)
 		if (rc < 0)
 			return backend_error(c, "dso", rc);
 		unsigned size = 0;
-		struct rap_dbg_stop st;
+		struct rap_dbg_stop st = { 0 };
 		bool over = call_at(c, d, pc, &size);
 		if (over) {
 			rc = run_until(c, d, "dso", pc + size, &st);
@@ -355,7 +356,7 @@ static int cmd_dc(struct rap_core *c, char *args)
 	struct rap_dbg *d = rap__core_debug_need(c, "dc", false);
 	if (!d)
 		return RAP_EBADFD;
-	struct rap_dbg_stop st;
+	struct rap_dbg_stop st = { 0 };
 	int rc = cont(c, d, &st);
 	if (rc == RAP_ECLOSED)
 		return rc; /* the file was closed meanwhile: d is gone */
@@ -378,7 +379,7 @@ static int cmd_dcu(struct rap_core *c, char *args)
 	if (arg_value(c, "dcu", args, &addr) < 0)
 		return RAP_EINVAL;
 	fprintf(c->err, "INFO: Continue until 0x%08" PRIx64 " using %zu bpsize\n", addr, (size_t)1);
-	struct rap_dbg_stop st;
+	struct rap_dbg_stop st = { 0 };
 	int rc = run_until(c, d, "dcu", addr, &st);
 	if (rc < 0)
 		return rc;
@@ -472,15 +473,22 @@ static int cmd_dk(struct rap_core *c, char *args)
 bool rap__core_debug_is_help(const char *text)
 {
 	size_t wl = strcspn(text, " \t");
-	return text[0] == 'd' && wl > 0 && text[wl - 1] == '?' && strncmp(text, "dr?", 3) != 0 ? true
-	       : !strcmp(text, "dr?");
+	if (text[0] != 'd' || wl == 0)
+		return false;
+	/* "dr?rip" reads a register (radare2's spelling); "dr?" and "ds?" are help. */
+	if (!strncmp(text, "dr?", 3) && wl > 3)
+		return false;
+	return text[wl - 1] == '?';
 }
 
 int rap__core_cmd_debug(struct rap_core *c, const char *name, char *text)
 {
 	(void)name;
+	/* Glued forms first, whatever their length: "db-0x00007f0000001000", "db-*". */
+	if (!strncmp(text, "db-", 3))
+		return cmd_db(c, text + 2);
 	size_t wl = strcspn(text, " \t");
-	char word[16];
+	char word[64];
 	if (wl >= sizeof(word)) {
 		rap__core_errorf(c, "unknown command '%.*s'", (int)wl, text);
 		return RAP_ENOTSUP;
@@ -496,12 +504,7 @@ int rap__core_cmd_debug(struct rap_core *c, const char *name, char *text)
 		rap__core_debug_help(c, word);
 		return 0;
 	}
-	/* Glued forms: "db-0x401126", "db-*", "dr?rip". */
-	if (!strncmp(word, "db-", 3)) {
-		args = text + 2;
-		return cmd_db(c, args);
-	}
-	if (!strncmp(word, "dr?", 3))
+	if (!strncmp(word, "dr?", 3)) /* "dr?rip" */
 		return cmd_dr(c, text, args);
 	if (!strcmp(word, "dr"))
 		return cmd_dr(c, word, args);

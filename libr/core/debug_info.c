@@ -75,9 +75,9 @@ static void units(uint64_t n, char *buf, size_t cap)
 		snprintf(buf, cap, "%" PRIu64, n);
 		return;
 	}
-	double v = (double)n;
-	int i = -1;
-	while (v >= 1024 && i < 3) {
+	double v = (double)n / 1024;
+	size_t i = 0;
+	while (v >= 1024 && i + 1 < sizeof(suffix) - 1) {
 		v /= 1024;
 		i++;
 	}

@@ -127,7 +127,9 @@ static int call_locked(struct rap_dbg *d, int (*fn)(struct rap_dbg *, void *), v
 		pthread_mutex_unlock(&d->call_mu);
 		return RAP_ECLOSED;
 	}
-	d->req = &r;
+	/* The tracer thread takes r and sets d->req back to NULL before it marks r done, which
+	 * this frame waits for: r outlives every use of the pointer. */
+	d->req = &r; /* cppcheck-suppress autoVariables */
 	pthread_cond_broadcast(&d->cv);
 	while (!r.done)
 		pthread_cond_wait(&d->cv, &d->mu);
@@ -346,7 +348,7 @@ ssize_t rap_dbg_read(struct rap_dbg *d, uint64_t addr, void *buf, size_t len)
 		n = -ESRCH;
 	} else {
 		n = raw_read(d->pid, addr, buf, len);
-		if (n > 0) {
+		if (n > 0 && buf) {
 			pthread_mutex_lock(&d->mu);
 			hide_bps(d, addr, buf, (size_t)n);
 			pthread_mutex_unlock(&d->mu);
@@ -557,6 +559,14 @@ static int wait_stop(struct rap_dbg *d, bool stepping, struct rap_dbg_stop *st)
 		} else {
 			st->kind = RAP_DBG_STOP_SIGNAL;
 			st->signo = sig & 0x7f;
+			siginfo_t si;
+			memset(&si, 0, sizeof(si));
+			if (ptrace(PTRACE_GETSIGINFO, d->pid, NULL, &si) == 0) {
+				st->sig_errno = si.si_errno;
+				st->sig_code = si.si_code;
+				st->sig_addr = (uint64_t)(uintptr_t)si.si_addr;
+				st->sig_pid = si.si_code <= 0 || st->signo == SIGCHLD ? (int)si.si_pid : 0;
+			}
 			/* A stray trap (an int3 of the program's own) is not delivered: it would
 			 * kill the program. Every other signal is, on the next run. */
 			if (st->signo != SIGTRAP)
@@ -596,6 +606,8 @@ static int resume_wait(struct rap_dbg *d, int req, int sig, struct rap_dbg_stop 
 /* One instruction, stepping over a breakpoint at the PC by removing it for the step. */
 static int step_once(struct rap_dbg *d, int sig, struct rap_dbg_stop *st)
 {
+	if (!d->arch->single_step)
+		return RAP_ENOTSUP;
 	uint64_t pc;
 	int rc = pc_get(d, &pc);
 	if (rc < 0)
@@ -766,8 +778,7 @@ int rap_dbg_reg_set(struct rap_dbg *d, const char *name, uint64_t val)
 }
 
 struct gdb_args {
-	uint8_t *buf;
-	size_t len;
+	uint8_t *buf; /* at least arch->gdb_regs_size bytes (checked by the callers) */
 	bool set;
 };
 
@@ -813,7 +824,7 @@ ssize_t rap_dbg_regs_gdb_get(struct rap_dbg *d, void *buf, size_t cap)
 		return RAP_EINVAL;
 	if (cap < d->arch->pub.gdb_regs_size)
 		return RAP_ENOSPC;
-	struct gdb_args g = {buf, cap, false};
+	struct gdb_args g = {buf, false};
 	return call(d, do_regs_gdb, &g);
 }
 
@@ -821,7 +832,7 @@ int rap_dbg_regs_gdb_set(struct rap_dbg *d, const void *buf, size_t len)
 {
 	if (!d || !buf || len != d->arch->pub.gdb_regs_size)
 		return RAP_EINVAL;
-	struct gdb_args g = {(uint8_t *)(uintptr_t)buf, len, true};
+	struct gdb_args g = {(uint8_t *)(uintptr_t)buf, true};
 	return call(d, do_regs_gdb, &g);
 }
 
@@ -902,15 +913,18 @@ static int do_start(struct rap_dbg *d, void *arg)
 	int ep[2], in[2];
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return -errno;
-	/* stdin: an empty pipe whose writer is closed: the program reads end of file (also
-	 * where /dev/null is outside a sandbox). */
-	if (pipe2(in, O_CLOEXEC) < 0) {
-		int e = -errno;
-		close(ep[0]);
-		close(ep[1]);
-		return e;
+	/* stdin: /dev/null; where it cannot be opened (a sandbox without it), an empty pipe
+	 * whose writer is closed, which reads end of file just the same. */
+	in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (in[0] < 0) {
+		if (pipe2(in, O_CLOEXEC) < 0) {
+			int e = -errno;
+			close(ep[0]);
+			close(ep[1]);
+			return e;
+		}
+		close(in[1]);
 	}
-	close(in[1]);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0)
@@ -1028,7 +1042,7 @@ static int dbg_new(struct rap_dbg **out)
 		pthread_mutex_destroy(&d->mu);
 		pthread_mutex_destroy(&d->call_mu);
 		rap__free(d);
-		return rc == EAGAIN ? RAP_ENOMEM : -rc;
+		return RAP_ENOMEM; /* EAGAIN: no thread could be made */
 	}
 	d->thread_running = true;
 	*out = d;
@@ -1075,7 +1089,7 @@ int rap_dbg_start(int prog_fd, const char *const *argv, const struct rap_dbg_sta
 			return -errno;
 		a.out_fd = null_fd;
 	}
-	struct rap_dbg *d;
+	struct rap_dbg *d = NULL;
 	int rc = dbg_new(&d);
 	if (rc == 0) {
 		d->started = true;
@@ -1094,7 +1108,7 @@ int rap_dbg_attach(pid_t pid, struct rap_dbg **out)
 {
 	if (pid <= 0 || pid == getpid() || !out)
 		return RAP_EINVAL;
-	struct rap_dbg *d;
+	struct rap_dbg *d = NULL;
 	int rc = dbg_new(&d);
 	if (rc < 0)
 		return rc;

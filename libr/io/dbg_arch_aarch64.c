@@ -110,6 +110,7 @@ static struct rap__dbg_arch aarch64 = {
 	.fpr_size = 0,
 	.bp_insn = aarch64_brk,
 	.bp_len = sizeof(aarch64_brk),
+	.single_step = true,
 	.pc_after_bp = 0,
 };
 

@@ -77,6 +77,7 @@ static struct rap__dbg_arch arm = {
 	.fpr_size = 0,
 	.bp_insn = arm_udf,
 	.bp_len = sizeof(arm_udf),
+	.single_step = false,
 	.pc_after_bp = 0,
 };
 

@@ -170,6 +170,7 @@ static struct rap__dbg_arch x86_64 = {
 	.fpr_size = sizeof(struct user_fpregs_struct),
 	.bp_insn = x86_64_int3,
 	.bp_len = sizeof(x86_64_int3),
+	.single_step = true,
 	.pc_after_bp = 1,
 };
 

@@ -4,6 +4,7 @@
 #ifndef RAP_DBG_PRIVATE_H
 #define RAP_DBG_PRIVATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,9 @@ struct rap__dbg_arch {
 	/* How far past the breakpoint the PC is when its trap is reported (x86: 1, int3 has
 	 * executed; arm: 0, the PC stays on the instruction). */
 	uint64_t pc_after_bp;
+	/* Whether the kernel single-steps (PTRACE_SINGLESTEP): not on 32-bit ARM, where stepping,
+	 * and continuing from a breakpoint, answer RAP_ENOTSUP (no software stepping yet). */
+	bool single_step;
 };
 
 /* The host's table as the arch file defines it (target_xml still NULL), or NULL when this
@@ -55,5 +59,9 @@ int rap__dbg_target_xml_into(const struct rap__dbg_arch *arch, char *buf, size_t
 /* /proc/PID/maps text to entries (dbg_maps.c). text is NUL-terminated. *out heap.
  * Malformed lines fail with RAP_EPROTO. */
 int rap__dbg_maps_parse(const char *text, struct rap_dbg_map **out, size_t *n);
+
+/* rap_dbg_ptrace_denied_reason's decision from the text of kernel.yama.ptrace_scope (NULL:
+ * no Yama) and whether the process has CAP_SYS_PTRACE (dbg_proc.c). */
+const char *rap__dbg_denied_reason_for(const char *scope, bool cap_sys_ptrace);
 
 #endif

@@ -20,7 +20,7 @@ static int read_text(const char *path, char **out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return errno ? -errno : -EIO;
 	struct rap__buf b;
 	rap__buf_init(&b, PROC_TEXT_MAX);
 	int rc = 0;
@@ -140,7 +140,7 @@ int rap_dbg_maps(struct rap_dbg *d, struct rap_dbg_map **out, size_t *n)
 		return -ESRCH;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)rap_dbg_pid(d));
-	char *text;
+	char *text = NULL;
 	int rc = read_text(path, &text);
 	if (rc < 0)
 		return rc == -ENOENT ? -ESRCH : rc;
@@ -152,8 +152,8 @@ int rap_dbg_maps(struct rap_dbg *d, struct rap_dbg_map **out, size_t *n)
 /* CAP_SYS_PTRACE (19) in the effective set, from /proc/self/status. */
 static bool has_cap_sys_ptrace(void)
 {
-	char *text;
-	if (read_text("/proc/self/status", &text) < 0)
+	char *text = NULL;
+	if (read_text("/proc/self/status", &text) < 0 || !text)
 		return false;
 	const char *c = strstr(text, "\nCapEff:");
 	bool yes = false;
@@ -165,16 +165,24 @@ static bool has_cap_sys_ptrace(void)
 	return yes;
 }
 
-const char *rap_dbg_ptrace_denied_reason(void)
+const char *rap__dbg_denied_reason_for(const char *scope, bool cap_sys_ptrace)
 {
-	char *text;
-	if (read_text("/proc/sys/kernel/yama/ptrace_scope", &text) < 0)
+	if (!scope)
 		return NULL; /* no Yama */
-	int scope = atoi(text);
-	rap__free(text);
-	if (scope >= 3)
+	int level = atoi(scope);
+	if (level >= 3)
 		return "ptrace is not permitted: kernel.yama.ptrace_scope is 3 (no process may be traced)";
-	if (scope == 2 && !has_cap_sys_ptrace())
+	if (level == 2 && !cap_sys_ptrace)
 		return "ptrace is not permitted: kernel.yama.ptrace_scope is 2 and this process lacks CAP_SYS_PTRACE";
 	return NULL;
+}
+
+const char *rap_dbg_ptrace_denied_reason(void)
+{
+	char *text = NULL;
+	if (read_text("/proc/sys/kernel/yama/ptrace_scope", &text) < 0 || !text)
+		return NULL; /* no Yama */
+	const char *why = rap__dbg_denied_reason_for(text, has_cap_sys_ptrace());
+	rap__free(text);
+	return why;
 }

@@ -95,9 +95,10 @@ class Debugger(unittest.TestCase):
     def cmd(self, sock, text):
         return reply_text(self.exchange(sock, raplib.enc_cmd(text))[0])
 
-    def open_pid(self, sock, prog):
-        """OPENs dbg://prog and returns the process id (from dp)."""
-        r = self.exchange(sock, raplib.enc_open(5, "dbg://" + prog))[0]
+    def open_pid(self, sock, prog, perm=5):
+        """OPENs dbg://prog (perm 5, r-x, as r2 does; 7 as r2 -w) and returns the process id
+        (from dp)."""
+        r = self.exchange(sock, raplib.enc_open(perm, "dbg://" + prog))[0]
         fd = struct.unpack(">i", r.raw[1:5])[0]
         self.assertGreaterEqual(fd, 3)
         m = re.search(r" \* (\d+) ppid:", self.cmd(sock, "dp"))
@@ -119,6 +120,10 @@ class Debugger(unittest.TestCase):
             rip = self.cmd(s, "dr rip")
             self.assertRegex(rip, r"^0x7f[0-9a-f]{10}\n$")  # the loader's entry, mapped high
             r = self.exchange(s, raplib.enc_seek(0, counter), raplib.enc_read(4))
+            self.assertEqual(r[1].raw, b"\x82\x00\x00\x00\x04" + bytes.fromhex("34120000"))
+            # without --write the process's memory is not written (WRITE answers 0)
+            r = self.exchange(s, raplib.enc_write(b"\x99"), raplib.enc_read(4))
+            self.assertEqual(r[0].raw, b"\x83\x00\x00\x00\x00")
             self.assertEqual(r[1].raw, b"\x82\x00\x00\x00\x04" + bytes.fromhex("34120000"))
             # unmapped memory: a short (here empty) READ reply, which radare2 shows as 0xff
             r = self.exchange(s, raplib.enc_seek(0, 0), raplib.enc_read(4))
@@ -219,6 +224,55 @@ class Debugger(unittest.TestCase):
             s2.close()
         finally:
             srv.stop()
+
+    def test_attach(self):
+        # dbg://PID: refused inside the sandbox (Landlock allows tracing only processes of
+        # its own domain); with --no-sandbox attached, inspected, and left running on close.
+        spin = subprocess.Popen([SPIN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            end = time.monotonic() + raplib.DEADLINE
+            while time.monotonic() < end and "dbg_spin" not in open("/proc/%d/stat" % spin.pid).read():
+                time.sleep(0.01)
+            with self.server() as srv:
+                s = srv.connect()
+                r = self.exchange(s, raplib.enc_open(5, "dbg://%d" % spin.pid))[0]
+                self.assertEqual(r.raw, b"\x81\xff\xff\xff\xff")
+                s.close()
+            with self.server("--no-sandbox") as srv:
+                s = srv.connect()
+                r = self.exchange(s, raplib.enc_open(5, "dbg://%d" % spin.pid))[0]
+                self.assertGreaterEqual(struct.unpack(">i", r.raw[1:5])[0], 3)
+                self.assertRegex(self.cmd(s, "dr rip"), r"^0x[0-9a-f]{8,}\n$")
+                self.assertIn(" * %d ppid:%d " % (spin.pid, os.getpid()), self.cmd(s, "dp"))
+                s.close()
+                self.assertTrue(srv.wait_log(r"closed"))
+            # detached, not killed: it still runs (not stopped, not traced)
+            end = time.monotonic() + raplib.DEADLINE
+            state = ""
+            while time.monotonic() < end:
+                with open("/proc/%d/status" % spin.pid) as f:
+                    status = f.read()
+                state = re.search(r"State:\s+(\S)", status).group(1)
+                if state == "R" and re.search(r"TracerPid:\s+0\n", status):
+                    break
+                time.sleep(0.01)
+            self.assertEqual(state, "R")
+            self.assertIsNone(spin.poll())
+        finally:
+            spin.kill()
+            spin.wait(timeout=raplib.DEADLINE)
+
+    def test_write(self):
+        # with --write, WRITE changes the live process (p8 over RAP shows it)
+        with self.server("-w") as srv:
+            s = srv.connect()
+            self.open_pid(s, HELLO, perm=7)
+            r = self.exchange(s, raplib.enc_seek(0, self.syms["counter"]), raplib.enc_write(b"\x99"))
+            self.assertEqual(r[1].raw, b"\x83\x00\x00\x00\x01")
+            self.assertEqual(self.cmd(s, "p8 4 @ 0x%x" % self.syms["counter"]), "99120000\n")
+            self.assertIn("Process exited with status=0x0", self.cmd(s, "dc"))
+            s.close()
+            self.assertTrue(srv.wait_log(r"(?m)^4764$"))  # 0x1299 + 0 + 1 + 2
 
     def test_dbg_output_file(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -126,6 +126,20 @@ static void test_arch_table(void **state)
 	assert_string_equal(a->regs[18].name, "orax");
 }
 
+/* What a user is told where ptrace is not permitted (Yama's levels, the capability). */
+static void test_denied_reason(void **state)
+{
+	(void)state;
+	assert_null(rap__dbg_denied_reason_for(NULL, false));
+	assert_null(rap__dbg_denied_reason_for("0\n", false));
+	assert_null(rap__dbg_denied_reason_for("1\n", false));
+	assert_null(rap__dbg_denied_reason_for("2\n", true));
+	assert_string_equal(rap__dbg_denied_reason_for("2\n", false),
+			    "ptrace is not permitted: kernel.yama.ptrace_scope is 2 and this process lacks CAP_SYS_PTRACE");
+	assert_string_equal(rap__dbg_denied_reason_for("3\n", true),
+			    "ptrace is not permitted: kernel.yama.ptrace_scope is 3 (no process may be traced)");
+}
+
 static void test_maps_parse(void **state)
 {
 	(void)state;
@@ -191,6 +205,16 @@ static void test_start_first_instruction(void **state)
 	rap_dbg_last_stop(d, &st);
 	assert_int_equal(st.kind, RAP_DBG_STOP_SIGNAL);
 	assert_int_equal(st.signo, SIGTRAP);
+	/* stdin /dev/null, stdout and stderr the given descriptor (here /dev/null too), and
+	 * nothing else of ours */
+	char path[64], link[256];
+	snprintf(path, sizeof(path), "/proc/%d/fd/0", (int)pid);
+	ssize_t ln = readlink(path, link, sizeof(link) - 1);
+	assert_true(ln > 0);
+	link[ln] = 0;
+	assert_string_equal(link, "/dev/null");
+	snprintf(path, sizeof(path), "/proc/%d/fd/3", (int)pid);
+	assert_true(readlink(path, link, sizeof(link)) < 0);
 	rap_dbg_free(d);
 	/* a started process dies with its rap_dbg and is reaped */
 	assert_true(gone_within(pid, 2000));
@@ -409,6 +433,8 @@ static void test_signal_delivery(void **state)
 	assert_int_equal(rap_dbg_cont(d, 0, &st), 0);
 	assert_int_equal(st.kind, RAP_DBG_STOP_SIGNAL);
 	assert_int_equal(st.signo, SIGTERM);
+	assert_int_equal(st.sig_code, SI_USER); /* kill(2), from us */
+	assert_int_equal(st.sig_pid, getpid());
 	assert_int_equal(rap_dbg_cont(d, 0, &st), 0);
 	assert_int_equal(st.kind, RAP_DBG_STOP_KILLED);
 	assert_int_equal(st.signo, SIGTERM);
@@ -728,7 +754,20 @@ static void test_alloc_failures(void **state)
 
 int main(void)
 {
+	/* Where tracing is not permitted (Yama, a container without CAP_SYS_PTRACE, a seccomp
+	 * policy), skip, saying why: a probe start tells what the configuration does not. */
 	const char *why = rap_dbg_ptrace_denied_reason();
+	if (!why) {
+		int fd = open(RAP_TEST_DEBUGGEE, O_RDONLY | O_CLOEXEC);
+		const char *argv[] = { RAP_TEST_DEBUGGEE, NULL };
+		struct rap_dbg *probe = NULL;
+		int rc = fd >= 0 ? rap_dbg_start(fd, argv, NULL, &probe) : 0;
+		if (fd >= 0)
+			close(fd);
+		rap_dbg_free(probe);
+		if (rc == -EPERM)
+			why = "ptrace is not permitted here (no CAP_SYS_PTRACE, or a seccomp policy or container forbids it)";
+	}
 	if (why) {
 		printf("1..0 # SKIP %s\n", why);
 		return 0;
@@ -736,6 +775,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_arch_table),
 		cmocka_unit_test(test_maps_parse),
+		cmocka_unit_test(test_denied_reason),
 		cmocka_unit_test(test_start_first_instruction),
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_memory),

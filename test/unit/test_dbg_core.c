@@ -4,6 +4,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -201,21 +203,28 @@ static void test_session(void **state)
 	struct rap_core *c = core_on_hello();
 	pid_t pid = core_pid(c);
 	char line[512];
-	expect_out(c, "db 0x401126", "");
+	snprintf(line, sizeof(line), "db 0x%x", DEBUGGEE_ADD);
+	expect_out(c, line, "");
 	struct run r = run(c, "db");
 	/* the breakpoint list line: radare2's, with the address as the name (no symbols) */
-	snprintf(line, sizeof(line), "0x00401126 - 0x00401127 1 --x sw break enabled valid name=\"0x401126\" module=\"");
+	snprintf(line, sizeof(line), "0x%08x - 0x%08x 1 --x sw break enabled valid name=\"0x%x\" module=\"", DEBUGGEE_ADD,
+		 DEBUGGEE_ADD + 1, DEBUGGEE_ADD);
 	assert_memory_equal(r.out, line, strlen(line));
 	assert_non_null(strstr(r.out, "_dbg_hello\"\n"));
 	run_free(&r);
-	expect_fail(c, "db 0x401126", RAP_EINVAL, "exists already");
+	snprintf(line, sizeof(line), "db 0x%x", DEBUGGEE_ADD);
+	expect_fail(c, line, RAP_EINVAL, "exists already");
 	expect_fail(c, "db 0", -14 /* -EFAULT */, "unmapped");
 	expect_out(c, "dc", "");
-	expect_out(c, "dr rip", "0x00401126\n");
+	/* add: push rbp (1 byte), mov rbp, rsp (3 bytes) */
+	snprintf(line, sizeof(line), "0x%08x\n", DEBUGGEE_ADD);
+	expect_out(c, "dr rip", line);
 	expect_out(c, "ds", "");
-	expect_out(c, "dr rip", "0x00401127\n");
+	snprintf(line, sizeof(line), "0x%08x\n", DEBUGGEE_ADD + 1);
+	expect_out(c, "dr rip", line);
 	expect_out(c, "dso", "");
-	expect_out(c, "dr rip", "0x0040112a\n");
+	snprintf(line, sizeof(line), "0x%08x\n", DEBUGGEE_ADD + 4);
+	expect_out(c, "dr rip", line);
 	/* dm: the program's lines as radare2 prints them, without its flag comments */
 	r = run(c, "dm~dbg_hello");
 	assert_int_equal(r.rc, 0);
@@ -242,7 +251,8 @@ static void test_session(void **state)
 	/* a backtrace through the frame pointers: add's frame, then main's */
 	r = run(c, "dbt");
 	assert_int_equal(r.rc, 0);
-	assert_memory_equal(r.out, "0  0x40112a           sp: 0x", 28);
+	snprintf(line, sizeof(line), "0  0x%-16x sp: 0x", DEBUGGEE_ADD + 4);
+	assert_memory_equal(r.out, line, strlen(line));
 	const char *f1 = strstr(r.out, "\n1  0x");
 	assert_non_null(f1);
 	uint64_t ret = strtoull(f1 + 6, NULL, 16);
@@ -250,6 +260,10 @@ static void test_session(void **state)
 	run_free(&r);
 	expect_fail(c, "db-0x1234", RAP_EINVAL, "no breakpoint at 0x1234");
 	expect_out(c, "db-*; db", "");
+	/* long glued addresses, and the spaced form */
+	expect_fail(c, "db-0x00007f0000001000", RAP_EINVAL, "no breakpoint at 0x7f0000001000");
+	snprintf(line, sizeof(line), "db 0x%08x; db -0x%016x; db", DEBUGGEE_MAIN, DEBUGGEE_MAIN);
+	expect_out(c, line, "");
 	snprintf(line, sizeof(line), "(%d) Process exited with status=0x0\n", (int)pid);
 	expect_out(c, "dc", line);
 	expect_fail(c, "dr", RAP_EBADFD, "has ended");
@@ -265,10 +279,15 @@ static void test_addresses_and_reads(void **state)
 	/* an unmapped range shows 0xff, as radare2 shows it */
 	expect_out(c, "p8 4 @ 0", "ffffffff\n");
 	expect_out(c, "p8 4 @ 0x404018", "34120000\n");
-	expect_out(c, "dcu 0x401126; dr rip", "0x00401126\n");
+	char line[128], want[64];
+	snprintf(line, sizeof(line), "dcu 0x%x; dr rip", DEBUGGEE_ADD);
+	snprintf(want, sizeof(want), "0x%08x\n", DEBUGGEE_ADD);
+	expect_out(c, line, want);
 	expect_out(c, "?v rdi", "0x1234\n"); /* add(counter, 0) */
-	expect_out(c, "?v rip + 1", "0x401127\n");
-	expect_out(c, "s rip; s", "0x401126\n");
+	snprintf(want, sizeof(want), "0x%x\n", DEBUGGEE_ADD + 1);
+	expect_out(c, "?v rip + 1", want);
+	snprintf(want, sizeof(want), "0x%x\n", DEBUGGEE_ADD);
+	expect_out(c, "s rip; s", want);
 	struct run r = run(c, "pi 1 @ rip");
 	assert_int_equal(r.rc, 0);
 	assert_string_equal(r.out, "push rbp\n");
@@ -278,18 +297,28 @@ static void test_addresses_and_reads(void **state)
 	assert_non_null(strstr(r.out, "- offset -"));
 	run_free(&r);
 	/* =! on a dbg:// file runs the debugger's commands */
-	expect_out(c, "=!dr rip", "0x00401126\n");
+	snprintf(want, sizeof(want), "0x%08x\n", DEBUGGEE_ADD);
+	expect_out(c, "=!dr rip", want);
 	/* dp: the process, as radare2 shows it */
 	r = run(c, "dp");
-	char line[128];
+
 	snprintf(line, sizeof(line), " * %d ppid:%d uid:%u s ", (int)core_pid(c), (int)getpid(), (unsigned)getuid());
 	assert_memory_equal(r.out, line, strlen(line));
 	assert_non_null(strstr(r.err, "INFO: Selected:"));
 	run_free(&r);
 	expect_fail(c, "ds 9999999", RAP_EINVAL, "at most 1000000 steps");
 	expect_fail(c, "dk 99", RAP_EINVAL, "invalid signal 99");
-	expect_out(c, "dk 9", "");
-	snprintf(line, sizeof(line), "(%d) Process killed by signal 9 (KILL)\n", (int)core_pid(c));
+	/* a signal: radare2's line on the error stream; delivered by the next dc */
+	expect_out(c, "dk 15", "");
+	r = run(c, "dc");
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "");
+	snprintf(line, sizeof(line), "[+] SIGNAL 15 errno=0 addr=0x");
+	assert_memory_equal(r.err, line, strlen(line));
+	snprintf(line, sizeof(line), " code=0 si_pid=%d ret=0\n", (int)getpid());
+	assert_non_null(strstr(r.err, line));
+	run_free(&r);
+	snprintf(line, sizeof(line), "(%d) Process killed by signal 15 (TERM)\n", (int)core_pid(c));
 	expect_out(c, "dc", line);
 	rap_core_free(c);
 }
@@ -453,9 +482,49 @@ static void test_policy(void **state)
 	rap_core_free(c);
 }
 
+/* A served core (a rapsrv session): 'o dbg://' only where the operator allowed the scheme,
+ * and the program beneath the root. */
+static void test_served_open(void **state)
+{
+	(void)state;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", RAP_TEST_DEBUGGEE);
+	*strrchr(dir, '/') = '\0';
+	for (int allowed = 0; allowed < 2; allowed++) {
+		struct rap_core *c;
+		assert_int_equal(rap_core_new(&c), 0);
+		struct rap_io *io = rap_core_io(c);
+		rap_io_set_dbg_output(io, -1);
+		assert_int_equal(rap_io_set_root(io, dir), 0);
+		assert_int_equal(rap_io_set_allowed_plugins(io, allowed ? "file,dbg" : "file"), 0);
+		rap_core_set_policy(c, RAP_CORE_POLICY_WRITE);
+		rap_core_set_served(c);
+		if (!allowed) {
+			expect_fail(c, "o dbg://dbg_hello", RAP_EDENIED, "cannot open 'dbg://dbg_hello'");
+		} else {
+			expect_out(c, "o dbg://dbg_hello; dr orax", "0x0000003b\n");
+			expect_fail(c, "o dbg:///bin/true", RAP_EDENIED, "cannot open");
+		}
+		rap_core_free(c);
+	}
+}
+
 int main(void)
 {
+	/* Where tracing is not permitted (Yama, a container without CAP_SYS_PTRACE, a seccomp
+	 * policy), skip, saying why: a probe start tells what the configuration does not. */
 	const char *why = rap_dbg_ptrace_denied_reason();
+	if (!why) {
+		int fd = open(RAP_TEST_DEBUGGEE, O_RDONLY | O_CLOEXEC);
+		const char *argv[] = { RAP_TEST_DEBUGGEE, NULL };
+		struct rap_dbg *probe = NULL;
+		int rc = fd >= 0 ? rap_dbg_start(fd, argv, NULL, &probe) : 0;
+		if (fd >= 0)
+			close(fd);
+		rap_dbg_free(probe);
+		if (rc == -EPERM)
+			why = "ptrace is not permitted here (no CAP_SYS_PTRACE, or a seccomp policy or container forbids it)";
+	}
 	if (why) {
 		printf("1..0 # SKIP %s\n", why);
 		return 0;
@@ -469,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_dso_over_call),
 		cmocka_unit_test(test_dc_interrupted),
 		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_served_open),
 	};
 	return cmocka_run_group_tests_name("dbg_core", tests, NULL, NULL);
 }

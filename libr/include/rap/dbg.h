@@ -80,7 +80,7 @@ RAP_API const struct rap_dbg_reg *rap_dbg_arch_role(const struct rap_dbg_arch *a
 
 struct rap_dbg_start_opts {
 	/* The program's stdout and stderr (duplicated in the child; borrowed). -1: /dev/null.
-	 * stdin is always at end of file (an empty pipe: no /dev/null needed in a sandbox). */
+	 * stdin is always /dev/null (or, where that cannot be opened, an empty pipe). */
 	int out_fd;
 	/* The program's environment (borrowed, NULL-terminated). NULL: a minimal one
 	 * (PATH=/usr/bin:/bin and nothing else). */
@@ -165,11 +165,15 @@ struct rap_dbg_stop {
 	int signo;    /* SIGNAL, KILLED, INTERRUPTED (SIGINT); SIGTRAP for STEP/BREAKPOINT */
 	int status;   /* EXITED: exit status */
 	uint64_t pc;  /* where it stopped (0 once gone) */
+	/* SIGNAL: the signal's siginfo (PTRACE_GETSIGINFO; zero when unavailable). */
+	int sig_errno, sig_code, sig_pid; /* si_errno, si_code, si_pid (when the sender set it) */
+	uint64_t sig_addr;                /* si_addr */
 };
 
 /* Executes one instruction. A pending signal (from the last stop) is delivered. Stepping
  * from a breakpoint's address executes the original instruction and re-inserts the
- * breakpoint. Errors: -ESRCH (process gone), -errno. */
+ * breakpoint. Errors: -ESRCH (process gone), RAP_ENOTSUP (32-bit ARM: the kernel does not
+ * single-step; also rap_dbg_cont from a breakpoint's address there), -errno. */
 RAP_API int rap_dbg_step(struct rap_dbg *d, struct rap_dbg_stop *stop);
 /* Continues until a breakpoint, a signal, rap_dbg_interrupt or the end of the process. sig
  * > 0 is delivered on resuming instead of the pending one, 0 delivers the pending one, -1

@@ -119,7 +119,8 @@ static int dbg_open(struct rap_io_desc *d, const char *uri, int perm)
 			rap_io_set_error(io, why);
 		else if (rc == -EPERM && pid > 0)
 			rap_io_set_error(io, "not permitted to trace that process (another user's, traced already, "
-			                     "or ptrace is restricted here: kernel.yama.ptrace_scope, CAP_SYS_PTRACE)");
+			                     "outside this process's Landlock sandbox, or ptrace is restricted here: "
+			                     "kernel.yama.ptrace_scope, CAP_SYS_PTRACE)");
 		else if (rc == -EPERM)
 			rap_io_set_error(io, "ptrace is not permitted here (no CAP_SYS_PTRACE, or a seccomp policy "
 			                     "or container forbids it)");
