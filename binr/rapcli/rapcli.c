@@ -33,11 +33,13 @@ struct cli_options {
 	size_t nsettings;
 	const char *script;    /* -i */
 	const char *target;    /* URI or path */
+	char *dbg_target;      /* heap, owned: -d's "dbg://PROG ARGS" (target points at it) */
 	bool quiet;
 	bool writable;
 	bool list_plugins;
 	const char *tls_ca, *tls_cert, *tls_key;
 	bool tls_insecure;
+	bool debug; /* -d */
 };
 
 static void usage(FILE *out)
@@ -54,6 +56,7 @@ static void usage(FILE *out)
 		"  -n          accepted for radare2's sake: headers are all rapcli reads\n"
 		"  -q          quiet: no banner\n"
 		"  -w          open the file for writing\n"
+		"  -d          debug: PATH is a program to start (dbg://PATH ARGS; ARGS follow PATH)\n"
 		"  -L          list the IO plugins and exit\n"
 		"  -h, --help     show this help and exit\n"
 		"  -V, --version  show the version and exit\n"
@@ -118,7 +121,7 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 	 * ':' (and opterr 0): option errors are reported here, as "rapcli:", not with the path
 	 * the program was started by. */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:c:i:a:b:e:nqwLhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:c:i:a:b:e:dnqwLhV", longopts, NULL)) != -1) {
 		int rc;
 		switch (c) {
 		case 'a':
@@ -142,6 +145,9 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 			break;
 		}
 		case 'n':
+			break;
+		case 'd':
+			o->debug = true;
 			break;
 		case 'c': {
 			const char **v = realloc(o->commands, sizeof(*v) * (o->ncommands + 1));
@@ -201,6 +207,28 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 	}
 	if (optind < argc)
 		o->target = argv[optind++];
+	/* radare2's -d PROG [ARGS]: the program started stopped at its first instruction. */
+	if (o->debug) {
+		if (!o->target) {
+			fprintf(stderr, "rapcli: -d needs a program\nTry 'rapcli -h' for more information.\n");
+			return EX_USAGE;
+		}
+		size_t len = strlen("dbg://") + strlen(o->target) + 1;
+		for (int i = optind; i < argc; i++)
+			len += strlen(argv[i]) + 1;
+		o->dbg_target = malloc(len);
+		if (!o->dbg_target) {
+			fprintf(stderr, "rapcli: out of memory\n");
+			return EX_OSERR;
+		}
+		snprintf(o->dbg_target, len, "dbg://%s", o->target);
+		for (; optind < argc; optind++) {
+			strcat(o->dbg_target, " ");
+			strcat(o->dbg_target, argv[optind]);
+		}
+		o->target = o->dbg_target;
+		o->writable = true;
+	}
 	/* radare2's "-": a small writable scratch buffer. */
 	if (o->target && !strcmp(o->target, "-")) {
 		o->target = "malloc://512";
@@ -244,7 +272,7 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 					       : "";
 	fprintf(stderr, "rapcli: cannot open '%s': %s%s\n", o->target, *detail ? detail : rap_strerror(fd), hint);
 	bool remote = strstr(o->target, "://") && strncmp(o->target, "file://", 7) != 0 &&
-		      strncmp(o->target, "malloc://", 9) != 0;
+		      strncmp(o->target, "malloc://", 9) != 0 && strncmp(o->target, "dbg://", 6) != 0;
 	return remote ? EX_UNAVAILABLE : EX_NOINPUT;
 }
 
@@ -423,6 +451,7 @@ int main(int argc, char **argv)
 	if (rc != 0) {
 		free(o.commands); /* what -c options came before the error */
 		free(o.settings);
+		free(o.dbg_target);
 		return rc;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -433,9 +462,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rapcli: %s\n", rap_strerror(rc));
 		free(o.commands);
 		free(o.settings);
+		free(o.dbg_target);
 		return EX_OSERR;
 	}
 	int status = 0;
+	/* A debugged program writes to the terminal, as under radare2 -d. */
+	rap_io_set_dbg_output(rap_core_io(core), STDOUT_FILENO);
 	if (o.list_plugins) {
 		list_plugins(rap_core_io(core));
 		goto out;
@@ -499,5 +531,6 @@ out:
 	rap_tls_config_free(tls);
 	free(o.commands);
 	free(o.settings);
+	free(o.dbg_target);
 	return status;
 }

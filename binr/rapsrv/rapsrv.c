@@ -30,6 +30,7 @@
 #include <rap/server.h>
 #include <rap/tls.h>
 
+#include "gdb.h"
 #include "sandbox.h"
 #if RAPSRV_TEST_HOOKS
 #include "test_hooks.h"
@@ -65,6 +66,8 @@ struct config {
 	size_t nnetworks;
 	size_t max_sessions;
 	size_t max_files;
+	size_t max_procs, max_procs_total; /* dbg:// processes: per session, in all */
+	const char *dbg_output;            /* --dbg-output FILE; NULL: rapsrv's stderr */
 	uint32_t max_message;
 	int workers;              /* -1: the server's default */
 	size_t max_buffered, session_buffered;
@@ -72,6 +75,9 @@ struct config {
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *user;
 	bool check_only;
+	struct listen_spec gdb[2]; /* --gdb: both loopbacks for a bare port */
+	size_t ngdb;
+	const char *gdb_program;   /* --gdb-program, beneath the root */
 };
 
 static int log_max_level = LOG_NOTICE + 1; /* info by default */
@@ -136,6 +142,9 @@ static void usage(FILE *out)
 		"      --allow-from CIDR      accept clients only from these networks (repeatable)\n"
 		"      --max-sessions N       concurrent sessions (default 10000)\n"
 		"      --max-files N          open files per session (default 64)\n"
+		"      --max-processes N      debugged processes (dbg://) per session (default 4)\n"
+		"      --max-processes-total N  debugged processes in all sessions (default 64)\n"
+		"      --dbg-output FILE      append debugged programs' output to FILE (default: the log, stderr)\n"
 		"      --max-message SIZE     largest WRITE/CMD payload (default 1M)\n"
 		"      --workers N            long commands running at once, off the event loop (default: CPUs, 2-4)\n"
 		"      --max-buffered SIZE    replies queued for all clients, output under way included (default 256M)\n"
@@ -146,6 +155,8 @@ static void usage(FILE *out)
 		"      --tls-cert FILE        certificate chain (PEM) for raps:// listeners\n"
 		"      --tls-key FILE         private key (PEM; default: the --tls-cert file)\n"
 		"      --tls-client-ca FILE   require client certificates from this CA (mutual TLS)\n"
+		"      --gdb [HOST:]PORT      gdbserver for programs beneath the root (needs dbg in --allow-scheme)\n"
+		"      --gdb-program PATH     the program --gdb starts for each connection (else gdb runs one)\n"
 		"  -u, --user USER            drop privileges to USER after binding\n"
 		"      --no-sandbox           do not confine rapsrv with Landlock and seccomp\n"
 		"  -t, --check-config         check options and certificates, then exit\n"
@@ -259,6 +270,30 @@ static int add_listen(struct config *cfg, const char *arg)
 	return 0;
 }
 
+/* --gdb [HOST:]PORT: a bare port (or ":PORT") means both loopbacks. Plain TCP only. */
+static int add_gdb_listen(struct config *cfg, const char *arg)
+{
+	struct listen_spec l;
+	if (cfg->ngdb) {
+		fprintf(stderr, "rapsrv: --gdb may be given once\n");
+		return EX_USAGE;
+	}
+	if (strstr(arg, "://") || parse_listen(arg, &l) < 0) {
+		fprintf(stderr, "rapsrv: cannot parse gdb address '%s' (want [HOST:]PORT)\n", arg);
+		return EX_USAGE;
+	}
+	if (!l.host[0]) {
+		cfg->gdb[0] = l;
+		cfg->gdb[1] = l;
+		snprintf(cfg->gdb[0].host, sizeof(cfg->gdb[0].host), "127.0.0.1");
+		snprintf(cfg->gdb[1].host, sizeof(cfg->gdb[1].host), "::1");
+		cfg->ngdb = 2;
+		return 0;
+	}
+	cfg->gdb[cfg->ngdb++] = l;
+	return 0;
+}
+
 static int parse_seconds(const char *name, const char *s, uint64_t *ms)
 {
 	unsigned long long v;
@@ -276,7 +311,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		OPT_CMD = 256, OPT_ALLOW_SHELL, OPT_ALLOW_SCHEME, OPT_ALLOW_FROM, OPT_MAX_SESSIONS,
 		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
 		OPT_KEY, OPT_CLIENT_CA, OPT_WORKERS, OPT_MAX_BUFFERED, OPT_SESSION_BUFFERED, OPT_SYNC,
-		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES,
+		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES, OPT_MAX_PROCS, OPT_MAX_PROCS_TOTAL, OPT_DBG_OUTPUT,
+		OPT_GDB, OPT_GDB_PROGRAM,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -288,9 +324,14 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{ "allow-shell", no_argument, NULL, OPT_ALLOW_SHELL },
 		{ "allow-devices", no_argument, NULL, OPT_ALLOW_DEVICES },
 		{ "allow-scheme", required_argument, NULL, OPT_ALLOW_SCHEME },
+		{ "gdb", required_argument, NULL, OPT_GDB },
+		{ "gdb-program", required_argument, NULL, OPT_GDB_PROGRAM },
 		{ "allow-from", required_argument, NULL, OPT_ALLOW_FROM },
 		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 		{ "max-files", required_argument, NULL, OPT_MAX_FILES },
+		{ "max-processes", required_argument, NULL, OPT_MAX_PROCS },
+		{ "max-processes-total", required_argument, NULL, OPT_MAX_PROCS_TOTAL },
+		{ "dbg-output", required_argument, NULL, OPT_DBG_OUTPUT },
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "max-buffered", required_argument, NULL, OPT_MAX_BUFFERED },
@@ -352,6 +393,13 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		case OPT_ALLOW_SCHEME:
 			snprintf(cfg->allowed_plugins, sizeof(cfg->allowed_plugins), "%s", optarg);
 			break;
+		case OPT_GDB:
+			if ((rc = add_gdb_listen(cfg, optarg)) != 0)
+				return rc;
+			break;
+		case OPT_GDB_PROGRAM:
+			cfg->gdb_program = optarg;
+			break;
 		case OPT_ALLOW_FROM:
 			if (cfg->nnetworks == MAX_NETWORKS) {
 				fprintf(stderr, "rapsrv: at most %d --allow-from networks\n", MAX_NETWORKS);
@@ -367,6 +415,18 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 				return EX_USAGE;
 			}
 			*(c == OPT_MAX_FILES ? &cfg->max_files : &cfg->max_sessions) = (size_t)v;
+			break;
+		case OPT_MAX_PROCS:
+		case OPT_MAX_PROCS_TOTAL:
+			if (parse_count(optarg, 100000, &v) < 0 || v == 0) {
+				fprintf(stderr, "rapsrv: %s takes a positive number, not '%s'\n",
+					c == OPT_MAX_PROCS ? "--max-processes" : "--max-processes-total", optarg);
+				return EX_USAGE;
+			}
+			*(c == OPT_MAX_PROCS ? &cfg->max_procs : &cfg->max_procs_total) = (size_t)v;
+			break;
+		case OPT_DBG_OUTPUT:
+			cfg->dbg_output = optarg;
 			break;
 		case OPT_MAX_MESSAGE:
 			if (parse_count(optarg, 1ULL << 30, &v) < 0 || v < RAP_PACKET_MAX) {
@@ -441,6 +501,10 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	}
 	if (optind == argc - 1 && (rc = add_listen(cfg, argv[optind])) != 0)
 		return rc;
+	if (cfg->gdb_program && !cfg->ngdb) {
+		fprintf(stderr, "rapsrv: --gdb-program needs --gdb [HOST:]PORT\n");
+		return EX_USAGE;
+	}
 	if (cfg->session_buffered > cfg->max_buffered) {
 		fprintf(stderr, "rapsrv: --max-session-buffered (%zu bytes) cannot exceed --max-buffered "
 			"(%zu bytes)\n", cfg->session_buffered, cfg->max_buffered);
@@ -508,8 +572,15 @@ struct daemon {
 	 * open in all sessions (which keeps descriptors for accept). */
 	struct rap_io *root_holder;
 	size_t max_files; /* per session: --max-files, at most half of what all may open */
+	int dbg_out_fd;   /* where debugged programs write: --dbg-output's file or stderr */
 	bool stopping;
+	struct rapsrv_gdb *gdb; /* --gdb */
 };
+
+static void gdb_log(int level, const char *peer, const char *msg)
+{
+	log_line(level, peer, "%s", msg);
+}
 
 static int session_open(void *user, const char *peer, void **ctx)
 {
@@ -537,6 +608,9 @@ static int session_open(void *user, const char *peer, void **ctx)
 	rap_io_set_sync(io, d->cfg->sync);
 	/* --max-files counts every open of the session: OPEN packets and "o F" alike. */
 	rap_io_set_max_files(io, d->max_files);
+	/* dbg:// (when --allow-scheme lists it): the session's processes, their output. */
+	rap_io_set_max_processes(io, d->cfg->max_procs);
+	rap_io_set_dbg_output(io, d->dbg_out_fd);
 	rap_core_set_policy(core, d->cfg->cmd_policy);
 	rap_core_set_allow_shell(core, d->cfg->allow_shell);
 	rap_core_set_allow_devices(core, d->cfg->allow_devices);
@@ -672,6 +746,7 @@ static void on_stop_signal(struct rap_loop *loop, int signo, void *user)
 	}
 	d->stopping = true;
 	notify_systemd("STOPPING=1");
+	rapsrv_gdb_stop(d->gdb); /* gdb sessions end now: their programs are killed */
 	log_line(LOG_NOTICE, NULL, "%s: shutting down (%zu sessions open)", strsignal(signo),
 		 rap_server_session_count(d->server));
 	rap_server_shutdown(d->server, SHUTDOWN_GRACE_MS, shutdown_done, d);
@@ -785,6 +860,8 @@ static size_t files_budget(size_t sessions, size_t *limit_out)
 
 static int serve(struct daemon *d);
 
+static bool scheme_listed(const char *list, const char *name);
+
 /* ---- main -------------------------------------------------------------------------- */
 
 /* A socket to serve: one of ours (spec, TLS config chosen per listener) or one systemd
@@ -840,6 +917,8 @@ int main(int argc, char **argv)
 		.allowed_plugins = "file",
 		.max_sessions = 10000,
 		.max_files = 64,
+		.max_procs = 4,
+		.max_procs_total = 64,
 		.max_message = 1u << 20,
 		.workers = -1,
 		.max_buffered = (size_t)256 << 20,
@@ -865,7 +944,7 @@ int main(int argc, char **argv)
 		return rc;
 	signal(SIGPIPE, SIG_IGN);
 
-	struct daemon d = { .cfg = &cfg };
+	struct daemon d = { .cfg = &cfg, .dbg_out_fd = 2 };
 	/* Certificates first: a bad one is a configuration error before anything listens. So
 	 * is asking a build without TLS for it, which no certificate would fix. */
 	if (!rap_tls_available() && tls_configured(&cfg)) {
@@ -921,6 +1000,32 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
+	if (cfg.ngdb && !scheme_listed(cfg.allowed_plugins, "dbg")) {
+		log_line(LOG_ERR, NULL, "--gdb debugs programs: it needs dbg in --allow-scheme (e.g. "
+			 "--allow-scheme file,dbg)");
+		status = EX_CONFIG;
+		goto done;
+	}
+	for (size_t i = 0; i < cfg.nnetworks && cfg.ngdb; i++) {
+		if (rapsrv_gdb_check_network(cfg.networks[i]) < 0) {
+			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg.networks[i]);
+			status = EX_USAGE;
+			goto done;
+		}
+	}
+	if (cfg.dbg_output) {
+		/* Opened before the sandbox: the file may lie outside --root. Never a terminal's
+		 * controlling one, never followed into a FIFO that would block. */
+		d.dbg_out_fd = open(cfg.dbg_output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+		struct stat ost;
+		if (d.dbg_out_fd < 0 || fstat(d.dbg_out_fd, &ost) < 0 || !S_ISREG(ost.st_mode)) {
+			log_line(LOG_ERR, NULL, "--dbg-output %s: %s", cfg.dbg_output,
+				 d.dbg_out_fd < 0 ? strerror(errno) : "not a regular file");
+			status = EX_CONFIG;
+			goto done;
+		}
+	}
+	rap_io_set_max_processes_total(cfg.max_procs_total);
 	if (cfg.check_only) {
 		printf("rapsrv: configuration OK\n");
 		goto done;
@@ -933,6 +1038,8 @@ int main(int argc, char **argv)
 	status = serve(&d);
 done:
 	rap_io_free(d.root_holder);
+	if (d.dbg_out_fd > 2)
+		close(d.dbg_out_fd);
 	for (size_t i = 0; i <= MAX_LISTEN; i++)
 		rap_tls_config_free(d.tls[i]);
 	return status;
@@ -1036,6 +1143,8 @@ static int serve(struct daemon *d)
 	int rc, status = 0;
 	struct opened_listener listeners[MAX_LISTEN];
 	size_t nlisteners = 0, added = 0;
+	int gdb_fds[2];
+	size_t ngdb = 0;
 
 	/* A socket and an open file per session, typically (the root handle is shared). */
 	raise_fd_limit(cfg->max_sessions);
@@ -1055,6 +1164,24 @@ static int serve(struct daemon *d)
 	}
 	if ((status = open_listeners(d, listeners, &nlisteners)) != 0)
 		goto out;
+	/* gdb's listeners too, before the sandbox. */
+	for (size_t i = 0; i < cfg->ngdb; i++) {
+		struct listen_spec *l = &cfg->gdb[i];
+		/* A bare port 0: the system's choice for 127.0.0.1, the same one for ::1. */
+		if (i == 1 && ngdb == 1 && !strcmp(l->port, "0"))
+			snprintf(l->port, sizeof(l->port), "%d", rap_tcp_local_port(gdb_fds[0]));
+		rc = rap_tcp_listen(l->host, l->port, 16, &gdb_fds[ngdb]);
+		if (rc < 0 && i == 1 && cfg->ngdb == 2) {
+			log_line(LOG_WARN, NULL, "gdb: not listening on [%s]:%s: %s", l->host, l->port, rap_strerror(rc));
+			continue;
+		}
+		if (rc < 0) {
+			log_line(LOG_ERR, NULL, "gdb: cannot listen on %s:%s: %s", l->host, l->port, rap_strerror(rc));
+			status = EX_UNAVAILABLE;
+			goto out;
+		}
+		ngdb++;
+	}
 	if (nlisteners == 0) {
 		log_line(LOG_ERR, NULL, "nothing to listen on");
 		status = EX_UNAVAILABLE;
@@ -1135,6 +1262,34 @@ static int serve(struct daemon *d)
 				 o->tls ? ", TLS" : "");
 		}
 	}
+	if (ngdb) {
+		int ports[2];
+		for (size_t i = 0; i < ngdb; i++)
+			ports[i] = rap_tcp_local_port(gdb_fds[i]);
+		struct rapsrv_gdb_config gc = {
+			.program = cfg->gdb_program,
+			.root = d->root_holder,
+			.networks = cfg->networks,
+			.nnetworks = cfg->nnetworks,
+			.max_sessions = cfg->max_sessions < 64 ? cfg->max_sessions : 64,
+			.out_fd = d->dbg_out_fd,
+			.log = gdb_log,
+		};
+		size_t n = ngdb;
+		ngdb = 0; /* handed over, also on failure */
+		rc = rapsrv_gdb_start(d->loop, gdb_fds, n, &gc, &d->gdb);
+		if (rc < 0) {
+			log_line(LOG_ERR, NULL, "gdb: cannot serve: %s", rap_strerror(rc));
+			status = EX_OSERR;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			bool v6 = strchr(cfg->gdb[i].host, ':') != NULL;
+			log_line(LOG_NOTICE, NULL, "listening on gdb://%s%s%s:%d (debugging %s)", v6 ? "[" : "",
+				 cfg->gdb[i].host, v6 ? "]" : "", ports[i],
+				 cfg->gdb_program ? cfg->gdb_program : "what gdb runs beneath the root");
+		}
+	}
 	log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s)", cfg->root,
 		 cfg->allow_write ? "read-write" : "read-only", cfg->sync ? ", synchronous writes" : "",
 		 (const char *[]){ "none", "read", "write", "all" }[cfg->cmd_policy],
@@ -1152,6 +1307,9 @@ out:
 	/* Listeners not handed to the server yet are still ours. */
 	for (size_t k = added; k < nlisteners; k++)
 		close(listeners[k].fd);
+	for (size_t k = 0; k < ngdb; k++)
+		close(gdb_fds[k]);
+	rapsrv_gdb_free(d->gdb);
 	rap_server_free(d->server);
 	rap_loop_free(d->loop);
 	return status;

@@ -18,7 +18,8 @@
  *     unless a scheme that connects out is allowed (ABI 4+);
  *   - signals to processes outside the sandbox are denied, and so are connections to
  *     abstract unix sockets unless $NOTIFY_SOCKET is one (ABI 6+).
- * Nothing else: /etc/passwd, /home, /tmp and /proc are out of reach even if a bug in
+ *   - with dbg://: /proc to read (the debugged processes' maps and state for dm and dp);
+ * Nothing else: /etc/passwd, /home, /tmp and /proc (without dbg://) are out of reach even if a bug in
  * rapsrv's own path checks (libio's openat2 RESOLVE_BENEATH) let a path through. Rules are
  * built before privileges are dropped, from descriptors opened while the files could still
  * be opened, and enforced after: landlock_restrict_self needs no privilege, only
@@ -274,6 +275,9 @@ static int ll_prepare(struct sandbox *sb, const struct sandbox_spec *spec)
 		rc = ll_allow_reread(sb, spec->reread[i]);
 	if (rc == 0 && (spec->shell || spec->debugger || spec->outgoing))
 		rc = ll_allow_system(sb, spec->shell || spec->debugger);
+	/* dbg://: the debugged processes' maps and state (dm, dp) under /proc, to read. */
+	if (rc == 0 && spec->debugger)
+		rc = ll_allow(sb, "/proc", LL_READ, false);
 #if RAPSRV_SANITIZED
 	/* The sanitizers read /proc/self/maps for reports and /proc/self/task for the leak check. */
 	if (rc == 0) {

@@ -8,6 +8,8 @@
 #include <rap/core.h>
 
 #include "arch.h"
+#include <rap/dbg.h>
+
 #include "binhdr.h"
 #include "core_private.h"
 
@@ -37,9 +39,24 @@ int rap__core_bin_header(struct rap_core *c, struct rap__binhdr *out)
 	return rap__binhdr_parse(read_file, &f, size, out);
 }
 
+/* A debugged process runs the host's code. */
+static bool follow_debugger(struct rap_core *c)
+{
+	const struct rap_dbg_arch *a = c->fd >= 0 && rap_io_dbg(c->io, c->fd) ? rap_dbg_host_arch() : NULL;
+	if (!a)
+		return false;
+	bool x86 = !strcmp(a->name, "x86_64");
+	(void)rap__core_config_auto(c, RAP__VAR_ASM_ARCH, x86 ? "x86" : "arm");
+	(void)rap__core_config_auto(c, RAP__VAR_ASM_BITS, a->pc_bits == 64 ? "64" : "32");
+	(void)rap__core_config_auto(c, RAP__VAR_CFG_BIGENDIAN, "false");
+	return true;
+}
+
 void rap__core_bin_follow(struct rap_core *c)
 {
 	struct rap__binhdr h;
+	if (follow_debugger(c))
+		return;
 	if (rap__core_bin_header(c, &h) < 0)
 		return;
 	const struct rap__arch *a = rap__arch_find(h.arch);

@@ -17,6 +17,7 @@
 #include "binhdr.h"
 #include "common.h"
 #include "core_private.h"
+#include "debug.h"
 
 #define MAX_FILTERS 8
 
@@ -152,6 +153,13 @@ static int parse_term(struct rap_core *c, const char **pp, uint64_t *v)
 				return RAP_EINVAL;
 			acc = acc * 10 + d;
 		}
+	} else if (isalpha((unsigned char)*p)) {
+		/* A register of the debugged process: "px 32 @ rsp", "s rip". */
+		const char *start = p;
+		while (isalnum((unsigned char)*p) || *p == '_')
+			p++;
+		if (rap__core_debug_reg(c, start, (size_t)(p - start), &acc) < 0)
+			return RAP_EINVAL;
 	} else {
 		return RAP_EINVAL;
 	}
@@ -853,6 +861,9 @@ static int cmd_iosystem(struct rap_core *c, const char *name, char *args)
 	int rc = need_file(c);
 	if (rc < 0)
 		return rc;
+	/* A dbg:// file's commands are the debugger's (radare2's =!dr on a debugged file). */
+	if (rap_io_dbg(c->io, c->fd))
+		return rap__core_cmd_debug(c, "=!", args);
 	char *out = NULL;
 	rc = rap_io_system(c->io, c->fd, args, &out);
 	/* A plain local file has no command channel; radare2 prints nothing then. */
@@ -1019,6 +1030,9 @@ static int cmd_remote(struct rap_core *c, const char *name, char *args)
 }
 
 static const struct cmd cmd_shell_entry = { "!", cmd_shell, CLASS_SHELL };
+/* The debugger commands (debug_cmd.c): they control a process, so they are write-class
+ * (their help pages are not). */
+static const struct cmd cmd_debug_entry = { "d", rap__core_cmd_debug, CLASS_WRITE };
 static const struct cmd cmd_iosys_entry = { "=!", cmd_iosystem, CLASS_ALL };
 /* The '=' family (remote hosts, servers, remote-command mode): remote.c parses the whole
  * text. Everything in it reaches the network or starts servers, so only POLICY_ALL. */
@@ -1066,6 +1080,12 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 		r->cmd = &cmd_shell_entry;
 		r->args = rap__core_trim(text + 1);
 		r->cls = CLASS_SHELL;
+		return 0;
+	}
+	if (text[0] == 'd') {
+		r->cmd = &cmd_debug_entry;
+		r->args = text;
+		r->cls = rap__core_debug_is_help(text) ? CLASS_READ : CLASS_WRITE;
 		return 0;
 	}
 	if (text[0] == ':' || (text[0] == '=' && text[1] == '!')) {

@@ -11,6 +11,8 @@
 
 #include "arch.h"
 #include "common.h"
+#include <rap/dbg.h>
+
 #include "core_private.h"
 
 enum var_type {
@@ -238,6 +240,12 @@ void rap__core_set_current(struct rap_core *c, int fd)
 	if (fd >= 0) {
 		(void)rap_core_seek(c, 0);
 		rap__core_bin_follow(c);
+		/* A debugged process: at its program counter, as radare2 -d starts. */
+		struct rap_dbg *d = rap_io_dbg(c->io, fd);
+		const struct rap_dbg_reg *pc = d ? rap_dbg_arch_role(rap_dbg_arch(d), RAP_DBG_ROLE_PC) : NULL;
+		uint64_t v;
+		if (pc && rap_dbg_reg_get(d, pc->name, &v) == 0)
+			c->off = v;
 	}
 }
 

@@ -23,6 +23,9 @@
 #include <rap/core.h>
 
 #include "common.h"
+#include <rap/dbg.h>
+#include <rap/io.h>
+
 #include "core_private.h"
 #include "disasm.h"
 
@@ -66,6 +69,11 @@ struct listing {
 	char kind;                         /* 'd' (pd, pD) or 'i' (pi) */
 	uint64_t size;                     /* of the file; UINT64_MAX: unknown */
 	struct reader *rd;                 /* owned */
+	/* A debugged process's program counter, flagged in pd as radare2 does ("pc" names
+	 * the register); has_pc false on other files. */
+	bool has_pc;
+	uint64_t pc;
+	const char *pc_name;
 };
 
 static bool var_true(const struct rap_core *c, enum rap__core_var v)
@@ -78,6 +86,12 @@ static int open_listing(struct rap_core *c, char kind, struct listing *l)
 	memset(l, 0, sizeof(*l));
 	l->c = c;
 	l->kind = kind;
+	struct rap_dbg *dbg = c->fd >= 0 ? rap_io_dbg(c->io, c->fd) : NULL;
+	const struct rap_dbg_reg *pcr = dbg ? rap_dbg_arch_role(rap_dbg_arch(dbg), RAP_DBG_ROLE_PC) : NULL;
+	if (pcr && rap_dbg_reg_get(dbg, pcr->name, &l->pc) == 0) {
+		l->has_pc = true;
+		l->pc_name = pcr->name;
+	}
 	if (c->fd < 0) {
 		rap__core_errorf(c, "no file is open (open one with 'o URI')");
 		return RAP_EBADFD;
@@ -191,6 +205,9 @@ static int emit(struct listing *l, const struct rap__insn *in)
 		}
 		have_ref = true;
 	}
+	/* radare2's flag line above the instruction at the program counter. */
+	if (l->has_pc && in->addr == l->pc)
+		fprintf(c->out, "%s;-- %s:\n", l->jumps ? "            " : "", l->pc_name);
 	rap__disasm_print_line(c->out, &l->style, in, l->jumps ? arrows : NULL, have_ref ? ref : NULL);
 	return 0;
 }

@@ -137,8 +137,10 @@ int rap__core_open_policy(struct rap_core *c, const char *uri)
 	/* Local files and memory only: rap:// and whatever else a plugin may reach would be
 	 * an outgoing connection on a client's behalf (and, on a borrowed IO, one that could
 	 * lead back to a server of this process and wait on itself). */
+	/* dbg:// runs or attaches to local processes: allowed here, and then only where the
+	 * IO's allowed schemes (the operator's --allow-scheme) name it. */
 	const struct rap_io_plugin *p = rap_io_plugin_for(c->io, uri);
-	if (p && strcmp(p->name, "file") != 0 && strcmp(p->name, "malloc") != 0)
+	if (p && strcmp(p->name, "file") != 0 && strcmp(p->name, "malloc") != 0 && strcmp(p->name, "dbg") != 0)
 		return RAP_EDENIED;
 	return 0;
 }
@@ -156,7 +158,7 @@ unsigned rap__core_open_opts(const struct rap_core *c, bool local)
 const char *rap__core_open_reason(struct rap_core *c, const char *uri, int rc)
 {
 	if (rc == RAP_EDENIED && uri && c->served && rap__core_open_policy(c, uri) < 0)
-		return "a served session opens local files and malloc:// only, never network files";
+		return "a served session opens local files, malloc:// and dbg:// only, never network files";
 	if (rc == RAP_ENOTREG && !c->served)
 		return "not a regular file (a FIFO, device or socket; 'e io.special=true' opens them)";
 	if (rc == RAP_ENOTREG)

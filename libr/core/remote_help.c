@@ -33,6 +33,7 @@ static const struct help_line help_main[] = {
 	{ "=t", " port cmd", "run cmd once on a tcp command server (host:port too)" },
 	{ "=h", " [port]", "http server: GET /cmd/CMD, POST /cmd (=h&, =h-; =h?)" },
 	{ "=H", " [port]", "like =h, and open its page in a browser" },
+	{ "=g", " port file", "gdbserver: gdb debugs file (=g&, =g-; =g?)" },
 	{ NULL, "examples:", NULL },
 	{ NULL, "| =+ rap://localhost:9999//bin/ls  /bin/ls on a rap server (rapsrv, r2)", NULL },
 	{ NULL, "| =+ tcp://localhost:9090          a tcp command server (=t 9090)", NULL },
@@ -121,11 +122,26 @@ static const struct help_line help_srv_bg[] = {
 	{ "=&r", " port", "same as =&:port" },
 	{ "=&t", " port", "TCP command server in the background (also =t& port)" },
 	{ "=h&", " [port]", "HTTP server in the background (also =H& to open a browser)" },
+	{ "=g&", " port", "gdbserver in the background: =g& port file [args]" },
 	{ "=&-", "", "stop every background server" },
 	{ "=&-", "port", "stop the background server on port" },
 	{ "=t-", "", "stop the background TCP command servers" },
 	{ "=h-", "", "stop the background HTTP servers" },
+	{ "=g-", "", "stop the background gdbservers" },
 	{ "=", "", "list connections and running servers" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct help_line help_srv_gdb[] = {
+	{ "=g", " port file [args]", "gdbserver (0: any free port); Ctrl-C stops" },
+	{ "=g&", " port file [args]", "the same in the background" },
+	{ "=g-", "", "stop the background gdbservers (=&-port: one)" },
+	{ NULL, "Each gdb that connects gets file started under the debugger, stopped at its", NULL },
+	{ NULL, "first instruction, and killed when gdb kills it, detaches or disconnects; one", NULL },
+	{ NULL, "gdb at a time. In gdb: target remote 127.0.0.1:port. Listens on 127.0.0.1 and", NULL },
+	{ NULL, "::1 only (a gdb can make the program do anything); for other addresses, ssh", NULL },
+	{ NULL, "-L or rapsrv --gdb. The program's output goes to this prompt's error stream.", NULL },
+	{ NULL, "With target extended-remote, gdb's run starts the program again (gdb's args).", NULL },
 	{ NULL, NULL, NULL },
 };
 
@@ -163,10 +179,6 @@ static const struct help_line help_srv_http[] = {
 	{ NULL, NULL, NULL },
 };
 
-static const struct help_line help_none[] = {
-	{ NULL, NULL, NULL },
-};
-
 /* ---- pages --------------------------------------------------------------------------------- */
 
 struct help_page {
@@ -176,7 +188,7 @@ struct help_page {
 };
 
 static const struct help_page pages[] = {
-	[RAP__HELP_EQ] = { "Usage: =[+-<=!:&thH] [...]   remote hosts and servers", help_main, NULL },
+	[RAP__HELP_EQ] = { "Usage: =[+-<=!:&thHg] [...]   remote hosts and servers", help_main, NULL },
 	[RAP__HELP_EQ_ADD] = { "Usage: =+ [proto://]host:port[/path]   connect to a remote host and add it", help_add,
 			       NULL },
 	[RAP__HELP_EQ_REMOVE] = { "Usage: =-[N]   close remote hosts", help_remove, NULL },
@@ -191,7 +203,7 @@ static const struct help_page pages[] = {
 	[RAP__HELP_EQ_TCP] = { "Usage: =t port   TCP command server (=t [host:]port cmd queries one)", help_srv_tcp,
 			       help_srv_policy },
 	[RAP__HELP_EQ_HTTP] = { "Usage: =[hH][&-] [port]   HTTP server", help_srv_http, help_srv_policy },
-	[RAP__HELP_EQ_GDB] = { "Usage: =g port file   gdbserver (not available in this version)", help_none, NULL },
+	[RAP__HELP_EQ_GDB] = { "Usage: =g[&-] port file [args]   gdbserver (GDB remote protocol)", help_srv_gdb, NULL },
 };
 
 /* Lines as "| CMDARGS  DESC", the descriptions in one column; lines without a command as

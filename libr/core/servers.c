@@ -33,7 +33,7 @@
 #include "core_private.h"
 #include "servers.h"
 
-const char *const rap__srv_kind_name[] = { "rap", "tcp", "http" };
+const char *const rap__srv_kind_name[] = { "rap", "tcp", "http", "gdb" };
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
@@ -69,6 +69,8 @@ void rap__srv_logf(struct rap__srv *s, const char *fmt, ...)
 int rap__srv_attach(struct rap__srv *s, struct rap_loop *loop)
 {
 	s->loop = loop;
+	if (s->kind == RAP__SRV_GDB)
+		return rap__srv_gdb_attach(s);
 	return s->kind == RAP__SRV_RAP ? rap__srv_rap_attach(s) : rap__srv_conn_attach(s);
 }
 
@@ -78,6 +80,7 @@ void rap__srv_detach(struct rap__srv *s)
 		return;
 	rap__srv_rap_detach(s);
 	rap__srv_conn_detach(s);
+	rap__srv_gdb_detach(s);
 	s->loop = NULL;
 }
 
@@ -87,6 +90,7 @@ void rap__srv_free(struct rap__srv *s)
 		return;
 	rap__srv_detach(s);
 	rap__srv_close_listeners(s);
+	rap__srv_gdb_free(s->gdb);
 	rap_core_free(s->tmpl);
 	rap__free(s);
 }
@@ -105,6 +109,9 @@ static void announce(struct rap_core *c, struct rap__srv *s)
 			s->kind == RAP__SRV_HTTP ? "/" : "");
 	if (s->browser && !rap__core_open_browser(s->url))
 		fprintf(c->out, "open %s in a web browser\n", s->url);
+	if (s->kind == RAP__SRV_GDB)
+		fprintf(c->out, "debugging %s for each gdb that connects: (gdb) target remote %s\n",
+			rap__srv_gdb_program(s->gdb), s->url + strlen("gdb://"));
 	fflush(c->out);
 }
 
@@ -155,14 +162,16 @@ static int run_foreground(struct rap_core *c, struct rap__srv *s)
 
 /* ---- commands ----------------------------------------------------------------------------- */
 
+/* prog: for the gdbserver, "FILE [ARGS]" (modified); NULL for the others. */
 static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool background, bool browser,
-			const char *portarg)
+			const char *portarg, char *prog)
 {
 	int port;
 	if (!portarg || !*portarg) {
 		const char *def = kind == RAP__SRV_HTTP ? rap_core_config_get(c, "http.port") : NULL;
 		if (!def) {
-			rap__core_errorf(c, "missing port (see '=%s?')", kind == RAP__SRV_TCP ? "t" : ":");
+			rap__core_errorf(c, "missing port (see '=%s?')",
+					 kind == RAP__SRV_TCP ? "t" : kind == RAP__SRV_GDB ? "g" : ":");
 			return RAP_EINVAL;
 		}
 		portarg = def;
@@ -205,8 +214,16 @@ static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool backgr
 		rap__srv_free(s);
 		return rc;
 	}
+	if (kind == RAP__SRV_GDB) {
+		rc = rap__srv_gdb_new(c, prog, &s->gdb);
+		if (rc < 0) {
+			rap__srv_free(s);
+			return rc;
+		}
+	}
+	/* The gdbserver listens on loopback only: a debugger's client can run anything. */
 	const char *var = kind == RAP__SRV_RAP ? "rap.bind" : kind == RAP__SRV_TCP ? "tcp.bind" : "http.bind";
-	const char *bind = rap_core_config_get(c, var);
+	const char *bind = kind == RAP__SRV_GDB ? "localhost" : rap_core_config_get(c, var);
 	char err[300];
 	rc = rap__core_os_gate(c, RAP__CORE_OS_LISTEN, bind ? bind : "localhost");
 	if (rc < 0)
@@ -268,6 +285,11 @@ void rap__core_servers_list(struct rap_core *c)
 		for (size_t k = 0; k < i; k++)
 			s = s->next;
 		static const char *const policy[] = { "none", "read", "write", "all" };
+		if (s->kind == RAP__SRV_GDB) {
+			fprintf(c->out, "gdb server on %s (background, debugging %s)\n", s->addrs,
+				rap__srv_gdb_program(s->gdb));
+			continue;
+		}
 		fprintf(c->out, "%s server on %s (background, srv.cmd=%s%s)\n", rap__srv_kind_name[s->kind],
 			s->addrs, policy[s->policy], s->shell ? ", srv.shell=true" : "");
 	}
@@ -319,9 +341,19 @@ int rap__core_cmd_server(struct rap_core *c, char *text)
 	const char *port;
 	enum rap__srv_kind kind;
 	bool bg = false, browser = false;
+	if (!strcmp(t, "=g-"))
+		return stop_servers(c, RAP__SRV_GDB, -1);
 	if (!strncmp(t, "=g", 2)) {
-		rap__core_errorf(c, "the gdbserver (=g) is not available in this version");
-		return RAP_ENOTSUP;
+		/* =g PORT FILE [ARGS], =g& PORT FILE [ARGS] */
+		bool gbg = t[2] == '&';
+		char *rest = rap__core_trim(t + (gbg ? 3 : 2));
+		char *prog = rest + strcspn(rest, " \t");
+		if (!*rest || !*prog) {
+			rap__core_errorf(c, "usage: =g%s PORT FILE [ARGS] (see '=g?')", gbg ? "&" : "");
+			return RAP_EINVAL;
+		}
+		*prog++ = '\0';
+		return start_server(c, RAP__SRV_GDB, gbg, false, rest, prog);
 	}
 	if (!strncmp(t, "=&-", 3)) {
 		const char *p = port_word(t + 3);
@@ -382,5 +414,5 @@ int rap__core_cmd_server(struct rap_core *c, char *text)
 		rap__core_errorf(c, "too many arguments in '%s' (see '%.2s?')", t, t);
 		return RAP_EINVAL;
 	}
-	return start_server(c, kind, bg, browser, port);
+	return start_server(c, kind, bg, browser, port, NULL);
 }

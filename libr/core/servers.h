@@ -6,6 +6,8 @@
  *   servers_rap.c     RAP clients: their session cores and what they may open and write
  *   servers_conn.c    TCP and HTTP connections: reading, answering, lingering, timeouts
  *   servers_http.c    what the HTTP server answers (its pages, and who may run commands)
+ *   servers_gdb.c     the gdbserver (=g): its program, one session thread at a time
+ *   gdb_conn.c        one gdb connection (rap_core_gdb_serve); gdb_session.h lists the rest
  *   servers_thread.c  the background thread and its request queue
  *   http.c            the HTTP/1.1 parser and responder (http.h)
  *   browser.c         opening =H's page in a browser
@@ -30,12 +32,13 @@
 #define RAP__SRV_RAP_OUTPUT_MAX ((size_t)64 << 20)
 #define RAP__SRV_TEXT_OUTPUT_MAX ((size_t)16 << 20)
 
-enum rap__srv_kind { RAP__SRV_RAP, RAP__SRV_TCP, RAP__SRV_HTTP };
+enum rap__srv_kind { RAP__SRV_RAP, RAP__SRV_TCP, RAP__SRV_HTTP, RAP__SRV_GDB };
 
-/* "rap", "tcp", "http", by kind. */
+/* "rap", "tcp", "http", "gdb", by kind. */
 extern const char *const rap__srv_kind_name[];
 
 struct rap__srv_conn; /* servers_conn.c: one TCP or HTTP connection */
+struct rap__gdb_srv;  /* servers_gdb.c: the gdbserver's program and session */
 
 /* One server. */
 struct rap__srv {
@@ -60,6 +63,8 @@ struct rap__srv {
 	struct rap_server *rap;        /* rap: serves the clients */
 	struct rap_listener *listener; /* tcp/http: accepts the connections */
 	struct rap__srv_conn *conns;   /* tcp/http: every connection (owned) */
+	struct rap__gdb_srv *gdb;      /* gdb: its program and session (owned) */
+	bool gdb_attached;
 	size_t nconns;
 	bool stop_requested;   /* foreground: leave the loop */
 
@@ -128,6 +133,23 @@ char *rap__srv_http_answer(struct rap__srv *s, const char *peer, const struct ra
 /* An error response (why may be NULL), logged: heap text (rap__free) of *len bytes, or
  * NULL without memory. */
 char *rap__srv_http_error(struct rap__srv *s, const char *peer, int status, const char *why, size_t *len);
+
+/* ---- servers_gdb.c --------------------------------------------------------------------- */
+
+/* Reads "FILE [ARGS]" (args is modified) and opens FILE through c's IO: *out (owned,
+ * rap__srv_gdb_free) is a gdbserver's program. Reports errors on c. Errors: RAP_EINVAL,
+ * RAP_ENOMEM, errors of rap_io_open_local, -errno. */
+int rap__srv_gdb_new(struct rap_core *c, char *args, struct rap__gdb_srv **out);
+void rap__srv_gdb_free(struct rap__gdb_srv *g);
+
+/* The program's path as given. */
+const char *rap__srv_gdb_program(const struct rap__gdb_srv *g);
+
+/* Accepts gdb connections on s's sockets, on s->loop. Errors: as rap__srv_attach. */
+int rap__srv_gdb_attach(struct rap__srv *s);
+
+/* Stops accepting, ends a session in progress (its program is killed) and joins it. */
+void rap__srv_gdb_detach(struct rap__srv *s);
 
 /* ---- servers_thread.c ------------------------------------------------------------------ */
 

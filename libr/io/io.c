@@ -130,6 +130,10 @@ struct rap_io {
 	char *allowed; /* comma-separated plugin names; NULL allows every plugin */
 	size_t max_files;      /* descriptors in the table at once; 0: no limit */
 	struct io_total *total; /* shared count (a reference); NULL: none */
+	/* dbg://: debugged processes (rap_io_set_max_processes) and their output. */
+	size_t max_procs;      /* 0: no limit */
+	size_t nprocs;
+	int dbg_out_fd;        /* borrowed; -1: /dev/null */
 
 	/* URIs of recently closed descriptors. rap_io_fd_uri hands out a borrowed pointer;
 	 * in an instance shared between threads another thread may close that fd while the
@@ -240,6 +244,7 @@ int rap_io_new(struct rap_io **out)
 		&rap__io_plugin_file,
 		&rap__io_plugin_malloc,
 		rap__io_plugin_rap(),
+		&rap__io_plugin_dbg,
 	};
 	if (!out)
 		return RAP_EINVAL;
@@ -260,6 +265,7 @@ int rap_io_new(struct rap_io **out)
 		return -rc;
 	}
 	io->allow_write = true;
+	io->dbg_out_fd = 2;
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
 		rc = rap_io_register(io, builtin[i]);
 		if (rc < 0) {
@@ -1189,4 +1195,85 @@ void rap_io_set_error(struct rap_io *io, const char *detail)
 	io_lock(io);
 	snprintf(io->error, sizeof(io->error), "%s", detail ? detail : "");
 	io_unlock(io);
+}
+
+/* ---- debugged processes (dbg://) ---------------------------------------------------- */
+
+/* Processes of all instances together: one count per process (a server has one total). */
+static atomic_size_t procs_total_used;
+static atomic_size_t procs_total_max;
+
+void rap_io_set_max_processes(struct rap_io *io, size_t n)
+{
+	if (!io)
+		return;
+	io_lock(io);
+	io->max_procs = n;
+	io_unlock(io);
+}
+
+void rap_io_set_max_processes_total(size_t n)
+{
+	atomic_store(&procs_total_max, n);
+}
+
+void rap_io_set_dbg_output(struct rap_io *io, int fd)
+{
+	if (!io)
+		return;
+	io_lock(io);
+	io->dbg_out_fd = fd;
+	io_unlock(io);
+}
+
+int rap__io_dbg_output(struct rap_io *io)
+{
+	io_lock(io);
+	int fd = io->dbg_out_fd;
+	io_unlock(io);
+	return fd;
+}
+
+int rap__io_proc_take(struct rap_io *io)
+{
+	io_lock(io);
+	if (io->max_procs && io->nprocs >= io->max_procs) {
+		snprintf(io->error, sizeof(io->error), "at most %zu debugged processes may run at once in a session",
+			 io->max_procs);
+		io_unlock(io);
+		return -EAGAIN;
+	}
+	size_t max = atomic_load(&procs_total_max);
+	size_t cur = atomic_load(&procs_total_used);
+	do {
+		if (max && cur >= max) {
+			snprintf(io->error, sizeof(io->error), "all %zu debugged processes allowed at once are running", max);
+			io_unlock(io);
+			return -EAGAIN;
+		}
+	} while (!atomic_compare_exchange_weak(&procs_total_used, &cur, cur + 1));
+	io->nprocs++;
+	io_unlock(io);
+	return 0;
+}
+
+void rap__io_proc_give(struct rap_io *io)
+{
+	io_lock(io);
+	if (io->nprocs > 0) {
+		io->nprocs--;
+		atomic_fetch_sub(&procs_total_used, 1);
+	}
+	io_unlock(io);
+}
+
+void *rap__io_fd_data(struct rap_io *io, int fd)
+{
+	if (!io)
+		return NULL;
+	io_lock(io);
+	struct rap_io_desc *d = desc_get(io, fd);
+	void *data = d ? d->data : NULL;
+	io_unlock(io);
+	return data;
 }

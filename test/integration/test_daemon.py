@@ -558,7 +558,7 @@ class ServedSessions(unittest.TestCase):
             for cmd, text in zip(vectors, out):
                 self.assertRegex(text, r"^error: '[^']+' refused: commands from the network never start servers "
                                  r"or open connections\n$", cmd)
-            self.assertIn("a served session opens local files and malloc:// only", out[len(vectors)])
+            self.assertIn("a served session opens local files, malloc:// and dbg:// only", out[len(vectors)])
             # The shell the operator allowed still works, and the variables say what holds.
             self.assertEqual(out[len(vectors) + 1], "shell-ok\n")
             self.assertEqual(out[len(vectors) + 2], "true\nall\n")

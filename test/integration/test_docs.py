@@ -304,6 +304,10 @@ README = os.path.join(SRC_ROOT, "README.md")
 FENCE = re.compile(r"^([ \t]*)```([\w-]*)[ \t]*\n(.*?)^\1```[ \t]*$", re.M | re.S)
 
 NOT_RUN = {
+    "rapcli -c '=g& 2345 ./a.out arg1'": "needs gdb and ptrace: test_gdb.py runs =g& with real gdb",
+    "rapsrv -r /srv/lab --allow-scheme file,dbg --gdb 2345 --gdb-program a.out":
+        "needs gdb and ptrace: test_gdb.py runs rapsrv --gdb with real gdb",
+    "gdb -ex 'target remote 127.0.0.1:2345' ./a.out": "interactive gdb: test_gdb.py runs it in batch mode",
     "./run serve": "installs packages and builds; what it runs then, dist/serve-sample.sh, "
                    "is run by ServeSample",
     "./run test": "installs packages, builds twice and runs this suite",
@@ -331,6 +335,13 @@ NOT_RUN = {
         "a default rapbench run takes a minute or more (its options are checked against "
         "rapbench --help by test_options_exist)",
     "r2 -q -e scr.color=0 rap://:9999 </dev/null &": "radare2 is not in Debian 12",
+    "rapsrv -r /srv/debug --allow-scheme file,dbg --cmd write 127.0.0.1:9999":
+        "needs ptrace and a program to debug: test_debugger.py runs rapsrv with these options "
+        "on the test debuggee",
+    "r2 -n rap://127.0.0.1:9999/dbg:///srv/debug/prog": "radare2 is not in Debian 12 "
+                                                         "(test_debugger.py replays its byte stream)",
+    "rapcli -c 'db 0x401126' -c dc -c 'dr rip' -d ./prog arg1":
+        "needs ptrace and the test debuggee: test_debugger.py runs it (test_rapcli_local)",
     "build/bench/rapbench --sessions 1 --heavy 0 --bytes 1M --rounds 1 --server-pid $! 127.0.0.1:9999 "
     "/path/to/file": "measures the radare2 server of the line before",
 }

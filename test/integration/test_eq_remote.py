@@ -389,7 +389,7 @@ class EqRemote(unittest.TestCase):
         self.assertIn("| =!=[N]", text)
         self.assertIn("remote-command mode on", text)
         self.assertIn("remote-command mode off", text)
-        self.assertNotIn("=g", text)
+        self.assertIn("| =g port file", text)
         self.assertIn("Usage: =+ [proto://]host:port[/path]", text)
         self.assertIn("Usage: ==[N]", text)
 

@@ -464,7 +464,7 @@ class Servers(unittest.TestCase):
                 m, = rap_call(s, enc_cmd(v))
                 self.assertRegex(cmd_text(m), refusal, v)
             m, = rap_call(s, enc_cmd("o rap://127.0.0.1:%d/x" % bait.port))
-            self.assertIn("a served session opens local files and malloc:// only", cmd_text(m))
+            self.assertIn("a served session opens local files, malloc:// and dbg:// only", cmd_text(m))
             m, = rap_call(s, enc_open(4, "rap://127.0.0.1:%d//x" % bait.port))
             self.assertEqual(m.svalue, -1)
             m, = rap_call(s, enc_cmd("!echo rap-shell"))

@@ -307,6 +307,10 @@ class SeccompHolds(unittest.TestCase):
         self.assertIsNone(self.call("ptrace", "--cmd", "all", "--allow-shell"))
         self.assertEqual(self.call("ptrace", "--allow-scheme", "file, dbg"),
                          "ptrace returned -1 (No such process)")
+        self.assertIsNone(self.call("process_vm_readv"))
+        self.assertIsNone(self.call("process_vm_readv", "--cmd", "all", "--allow-shell"))
+        self.assertEqual(self.call("process_vm_readv", "--allow-scheme", "file,dbg"),
+                         "process_vm_readv returned -1 (No such process)")
 
     def test_threads_always_processes_only_with_shell_or_dbg(self):
         # A worker pool's threads: clone with CLONE_THREAD (glibc tries clone3 first, and

@@ -129,8 +129,15 @@ static void test_builtin_plugins(void **state)
 	assert_non_null(p->write);
 	assert_non_null(p->system);
 
-	assert_null(rap_io_plugin_at(io, 3));
-	for (size_t i = 0; i < 3; i++) {
+	p = rap_io_plugin_at(io, 3);
+	assert_non_null(p);
+	assert_string_equal(p->name, "dbg");
+	assert_string_equal(p->uris, "dbg://");
+	assert_true(p->is_debugger);
+	assert_non_null(p->write);
+
+	assert_null(rap_io_plugin_at(io, 4));
+	for (size_t i = 0; i < 4; i++) {
 		p = rap_io_plugin_at(io, i);
 		assert_int_equal(p->abi, RAP_IO_PLUGIN_ABI);
 		assert_non_null(p->author);
@@ -209,7 +216,7 @@ static void test_register(void **state)
 	assert_int_equal(rap_io_register(io, &bad), RAP_EINVAL);
 
 	assert_int_equal(rap_io_register(io, &ro_plugin), 0);
-	assert_ptr_equal(rap_io_plugin_at(io, 3), &ro_plugin);
+	assert_ptr_equal(rap_io_plugin_at(io, 4), &ro_plugin);
 
 	/* A plugin without write opens read-only even when W is asked for. */
 	ro_opens = 0;

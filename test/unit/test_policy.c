@@ -385,7 +385,7 @@ static void test_served_refuses_network_vectors(void **state)
 	expect_fail(c, "=&:0", RAP_EDENIED, "error: '=&:0' refused");
 	/* Network files: not by "o", not by the protocol's OPEN. */
 	snprintf(line, sizeof(line), "o rap://127.0.0.1:%d/x", w.port);
-	expect_fail(c, line, RAP_EDENIED, "a served session opens local files and malloc:// only");
+	expect_fail(c, line, RAP_EDENIED, "a served session opens local files, malloc:// and dbg:// only");
 	snprintf(line, sizeof(line), "rap://127.0.0.1:%d//x", w.port);
 	assert_int_equal(rap_core_rap_handler()->open(c, line, RAP_PERM_R), RAP_EDENIED);
 	assert_false(watch_connected(&w));

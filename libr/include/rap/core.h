@@ -109,6 +109,36 @@ RAP_API void rap_core_interrupt(struct rap_core *c);
  * serve until stopped or until the core is freed. */
 RAP_API size_t rap_core_background_servers(const struct rap_core *c);
 
+/* ---- gdbserver ------------------------------------------------------------------------ */
+
+/* One gdb connection's settings (rap_core_gdb_serve). */
+struct rap_core_gdb_opts {
+	int prog_fd;             /* the program (borrowed): opened with rap_io_open_local, run
+				  * with execveat; the caller closes it after the call. -1: none
+				  * until gdb runs one (extended mode, needs io) */
+	const char *const *argv; /* borrowed, NULL-terminated, argv[0] required with prog_fd */
+	struct rap_io *io;       /* borrowed, or NULL: the programs gdb's vRun may name, opened
+				  * through io (its root and rules). NULL: vRun restarts the
+				  * program of prog_fd only (named "" or as argv[0]) */
+	int out_fd;              /* the program's stdout and stderr (borrowed); -1: /dev/null */
+	int stop_fd;             /* -1, or a descriptor that turns readable when the session must
+				  * end (an eventfd the server's owner writes): the program is
+				  * interrupted, killed, and the call returns */
+	FILE *log;               /* one line per event (borrowed), or NULL */
+	const char *peer;        /* the client's address, for the log (borrowed), or NULL */
+};
+
+/* Serves one gdb (GDB Remote Serial Protocol) connection on fd (borrowed, a connected
+ * stream socket; the caller closes it) until gdb kills, detaches or disconnects, or stop_fd
+ * fires: starts the program under the debugger (rap/dbg.h) stopped at its first
+ * instruction, answers gdb's requests, and kills the program at the end: nothing outlives
+ * the connection. In extended mode (target extended-remote) gdb may run the program again,
+ * or another one through io, and a kill keeps the connection. Blocks the calling thread throughout. Returns 0 once the session ended,
+ * or the error that kept it from starting (the program could not be started: -EPERM where
+ * ptrace is not permitted, -EACCES, -ENOEXEC, RAP_ENOTSUP without a debugger for this
+ * architecture; RAP_EINVAL, RAP_ENOMEM); fd is then left unanswered. */
+RAP_API int rap_core_gdb_serve(int fd, const struct rap_core_gdb_opts *o);
+
 /* True once a "q" command ran (the caller should stop reading commands). */
 RAP_API bool rap_core_quit_requested(const struct rap_core *c);
 

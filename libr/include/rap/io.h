@@ -49,7 +49,7 @@ struct rap_io_plugin {
 	bool is_debugger;         /* shown as 'd' in the -L listing */
 };
 
-/* Creates an IO instance with the built-in plugins registered (file, malloc, rap).
+/* Creates an IO instance with the built-in plugins registered (file, malloc, rap, dbg).
  * Default policy: no root (any path), writes allowed, every registered scheme allowed;
  * servers tighten it. Free with rap_io_free(), which closes every descriptor. */
 RAP_API int rap_io_new(struct rap_io **out);
@@ -107,6 +107,17 @@ RAP_API int rap_io_set_allowed_plugins(struct rap_io *io, const char *names);
 RAP_API void rap_io_set_max_files(struct rap_io *io, size_t n);
 RAP_API int rap_io_set_max_files_total(struct rap_io *io, size_t n);
 RAP_API int rap_io_share_max_files_total(struct rap_io *io, const struct rap_io *from);
+
+/* dbg:// (debugged processes, see rap/dbg.h). rap_io_set_max_processes: at most n
+ * processes started or attached through io at once (0, the default: no limit of its own).
+ * rap_io_set_max_processes_total: at most n in the whole process, all instances together
+ * (0, the default: none). An open past one fails with -EAGAIN and rap_io_error says which.
+ * rap_io_set_dbg_output: the descriptor debugged programs write their stdout and stderr to
+ * (borrowed, must stay open while io has dbg:// files; default 2, this process's stderr;
+ * -1: /dev/null). Never a client's connection. */
+RAP_API void rap_io_set_max_processes(struct rap_io *io, size_t n);
+RAP_API void rap_io_set_max_processes_total(size_t n);
+RAP_API void rap_io_set_dbg_output(struct rap_io *io, int fd);
 
 struct rap_tls_config;
 
