@@ -157,7 +157,14 @@ static int scan_jumps(struct listing *l, uint64_t start, uint64_t span, uint64_t
 	}
 	uint64_t at = 0, addr = start;
 	unsigned step = 0;
-	for (; at < span && count > 0; count--) {
+	for (unsigned n = 0; at < span && count > 0; count--, n++) {
+		/* Up to 16 MiB are scanned before the first line: a user or a disconnecting client
+		 * must be able to stop that too. */
+		if ((n & 4095) == 0 && rap__core_interrupted(l->c)) {
+			rap__core_errorf(l->c, "interrupted after scanning 0x%" PRIx64 " of 0x%" PRIx64 " bytes for jumps",
+			                 at, span);
+			return -EINTR;
+		}
 		addr += step;
 		if (l->size != UINT64_MAX && addr >= l->size) {
 			/* Past the file radare2 steps 4 bytes more than the last instruction. */

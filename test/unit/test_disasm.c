@@ -650,6 +650,77 @@ static void test_errors(void **state)
 	close_hex(&s);
 }
 
+/* An IO plugin of 16 MiB of zeroes ("add byte [rax], al" on x86) that interrupts the core
+ * once a read reaches trip.at, and remembers how far reads went. */
+static struct {
+	struct rap_core *core;
+	uint64_t at, furthest;
+} trip;
+
+static bool trip_accepts(const char *uri)
+{
+	return strncmp(uri, "trip://", 7) == 0;
+}
+
+static int trip_open(struct rap_io_desc *d, const char *uri, int perm)
+{
+	return 0;
+}
+
+static int trip_close(struct rap_io_desc *d)
+{
+	return 0;
+}
+
+static ssize_t trip_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t len)
+{
+	if (off >= trip.at)
+		rap_core_interrupt(trip.core);
+	if (off > trip.furthest)
+		trip.furthest = off;
+	memset(buf, 0, len);
+	return (ssize_t)len;
+}
+
+static int trip_size(struct rap_io_desc *d, uint64_t *size)
+{
+	*size = 16u << 20;
+	return 0;
+}
+
+static const struct rap_io_plugin trip_plugin = {
+	.abi = RAP_IO_PLUGIN_ABI,
+	.name = "trip",
+	.desc = "Test plugin: zeroes that interrupt the core past an offset",
+	.uris = "trip://",
+	.accepts = trip_accepts,
+	.open = trip_open,
+	.close = trip_close,
+	.read = trip_read,
+	.size = trip_size,
+};
+
+/* pD scans its whole range for jumps before its first line: an interruption stops the scan
+ * (it used to run all 16 MiB through the disassembler first). */
+static void test_interrupt(void **state)
+{
+	struct rap_core *c;
+	assert_int_equal(rap_core_new(&c), 0);
+	assert_int_equal(rap_io_register(rap_core_io(c), &trip_plugin), 0);
+	assert_true(rap_core_open(c, "trip://", RAP_PERM_R) >= 0);
+	trip.core = c;
+	trip.at = 1u << 20;
+	trip.furthest = 0;
+	expect(c, "e asm.arch=x86; e asm.bits=64", "");
+	expect_error(c, "pD 0x1000000", -EINTR, "error: interrupted after scanning 0x");
+	assert_true(trip.furthest < (2u << 20));
+	/* and the listing itself, once the scan is done (no arrows: no scan) */
+	trip.furthest = 0;
+	expect_error(c, "e asm.lines=false; pD 0x1000000", -EINTR, "error: interrupted after ");
+	assert_true(trip.furthest < (2u << 20));
+	rap_core_free(c);
+}
+
 int main(void)
 {
 	/* The disassembly of every architecture needs Capstone; a build without it runs the
@@ -667,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_listing_options),
 		cmocka_unit_test(test_cmd_transcript),
+		cmocka_unit_test(test_interrupt),
 	};
 	const struct CMUnitTest always[] = {
 		cmocka_unit_test(test_config),
