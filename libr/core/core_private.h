@@ -14,7 +14,11 @@
 #define RAP__CORE_BLOCK_DEFAULT 0x100u
 /* Largest block size and print length. A remote READ-level user can ask for it, and the text
  * of a hexdump is about 4.4 times the data, so it stays far below radare2's 50 MiB. */
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #define RAP__CORE_BLOCK_MAX (16u << 20)
+#else
+#define RAP__CORE_BLOCK_MAX (64u << 10) /* libFuzzer builds: see meson.build */
+#endif
 /* Files one core on a borrowed IO (a served session) may have open at once. */
 #define RAP__CORE_OWNED_MAX 64
 
