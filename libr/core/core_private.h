@@ -17,7 +17,7 @@
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #define RAP__CORE_BLOCK_MAX (16u << 20)
 #else
-#define RAP__CORE_BLOCK_MAX (64u << 10) /* libFuzzer builds: see meson.build */
+#define RAP__CORE_BLOCK_MAX (4u << 10) /* libFuzzer builds: see meson.build */
 #endif
 /* Files one core on a borrowed IO (a served session) may have open at once. */
 #define RAP__CORE_OWNED_MAX 64

@@ -31,7 +31,11 @@
 
 #define WINDOW 4096u
 #define LOOKAHEAD 32u        /* bytes past an address a decode is given (the longest is 16) */
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #define BACKWARD_MAX 0xffffu /* radare2's limit of instructions walked backwards */
+#else
+#define BACKWARD_MAX 0x3ffu /* libFuzzer builds: see meson.build */
+#endif
 #define PREV_SPAN 32u        /* bytes decoded in a row to find the previous x86 instruction */
 
 /* A window of the current file's bytes. */
