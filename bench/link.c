@@ -264,8 +264,10 @@ int link_start(const struct link_options *o, const char *host, const char *port,
 		return -ENOMEM;
 	l->o = *o;
 	l->lfd = l->wake[0] = l->wake[1] = -1;
+	/* Numeric only, so that a name never becomes a DNS query; "localhost" is the one name
+	 * rapbench accepts. */
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
-	int rc = getaddrinfo(host, port, &hints, &ai);
+	int rc = getaddrinfo(strcmp(host, "localhost") ? host : "127.0.0.1", port, &hints, &ai);
 	if (rc != 0) {
 		free(l);
 		return -EINVAL;

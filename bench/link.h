@@ -34,7 +34,7 @@ struct link_stats {
 
 struct link;
 
-/* Starts a link to the upstream host:port (numeric IPv4 or IPv6 loopback address) and
+/* Starts a link to the upstream host:port (a numeric address, or "localhost") and
  * writes the port it listens on (on 127.0.0.1) to *port. *out is owned by the caller until
  * link_stop(). Returns 0 or a negative errno. */
 int link_start(const struct link_options *o, const char *host, const char *port, struct link **out,

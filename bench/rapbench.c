@@ -22,7 +22,14 @@
  * With --write, pipelined WRITEs into a file of the server's are measured too, in stock
  * 4 KiB messages and in the extension's 1 MiB ones, each next to raw TCP; with
  * --sync-server also against a second server (rapsrv -w --sync) on the same file, so the
- * ratio of the two is the cost of flushing every WRITE to disk before acknowledging it. */
+ * ratio of the two is the cost of flushing every WRITE to disk before acknowledging it.
+ *
+ * With --rtt and/or --rate every connection goes through an emulated link (link.c, in this
+ * process): the server's, and the raw-TCP baselines' too, so that each ratio compares
+ * rap with raw TCP across the same link; the phases that measure the server rather than
+ * the network (idle sessions, the busy server, the local search) are skipped. With
+ * --open-transcript the requests of a stock client's binary-loading open are replayed one
+ * per round trip, as the stock client sends them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +61,8 @@
 
 #include <rap/rap.h>
 
+#include "link.h"
+#include "open_pattern.h"
 #include "search_phase.h"
 
 #define KIB 1024u
@@ -119,7 +128,14 @@ struct options {
 	char write_path[RAP_OPEN_PATH_MAX]; /* --write: "" skips the write phases */
 	uint64_t write_bytes;
 	char sync_host[256], sync_port[32]; /* --sync-server; sync_port "" when none */
+	struct link_options link;           /* --rtt, --rate; all 0: no emulated link */
+	char open_transcript[4096];         /* --open-transcript; "" skips the open replay */
 };
+
+static bool wan(const struct options *o)
+{
+	return o->link.rtt_ms > 0 || o->link.rate_mbit > 0;
+}
 
 /* ---- results -------------------------------------------------------------------------- */
 
@@ -168,6 +184,14 @@ struct bench {
 	uint64_t heavy_timed;     /* heavy commands answered while the polite client was timed */
 	struct result write_small, write_small_sync, write_small_raw;
 	struct result write_large, write_large_sync, write_large_raw;
+	/* --rtt/--rate: the links in front of the server and the sync server (owned), and the
+	 * addresses they stand for */
+	struct link *link, *sync_link;
+	char server_host[256], server_port[32];
+	/* --open-transcript: the stock open's requests, and their replay (done = requests
+	 * answered) */
+	struct open_pattern pattern;
+	struct result open_replay;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -909,6 +933,95 @@ static void bulk_stock(struct bench *b, struct result *r)
 	free(w);
 }
 
+/* ---- phase 1c: a stock client's open, replayed ---------------------------------------- */
+
+/* One CMD as the stock client sends it, its reply awaited (text not checked: an empty
+ * command, radare2's "=!" init, answers an empty text). */
+static int wire_cmd_raw(struct wire *w, const uint8_t *cmd, uint32_t len)
+{
+	uint8_t q[5 + OPEN_PATTERN_CMD_MAX];
+	struct rap_msg m = { .op = RAP_OP_CMD, .len = len, .data = cmd };
+	ssize_t n = rap_msg_encode(&m, q, sizeof q);
+	if (n <= 0)
+		return RAP_EINVAL;
+	int rc = rap_send_all(w->fd, q, (size_t)n);
+	uint8_t h[5];
+	if (rc == 0)
+		rc = wire_take(w, h, sizeof h);
+	if (rc < 0)
+		return rc;
+	if (h[0] != (RAP_OP_CMD | RAP_REPLY))
+		return RAP_EPROTO;
+	for (uint32_t left = be32(h + 1); left > 0;) {
+		uint8_t sink[4096];
+		uint32_t k = left < sizeof sink ? left : (uint32_t)sizeof sink;
+		if ((rc = wire_take(w, sink, k)) < 0)
+			return rc;
+		left -= k;
+	}
+	return 0;
+}
+
+/* The recorded open's requests, each sent once the answer to the one before has come, as
+ * the stock client does (its OPEN opens the benchmark's file instead). Reads may come back
+ * short: the recorded file and the benchmark's differ. */
+static void open_replay(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = b->pattern.n;
+	uint64_t deadline = phase_deadline(b);
+	struct wire *w = calloc(1, sizeof *w);
+	uint8_t *buf = malloc(RAP_PACKET_MAX);
+	if (!w || !buf) {
+		stop(r, EX_OSERR, "out of memory");
+		free(w);
+		free(buf);
+		return;
+	}
+	w->fd = -1;
+	int rc = connect_by(b->o.host, b->o.port, deadline, &w->fd);
+	if (rc < 0) {
+		stop(r, exit_for(rc), "connect: %s", rap_strerror(rc));
+		free(w);
+		free(buf);
+		return;
+	}
+	watchdog_arm(&b->wd, w->fd, deadline);
+	uint64_t t0 = now_ns(), t_end = t0;
+	for (size_t i = 0; i < b->pattern.n; i++) {
+		if (now_ns() >= deadline) {
+			time_is_up(b, r);
+			break;
+		}
+		const struct open_request *q = &b->pattern.req[i];
+		uint64_t pos;
+		switch (q->op) {
+		case RAP_OP_OPEN:
+			rc = wire_open(w, b->o.path);
+			break;
+		case RAP_OP_SEEK:
+			rc = wire_seek(w, q->whence, q->offset, &pos);
+			break;
+		case RAP_OP_READ:
+			rc = wire_read(w, buf, q->len < RAP_PACKET_MAX ? q->len : RAP_PACKET_MAX);
+			break;
+		default:
+			rc = wire_cmd_raw(w, q->cmd, q->len);
+			break;
+		}
+		if (rc < 0) {
+			call_failed(b, r, rc, "replayed request");
+			break;
+		}
+		r->done++;
+		t_end = now_ns();
+	}
+	r->seconds = (double)(t_end - t0) / NS_PER_S;
+	wire_end(b, w);
+	free(w);
+	free(buf);
+}
+
 /* ---- phase 1b: bulk writes ------------------------------------------------------------ */
 
 /* Pipelined WRITEs of --write-bytes into --write PATH, from offset 0 and round again at its
@@ -1258,6 +1371,8 @@ struct raw_peer {
 	int cpu;             /* -1: unpinned */
 	uint64_t deadline;
 	uint64_t bytes;      /* bulk: how much to write */
+	const struct link_options *wan; /* NULL: direct; else the link raw_pair puts between */
+	struct link *link;   /* owned: released by raw_unpair */
 };
 
 static void set_nodelay(int fd)
@@ -1365,14 +1480,36 @@ static int raw_pair(struct raw_peer *p, void *(*fn)(void *), pthread_t *th, int 
 	}
 	char ps[16];
 	snprintf(ps, sizeof ps, "%d", port);
+	if (p->wan) {
+		uint16_t lport;
+		rc = link_start(p->wan, "127.0.0.1", ps, &p->link, &lport);
+		if (rc < 0) {
+			stop(r, EX_OSERR, "emulated link: %s", strerror(-rc));
+			shutdown(p->lfd, SHUT_RDWR); /* ends the peer's accept */
+			pthread_join(*th, NULL);
+			close(p->lfd);
+			return rc;
+		}
+		snprintf(ps, sizeof ps, "%u", lport);
+	}
 	rc = connect_by("127.0.0.1", ps, p->deadline, cfd);
 	if (rc < 0) {
 		stop(r, EX_OSERR, "connect to our own listener: %s", rap_strerror(rc));
 		pthread_join(*th, NULL); /* its accept ends at the deadline */
 		close(p->lfd);
+		link_stop(p->link);
+		p->link = NULL;
 		return rc;
 	}
 	return 0;
+}
+
+/* After the peer thread is joined: the listener and the link. */
+static void raw_unpair(struct raw_peer *p)
+{
+	close(p->lfd);
+	link_stop(p->link);
+	p->link = NULL;
 }
 
 static void raw_bulk_bytes(struct bench *b, struct result *r, uint64_t bytes)
@@ -1381,6 +1518,7 @@ static void raw_bulk_bytes(struct bench *b, struct result *r, uint64_t bytes)
 	r->asked = bytes;
 	struct raw_peer p = {
 		.lfd = -1, .cpu = b->o.cpu_peer, .deadline = phase_deadline(b), .bytes = r->asked,
+		.wan = wan(&b->o) ? &b->o.link : NULL,
 	};
 	pthread_t th;
 	int fd = -1;
@@ -1411,7 +1549,7 @@ static void raw_bulk_bytes(struct bench *b, struct result *r, uint64_t bytes)
 	watchdog_disarm(&b->wd);
 	close(fd); /* unread data makes this a reset, which unblocks the writer */
 	pthread_join(th, NULL);
-	close(p.lfd);
+	raw_unpair(&p);
 	free(buf);
 }
 
@@ -1435,7 +1573,8 @@ static void raw_pingpong(struct bench *b, struct result *r)
 		stop(r, EX_OSERR, "out of memory");
 		return;
 	}
-	struct raw_peer p = { .lfd = -1, .cpu = b->o.cpu_peer, .deadline = phase_deadline(b) };
+	struct raw_peer p = { .lfd = -1, .cpu = b->o.cpu_peer, .deadline = phase_deadline(b),
+			      .wan = wan(&b->o) ? &b->o.link : NULL };
 	pthread_t th;
 	int fd = -1;
 	if (raw_pair(&p, pong_main, &th, &fd, r) < 0) {
@@ -1466,7 +1605,7 @@ static void raw_pingpong(struct bench *b, struct result *r)
 	watchdog_disarm(&b->wd);
 	close(fd);
 	pthread_join(th, NULL);
-	close(p.lfd);
+	raw_unpair(&p);
 	latency_stats(r, lat, (size_t)r->done);
 	free(lat);
 }
@@ -2139,6 +2278,15 @@ static void print_human(const struct bench *b)
 		printf("machine: %ld CPUs, %.2f of them busy with other work at start%s\n", b->cpus,
 		       b->busy_cpus, b->busy_cpus > 0.25 ? " (expect noisy ratios)" : "");
 	printf("placement: %s\n", b->placement);
+	if (wan(o)) {
+		char rate[32] = "unlimited";
+		if (o->link.rate_mbit > 0)
+			snprintf(rate, sizeof rate, "%g Mbit/s", o->link.rate_mbit);
+		printf("link: emulated by rapbench (bench/link.c), RTT %g ms, %s each way, in front of "
+		       "%s:%s and of the raw-TCP baselines; idle sessions, busy server and search "
+		       "skipped\n",
+		       o->link.rtt_ms, rate, b->server_host, b->server_port);
+	}
 	printf("bounds: %" PRIu64 " bytes per bulk mode, %lu small reads, %lu sessions, "
 	       "%lu polite round trips of each kind beside %lu heavy sessions, %g s per phase; "
 	       "median of %lu rounds\ndata checked %s\n",
@@ -2150,6 +2298,23 @@ static void print_human(const struct bench *b)
 	print_bulk_row("rap read_at (SEEK+READ 4096, pipelined)", &b->bulk_pipe);
 	print_bulk_row(stock_bulk_name(b), &b->bulk_stock);
 	print_bulk_row("raw tcp: 4096-byte writes", &b->bulk_raw);
+	if (o->link.rate_mbit > 0 && b->bulk_raw.ran) {
+		double link = o->link.rate_mbit * 1e6 / 8;
+		printf("  of the link's rate (%.1f MB/s): rap read_at %.0f%%, rap stock %.0f%%, raw tcp "
+		       "%.0f%%\n", link / 1e6, 100 * ratio(per_second(&b->bulk_pipe), link),
+		       100 * ratio(per_second(&b->bulk_stock), link), 100 * ratio(per_second(&b->bulk_raw), link));
+	}
+	if (b->open_replay.ran) {
+		const struct open_pattern *pt = &b->pattern;
+		printf("\n  stock open replayed from %s: %zu requests (%zu OPEN, %zu CMD, %zu SEEK, %zu READ),\n"
+		       "  one per round trip: %" PRIu64 " answered in %.3f s (%.0f per second)  %s\n",
+		       o->open_transcript, pt->n, pt->opens, pt->cmds, pt->seeks, pt->reads, b->open_replay.done,
+		       b->open_replay.seconds, measured(&b->open_replay) ? per_second(&b->open_replay) : 0.0,
+		       status_of(&b->open_replay));
+		if (o->link.rtt_ms > 0)
+			printf("  the link's floor for it: %zu round trips x %g ms = %.1f s\n", pt->n, o->link.rtt_ms,
+			       (double)pt->n * o->link.rtt_ms / 1000);
+	}
 
 	if (o->write_path[0]) {
 		printf("\n  %-40s %12s %9s %10s  %s\n", "bulk write (MB = 10^6 bytes)", "bytes",
@@ -2382,8 +2547,17 @@ static void print_json(const struct bench *b)
 	json_bulk("write_4k", &b->write_small, true);
 	json_bulk("write_4k_sync", &b->write_small_sync, true);
 	json_bulk("write_1m", &b->write_large, true);
-	json_bulk("write_1m_sync", &b->write_large_sync, false);
-	printf("},\"raw\":{");
+	json_bulk("write_1m_sync", &b->write_large_sync, true);
+	json_ops("open_replay", &b->open_replay, false);
+	printf("},\"link\":");
+	if (wan(o)) {
+		printf("{\"rtt_ms\":%g,\"rate_mbit\":%g,\"server\":{\"host\":", o->link.rtt_ms, o->link.rate_mbit);
+		json_str(b->server_host);
+		printf(",\"port\":%s}}", b->server_port);
+	} else {
+		printf("null");
+	}
+	printf(",\"raw\":{");
 	json_bulk("bulk", &b->bulk_raw, true);
 	json_ops("pingpong", &b->small_raw, true);
 	json_held("idle", &b->idle_raw, true);
@@ -2477,6 +2651,12 @@ static void usage(FILE *out)
 		"      --write-bytes SIZE   bytes per write mode (default 8M; k/M/G suffixes)\n"
 		"      --sync-server [HOST:]PORT  a second server, started with -w --sync, serving\n"
 		"                           WPATH too: its writes are measured next to the first's\n"
+		"      --rtt MS             put an emulated link with this round-trip time between\n"
+		"                           every client and its server (raw TCP baselines too);\n"
+		"                           skips the idle-session, busy-server and search phases\n"
+		"      --rate MBIT          the emulated link's rate in Mbit/s each way\n"
+		"      --open-transcript F  replay the requests of a stock client's open recorded\n"
+		"                           in F (test/vectors/r2/open-ro.txt), one per round trip\n"
 		"      --json               print one JSON object instead of the table\n"
 		"  -q, --quiet              no progress lines on stderr\n"
 		"  -h, --help               show this help and exit\n"
@@ -2562,7 +2742,7 @@ static bool host_is_loopback(const char *host)
 enum {
 	OPT_BYTES = 256, OPT_SMALL, OPT_SESSIONS, OPT_PID, OPT_MAXSEC, OPT_NOPIPE, OPT_R2,
 	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS, OPT_SEARCH, OPT_HEAVY, OPT_HEAVY_CMD, OPT_POLITE,
-	OPT_WRITE, OPT_WRITE_BYTES, OPT_SYNC_SERVER,
+	OPT_WRITE, OPT_WRITE_BYTES, OPT_SYNC_SERVER, OPT_RTT, OPT_RATE, OPT_OPEN_TRANSCRIPT,
 };
 
 /* Returns 0 to run, -1 after --help/--version, or a sysexits code. */
@@ -2587,6 +2767,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "write", required_argument, NULL, OPT_WRITE },
 		{ "write-bytes", required_argument, NULL, OPT_WRITE_BYTES },
 		{ "sync-server", required_argument, NULL, OPT_SYNC_SERVER },
+		{ "rtt", required_argument, NULL, OPT_RTT },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "open-transcript", required_argument, NULL, OPT_OPEN_TRANSCRIPT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -2691,6 +2874,26 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("--write-bytes: at least 1 (leave out --write to skip writes)");
 			break;
 		case OPT_SYNC_SERVER: sync_server = optarg; break;
+		case OPT_RTT:
+		case OPT_RATE: {
+			const char *name = c == OPT_RTT ? "--rtt" : "--rate";
+			char *end;
+			errno = 0;
+			double x = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(x > 0) || x > 100000)
+				return usage_error("%s: a number in (0, 100000]: '%s'", name, optarg);
+			if (c == OPT_RTT)
+				o->link.rtt_ms = x;
+			else
+				o->link.rate_mbit = x;
+			break;
+		}
+		case OPT_OPEN_TRANSCRIPT:
+			if (!*optarg || strlen(optarg) >= sizeof o->open_transcript)
+				return usage_error("--open-transcript: a path of 1 to %zu bytes",
+						   sizeof o->open_transcript - 1);
+			memcpy(o->open_transcript, optarg, strlen(optarg) + 1);
+			break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); return -1;
 		case 'V': printf("rapbench (rap) %s\n", RAP_VERSION_STRING); return -1;
@@ -2801,6 +3004,51 @@ static int probe_server(struct bench *b)
 	return 0;
 }
 
+/* --open-transcript and --rtt/--rate: loads the pattern, and puts a link in front of the
+ * server (and of the sync server), pointing the options at it. Returns 0 or an exit code. */
+static int setup_extras(struct bench *b)
+{
+	struct options *o = &b->o;
+	if (o->open_transcript[0]) {
+		char why[256] = "";
+		if (open_pattern_load(o->open_transcript, &b->pattern, why, sizeof why) < 0) {
+			fprintf(stderr, "%s: --open-transcript: %s\n", progname, why);
+			return EX_NOINPUT;
+		}
+	}
+	if (!wan(o))
+		return 0;
+	snprintf(b->server_host, sizeof b->server_host, "%s", o->host);
+	snprintf(b->server_port, sizeof b->server_port, "%s", o->port);
+	uint16_t port;
+	int rc = link_start(&o->link, o->host, o->port, &b->link, &port);
+	if (rc == 0 && o->sync_port[0]) {
+		uint16_t sport;
+		rc = link_start(&o->link, o->sync_host, o->sync_port, &b->sync_link, &sport);
+		if (rc == 0) {
+			snprintf(o->sync_host, sizeof o->sync_host, "127.0.0.1");
+			snprintf(o->sync_port, sizeof o->sync_port, "%u", sport);
+		}
+	}
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot start the emulated link: %s\n", progname, strerror(-rc));
+		return EX_OSERR;
+	}
+	snprintf(o->host, sizeof o->host, "127.0.0.1");
+	snprintf(o->port, sizeof o->port, "%u", port);
+	progress(b, "emulated link: RTT %g ms, rate %g Mbit/s (0: unlimited), listening on 127.0.0.1:%u",
+		 o->link.rtt_ms, o->link.rate_mbit, port);
+	return 0;
+}
+
+static void release_extras(struct bench *b)
+{
+	link_stop(b->link);
+	link_stop(b->sync_link);
+	b->link = b->sync_link = NULL;
+	open_pattern_free(&b->pattern);
+}
+
 int main(int argc, char **argv)
 {
 	/* A server that hangs up must show up as an error from send(), not kill us. */
@@ -2827,9 +3075,12 @@ int main(int argc, char **argv)
 		return EX_OSERR;
 	}
 	progress(b, "server %s:%s, file %s", b->o.host, b->o.port, b->o.path);
-	rc = probe_server(b);
+	rc = setup_extras(b);
+	if (rc == 0)
+		rc = probe_server(b);
 	if (rc) {
 		watchdog_stop(&b->wd);
+		release_extras(b);
 		free(b);
 		return rc;
 	}
@@ -2844,6 +3095,17 @@ int main(int argc, char **argv)
 			.on = { b->o.pipeline, true, true },
 		};
 		if (run_group(b, &bulk) < 0)
+			goto oom;
+	}
+	if (b->pattern.n) {
+		const struct group open = {
+			.name = "stock open",
+			.fn = { open_replay, NULL, NULL },
+			.label = { "replayed requests", NULL, NULL },
+			.out = { &b->open_replay, NULL, NULL },
+			.on = { true, false, false },
+		};
+		if (run_group(b, &open) < 0)
 			goto oom;
 	}
 	if (b->o.small) {
@@ -2876,19 +3138,19 @@ int main(int argc, char **argv)
 		if (run_group(b, &wsmall) < 0 || run_group(b, &wlarge) < 0)
 			goto oom;
 	}
-	if (b->o.sessions) {
+	if (b->o.sessions && !wan(&b->o)) {
 		progress(b, "sessions: %lu rap sessions", b->sessions_cap);
 		sessions(b, &b->sessions);
 		progress(b, "sessions: %lu raw tcp pairs", b->idle_cap);
 		raw_idle(b, &b->idle_raw);
 	}
-	if (b->o.search_bytes) {
+	if (b->o.search_bytes && !wan(&b->o)) {
 		const char *tmp = getenv("TMPDIR");
 		search_phase(tmp && *tmp ? tmp : "/tmp", b->o.search_bytes, (unsigned)b->o.rounds, b->o.quiet,
 			     &b->search);
 	}
 	/* Last: heavy output grows the server's memory, which the idle sessions would reuse. */
-	if (b->o.heavy && b->o.polite)
+	if (b->o.heavy && b->o.polite && !wan(&b->o))
 		busy_server(b);
 	watchdog_stop(&b->wd);
 
@@ -2904,7 +3166,8 @@ int main(int argc, char **argv)
 				       &b->polite_cmd_idle, &b->polite_read_busy,
 				       &b->polite_cmd_busy, &b->heavy,
 				       &b->write_small, &b->write_small_sync, &b->write_small_raw,
-				       &b->write_large, &b->write_large_sync, &b->write_large_raw };
+				       &b->write_large, &b->write_large_sync, &b->write_large_raw,
+				       &b->open_replay };
 	int code = 0;
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		if (severity(all[i]->exit) > severity(code))
@@ -2913,10 +3176,12 @@ int main(int argc, char **argv)
 		code = b->search.exit;
 	if (b->local)
 		munmap((void *)(uintptr_t)b->local, (size_t)b->size);
+	release_extras(b);
 	free(b);
 	return code;
 oom:
 	watchdog_stop(&b->wd);
+	release_extras(b);
 	fprintf(stderr, "%s: out of memory\n", progname);
 	free(b);
 	return EX_OSERR;
