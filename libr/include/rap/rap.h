@@ -42,6 +42,7 @@ enum rap_error {
 	RAP_ETLS = -1014,      /* TLS handshake or verification failed */
 	RAP_EBADFD = -1015,    /* no such descriptor / no file is open */
 	RAP_ENOTREG = -1016,   /* not a regular file: a FIFO, device or socket, refused unless asked */
+	RAP_EAUTH = -1017,     /* authentication required, or it failed (either side's proof) */
 };
 
 /* Describes a RAP_E* code or a -errno value. Returns a static string; never NULL. */
@@ -60,6 +61,18 @@ enum rap_op {
 	RAP_OP_CLOSE = 0x05,
 	RAP_OP_SYSTEM = 0x06, /* retired by radare2; decoded and encoded for completeness */
 	RAP_OP_CMD = 0x07,
+	/* The extension's messages (doc/protocol.md, "Extension messages"): sent only after a
+	 * probe granted them, so never to or by a stock peer. Decoders take them only once
+	 * rap_decoder_set_extension() allows it. */
+	RAP_OP_XOPEN = 0x10,      /* OPEN answering an fd or an error */
+	RAP_OP_PREAD = 0x11,      /* READ at an fd and offset */
+	RAP_OP_PWRITE = 0x12,     /* WRITE at an fd and offset */
+	RAP_OP_STAT = 0x13,       /* size, permissions, kind and name of an fd */
+	RAP_OP_XCLOSE = 0x14,     /* CLOSE answering an error */
+	RAP_OP_XCMD = 0x15,       /* CMD answered with output chunks and an exit status */
+	RAP_OP_AUTH_HELLO = 0x16, /* authentication: the client's nonce, the server's */
+	RAP_OP_AUTH_PROOF = 0x17, /* authentication: the client's proof, the server's */
+	RAP_OP_XCMD_OUT = 0x18,   /* replies only (0x98): a chunk of a XCMD's output */
 };
 
 #define RAP_REPLY 0x80               /* reply opcode = request opcode | RAP_REPLY */
@@ -84,6 +97,12 @@ enum rap_perm {
 	RAP_PERM_RWX = 7,
 };
 
+/* Authentication (RAP_OP_AUTH_*): nonce and proof sizes. */
+#define RAP_AUTH_NONCE_LEN 32
+#define RAP_AUTH_MAC_LEN 32
+/* The longest error message an extension reply carries (longer ones are cut). */
+#define RAP_ERROR_TEXT_MAX 1024
+
 /* One decoded or to-be-encoded message. Fields that the opcode does not use are ignored
  * by the encoder and zero after decoding.
  *
@@ -100,6 +119,27 @@ enum rap_perm {
  *   0x85    85 result:be32                        value
  *   0x06/86 op len:be32 text[len]                 len, data
  *   0x07/87 op len:be32 text[len]                 len, data (text counts its NUL; len 0 = none)
+ *
+ * Extension messages: op n:be32 body[n], n the body's length. In replies the body starts
+ * with status:be32: 0 (or, for 0x95 only, an exit status > 0) and the fields below, or a
+ * negative error code (RAP_E*, or -errno in the portable numbering of doc/protocol.md)
+ * followed by a message text (len, data; no NUL on the wire).
+ *   0x10    perm:u8 path[n-1]                     perm, len (= n-1), data (path)
+ *   0x11    fd:be32 off:be64 count:be32 (n = 16)  value (fd), offset, len (= count)
+ *   0x12    fd:be32 off:be64 data[n-12]           value, offset, len (= n-12), data
+ *   0x13    fd:be32 (n = 4)                       value
+ *   0x14    fd:be32 (n = 4)                       value
+ *   0x15    cmd[n] (no NUL)                       len, data
+ *   0x16/17 bytes[32] (n = 32)                    len, data (nonce / proof)
+ *   0x90    status fd:be32                        status, value (fd)
+ *   0x91    status data[n-4]                      status, len, data
+ *   0x92    status written:be32                   status, value
+ *   0x93    status size:be64 perm:u8 kind:u8 name status, len, data (rap_stat_parse)
+ *   0x94    status                                status
+ *   0x95    status (>= 0: the exit status)        status
+ *   0x96/97 status bytes[32]                      status, len, data (nonce / proof)
+ *   0x98    status (0) output[n-4]                status, len, data
+ * A dropped extension message has len = n, the declared body length, and no other field.
  */
 struct rap_msg {
 	uint8_t op;          /* opcode byte as on the wire (RAP_REPLY set for replies) */
@@ -109,7 +149,8 @@ struct rap_msg {
 	                      * data is NULL, len is the declared length */
 	int32_t value;       /* OPEN reply fd, CLOSE request fd, WRITE/CLOSE reply result */
 	uint32_t len;        /* READ request: bytes asked; otherwise the payload length */
-	uint64_t offset;     /* SEEK request offset, SEEK reply position */
+	int32_t status;      /* extension replies: 0, an exit status (0x95) or an error code */
+	uint64_t offset;     /* SEEK request offset, SEEK reply position, extension offsets */
 	const uint8_t *data; /* payload, borrowed. After decoding it points into the decoder's
 	                      * buffer, is followed by a NUL byte, and stays valid until the next
 	                      * call on that decoder. */
@@ -151,6 +192,18 @@ RAP_API bool rap_decoder_idle(const struct rap_decoder *d);
 /* Forgets any partial message and a previous RAP_EPROTO. */
 RAP_API void rap_decoder_reset(struct rap_decoder *d);
 
+/* Whether the extension's messages (0x10..0x17 for a server, 0x90..0x98 for a client) are
+ * decoded; off by default, so that a stock peer's stream is judged as stock servers and
+ * clients judge it. For the extension messages the payload limit applies to the variable
+ * part (the path, the data, the command, the reply's data), and a message whose length
+ * cannot be right for its opcode, or a reply whose fields are not, is RAP_EPROTO (its
+ * bytes are consumed). */
+RAP_API void rap_decoder_set_extension(struct rap_decoder *d, bool on);
+
+/* What a RAP_EPROTO was about ("unknown opcode 0x42", "0x11 with a 5-byte body (16
+ * expected)"); "" when there was none. Static or decoder-owned, valid until the next call. */
+RAP_API const char *rap_decoder_error(const struct rap_decoder *d);
+
 /* Bytes rap_msg_encode() needs for *m, or 0 if *m cannot be encoded (unknown opcode,
  * OPEN path of RAP_OPEN_PATH_MAX bytes or more). */
 RAP_API size_t rap_msg_encoded_size(const struct rap_msg *m);
@@ -159,6 +212,64 @@ RAP_API size_t rap_msg_encoded_size(const struct rap_msg *m);
  * too small, RAP_EINVAL when *m cannot be encoded. OPEN, CMD and SYSTEM payloads are sent
  * exactly as given: include the NUL in data/len as stock peers do. */
 RAP_API ssize_t rap_msg_encode(const struct rap_msg *m, uint8_t *out, size_t cap);
+
+/* What a STAT reply (0x93) describes. */
+enum rap_file_kind {
+	RAP_KIND_OTHER = 0,
+	RAP_KIND_FILE = 1,    /* a file (file://, plain paths; devices the server allows too) */
+	RAP_KIND_PROCESS = 2, /* a debugged process's memory (dbg://) */
+	RAP_KIND_BUFFER = 3,  /* a scratch buffer in the server's memory (malloc://) */
+	RAP_KIND_REMOTE = 4,  /* a file of another RAP server (rap://) */
+};
+
+#define RAP_STAT_NAME_MAX 4096 /* name bytes a STAT carries, at most */
+#define RAP_SIZE_UNKNOWN UINT64_MAX /* STAT size of what has no end (a process) */
+
+struct rap_stat {
+	uint64_t size;   /* bytes, or RAP_SIZE_UNKNOWN */
+	uint8_t perm;    /* how the fd is open: RAP_PERM_R, _W, _X bits */
+	uint8_t kind;    /* enum rap_file_kind */
+	char name[RAP_STAT_NAME_MAX + 1]; /* the URI or path it was opened with, NUL-terminated */
+};
+
+/* The body of a successful STAT reply (after the status): size:be64 perm:u8 kind:u8 name.
+ * rap_stat_format writes it into out[0..cap) (a name longer than RAP_STAT_NAME_MAX is cut)
+ * and returns its length, or RAP_ENOSPC; rap_stat_parse reads one, RAP_EPROTO when it is
+ * shorter than 10 bytes, its name longer than RAP_STAT_NAME_MAX or holds a NUL byte. */
+RAP_API ssize_t rap_stat_format(const struct rap_stat *st, uint8_t *out, size_t cap);
+RAP_API int rap_stat_parse(const uint8_t *body, size_t len, struct rap_stat *st);
+
+/* ---- authentication -------------------------------------------------------------------- */
+
+/* A shared secret for the extension's authentication (doc/protocol.md, "Authentication"):
+ * HMAC-SHA256 proofs over nonces of both peers, so the secret never crosses the wire. Its
+ * bytes are zeroed when it is freed. Needs OpenSSL: rap_auth_available() is false in a build
+ * without it, where every function below fails with RAP_ENOTSUP. A secret may be shared by
+ * any number of clients and server sessions in any threads; it is never modified. */
+struct rap_secret;
+
+#define RAP_SECRET_MIN 16   /* bytes; shorter secrets are refused (a recorded handshake
+                             * lets an eavesdropper guess offline) */
+#define RAP_SECRET_MAX 4096
+
+/* True when this librap was built with OpenSSL (authentication works). */
+RAP_API bool rap_auth_available(void);
+
+/* A secret from len bytes (copied). Errors: RAP_EINVAL (fewer than RAP_SECRET_MIN or more
+ * than RAP_SECRET_MAX bytes), RAP_ENOMEM, RAP_ENOTSUP. */
+RAP_API int rap_secret_new(const void *bytes, size_t len, struct rap_secret **out);
+
+/* Reads a secret from the file at path: a regular file owned by this user (or root), that
+ * neither group nor others may read or write (mode 0600 or 0400), of RAP_SECRET_MIN to
+ * RAP_SECRET_MAX bytes once one trailing newline ("\n" or "\r\n") is dropped. why (may be
+ * NULL) receives the reason of a failure, naming the file and never its contents, e.g.
+ * "secret file /etc/rap/secret is readable by group or others (mode 0644): chmod 600 it".
+ * Errors: RAP_EDENIED (permissions, owner), RAP_ENOTREG, RAP_EINVAL (size), -errno,
+ * RAP_ENOMEM, RAP_ENOTSUP. */
+RAP_API int rap_secret_load(const char *path, struct rap_secret **out, char *why, size_t whycap);
+
+/* Zeroes and frees the secret. NULL is allowed. */
+RAP_API void rap_secret_free(struct rap_secret *s);
 
 /* ---- URIs ---------------------------------------------------------------------------- */
 
