@@ -11,7 +11,7 @@
  * server's answer carries "rapx", the version it speaks and the capabilities it grants. */
 #define PROBE_MAGIC 0x52415058u  /* "RAPX" */
 #define PROBE_ANSWER 0x72617078u /* "rapx" */
-#define PROBE_VERSION 1u
+#define PROBE_VERSION 2u
 #define CAP_LARGE 0x0001u        /* READ/WRITE up to EXT_CHUNK_MAX, CMD replies uncut */
 #define CAP_CMD_STATUS 0x0002u   /* CMD replies end with a be32 status after the text's NUL */
 #define CMD_STATUS_OK 0u         /* the command line succeeded */

@@ -579,7 +579,7 @@ static void test_stock_reads(void **state)
 	size_t mark = k.rec.n;
 	assert_int_equal(rap_client_probe(c), 0);
 	assert_false(rap_client_extended(c));
-	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x01\x00\x07", 10);
+	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x02\x00\x07", 10);
 	/* Many chunks, pipelined: the fake answers only once 16 requests have arrived. */
 	size_t n = 100000;
 	uint8_t *buf = malloc(n);
@@ -1210,7 +1210,7 @@ static void test_memory_transport(void **state)
 		0x87, 0x00, 0x00, 0x00, 0x08, 'o', 'k', '\n', 0x00, 0x00, 0x00, 0x00, 0x01,
 	};
 	static const uint8_t expect_sent[] = {
-		0x04, 0xff, 'R', 'A', 'P', 'X', 0x00, 0x01, 0x00, 0x07,
+		0x04, 0xff, 'R', 'A', 'P', 'X', 0x00, 0x02, 0x00, 0x07,
 		0x07, 0x00, 0x00, 0x00, 0x03, '?', 'V', 0x00,
 	};
 	struct memwire w = { .in = server, .len = sizeof server };

@@ -478,6 +478,15 @@ struct rap_server_handler {
 	 * the extension for a little more than the 16 KiB it takes, so that a stop shows as a cut
 	 * with a note, and never makes it wait for the rest of a long output. */
 	int (*cmd_bounded)(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped);
+	/* Optional, all three or none: the extension's fd-addressed messages. Without them the
+	 * probe does not grant the extension messages. fd is the client's number: the handler
+	 * answers RAP_EBADFD for one that is not this session's. pread: bytes read at off
+	 * (fewer only at end of file) or negative; pwrite: bytes written or negative; stat:
+	 * fills *st (zeroed before the call) or returns negative. Errors travel to the client
+	 * as they are (RAP_E*, -errno), with a message. */
+	ssize_t (*pread)(void *ctx, int32_t fd, uint64_t off, uint8_t *buf, size_t len);
+	ssize_t (*pwrite)(void *ctx, int32_t fd, uint64_t off, const uint8_t *buf, size_t len);
+	int (*stat)(void *ctx, int32_t fd, struct rap_stat *st);
 };
 
 /* Sans-IO server session: feed it bytes, it calls the handler and queues replies. */
@@ -491,6 +500,25 @@ RAP_API void rap_server_session_free(struct rap_server_session *s);
 /* Largest WRITE/CMD payload accepted (default RAP_PACKET_MAX for stock clients; extended
  * clients may send up to this value too). Larger ones are drained and refused. */
 RAP_API int rap_server_session_set_max_payload(struct rap_server_session *s, uint32_t max);
+
+/* Requires the client to authenticate with secret (borrowed; must outlive s) before
+ * anything but the probe: every other request, stock ones included, gets a stock-shaped
+ * refusal (OPEN -1, an empty READ, WRITE 0, an error text for CMD, an error status for the
+ * extension's messages), then the session ends (rap_server_session_closing) and the reason
+ * is logged. So does a failed or second handshake. Errors: RAP_EINVAL, RAP_ENOTSUP (a build
+ * without OpenSSL). */
+RAP_API int rap_server_session_require_auth(struct rap_server_session *s, const struct rap_secret *secret);
+
+/* True when the session needs no authentication, or the client has authenticated. */
+RAP_API bool rap_server_session_authenticated(const struct rap_server_session *s);
+
+/* True once the session wants the connection closed after its queued replies are sent (an
+ * authentication refused or failed); it takes no more input. */
+RAP_API bool rap_server_session_closing(const struct rap_server_session *s);
+
+/* Reply bytes the session holds: those queued, and the rest of a XCMD output still to be
+ * framed into chunks as the queue drains. */
+RAP_API size_t rap_server_session_buffered(const struct rap_server_session *s);
 
 /* Largest CMD reply sent to a client that did not probe (stock clients reject more than
  * RAP_STOCK_CMD_REPLY_MAX bytes and then lose sync); longer output is cut with a note.
