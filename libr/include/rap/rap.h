@@ -376,22 +376,61 @@ RAP_API int rap_client_attach_fd(struct rap_client *c, int fd);
 /* The socket, or -1 when not connected. Borrowed. */
 RAP_API int rap_client_fd(const struct rap_client *c);
 
+/* The shared secret the client authenticates with (borrowed; must outlive the connection;
+ * NULL: none). Set it before rap_client_probe. With a secret the client insists on a server
+ * that proves it knows it too: rap_client_probe fails with RAP_EAUTH against one that does
+ * not authenticate (a stock server, rapsrv without --secret-file). */
+RAP_API void rap_client_set_secret(struct rap_client *c, const struct rap_secret *secret);
+
 /* Sends the extension probe (SEEK whence 0xff with a magic offset). Returns 1 when the peer
- * is our server (larger messages allowed from then on), 0 for a stock peer (which answers
- * its position and changes nothing). Errors: connection errors, RAP_EPROTO. */
+ * is our server (larger messages, and with version 2 the extension's messages, from then
+ * on), 0 for a stock peer (which answers its position and changes nothing). When the
+ * server requires authentication, the handshake follows at once. Errors: connection
+ * errors, RAP_EPROTO, RAP_EAUTH (the server requires a secret and none is set, the proofs
+ * failed, or a secret is set and the server does not authenticate: rap_client_error says
+ * which; after failed proofs the connection is unusable). */
 RAP_API int rap_client_probe(struct rap_client *c);
 
 /* True after a successful probe. */
 RAP_API bool rap_client_extended(const struct rap_client *c);
 
-/* OPENs path with a permission mask. Returns the remote fd (>= 0).
- * Errors: RAP_EREMOTE (the server answered -1), RAP_EINVAL (path >= 255 bytes), RAP_ECLOSED
- * (stock servers hang up on a failed open), RAP_EPROTO, -errno. */
+/* True when the probe granted the extension's messages: OPEN, reads, writes, size, CLOSE
+ * and CMD then use them (fd-addressed, errors with a message, streamed command output). */
+RAP_API bool rap_client_has_extension(const struct rap_client *c);
+
+/* True once the connection's handshake succeeded (both sides proved the secret). */
+RAP_API bool rap_client_authenticated(const struct rap_client *c);
+
+/* True while the client is connected and in step with the server (no call has failed in a
+ * way that loses the stream). After a failed call it tells a refusal by the server, which
+ * leaves the connection usable, from a broken connection. */
+RAP_API bool rap_client_alive(const struct rap_client *c);
+
+/* OPENs path with a permission mask. Returns the remote fd (>= 0), which becomes the file
+ * rap_client_read_at, _write_at and _size act on. With the extension (XOPEN) a path may have
+ * up to 4095 bytes and a failure says why: the server's error code (RAP_E*, -errno) and
+ * its message in rap_client_error(). Errors: RAP_EREMOTE (a server without the extension
+ * answered -1), RAP_EINVAL (path >= 255 bytes without the extension), RAP_ECLOSED (stock
+ * servers hang up on a failed open), RAP_EPROTO, -errno. */
 RAP_API int rap_client_open(struct rap_client *c, const char *path, uint8_t perm);
 
+/* With the extension: len bytes at off of the remote fd (any of the session's files, in
+ * any order; no SEEK), several chunks of up to 1 MiB in flight; fewer at end of file.
+ * rap_client_pwrite writes, returning the bytes written (fewer when the server wrote
+ * fewer). Errors: RAP_ENOTSUP (no extension), the server's error (message in
+ * rap_client_error) when nothing was transferred, RAP_EPROTO, connection errors. */
+RAP_API ssize_t rap_client_pread(struct rap_client *c, int32_t fd, uint64_t off, void *buf, size_t len);
+RAP_API ssize_t rap_client_pwrite(struct rap_client *c, int32_t fd, uint64_t off, const void *buf,
+				  size_t len);
+
+/* With the extension: size, permissions, kind and name of the remote fd in one request.
+ * Errors: RAP_ENOTSUP (no extension), the server's error, RAP_EPROTO. */
+RAP_API int rap_client_stat(struct rap_client *c, int32_t fd, struct rap_stat *st);
+
 /* Reads len bytes at offset off of the current remote file: SEEK SET then READ, in chunks
- * the peer accepts, several chunks in flight. Returns the bytes read (fewer at end of file
- * on our server; stock servers pad with 0xff). Errors: RAP_EPROTO, RAP_ECLOSED, -errno. */
+ * the peer accepts, several chunks in flight (with the extension: PREAD of the fd the last
+ * OPEN answered). Returns the bytes read (fewer at end of file on our server; stock servers
+ * pad with 0xff). Errors: RAP_EPROTO, RAP_ECLOSED, -errno, the server's error. */
 RAP_API ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t len);
 
 /* Writes len bytes at offset off, in chunks. Returns len, or RAP_EREMOTE when the server
@@ -404,13 +443,27 @@ RAP_API int rap_client_seek(struct rap_client *c, uint64_t off, int whence, uint
 /* Size of the current remote file: SEEK CUR 0, SEEK END 0, SEEK SET back, as radare2 does. */
 RAP_API int rap_client_size(struct rap_client *c, uint64_t *size);
 
-/* CLOSE of a remote fd. Returns 0, or RAP_EREMOTE when the server answered -1. */
+/* CLOSE of a remote fd. Returns 0, or RAP_EREMOTE when the server answered -1 (with the
+ * extension: the server's error and message). */
 RAP_API int rap_client_close_fd(struct rap_client *c, int32_t fd);
 
 /* Runs cmd on the server. *out receives the heap output without the trailing NUL (""
  * when the server sent none), *outlen (may be NULL) its length. No timeout.
  * Errors: RAP_ETOOBIG (reply over the limit, drained), RAP_EPROTO, RAP_ECLOSED, -errno. */
 RAP_API int rap_client_cmd(struct rap_client *c, const char *cmd, char **out, size_t *outlen);
+
+/* A chunk of a command's output for rap_client_cmd_stream (data borrowed for the call).
+ * Return 0, or negative to take no more: the rest is read and dropped, and the call
+ * returns that value. */
+typedef int (*rap_cmd_chunk_fn)(void *user, const char *data, size_t len);
+
+/* Runs cmd on the server and hands its output to fn as it arrives: with the extension in
+ * chunks of at most 64 KiB, however long the output (no limit here but fn's); from a
+ * stock server in one piece. *status (may be NULL) as for rap_client_cmd_status. Returns 0
+ * when the command ran (whether it succeeded is *status), the server's refusal (RAP_E*,
+ * message in rap_client_error), fn's error, or a connection error. */
+RAP_API int rap_client_cmd_stream(struct rap_client *c, const char *cmd, rap_cmd_chunk_fn fn, void *user,
+				  int *status);
 
 /* What rap_client_cmd_status stores in *status. */
 enum rap_cmd_status {
