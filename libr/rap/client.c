@@ -588,7 +588,7 @@ int rap_client_probe(struct rap_client *c)
 		if (c->secret) {
 			snprintf(c->error, sizeof(c->error), "the server does not authenticate (a stock server): "
 				 "refusing to go on without knowing it has the secret");
-			return RAP_EAUTH;
+			return kill_conn(c, RAP_EAUTH);
 		}
 		return 0;
 	}
@@ -607,9 +607,10 @@ int rap_client_probe(struct rap_client *c)
 				return rc;
 		}
 	} else if (c->secret && !c->authenticated) {
+		/* Nothing more goes to a server that could be anyone. */
 		snprintf(c->error, sizeof(c->error), "the server does not authenticate (rapsrv without "
 			 "--secret-file?): refusing to go on without knowing it has the secret");
-		return RAP_EAUTH;
+		return kill_conn(c, RAP_EAUTH);
 	}
 	return 1;
 }

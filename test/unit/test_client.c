@@ -1573,6 +1573,9 @@ static void test_auth(void **state)
 	rap_client_set_secret(c, sec);
 	assert_int_equal(rap_client_probe(c), RAP_EAUTH);
 	assert_non_null(strstr(rap_client_error(c), "the server does not authenticate (rapsrv without --secret-file?)"));
+	/* Nothing more goes to it. */
+	assert_false(rap_client_alive(c));
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_R), RAP_EAUTH);
 	ours_stop(&k, c);
 	struct stock sk = { 0 };
 	c = stock_start(&sk, false);

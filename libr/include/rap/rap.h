@@ -388,7 +388,8 @@ RAP_API void rap_client_set_secret(struct rap_client *c, const struct rap_secret
  * server requires authentication, the handshake follows at once. Errors: connection
  * errors, RAP_EPROTO, RAP_EAUTH (the server requires a secret and none is set, the proofs
  * failed, or a secret is set and the server does not authenticate: rap_client_error says
- * which; after failed proofs the connection is unusable). */
+ * which; after failed proofs, and with a secret, the connection is unusable: every later
+ * call returns RAP_EAUTH). */
 RAP_API int rap_client_probe(struct rap_client *c);
 
 /* True after a successful probe. */
