@@ -282,7 +282,15 @@ static int expect(struct rap_client *c, uint8_t op, struct rap_msg *m)
 	int rc = next_msg(c, m);
 	if (rc < 0)
 		return rc;
-	return m->op == op ? 0 : kill_conn(c, RAP_EPROTO);
+	if (m->op != op)
+		return kill_conn(c, RAP_EPROTO);
+	/* Of the extension's replies only PREAD's carries data that may rightly pass the
+	 * limit (its caller drains it); any other over the limit (a status, an fd, a nonce, a
+	 * STAT of at most 4 KiB of name, an error message of at most 1 KiB) is nonsense, and
+	 * its fields were never decoded. */
+	if (m->dropped && op >= (RAP_OP_XOPEN | RAP_REPLY) && op != (RAP_OP_PREAD | RAP_REPLY))
+		return kill_conn(c, RAP_EPROTO);
+	return 0;
 }
 
 static size_t encode_into(const struct rap_msg *m, uint8_t *out, size_t cap)
@@ -686,7 +694,11 @@ int rap_client_stat(struct rap_client *c, int32_t fd, struct rap_stat *st)
 		return usable(c) < 0 ? usable(c) : RAP_ENOTSUP;
 	struct rap_msg q = { .op = RAP_OP_STAT, .value = fd };
 	struct rap_msg m;
-	int rc = exchange(c, &q, RAP_OP_STAT | RAP_REPLY, &m);
+	/* Room for the longest name (and any error message). */
+	int rc = set_limit(c, 10 + RAP_STAT_NAME_MAX);
+	if (rc < 0)
+		return rc;
+	rc = exchange(c, &q, RAP_OP_STAT | RAP_REPLY, &m);
 	if (rc < 0)
 		return rc;
 	if (m.status < 0)

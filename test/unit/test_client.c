@@ -1647,6 +1647,60 @@ static void test_ext_bad_replies(void **state)
 	rap_client_free(c);
 	free(w.sent.p);
 
+	/* Replies over the limit whose fields the client needs: the connection ends, nothing
+	 * is read from fields never decoded (found by the auth fuzz target: a 256 MiB
+	 * AUTH-PROOF reply). */
+	static const uint8_t huge[] = {
+		0x84, 'r', 'a', 'p', 'x', 0x00, 0x02, 0x00, 0x0f,
+		0x93, 0x10, 0x00, 0x00, 0x24, 0, 0, 0, 0,
+	};
+	struct memwire wh = { .in = huge, .len = sizeof huge };
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &wh), 0);
+	assert_int_equal(rap_client_probe(c), 1);
+	struct rap_stat st;
+	assert_int_equal(rap_client_stat(c, 3, &st), RAP_EPROTO);
+	assert_false(rap_client_alive(c));
+	rap_client_free(c);
+	free(wh.sent.p);
+	struct rap_secret *sec;
+	assert_int_equal(rap_secret_new(SECRET_TEXT, strlen(SECRET_TEXT), &sec), 0);
+	static const uint8_t huge_proof[] = {
+		0x84, 'r', 'a', 'p', 'x', 0x00, 0x02, 0x00, 0x1f,
+		0x96, 0x00, 0x00, 0x00, 0x24, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+		17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+		0x97, 0x10, 0x00, 0x00, 0x24, 0, 0, 0, 0,
+	};
+	struct memwire wp = { .in = huge_proof, .len = sizeof huge_proof };
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &wp), 0);
+	rap_client_set_secret(c, sec);
+	assert_int_equal(rap_client_probe(c), RAP_EPROTO);
+	assert_false(rap_client_authenticated(c));
+	rap_client_free(c);
+	free(wp.sent.p);
+	rap_secret_free(sec);
+
+	/* A STAT with the longest name fits, whatever the limit of earlier calls. */
+	uint8_t *longst = malloc(9 + 9 + 10 + RAP_STAT_NAME_MAX);
+	assert_non_null(longst);
+	memcpy(longst, "\x84rapx\x00\x02\x00\x08", 9);
+	longst[9] = 0x93;
+	rap__put_be32(longst + 10, 4 + 10 + RAP_STAT_NAME_MAX);
+	memset(longst + 14, 0, 4 + 10);
+	longst[14 + 4 + 9] = RAP_KIND_PROCESS;
+	memset(longst + 14 + 4 + 10, 'n', RAP_STAT_NAME_MAX);
+	struct memwire wl = { .in = longst, .len = 14 + 4 + 10 + RAP_STAT_NAME_MAX };
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &wl), 0);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_int_equal(rap_client_stat(c, 3, &st), 0);
+	assert_int_equal(strlen(st.name), RAP_STAT_NAME_MAX);
+	assert_int_equal(st.kind, RAP_KIND_PROCESS);
+	rap_client_free(c);
+	free(wl.sent.p);
+	free(longst);
+
 	/* The probe granting authentication from a version 1 server is no answer of ours. */
 	static const uint8_t v1[] = { 0x84, 'r', 'a', 'p', 'x', 0x00, 0x01, 0x00, 0x10 };
 	struct memwire w1 = { .in = v1, .len = sizeof v1 };
