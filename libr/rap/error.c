@@ -75,8 +75,9 @@ int32_t rap__status_to_wire(int err)
 {
 	if (err >= 0 || rap__is_rap_error(err))
 		return err;
+	/* Compared as err == -n, never -err: INT_MIN has no negation. */
 	for (size_t i = 0; i < sizeof(errno_wire) / sizeof(errno_wire[0]); i++)
-		if (-err == errno_wire[i].local)
+		if (err == -errno_wire[i].local)
 			return -errno_wire[i].wire;
 	return RAP_EREMOTE;
 }
@@ -86,7 +87,7 @@ int rap__status_from_wire(int32_t status)
 	if (status >= 0 || rap__is_rap_error(status))
 		return status;
 	for (size_t i = 0; i < sizeof(errno_wire) / sizeof(errno_wire[0]); i++)
-		if (-status == errno_wire[i].wire)
+		if (status == -errno_wire[i].wire)
 			return -errno_wire[i].local;
 	/* A newer peer's code: the message that comes with it says what it is. */
 	return RAP_EREMOTE;

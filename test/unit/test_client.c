@@ -1523,6 +1523,53 @@ static void test_ext_cmd(void **state)
 	ours_stop(&k, c);
 }
 
+/* A stock server sees nothing but stock messages, whatever the client is asked to do:
+ * everything it received decodes with the extension off. */
+static void test_stock_never_sees_extension(void **state)
+{
+	(void)state;
+	struct stock k = { 0 };
+	struct rap_client *c = stock_start(&k, true);
+	assert_int_equal(rap_client_probe(c), 0);
+	assert_false(rap_client_has_extension(c));
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_RW), 4);
+	uint8_t buf[9000];
+	assert_int_equal(rap_client_read_at(c, 10, buf, sizeof buf), (ssize_t)sizeof buf);
+	assert_int_equal(rap_client_write_at(c, 10, buf, 5000), 5000);
+	uint64_t size;
+	assert_int_equal(rap_client_size(c, &size), 0);
+	struct rap_stat st;
+	assert_int_equal(rap_client_stat(c, 4, &st), RAP_ENOTSUP);
+	assert_int_equal(rap_client_pread(c, 4, 0, buf, 4), RAP_ENOTSUP);
+	assert_int_equal(rap_client_pwrite(c, 4, 0, buf, 4), RAP_ENOTSUP);
+	char *out = NULL;
+	assert_int_equal(rap_client_cmd(c, "?V", &out, NULL), 0);
+	free(out);
+	int status;
+	assert_int_equal(rap_client_cmd_status(c, "x", &out, NULL, &status), 0);
+	assert_int_equal(status, RAP_CMD_STATUS_UNKNOWN);
+	free(out);
+	struct rap_decoder *d;
+	assert_int_equal(rap_decoder_new(RAP_ROLE_SERVER, &d), 0);
+	assert_int_equal(rap_decoder_set_max_payload(d, 1u << 20), 0);
+	size_t off = 0, msgs = 0;
+	while (off < k.rec.n) {
+		struct rap_msg m;
+		size_t used;
+		int rc = rap_decoder_decode(d, k.rec.p + off, k.rec.n - off, &used, &m);
+		assert_true(rc >= 0);
+		assert_true(m.op >= RAP_OP_OPEN && m.op <= RAP_OP_CMD);
+		off += used;
+		msgs += rc == 1;
+		if (rc == 0)
+			break;
+	}
+	assert_int_equal(off, k.rec.n);
+	assert_true(msgs > 10);
+	rap_decoder_free(d);
+	stock_stop(&k, c);
+}
+
 #define SECRET_TEXT "a shared secret of some length"
 
 static void test_auth(void **state)
@@ -1717,6 +1764,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		FD_CHECKED(test_request_bytes_match_r2),
 		FD_CHECKED(test_ext_files),
+		FD_CHECKED(test_stock_never_sees_extension),
 		FD_CHECKED(test_ext_cmd),
 		FD_CHECKED(test_auth),
 		FD_CHECKED(test_auth_fake_server),

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1305,6 +1306,7 @@ static void test_wire_status(void **state)
 	assert_int_equal(rap__status_to_wire(RAP_EAUTH), -1017);
 	assert_int_equal(rap__status_to_wire(-ENOLCK), RAP_EREMOTE); /* not in the table */
 	assert_int_equal(rap__status_to_wire(-99999), RAP_EREMOTE);
+	assert_int_equal(rap__status_to_wire(INT_MIN), RAP_EREMOTE); /* no negation overflows */
 	assert_int_equal(rap__status_from_wire(0), 0);
 	assert_int_equal(rap__status_from_wire(1), 1);
 	assert_int_equal(rap__status_from_wire(-2), -ENOENT);
