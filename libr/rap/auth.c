@@ -21,11 +21,6 @@
 #include <openssl/rand.h>
 #endif
 
-/* Labels of the two proofs: the same length, so label | nonces is unambiguous, and
- * different, so that a server's proof can never pass for a client's. */
-static const char label_client[] = "rap-auth-v1 client";
-static const char label_server[] = "rap-auth-v1 server";
-
 struct rap_secret {
 	size_t len;
 	uint8_t *bytes; /* heap, zeroed before it is freed */
@@ -44,6 +39,11 @@ static void set_why(char *why, size_t cap, const char *fmt, ...)
 }
 
 #if HAVE_OPENSSL
+
+/* Labels of the two proofs: the same length, so label | nonces is unambiguous, and
+ * different, so that a server's proof can never pass for a client's. */
+static const char label_client[] = "rap-auth-v1 client";
+static const char label_server[] = "rap-auth-v1 server";
 
 bool rap_auth_available(void)
 {

@@ -53,6 +53,8 @@ static const char *put_file(const char *name, const void *data, size_t n, mode_t
 	return path;
 }
 
+#if RAP_TEST_HAVE_OPENSSL
+
 static void from_hex(const char *hex, uint8_t *out)
 {
 	for (size_t i = 0; hex[2 * i]; i++) {
@@ -61,8 +63,6 @@ static void from_hex(const char *hex, uint8_t *out)
 		out[i] = (uint8_t)b;
 	}
 }
-
-#if RAP_TEST_HAVE_OPENSSL
 
 static void test_available(void **state)
 {
