@@ -25,6 +25,7 @@
 #define IO_MAX (256u << 10) /* largest read_at / write_at of a script */
 
 struct wire {
+	const struct rap_client *c; /* whose requests these are */
 	const uint8_t *in; /* the server's bytes */
 	size_t len, pos;
 	size_t chunk;      /* bytes per receive */
@@ -50,6 +51,9 @@ static int w_send(void *user, const void *buf, size_t n)
 {
 	struct wire *w = user;
 	const uint8_t *p = buf;
+	/* The extension's messages only once the server granted them: a stock peer never
+	 * sees one (the decoder refuses them otherwise, and the check below fails). */
+	rap_decoder_set_extension(w->sent, rap_client_has_extension(w->c));
 	while (n) {
 		struct rap_msg m;
 		size_t used;
@@ -76,10 +80,11 @@ static int reverse(void *user, const char *cmd, char **out)
 	return *out ? 0 : RAP_ENOMEM;
 }
 
-/* The transport never fails with an errno, so every error is one of ours. */
+/* The transport never fails with an errno, so every error is one of ours, or an errno
+ * the server reported (the extension's status, -errno in the table's range). */
 static bool known_error(int rc)
 {
-	return rap__is_rap_error(rc);
+	return rap__is_rap_error(rc) || (rc < 0 && rc >= -133);
 }
 
 static uint8_t io_buf[IO_MAX];
@@ -189,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(rap_decoder_set_max_payload(w.sent, 1u << 30) == 0);
 	struct rap_client *c = NULL;
 	CHECK(rap_client_new(&c) == 0);
+	w.c = c;
 	CHECK(rap__client_attach_transport(c, &transport, &w) == 0);
 	CHECK(rap__client_attach_transport(c, &transport, &w) == RAP_EINVAL);
 	CHECK(rap_client_attach_fd(c, 0) == RAP_EINVAL);

@@ -1,5 +1,6 @@
 /* Fuzz target for the codec. Input layout:
- *   byte 0      limit selector (low 2 bits: default, 1, 16, 4096 payload bytes)
+ *   byte 0      limit selector (low 2 bits: default, 1, 16, 4096 payload bytes), bit 2 the
+ *               extension's messages decoded (rap_decoder_set_extension)
  *   bytes 1..8  chunk sizes (each + 1), used in turn to split the stream
  *   the rest    the stream, decoded once by a server and once by a client decoder
  * Checks: any split gives the messages of the one-piece decode; every payload is
@@ -43,6 +44,11 @@ static bool payload_op(uint8_t op)
 	       op == 0x87;
 }
 
+static bool ext_op(uint8_t op)
+{
+	return (op >= 0x10 && op <= 0x17) || (op >= 0x90 && op <= 0x98);
+}
+
 static void check_msg(const struct rap_msg *m, uint32_t limit, const uint8_t *s, size_t end)
 {
 	if (m->dropped) {
@@ -50,7 +56,18 @@ static void check_msg(const struct rap_msg *m, uint32_t limit, const uint8_t *s,
 		CHECK(m->len > limit);
 		return;
 	}
-	if (payload_op(m->op)) {
+	if (ext_op(m->op)) {
+		/* Fields filled from the body; the variable part within the limit (a PREAD's
+		 * count is a number, not a payload), NUL after any data. */
+		if (m->op != 0x11)
+			CHECK(m->len <= limit);
+		if (m->data)
+			CHECK(m->data[m->len] == '\0');
+		if (m->op >= 0x90 && m->status > 0)
+			CHECK(m->op == 0x95);
+		if (m->op == 0x98)
+			CHECK(m->status == 0);
+	} else if (payload_op(m->op)) {
 		CHECK(m->data != NULL);
 		CHECK(m->len <= limit);
 		CHECK(m->data[m->len] == '\0');
@@ -72,11 +89,12 @@ static void check_msg(const struct rap_msg *m, uint32_t limit, const uint8_t *s,
 	free(buf);
 }
 
-static void run(enum rap_role role, uint32_t limit, const uint8_t *sizes, const uint8_t *s,
+static void run(enum rap_role role, uint32_t limit, bool ext, const uint8_t *sizes, const uint8_t *s,
 		size_t len, struct outcome *out)
 {
 	struct rap_decoder *d = NULL;
 	CHECK(rap_decoder_new(role, &d) == 0);
+	rap_decoder_set_extension(d, ext);
 	if (limit)
 		CHECK(rap_decoder_set_max_payload(d, limit) == 0);
 	else
@@ -141,7 +159,7 @@ static void same(const struct outcome *a, const struct outcome *b)
 		/* Field by field: struct padding is not part of the result. */
 		CHECK(x->m.op == y->m.op && x->m.perm == y->m.perm && x->m.whence == y->m.whence);
 		CHECK(x->m.dropped == y->m.dropped && x->m.value == y->m.value);
-		CHECK(x->m.len == y->m.len && x->m.offset == y->m.offset);
+		CHECK(x->m.len == y->m.len && x->m.offset == y->m.offset && x->m.status == y->m.status);
 	}
 }
 
@@ -151,14 +169,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < HEADER)
 		return 0;
 	uint32_t limit = limits[data[0] & 3];
+	bool ext = data[0] & 4;
 	const uint8_t *sizes = data + 1;
 	const uint8_t *s = data + HEADER;
 	size_t len = size - HEADER;
 	for (int r = 0; r < 2; r++) {
 		enum rap_role role = r ? RAP_ROLE_CLIENT : RAP_ROLE_SERVER;
 		struct outcome whole, split;
-		run(role, limit, NULL, s, len, &whole);
-		run(role, limit, sizes, s, len, &split);
+		run(role, limit, ext, NULL, s, len, &whole);
+		run(role, limit, ext, sizes, s, len, &split);
 		same(&whole, &split);
 		free(whole.v);
 		free(split.v);

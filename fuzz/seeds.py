@@ -10,7 +10,7 @@ running this again adds nothing new and removes nothing.
 The committed corpus is what libFuzzer keeps of these candidates and of its own finds:
 doc/fuzzing.md shows the merge (-merge=1) that keeps only inputs adding coverage.
 
-    python3 fuzz/seeds.py [DIR]
+    python3 fuzz/seeds.py [DIR [TARGET...]]
 """
 import glob
 import hashlib
@@ -383,6 +383,86 @@ def binhdr_seeds():
             yield bytes([(7 << 1), 0, 0]) + f  # a stream: size unknown
 
 
+# ---- the extension's messages and authentication -------------------------------------------
+
+def ext_req(op, body=b""):
+    return bytes([op]) + struct.pack(">I", len(body)) + body
+
+
+def ext_reply(op, status=0, body=b""):
+    return bytes([op]) + struct.pack(">Ii", 4 + len(body), status) + body
+
+
+def ext_session():
+    """A client session using every extension message, and some malformed ones."""
+    return (ext_req(0x10, b"\x05a") + ext_req(0x10, b"\x07b") + ext_req(0x10, b"\x05!x") + ext_req(0x10, b"\x05") +
+            ext_req(0x11, struct.pack(">iQI", 3, 0, 16)) + ext_req(0x11, struct.pack(">iQI", 4, 100, 1 << 20)) +
+            ext_req(0x11, struct.pack(">iQI", 9, 0, 4)) + ext_req(0x11, struct.pack(">iQI", 3, 0, (1 << 20) + 1)) +
+            ext_req(0x12, struct.pack(">iQ", 4, 8) + b"abcd") + ext_req(0x12, struct.pack(">iQ", 3, 0) + b"ro") +
+            ext_req(0x12, struct.pack(">iQ", 4, 1 << 30) + b"far") +
+            ext_req(0x13, struct.pack(">i", 3)) + ext_req(0x13, struct.pack(">i", 77)) +
+            ext_req(0x15, b"?V") + ext_req(0x15, b"b\x01\x00") + ext_req(0x15, b"L\x00\x10") + ext_req(0x15, b"E") +
+            ext_req(0x15, b"e") + ext_req(0x15, b"n") + ext_req(0x15) + ext_req(0x15, b"a\0b") +
+            open_req(b"c") + read_req(16) + cmd_req(b"L\x02\x00") + cmd_req(b"?V") +
+            ext_req(0x14, struct.pack(">i", 3)) + ext_req(0x14, struct.pack(">i", 3)) +
+            ext_req(0x16, b"n" * 32) + ext_req(0x17, b"p" * 32))
+
+
+def ext_replies():
+    """What our server answers the client's calls, errors included."""
+    return (ext_reply(0x90, 0, struct.pack(">i", 3)) + ext_reply(0x90, -2, b"cannot open 'x': No such file") +
+            ext_reply(0x91, 0, b"r" * 300) + ext_reply(0x91, 0, b"") + ext_reply(0x91, -1015, b"no such fd") +
+            ext_reply(0x92, 0, struct.pack(">I", 3)) + ext_reply(0x92, -1012, b"read-only") +
+            ext_reply(0x93, 0, struct.pack(">QBB", 4096, 5, 1) + b"/bin/ls") + ext_reply(0x93, -9, b"bad fd") +
+            ext_reply(0x94, 0) + ext_reply(0x94, -1015, b"gone") +
+            ext_reply(0x98, 0, b"out" * 100) + ext_reply(0x98, 0, b"put\n") + ext_reply(0x95, 1) +
+            ext_reply(0x95, -1012, b"command refused") + ext_reply(0x95, 0) +
+            probe_answer(0x000F, version=2) + b"\x84" + struct.pack(">Q", 0))
+
+
+def ext_seeds():
+    body = ext_session()
+    for cfg in (0x02, 0x0A, 0x12, 0x1A, 0x22, 0x42, 0x82, 0xC2, 0x06):
+        yield bytes([cfg]) + bytes([255, 3, 0, 40, 255, 9, 1, 200]) + body
+    yield b"\x00" + bytes([255] * 8) + probe_req(0x001F, version=2) + body
+    yield b"\x00" + bytes([255] * 8) + probe_req(0x0007, version=1) + ext_req(0x13, struct.pack(">i", 3))
+    yield b"\x02" + bytes([255] * 8) + ext_req(0x11, b"\0" * 15)  # a malformed PREAD
+    yield b"\x02" + bytes([255] * 8) + (ext_req(0x15, b"b\x03\x00") + ext_req(0x10, b"\x05a")) * 4
+    # the client: each call against the replies above, with and without the grant first
+    ops = [bytes(o) for o in ([1, 3, 1], [3, 1, 3], [2, 1, 44], [5, 0, 9], [4, 0, 3], [6, 0, 3], [7, 0, 0],
+                              [8, 0, 3], [9, 0, 3], [10, 0, 0], [0, 0, 0], [11, 1, 12], [3, 2, 3])]
+    replies = ext_replies()
+    for cfg in (0x03, 0x07, 0x0B, 0x13, 0x23, 0x43, 0x01):
+        yield bytes([cfg, len(ops)]) + b"".join(ops) + replies
+
+
+def auth_seeds():
+    nonce = bytes(range(32))
+    after = (ext_req(0x10, b"\x05a") + ext_req(0x11, struct.pack(">iQI", 3, 0, 16)) + open_req(b"b") +
+             read_req(8) + cmd_req(b"?V") + ext_req(0x15, b"?V") + ext_req(0x16, nonce) + ext_req(0x17, nonce))
+    stock = open_req(b"sample") + read_req(16) + cmd_req(b"?V") + write_req(b"x") + seek_req(0, 4) + close_req(3)
+    sizes = bytes([255, 3, 0, 40, 255, 9, 1, 200])
+    for cfg in (0x02, 0x0A):
+        yield bytes([cfg]) + sizes + nonce + after
+    for cfg in (0x00, 0x04, 0x0C):
+        yield bytes([cfg]) + sizes + stock
+        yield bytes([cfg]) + sizes + ext_req(0x16, nonce) + ext_req(0x17, nonce) + after
+        yield bytes([cfg]) + sizes + ext_req(0x17, nonce) + after
+        yield bytes([cfg]) + sizes + ext_req(0x16, nonce) + ext_req(0x16, nonce)
+    yield b"\x00" + sizes + probe_req(0x0007, version=1) + stock
+    yield b"\x04" + sizes + cmd_req(b"?V") + b"\x06\x00\x00\x00\x02x\x00"
+    # the client: the honest server (right proof, a wrong one, none at all), then raw bytes
+    ops = bytes([0, 0, 0, 1, 5, 0, 2, 4, 16, 3, 0, 0])
+    later = ext_reply(0x90, 0, struct.pack(">i", 3)) + ext_reply(0x91, 0, b"r" * 16) + ext_reply(0x95, 0)
+    for cfg in (0x03, 0x07, 0x0B, 0x13, 0x73):
+        yield bytes([cfg, 4]) + nonce + ops + probe_answer(0x001F, version=2) + later
+    raw = (probe_answer(0x001F, version=2) + ext_reply(0x96, 0, nonce) + ext_reply(0x97, 0, nonce) + later)
+    yield bytes([0x01, 4]) + nonce + ops + raw
+    yield bytes([0x01, 4]) + nonce + ops + probe_answer(0x001F, version=2) + ext_reply(0x96, -1017, b"no") + later
+    yield bytes([0x01, 4]) + nonce + ops + probe_answer(0x0007, version=1) + later
+    yield bytes([0x01, 4]) + nonce + ops + b"\x84" + struct.pack(">Q", 0) + later
+
+
 TARGETS = {
     "codec": codec_seeds,
     "server_session": server_session_seeds,
@@ -391,12 +471,17 @@ TARGETS = {
     "cmd": cmd_seeds,
     "http": http_seeds,
     "binhdr": binhdr_seeds,
+    "ext": ext_seeds,
+    "auth": auth_seeds,
 }
 
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else CORPUS
+    only = sys.argv[2:]  # target names; all when none
     for target, gen in TARGETS.items():
+        if only and target not in only:
+            continue
         folder = os.path.join(out, target)
         os.makedirs(folder, exist_ok=True)
         new = 0

@@ -39,6 +39,7 @@ struct cli_options {
 	bool list_plugins;
 	const char *tls_ca, *tls_cert, *tls_key;
 	bool tls_insecure;
+	const char *secret_file; /* --secret-file: authenticate to rap:// servers */
 	bool debug; /* -d */
 };
 
@@ -64,14 +65,17 @@ static void usage(FILE *out)
 		"  --tls-cert FILE   client certificate chain for servers that require one\n"
 		"  --tls-key FILE    private key for --tls-cert (default: the --tls-cert file)\n"
 		"  --tls-insecure    do not verify the server's certificate (tests only)\n"
+		"  --secret-file FILE  authenticate to rap servers with the shared secret in FILE\n"
+		"                      (mode 0600; such servers must prove they know it too)\n"
 		"\n"
 		"Without -c or -i, commands come from standard input when it is not a terminal,\n"
 		"otherwise from an interactive prompt. URI examples: rap://127.0.0.1:9999//bin/ls,\n"
 		"rap://[::1]:9999/, malloc://4096, file:///etc/hosts; - is a 512-byte scratch\n"
 		"buffer (malloc://512, writable).\n"
 		"Exit status: 0 when every command succeeded, 1 when one failed (here or on the\n"
-		"server), 64 usage error (also an invalid URI), 66 the file cannot be opened (here\n"
-		"or by the server), 69 the server cannot be reached, 128+N signal N ended the run.\n");
+		"server), 64 usage error (also an invalid URI or an unusable --secret-file), 66 the\n"
+		"file cannot be opened (here or by the server), 69 the server cannot be reached, 77\n"
+		"authentication failed or is required, 128+N signal N ended the run.\n");
 }
 
 static void version(void)
@@ -106,7 +110,7 @@ static int add_setting(struct cli_options *o, const char *key, const char *value
 
 static int parse_args(int argc, char **argv, struct cli_options *o)
 {
-	enum { OPT_TLS_CA = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_INSECURE };
+	enum { OPT_TLS_CA = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_INSECURE, OPT_SECRET_FILE };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -114,6 +118,7 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-insecure", no_argument, NULL, OPT_TLS_INSECURE },
+		{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -183,6 +188,9 @@ static int parse_args(int argc, char **argv, struct cli_options *o)
 		case OPT_TLS_INSECURE:
 			o->tls_insecure = true;
 			break;
+		case OPT_SECRET_FILE:
+			o->secret_file = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -250,11 +258,17 @@ static int open_target(struct rap_core *core, const struct cli_options *o)
 		return 0;
 	const char *detail = rap_io_error(rap_core_io(core));
 	/* The server answered fd -1: reached, but the file is missing, outside its root or
-	 * refused by its policy (RAP says no more). That is "cannot open", not "cannot reach". */
+	 * refused by its policy (stock RAP says no more; our server says why). That is
+	 * "cannot open", not "cannot reach". */
 	if (fd == RAP_EREMOTE) {
-		fprintf(stderr, "rapcli: cannot open '%s': the server refused or could not open the file\n",
-			o->target);
+		fprintf(stderr, "rapcli: cannot open '%s': %s\n", o->target,
+			*detail ? detail : "the server refused or could not open the file");
 		return EX_NOINPUT;
+	}
+	/* Either side's proof failed, or one side wanted authentication the other did not. */
+	if (fd == RAP_EAUTH) {
+		fprintf(stderr, "rapcli: cannot open '%s': %s\n", o->target, *detail ? detail : rap_strerror(fd));
+		return EX_NOPERM;
 	}
 	/* A URI that does not parse (a port past 65535, an unclosed '[') is the user's typo,
 	 * not an unreachable server. */
@@ -447,6 +461,7 @@ int main(int argc, char **argv)
 {
 	struct cli_options o = { 0 };
 	struct rap_tls_config *tls = NULL;
+	struct rap_secret *secret = NULL;
 	int rc = parse_args(argc, argv, &o);
 	if (rc != 0) {
 		free(o.commands); /* what -c options came before the error */
@@ -482,6 +497,22 @@ int main(int argc, char **argv)
 		if ((status = make_tls(&o, &tls)) != 0)
 			goto out;
 		rap_io_set_tls(rap_core_io(core), tls);
+	}
+	if (o.secret_file) {
+		/* From a file only: an argument would show in ps, a URI in logs and history. */
+		char why[512];
+		if (!rap_auth_available()) {
+			fprintf(stderr, "rapcli: authentication is not available in this build (rap was built "
+				"without OpenSSL): --secret-file cannot be used\n");
+			status = EX_USAGE;
+			goto out;
+		}
+		if (rap_secret_load(o.secret_file, &secret, why, sizeof(why)) < 0) {
+			fprintf(stderr, "rapcli: --secret-file: %s\n", why);
+			status = EX_USAGE;
+			goto out;
+		}
+		rap_io_set_secret(rap_core_io(core), secret);
 	}
 	/* -a, -b and -e before the file opens: what the user set, its header does not change. */
 	if ((status = apply_settings(core, &o)) != 0)
@@ -528,6 +559,7 @@ int main(int argc, char **argv)
 	status = signo ? 128 + signo : ok ? 0 : 1;
 out:
 	rap_core_free(core);
+	rap_secret_free(secret); /* after the core: its connections borrow it */
 	rap_tls_config_free(tls);
 	free(o.commands);
 	free(o.settings);

@@ -73,6 +73,7 @@ struct config {
 	size_t max_buffered, session_buffered;
 	uint64_t idle_ms, request_ms, handshake_ms;
 	const char *tls_cert, *tls_key, *tls_client_ca;
+	const char *secret_file;  /* --secret-file: clients must authenticate */
 	const char *user;
 	bool check_only;
 	struct listen_spec gdb[2]; /* --gdb: both loopbacks for a bare port */
@@ -155,6 +156,7 @@ static void usage(FILE *out)
 		"      --tls-cert FILE        certificate chain (PEM) for raps:// listeners\n"
 		"      --tls-key FILE         private key (PEM; default: the --tls-cert file)\n"
 		"      --tls-client-ca FILE   require client certificates from this CA (mutual TLS)\n"
+		"      --secret-file FILE     clients must prove they know the secret in FILE (mode 0600)\n"
 		"      --gdb [HOST:]PORT      gdbserver for programs beneath the root (needs dbg in --allow-scheme)\n"
 		"      --gdb-program PATH     the program --gdb starts for each connection (else gdb runs one)\n"
 		"  -u, --user USER            drop privileges to USER after binding\n"
@@ -312,7 +314,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
 		OPT_KEY, OPT_CLIENT_CA, OPT_WORKERS, OPT_MAX_BUFFERED, OPT_SESSION_BUFFERED, OPT_SYNC,
 		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES, OPT_MAX_PROCS, OPT_MAX_PROCS_TOTAL, OPT_DBG_OUTPUT,
-		OPT_GDB, OPT_GDB_PROGRAM,
+		OPT_GDB, OPT_GDB_PROGRAM, OPT_SECRET_FILE,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -342,6 +344,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{ "tls-cert", required_argument, NULL, OPT_CERT },
 		{ "tls-key", required_argument, NULL, OPT_KEY },
 		{ "tls-client-ca", required_argument, NULL, OPT_CLIENT_CA },
+		{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 		{ "user", required_argument, NULL, 'u' },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -472,6 +475,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		case OPT_CLIENT_CA:
 			cfg->tls_client_ca = optarg;
 			break;
+		case OPT_SECRET_FILE:
+			cfg->secret_file = optarg;
+			break;
 		case 'u':
 			cfg->user = optarg;
 			break;
@@ -573,6 +579,7 @@ struct daemon {
 	struct rap_io *root_holder;
 	size_t max_files; /* per session: --max-files, at most half of what all may open */
 	int dbg_out_fd;   /* where debugged programs write: --dbg-output's file or stderr */
+	struct rap_secret *secret; /* --secret-file's, read once at start; zeroed when freed */
 	bool stopping;
 	struct rapsrv_gdb *gdb; /* --gdb */
 };
@@ -982,6 +989,21 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
+	if (cfg.secret_file) {
+		/* Read once, before anything listens; never logged, never in argv. */
+		char why[512];
+		if (!rap_auth_available()) {
+			log_line(LOG_ERR, NULL, "authentication is not available in this build (rap was built without "
+				 "OpenSSL): --secret-file cannot be used");
+			status = EX_CONFIG;
+			goto done;
+		}
+		if (rap_secret_load(cfg.secret_file, &d.secret, why, sizeof(why)) < 0) {
+			log_line(LOG_ERR, NULL, "--secret-file: %s", why);
+			status = EX_CONFIG;
+			goto done;
+		}
+	}
 	struct stat st;
 	if (stat(cfg.root, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_line(LOG_ERR, NULL, "root %s is not a directory", cfg.root);
@@ -1037,6 +1059,7 @@ int main(int argc, char **argv)
 	}
 	status = serve(&d);
 done:
+	rap_secret_free(d.secret);
 	rap_io_free(d.root_holder);
 	if (d.dbg_out_fd > 2)
 		close(d.dbg_out_fd);
@@ -1237,6 +1260,11 @@ static int serve(struct daemon *d)
 	if (cfg->workers >= 0)
 		rap_server_set_workers(d->server, (unsigned)cfg->workers);
 	rap_server_set_max_buffered(d->server, cfg->max_buffered, cfg->session_buffered);
+	if (d->secret && (rc = rap_server_set_secret(d->server, d->secret)) < 0) {
+		log_line(LOG_ERR, NULL, "cannot require authentication: %s", rap_strerror(rc));
+		status = EX_CONFIG;
+		goto out;
+	}
 	for (size_t i = 0; i < cfg->nnetworks; i++) {
 		if (rap_server_allow_network(d->server, cfg->networks[i]) < 0) {
 			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg->networks[i]);
@@ -1290,10 +1318,11 @@ static int serve(struct daemon *d)
 				 cfg->gdb_program ? cfg->gdb_program : "what gdb runs beneath the root");
 		}
 	}
-	log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s)", cfg->root,
+	log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s%s)", cfg->root,
 		 cfg->allow_write ? "read-write" : "read-only", cfg->sync ? ", synchronous writes" : "",
 		 (const char *[]){ "none", "read", "write", "all" }[cfg->cmd_policy],
-		 cfg->allow_shell ? ", shell allowed" : "");
+		 cfg->allow_shell ? ", shell allowed" : "",
+		 d->secret ? "; clients must authenticate (--secret-file)" : "");
 
 	notify_systemd("READY=1");
 	rc = rap_loop_run(d->loop);

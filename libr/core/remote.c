@@ -368,7 +368,10 @@ static int rap_connect(struct rap_core *c, const struct rap_uri *u, bool announc
 	struct watchdog wd;
 	watchdog_start(&wd, rap_client_fd(cl), HANDSHAKE_TIMEOUT_MS);
 	bool opening = false;
-	rc = rap_client_probe(cl); /* 1: our server, larger messages; 0: a stock one */
+	/* 1: our server, larger messages; 0: a stock one. The IO's secret (rapcli
+	 * --secret-file) authenticates every connection. */
+	rap_client_set_secret(cl, rap_io_secret(c->io));
+	rc = rap_client_probe(cl);
 	if (rc >= 0 && u->has_path) {
 		opening = true;
 		rc = rap_client_open(cl, u->path, 0); /* flags 0, as radare2's "=+" sends */
@@ -381,6 +384,8 @@ static int rap_connect(struct rap_core *c, const struct rap_uri *u, bool announc
 		if (late)
 			rap__core_errorf(c, "no answer from %s:%s within %d s (is it a rap server?)", u->host, u->port,
 					 HANDSHAKE_TIMEOUT_MS / 1000);
+		else if (!opening && rc == RAP_EAUTH)
+			rap__core_errorf(c, "%s:%s: %s", u->host, u->port, rap_client_error(cl));
 		else if (!opening)
 			rap__core_errorf(c, "the server at %s:%s did not answer: %s", u->host, u->port, rap_strerror(rc));
 		else

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <rap/core.h>
+#include <rap/io.h>
 
 #include "common.h"
 #include "core_private.h"
@@ -64,6 +65,83 @@ static int serve_seek(void *ctx, int whence, uint64_t offset, uint64_t *result)
 		*result = c->off;
 		return 0;
 	}
+}
+
+/* Whether fd is one a client of this core may address: any of its IO's, and on a borrowed
+ * IO only its current file and what it opened. */
+static int served_fd(struct rap_core *c, int32_t fd)
+{
+	if (fd < 0 || rap_io_fd_perm(c->io, fd) < 0)
+		return RAP_EBADFD;
+	if (c->io_borrowed && fd != c->fd && !rap__core_owns(c, fd))
+		return RAP_EBADFD;
+	return 0;
+}
+
+static ssize_t serve_pread(void *ctx, int32_t fd, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct rap_core *c = ctx;
+	int rc = served_fd(c, fd);
+	if (rc < 0)
+		return rc;
+	size_t done = 0;
+	/* As serve_read: only a 0 is the end of the data. */
+	while (done < len) {
+		uint64_t at = off + done;
+		if (at < off)
+			break;
+		ssize_t n = rap_io_read_at(c->io, fd, at, buf + done, len - done);
+		if (n < 0)
+			return done ? (ssize_t)done : n;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t serve_pwrite(void *ctx, int32_t fd, uint64_t off, const uint8_t *buf, size_t len)
+{
+	struct rap_core *c = ctx;
+	int rc = served_fd(c, fd);
+	return rc < 0 ? rc : rap_io_write_at(c->io, fd, off, buf, len);
+}
+
+/* What a STAT says a plugin's descriptors are. */
+static uint8_t plugin_kind(const struct rap_io_plugin *p)
+{
+	static const struct {
+		const char *name;
+		uint8_t kind;
+	} kinds[] = {
+		{ "file", RAP_KIND_FILE }, { "dbg", RAP_KIND_PROCESS },
+		{ "malloc", RAP_KIND_BUFFER }, { "rap", RAP_KIND_REMOTE },
+	};
+	for (size_t i = 0; p && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(p->name, kinds[i].name))
+			return kinds[i].kind;
+	return RAP_KIND_OTHER;
+}
+
+static int serve_stat(void *ctx, int32_t fd, struct rap_stat *st)
+{
+	struct rap_core *c = ctx;
+	int rc = served_fd(c, fd);
+	if (rc < 0)
+		return rc;
+	int perm = rap_io_fd_perm(c->io, fd);
+	const struct rap_io_plugin *p = rap_io_fd_plugin(c->io, fd);
+	ssize_t n = rap_io_fd_uri_copy(c->io, fd, st->name, sizeof(st->name));
+	if (perm < 0 || !p || n < 0)
+		return RAP_EBADFD; /* closed meanwhile by another thread sharing the IO */
+	rc = rap_io_size(c->io, fd, &st->size);
+	if (rc == RAP_ENOTSUP)
+		st->size = RAP_SIZE_UNKNOWN; /* a stream: no end */
+	else if (rc < 0)
+		return rc;
+	st->perm = (uint8_t)perm;
+	st->kind = plugin_kind(p);
+	return 0;
 }
 
 static int serve_close(void *ctx, int32_t fd)
@@ -162,6 +240,9 @@ static const struct rap_server_handler core_handler = {
 	.cmd = serve_cmd,
 	.log = NULL,
 	.cmd_bounded = serve_cmd_bounded,
+	.pread = serve_pread,
+	.pwrite = serve_pwrite,
+	.stat = serve_stat,
 };
 
 const struct rap_server_handler *rap_core_rap_handler(void)

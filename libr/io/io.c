@@ -143,6 +143,7 @@ struct rap_io {
 	size_t retired_next;
 
 	struct rap_tls_config *tls; /* borrowed; for raps:// (NULL: a verifying default) */
+	const struct rap_secret *secret; /* borrowed; rap:// authentication (NULL: none) */
 	char error[256];            /* detail of the last failed open */
 };
 
@@ -1181,6 +1182,21 @@ struct rap_tls_config *rap_io_tls(const struct rap_io *io)
 	struct rap_tls_config *cfg = io->tls;
 	io_unlock(io);
 	return cfg;
+}
+
+void rap_io_set_secret(struct rap_io *io, const struct rap_secret *secret)
+{
+	io_lock(io);
+	io->secret = secret;
+	io_unlock(io);
+}
+
+const struct rap_secret *rap_io_secret(const struct rap_io *io)
+{
+	io_lock(io);
+	const struct rap_secret *s = io->secret;
+	io_unlock(io);
+	return s;
 }
 
 /* The text is one buffer per instance: in a shared instance another thread's failed open

@@ -21,7 +21,10 @@
 #include "common.h"
 #include "rap_private.h"
 
-#define CAPS_WANTED (CAP_LARGE | CAP_CMD_STATUS | CAP_WRITE_ERRORS)
+/* Version 2: the extension messages, and authentication (asked always: granted, it says
+ * the server requires it). */
+#define CAPS_WANTED (CAPS_V1 | CAP_EXT | CAP_AUTH)
+#define XOPEN_PATH_MAX 4095u
 #define DEFAULT_MAX_REPLY (64u << 20)
 #define DECODER_LIMIT_MAX (1u << 30)
 #define WINDOW 32 /* chunk requests in flight */
@@ -39,6 +42,9 @@ struct rap_client {
 	uint32_t dec_limit;     /* payload limit currently set on dec */
 	bool extended;
 	uint16_t caps;
+	int32_t cur_fd;         /* the fd the last OPEN answered (the server's current file), or -1 */
+	const struct rap_secret *secret; /* borrowed; NULL: no authentication */
+	bool authenticated;     /* the handshake succeeded on this connection */
 	bool answered;          /* a whole message arrived since the connection was attached */
 	struct rap_decoder *dec;
 	size_t msg_bytes;       /* bytes fed to dec since it was last at a message boundary */
@@ -50,9 +56,28 @@ struct rap_client {
 	uint8_t rbuf[RECV_SIZE];
 };
 
+static bool ext(const struct rap_client *c)
+{
+	return c->extended && (c->caps & CAP_EXT);
+}
+
 static uint32_t chunk_size(const struct rap_client *c)
 {
-	return c->extended && (c->caps & CAP_LARGE) ? EXT_CHUNK_MAX : RAP_PACKET_MAX;
+	return c->extended && (c->caps & (CAP_LARGE | CAP_EXT)) ? EXT_CHUNK_MAX : RAP_PACKET_MAX;
+}
+
+/* Keeps the message of an extension error reply as the client's error detail, and returns
+ * the error, in this machine's numbering. */
+static int remote_error(struct rap_client *c, const struct rap_msg *m)
+{
+	size_t n = m->len < RAP_ERROR_TEXT_MAX ? m->len : RAP_ERROR_TEXT_MAX;
+	snprintf(c->error, sizeof(c->error), "server: %.*s", (int)n, m->data ? (const char *)m->data : "");
+	/* The text is the peer's: nothing unprintable goes to a terminal from it. */
+	for (char *p = c->error; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	int err = rap__status_from_wire(m->status);
+	return err < 0 ? err : RAP_EPROTO;
 }
 
 /* Errors after which the stream position is unknown: every later call fails the same way
@@ -257,7 +282,15 @@ static int expect(struct rap_client *c, uint8_t op, struct rap_msg *m)
 	int rc = next_msg(c, m);
 	if (rc < 0)
 		return rc;
-	return m->op == op ? 0 : kill_conn(c, RAP_EPROTO);
+	if (m->op != op)
+		return kill_conn(c, RAP_EPROTO);
+	/* Of the extension's replies only PREAD's carries data that may rightly pass the
+	 * limit (its caller drains it); any other over the limit (a status, an fd, a nonce, a
+	 * STAT of at most 4 KiB of name, an error message of at most 1 KiB) is nonsense, and
+	 * its fields were never decoded. */
+	if (m->dropped && op >= (RAP_OP_XOPEN | RAP_REPLY) && op != (RAP_OP_PREAD | RAP_REPLY))
+		return kill_conn(c, RAP_EPROTO);
+	return 0;
 }
 
 static size_t encode_into(const struct rap_msg *m, uint8_t *out, size_t cap)
@@ -429,6 +462,9 @@ static void reset_conn(struct rap_client *c)
 	c->dead = 0;
 	c->extended = false;
 	c->caps = 0;
+	c->cur_fd = -1;
+	c->authenticated = false;
+	rap_decoder_set_extension(c->dec, false);
 	c->answered = false;
 	c->rpos = c->rlen = 0;
 	rap_decoder_reset(c->dec);
@@ -463,6 +499,77 @@ bool rap_client_extended(const struct rap_client *c)
 	return c && c->extended;
 }
 
+bool rap_client_has_extension(const struct rap_client *c)
+{
+	return c && ext(c);
+}
+
+bool rap_client_authenticated(const struct rap_client *c)
+{
+	return c && c->authenticated;
+}
+
+bool rap_client_alive(const struct rap_client *c)
+{
+	return c && usable(c) == 0;
+}
+
+void rap_client_set_secret(struct rap_client *c, const struct rap_secret *secret)
+{
+	if (c)
+		c->secret = secret;
+}
+
+/* The handshake (doc/protocol.md, "Authentication"): our nonce, the server's, our proof,
+ * the server's proof checked. Any failure ends the connection (the server ends it too). */
+static int authenticate(struct rap_client *c)
+{
+	uint8_t nc[RAP_AUTH_NONCE_LEN], ns[RAP_AUTH_NONCE_LEN];
+	uint8_t mine[RAP_AUTH_MAC_LEN], theirs[RAP_AUTH_MAC_LEN];
+	int rc = rap__auth_nonce(nc);
+	if (rc < 0) {
+		snprintf(c->error, sizeof(c->error), "authentication: cannot make a nonce");
+		return kill_conn(c, rc);
+	}
+	struct rap_msg q = { .op = RAP_OP_AUTH_HELLO, .len = RAP_AUTH_NONCE_LEN, .data = nc };
+	struct rap_msg m;
+	rc = exchange(c, &q, RAP_OP_AUTH_HELLO | RAP_REPLY, &m);
+	if (rc < 0)
+		return rc;
+	if (m.status < 0) {
+		rc = remote_error(c, &m);
+		return kill_conn(c, rc == RAP_EAUTH ? rc : RAP_EAUTH);
+	}
+	memcpy(ns, m.data, RAP_AUTH_NONCE_LEN);
+	rc = rap__auth_proof(c->secret, false, ns, nc, mine);
+	if (rc == 0)
+		rc = rap__auth_proof(c->secret, true, ns, nc, theirs);
+	if (rc < 0) {
+		snprintf(c->error, sizeof(c->error), "authentication: cannot compute a proof");
+		goto out;
+	}
+	q = (struct rap_msg){ .op = RAP_OP_AUTH_PROOF, .len = RAP_AUTH_MAC_LEN, .data = mine };
+	rc = exchange(c, &q, RAP_OP_AUTH_PROOF | RAP_REPLY, &m);
+	if (rc < 0)
+		goto out;
+	if (m.status < 0) {
+		remote_error(c, &m);
+		snprintf(c->error, sizeof(c->error), "authentication failed: the server refused our proof (a "
+			 "different secret?)");
+		rc = kill_conn(c, RAP_EAUTH);
+	} else if (!rap__auth_equal(m.data, theirs, RAP_AUTH_MAC_LEN)) {
+		snprintf(c->error, sizeof(c->error), "authentication failed: the server could not prove it "
+			 "knows the secret");
+		rc = kill_conn(c, RAP_EAUTH);
+	} else {
+		c->authenticated = true;
+	}
+out:
+	rap__cleanse(mine, sizeof(mine));
+	rap__cleanse(theirs, sizeof(theirs));
+	return rc;
+}
+
 /* ---- simple requests --------------------------------------------------------------- */
 
 int rap_client_probe(struct rap_client *c)
@@ -485,17 +592,70 @@ int rap_client_probe(struct rap_client *c)
 	uint16_t version = (uint16_t)(m.offset >> 16);
 	uint16_t granted = (uint16_t)m.offset;
 	if ((m.offset >> 32) != PROBE_ANSWER || version < 1 || version > PROBE_VERSION ||
-	    (granted & ~CAPS_WANTED))
+	    (granted & ~(version == 1 ? CAPS_V1 : CAPS_WANTED))) {
+		if (c->secret) {
+			snprintf(c->error, sizeof(c->error), "the server does not authenticate (a stock server): "
+				 "refusing to go on without knowing it has the secret");
+			return kill_conn(c, RAP_EAUTH);
+		}
 		return 0;
+	}
 	c->extended = true;
 	c->caps = granted;
+	rap_decoder_set_extension(c->dec, (granted & (CAP_EXT | CAP_AUTH)) != 0);
+	if (granted & CAP_AUTH) {
+		if (!c->secret) {
+			snprintf(c->error, sizeof(c->error), "the server requires authentication: give the "
+				 "shared secret (rapcli --secret-file FILE)");
+			return RAP_EAUTH;
+		}
+		if (!c->authenticated) {
+			rc = authenticate(c);
+			if (rc < 0)
+				return rc;
+		}
+	} else if (c->secret && !c->authenticated) {
+		/* Nothing more goes to a server that could be anyone. */
+		snprintf(c->error, sizeof(c->error), "the server does not authenticate (rapsrv without "
+			 "--secret-file?): refusing to go on without knowing it has the secret");
+		return kill_conn(c, RAP_EAUTH);
+	}
 	return 1;
+}
+
+/* XOPEN: the fd, or the server's error with its message (rap_client_error). */
+static int xopen(struct rap_client *c, const char *path, uint8_t perm)
+{
+	size_t n = strlen(path);
+	if (n > XOPEN_PATH_MAX)
+		return RAP_EINVAL;
+	int rc = usable(c);
+	if (rc < 0)
+		return rc;
+	struct rap_msg q = { .op = RAP_OP_XOPEN, .perm = perm, .len = (uint32_t)n,
+			     .data = (const uint8_t *)path };
+	uint8_t req[6 + XOPEN_PATH_MAX];
+	size_t len = encode_into(&q, req, sizeof req);
+	struct rap_msg m;
+	rc = send_bytes(c, req, len);
+	if (rc == 0)
+		rc = expect(c, RAP_OP_XOPEN | RAP_REPLY, &m);
+	if (rc < 0)
+		return rc;
+	if (m.status < 0)
+		return remote_error(c, &m);
+	if (m.value < 0)
+		return kill_conn(c, RAP_EPROTO);
+	c->cur_fd = m.value;
+	return m.value;
 }
 
 int rap_client_open(struct rap_client *c, const char *path, uint8_t perm)
 {
 	if (!c || !path)
 		return RAP_EINVAL;
+	if (ext(c))
+		return xopen(c, path, perm);
 	size_t n = strlen(path) + 1;
 	/* A 255-byte name makes a stock server leave its accept loop altogether. */
 	if (n >= RAP_OPEN_PATH_MAX)
@@ -506,7 +666,10 @@ int rap_client_open(struct rap_client *c, const char *path, uint8_t perm)
 	int rc = exchange(c, &q, RAP_OP_OPEN | RAP_REPLY, &m);
 	if (rc < 0)
 		return rc;
-	return m.value < 0 ? RAP_EREMOTE : m.value;
+	if (m.value < 0)
+		return RAP_EREMOTE;
+	c->cur_fd = m.value;
+	return m.value;
 }
 
 int rap_client_seek(struct rap_client *c, uint64_t off, int whence, uint64_t *pos)
@@ -523,6 +686,28 @@ int rap_client_seek(struct rap_client *c, uint64_t off, int whence, uint64_t *po
 	return 0;
 }
 
+int rap_client_stat(struct rap_client *c, int32_t fd, struct rap_stat *st)
+{
+	if (!c || !st)
+		return RAP_EINVAL;
+	if (!ext(c))
+		return usable(c) < 0 ? usable(c) : RAP_ENOTSUP;
+	struct rap_msg q = { .op = RAP_OP_STAT, .value = fd };
+	struct rap_msg m;
+	/* Room for the longest name (and any error message). */
+	int rc = set_limit(c, 10 + RAP_STAT_NAME_MAX);
+	if (rc < 0)
+		return rc;
+	rc = exchange(c, &q, RAP_OP_STAT | RAP_REPLY, &m);
+	if (rc < 0)
+		return rc;
+	if (m.status < 0)
+		return remote_error(c, &m);
+	if (rap_stat_parse(m.data, m.len, st) < 0)
+		return kill_conn(c, RAP_EPROTO);
+	return 0;
+}
+
 int rap_client_size(struct rap_client *c, uint64_t *size)
 {
 	if (!c)
@@ -530,6 +715,17 @@ int rap_client_size(struct rap_client *c, uint64_t *size)
 	int rc = usable(c);
 	if (rc < 0)
 		return rc;
+	if (ext(c) && c->cur_fd >= 0) {
+		/* One round trip instead of three. */
+		struct rap_stat *st = rap__malloc(sizeof(*st));
+		if (!st)
+			return RAP_ENOMEM;
+		rc = rap_client_stat(c, c->cur_fd, st);
+		if (rc == 0 && size)
+			*size = st->size;
+		rap__free(st);
+		return rc;
+	}
 	/* CUR and END do not move, so both go out together; SET back needs CUR's answer. */
 	uint8_t req[20];
 	size_t n = put_seek(req, RAP_SEEK_CUR, 0);
@@ -558,12 +754,17 @@ int rap_client_close_fd(struct rap_client *c, int32_t fd)
 {
 	if (!c)
 		return RAP_EINVAL;
-	struct rap_msg q = { .op = RAP_OP_CLOSE, .value = fd };
+	bool x = ext(c);
+	struct rap_msg q = { .op = x ? RAP_OP_XCLOSE : RAP_OP_CLOSE, .value = fd };
 	struct rap_msg m;
-	int rc = exchange(c, &q, RAP_OP_CLOSE | RAP_REPLY, &m);
+	int rc = exchange(c, &q, q.op | RAP_REPLY, &m);
 	if (rc < 0)
 		return rc;
-	return m.value < 0 ? RAP_EREMOTE : 0;
+	if (x ? m.status < 0 : m.value < 0)
+		return x ? remote_error(c, &m) : RAP_EREMOTE;
+	if (fd == c->cur_fd)
+		c->cur_fd = -1;
+	return 0;
 }
 
 /* ---- bulk reads and writes --------------------------------------------------------- */
@@ -574,6 +775,78 @@ struct chunk {
 	size_t at;  /* position in the caller's buffer */
 	size_t len;
 };
+
+/* PREAD requests for [off, off+len) of fd, up to WINDOW in flight, the replies collected in
+ * order. Stops asking at the first short reply (end of file) or error; replies already in
+ * flight are still read so the stream stays in step. */
+static ssize_t pread_chunks(struct rap_client *c, int32_t fd, uint64_t off, uint8_t *dst, size_t len)
+{
+	size_t chunk = chunk_size(c) < c->max_reply ? chunk_size(c) : c->max_reply;
+	int rc = set_limit(c, (uint32_t)chunk);
+	if (rc < 0)
+		return rc;
+	struct chunk ring[WINDOW];
+	size_t head = 0, inflight = 0, asked = 0, got = 0;
+	bool stop = false;
+	int err = 0;
+	while (inflight || (!stop && asked < len)) {
+		if (!stop && asked < len && inflight <= WINDOW / 2) {
+			uint8_t req[WINDOW * 21];
+			size_t n = 0;
+			while (inflight < WINDOW && asked < len) {
+				struct chunk *k = &ring[(head + inflight) % WINDOW];
+				k->off = off + asked;
+				k->at = asked;
+				k->len = len - asked < chunk ? len - asked : chunk;
+				struct rap_msg q = { .op = RAP_OP_PREAD, .value = fd, .offset = k->off,
+						     .len = (uint32_t)k->len };
+				n += encode_into(&q, req + n, 21);
+				asked += k->len;
+				inflight++;
+			}
+			rc = send_bytes(c, req, n);
+			if (rc < 0)
+				return rc;
+		}
+		struct chunk *k = &ring[head];
+		struct rap_msg m;
+		rc = expect(c, RAP_OP_PREAD | RAP_REPLY, &m);
+		if (rc < 0)
+			return rc;
+		if (m.dropped || (m.status == 0 && m.len > k->len)) {
+			if (m.dropped && (rc = drain(c, &m)) < 0)
+				return rc;
+			if (!err)
+				err = RAP_EPROTO;
+			stop = true;
+		} else if (m.status < 0) {
+			/* What was read before it still counts, as for a short read. */
+			if (!err && got == k->at && got == 0)
+				err = remote_error(c, &m);
+			stop = true;
+		} else if (!stop && got == k->at) {
+			memcpy(dst + k->at, m.data, m.len);
+			got += m.len;
+			if (m.len < k->len)
+				stop = true;
+		}
+		head = (head + 1) % WINDOW;
+		inflight--;
+	}
+	return err ? err : (ssize_t)got;
+}
+
+ssize_t rap_client_pread(struct rap_client *c, int32_t fd, uint64_t off, void *buf, size_t len)
+{
+	if (!c || (!buf && len) || len > SSIZE_MAX)
+		return RAP_EINVAL;
+	int rc = usable(c);
+	if (rc < 0)
+		return rc;
+	if (!ext(c))
+		return RAP_ENOTSUP;
+	return len ? pread_chunks(c, fd, off, buf, len) : 0;
+}
 
 /* Sends READ requests for [off, off+len) in chunks, up to WINDOW at a time, and collects
  * the replies in order. Stops asking at the first short reply (end of file on our server);
@@ -587,6 +860,9 @@ ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t
 		return rc;
 	if (len == 0)
 		return 0;
+	/* Our server: addressed reads of the file last opened, no SEEK. */
+	if (ext(c) && c->cur_fd >= 0)
+		return pread_chunks(c, c->cur_fd, off, buf, len);
 	/* A reply is never asked to be larger than the client accepts. */
 	size_t chunk = chunk_size(c) < c->max_reply ? chunk_size(c) : c->max_reply;
 	rc = set_limit(c, (uint32_t)chunk);
@@ -656,6 +932,75 @@ ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t
 	return err ? err : (ssize_t)got;
 }
 
+/* PWRITE per chunk, up to WINDOW chunks ahead of the replies. A short count or an error
+ * ends the write (chunks already sent are still written by the server). */
+static ssize_t pwrite_chunks(struct rap_client *c, int32_t fd, uint64_t off, const uint8_t *src, size_t len)
+{
+	size_t chunk = chunk_size(c);
+	int rc = set_limit(c, RAP_PACKET_MAX);
+	if (rc < 0)
+		return rc;
+	uint8_t *req = rap__malloc(17 + chunk);
+	if (!req)
+		return RAP_ENOMEM;
+	struct chunk ring[WINDOW];
+	size_t head = 0, inflight = 0, asked = 0, done = 0;
+	bool stop = false;
+	int err = 0;
+	ssize_t ret;
+	while (inflight || (!stop && asked < len)) {
+		while (!stop && inflight < WINDOW && asked < len) {
+			struct chunk *k = &ring[(head + inflight) % WINDOW];
+			k->off = off + asked;
+			k->at = asked;
+			k->len = len - asked < chunk ? len - asked : chunk;
+			struct rap_msg q = { .op = RAP_OP_PWRITE, .value = fd, .offset = k->off,
+					     .len = (uint32_t)k->len, .data = src + k->at };
+			ret = send_bytes(c, req, encode_into(&q, req, 17 + k->len));
+			if (ret < 0)
+				goto out;
+			asked += k->len;
+			inflight++;
+		}
+		struct chunk *k = &ring[head];
+		struct rap_msg m;
+		ret = expect(c, RAP_OP_PWRITE | RAP_REPLY, &m);
+		if (ret < 0)
+			goto out;
+		if (m.status < 0) {
+			if (!err && done == k->at && done == 0)
+				err = remote_error(c, &m);
+			stop = true;
+		} else if (m.value < 0 || (size_t)m.value > k->len) {
+			if (!err)
+				err = RAP_EPROTO;
+			stop = true;
+		} else if (done == k->at) {
+			done += (size_t)m.value;
+			if ((size_t)m.value < k->len)
+				stop = true;
+		}
+		head = (head + 1) % WINDOW;
+		inflight--;
+	}
+	ret = err ? err : (ssize_t)done;
+out:
+	rap__free(req);
+	return ret;
+}
+
+ssize_t rap_client_pwrite(struct rap_client *c, int32_t fd, uint64_t off, const void *buf, size_t len)
+{
+	if (!c || (!buf && len) || len > SSIZE_MAX)
+		return RAP_EINVAL;
+	int rc = usable(c);
+	if (rc < 0)
+		return rc;
+	if (!ext(c))
+		return RAP_ENOTSUP;
+	return len ? pwrite_chunks(c, fd, off, buf, len) : 0;
+}
+
 /* Sends SEEK SET + WRITE per chunk, up to WINDOW chunks ahead of the replies. */
 ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf, size_t len)
 {
@@ -666,6 +1011,8 @@ ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf,
 		return rc;
 	if (len == 0)
 		return 0;
+	if (ext(c) && c->cur_fd >= 0)
+		return pwrite_chunks(c, c->cur_fd, off, buf, len);
 	size_t chunk = chunk_size(c);
 	rc = set_limit(c, RAP_PACKET_MAX);
 	if (rc < 0)
@@ -778,6 +1125,104 @@ static int answer_reverse(struct rap_client *c, const struct rap_msg *m)
 	return rc;
 }
 
+/* XCMD: the output's chunks go to fn (until it refuses one: the rest is read and dropped,
+ * and its error returned); the final frame's exit status to *status. Returns 0, the
+ * server's refusal (its message in c->error), or a connection error. */
+static int xcmd(struct rap_client *c, const char *cmd, rap_cmd_chunk_fn fn, void *user, int *status,
+		bool *refused)
+{
+	*refused = false;
+	size_t n = strlen(cmd);
+	if (n > DECODER_LIMIT_MAX)
+		return RAP_ETOOBIG;
+	int rc = set_limit(c, XCMD_CHUNK < c->max_reply ? XCMD_CHUNK : c->max_reply);
+	if (rc < 0)
+		return rc;
+	uint8_t *req = rap__malloc(5 + n);
+	if (!req)
+		return RAP_ENOMEM;
+	struct rap_msg q = { .op = RAP_OP_XCMD, .len = (uint32_t)n, .data = (const uint8_t *)cmd };
+	rc = send_bytes(c, req, encode_into(&q, req, 5 + n));
+	rap__free(req);
+	if (rc < 0)
+		return rc;
+	int err = 0;
+	for (;;) {
+		struct rap_msg m;
+		rc = next_msg(c, &m);
+		if (rc < 0)
+			return rc;
+		if (m.op == RAP_OP_CMD) {
+			if ((rc = answer_reverse(c, &m)) < 0)
+				return rc;
+			continue;
+		}
+		if (m.op == (RAP_OP_XCMD_OUT | RAP_REPLY)) {
+			if (m.dropped) {
+				/* A chunk over our limit: the server's chunks are 64 KiB. */
+				if ((rc = drain(c, &m)) < 0)
+					return rc;
+				if (!err)
+					err = RAP_ETOOBIG;
+			} else if (!err && m.len && (rc = fn(user, (const char *)m.data, m.len)) < 0) {
+				err = rc;
+			}
+			continue;
+		}
+		if (m.op != (RAP_OP_XCMD | RAP_REPLY))
+			return kill_conn(c, RAP_EPROTO);
+		if (m.dropped) {
+			if ((rc = drain(c, &m)) < 0)
+				return rc;
+			return err ? err : RAP_ETOOBIG;
+		}
+		if (m.status < 0) {
+			*refused = true;
+			return remote_error(c, &m);
+		}
+		if (status)
+			*status = m.status == (int32_t)CMD_STATUS_OK ? RAP_CMD_STATUS_OK : RAP_CMD_STATUS_FAILED;
+		return err;
+	}
+}
+
+/* Collects a XCMD's output, up to the client's max reply. */
+struct collect {
+	struct rap__buf b;
+	bool over;
+};
+
+static int collect_chunk(void *user, const char *data, size_t len)
+{
+	struct collect *k = user;
+	int rc = rap__buf_append(&k->b, data, len);
+	if (rc == RAP_ETOOBIG)
+		k->over = true;
+	return rc;
+}
+
+int rap_client_cmd_stream(struct rap_client *c, const char *cmd, rap_cmd_chunk_fn fn, void *user, int *status)
+{
+	if (status)
+		*status = RAP_CMD_STATUS_UNKNOWN;
+	if (!c || !cmd || !fn)
+		return RAP_EINVAL;
+	int rc = usable(c);
+	if (rc < 0)
+		return rc;
+	bool refused;
+	if (ext(c))
+		return xcmd(c, cmd, fn, user, status, &refused);
+	/* A stock server answers in one piece. */
+	char *out = NULL;
+	size_t len = 0;
+	rc = rap_client_cmd_status(c, cmd, &out, &len, status);
+	if (rc == 0 && len)
+		rc = fn(user, out, len);
+	free(out);
+	return rc;
+}
+
 int rap_client_cmd_status(struct rap_client *c, const char *cmd, char **out, size_t *outlen,
 			  int *status)
 {
@@ -792,6 +1237,32 @@ int rap_client_cmd_status(struct rap_client *c, const char *cmd, char **out, siz
 	int rc = usable(c);
 	if (rc < 0)
 		return rc;
+	if (ext(c)) {
+		struct collect k = { .over = false };
+		rap__buf_init(&k.b, c->max_reply);
+		int st = RAP_CMD_STATUS_UNKNOWN;
+		bool refused;
+		rc = xcmd(c, cmd, collect_chunk, &k, &st, &refused);
+		if (refused) {
+			/* Its message is the output, as a stock server's text would be. */
+			k.b.len = 0;
+			rc = rap__buf_printf(&k.b, "error: %s\n", c->error + strlen("server: "));
+			st = RAP_CMD_STATUS_FAILED;
+		}
+		size_t len = k.b.len;
+		char *text = rc < 0 ? NULL : rap__buf_steal_str(&k.b);
+		rap__buf_free(&k.b);
+		if (rc < 0)
+			return rc;
+		if (!text)
+			return RAP_ENOMEM;
+		*out = text;
+		if (outlen)
+			*outlen = len;
+		if (status)
+			*status = st;
+		return 0;
+	}
 	size_t n = strlen(cmd) + 1;
 	/* A stock server would parse the rest of a longer command as packets. */
 	if ((!c->extended && n > STOCK_CMD_MAX) || n > DECODER_LIMIT_MAX)

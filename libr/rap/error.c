@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <string.h>
 
 #include <rap/rap.h>
@@ -24,6 +25,7 @@ static const char *rap_code_text(int err)
 	case RAP_ETLS: return "TLS handshake or verification failed";
 	case RAP_EBADFD: return "no such descriptor or no file open";
 	case RAP_ENOTREG: return "not a regular file (a FIFO, device or socket)";
+	case RAP_EAUTH: return "authentication required or failed";
 	default: return NULL;
 	}
 }
@@ -50,6 +52,45 @@ const char *rap_strerror(int err)
 			return s;
 	}
 	return "unknown error";
+}
+
+/* errno values travel in Linux's generic numbering (asm-generic/errno-base.h, errno.h):
+ * the numbers past 34 differ on some architectures (MIPS, SPARC, Alpha), and other systems
+ * number them their own way. Values not listed here travel as RAP_EREMOTE. */
+static const struct {
+	int local;
+	int32_t wire;
+} errno_wire[] = {
+	{ EPERM, 1 }, { ENOENT, 2 }, { ESRCH, 3 }, { EINTR, 4 }, { EIO, 5 }, { ENXIO, 6 },
+	{ E2BIG, 7 }, { ENOEXEC, 8 }, { EBADF, 9 }, { ECHILD, 10 }, { EAGAIN, 11 }, { ENOMEM, 12 },
+	{ EACCES, 13 }, { EFAULT, 14 }, { EBUSY, 16 }, { EEXIST, 17 }, { EXDEV, 18 }, { ENODEV, 19 },
+	{ ENOTDIR, 20 }, { EISDIR, 21 }, { EINVAL, 22 }, { ENFILE, 23 }, { EMFILE, 24 }, { ENOTTY, 25 },
+	{ ETXTBSY, 26 }, { EFBIG, 27 }, { ENOSPC, 28 }, { ESPIPE, 29 }, { EROFS, 30 }, { EMLINK, 31 },
+	{ EPIPE, 32 }, { EDOM, 33 }, { ERANGE, 34 }, { EDEADLK, 35 }, { ENAMETOOLONG, 36 },
+	{ ENOSYS, 38 }, { ENOTEMPTY, 39 }, { ELOOP, 40 }, { EOVERFLOW, 75 }, { EOPNOTSUPP, 95 },
+	{ ECONNRESET, 104 }, { ETIMEDOUT, 110 }, { ECONNREFUSED, 111 }, { EDQUOT, 122 },
+};
+
+int32_t rap__status_to_wire(int err)
+{
+	if (err >= 0 || rap__is_rap_error(err))
+		return err;
+	/* Compared as err == -n, never -err: INT_MIN has no negation. */
+	for (size_t i = 0; i < sizeof(errno_wire) / sizeof(errno_wire[0]); i++)
+		if (err == -errno_wire[i].local)
+			return -errno_wire[i].wire;
+	return RAP_EREMOTE;
+}
+
+int rap__status_from_wire(int32_t status)
+{
+	if (status >= 0 || rap__is_rap_error(status))
+		return status;
+	for (size_t i = 0; i < sizeof(errno_wire) / sizeof(errno_wire[0]); i++)
+		if (status == -errno_wire[i].wire)
+			return -errno_wire[i].local;
+	/* A newer peer's code: the message that comes with it says what it is. */
+	return RAP_EREMOTE;
 }
 
 const char *rap_version(void)

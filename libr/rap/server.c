@@ -89,6 +89,7 @@ struct conn {
 	struct rap_server_handler handler; /* trampolines with this conn as ctx */
 	void *ctx;                          /* the user's per-session context */
 	struct rap_loop_timer *timer;
+	uint64_t accepted;                  /* when the connection was accepted */
 	uint64_t last_activity;             /* last byte received or sent */
 	uint64_t partial_since;             /* when the message now half-received began; 0: none */
 	uint64_t requests_seen;             /* rap_server_session_requests at partial_since */
@@ -114,6 +115,7 @@ struct rap_server {
 	struct rap_server_handler handler;
 	struct rap_server_callbacks cb;
 	void *user;
+	const struct rap_secret *secret; /* borrowed; clients must authenticate when set */
 	struct rap_listener *listener; /* NULL once shut down */
 	struct conn *conns;
 	size_t nconns;              /* every connection, refused ones included */
@@ -196,6 +198,24 @@ static int t_close(void *c, int32_t fd)
 {
 	struct conn *conn = c;
 	return conn->srv->handler.close(conn->ctx, fd);
+}
+
+static ssize_t t_pread(void *c, int32_t fd, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.pread(conn->ctx, fd, off, buf, len);
+}
+
+static ssize_t t_pwrite(void *c, int32_t fd, uint64_t off, const uint8_t *buf, size_t len)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.pwrite(conn->ctx, fd, off, buf, len);
+}
+
+static int t_stat(void *c, int32_t fd, struct rap_stat *st)
+{
+	struct conn *conn = c;
+	return conn->srv->handler.stat(conn->ctx, fd, st);
 }
 
 static int t_cmd(void *c, const char *cmd, char **out)
@@ -363,6 +383,14 @@ int rap_server_set_read_budget(struct rap_server *srv, size_t bytes)
 	if (bytes < 1)
 		return RAP_EINVAL;
 	srv->read_budget = bytes;
+	return 0;
+}
+
+int rap_server_set_secret(struct rap_server *srv, const struct rap_secret *secret)
+{
+	if (secret && !rap_auth_available())
+		return RAP_ENOTSUP;
+	srv->secret = secret;
 	return 0;
 }
 
@@ -541,8 +569,7 @@ static void mem_list(struct conn *c)
 static void conn_account(struct conn *c)
 {
 	struct rap_server *srv = c->srv;
-	const uint8_t *data;
-	size_t now = c->session ? rap_server_session_output(c->session, &data) : 0;
+	size_t now = c->session ? rap_server_session_buffered(c->session) : 0;
 	if (c->job && c->job->started)
 		now += c->job->grant;
 	srv->buffered = srv->buffered - c->accounted + now;
@@ -662,6 +689,12 @@ static uint64_t conn_deadline(const struct conn *c, const char **why)
 		 * session's time. */
 		*why = c->refusal ? "refused client sent no request" : "TLS handshake timeout";
 		return srv->handshake_ms ? c->last_activity + srv->handshake_ms : 0;
+	}
+	if (c->state == CONN_OPEN && !rap_server_session_authenticated(c->session) && srv->handshake_ms) {
+		/* Authenticating takes a round trip or two: the handshake's time from the
+		 * connection's start (TLS included), not an idle session's. */
+		*why = "authentication timeout (the client did not authenticate)";
+		return c->accepted + srv->handshake_ms;
 	}
 	/* A session with a command under way is not idle, and a command may rightly take
 	 * minutes; unsent replies still run the send clock. */
@@ -946,6 +979,12 @@ static void conn_step(struct conn *c, unsigned events)
 		conn_close(c, 6, "peer went away");
 		return;
 	}
+	if (c->state == CONN_OPEN && rap_server_session_closing(c->session)) {
+		/* The session refused the client (authentication): the refusal goes out, then
+		 * the connection closes. */
+		c->state = CONN_DRAINING;
+		c->hangup = true;
+	}
 	if (!conn_flush(c))
 		return;
 	if (!job_try_start(c))
@@ -1229,14 +1268,28 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 	c->fd = fd;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->refusal = refusal;
-	c->handler = refusal ? (struct rap_server_handler){ r_open, r_read, r_write, r_seek, r_close, r_cmd, r_log, NULL }
-			     : (struct rap_server_handler){ t_open, t_read, t_write, t_seek, t_close, t_cmd, t_log,
-							    t_cmd_bounded };
+	if (refusal) {
+		c->handler = (struct rap_server_handler){ .open = r_open, .read = r_read, .write = r_write,
+							  .seek = r_seek, .close = r_close, .cmd = r_cmd, .log = r_log };
+	} else {
+		c->handler = (struct rap_server_handler){ .open = t_open, .read = t_read, .write = t_write,
+							  .seek = t_seek, .close = t_close, .cmd = t_cmd, .log = t_log,
+							  .cmd_bounded = t_cmd_bounded };
+		/* The extension's messages only when the user's handler has them all. */
+		if (srv->handler.pread && srv->handler.pwrite && srv->handler.stat) {
+			c->handler.pread = t_pread;
+			c->handler.pwrite = t_pwrite;
+			c->handler.stat = t_stat;
+		}
+	}
 	c->last_activity = rap_loop_now_ms();
+	c->accepted = c->last_activity;
 	c->state = tls ? CONN_HANDSHAKE : CONN_OPEN;
 	int rc = rap_server_session_new(&c->handler, c, &c->session);
 	if (rc == 0)
 		rc = rap_server_session_set_max_payload(c->session, srv->max_payload);
+	if (rc == 0 && srv->secret && !refusal)
+		rc = rap_server_session_require_auth(c->session, srv->secret);
 	if (rc == 0 && tls)
 		rc = rap_tls_new(tls, fd, NULL, &c->tls);
 	if (rc == 0) {

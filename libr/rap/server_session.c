@@ -17,7 +17,6 @@
 #include "common.h"
 #include "rap_private.h"
 
-#define CAPS_SUPPORTED (CAP_LARGE | CAP_CMD_STATUS | CAP_WRITE_ERRORS)
 /* Even extended clients refuse CMD replies over their max reply (64 MiB by default), so an
  * uncut reply is still bounded here; stock clients are bounded by stock_reply_max. */
 #define EXT_CMD_REPLY_MAX (64u << 20)
@@ -40,6 +39,19 @@
 #define ADOPT_MIN (64u << 10)
 
 #define SERVE_READ_SIZE (64u << 10)
+/* XCMD: the most output a bounded handler is asked for. The session frames any amount in
+ * chunks as the queue drains; what bounds it is the handler (rap_server: its per-command
+ * bound, rapsrv --max-session-buffered). */
+#define XCMD_OUTPUT_MAX ((size_t)1 << 40)
+/* XOPEN paths: longer ones are refused (no file system takes them). */
+#define XOPEN_PATH_MAX 4095u
+
+enum auth_state {
+	AUTH_NONE,     /* no authentication required */
+	AUTH_WANTED,   /* required, no handshake yet */
+	AUTH_CHALLENGED, /* the client's nonce came, ours went out */
+	AUTH_DONE,     /* the client proved it has the secret */
+};
 
 struct rap_server_session {
 	const struct rap_server_handler *h;
@@ -54,8 +66,20 @@ struct rap_server_session {
 	struct rap__buf pending;  /* input not decoded yet because output is above HIGH_WATER */
 	int failed;               /* 0, or the error feed() keeps returning */
 	bool cmd_pending;         /* a CMD handler answered RAP_PENDING */
+	bool xcmd_pending;        /* ... for a XCMD: its answer goes out in chunks */
 	bool in_handler;          /* a handler callback is running (complete() refuses) */
 	uint64_t requests;        /* complete messages decoded so far */
+	/* A XCMD's output being framed into chunks as the queue drains: stream[stream_off..
+	 * stream_len) is still to go, then the final frame with stream_status. */
+	bool streaming;
+	char *stream;             /* heap (the handler's), NULL for no output */
+	size_t stream_len, stream_off;
+	int32_t stream_status;
+	/* Authentication (rap_server_session_require_auth). */
+	const struct rap_secret *secret; /* borrowed; NULL: none required */
+	enum auth_state auth;
+	uint8_t ns[RAP_AUTH_NONCE_LEN], nc[RAP_AUTH_NONCE_LEN]; /* this handshake's nonces */
+	bool closing;             /* ends once the queued replies are sent; no more input */
 	char reason[160];
 };
 
@@ -94,11 +118,32 @@ static bool large(const struct rap_server_session *s)
 	return s->extended && (s->caps & CAP_LARGE);
 }
 
+static bool ext(const struct rap_server_session *s)
+{
+	return s->extended && (s->caps & CAP_EXT);
+}
+
 static uint32_t decoder_limit(const struct rap_server_session *s)
 {
-	if (large(s) && s->max_payload < EXT_CHUNK_MAX)
+	if ((large(s) || ext(s)) && s->max_payload < EXT_CHUNK_MAX)
 		return EXT_CHUNK_MAX;
 	return s->max_payload;
+}
+
+/* Ends the session once the replies queued so far are sent: nothing more is decoded and
+ * the input held back is forgotten. */
+static void end_session(struct rap_server_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void end_session(struct rap_server_session *s, const char *fmt, ...)
+{
+	if (s->closing)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->reason, sizeof s->reason, fmt, ap);
+	va_end(ap);
+	s->closing = true;
+	slog(s, 4, "%s", s->reason);
 }
 
 /* ---- reply queue ------------------------------------------------------------------- */
@@ -154,6 +199,51 @@ static void reply_text(struct rap_server_session *s, uint8_t op, const char *tex
 	memcpy(p + 5, text, n);
 	p[5 + n] = 0;
 	s->out.len += 5 + n + 1;
+}
+
+/* An extension reply with status 0 and body[0..n) after it. */
+static void reply_ext(struct rap_server_session *s, uint8_t op, const void *body, size_t n)
+{
+	if (out_reserve(s, 9 + n) < 0)
+		return;
+	uint8_t *p = s->out.data + s->out.len;
+	p[0] = op;
+	rap__put_be32(p + 1, (uint32_t)(4 + n));
+	rap__put_be32(p + 5, 0);
+	if (n)
+		memcpy(p + 9, body, n);
+	s->out.len += 9 + n;
+}
+
+static void reply_ext_u32(struct rap_server_session *s, uint8_t op, uint32_t v)
+{
+	uint8_t b[4];
+	rap__put_be32(b, v);
+	reply_ext(s, op, b, 4);
+}
+
+static void reply_ext_error(struct rap_server_session *s, uint8_t op, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* An extension reply saying err, with a message: what fmt says, ": ", the error's text. */
+static void reply_ext_error(struct rap_server_session *s, uint8_t op, int err, const char *fmt, ...)
+{
+	char msg[RAP_ERROR_TEXT_MAX + 1];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+	n = snprintf(msg + len, sizeof msg - len, "%s%s", len ? ": " : "", rap_strerror(err));
+	len += n < 0 ? 0 : (size_t)n < sizeof msg - len ? (size_t)n : sizeof msg - len - 1;
+	if (out_reserve(s, 9 + len) < 0)
+		return;
+	uint8_t *p = s->out.data + s->out.len;
+	p[0] = op;
+	rap__put_be32(p + 1, (uint32_t)(4 + len));
+	rap__put_be32(p + 5, (uint32_t)rap__status_to_wire(err < 0 ? err : RAP_EREMOTE));
+	memcpy(p + 9, msg, len);
+	s->out.len += 9 + len;
 }
 
 /* The payload limit of a CMD reply to this client: what it accepts (0: no cut). */
@@ -351,18 +441,31 @@ static void do_probe(struct rap_server_session *s, uint64_t offset)
 {
 	uint16_t version = (uint16_t)(offset >> 16);
 	uint16_t want = (uint16_t)offset;
+	/* Answering a version above the client's would make it take us for a stock peer
+	 * while this session already counts as extended. */
+	uint16_t speak = version && version < PROBE_VERSION ? version : PROBE_VERSION;
+	/* Version 1 knows bits 0-2; the extension messages need the handler's fd-addressed
+	 * callbacks; authentication is granted exactly when it is required. */
+	uint16_t supported = CAPS_V1;
+	if (speak >= 2) {
+		if (s->h->pread && s->h->pwrite && s->h->stat)
+			supported |= CAP_EXT;
+		if (s->secret)
+			supported |= CAP_AUTH;
+	}
 	s->extended = true;
-	s->caps = want & CAPS_SUPPORTED;
+	s->caps = want & supported;
+	rap_decoder_set_extension(s->dec, (s->caps & (CAP_EXT | CAP_AUTH)) != 0);
 	int rc = rap_decoder_set_max_payload(s->dec, decoder_limit(s));
 	if (rc < 0) {
 		fail(s, rc, "cannot raise the payload limit: %s", rap_strerror(rc));
 		return;
 	}
-	/* Answering a version above the client's would make it take us for a stock peer
-	 * while this session already counts as extended. */
-	uint16_t speak = version && version < PROBE_VERSION ? version : PROBE_VERSION;
 	slog(s, 6, "extension probe: client version %u caps 0x%04x, granted 0x%04x", version, want,
 	     s->caps);
+	if (s->auth == AUTH_WANTED && !(s->caps & CAP_AUTH))
+		slog(s, 5, "client cannot authenticate (probe version %u, caps 0x%04x): its requests will be "
+			   "refused", version, want);
 	reply_u64(s, RAP_OP_SEEK | RAP_REPLY,
 		  ((uint64_t)PROBE_ANSWER << 32) | ((uint64_t)speak << 16) | s->caps);
 }
@@ -466,6 +569,317 @@ static void do_cmd(struct rap_server_session *s, const struct rap_msg *m)
 	finish_cmd(s, rc, out, stopped);
 }
 
+/* ---- the extension's messages ------------------------------------------------------- */
+
+static void do_xopen(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint8_t op = RAP_OP_XOPEN | RAP_REPLY;
+	if (m->dropped) {
+		slog(s, 4, "XOPEN of %u bytes over the payload limit: refused", m->len);
+		reply_ext_error(s, op, RAP_ETOOBIG, "path of %u bytes", m->len - 1);
+		return;
+	}
+	const char *path = (const char *)m->data;
+	if (m->len > XOPEN_PATH_MAX) {
+		reply_ext_error(s, op, -ENAMETOOLONG, "path of %u bytes (at most %u)", m->len, XOPEN_PATH_MAX);
+		return;
+	}
+	if (memchr(path, 0, m->len)) {
+		reply_ext_error(s, op, RAP_EINVAL, "path holds a NUL byte");
+		return;
+	}
+	int fd = s->h->open(s->ctx, path, m->perm);
+	if (fd < 0) {
+		slog(s, 6, "XOPEN '%s' (perm %u) failed: %s", path, m->perm, rap_strerror(fd));
+		reply_ext_error(s, op, fd, "cannot open '%s'", path);
+		return;
+	}
+	reply_ext_u32(s, op, (uint32_t)fd);
+}
+
+static void do_pread(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint8_t op = RAP_OP_PREAD | RAP_REPLY;
+	uint32_t limit = decoder_limit(s);
+	if (m->len > limit) {
+		reply_ext_error(s, op, RAP_ETOOBIG, "PREAD of %u bytes (at most %u)", m->len, limit);
+		return;
+	}
+	size_t n = m->len;
+	if (out_reserve(s, 9 + n) < 0)
+		return;
+	uint8_t *p = s->out.data + s->out.len;
+	ssize_t got = n ? s->h->pread(s->ctx, m->value, m->offset, p + 9, n) : 0;
+	if (got < 0) {
+		slog(s, 7, "PREAD of %zu bytes at fd %d offset 0x%llx failed: %s", n, (int)m->value,
+		     (unsigned long long)m->offset, rap_strerror((int)got));
+		reply_ext_error(s, op, (int)got, "cannot read fd %d at 0x%llx", (int)m->value,
+				(unsigned long long)m->offset);
+		return;
+	}
+	if ((size_t)got > n) {
+		slog(s, 3, "handler pread returned %zd for %zu bytes; answering %zu", got, n, n);
+		got = (ssize_t)n;
+	}
+	p[0] = op;
+	rap__put_be32(p + 1, (uint32_t)(4 + (size_t)got));
+	rap__put_be32(p + 5, 0);
+	s->out.len += 9 + (size_t)got;
+}
+
+static void do_pwrite(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint8_t op = RAP_OP_PWRITE | RAP_REPLY;
+	if (m->dropped) {
+		slog(s, 4, "PWRITE of %u bytes over the %u-byte limit: drained and refused", m->len - 12,
+		     decoder_limit(s));
+		reply_ext_error(s, op, RAP_ETOOBIG, "PWRITE of %u bytes (at most %u)", m->len - 12, decoder_limit(s));
+		return;
+	}
+	ssize_t put = m->len ? s->h->pwrite(s->ctx, m->value, m->offset, m->data, m->len) : 0;
+	if (put < 0) {
+		slog(s, 7, "PWRITE of %u bytes at fd %d failed: %s", m->len, (int)m->value, rap_strerror((int)put));
+		reply_ext_error(s, op, (int)put, "cannot write fd %d at 0x%llx", (int)m->value,
+				(unsigned long long)m->offset);
+		return;
+	}
+	if ((size_t)put > m->len)
+		put = (ssize_t)m->len;
+	reply_ext_u32(s, op, (uint32_t)put);
+}
+
+static void do_stat(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint8_t op = RAP_OP_STAT | RAP_REPLY;
+	/* 4 KiB of name: off the stack of a small thread. */
+	struct rap_stat *st = rap__calloc(1, sizeof(*st));
+	if (!st) {
+		reply_ext_error(s, op, RAP_ENOMEM, "cannot describe fd %d", (int)m->value);
+		return;
+	}
+	int rc = s->h->stat(s->ctx, m->value, st);
+	if (rc < 0) {
+		reply_ext_error(s, op, rc, "cannot describe fd %d", (int)m->value);
+	} else {
+		st->name[RAP_STAT_NAME_MAX] = '\0';
+		uint8_t body[10 + RAP_STAT_NAME_MAX];
+		ssize_t n = rap_stat_format(st, body, sizeof body);
+		if (n < 0)
+			reply_ext_error(s, op, (int)n, "cannot describe fd %d", (int)m->value);
+		else
+			reply_ext(s, op, body, (size_t)n);
+	}
+	rap__free(st);
+}
+
+static void do_xclose(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint8_t op = RAP_OP_XCLOSE | RAP_REPLY;
+	int rc = s->h->close(s->ctx, m->value);
+	if (rc < 0) {
+		slog(s, 7, "XCLOSE of fd %d refused: %s", (int)m->value, rap_strerror(rc));
+		reply_ext_error(s, op, rc, "cannot close fd %d", (int)m->value);
+		return;
+	}
+	reply_ext(s, op, NULL, 0);
+}
+
+/* Frames what is left of a XCMD's output into chunks while the queue is below HIGH_WATER,
+ * then the final frame with the exit status. */
+static void pump_stream(struct rap_server_session *s)
+{
+	while (s->streaming && !s->failed && out_queued(s) < HIGH_WATER) {
+		size_t left = s->stream_len - s->stream_off;
+		if (left == 0) {
+			if (out_reserve(s, 9) < 0)
+				return;
+			uint8_t *p = s->out.data + s->out.len;
+			p[0] = RAP_OP_XCMD | RAP_REPLY;
+			rap__put_be32(p + 1, 4);
+			rap__put_be32(p + 5, (uint32_t)s->stream_status);
+			s->out.len += 9;
+			free(s->stream);
+			s->stream = NULL;
+			s->streaming = false;
+			return;
+		}
+		size_t n = left < XCMD_CHUNK ? left : XCMD_CHUNK;
+		reply_ext(s, RAP_OP_XCMD_OUT | RAP_REPLY, s->stream + s->stream_off, n);
+		s->stream_off += n;
+	}
+}
+
+/* Queues the answer of a XCMD that ran: its output in chunks, then its exit status (0
+ * succeeded, 1 failed: the output says why); a refusal without output is an error status
+ * with a message. Takes out. */
+static void finish_xcmd(struct rap_server_session *s, int rc, char *out)
+{
+	if (rc < 0 && !out) {
+		reply_ext_error(s, RAP_OP_XCMD | RAP_REPLY, rc, "command refused");
+		return;
+	}
+	s->streaming = true;
+	s->stream = out;
+	s->stream_len = out ? strlen(out) : 0;
+	s->stream_off = 0;
+	s->stream_status = rc < 0 ? (int32_t)CMD_STATUS_FAILED : (int32_t)CMD_STATUS_OK;
+	pump_stream(s);
+}
+
+static void do_xcmd(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint8_t op = RAP_OP_XCMD | RAP_REPLY;
+	if (m->dropped) {
+		slog(s, 4, "XCMD of %u bytes over the %u-byte limit: drained and refused", m->len, decoder_limit(s));
+		reply_ext_error(s, op, RAP_ETOOBIG, "command of %u bytes (at most %u)", m->len, decoder_limit(s));
+		return;
+	}
+	if (m->len == 0 || memchr(m->data, 0, m->len)) {
+		reply_ext_error(s, op, RAP_EINVAL, m->len ? "command holds a NUL byte" : "empty command");
+		return;
+	}
+	char *out = NULL;
+	bool stopped = false;
+	int rc;
+	s->in_handler = true;
+	if (s->h->cmd_bounded) {
+		struct rap_cmd_request req = { (const char *)m->data, XCMD_OUTPUT_MAX, NULL, NULL };
+		rc = s->h->cmd_bounded(s->ctx, &req, &out, &stopped);
+	} else {
+		rc = s->h->cmd(s->ctx, (const char *)m->data, &out);
+	}
+	s->in_handler = false;
+	if (rc == RAP_PENDING) {
+		free(out);
+		s->cmd_pending = true;
+		s->xcmd_pending = true;
+		return;
+	}
+	finish_xcmd(s, rc, out);
+}
+
+/* ---- authentication ---------------------------------------------------------------- */
+
+static void do_auth_hello(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint8_t op = RAP_OP_AUTH_HELLO | RAP_REPLY;
+	if (!s->secret) {
+		reply_ext_error(s, op, RAP_ENOTSUP, "this server does not authenticate (no rapsrv --secret-file)");
+		return;
+	}
+	if (s->auth != AUTH_WANTED) {
+		reply_ext_error(s, op, RAP_EAUTH, "one handshake per connection");
+		end_session(s, "authentication: a second handshake on the connection; closing");
+		return;
+	}
+	memcpy(s->nc, m->data, RAP_AUTH_NONCE_LEN);
+	int rc = rap__auth_nonce(s->ns);
+	if (rc < 0) {
+		reply_ext_error(s, op, rc, "cannot make a nonce");
+		end_session(s, "authentication: cannot make a nonce: %s", rap_strerror(rc));
+		return;
+	}
+	s->auth = AUTH_CHALLENGED;
+	reply_ext(s, op, s->ns, RAP_AUTH_NONCE_LEN);
+}
+
+static void do_auth_proof(struct rap_server_session *s, const struct rap_msg *m)
+{
+	uint8_t op = RAP_OP_AUTH_PROOF | RAP_REPLY;
+	if (!s->secret) {
+		reply_ext_error(s, op, RAP_ENOTSUP, "this server does not authenticate (no rapsrv --secret-file)");
+		return;
+	}
+	if (s->auth != AUTH_CHALLENGED) {
+		reply_ext_error(s, op, RAP_EAUTH, s->auth == AUTH_DONE ? "already authenticated" : "no challenge");
+		end_session(s, "authentication: a proof %s; closing",
+			    s->auth == AUTH_DONE ? "after the client authenticated" : "without a challenge");
+		return;
+	}
+	uint8_t want[RAP_AUTH_MAC_LEN], mine[RAP_AUTH_MAC_LEN];
+	int rc = rap__auth_proof(s->secret, false, s->ns, s->nc, want);
+	bool ok = rc == 0 && rap__auth_equal(m->data, want, RAP_AUTH_MAC_LEN);
+	if (ok)
+		rc = rap__auth_proof(s->secret, true, s->ns, s->nc, mine);
+	rap__cleanse(want, sizeof want);
+	rap__cleanse(s->ns, sizeof s->ns);
+	rap__cleanse(s->nc, sizeof s->nc);
+	if (rc < 0) {
+		reply_ext_error(s, op, rc, "cannot check the proof");
+		end_session(s, "authentication: cannot compute a proof: %s", rap_strerror(rc));
+	} else if (!ok) {
+		/* One attempt per connection: a guesser pays a connection per guess. */
+		s->auth = AUTH_WANTED;
+		reply_ext_error(s, op, RAP_EAUTH, "wrong proof");
+		end_session(s, "authentication failed: wrong secret, or a replayed handshake; closing");
+	} else {
+		s->auth = AUTH_DONE;
+		slog(s, 6, "client authenticated");
+		reply_ext(s, op, mine, RAP_AUTH_MAC_LEN);
+	}
+	rap__cleanse(mine, sizeof mine);
+}
+
+static const char *op_name(uint8_t op)
+{
+	switch (op) {
+	case RAP_OP_OPEN: return "OPEN";
+	case RAP_OP_READ: return "READ";
+	case RAP_OP_WRITE: return "WRITE";
+	case RAP_OP_SEEK: return "SEEK";
+	case RAP_OP_CLOSE: return "CLOSE";
+	case RAP_OP_SYSTEM: return "SYSTEM";
+	case RAP_OP_CMD: return "CMD";
+	case RAP_OP_XOPEN: return "XOPEN";
+	case RAP_OP_PREAD: return "PREAD";
+	case RAP_OP_PWRITE: return "PWRITE";
+	case RAP_OP_STAT: return "STAT";
+	case RAP_OP_XCLOSE: return "XCLOSE";
+	case RAP_OP_XCMD: return "XCMD";
+	default: return "request";
+	}
+}
+
+/* A request before authentication: the refusal stock clients understand (the extension's
+ * messages get their error status), then the end of the session. */
+static void refuse_unauthenticated(struct rap_server_session *s, const struct rap_msg *m)
+{
+	static const char text[] = "error: authentication required: this server needs a shared secret "
+				   "(rapcli --secret-file FILE)\n";
+	switch (m->op) {
+	case RAP_OP_OPEN:
+	case RAP_OP_CLOSE:
+		reply_u32(s, m->op | RAP_REPLY, UINT32_MAX);
+		break;
+	case RAP_OP_READ:
+		reply_u32(s, RAP_OP_READ | RAP_REPLY, 0);
+		break;
+	case RAP_OP_WRITE:
+		/* RAP_EDENIED is a code every write-errors client knows. */
+		reply_u32(s, RAP_OP_WRITE | RAP_REPLY,
+			  s->extended && (s->caps & CAP_WRITE_ERRORS) ? (uint32_t)(int32_t)RAP_EDENIED : 0);
+		break;
+	case RAP_OP_SEEK:
+		reply_u64(s, RAP_OP_SEEK | RAP_REPLY, 0);
+		break;
+	case RAP_OP_SYSTEM:
+		reply_text(s, RAP_OP_SYSTEM | RAP_REPLY, text, sizeof text - 1);
+		break;
+	case RAP_OP_CMD:
+		if (m->len == 0 && !m->dropped)
+			reply_u32(s, RAP_OP_CMD | RAP_REPLY, 0);
+		else
+			reply_cmd_text(s, text, CMD_STATUS_FAILED);
+		break;
+	default:
+		reply_ext_error(s, m->op | RAP_REPLY, RAP_EAUTH, "authentication required");
+		break;
+	}
+	end_session(s, "authentication required: %s refused (%s); closing", op_name(m->op),
+		    !s->extended ? "a stock client?" : !(s->caps & CAP_AUTH) ? "the client cannot authenticate"
+										: "the client did not authenticate");
+}
+
 static void do_system(struct rap_server_session *s)
 {
 	static const char text[] = "SYSTEM (0x06) is retired; use CMD (0x07)\n";
@@ -473,9 +887,59 @@ static void do_system(struct rap_server_session *s)
 	reply_text(s, RAP_OP_SYSTEM | RAP_REPLY, text, sizeof text - 1);
 }
 
+/* The requests a client may send before it authenticates: the probe and the handshake. */
+static bool before_auth(const struct rap_msg *m)
+{
+	if (m->op == RAP_OP_SEEK)
+		return m->whence == RAP_SEEK_PROBE && (m->offset >> 32) == PROBE_MAGIC;
+	return m->op == RAP_OP_AUTH_HELLO || m->op == RAP_OP_AUTH_PROOF;
+}
+
 static void handle(struct rap_server_session *s, const struct rap_msg *m)
 {
 	s->requests++;
+	if (m->op == (RAP_OP_CMD | RAP_REPLY)) {
+		fail(s, RAP_EPROTO, "unexpected CMD reply (0x87): no reverse command is pending");
+		return;
+	}
+	if (s->auth != AUTH_NONE && s->auth != AUTH_DONE && !before_auth(m)) {
+		refuse_unauthenticated(s, m);
+		return;
+	}
+	/* The decoder takes them after a probe that granted the extension or authentication;
+	 * only the handshake may come without the extension itself. */
+	if (m->op >= RAP_OP_XOPEN && m->op <= RAP_OP_XCMD && !ext(s)) {
+		fail(s, RAP_EPROTO, "extension message 0x%02x without the capability", m->op);
+		return;
+	}
+	switch (m->op) {
+	case RAP_OP_XOPEN:
+		do_xopen(s, m);
+		return;
+	case RAP_OP_PREAD:
+		do_pread(s, m);
+		return;
+	case RAP_OP_PWRITE:
+		do_pwrite(s, m);
+		return;
+	case RAP_OP_STAT:
+		do_stat(s, m);
+		return;
+	case RAP_OP_XCLOSE:
+		do_xclose(s, m);
+		return;
+	case RAP_OP_XCMD:
+		do_xcmd(s, m);
+		return;
+	case RAP_OP_AUTH_HELLO:
+		do_auth_hello(s, m);
+		return;
+	case RAP_OP_AUTH_PROOF:
+		do_auth_proof(s, m);
+		return;
+	default:
+		break;
+	}
 	switch (m->op) {
 	case RAP_OP_OPEN:
 		do_open(s, m);
@@ -498,10 +962,6 @@ static void handle(struct rap_server_session *s, const struct rap_msg *m)
 	case RAP_OP_CMD:
 		do_cmd(s, m);
 		break;
-	case RAP_OP_CMD | RAP_REPLY:
-		/* This server never sends a reverse CMD, so nothing can be answered. */
-		fail(s, RAP_EPROTO, "unexpected CMD reply (0x87): no reverse command is pending");
-		break;
 	default:
 		fail(s, RAP_EPROTO, "unexpected opcode 0x%02x", m->op);
 		break;
@@ -513,13 +973,14 @@ static void handle(struct rap_server_session *s, const struct rap_msg *m)
 static size_t run(struct rap_server_session *s, const uint8_t *in, size_t len)
 {
 	size_t off = 0;
-	while (off < len && !s->failed && !s->cmd_pending && out_queued(s) < HIGH_WATER) {
+	while (off < len && !s->failed && !s->cmd_pending && !s->streaming && !s->closing &&
+	       out_queued(s) < HIGH_WATER) {
 		struct rap_msg m;
 		size_t used = 0;
 		int rc = rap_decoder_decode(s->dec, in + off, len - off, &used, &m);
 		off += used;
-		if (rc == RAP_EPROTO && off < len) {
-			fail(s, rc, "unknown opcode 0x%02x", in[off]);
+		if (rc == RAP_EPROTO) {
+			fail(s, rc, "%s", rap_decoder_error(s->dec));
 			break;
 		}
 		if (rc < 0) {
@@ -535,10 +996,15 @@ static size_t run(struct rap_server_session *s, const uint8_t *in, size_t len)
 
 static void run_pending(struct rap_server_session *s)
 {
-	if (!s->pending.len || s->failed || s->cmd_pending || out_queued(s) >= HIGH_WATER)
+	pump_stream(s);
+	if (!s->pending.len || s->failed || s->cmd_pending || s->streaming || s->closing ||
+	    out_queued(s) >= HIGH_WATER)
 		return;
 	size_t used = run(s, s->pending.data, s->pending.len);
-	rap__buf_consume(&s->pending, used);
+	if (s->closing)
+		rap__buf_free(&s->pending); /* never to be answered */
+	else
+		rap__buf_consume(&s->pending, used);
 }
 
 /* ---- public API -------------------------------------------------------------------- */
@@ -583,6 +1049,9 @@ void rap_server_session_free(struct rap_server_session *s)
 	rap_decoder_free(s->dec);
 	rap__buf_free(&s->out);
 	rap__buf_free(&s->pending);
+	free(s->stream);
+	rap__cleanse(s->ns, sizeof s->ns);
+	rap__cleanse(s->nc, sizeof s->nc);
 	rap__free(s);
 }
 
@@ -612,10 +1081,12 @@ ssize_t rap_server_session_feed(struct rap_server_session *s, const uint8_t *in,
 		return s->failed;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	if (s->closing)
+		return (ssize_t)len; /* nothing more is answered */
 	size_t used = 0;
 	if (!s->pending.len)
 		used = run(s, in, len);
-	if (used < len && !s->failed) {
+	if (used < len && !s->failed && !s->closing) {
 		/* Requests wait until the replies before them are taken. */
 		int rc = rap__buf_append(&s->pending, in + used, len - used);
 		if (rc == RAP_ETOOBIG)
@@ -656,7 +1127,37 @@ void rap_server_session_consume(struct rap_server_session *s, size_t n)
 
 bool rap_server_session_wants_input(const struct rap_server_session *s)
 {
-	return s && !s->failed && !s->cmd_pending && s->pending.len == 0 && out_queued(s) < HIGH_WATER;
+	return s && !s->failed && !s->cmd_pending && !s->streaming && !s->closing && s->pending.len == 0 &&
+	       out_queued(s) < HIGH_WATER;
+}
+
+int rap_server_session_require_auth(struct rap_server_session *s, const struct rap_secret *secret)
+{
+	if (!s || !secret)
+		return RAP_EINVAL;
+	if (!rap_auth_available())
+		return RAP_ENOTSUP;
+	s->secret = secret;
+	if (s->auth == AUTH_NONE)
+		s->auth = AUTH_WANTED;
+	return 0;
+}
+
+bool rap_server_session_authenticated(const struct rap_server_session *s)
+{
+	return s && (s->auth == AUTH_NONE || s->auth == AUTH_DONE);
+}
+
+bool rap_server_session_closing(const struct rap_server_session *s)
+{
+	return s && s->closing;
+}
+
+size_t rap_server_session_buffered(const struct rap_server_session *s)
+{
+	if (!s)
+		return 0;
+	return out_queued(s) + (s->streaming ? s->stream_len - s->stream_off : 0);
 }
 
 int rap_server_session_complete(struct rap_server_session *s, int rc, char *out, bool stopped)
@@ -668,7 +1169,12 @@ int rap_server_session_complete(struct rap_server_session *s, int rc, char *out,
 	s->cmd_pending = false;
 	if (rc == RAP_PENDING)
 		rc = RAP_EINVAL; /* a completion is a result */
-	finish_cmd(s, rc, out, stopped);
+	if (s->xcmd_pending) {
+		s->xcmd_pending = false;
+		finish_xcmd(s, rc, out);
+	} else {
+		finish_cmd(s, rc, out, stopped);
+	}
 	run_pending(s);
 	return s->failed;
 }
@@ -680,7 +1186,7 @@ bool rap_server_session_pending(const struct rap_server_session *s)
 
 bool rap_server_session_done(const struct rap_server_session *s)
 {
-	return s && !s->cmd_pending && (s->pending.len == 0 || s->failed) && out_queued(s) == 0;
+	return s && !s->cmd_pending && !s->streaming && (s->pending.len == 0 || s->failed) && out_queued(s) == 0;
 }
 
 bool rap_server_session_partial(const struct rap_server_session *s)
@@ -695,7 +1201,8 @@ uint64_t rap_server_session_requests(const struct rap_server_session *s)
 
 bool rap_server_session_release(struct rap_server_session *s)
 {
-	if (!s || s->cmd_pending || out_queued(s) > 0 || s->pending.len > 0 || !rap_decoder_idle(s->dec))
+	if (!s || s->cmd_pending || s->streaming || out_queued(s) > 0 || s->pending.len > 0 ||
+	    !rap_decoder_idle(s->dec))
 		return false;
 	s->out.len = s->out_off = 0;
 	/* Small buffers stay: freeing them would cost an allocation per request. */
@@ -755,6 +1262,10 @@ int rap_server_session_serve_fd(struct rap_server_session *s, int fd)
 			break;
 		if (s->failed) {
 			rc = s->failed;
+			break;
+		}
+		if (s->closing) {
+			rc = RAP_EAUTH;
 			break;
 		}
 		ssize_t got = read(fd, buf, SERVE_READ_SIZE);

@@ -125,11 +125,13 @@ class RapcliAgainstRapsrv(unittest.TestCase):
         self.assertEqual(r.stdout.decode(), r2_stdout("seek.txt"))
 
     def test_refused_open_exits_66(self):
-        # rapsrv answers fd -1 and keeps the connection: reached, but cannot open (66).
-        for name in ("missing.bin", "/etc/passwd"):
+        # rapsrv refuses and keeps the connection: reached, but cannot open (66). With the
+        # extension (XOPEN) it says why.
+        for name, why in (("missing.bin", b"No such file or directory"), ("/etc/passwd", b"refused by policy")):
             r = raplib.run_rapcli(["-c", "px 16", "%s/%s" % (self.srv.uri, name)])
             self.assertEqual(r.returncode, 66, r.stderr)
-            self.assertIn(b"the server refused or could not open the file", r.stderr)
+            self.assertIn(b"rapcli: cannot open '%s/%s': server: cannot open '%s': " % (
+                self.srv.uri.encode(), name.encode(), name.encode()) + why, r.stderr)
 
     def test_write_with_w(self):
         self.root.write("sample-rw.bin", raplib.sample_bytes())

@@ -339,9 +339,18 @@ struct ours {
 	bool open, writable;
 	uint64_t pos;
 	size_t max_read, max_write;
+	int seeks;          /* SEEKs the handler saw */
 	int rc;
 	pthread_t th;
 };
+
+/* The second file of the extension's server (fd 8): its bytes are a function of the
+ * offset. */
+#define OTHER_SIZE 5000u
+static uint8_t other_byte(uint64_t off)
+{
+	return (uint8_t)(off * 31 + 7);
+}
 
 static int o_open(void *ctx, const char *path, uint8_t perm)
 {
@@ -385,6 +394,7 @@ static ssize_t o_write(void *ctx, const uint8_t *buf, size_t len)
 static int o_seek(void *ctx, int whence, uint64_t off, uint64_t *res)
 {
 	struct ours *k = ctx;
+	k->seeks++;
 	if (!k->open)
 		return RAP_EBADFD;
 	if (whence == RAP_SEEK_SET)
@@ -415,6 +425,8 @@ static int o_cmd(void *ctx, const char *cmd, char **out)
 		assert_non_null(*out);
 		return RAP_EINVAL;
 	}
+	if (strcmp(cmd, "deny") == 0)
+		return RAP_EDENIED;
 	size_t l = strlen(cmd);
 	*out = malloc(l + 2);
 	assert_non_null(*out);
@@ -423,9 +435,62 @@ static int o_cmd(void *ctx, const char *cmd, char **out)
 	return 0;
 }
 
+static ssize_t o_pread(void *ctx, int32_t fd, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct ours *k = ctx;
+	if (len > k->max_read)
+		k->max_read = len;
+	if (fd == 8) {
+		size_t n = off >= OTHER_SIZE ? 0 : OTHER_SIZE - off < len ? (size_t)(OTHER_SIZE - off) : len;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = other_byte(off + i);
+		return (ssize_t)n;
+	}
+	if (fd != 7 || !k->open)
+		return RAP_EBADFD;
+	if (off >= k->size)
+		return 0;
+	size_t n = k->size - off < len ? (size_t)(k->size - off) : len;
+	memcpy(buf, k->file + off, n);
+	return (ssize_t)n;
+}
+
+static ssize_t o_pwrite(void *ctx, int32_t fd, uint64_t off, const uint8_t *buf, size_t len)
+{
+	struct ours *k = ctx;
+	if (len > k->max_write)
+		k->max_write = len;
+	if (fd != 7 || !k->open)
+		return RAP_EBADFD;
+	if (!k->writable)
+		return RAP_EDENIED;
+	if (off >= k->size)
+		return -ENOSPC;
+	size_t n = k->size - off < len ? (size_t)(k->size - off) : len;
+	memcpy(k->file + off, buf, n);
+	return (ssize_t)n;
+}
+
+static int o_stat(void *ctx, int32_t fd, struct rap_stat *st)
+{
+	struct ours *k = ctx;
+	if (fd != 7 || !k->open)
+		return RAP_EBADFD;
+	st->size = k->size;
+	st->perm = k->writable ? RAP_PERM_RW : RAP_PERM_R;
+	st->kind = RAP_KIND_FILE;
+	snprintf(st->name, sizeof st->name, "/data/files/sample.bin");
+	return 0;
+}
+
 static const struct rap_server_handler ours_handler = {
 	.open = o_open, .read = o_read, .write = o_write, .seek = o_seek,
 	.close = o_close, .cmd = o_cmd,
+};
+
+static const struct rap_server_handler ours_ext_handler = {
+	.open = o_open, .read = o_read, .write = o_write, .seek = o_seek,
+	.close = o_close, .cmd = o_cmd, .pread = o_pread, .pwrite = o_pwrite, .stat = o_stat,
 };
 
 static void *ours_main(void *arg)
@@ -434,6 +499,26 @@ static void *ours_main(void *arg)
 	k->rc = rap_server_session_serve_fd(k->s, k->fd);
 	shutdown(k->fd, SHUT_RDWR);
 	return NULL;
+}
+
+/* Our server with handler h, requiring secret when not NULL. */
+static struct rap_client *ours_start_with(struct ours *k, size_t size, const struct rap_server_handler *h,
+					  const struct rap_secret *secret)
+{
+	memset(k, 0, sizeof *k);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	k->fd = sv[1];
+	k->size = size;
+	k->file = sample_make(size);
+	assert_int_equal(rap_server_session_new(h, k, &k->s), 0);
+	if (secret)
+		assert_int_equal(rap_server_session_require_auth(k->s, secret), 0);
+	assert_int_equal(pthread_create(&k->th, NULL, ours_main, k), 0);
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap_client_attach_fd(c, sv[0]), 0);
+	return c;
 }
 
 static struct rap_client *ours_start(struct ours *k, size_t size)
@@ -451,6 +536,19 @@ static struct rap_client *ours_start(struct ours *k, size_t size)
 	assert_int_equal(rap_client_attach_fd(c, sv[0]), 0);
 	return c;
 }
+
+#if RAP_TEST_HAVE_OPENSSL
+/* Stops the server thread, which must have ended with rc. */
+static void ours_stop_rc(struct ours *k, struct rap_client *c, int rc)
+{
+	rap_client_free(c);
+	pthread_join(k->th, NULL);
+	assert_int_equal(k->rc, rc);
+	close(k->fd);
+	rap_server_session_free(k->s);
+	free(k->file);
+}
+#endif
 
 static void ours_stop(struct ours *k, struct rap_client *c)
 {
@@ -579,7 +677,7 @@ static void test_stock_reads(void **state)
 	size_t mark = k.rec.n;
 	assert_int_equal(rap_client_probe(c), 0);
 	assert_false(rap_client_extended(c));
-	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x01\x00\x07", 10);
+	assert_memory_equal(k.rec.p + mark, "\x04\xff" "RAPX" "\x00\x02\x00\x1f", 10);
 	/* Many chunks, pipelined: the fake answers only once 16 requests have arrived. */
 	size_t n = 100000;
 	uint8_t *buf = malloc(n);
@@ -1210,7 +1308,7 @@ static void test_memory_transport(void **state)
 		0x87, 0x00, 0x00, 0x00, 0x08, 'o', 'k', '\n', 0x00, 0x00, 0x00, 0x00, 0x01,
 	};
 	static const uint8_t expect_sent[] = {
-		0x04, 0xff, 'R', 'A', 'P', 'X', 0x00, 0x01, 0x00, 0x07,
+		0x04, 0xff, 'R', 'A', 'P', 'X', 0x00, 0x02, 0x00, 0x1f,
 		0x07, 0x00, 0x00, 0x00, 0x03, '?', 'V', 0x00,
 	};
 	struct memwire w = { .in = server, .len = sizeof server };
@@ -1252,10 +1350,456 @@ static void test_memory_transport(void **state)
 	rap_client_free(c);
 }
 
+
+/* ---- the extension's messages and authentication ----------------------------------------- */
+
+static void test_ext_files(void **state)
+{
+	(void)state;
+	struct ours k;
+	size_t size = 3u << 20;
+	struct rap_client *c = ours_start_with(&k, size, &ours_ext_handler, NULL);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_true(rap_client_has_extension(c));
+	assert_false(rap_client_authenticated(c));
+	/* Without the extension these are refused locally. */
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_R), 7);
+	/* 3 MiB in 1 MiB PREADs, no SEEK at all. */
+	uint8_t *buf = malloc(size + 100);
+	assert_non_null(buf);
+	assert_int_equal(rap_client_read_at(c, 0, buf, size), (ssize_t)size);
+	assert_memory_equal(buf, k.file, size);
+	assert_int_equal(k.max_read, 1u << 20);
+	/* Short at the end, empty past it. */
+	assert_int_equal(rap_client_read_at(c, size - 10, buf, 100), 10);
+	assert_memory_equal(buf, k.file + size - 10, 10);
+	assert_int_equal(rap_client_read_at(c, size + 1, buf, 100), 0);
+	/* The size, and the rest, in one STAT. */
+	uint64_t sz = 0;
+	assert_int_equal(rap_client_size(c, &sz), 0);
+	assert_int_equal(sz, size);
+	struct rap_stat st;
+	assert_int_equal(rap_client_stat(c, 7, &st), 0);
+	assert_int_equal(st.size, size);
+	assert_int_equal(st.perm, RAP_PERM_R);
+	assert_int_equal(st.kind, RAP_KIND_FILE);
+	assert_string_equal(st.name, "/data/files/sample.bin");
+	/* Another fd of the same connection, interleaved with the first. */
+	assert_int_equal(rap_client_pread(c, 8, 4990, buf, 64), 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(buf[i], other_byte(4990 + (uint64_t)i));
+	assert_int_equal(rap_client_pread(c, 7, 16, buf, 16), 16);
+	assert_memory_equal(buf, k.file + 16, 16);
+	assert_int_equal(k.seeks, 0);
+	/* Errors come with the server's message; the connection stays. */
+	assert_int_equal(rap_client_pread(c, 9, 0, buf, 16), RAP_EBADFD);
+	assert_string_equal(rap_client_error(c), "server: cannot read fd 9 at 0x0: no such descriptor or no file open");
+	assert_true(rap_client_alive(c));
+	assert_int_equal(rap_client_write_at(c, 0, "xy", 2), RAP_EDENIED);
+	assert_string_equal(rap_client_error(c), "server: cannot write fd 7 at 0x0: refused by policy");
+	assert_int_equal(rap_client_stat(c, 9, &st), RAP_EBADFD);
+	assert_int_equal(rap_client_open(c, "/nope", RAP_PERM_R), RAP_EBADFD);
+	assert_string_equal(rap_client_error(c), "server: cannot open '/nope': no such descriptor or no file open");
+	assert_true(rap_client_alive(c));
+	/* Writes: 2 MiB in 1 MiB PWRITEs, short at the end of the file. */
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_RW), 7);
+	memset(buf, 'w', size);
+	assert_int_equal(rap_client_write_at(c, 1000, buf, 2u << 20), (ssize_t)(2u << 20));
+	assert_int_equal(k.max_write, 1u << 20);
+	assert_int_not_equal(k.file[999], 'w');
+	assert_int_equal(k.file[1000], 'w');
+	assert_int_equal(k.file[1000 + (2u << 20) - 1], 'w');
+	assert_int_equal(rap_client_pwrite(c, 7, size - 5, buf, 50), 5);
+	assert_int_equal(rap_client_pwrite(c, 7, size, buf, 50), -ENOSPC);
+	assert_string_equal(rap_client_error(c), "server: cannot write fd 7 at 0x300000: No space left on device");
+	assert_int_equal(rap_client_pwrite(c, 7, 0, buf, 0), 0);
+	/* Close: once; then the server says it is gone. */
+	assert_int_equal(rap_client_close_fd(c, 7), 0);
+	assert_int_equal(rap_client_close_fd(c, 7), RAP_EBADFD);
+	assert_int_equal(rap_client_stat(c, 7, &st), RAP_EBADFD);
+	assert_int_equal(k.seeks, 0);
+	free(buf);
+	ours_stop(&k, c);
+
+	/* A server without them: the stock messages, and the calls that need them refuse. */
+	c = ours_start(&k, SAMPLE_SIZE);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_false(rap_client_has_extension(c));
+	uint8_t b[4];
+	assert_int_equal(rap_client_pread(c, 7, 0, b, 4), RAP_ENOTSUP);
+	assert_int_equal(rap_client_pwrite(c, 7, 0, b, 4), RAP_ENOTSUP);
+	assert_int_equal(rap_client_stat(c, 7, &st), RAP_ENOTSUP);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_R), 7);
+	assert_int_equal(rap_client_read_at(c, 0, b, 4), 4);
+	assert_true(k.seeks > 0);
+	ours_stop(&k, c);
+}
+
+struct chunks {
+	size_t n, bytes;
+	int refuse_at; /* refuse the chunk with this index (-1: none) */
+	char first[8];
+};
+
+static int on_chunk(void *user, const char *data, size_t len)
+{
+	struct chunks *k = user;
+	if (k->n == 0)
+		memcpy(k->first, data, len < 8 ? len : 8);
+	if ((int)k->n == k->refuse_at)
+		return RAP_ENOSPC;
+	k->n++;
+	k->bytes += len;
+	return 0;
+}
+
+static void test_ext_cmd(void **state)
+{
+	(void)state;
+	struct ours k;
+	struct rap_client *c = ours_start_with(&k, SAMPLE_SIZE, &ours_ext_handler, NULL);
+	assert_int_equal(rap_client_probe(c), 1);
+	char *out = NULL;
+	size_t len = 0;
+	int status = -5;
+	/* Far past the stock 16 KiB, whole, with its status. */
+	assert_int_equal(rap_client_cmd_status(c, "big 300000", &out, &len, &status), 0);
+	assert_int_equal(len, 300000);
+	assert_int_equal(strlen(out), 300000);
+	assert_int_equal(status, RAP_CMD_STATUS_OK);
+	free(out);
+	assert_int_equal(rap_client_cmd_status(c, "fail", &out, &len, &status), 0);
+	assert_string_equal(out, "error: it failed\n");
+	assert_int_equal(status, RAP_CMD_STATUS_FAILED);
+	free(out);
+	/* A refusal without text: its message becomes the output, as from a stock server. */
+	assert_int_equal(rap_client_cmd_status(c, "deny", &out, &len, &status), 0);
+	assert_string_equal(out, "error: command refused: refused by policy\n");
+	assert_int_equal(status, RAP_CMD_STATUS_FAILED);
+	free(out);
+	/* Streamed: chunks of 64 KiB as they come. */
+	struct chunks ch = { .refuse_at = -1 };
+	assert_int_equal(rap_client_cmd_stream(c, "big 300000", on_chunk, &ch, &status), 0);
+	assert_int_equal(ch.n, 5);
+	assert_int_equal(ch.bytes, 300000);
+	assert_int_equal(status, RAP_CMD_STATUS_OK);
+	assert_int_equal(rap_client_cmd_stream(c, "deny", on_chunk, &ch, &status), RAP_EDENIED);
+	assert_string_equal(rap_client_error(c), "server: command refused: refused by policy");
+	assert_int_equal(status, RAP_CMD_STATUS_UNKNOWN);
+	/* A callback that stops taking: its error, the rest read and dropped, in step. */
+	ch = (struct chunks){ .refuse_at = 2 };
+	assert_int_equal(rap_client_cmd_stream(c, "big 300000", on_chunk, &ch, &status), RAP_ENOSPC);
+	assert_int_equal(ch.n, 2);
+	assert_true(rap_client_alive(c));
+	assert_int_equal(rap_client_cmd(c, "?V", &out, &len), 0);
+	assert_string_equal(out, "?V\n");
+	free(out);
+	/* The client's own limit: refused after the whole output was read. */
+	assert_int_equal(rap_client_set_max_reply(c, 100000), 0);
+	assert_int_equal(rap_client_cmd(c, "big 300000", &out, &len), RAP_ETOOBIG);
+	assert_null(out);
+	assert_true(rap_client_alive(c));
+	assert_int_equal(rap_client_cmd(c, "big 99999", &out, &len), 0);
+	assert_int_equal(len, 99999);
+	free(out);
+	/* A command far longer than a stock server takes. */
+	char *longcmd = malloc(100001);
+	assert_non_null(longcmd);
+	memset(longcmd, 'x', 100000);
+	longcmd[100000] = 0;
+	assert_int_equal(rap_client_set_max_reply(c, 1u << 20), 0);
+	assert_int_equal(rap_client_cmd(c, longcmd, &out, &len), 0);
+	assert_int_equal(len, 100001);
+	free(out);
+	free(longcmd);
+	assert_int_equal(rap_client_cmd_stream(c, "x", NULL, NULL, NULL), RAP_EINVAL);
+	ours_stop(&k, c);
+
+	/* A server without the extension messages: one piece through the callback. */
+	c = ours_start(&k, SAMPLE_SIZE);
+	assert_int_equal(rap_client_probe(c), 1);
+	ch = (struct chunks){ .refuse_at = -1 };
+	assert_int_equal(rap_client_cmd_stream(c, "big 20000", on_chunk, &ch, &status), 0);
+	assert_int_equal(ch.n, 1);
+	assert_int_equal(ch.bytes, 20000);
+	ours_stop(&k, c);
+}
+
+/* A stock server sees nothing but stock messages, whatever the client is asked to do:
+ * everything it received decodes with the extension off. */
+static void test_stock_never_sees_extension(void **state)
+{
+	(void)state;
+	struct stock k = { 0 };
+	struct rap_client *c = stock_start(&k, true);
+	assert_int_equal(rap_client_probe(c), 0);
+	assert_false(rap_client_has_extension(c));
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_RW), 4);
+	uint8_t buf[9000];
+	assert_int_equal(rap_client_read_at(c, 10, buf, sizeof buf), (ssize_t)sizeof buf);
+	assert_int_equal(rap_client_write_at(c, 10, buf, 5000), 5000);
+	uint64_t size;
+	assert_int_equal(rap_client_size(c, &size), 0);
+	struct rap_stat st;
+	assert_int_equal(rap_client_stat(c, 4, &st), RAP_ENOTSUP);
+	assert_int_equal(rap_client_pread(c, 4, 0, buf, 4), RAP_ENOTSUP);
+	assert_int_equal(rap_client_pwrite(c, 4, 0, buf, 4), RAP_ENOTSUP);
+	char *out = NULL;
+	assert_int_equal(rap_client_cmd(c, "?V", &out, NULL), 0);
+	free(out);
+	int status;
+	assert_int_equal(rap_client_cmd_status(c, "x", &out, NULL, &status), 0);
+	assert_int_equal(status, RAP_CMD_STATUS_UNKNOWN);
+	free(out);
+	struct rap_decoder *d;
+	assert_int_equal(rap_decoder_new(RAP_ROLE_SERVER, &d), 0);
+	assert_int_equal(rap_decoder_set_max_payload(d, 1u << 20), 0);
+	size_t off = 0, msgs = 0;
+	while (off < k.rec.n) {
+		struct rap_msg m;
+		size_t used;
+		int rc = rap_decoder_decode(d, k.rec.p + off, k.rec.n - off, &used, &m);
+		assert_true(rc >= 0);
+		assert_true(m.op >= RAP_OP_OPEN && m.op <= RAP_OP_CMD);
+		off += used;
+		msgs += rc == 1;
+		if (rc == 0)
+			break;
+	}
+	assert_int_equal(off, k.rec.n);
+	assert_true(msgs > 10);
+	rap_decoder_free(d);
+	stock_stop(&k, c);
+}
+
+#define SECRET_TEXT "a shared secret of some length"
+
+#if !RAP_TEST_HAVE_OPENSSL
+/* A build without OpenSSL: no secrets, and a server requiring one is refused with a
+ * message saying so. */
+static void test_auth_unavailable(void **state)
+{
+	(void)state;
+	struct rap_secret *sec = (struct rap_secret *)&sec;
+	assert_int_equal(rap_secret_new(SECRET_TEXT, strlen(SECRET_TEXT), &sec), RAP_ENOTSUP);
+	assert_null(sec);
+	static const uint8_t grant[] = { 0x84, 'r', 'a', 'p', 'x', 0x00, 0x02, 0x00, 0x1f };
+	struct memwire w = { .in = grant, .len = sizeof grant };
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &w), 0);
+	assert_int_equal(rap_client_probe(c), RAP_EAUTH);
+	assert_string_equal(rap_client_error(c), "the server requires authentication: give the shared secret (rapcli --secret-file FILE)");
+	rap_client_free(c);
+	free(w.sent.p);
+}
+#endif
+
+#if RAP_TEST_HAVE_OPENSSL
+static void test_auth(void **state)
+{
+	(void)state;
+	struct rap_secret *sec, *wrong;
+	assert_int_equal(rap_secret_new(SECRET_TEXT, strlen(SECRET_TEXT), &sec), 0);
+	assert_int_equal(rap_secret_new(SECRET_TEXT "?", strlen(SECRET_TEXT) + 1, &wrong), 0);
+	struct ours k;
+	/* The right secret: both sides proved, and everything works. */
+	struct rap_client *c = ours_start_with(&k, SAMPLE_SIZE, &ours_ext_handler, sec);
+	rap_client_set_secret(c, sec);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_true(rap_client_authenticated(c));
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_R), 7);
+	uint8_t b[16];
+	assert_int_equal(rap_client_read_at(c, 0, b, 16), 16);
+	/* Probing again does not authenticate again. */
+	assert_int_equal(rap_client_probe(c), 1);
+	ours_stop(&k, c);
+	/* Also without the extension messages (a handler without them). */
+	c = ours_start_with(&k, SAMPLE_SIZE, &ours_handler, sec);
+	rap_client_set_secret(c, sec);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_true(rap_client_authenticated(c));
+	assert_false(rap_client_has_extension(c));
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_R), 7);
+	ours_stop(&k, c);
+
+	/* The wrong secret: refused, and the connection is over on both sides. */
+	c = ours_start_with(&k, SAMPLE_SIZE, &ours_ext_handler, sec);
+	rap_client_set_secret(c, wrong);
+	assert_int_equal(rap_client_probe(c), RAP_EAUTH);
+	assert_string_equal(rap_client_error(c), "authentication failed: the server refused our proof (a different secret?)");
+	assert_false(rap_client_alive(c));
+	assert_false(rap_client_authenticated(c));
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_R), RAP_EAUTH);
+	ours_stop_rc(&k, c, RAP_EAUTH);
+
+	/* No secret for a server that requires one: said before anything else is sent. */
+	c = ours_start_with(&k, SAMPLE_SIZE, &ours_ext_handler, sec);
+	assert_int_equal(rap_client_probe(c), RAP_EAUTH);
+	assert_string_equal(rap_client_error(c), "the server requires authentication: give the shared secret (rapcli --secret-file FILE)");
+	ours_stop(&k, c);
+
+	/* A secret, and a server that does not authenticate: refused by the client. */
+	c = ours_start_with(&k, SAMPLE_SIZE, &ours_ext_handler, NULL);
+	rap_client_set_secret(c, sec);
+	assert_int_equal(rap_client_probe(c), RAP_EAUTH);
+	assert_non_null(strstr(rap_client_error(c), "the server does not authenticate (rapsrv without --secret-file?)"));
+	/* Nothing more goes to it. */
+	assert_false(rap_client_alive(c));
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", RAP_PERM_R), RAP_EAUTH);
+	ours_stop(&k, c);
+	struct stock sk = { 0 };
+	c = stock_start(&sk, false);
+	rap_client_set_secret(c, sec);
+	assert_int_equal(rap_client_probe(c), RAP_EAUTH);
+	assert_non_null(strstr(rap_client_error(c), "a stock server"));
+	stock_stop(&sk, c);
+	rap_secret_free(sec);
+	rap_secret_free(wrong);
+}
+
+/* A server that takes any proof and answers one it cannot have computed: the client,
+ * which checks the server's proof, refuses it (mutual authentication). */
+static void test_auth_fake_server(void **state)
+{
+	(void)state;
+	struct rap_secret *sec;
+	assert_int_equal(rap_secret_new(SECRET_TEXT, strlen(SECRET_TEXT), &sec), 0);
+	uint8_t server[128];
+	size_t n = 0;
+	memcpy(server + n, "\x84rapx\x00\x02\x00\x18", 9);
+	n += 9;
+	memcpy(server + n, "\x96\x00\x00\x00\x24\x00\x00\x00\x00", 9);
+	n += 9;
+	memset(server + n, 0x11, 32);
+	n += 32;
+	memcpy(server + n, "\x97\x00\x00\x00\x24\x00\x00\x00\x00", 9);
+	n += 9;
+	memset(server + n, 0x22, 32);
+	n += 32;
+	struct memwire w = { .in = server, .len = n };
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &w), 0);
+	rap_client_set_secret(c, sec);
+	assert_int_equal(rap_client_probe(c), RAP_EAUTH);
+	assert_string_equal(rap_client_error(c), "authentication failed: the server could not prove it knows the secret");
+	assert_false(rap_client_alive(c));
+	/* What went out: the probe, our nonce, our proof; never the secret. */
+	assert_int_equal(w.sent.n, 10 + 37 + 37);
+	assert_memory_equal(w.sent.p, "\x04\xff" "RAPX" "\x00\x02\x00\x1f", 10);
+	assert_int_equal(w.sent.p[10], 0x16);
+	assert_int_equal(w.sent.p[47], 0x17);
+	assert_null(memmem(w.sent.p, w.sent.n, SECRET_TEXT, 8));
+	rap_client_free(c);
+	free(w.sent.p);
+	rap_secret_free(sec);
+}
+
+#endif
+
+/* Replies the client refuses: more data than asked, a reply of another kind. */
+static void test_ext_bad_replies(void **state)
+{
+	(void)state;
+	static const uint8_t server[] = {
+		0x84, 'r', 'a', 'p', 'x', 0x00, 0x02, 0x00, 0x08,
+		0x90, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 3,
+		0x91, 0, 0, 0, 9, 0, 0, 0, 0, 'a', 'b', 'c', 'd', 'e',
+	};
+	struct memwire w = { .in = server, .len = sizeof server };
+	struct rap_client *c = NULL;
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &w), 0);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_int_equal(rap_client_open(c, "x", RAP_PERM_R), 3);
+	assert_memory_equal(w.sent.p + 10, "\x10\x00\x00\x00\x02\x04x", 7);
+	uint8_t b[8];
+	assert_int_equal(rap_client_read_at(c, 0, b, 4), RAP_EPROTO);
+	assert_memory_equal(w.sent.p + 17, "\x11\x00\x00\x00\x10\x00\x00\x00\x03\0\0\0\0\0\0\0\0\x00\x00\x00\x04", 21);
+	rap_client_free(c);
+	free(w.sent.p);
+
+	/* Replies over the limit whose fields the client needs: the connection ends, nothing
+	 * is read from fields never decoded (found by the auth fuzz target: a 256 MiB
+	 * AUTH-PROOF reply). */
+	static const uint8_t huge[] = {
+		0x84, 'r', 'a', 'p', 'x', 0x00, 0x02, 0x00, 0x0f,
+		0x93, 0x10, 0x00, 0x00, 0x24, 0, 0, 0, 0,
+	};
+	struct memwire wh = { .in = huge, .len = sizeof huge };
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &wh), 0);
+	assert_int_equal(rap_client_probe(c), 1);
+	struct rap_stat st;
+	assert_int_equal(rap_client_stat(c, 3, &st), RAP_EPROTO);
+	assert_false(rap_client_alive(c));
+	rap_client_free(c);
+	free(wh.sent.p);
+	struct rap_secret *sec = NULL;
+	assert_int_equal(rap_secret_new(SECRET_TEXT, strlen(SECRET_TEXT), &sec), rap_auth_available() ? 0 : RAP_ENOTSUP);
+	static const uint8_t huge_proof[] = {
+		0x84, 'r', 'a', 'p', 'x', 0x00, 0x02, 0x00, 0x1f,
+		0x96, 0x00, 0x00, 0x00, 0x24, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+		17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+		0x97, 0x10, 0x00, 0x00, 0x24, 0, 0, 0, 0,
+	};
+	struct memwire wp = { .in = huge_proof, .len = sizeof huge_proof };
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &wp), 0);
+	rap_client_set_secret(c, sec);
+	/* Without OpenSSL there is no secret, and a server requiring one is refused at once. */
+	assert_int_equal(rap_client_probe(c), sec ? RAP_EPROTO : RAP_EAUTH);
+	assert_false(rap_client_authenticated(c));
+	rap_client_free(c);
+	free(wp.sent.p);
+	rap_secret_free(sec);
+
+	/* A STAT with the longest name fits, whatever the limit of earlier calls. */
+	uint8_t *longst = malloc(9 + 9 + 10 + RAP_STAT_NAME_MAX);
+	assert_non_null(longst);
+	memcpy(longst, "\x84rapx\x00\x02\x00\x08", 9);
+	longst[9] = 0x93;
+	rap__put_be32(longst + 10, 4 + 10 + RAP_STAT_NAME_MAX);
+	memset(longst + 14, 0, 4 + 10);
+	longst[14 + 4 + 9] = RAP_KIND_PROCESS;
+	memset(longst + 14 + 4 + 10, 'n', RAP_STAT_NAME_MAX);
+	struct memwire wl = { .in = longst, .len = 14 + 4 + 10 + RAP_STAT_NAME_MAX };
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &wl), 0);
+	assert_int_equal(rap_client_probe(c), 1);
+	assert_int_equal(rap_client_stat(c, 3, &st), 0);
+	assert_int_equal(strlen(st.name), RAP_STAT_NAME_MAX);
+	assert_int_equal(st.kind, RAP_KIND_PROCESS);
+	rap_client_free(c);
+	free(wl.sent.p);
+	free(longst);
+
+	/* The probe granting authentication from a version 1 server is no answer of ours. */
+	static const uint8_t v1[] = { 0x84, 'r', 'a', 'p', 'x', 0x00, 0x01, 0x00, 0x10 };
+	struct memwire w1 = { .in = v1, .len = sizeof v1 };
+	assert_int_equal(rap_client_new(&c), 0);
+	assert_int_equal(rap__client_attach_transport(c, &mem_transport, &w1), 0);
+	assert_int_equal(rap_client_probe(c), 0);
+	assert_false(rap_client_extended(c));
+	rap_client_free(c);
+	free(w1.sent.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FD_CHECKED(test_request_bytes_match_r2),
+		FD_CHECKED(test_ext_files),
+		FD_CHECKED(test_stock_never_sees_extension),
+		FD_CHECKED(test_ext_cmd),
+#if RAP_TEST_HAVE_OPENSSL
+		FD_CHECKED(test_auth),
+		FD_CHECKED(test_auth_fake_server),
+#else
+		FD_CHECKED(test_auth_unavailable),
+#endif
+		FD_CHECKED(test_ext_bad_replies),
 		FD_CHECKED(test_stock_reads),
 		FD_CHECKED(test_ours_reads),
 		FD_CHECKED(test_writes),

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <rap/rap.h>
 
 #include "common.h"
+#include "rap_private.h"
 #include "transcript.h"
 
 /* Which transcript stream a failing check belongs to; cmocka only knows the line. */
@@ -107,12 +109,16 @@ static size_t next_chunk(struct splitter *sp, size_t left)
 	return n < left ? n : left;
 }
 
+/* Whether decode_stream's decoders take the extension's messages. */
+static bool stream_ext;
+
 static void decode_stream(enum rap_role role, uint32_t max, const uint8_t *s, size_t len,
 			  struct splitter *sp, struct run *out)
 {
 	struct rap_decoder *d = NULL;
 	memset(out, 0, sizeof(*out));
 	assert_int_equal(rap_decoder_new(role, &d), 0);
+	rap_decoder_set_extension(d, stream_ext);
 	if (max)
 		assert_int_equal(rap_decoder_set_max_payload(d, max), 0);
 	size_t pos = 0;
@@ -162,6 +168,7 @@ static void check_same_run(const struct run *a, const struct run *b)
 		CHECK_EQ(y->whence, x->whence);
 		CHECK_EQ(y->dropped, x->dropped);
 		CHECK_EQ(y->value, x->value);
+		CHECK_EQ(y->status, x->status);
 		CHECK_EQ(y->len, x->len);
 		CHECK(y->offset == x->offset);
 		CHECK_EQ(b->v[i].end, a->v[i].end);
@@ -897,12 +904,421 @@ static void test_strerror(void **state)
 	assert_string_equal(rap_strerror(0), "success");
 	assert_non_null(rap_strerror(-ECONNREFUSED));
 	assert_string_equal(rap_strerror(-ECONNREFUSED), strerror(ECONNREFUSED));
-	for (int e = -1016; e <= -1000; e++)
+	for (int e = -1017; e <= -1000; e++)
 		assert_non_null(rap_strerror(e));
 	assert_string_equal(rap_strerror(12345), "unknown error");
 	assert_string_equal(rap_strerror(-99999), "unknown error");
 	assert_string_equal(rap_strerror(-4000), "unknown error");
 	assert_string_equal(rap_version(), RAP_VERSION_STRING);
+}
+
+/* ---- the extension's messages -------------------------------------------------------- */
+
+static size_t from_hex(const char *hex, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+	for (const char *p = hex; *p;) {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		unsigned b;
+		assert_int_equal(sscanf(p, "%2x", &b), 1);
+		assert_true(n < cap);
+		out[n++] = (uint8_t)b;
+		p += 2;
+	}
+	return n;
+}
+
+static const uint8_t nonce32[32] = "0123456789abcdef0123456789ABCDEF";
+
+/* Every extension message, encoded and decoded, and where each side refuses it. */
+static void test_ext_encode_decode(void **state)
+{
+	(void)state;
+	static const uint8_t path[] = "/bin/ls";
+	static const uint8_t stat_body[] = "\0\0\0\0\0\0\x10\0\x05\x01/x";
+	struct vec {
+		struct rap_msg m;
+		enum rap_role decoder;
+		const char *hex;
+	} vecs[] = {
+		{ { .op = 0x10, .perm = 5, .len = 7, .data = path }, RAP_ROLE_SERVER, "10 00000008 05 2f62696e2f6c73" },
+		{ { .op = 0x10, .perm = 7, .len = 0, .data = NULL }, RAP_ROLE_SERVER, "10 00000001 07" },
+		{ { .op = 0x11, .value = 3, .offset = 0x1122334455667788ull, .len = 1u << 20 }, RAP_ROLE_SERVER,
+		  "11 00000010 00000003 1122334455667788 00100000" },
+		{ { .op = 0x12, .value = -1, .offset = 16, .len = 3, .data = path }, RAP_ROLE_SERVER,
+		  "12 0000000f ffffffff 0000000000000010 2f6269" },
+		{ { .op = 0x12, .value = 4, .offset = 0, .len = 0, .data = NULL }, RAP_ROLE_SERVER,
+		  "12 0000000c 00000004 0000000000000000" },
+		{ { .op = 0x13, .value = 3 }, RAP_ROLE_SERVER, "13 00000004 00000003" },
+		{ { .op = 0x14, .value = INT32_MIN }, RAP_ROLE_SERVER, "14 00000004 80000000" },
+		{ { .op = 0x15, .len = 2, .data = (const uint8_t *)"?V" }, RAP_ROLE_SERVER, "15 00000002 3f56" },
+		{ { .op = 0x15, .len = 0, .data = NULL }, RAP_ROLE_SERVER, "15 00000000" },
+		{ { .op = 0x16, .len = 32, .data = nonce32 }, RAP_ROLE_SERVER,
+		  "16 00000020 3031323334353637383961626364656630313233343536373839414243444546" },
+		{ { .op = 0x17, .len = 32, .data = nonce32 }, RAP_ROLE_SERVER,
+		  "17 00000020 3031323334353637383961626364656630313233343536373839414243444546" },
+		{ { .op = 0x90, .status = 0, .value = 3 }, RAP_ROLE_CLIENT, "90 00000008 00000000 00000003" },
+		{ { .op = 0x90, .status = -2, .len = 4, .data = (const uint8_t *)"gone" }, RAP_ROLE_CLIENT,
+		  "90 00000008 fffffffe 676f6e65" },
+		{ { .op = 0x91, .status = 0, .len = 2, .data = (const uint8_t *)"ab" }, RAP_ROLE_CLIENT,
+		  "91 00000006 00000000 6162" },
+		{ { .op = 0x91, .status = 0, .len = 0, .data = NULL }, RAP_ROLE_CLIENT, "91 00000004 00000000" },
+		{ { .op = 0x91, .status = RAP_EBADFD, .len = 0, .data = NULL }, RAP_ROLE_CLIENT,
+		  "91 00000004 fffffc09" },
+		{ { .op = 0x92, .status = 0, .value = 4096 }, RAP_ROLE_CLIENT, "92 00000008 00000000 00001000" },
+		{ { .op = 0x93, .status = 0, .len = 12, .data = stat_body }, RAP_ROLE_CLIENT,
+		  "93 00000010 00000000 0000000000001000 05 01 2f78" },
+		{ { .op = 0x94, .status = 0 }, RAP_ROLE_CLIENT, "94 00000004 00000000" },
+		{ { .op = 0x95, .status = 1 }, RAP_ROLE_CLIENT, "95 00000004 00000001" },
+		{ { .op = 0x95, .status = RAP_EDENIED, .len = 2, .data = (const uint8_t *)"no" }, RAP_ROLE_CLIENT,
+		  "95 00000006 fffffc0c 6e6f" },
+		{ { .op = 0x96, .status = 0, .len = 32, .data = nonce32 }, RAP_ROLE_CLIENT,
+		  "96 00000024 00000000 3031323334353637383961626364656630313233343536373839414243444546" },
+		{ { .op = 0x97, .status = RAP_EAUTH, .len = 0, .data = NULL }, RAP_ROLE_CLIENT, "97 00000004 fffffc07" },
+		{ { .op = 0x98, .status = 0, .len = 3, .data = (const uint8_t *)"hi\n" }, RAP_ROLE_CLIENT,
+		  "98 00000007 00000000 68690a" },
+	};
+	for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) {
+		const struct vec *v = &vecs[i];
+		uint8_t want[128], out[128];
+		size_t wn = from_hex(v->hex, want, sizeof(want));
+		snprintf(ctx, sizeof(ctx), "extension vector %zu op 0x%02x", i, v->m.op);
+		CHECK_EQ(rap_msg_encoded_size(&v->m), wn);
+		CHECK_EQ(rap_msg_encode(&v->m, out, sizeof(out)), (long long)wn);
+		CHECK(memcmp(out, want, wn) == 0);
+		for (size_t cap = 0; cap < wn; cap++)
+			CHECK_EQ(rap_msg_encode(&v->m, out, cap), RAP_ENOSPC);
+
+		struct rap_decoder *d;
+		struct rap_msg m;
+		size_t used;
+		assert_int_equal(rap_decoder_new(v->decoder, &d), 0);
+		/* Off by default: the opcode is unknown, as to a stock peer. */
+		CHECK_EQ(rap_decoder_decode(d, want, wn, &used, &m), RAP_EPROTO);
+		CHECK_EQ(used, 0);
+		char expect[64];
+		snprintf(expect, sizeof(expect), "unknown opcode 0x%02x", v->m.op);
+		CHECK(strcmp(rap_decoder_error(d), expect) == 0);
+		rap_decoder_reset(d);
+		CHECK(strcmp(rap_decoder_error(d), "") == 0);
+		rap_decoder_set_extension(d, true);
+		CHECK_EQ(rap_decoder_decode(d, want, wn, &used, &m), 1);
+		CHECK_EQ(used, wn);
+		CHECK_EQ(m.op, v->m.op);
+		CHECK_EQ(m.perm, v->m.perm);
+		CHECK_EQ(m.value, v->m.value);
+		CHECK_EQ(m.status, v->m.status);
+		CHECK_EQ(m.len, v->m.len);
+		CHECK(m.offset == v->m.offset);
+		CHECK(!m.dropped);
+		if (v->m.data && v->m.len) {
+			CHECK(memcmp(m.data, v->m.data, v->m.len) == 0);
+			CHECK(m.data[m.len] == 0);
+		}
+		CHECK(rap_decoder_idle(d));
+		/* The other role never takes it. */
+		rap_decoder_free(d);
+		assert_int_equal(rap_decoder_new(v->decoder == RAP_ROLE_SERVER ? RAP_ROLE_CLIENT : RAP_ROLE_SERVER, &d), 0);
+		rap_decoder_set_extension(d, true);
+		CHECK_EQ(rap_decoder_decode(d, want, wn, &used, &m), RAP_EPROTO);
+		rap_decoder_free(d);
+	}
+	/* Each side's extension set, and nothing else beyond the stock opcodes. */
+	struct rap_decoder *srv, *cli;
+	assert_int_equal(rap_decoder_new(RAP_ROLE_SERVER, &srv), 0);
+	assert_int_equal(rap_decoder_new(RAP_ROLE_CLIENT, &cli), 0);
+	rap_decoder_set_extension(srv, true);
+	rap_decoder_set_extension(cli, true);
+	for (unsigned op = 0; op < 256; op++) {
+		uint8_t b = (uint8_t)op;
+		struct rap_msg m;
+		size_t used;
+		bool srv_ok = (op >= 1 && op <= 7) || op == 0x87 || (op >= 0x10 && op <= 0x17);
+		bool cli_ok = (op >= 0x81 && op <= 0x87) || op == 0x07 || (op >= 0x90 && op <= 0x98);
+		assert_int_equal(rap_decoder_decode(srv, &b, 1, &used, &m), srv_ok ? 0 : RAP_EPROTO);
+		assert_int_equal(rap_decoder_decode(cli, &b, 1, &used, &m), cli_ok ? 0 : RAP_EPROTO);
+		rap_decoder_reset(srv);
+		rap_decoder_reset(cli);
+	}
+	rap_decoder_free(srv);
+	rap_decoder_free(cli);
+}
+
+/* Decodes hex with the extension on; returns what rap_decoder_decode returned last and
+ * leaves the decoder's reason in why. */
+static int ext_decode_hex(enum rap_role role, uint32_t max, const char *hex, struct rap_msg *m, char *why,
+			  size_t whycap)
+{
+	uint8_t in[256];
+	size_t n = from_hex(hex, in, sizeof(in)), used = 0;
+	struct rap_decoder *d;
+	assert_int_equal(rap_decoder_new(role, &d), 0);
+	if (max)
+		assert_int_equal(rap_decoder_set_max_payload(d, max), 0);
+	rap_decoder_set_extension(d, true);
+	int rc = rap_decoder_decode(d, in, n, &used, m);
+	snprintf(why, whycap, "%s", rap_decoder_error(d));
+	static uint8_t copy[256];
+	if (rc == 1 && m->data) {
+		/* The decoder's buffer goes with it. */
+		assert_true(m->len < sizeof(copy));
+		memcpy(copy, m->data, (size_t)m->len + 1);
+		m->data = copy;
+	}
+	if (rc == RAP_EPROTO) {
+		size_t again = 7;
+		assert_int_equal(rap_decoder_decode(d, in + used, n - used, &again, m), RAP_EPROTO);
+		assert_int_equal(again, 0);
+	}
+	rap_decoder_free(d);
+	return rc;
+}
+
+static void test_ext_malformed(void **state)
+{
+	(void)state;
+	struct bad {
+		enum rap_role role;
+		const char *hex;
+		const char *why;
+	} bads[] = {
+		{ RAP_ROLE_SERVER, "11 0000000f 00000003 0000000000000000 000010", "0x11 with a 15-byte body (16 expected)" },
+		{ RAP_ROLE_SERVER, "11 00000011", "0x11 with a 17-byte body (16 expected)" },
+		{ RAP_ROLE_SERVER, "12 0000000b", "0x12 with a 11-byte body (12 at least)" },
+		{ RAP_ROLE_SERVER, "10 00000000", "0x10 with a 0-byte body (1 at least)" },
+		{ RAP_ROLE_SERVER, "13 00000005", "0x13 with a 5-byte body (4 expected)" },
+		{ RAP_ROLE_SERVER, "14 00000000", "0x14 with a 0-byte body (4 expected)" },
+		{ RAP_ROLE_SERVER, "16 0000001f", "0x16 with a 31-byte body (32 expected)" },
+		{ RAP_ROLE_SERVER, "17 ffffffff", "0x17 with a 4294967295-byte body (32 expected)" },
+		{ RAP_ROLE_CLIENT, "91 00000003", "0x91 with a 3-byte body (4 at least)" },
+		{ RAP_ROLE_CLIENT, "90 00000005 00000000 00", "0x90 with a 5-byte body (8 expected)" },
+		{ RAP_ROLE_CLIENT, "90 00000004 00000000", "0x90 with a 4-byte body (8 expected)" },
+		{ RAP_ROLE_CLIENT, "90 00000008 00000001 00000003", "0x90 with a positive status (1)" },
+		{ RAP_ROLE_CLIENT, "92 00000009 00000000 0000000100", "0x92 with a 9-byte body (8 expected)" },
+		{ RAP_ROLE_CLIENT, "93 0000000d 00000000 0000000000000001 05", "0x93 with a 13-byte body (14 at least)" },
+		{ RAP_ROLE_CLIENT, "94 00000005 00000000 00", "0x94 with a 5-byte body (4 expected)" },
+		{ RAP_ROLE_CLIENT, "95 00000005 00000001 0a", "0x95 with a 5-byte body (4 expected)" },
+		{ RAP_ROLE_CLIENT, "96 00000005 00000000 00", "0x96 with a 5-byte body (36 expected)" },
+		{ RAP_ROLE_CLIENT, "98 00000005 ffffffff 00", "0x98 (output) with an error status (-1)" },
+		{ RAP_ROLE_CLIENT, "98 00000005 00000002 00", "0x98 with a positive status (2)" },
+		{ RAP_ROLE_CLIENT, "99 00000004 00000000", "unknown opcode 0x99" },
+		{ RAP_ROLE_SERVER, "18 00000000", "unknown opcode 0x18" },
+	};
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		struct rap_msg m;
+		char why[128];
+		snprintf(ctx, sizeof(ctx), "malformed %zu: %s", i, bads[i].hex);
+		CHECK_EQ(ext_decode_hex(bads[i].role, 0, bads[i].hex, &m, why, sizeof(why)), RAP_EPROTO);
+		if (strcmp(why, bads[i].why) != 0)
+			print_error("%s: reason '%s', expected '%s'\n", ctx, why, bads[i].why);
+		CHECK(strcmp(why, bads[i].why) == 0);
+	}
+	/* Errors carry any message; a 0x95 error may be empty. */
+	struct rap_msg m;
+	char why[128];
+	assert_int_equal(ext_decode_hex(RAP_ROLE_CLIENT, 0, "95 00000004 fffffc0c", &m, why, sizeof(why)), 1);
+	assert_int_equal(m.status, RAP_EDENIED);
+	assert_int_equal(m.len, 0);
+	assert_int_equal(ext_decode_hex(RAP_ROLE_CLIENT, 0, "93 00000007 fffffffe 6e6f21", &m, why, sizeof(why)), 1);
+	assert_int_equal(m.status, -2);
+	assert_memory_equal(m.data, "no!", 4);
+
+	/* What the encoder refuses: shapes a decoder would refuse. */
+	uint8_t out[64];
+	struct rap_msg enc[] = {
+		{ .op = 0x16, .len = 31, .data = nonce32 },
+		{ .op = 0x16, .len = 32, .data = NULL },
+		{ .op = 0x97, .status = 0, .len = 33, .data = nonce32 },
+		{ .op = 0x90, .status = 1 },
+		{ .op = 0x98, .status = -1, .len = 0 },
+		{ .op = 0x98, .status = 1, .len = 0 },
+		{ .op = 0x93, .status = 0, .len = 9, .data = nonce32 },
+		{ .op = 0x12, .len = 4, .data = NULL },
+		{ .op = 0x10, .len = 4, .data = NULL },
+		{ .op = 0x15, .len = 4, .data = NULL },
+		{ .op = 0x91, .status = 0, .len = 4, .data = NULL },
+		{ .op = 0x95, .status = -5, .len = 4, .data = NULL },
+		{ .op = 0x18 },
+		{ .op = 0x19 },
+		{ .op = 0x99, .status = 0 },
+		{ .op = 0x0f },
+		{ .op = 0x8f },
+	};
+	for (size_t i = 0; i < sizeof(enc) / sizeof(enc[0]); i++) {
+		snprintf(ctx, sizeof(ctx), "encoder refusal %zu op 0x%02x", i, enc[i].op);
+		CHECK_EQ(rap_msg_encoded_size(&enc[i]), 0);
+		CHECK_EQ(rap_msg_encode(&enc[i], out, sizeof(out)), RAP_EINVAL);
+	}
+	/* A body length past 32 bits is refused, not wrapped. */
+	struct rap_msg huge = { .op = 0x12, .len = UINT32_MAX, .data = nonce32 };
+	assert_int_equal(rap_msg_encoded_size(&huge), 0);
+}
+
+/* The payload limit counts the variable part only; beyond it a message is dropped whole
+ * and drained, and the stream stays in step. */
+static void test_ext_limits(void **state)
+{
+	(void)state;
+	struct rap_msg m;
+	char why[128];
+	/* PWRITE of 4 data bytes under a limit of 4: accepted; 5 dropped. */
+	assert_int_equal(ext_decode_hex(RAP_ROLE_SERVER, 4, "12 00000010 00000003 0000000000000000 61626364", &m, why,
+					sizeof(why)),
+			 1);
+	assert_false(m.dropped);
+	assert_int_equal(m.len, 4);
+	assert_memory_equal(m.data, "abcd", 5);
+	/* PREAD, STAT, AUTH: fixed bodies, whatever the limit. */
+	assert_int_equal(ext_decode_hex(RAP_ROLE_SERVER, 1, "11 00000010 00000003 0000000000000000 ffffffff", &m, why,
+					sizeof(why)),
+			 1);
+	assert_false(m.dropped);
+	assert_int_equal(m.len, UINT32_MAX);
+	assert_null(m.data);
+
+	uint8_t in[128];
+	size_t n = from_hex("12 00000011 00000003 0000000000000000 6162636465 13 00000004 00000007", in, sizeof(in));
+	struct rap_decoder *d;
+	size_t used;
+	assert_int_equal(rap_decoder_new(RAP_ROLE_SERVER, &d), 0);
+	assert_int_equal(rap_decoder_set_max_payload(d, 4), 0);
+	rap_decoder_set_extension(d, true);
+	assert_int_equal(rap_decoder_decode(d, in, n, &used, &m), 1);
+	assert_true(m.dropped);
+	assert_int_equal(m.op, 0x12);
+	assert_int_equal(m.len, 17); /* the declared body */
+	assert_null(m.data);
+	assert_int_equal(used, 5);
+	assert_int_equal(rap_decoder_decode(d, in + used, n - used, &used, &m), 1);
+	assert_int_equal(m.op, 0x13);
+	assert_int_equal(m.value, 7);
+	assert_true(rap_decoder_idle(d));
+	rap_decoder_free(d);
+
+	/* A client: a reply's data over the limit is dropped. */
+	n = from_hex("98 00000009 00000000 6162636465 95 00000004 00000000", in, sizeof(in));
+	assert_int_equal(rap_decoder_new(RAP_ROLE_CLIENT, &d), 0);
+	assert_int_equal(rap_decoder_set_max_payload(d, 4), 0);
+	rap_decoder_set_extension(d, true);
+	assert_int_equal(rap_decoder_decode(d, in, n, &used, &m), 1);
+	assert_true(m.dropped);
+	assert_int_equal(m.len, 9);
+	assert_int_equal(m.status, 0);
+	assert_int_equal(rap_decoder_decode(d, in + used, n - used, &used, &m), 1);
+	assert_int_equal(m.op, 0x95);
+	assert_int_equal(m.status, 0);
+	rap_decoder_free(d);
+}
+
+/* A stream of every extension message, in any split, decodes the same and re-encodes to
+ * the same bytes. */
+static void test_ext_splits(void **state)
+{
+	(void)state;
+	static const char *const streams[2] = {
+		"10 00000008 05 2f62696e2f6c73 11 00000010 00000003 0000000000001000 00001000 "
+		"04 ff 524150580002001f 12 00000010 00000003 0000000000000010 61626364 13 00000004 00000003 "
+		"14 00000004 00000003 15 00000002 3f56 02 00000010 "
+		"16 00000020 3031323334353637383961626364656630313233343536373839414243444546 "
+		"17 00000020 3031323334353637383961626364656630313233343536373839414243444546",
+		"90 00000008 00000000 00000003 91 00000006 00000000 6162 84 7261707800020018 "
+		"92 00000008 00000000 00000004 93 00000010 00000000 0000000000001000 05 01 2f78 "
+		"94 00000004 00000000 98 00000007 00000000 68690a 98 00000004 00000000 95 00000004 00000001 "
+		"82 00000002 6162 96 00000024 00000000 3031323334353637383961626364656630313233343536373839414243444546 "
+		"97 0000000a fffffc07 6661696c6564",
+	};
+	static const unsigned counts[2] = { 10, 12 };
+	stream_ext = true;
+	for (int dir = 0; dir < 2; dir++) {
+		uint8_t in[512];
+		size_t n = from_hex(streams[dir], in, sizeof(in));
+		enum rap_role role = dir == 0 ? RAP_ROLE_SERVER : RAP_ROLE_CLIENT;
+		struct run whole, other;
+		struct splitter sp = { 0, 0 };
+		snprintf(ctx, sizeof(ctx), "extension stream %d whole", dir);
+		decode_stream(role, 0, in, n, &sp, &whole);
+		CHECK_EQ(whole.end, END_COMPLETE);
+		CHECK_EQ(whole.n, counts[dir]);
+		CHECK_EQ(check_round_trip(&whole, in, n), n);
+		for (size_t max = 1; max <= 9; max += 4) {
+			for (uint64_t seed = 1; seed <= 4; seed++) {
+				snprintf(ctx, sizeof(ctx), "extension stream %d max %zu seed %llu", dir, max,
+					 (unsigned long long)seed);
+				sp.max = max;
+				sp.rng = 0x9e3779b97f4a7c15ull * seed + max;
+				decode_stream(role, 0, in, n, &sp, &other);
+				check_same_run(&whole, &other);
+				run_free(&other);
+			}
+		}
+		run_free(&whole);
+	}
+	stream_ext = false;
+}
+
+static void test_stat_body(void **state)
+{
+	(void)state;
+	struct rap_stat st = { .size = 0x0102030405060708ull, .perm = 6, .kind = RAP_KIND_BUFFER };
+	snprintf(st.name, sizeof(st.name), "malloc://4096");
+	uint8_t out[RAP_STAT_NAME_MAX + 16];
+	ssize_t n = rap_stat_format(&st, out, sizeof(out));
+	assert_int_equal(n, 10 + 13);
+	assert_memory_equal(out, "\x01\x02\x03\x04\x05\x06\x07\x08\x06\x03malloc://4096", 23);
+	assert_int_equal(rap_stat_format(&st, out, 22), RAP_ENOSPC);
+	assert_int_equal(rap_stat_format(NULL, out, 22), RAP_EINVAL);
+	struct rap_stat back;
+	memset(&back, 0x55, sizeof(back));
+	assert_int_equal(rap_stat_parse(out, (size_t)n, &back), 0);
+	assert_true(back.size == st.size);
+	assert_int_equal(back.perm, 6);
+	assert_int_equal(back.kind, RAP_KIND_BUFFER);
+	assert_string_equal(back.name, "malloc://4096");
+	/* An empty name; no name at all is too short; a NUL in the name; too long. */
+	assert_int_equal(rap_stat_parse(out, 10, &back), 0);
+	assert_string_equal(back.name, "");
+	assert_int_equal(rap_stat_parse(out, 9, &back), RAP_EPROTO);
+	out[12] = 0;
+	assert_int_equal(rap_stat_parse(out, (size_t)n, &back), RAP_EPROTO);
+	memset(out + 10, 'a', RAP_STAT_NAME_MAX + 1);
+	assert_int_equal(rap_stat_parse(out, 10 + RAP_STAT_NAME_MAX, &back), 0);
+	assert_int_equal(strlen(back.name), RAP_STAT_NAME_MAX);
+	assert_int_equal(rap_stat_parse(out, 11 + RAP_STAT_NAME_MAX, &back), RAP_EPROTO);
+	assert_int_equal(rap_stat_parse(NULL, 10, &back), RAP_EINVAL);
+	assert_int_equal(rap_stat_parse(out, 10, NULL), RAP_EINVAL);
+}
+
+/* errno values travel in one numbering whatever the architecture. */
+static void test_wire_status(void **state)
+{
+	(void)state;
+	assert_int_equal(rap__status_to_wire(0), 0);
+	assert_int_equal(rap__status_to_wire(1), 1);
+	assert_int_equal(rap__status_to_wire(-ENOENT), -2);
+	assert_int_equal(rap__status_to_wire(-EACCES), -13);
+	assert_int_equal(rap__status_to_wire(-ENAMETOOLONG), -36);
+	assert_int_equal(rap__status_to_wire(-ELOOP), -40);
+	assert_int_equal(rap__status_to_wire(-EOPNOTSUPP), -95);
+	assert_int_equal(rap__status_to_wire(RAP_EDENIED), RAP_EDENIED);
+	assert_int_equal(rap__status_to_wire(RAP_EAUTH), -1017);
+	assert_int_equal(rap__status_to_wire(-ENOLCK), RAP_EREMOTE); /* not in the table */
+	assert_int_equal(rap__status_to_wire(-99999), RAP_EREMOTE);
+	assert_int_equal(rap__status_to_wire(INT_MIN), RAP_EREMOTE); /* no negation overflows */
+	assert_int_equal(rap__status_from_wire(0), 0);
+	assert_int_equal(rap__status_from_wire(1), 1);
+	assert_int_equal(rap__status_from_wire(-2), -ENOENT);
+	assert_int_equal(rap__status_from_wire(-36), -ENAMETOOLONG);
+	assert_int_equal(rap__status_from_wire(-122), -EDQUOT);
+	assert_int_equal(rap__status_from_wire(RAP_EBADFD), RAP_EBADFD);
+	assert_int_equal(rap__status_from_wire(-37), RAP_EREMOTE);
+	assert_int_equal(rap__status_from_wire(-1018), RAP_EREMOTE);
+	assert_int_equal(rap__status_from_wire(INT32_MIN), RAP_EREMOTE);
+	for (int e = 1; e < 134; e++)
+		if (rap__status_to_wire(-e) != RAP_EREMOTE)
+			assert_int_equal(rap__status_from_wire(rap__status_to_wire(-e)), -e);
 }
 
 int main(void)
@@ -923,6 +1339,12 @@ int main(void)
 		cmocka_unit_test(test_alloc_failure),
 		cmocka_unit_test(test_large_payloads),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_ext_encode_decode),
+		cmocka_unit_test(test_ext_malformed),
+		cmocka_unit_test(test_ext_limits),
+		cmocka_unit_test(test_ext_splits),
+		cmocka_unit_test(test_stat_body),
+		cmocka_unit_test(test_wire_status),
 	};
 	return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }

@@ -79,6 +79,76 @@ static void test_handler_is_complete(void **state)
 	assert_non_null(h->close);
 	assert_non_null(h->cmd);
 	assert_non_null(h->cmd_bounded);
+	assert_non_null(h->pread);
+	assert_non_null(h->pwrite);
+	assert_non_null(h->stat);
+}
+
+/* The extension's fd-addressed callbacks: any file of the core, whatever is current, and
+ * the position untouched; STAT says what each one is. */
+static void test_addressed(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[64];
+	assert_int_equal(fx->h->pread(fx->c, 3, 0, buf, 4), RAP_EBADFD); /* nothing open */
+	int a = fx->h->open(fx->c, fx->path, RAP_PERM_RW);
+	int b = fx->h->open(fx->c, "malloc://32", RAP_PERM_RW);
+	assert_true(a >= 3 && b > a);
+	assert_int_equal(rap_core_current_fd(fx->c), b);
+	seek(fx, RAP_SEEK_SET, 5);
+	/* The file that is not current, at any offset. */
+	assert_int_equal(fx->h->pread(fx->c, a, 0x230, buf, 16), 16);
+	assert_memory_equal(buf, "@00000230|rap2!\n", 16);
+	assert_int_equal(fx->h->pread(fx->c, a, SAMPLE_SIZE - 4, buf, 64), 4);
+	assert_int_equal(fx->h->pread(fx->c, a, SAMPLE_SIZE, buf, 64), 0);
+	assert_int_equal(fx->h->pread(fx->c, a, UINT64_MAX, buf, 64), 0);
+	assert_int_equal(fx->h->pwrite(fx->c, b, 30, (const uint8_t *)"xyz", 3), 2);
+	assert_int_equal(fx->h->pread(fx->c, b, 28, buf, 8), 4);
+	assert_memory_equal(buf, "\0\0xy", 4);
+	assert_int_equal(fx->h->pwrite(fx->c, a, 0, (const uint8_t *)"W", 1), 1);
+	assert_int_equal(fx->h->pread(fx->c, a, 0, buf, 2), 2);
+	assert_memory_equal(buf, "W0", 2);
+	assert_int_equal(seek(fx, RAP_SEEK_CUR, 0), 5);
+	assert_int_equal(rap_core_current_fd(fx->c), b);
+	/* Unknown and negative fds, the process's own ones. */
+	assert_int_equal(fx->h->pread(fx->c, 0, 0, buf, 4), RAP_EBADFD);
+	assert_int_equal(fx->h->pread(fx->c, -1, 0, buf, 4), RAP_EBADFD);
+	assert_int_equal(fx->h->pwrite(fx->c, b + 100, 0, buf, 4), RAP_EBADFD);
+	/* STAT. */
+	struct rap_stat st;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(fx->h->stat(fx->c, a, &st), 0);
+	assert_int_equal(st.size, SAMPLE_SIZE);
+	assert_int_equal(st.perm, RAP_PERM_RW);
+	assert_int_equal(st.kind, RAP_KIND_FILE);
+	assert_string_equal(st.name, fx->path);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(fx->h->stat(fx->c, b, &st), 0);
+	assert_int_equal(st.size, 32);
+	assert_int_equal(st.kind, RAP_KIND_BUFFER);
+	assert_string_equal(st.name, "malloc://32");
+	assert_int_equal(fx->h->stat(fx->c, b + 1, &st), RAP_EBADFD);
+	/* A read-only file refuses writes. */
+	int r = fx->h->open(fx->c, fx->path, RAP_PERM_R);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(fx->h->stat(fx->c, r, &st), 0);
+	assert_int_equal(st.perm & RAP_PERM_W, 0);
+	assert_int_equal(fx->h->pwrite(fx->c, r, 0, (const uint8_t *)"X", 1), RAP_EDENIED);
+
+	/* A core on a borrowed IO (a server started from the prompt) addresses only its own
+	 * files and its current one, never the user's others. */
+	struct rap_core *sess;
+	assert_int_equal(rap__core_new_shared(fx->c, &sess), 0);
+	assert_int_equal(rap_core_current_fd(sess), r);
+	assert_int_equal(fx->h->pread(sess, r, 0, buf, 1), 1);
+	assert_int_equal(fx->h->pread(sess, a, 0, buf, 1), RAP_EBADFD);
+	assert_int_equal(fx->h->stat(sess, b, &st), RAP_EBADFD);
+	int own = fx->h->open(sess, "malloc://8", RAP_PERM_RW);
+	assert_true(own > r);
+	assert_int_equal(fx->h->pwrite(sess, own, 0, (const uint8_t *)"ok", 2), 2);
+	assert_int_equal(fx->h->pread(sess, own, 0, buf, 8), 8);
+	assert_memory_equal(buf, "ok", 2);
+	rap_core_free(sess);
 }
 
 static void test_open(void **state)
@@ -522,6 +592,7 @@ int main(void)
 		T(test_cmd_output_cap),
 		T(test_cmd_bounded),
 		T(test_session_matches_radare2),
+		T(test_addressed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

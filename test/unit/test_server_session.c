@@ -20,6 +20,7 @@
 #include <rap/rap.h>
 
 #include "common.h"
+#include "rap_private.h"
 #include "transcript.h"
 
 /* Which transcript and request a failing check belongs to; cmocka only knows the line. */
@@ -321,6 +322,64 @@ static void f_log(void *ctx, int level, const char *msg)
 	snprintf(k->last_log, sizeof k->last_log, "%s", msg);
 }
 
+/* The open entry for fd, or -1. */
+static int fake_find(struct fake *k, int32_t fd)
+{
+	for (size_t i = 0; i < k->nopen; i++)
+		if (k->open[i].fd == fd)
+			return (int)i;
+	return -1;
+}
+
+static ssize_t f_pread(void *ctx, int32_t fd, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct fake *k = ctx;
+	int i = fake_find(k, fd);
+	if (i < 0)
+		return RAP_EBADFD;
+	if (len > k->max_read)
+		k->max_read = len;
+	struct file *f = k->open[i].f;
+	if (off >= f->size)
+		return 0;
+	size_t n = f->size - off < len ? (size_t)(f->size - off) : len;
+	memcpy(buf, f->data + off, n);
+	return (ssize_t)n;
+}
+
+static ssize_t f_pwrite(void *ctx, int32_t fd, uint64_t off, const uint8_t *buf, size_t len)
+{
+	struct fake *k = ctx;
+	int i = fake_find(k, fd);
+	if (i < 0)
+		return RAP_EBADFD;
+	if (!k->open[i].w)
+		return RAP_EDENIED;
+	if (len == 3 && memcmp(buf, "EIO", 3) == 0)
+		return -EIO;
+	struct file *f = k->open[i].f;
+	if (off >= f->size)
+		return -ENOSPC;
+	size_t n = f->size - off < len ? (size_t)(f->size - off) : len;
+	memcpy(f->data + off, buf, n);
+	return (ssize_t)n;
+}
+
+static int f_stat(void *ctx, int32_t fd, struct rap_stat *st)
+{
+	struct fake *k = ctx;
+	int i = fake_find(k, fd);
+	if (i < 0)
+		return RAP_EBADFD;
+	/* The session zeroes it first. */
+	CHECK(st->size == 0 && st->perm == 0 && st->kind == 0 && st->name[0] == 0);
+	st->size = k->open[i].f->size;
+	st->perm = k->open[i].w ? RAP_PERM_RW : RAP_PERM_R;
+	st->kind = RAP_KIND_FILE;
+	snprintf(st->name, sizeof st->name, "%s", k->open[i].f->path);
+	return 0;
+}
+
 static const struct rap_server_handler handler = {
 	.open = f_open, .read = f_read, .write = f_write, .seek = f_seek,
 	.close = f_close, .cmd = f_cmd, .log = f_log,
@@ -334,6 +393,17 @@ static const struct rap_server_handler async_handler = {
 static const struct rap_server_handler bounded_handler = {
 	.open = f_open, .read = f_read, .write = f_write, .seek = f_seek,
 	.close = f_close, .cmd = f_cmd, .log = f_log, .cmd_bounded = f_cmd_bounded,
+};
+
+static const struct rap_server_handler ext_handler = {
+	.open = f_open, .read = f_read, .write = f_write, .seek = f_seek, .close = f_close,
+	.cmd = f_cmd_async, .log = f_log, .pread = f_pread, .pwrite = f_pwrite, .stat = f_stat,
+};
+
+static const struct rap_server_handler ext_bounded_handler = {
+	.open = f_open, .read = f_read, .write = f_write, .seek = f_seek, .close = f_close,
+	.cmd = f_cmd, .log = f_log, .cmd_bounded = f_cmd_bounded, .pread = f_pread, .pwrite = f_pwrite,
+	.stat = f_stat,
 };
 
 /* ---- an independent framer for both directions ------------------------------------- */
@@ -1082,8 +1152,11 @@ static void test_probe(void **state)
 	assert_int_equal(e.k.max_read, 1u << 20);
 	assert_int_equal(n, 5 + SAMPLE_SIZE - 0x10); /* short at EOF */
 	assert_int_equal(rap__get_be32(out + 1), SAMPLE_SIZE - 0x10);
-	/* Unknown capability bits are not granted; a later version still gets ours. */
-	ask_hex(&e, "04 ff 524150580007ffff", "84 7261707800010007");
+	/* Unknown capability bits are not granted; a later version still gets ours (2), and
+	 * this handler has no fd-addressed callbacks: no extension messages (0x0008). */
+	ask_hex(&e, "04 ff 524150580007ffff", "84 7261707800020007");
+	/* Version 1 is answered as version 1, with version 1's bits only. */
+	ask_hex(&e, "04 ff 524150580001001f", "84 7261707800010007");
 	/* A probe asking for nothing is answered and leaves the stock limits. */
 	ask_hex(&e, "04 ff 5241505800010000", "84 7261707800010000");
 	out = ask(&e, req, unhex("02 00002000", req), &n);
@@ -1956,6 +2029,739 @@ static void test_bad_arguments(void **state)
 	store_free(&st);
 }
 
+
+/* ---- the extension's messages ------------------------------------------------------- */
+
+/* A request of op with body[0..n) (extension framing). */
+static size_t put_ext(uint8_t *p, uint8_t op, const void *body, uint32_t n)
+{
+	p[0] = op;
+	rap__put_be32(p + 1, n);
+	if (n)
+		memcpy(p + 5, body, n);
+	return 5 + n;
+}
+
+static size_t put_pread(uint8_t *p, int32_t fd, uint64_t off, uint32_t count)
+{
+	uint8_t b[16];
+	rap__put_be32(b, (uint32_t)fd);
+	rap__put_be64(b + 4, off);
+	rap__put_be32(b + 12, count);
+	return put_ext(p, 0x11, b, 16);
+}
+
+static size_t put_fd_msg(uint8_t *p, uint8_t op, int32_t fd)
+{
+	uint8_t b[4];
+	rap__put_be32(b, (uint32_t)fd);
+	return put_ext(p, op, b, 4);
+}
+
+static size_t put_xopen(uint8_t *p, const char *path, uint8_t perm)
+{
+	size_t n = strlen(path);
+	p[0] = 0x10;
+	rap__put_be32(p + 1, (uint32_t)(n + 1));
+	p[5] = perm;
+	memcpy(p + 6, path, n);
+	return 6 + n;
+}
+
+/* One extension reply at *out (advanced past it): its opcode must be op; returns the
+ * status, with the body after it in *body, *blen. */
+static int32_t take_ext(const uint8_t **out, size_t *left, uint8_t op, const uint8_t **body, size_t *blen)
+{
+	assert_true(*left >= 9);
+	const uint8_t *p = *out;
+	if (p[0] != op)
+		print_error("reply opcode 0x%02x, expected 0x%02x\n", p[0], op);
+	assert_int_equal(p[0], op);
+	uint32_t n = rap__get_be32(p + 1);
+	assert_true(n >= 4 && 5 + (size_t)n <= *left);
+	*body = p + 9;
+	*blen = n - 4;
+	*out += 5 + n;
+	*left -= 5 + n;
+	return (int32_t)rap__get_be32(p + 5);
+}
+
+/* The single extension reply to req: its status, the body copied into a static buffer. */
+static int32_t ask_ext(struct env *e, const uint8_t *req, size_t n, uint8_t op, const uint8_t **body, size_t *blen)
+{
+	size_t got;
+	const uint8_t *out = ask(e, req, n, &got);
+	int32_t st = take_ext(&out, &got, op, body, blen);
+	assert_int_equal(got, 0);
+	return st;
+}
+
+/* An extension error reply: the status is err, the message contains text. */
+static void expect_ext_error(struct env *e, const uint8_t *req, size_t n, uint8_t op, int32_t err, const char *text)
+{
+	const uint8_t *body;
+	size_t blen;
+	int32_t st = ask_ext(e, req, n, op, &body, &blen);
+	char msg[RAP_ERROR_TEXT_MAX + 1];
+	assert_true(blen <= RAP_ERROR_TEXT_MAX);
+	memcpy(msg, body, blen);
+	msg[blen] = 0;
+	if (st != err || !strstr(msg, text))
+		print_error("status %d '%s', expected %d '...%s...'\n", st, msg, err, text);
+	assert_int_equal(st, err);
+	assert_non_null(strstr(msg, text));
+}
+
+static void probe_v2(struct env *e, const char *want_answer)
+{
+	ask_hex(e, "04 ff 524150580002001f", want_answer);
+}
+
+static int32_t xopen(struct env *e, const char *path, uint8_t perm)
+{
+	uint8_t req[600];
+	const uint8_t *body;
+	size_t blen;
+	int32_t st = ask_ext(e, req, put_xopen(req, path, perm), 0x90, &body, &blen);
+	assert_int_equal(st, 0);
+	assert_int_equal(blen, 4);
+	return (int32_t)rap__get_be32(body);
+}
+
+static void test_ext_probe(void **state)
+{
+	(void)state;
+	struct env e;
+	/* A handler with the fd-addressed callbacks: version 2 grants 0x0008 as well. */
+	env_open_with(&e, &ext_handler);
+	probe_v2(&e, "84 726170780002000f");
+	/* Version 1 clients never get it; a later version gets 2. */
+	ask_hex(&e, "04 ff 524150580001000f", "84 7261707800010007");
+	ask_hex(&e, "04 ff 52415058000900ff", "84 726170780002000f");
+	/* Asking for the extension alone. */
+	ask_hex(&e, "04 ff 5241505800020008", "84 7261707800020008");
+	env_close(&e);
+	/* Without them: bits 0-2 only, and no authentication bit without a secret. */
+	env_open(&e);
+	probe_v2(&e, "84 7261707800020007");
+	/* The extension's opcodes are then unknown, as to a stock server: the peer is dropped. */
+	uint8_t req[64];
+	size_t n = put_fd_msg(req, 0x13, 3);
+	e.o.n = 0;
+	assert_int_equal(drive(e.s, req, n, 0, &e.o), RAP_EPROTO);
+	assert_string_equal(rap_server_session_error(e.s), "unknown opcode 0x13");
+	env_close(&e);
+	/* Before any probe, likewise. */
+	env_open_with(&e, &ext_handler);
+	e.o.n = 0;
+	assert_int_equal(drive(e.s, req, n, 0, &e.o), RAP_EPROTO);
+	env_close(&e);
+}
+
+static void test_ext_open_read_write(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &ext_handler);
+	probe_v2(&e, "84 726170780002000f");
+	int32_t ro = xopen(&e, "/data/files/sample.bin", 5);
+	int32_t rw = xopen(&e, "/data/files/sample-rw.bin", 7);
+	assert_int_equal(ro, FD_BASE);
+	assert_int_equal(rw, FD_BASE + 1);
+	uint8_t req[2 * 1024 * 1024];
+	const uint8_t *body;
+	size_t blen;
+	/* One connection, two files, addressed in turn: no SEEK, and the fd is honoured. */
+	memcpy(e.st.f[1].data + 0x100, "OTHER", 5);
+	assert_int_equal(ask_ext(&e, req, put_pread(req, ro, 0x100, 16), 0x91, &body, &blen), 0);
+	assert_int_equal(blen, 16);
+	assert_memory_equal(body, e.st.f[0].data + 0x100, 16);
+	assert_int_equal(ask_ext(&e, req, put_pread(req, rw, 0x100, 5), 0x91, &body, &blen), 0);
+	assert_memory_equal(body, "OTHER", 5);
+	/* 1 MiB in one message; short at the end; empty past it. */
+	assert_int_equal(ask_ext(&e, req, put_pread(req, ro, 0x10, 1u << 20), 0x91, &body, &blen), 0);
+	assert_int_equal(blen, SAMPLE_SIZE - 0x10);
+	assert_memory_equal(body, e.st.f[0].data + 0x10, blen);
+	assert_int_equal(ask_ext(&e, req, put_pread(req, ro, SAMPLE_SIZE + 5, 100), 0x91, &body, &blen), 0);
+	assert_int_equal(blen, 0);
+	assert_int_equal(ask_ext(&e, req, put_pread(req, ro, 0, 0), 0x91, &body, &blen), 0);
+	assert_int_equal(blen, 0);
+	/* Errors, each with its code and a message. */
+	expect_ext_error(&e, req, put_pread(req, 77, 0, 16), 0x91, RAP_EBADFD, "cannot read fd 77 at 0x0: no such descriptor");
+	expect_ext_error(&e, req, put_pread(req, ro, 0, (1u << 20) + 1), 0x91, RAP_ETOOBIG, "PREAD of 1048577 bytes (at most 1048576)");
+
+	/* PWRITE: a count, or the reason. */
+	uint8_t b[64];
+	rap__put_be32(b, (uint32_t)rw);
+	rap__put_be64(b + 4, 0x20);
+	memcpy(b + 12, "written!", 8);
+	assert_int_equal(ask_ext(&e, req, put_ext(req, 0x12, b, 20), 0x92, &body, &blen), 0);
+	assert_int_equal(blen, 4);
+	assert_int_equal(rap__get_be32(body), 8);
+	assert_memory_equal(e.st.f[1].data + 0x20, "written!", 8);
+	/* Short at the end of the file: the count says so. */
+	rap__put_be64(b + 4, SAMPLE_SIZE - 3);
+	assert_int_equal(ask_ext(&e, req, put_ext(req, 0x12, b, 20), 0x92, &body, &blen), 0);
+	assert_int_equal(rap__get_be32(body), 3);
+	rap__put_be64(b + 4, SAMPLE_SIZE);
+	expect_ext_error(&e, req, put_ext(req, 0x12, b, 20), 0x92, -28, "cannot write fd 101 at 0x20000: No space left");
+	rap__put_be32(b, (uint32_t)ro);
+	rap__put_be64(b + 4, 0);
+	expect_ext_error(&e, req, put_ext(req, 0x12, b, 20), 0x92, RAP_EDENIED, "cannot write fd 100 at 0x0: refused by policy");
+	assert_memory_equal(e.st.f[0].data, "@00000000|rap2!\n", 16);
+	rap__put_be32(b, (uint32_t)rw);
+	memcpy(b + 12, "EIO", 3);
+	expect_ext_error(&e, req, put_ext(req, 0x12, b, 15), 0x92, -5, "Input/output error");
+	/* Nothing to write: 0, the handler not asked. */
+	assert_int_equal(ask_ext(&e, req, put_ext(req, 0x12, b, 12), 0x92, &body, &blen), 0);
+	assert_int_equal(rap__get_be32(body), 0);
+	/* Over the limit (1 MiB with the extension): drained and refused, the stream in step. */
+	size_t big = (1u << 20) + 1;
+	rap__put_be32(req + 5, (uint32_t)rw);
+	rap__put_be64(req + 9, 0);
+	req[0] = 0x12;
+	rap__put_be32(req + 1, (uint32_t)(12 + big));
+	memset(req + 17, 'z', big);
+	size_t n = 17 + big;
+	n += put_fd_msg(req + n, 0x13, rw);
+	size_t got;
+	const uint8_t *out = ask(&e, req, n, &got);
+	char msg[128];
+	int32_t st = take_ext(&out, &got, 0x92, &body, &blen);
+	assert_int_equal(st, RAP_ETOOBIG);
+	snprintf(msg, sizeof msg, "%.*s", (int)blen, (const char *)body);
+	assert_string_equal(msg, "PWRITE of 1048577 bytes (at most 1048576): length exceeds the configured limit");
+	assert_int_equal(take_ext(&out, &got, 0x93, &body, &blen), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(e.st.f[1].data[0], '@');
+	env_close(&e);
+}
+
+static void test_ext_open_stat_close(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &ext_handler);
+	probe_v2(&e, "84 726170780002000f");
+	uint8_t req[8192];
+	const uint8_t *body;
+	size_t blen;
+	expect_ext_error(&e, req, put_xopen(req, "/missing", 5), 0x90, RAP_EBADFD, "cannot open '/missing': no such descriptor");
+	/* A path with a NUL; a path no file system takes; an empty one. */
+	size_t n = put_xopen(req, "/data/files/sample.bin", 5);
+	req[10] = 0;
+	expect_ext_error(&e, req, n, 0x90, RAP_EINVAL, "path holds a NUL byte");
+	char longp[4097];
+	memset(longp, 'a', 4096);
+	longp[4096] = 0;
+	expect_ext_error(&e, req, put_xopen(req, longp, 5), 0x90, -36, "path of 4096 bytes (at most 4095)");
+	expect_ext_error(&e, req, put_xopen(req, "", 5), 0x90, RAP_EBADFD, "cannot open ''");
+
+	int32_t fd = xopen(&e, "/data/files/sample-rw.bin", 7);
+	int32_t st = ask_ext(&e, req, put_fd_msg(req, 0x13, fd), 0x93, &body, &blen);
+	assert_int_equal(st, 0);
+	struct rap_stat s;
+	assert_int_equal(rap_stat_parse(body, blen, &s), 0);
+	assert_int_equal(s.size, SAMPLE_SIZE);
+	assert_int_equal(s.perm, RAP_PERM_RW);
+	assert_int_equal(s.kind, RAP_KIND_FILE);
+	assert_string_equal(s.name, "/data/files/sample-rw.bin");
+	expect_ext_error(&e, req, put_fd_msg(req, 0x13, 5), 0x93, RAP_EBADFD, "cannot describe fd 5");
+	/* Close: 0, then the fd is gone. */
+	assert_int_equal(ask_ext(&e, req, put_fd_msg(req, 0x14, fd), 0x94, &body, &blen), 0);
+	assert_int_equal(blen, 0);
+	expect_ext_error(&e, req, put_fd_msg(req, 0x14, fd), 0x94, RAP_EBADFD, "cannot close fd 100");
+	expect_ext_error(&e, req, put_fd_msg(req, 0x13, fd), 0x93, RAP_EBADFD, "cannot describe fd 100");
+	/* Stock messages still work beside them. */
+	ask_hex(&e, "04 02 0000000000000000", "84 0000000000000000");
+	env_close(&e);
+}
+
+/* Reads a XCMD's chunks and final frame from out; returns the status, the output joined
+ * (heap) in *text, and the chunk count in *chunks. */
+static int32_t take_xcmd(const uint8_t **out, size_t *left, char **text, size_t *textlen, size_t *chunks)
+{
+	struct outbuf all = { 0 };
+	*chunks = 0;
+	for (;;) {
+		const uint8_t *body;
+		size_t blen;
+		assert_true(*left >= 9);
+		if ((*out)[0] == 0x95) {
+			int32_t st = take_ext(out, left, 0x95, &body, &blen);
+			if (st >= 0)
+				assert_int_equal(blen, 0);
+			out_add(&all, (const uint8_t *)"", 1);
+			all.n--;
+			*text = (char *)all.p;
+			*textlen = all.n;
+			if (st < 0) {
+				/* the message instead of output */
+				free(all.p);
+				*text = malloc(blen + 1);
+				assert_non_null(*text);
+				memcpy(*text, body, blen);
+				(*text)[blen] = 0;
+				*textlen = blen;
+			}
+			return st;
+		}
+		assert_int_equal(take_ext(out, left, 0x98, &body, &blen), 0);
+		assert_true(blen > 0 && blen <= 65536);
+		out_add(&all, body, blen);
+		(*chunks)++;
+	}
+}
+
+static int32_t xcmd(struct env *e, const char *cmd, char **text, size_t *textlen, size_t *chunks)
+{
+	uint8_t req[256];
+	size_t got;
+	const uint8_t *out = ask(e, req, put_ext(req, 0x15, cmd, (uint32_t)strlen(cmd)), &got);
+	int32_t st = take_xcmd(&out, &got, text, textlen, chunks);
+	assert_int_equal(got, 0);
+	return st;
+}
+
+static void test_ext_cmd(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &ext_handler);
+	probe_v2(&e, "84 726170780002000f");
+	char *t;
+	size_t tl, chunks;
+	assert_int_equal(xcmd(&e, "?V", &t, &tl, &chunks), 0);
+	assert_string_equal(t, "?V\n");
+	assert_int_equal(chunks, 1);
+	free(t);
+	/* No output: only the final frame. */
+	assert_int_equal(xcmd(&e, "null", &t, &tl, &chunks), 0);
+	assert_int_equal(tl, 0);
+	assert_int_equal(chunks, 0);
+	free(t);
+	/* A failure with its explanation: the text, then status 1. */
+	assert_int_equal(xcmd(&e, "deny-text", &t, &tl, &chunks), 1);
+	assert_string_equal(t, "error: not allowed here\n");
+	free(t);
+	/* A refusal without text: an error status and a message. */
+	assert_int_equal(xcmd(&e, "deny", &t, &tl, &chunks), RAP_EDENIED);
+	assert_string_equal(t, "command refused: refused by policy");
+	free(t);
+	/* Far past the 16 KiB cliff, in 64 KiB chunks: no cut, no note. */
+	assert_int_equal(xcmd(&e, "big 200000", &t, &tl, &chunks), 0);
+	assert_int_equal(tl, 200000);
+	assert_int_equal(chunks, 4);
+	for (size_t i = 0; i < tl; i++)
+		if (t[i] != (char)('a' + i % 26))
+			fail_msg("byte %zu of the output differs", i);
+	free(t);
+	/* Empty and NUL-holding commands. */
+	uint8_t req[64];
+	expect_ext_error(&e, req, put_ext(req, 0x15, NULL, 0), 0x95, RAP_EINVAL, "empty command");
+	expect_ext_error(&e, req, put_ext(req, 0x15, "a\0b", 3), 0x95, RAP_EINVAL, "command holds a NUL byte");
+	env_close(&e);
+
+	/* A bounded handler is asked for everything the server allows; its stop note stays. */
+	env_open_with(&e, &ext_bounded_handler);
+	probe_v2(&e, "84 726170780002000f");
+	assert_int_equal(xcmd(&e, "stop 100", &t, &tl, &chunks), 1);
+	assert_int_equal(tl, 100);
+	assert_true(e.k.last_max == (size_t)1 << 40);
+	free(t);
+	env_close(&e);
+}
+
+/* A XCMD answered later, its output framed as the caller takes it: the queue stays under
+ * its mark, and the requests behind it wait for the final frame. */
+static void test_ext_cmd_streamed(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &ext_handler);
+	probe_v2(&e, "84 726170780002000f");
+	int32_t fd = xopen(&e, "/data/files/sample.bin", 5);
+	uint8_t req[128];
+	size_t n = put_ext(req, 0x15, "later", 5);
+	n += put_pread(req + n, fd, 0, 4);
+	assert_int_equal(rap_server_session_feed(e.s, req, n), (ssize_t)n);
+	assert_true(rap_server_session_pending(e.s));
+	const uint8_t *p;
+	assert_int_equal(rap_server_session_output(e.s, &p), 0);
+	size_t total = 8u << 20; /* 8 MiB: 32 times the queue's mark */
+	char *big = malloc(total + 1);
+	assert_non_null(big);
+	for (size_t i = 0; i < total; i++)
+		big[i] = (char)('A' + i % 23);
+	big[total] = 0;
+	assert_int_equal(rap_server_session_complete(e.s, 0, big, false), 0);
+	assert_false(rap_server_session_pending(e.s));
+	assert_false(rap_server_session_wants_input(e.s));
+	assert_false(rap_server_session_done(e.s));
+	/* Taken in odd pieces; never much more than the mark queued. */
+	struct outbuf o = { 0 };
+	size_t peak = 0, rounds = 0;
+	for (;;) {
+		size_t q = rap_server_session_output(e.s, &p);
+		if (!q)
+			break;
+		assert_true(rap_server_session_buffered(e.s) >= q);
+		if (q > peak)
+			peak = q;
+		size_t take = q > 100003 ? 100003 : q;
+		out_add(&o, p, take);
+		rap_server_session_consume(e.s, take);
+		assert_true(++rounds < 100000);
+	}
+	assert_true(peak < (256u << 10) + 70000);
+	assert_true(rap_server_session_done(e.s));
+	assert_int_equal(rap_server_session_buffered(e.s), 0);
+	const uint8_t *out = o.p;
+	size_t left = o.n;
+	char *t;
+	size_t tl, chunks;
+	assert_int_equal(take_xcmd(&out, &left, &t, &tl, &chunks), 0);
+	assert_int_equal(tl, total);
+	assert_int_equal(chunks, total / 65536);
+	for (size_t i = 0; i < total; i += 4099)
+		assert_int_equal(t[i], (char)('A' + i % 23));
+	free(t);
+	/* Then the PREAD held back behind it. */
+	const uint8_t *body;
+	size_t blen;
+	assert_int_equal(take_ext(&out, &left, 0x91, &body, &blen), 0);
+	assert_memory_equal(body, "@000", 4);
+	assert_int_equal(left, 0);
+	free(o.p);
+
+	/* A pending XCMD refused without output: the error frame, no chunk. */
+	n = put_ext(req, 0x15, "later x", 7);
+	assert_int_equal(rap_server_session_feed(e.s, req, n), (ssize_t)n);
+	assert_int_equal(rap_server_session_complete(e.s, RAP_EDENIED, NULL, false), 0);
+	e.o.n = 0;
+	drain_out(e.s, &e.o);
+	out = e.o.p;
+	left = e.o.n;
+	assert_int_equal(take_xcmd(&out, &left, &t, &tl, &chunks), RAP_EDENIED);
+	assert_int_equal(chunks, 0);
+	free(t);
+	/* A session freed in the middle of a stream frees the output. */
+	n = put_ext(req, 0x15, "later y", 7);
+	assert_int_equal(rap_server_session_feed(e.s, req, n), (ssize_t)n);
+	big = malloc(1u << 20);
+	assert_non_null(big);
+	memset(big, 'q', (1u << 20) - 1);
+	big[(1u << 20) - 1] = 0;
+	assert_int_equal(rap_server_session_complete(e.s, 0, big, false), 0);
+	assert_false(rap_server_session_release(e.s));
+	env_close(&e);
+}
+
+/* Malformed or misplaced extension messages drop the peer with the decoder's reason. */
+static void test_ext_dropped(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &ext_handler);
+	probe_v2(&e, "84 726170780002000f");
+	uint8_t req[64];
+	size_t n = unhex("11 0000000f 00000003 0000000000000000 000010", req);
+	e.o.n = 0;
+	assert_int_equal(drive(e.s, req, n, 0, &e.o), RAP_EPROTO);
+	assert_string_equal(rap_server_session_error(e.s), "0x11 with a 15-byte body (16 expected)");
+	assert_string_equal(e.k.last_log, "dropping client: 0x11 with a 15-byte body (16 expected)");
+	env_close(&e);
+	/* A version 1 session never decodes them. */
+	env_open_with(&e, &ext_handler);
+	ask_hex(&e, "04 ff 5241505800010007", "84 7261707800010007");
+	n = put_fd_msg(req, 0x13, 3);
+	e.o.n = 0;
+	assert_int_equal(drive(e.s, req, n, 0, &e.o), RAP_EPROTO);
+	env_close(&e);
+}
+
+/* ---- authentication ------------------------------------------------------------------ */
+
+#define TEST_SECRET "correct horse battery staple"
+
+#if RAP_TEST_HAVE_OPENSSL
+
+static struct rap_secret *test_secret(const char *text)
+{
+	struct rap_secret *sec = NULL;
+	assert_int_equal(rap_secret_new(text, strlen(text), &sec), 0);
+	return sec;
+}
+
+/* The client's side of a handshake against e: the bytes it sent (into sent, may be NULL)
+ * and whether the server's proof checked out. */
+static bool handshake(struct env *e, const struct rap_secret *sec, struct outbuf *sent)
+{
+	uint8_t nc[32], ns[32], mine[32], theirs[32], req[64];
+	assert_int_equal(rap__auth_nonce(nc), 0);
+	size_t n = put_ext(req, 0x16, nc, 32);
+	if (sent)
+		out_add(sent, req, n);
+	const uint8_t *body;
+	size_t blen;
+	assert_int_equal(ask_ext(e, req, n, 0x96, &body, &blen), 0);
+	assert_int_equal(blen, 32);
+	memcpy(ns, body, 32);
+	assert_int_equal(rap__auth_proof(sec, false, ns, nc, mine), 0);
+	n = put_ext(req, 0x17, mine, 32);
+	if (sent)
+		out_add(sent, req, n);
+	int32_t st = ask_ext(e, req, n, 0x97, &body, &blen);
+	if (st != 0)
+		return false;
+	assert_int_equal(blen, 32);
+	assert_int_equal(rap__auth_proof(sec, true, ns, nc, theirs), 0);
+	return memcmp(body, theirs, 32) == 0;
+}
+
+static void env_open_auth(struct env *e, const struct rap_server_handler *h, const struct rap_secret *sec)
+{
+	env_open_with(e, h);
+	assert_false(rap_server_session_closing(e->s));
+	assert_true(rap_server_session_authenticated(e->s));
+	assert_int_equal(rap_server_session_require_auth(e->s, sec), 0);
+	assert_false(rap_server_session_authenticated(e->s));
+}
+
+/* After a refusal nothing more is answered, and the session says it is ending. */
+static void expect_closed(struct env *e, const char *log_part)
+{
+	assert_true(rap_server_session_closing(e->s));
+	assert_false(rap_server_session_wants_input(e->s));
+	if (!strstr(e->k.last_log, log_part))
+		fail_msg("log '%s' lacks '%s'", e->k.last_log, log_part);
+	uint8_t req[16];
+	size_t n, got;
+	ask(e, req, (n = unhex("04 01 0000000000000000", req)), &got);
+	assert_int_equal(got, 0);
+	assert_true(rap_server_session_done(e->s));
+}
+
+static void test_auth_handshake(void **state)
+{
+	(void)state;
+	struct rap_secret *sec = test_secret(TEST_SECRET);
+	struct env e;
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	assert_true(handshake(&e, sec, NULL));
+	assert_true(rap_server_session_authenticated(e.s));
+	assert_string_equal(e.k.last_log, "client authenticated");
+	/* Now everything works, stock requests included. */
+	int32_t fd = xopen(&e, "/data/files/sample.bin", 5);
+	assert_int_equal(fd, FD_BASE);
+	open_sample(&e, false);
+	/* A proof or a hello after success: refused, the session ends. */
+	uint8_t req[64];
+	expect_ext_error(&e, req, put_ext(req, 0x17, TEST_SECRET "0123", 32), 0x97, RAP_EAUTH, "already authenticated");
+	expect_closed(&e, "after the client authenticated");
+	env_close(&e);
+
+	/* Between the hello and the proof the client is not authenticated yet. */
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	const uint8_t *body;
+	size_t blen;
+	assert_int_equal(ask_ext(&e, req, put_ext(req, 0x16, TEST_SECRET "0123", 32), 0x96, &body, &blen), 0);
+	assert_int_equal(blen, 32);
+	ask_hex(&e, "01 05 08 2f62696e2f6c7300", "81 ffffffff");
+	expect_closed(&e, "OPEN refused (the client did not authenticate)");
+	env_close(&e);
+	rap_secret_free(sec);
+}
+
+static void test_auth_failures(void **state)
+{
+	(void)state;
+	struct rap_secret *sec = test_secret(TEST_SECRET);
+	struct rap_secret *wrong = test_secret(TEST_SECRET "!");
+	struct env e;
+	/* The wrong secret: refused, logged, closed; no server proof given away. */
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	assert_false(handshake(&e, wrong, NULL));
+	assert_false(rap_server_session_authenticated(e.s));
+	expect_closed(&e, "authentication failed: wrong secret, or a replayed handshake");
+	env_close(&e);
+
+	/* A recorded successful handshake, replayed to a new connection: the server's nonce
+	 * is fresh, so the recorded proof is wrong. */
+	struct outbuf rec = { 0 };
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	assert_true(handshake(&e, sec, &rec));
+	env_close(&e);
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	size_t got;
+	const uint8_t *out = ask(&e, rec.p, rec.n, &got);
+	const uint8_t *body;
+	size_t blen;
+	assert_int_equal(take_ext(&out, &got, 0x96, &body, &blen), 0);
+	assert_int_equal(take_ext(&out, &got, 0x97, &body, &blen), RAP_EAUTH);
+	assert_int_equal(got, 0);
+	expect_closed(&e, "authentication failed");
+	env_close(&e);
+	free(rec.p);
+
+	/* A proof without a hello; two hellos. */
+	uint8_t req[128];
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	expect_ext_error(&e, req, put_ext(req, 0x17, TEST_SECRET "0123", 32), 0x97, RAP_EAUTH, "no challenge");
+	expect_closed(&e, "a proof without a challenge");
+	env_close(&e);
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	size_t n = put_ext(req, 0x16, TEST_SECRET "0123", 32);
+	n += put_ext(req + n, 0x16, TEST_SECRET "0123", 32);
+	out = ask(&e, req, n, &got);
+	assert_int_equal(take_ext(&out, &got, 0x96, &body, &blen), 0);
+	assert_int_equal(take_ext(&out, &got, 0x96, &body, &blen), RAP_EAUTH);
+	assert_int_equal(got, 0);
+	expect_closed(&e, "a second handshake");
+	env_close(&e);
+
+	/* A hello to a server that does not authenticate: told so, and kept. */
+	env_open_with(&e, &ext_handler);
+	probe_v2(&e, "84 726170780002000f");
+	expect_ext_error(&e, req, put_ext(req, 0x16, TEST_SECRET "0123", 32), 0x96, RAP_ENOTSUP, "does not authenticate");
+	expect_ext_error(&e, req, put_ext(req, 0x17, TEST_SECRET "0123", 32), 0x97, RAP_ENOTSUP, "does not authenticate");
+	assert_false(rap_server_session_closing(e.s));
+	env_close(&e);
+
+	/* Authentication without the extension messages (a handler without them): the
+	 * handshake works, and a PREAD is a protocol error. */
+	env_open_auth(&e, &handler, sec);
+	probe_v2(&e, "84 7261707800020017");
+	assert_true(handshake(&e, sec, NULL));
+	n = put_pread(req, 3, 0, 4);
+	e.o.n = 0;
+	assert_int_equal(drive(e.s, req, n, 0, &e.o), RAP_EPROTO);
+	assert_string_equal(rap_server_session_error(e.s), "extension message 0x11 without the capability");
+	env_close(&e);
+	assert_int_equal(rap_server_session_require_auth(NULL, sec), RAP_EINVAL);
+	rap_secret_free(sec);
+	rap_secret_free(wrong);
+}
+
+/* Requests before authentication: each gets what a stock client takes for a failure, the
+ * session ends, and the log says why. */
+static void test_auth_required(void **state)
+{
+	(void)state;
+	struct rap_secret *sec = test_secret(TEST_SECRET);
+	static const struct {
+		const char *req, *reply;
+	} stock[] = {
+		{ "01 05 08 2f62696e2f6c7300", "81 ffffffff" },
+		{ "02 00000010", "82 00000000" },
+		{ "03 00000001 41", "83 00000000" },
+		{ "04 00 0000000000000100", "84 0000000000000000" },
+		{ "04 01 0000000000000000", "84 0000000000000000" },
+		{ "05 00000003", "85 ffffffff" },
+		{ "07 00000000", "87 00000000" },
+	};
+	struct env e;
+	for (size_t i = 0; i < sizeof(stock) / sizeof(stock[0]); i++) {
+		env_open_auth(&e, &ext_handler, sec);
+		/* A stock client, pipelining: one refusal, nothing after it. */
+		uint8_t req[64];
+		size_t n = unhex(stock[i].req, req);
+		n += unhex("02 00000010 01 05 02 7800", req + n);
+		uint8_t want[32];
+		size_t wn = unhex(stock[i].reply, want), got;
+		const uint8_t *out = ask(&e, req, n, &got);
+		assert_int_equal(got, wn);
+		assert_memory_equal(out, want, wn);
+		expect_closed(&e, "(a stock client?); closing");
+		assert_int_equal(e.k.nopen, 0);
+		env_close(&e);
+	}
+	/* CMD: an error text saying what to do; SYSTEM likewise. */
+	env_open_auth(&e, &ext_handler, sec);
+	size_t tl;
+	char *t = cmd_reply(&e, "?V", &tl);
+	assert_string_equal(t, "error: authentication required: this server needs a shared secret (rapcli "
+			       "--secret-file FILE)\n");
+	free(t);
+	expect_closed(&e, "authentication required: CMD refused (a stock client?)");
+	env_close(&e);
+	env_open_auth(&e, &ext_handler, sec);
+	uint8_t req[64];
+	size_t got, n = put_msg(req, 0x06, "x", 2);
+	const uint8_t *out = ask(&e, req, n, &got);
+	assert_int_equal(out[0], 0x86);
+	assert_non_null(memmem(out, got, "authentication required", 23));
+	env_close(&e);
+
+	/* A version 1 client (no authentication bit): refused the same way, told apart in the
+	 * log; a write-errors client gets RAP_EDENIED, a code it knows. */
+	env_open_auth(&e, &ext_handler, sec);
+	ask_hex(&e, "04 ff 5241505800010007", "84 7261707800010007");
+	ask_hex(&e, "03 00000001 41", "83 fffffc0c");
+	expect_closed(&e, "WRITE refused (the client cannot authenticate)");
+	env_close(&e);
+	/* A client that could but did not: the extension's messages get RAP_EAUTH. */
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	expect_ext_error(&e, req, put_xopen(req, "/data/files/sample.bin", 5), 0x90, RAP_EAUTH, "authentication required");
+	expect_closed(&e, "XOPEN refused (the client did not authenticate)");
+	env_close(&e);
+	env_open_auth(&e, &ext_handler, sec);
+	probe_v2(&e, "84 726170780002001f");
+	expect_ext_error(&e, req, put_ext(req, 0x15, "?V", 2), 0x95, RAP_EAUTH, "authentication required");
+	env_close(&e);
+	rap_secret_free(sec);
+}
+
+/* serve_fd: a refused client gets its refusal, then the session ends with RAP_EAUTH. */
+static void test_auth_serve_fd(void **state)
+{
+	(void)state;
+	struct rap_secret *sec = test_secret(TEST_SECRET);
+	struct env e;
+	env_open_auth(&e, &ext_handler, sec);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	uint8_t req[64];
+	size_t n = unhex("01 05 08 2f62696e2f6c7300", req);
+	assert_int_equal(write(sv[0], req, n), (ssize_t)n);
+	assert_int_equal(rap_server_session_serve_fd(e.s, sv[1]), RAP_EAUTH);
+	uint8_t reply[16];
+	assert_int_equal(read(sv[0], reply, sizeof reply), 5);
+	assert_memory_equal(reply, "\x81\xff\xff\xff\xff", 5);
+	close(sv[0]);
+	close(sv[1]);
+	env_close(&e);
+	rap_secret_free(sec);
+}
+
+#endif
+
+#if !RAP_TEST_HAVE_OPENSSL
+/* A build without OpenSSL: no session can require authentication, no probe grants it,
+ * and a handshake is answered "not supported". */
+static void test_auth_unavailable(void **state)
+{
+	(void)state;
+	struct env e;
+	env_open_with(&e, &ext_handler);
+	assert_int_equal(rap_server_session_require_auth(e.s, (const struct rap_secret *)&e), RAP_ENOTSUP);
+	assert_true(rap_server_session_authenticated(e.s));
+	probe_v2(&e, "84 726170780002000f");
+	uint8_t req[64];
+	expect_ext_error(&e, req, put_ext(req, 0x16, TEST_SECRET "0123", 32), 0x96, RAP_ENOTSUP, "does not authenticate");
+	assert_false(rap_server_session_closing(e.s));
+	env_close(&e);
+}
+#endif
+
 /* ---- fd-leak check around every test ------------------------------------------------ */
 
 static int count_fds(void)
@@ -2016,6 +2822,20 @@ int main(void)
 		FD_CHECKED(test_alloc_failure),
 		FD_CHECKED(test_busy),
 		FD_CHECKED(test_bad_arguments),
+		FD_CHECKED(test_ext_probe),
+		FD_CHECKED(test_ext_open_read_write),
+		FD_CHECKED(test_ext_open_stat_close),
+		FD_CHECKED(test_ext_cmd),
+		FD_CHECKED(test_ext_cmd_streamed),
+		FD_CHECKED(test_ext_dropped),
+#if RAP_TEST_HAVE_OPENSSL
+		FD_CHECKED(test_auth_handshake),
+		FD_CHECKED(test_auth_failures),
+		FD_CHECKED(test_auth_required),
+		FD_CHECKED(test_auth_serve_fd),
+#else
+		FD_CHECKED(test_auth_unavailable),
+#endif
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

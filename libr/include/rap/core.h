@@ -156,7 +156,9 @@ RAP_API int rap_core_config_set(struct rap_core *c, const char *key, const char 
 RAP_API size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap);
 
 /* A rap_server_handler whose ctx is a struct rap_core *: OPEN opens through the core's IO
- * (and its policy), READ/WRITE/SEEK act on the current file and position, CMD runs under
+ * (and its policy), READ/WRITE/SEEK act on the current file and position, the extension's
+ * PREAD/PWRITE/STAT on any fd of the core's IO (on a borrowed IO: only its current file and
+ * what it opened; STAT kinds: file, dbg a process, malloc a buffer, rap remote), CMD runs under
  * the core's command policy with its output capped (RAP_CORE_SERVE_OUTPUT_MAX unless
  * rap_core_set_output_max chose another cap, 0 included). OPEN and CMD mark the core
  * served (rap_core_set_served) before anything else. Static storage; never NULL. */

@@ -126,6 +126,12 @@ struct rap_tls_config;
 RAP_API void rap_io_set_tls(struct rap_io *io, struct rap_tls_config *cfg);
 RAP_API struct rap_tls_config *rap_io_tls(const struct rap_io *io);
 
+/* The shared secret rap:// and raps:// connections authenticate with (borrowed, must
+ * outlive io; NULL, the default: none). With one, a server that does not authenticate is
+ * refused (see rap_client_set_secret); the URI never carries it. */
+RAP_API void rap_io_set_secret(struct rap_io *io, const struct rap_secret *secret);
+RAP_API const struct rap_secret *rap_io_secret(const struct rap_io *io);
+
 /* Detail of the last failed open ("" when the error code says it all), e.g. a TLS
  * verification failure. Borrowed, valid until the next open (in any thread sharing io).
  * Plugins set it with rap_io_set_error (detail is copied; NULL clears it). */

@@ -42,6 +42,7 @@ enum rap_error {
 	RAP_ETLS = -1014,      /* TLS handshake or verification failed */
 	RAP_EBADFD = -1015,    /* no such descriptor / no file is open */
 	RAP_ENOTREG = -1016,   /* not a regular file: a FIFO, device or socket, refused unless asked */
+	RAP_EAUTH = -1017,     /* authentication required, or it failed (either side's proof) */
 };
 
 /* Describes a RAP_E* code or a -errno value. Returns a static string; never NULL. */
@@ -60,6 +61,18 @@ enum rap_op {
 	RAP_OP_CLOSE = 0x05,
 	RAP_OP_SYSTEM = 0x06, /* retired by radare2; decoded and encoded for completeness */
 	RAP_OP_CMD = 0x07,
+	/* The extension's messages (doc/protocol.md, "Extension messages"): sent only after a
+	 * probe granted them, so never to or by a stock peer. Decoders take them only once
+	 * rap_decoder_set_extension() allows it. */
+	RAP_OP_XOPEN = 0x10,      /* OPEN answering an fd or an error */
+	RAP_OP_PREAD = 0x11,      /* READ at an fd and offset */
+	RAP_OP_PWRITE = 0x12,     /* WRITE at an fd and offset */
+	RAP_OP_STAT = 0x13,       /* size, permissions, kind and name of an fd */
+	RAP_OP_XCLOSE = 0x14,     /* CLOSE answering an error */
+	RAP_OP_XCMD = 0x15,       /* CMD answered with output chunks and an exit status */
+	RAP_OP_AUTH_HELLO = 0x16, /* authentication: the client's nonce, the server's */
+	RAP_OP_AUTH_PROOF = 0x17, /* authentication: the client's proof, the server's */
+	RAP_OP_XCMD_OUT = 0x18,   /* replies only (0x98): a chunk of a XCMD's output */
 };
 
 #define RAP_REPLY 0x80               /* reply opcode = request opcode | RAP_REPLY */
@@ -84,6 +97,12 @@ enum rap_perm {
 	RAP_PERM_RWX = 7,
 };
 
+/* Authentication (RAP_OP_AUTH_*): nonce and proof sizes. */
+#define RAP_AUTH_NONCE_LEN 32
+#define RAP_AUTH_MAC_LEN 32
+/* The longest error message an extension reply carries (longer ones are cut). */
+#define RAP_ERROR_TEXT_MAX 1024
+
 /* One decoded or to-be-encoded message. Fields that the opcode does not use are ignored
  * by the encoder and zero after decoding.
  *
@@ -100,6 +119,27 @@ enum rap_perm {
  *   0x85    85 result:be32                        value
  *   0x06/86 op len:be32 text[len]                 len, data
  *   0x07/87 op len:be32 text[len]                 len, data (text counts its NUL; len 0 = none)
+ *
+ * Extension messages: op n:be32 body[n], n the body's length. In replies the body starts
+ * with status:be32: 0 (or, for 0x95 only, an exit status > 0) and the fields below, or a
+ * negative error code (RAP_E*, or -errno in the portable numbering of doc/protocol.md)
+ * followed by a message text (len, data; no NUL on the wire).
+ *   0x10    perm:u8 path[n-1]                     perm, len (= n-1), data (path)
+ *   0x11    fd:be32 off:be64 count:be32 (n = 16)  value (fd), offset, len (= count)
+ *   0x12    fd:be32 off:be64 data[n-12]           value, offset, len (= n-12), data
+ *   0x13    fd:be32 (n = 4)                       value
+ *   0x14    fd:be32 (n = 4)                       value
+ *   0x15    cmd[n] (no NUL)                       len, data
+ *   0x16/17 bytes[32] (n = 32)                    len, data (nonce / proof)
+ *   0x90    status fd:be32                        status, value (fd)
+ *   0x91    status data[n-4]                      status, len, data
+ *   0x92    status written:be32                   status, value
+ *   0x93    status size:be64 perm:u8 kind:u8 name status, len, data (rap_stat_parse)
+ *   0x94    status                                status
+ *   0x95    status (>= 0: the exit status)        status
+ *   0x96/97 status bytes[32]                      status, len, data (nonce / proof)
+ *   0x98    status (0) output[n-4]                status, len, data
+ * A dropped extension message has len = n, the declared body length, and no other field.
  */
 struct rap_msg {
 	uint8_t op;          /* opcode byte as on the wire (RAP_REPLY set for replies) */
@@ -109,7 +149,8 @@ struct rap_msg {
 	                      * data is NULL, len is the declared length */
 	int32_t value;       /* OPEN reply fd, CLOSE request fd, WRITE/CLOSE reply result */
 	uint32_t len;        /* READ request: bytes asked; otherwise the payload length */
-	uint64_t offset;     /* SEEK request offset, SEEK reply position */
+	int32_t status;      /* extension replies: 0, an exit status (0x95) or an error code */
+	uint64_t offset;     /* SEEK request offset, SEEK reply position, extension offsets */
 	const uint8_t *data; /* payload, borrowed. After decoding it points into the decoder's
 	                      * buffer, is followed by a NUL byte, and stays valid until the next
 	                      * call on that decoder. */
@@ -151,6 +192,18 @@ RAP_API bool rap_decoder_idle(const struct rap_decoder *d);
 /* Forgets any partial message and a previous RAP_EPROTO. */
 RAP_API void rap_decoder_reset(struct rap_decoder *d);
 
+/* Whether the extension's messages (0x10..0x17 for a server, 0x90..0x98 for a client) are
+ * decoded; off by default, so that a stock peer's stream is judged as stock servers and
+ * clients judge it. For the extension messages the payload limit applies to the variable
+ * part (the path, the data, the command, the reply's data), and a message whose length
+ * cannot be right for its opcode, or a reply whose fields are not, is RAP_EPROTO (its
+ * bytes are consumed). */
+RAP_API void rap_decoder_set_extension(struct rap_decoder *d, bool on);
+
+/* What a RAP_EPROTO was about ("unknown opcode 0x42", "0x11 with a 5-byte body (16
+ * expected)"); "" when there was none. Static or decoder-owned, valid until the next call. */
+RAP_API const char *rap_decoder_error(const struct rap_decoder *d);
+
 /* Bytes rap_msg_encode() needs for *m, or 0 if *m cannot be encoded (unknown opcode,
  * OPEN path of RAP_OPEN_PATH_MAX bytes or more). */
 RAP_API size_t rap_msg_encoded_size(const struct rap_msg *m);
@@ -159,6 +212,64 @@ RAP_API size_t rap_msg_encoded_size(const struct rap_msg *m);
  * too small, RAP_EINVAL when *m cannot be encoded. OPEN, CMD and SYSTEM payloads are sent
  * exactly as given: include the NUL in data/len as stock peers do. */
 RAP_API ssize_t rap_msg_encode(const struct rap_msg *m, uint8_t *out, size_t cap);
+
+/* What a STAT reply (0x93) describes. */
+enum rap_file_kind {
+	RAP_KIND_OTHER = 0,
+	RAP_KIND_FILE = 1,    /* a file (file://, plain paths; devices the server allows too) */
+	RAP_KIND_PROCESS = 2, /* a debugged process's memory (dbg://) */
+	RAP_KIND_BUFFER = 3,  /* a scratch buffer in the server's memory (malloc://) */
+	RAP_KIND_REMOTE = 4,  /* a file of another RAP server (rap://) */
+};
+
+#define RAP_STAT_NAME_MAX 4096 /* name bytes a STAT carries, at most */
+#define RAP_SIZE_UNKNOWN UINT64_MAX /* STAT size of what has no end (a process) */
+
+struct rap_stat {
+	uint64_t size;   /* bytes, or RAP_SIZE_UNKNOWN */
+	uint8_t perm;    /* how the fd is open: RAP_PERM_R, _W, _X bits */
+	uint8_t kind;    /* enum rap_file_kind */
+	char name[RAP_STAT_NAME_MAX + 1]; /* the URI or path it was opened with, NUL-terminated */
+};
+
+/* The body of a successful STAT reply (after the status): size:be64 perm:u8 kind:u8 name.
+ * rap_stat_format writes it into out[0..cap) (a name longer than RAP_STAT_NAME_MAX is cut)
+ * and returns its length, or RAP_ENOSPC; rap_stat_parse reads one, RAP_EPROTO when it is
+ * shorter than 10 bytes, its name longer than RAP_STAT_NAME_MAX or holds a NUL byte. */
+RAP_API ssize_t rap_stat_format(const struct rap_stat *st, uint8_t *out, size_t cap);
+RAP_API int rap_stat_parse(const uint8_t *body, size_t len, struct rap_stat *st);
+
+/* ---- authentication -------------------------------------------------------------------- */
+
+/* A shared secret for the extension's authentication (doc/protocol.md, "Authentication"):
+ * HMAC-SHA256 proofs over nonces of both peers, so the secret never crosses the wire. Its
+ * bytes are zeroed when it is freed. Needs OpenSSL: rap_auth_available() is false in a build
+ * without it, where every function below fails with RAP_ENOTSUP. A secret may be shared by
+ * any number of clients and server sessions in any threads; it is never modified. */
+struct rap_secret;
+
+#define RAP_SECRET_MIN 16   /* bytes; shorter secrets are refused (a recorded handshake
+                             * lets an eavesdropper guess offline) */
+#define RAP_SECRET_MAX 4096
+
+/* True when this librap was built with OpenSSL (authentication works). */
+RAP_API bool rap_auth_available(void);
+
+/* A secret from len bytes (copied). Errors: RAP_EINVAL (fewer than RAP_SECRET_MIN or more
+ * than RAP_SECRET_MAX bytes), RAP_ENOMEM, RAP_ENOTSUP. */
+RAP_API int rap_secret_new(const void *bytes, size_t len, struct rap_secret **out);
+
+/* Reads a secret from the file at path: a regular file owned by this user (or root), that
+ * neither group nor others may read or write (mode 0600 or 0400), of RAP_SECRET_MIN to
+ * RAP_SECRET_MAX bytes once one trailing newline ("\n" or "\r\n") is dropped. why (may be
+ * NULL) receives the reason of a failure, naming the file and never its contents, e.g.
+ * "secret file /etc/rap/secret is readable by group or others (mode 0644): chmod 600 it".
+ * Errors: RAP_EDENIED (permissions, owner), RAP_ENOTREG, RAP_EINVAL (size), -errno,
+ * RAP_ENOMEM, RAP_ENOTSUP. */
+RAP_API int rap_secret_load(const char *path, struct rap_secret **out, char *why, size_t whycap);
+
+/* Zeroes and frees the secret. NULL is allowed. */
+RAP_API void rap_secret_free(struct rap_secret *s);
 
 /* ---- URIs ---------------------------------------------------------------------------- */
 
@@ -265,22 +376,62 @@ RAP_API int rap_client_attach_fd(struct rap_client *c, int fd);
 /* The socket, or -1 when not connected. Borrowed. */
 RAP_API int rap_client_fd(const struct rap_client *c);
 
+/* The shared secret the client authenticates with (borrowed; must outlive the connection;
+ * NULL: none). Set it before rap_client_probe. With a secret the client insists on a server
+ * that proves it knows it too: rap_client_probe fails with RAP_EAUTH against one that does
+ * not authenticate (a stock server, rapsrv without --secret-file). */
+RAP_API void rap_client_set_secret(struct rap_client *c, const struct rap_secret *secret);
+
 /* Sends the extension probe (SEEK whence 0xff with a magic offset). Returns 1 when the peer
- * is our server (larger messages allowed from then on), 0 for a stock peer (which answers
- * its position and changes nothing). Errors: connection errors, RAP_EPROTO. */
+ * is our server (larger messages, and with version 2 the extension's messages, from then
+ * on), 0 for a stock peer (which answers its position and changes nothing). When the
+ * server requires authentication, the handshake follows at once. Errors: connection
+ * errors, RAP_EPROTO, RAP_EAUTH (the server requires a secret and none is set, the proofs
+ * failed, or a secret is set and the server does not authenticate: rap_client_error says
+ * which; after failed proofs, and with a secret, the connection is unusable: every later
+ * call returns RAP_EAUTH). */
 RAP_API int rap_client_probe(struct rap_client *c);
 
 /* True after a successful probe. */
 RAP_API bool rap_client_extended(const struct rap_client *c);
 
-/* OPENs path with a permission mask. Returns the remote fd (>= 0).
- * Errors: RAP_EREMOTE (the server answered -1), RAP_EINVAL (path >= 255 bytes), RAP_ECLOSED
- * (stock servers hang up on a failed open), RAP_EPROTO, -errno. */
+/* True when the probe granted the extension's messages: OPEN, reads, writes, size, CLOSE
+ * and CMD then use them (fd-addressed, errors with a message, streamed command output). */
+RAP_API bool rap_client_has_extension(const struct rap_client *c);
+
+/* True once the connection's handshake succeeded (both sides proved the secret). */
+RAP_API bool rap_client_authenticated(const struct rap_client *c);
+
+/* True while the client is connected and in step with the server (no call has failed in a
+ * way that loses the stream). After a failed call it tells a refusal by the server, which
+ * leaves the connection usable, from a broken connection. */
+RAP_API bool rap_client_alive(const struct rap_client *c);
+
+/* OPENs path with a permission mask. Returns the remote fd (>= 0), which becomes the file
+ * rap_client_read_at, _write_at and _size act on. With the extension (XOPEN) a path may have
+ * up to 4095 bytes and a failure says why: the server's error code (RAP_E*, -errno) and
+ * its message in rap_client_error(). Errors: RAP_EREMOTE (a server without the extension
+ * answered -1), RAP_EINVAL (path >= 255 bytes without the extension), RAP_ECLOSED (stock
+ * servers hang up on a failed open), RAP_EPROTO, -errno. */
 RAP_API int rap_client_open(struct rap_client *c, const char *path, uint8_t perm);
 
+/* With the extension: len bytes at off of the remote fd (any of the session's files, in
+ * any order; no SEEK), several chunks of up to 1 MiB in flight; fewer at end of file.
+ * rap_client_pwrite writes, returning the bytes written (fewer when the server wrote
+ * fewer). Errors: RAP_ENOTSUP (no extension), the server's error (message in
+ * rap_client_error) when nothing was transferred, RAP_EPROTO, connection errors. */
+RAP_API ssize_t rap_client_pread(struct rap_client *c, int32_t fd, uint64_t off, void *buf, size_t len);
+RAP_API ssize_t rap_client_pwrite(struct rap_client *c, int32_t fd, uint64_t off, const void *buf,
+				  size_t len);
+
+/* With the extension: size, permissions, kind and name of the remote fd in one request.
+ * Errors: RAP_ENOTSUP (no extension), the server's error, RAP_EPROTO. */
+RAP_API int rap_client_stat(struct rap_client *c, int32_t fd, struct rap_stat *st);
+
 /* Reads len bytes at offset off of the current remote file: SEEK SET then READ, in chunks
- * the peer accepts, several chunks in flight. Returns the bytes read (fewer at end of file
- * on our server; stock servers pad with 0xff). Errors: RAP_EPROTO, RAP_ECLOSED, -errno. */
+ * the peer accepts, several chunks in flight (with the extension: PREAD of the fd the last
+ * OPEN answered). Returns the bytes read (fewer at end of file on our server; stock servers
+ * pad with 0xff). Errors: RAP_EPROTO, RAP_ECLOSED, -errno, the server's error. */
 RAP_API ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t len);
 
 /* Writes len bytes at offset off, in chunks. Returns len, or RAP_EREMOTE when the server
@@ -293,13 +444,27 @@ RAP_API int rap_client_seek(struct rap_client *c, uint64_t off, int whence, uint
 /* Size of the current remote file: SEEK CUR 0, SEEK END 0, SEEK SET back, as radare2 does. */
 RAP_API int rap_client_size(struct rap_client *c, uint64_t *size);
 
-/* CLOSE of a remote fd. Returns 0, or RAP_EREMOTE when the server answered -1. */
+/* CLOSE of a remote fd. Returns 0, or RAP_EREMOTE when the server answered -1 (with the
+ * extension: the server's error and message). */
 RAP_API int rap_client_close_fd(struct rap_client *c, int32_t fd);
 
 /* Runs cmd on the server. *out receives the heap output without the trailing NUL (""
  * when the server sent none), *outlen (may be NULL) its length. No timeout.
  * Errors: RAP_ETOOBIG (reply over the limit, drained), RAP_EPROTO, RAP_ECLOSED, -errno. */
 RAP_API int rap_client_cmd(struct rap_client *c, const char *cmd, char **out, size_t *outlen);
+
+/* A chunk of a command's output for rap_client_cmd_stream (data borrowed for the call).
+ * Return 0, or negative to take no more: the rest is read and dropped, and the call
+ * returns that value. */
+typedef int (*rap_cmd_chunk_fn)(void *user, const char *data, size_t len);
+
+/* Runs cmd on the server and hands its output to fn as it arrives: with the extension in
+ * chunks of at most 64 KiB, however long the output (no limit here but fn's); from a
+ * stock server in one piece. *status (may be NULL) as for rap_client_cmd_status. Returns 0
+ * when the command ran (whether it succeeded is *status), the server's refusal (RAP_E*,
+ * message in rap_client_error), fn's error, or a connection error. */
+RAP_API int rap_client_cmd_stream(struct rap_client *c, const char *cmd, rap_cmd_chunk_fn fn, void *user,
+				  int *status);
 
 /* What rap_client_cmd_status stores in *status. */
 enum rap_cmd_status {
@@ -367,6 +532,15 @@ struct rap_server_handler {
 	 * the extension for a little more than the 16 KiB it takes, so that a stop shows as a cut
 	 * with a note, and never makes it wait for the rest of a long output. */
 	int (*cmd_bounded)(void *ctx, const struct rap_cmd_request *req, char **out, bool *stopped);
+	/* Optional, all three or none: the extension's fd-addressed messages. Without them the
+	 * probe does not grant the extension messages. fd is the client's number: the handler
+	 * answers RAP_EBADFD for one that is not this session's. pread: bytes read at off
+	 * (fewer only at end of file) or negative; pwrite: bytes written or negative; stat:
+	 * fills *st (zeroed before the call) or returns negative. Errors travel to the client
+	 * as they are (RAP_E*, -errno), with a message. */
+	ssize_t (*pread)(void *ctx, int32_t fd, uint64_t off, uint8_t *buf, size_t len);
+	ssize_t (*pwrite)(void *ctx, int32_t fd, uint64_t off, const uint8_t *buf, size_t len);
+	int (*stat)(void *ctx, int32_t fd, struct rap_stat *st);
 };
 
 /* Sans-IO server session: feed it bytes, it calls the handler and queues replies. */
@@ -380,6 +554,25 @@ RAP_API void rap_server_session_free(struct rap_server_session *s);
 /* Largest WRITE/CMD payload accepted (default RAP_PACKET_MAX for stock clients; extended
  * clients may send up to this value too). Larger ones are drained and refused. */
 RAP_API int rap_server_session_set_max_payload(struct rap_server_session *s, uint32_t max);
+
+/* Requires the client to authenticate with secret (borrowed; must outlive s) before
+ * anything but the probe: every other request, stock ones included, gets a stock-shaped
+ * refusal (OPEN -1, an empty READ, WRITE 0, an error text for CMD, an error status for the
+ * extension's messages), then the session ends (rap_server_session_closing) and the reason
+ * is logged. So does a failed or second handshake. Errors: RAP_EINVAL, RAP_ENOTSUP (a build
+ * without OpenSSL). */
+RAP_API int rap_server_session_require_auth(struct rap_server_session *s, const struct rap_secret *secret);
+
+/* True when the session needs no authentication, or the client has authenticated. */
+RAP_API bool rap_server_session_authenticated(const struct rap_server_session *s);
+
+/* True once the session wants the connection closed after its queued replies are sent (an
+ * authentication refused or failed); it takes no more input. */
+RAP_API bool rap_server_session_closing(const struct rap_server_session *s);
+
+/* Reply bytes the session holds: those queued, and the rest of a XCMD output still to be
+ * framed into chunks as the queue drains. */
+RAP_API size_t rap_server_session_buffered(const struct rap_server_session *s);
 
 /* Largest CMD reply sent to a client that did not probe (stock clients reject more than
  * RAP_STOCK_CMD_REPLY_MAX bytes and then lose sync); longer output is cut with a note.

@@ -63,6 +63,12 @@ RAP_API void rap_server_set_request_timeout(struct rap_server *srv, uint64_t ms)
 RAP_API void rap_server_set_handshake_timeout(struct rap_server *srv, uint64_t ms);
 RAP_API int rap_server_set_read_budget(struct rap_server *srv, size_t bytes);
 
+/* Requires every client accepted from now on to authenticate with secret (borrowed; must
+ * outlive the server; NULL: no authentication): see rap_server_session_require_auth. A
+ * client that has not authenticated within the handshake timeout of its connection is
+ * dropped. Errors: RAP_ENOTSUP (a build without OpenSSL). */
+RAP_API int rap_server_set_secret(struct rap_server *srv, const struct rap_secret *secret);
+
 /* Accepts clients only from these networks ("10.0.0.0/8", "::1/128", "192.0.2.7").
  * Without any entry every address is accepted. Errors: RAP_EINVAL (unparsable). */
 RAP_API int rap_server_allow_network(struct rap_server *srv, const char *cidr);

@@ -70,11 +70,17 @@ static int rap_open(struct rap_io_desc *d, const char *uri, int perm)
 		rap_io_set_error(rap_io_desc_io(d), rap_client_error(s->client));
 		goto fail;
 	}
-	/* 1 unlocks larger messages on our server; 0 is a stock peer, which is fine. */
+	/* 1 unlocks our server's extension (and authenticates when it, or we, require it);
+	 * 0 is a stock peer, which is fine unless we have a secret. */
+	rap_client_set_secret(s->client, rap_io_secret(rap_io_desc_io(d)));
 	rc = rap_client_probe(s->client);
 	if (rc >= 0 && u->has_path) {
 		rc = rap_client_open(s->client, u->path, (uint8_t)perm);
 		s->has_file = rc >= 0;
+		/* The server's refusal, with its reason (the extension says why), not a
+		 * broken connection. */
+		if (rc < 0 && rc != RAP_EINVAL && rap_client_alive(s->client))
+			rc = RAP_EREMOTE;
 	}
 	if (rc < 0) {
 		/* Why the connection failed (TLS alerts, a TLS port, a hang-up); an fd of -1
