@@ -591,8 +591,9 @@ ssize_t rap__io_cache_read(struct rap__io_cache_fd *f, rap__io_cache_read_fn fn,
 		f->st.requests++;
 		if (n < 0) {
 			/* Never cached. Read-ahead or alignment may have asked for what cannot be
-			 * read: the caller's own range decides. */
+			 * read: the caller's own range decides, and the stream starts over small. */
 			rap__free(tmp);
+			p.stream->used = false;
 			if (p.start == pos && p.size == len - done)
 				ret = done ? (ssize_t)done : n;
 			else
