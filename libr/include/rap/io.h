@@ -1,8 +1,10 @@
 /* librap-io: a descriptor table over URI plugins (file, malloc, rap, ...).
  * Errors follow rap.h: 0 or a count on success, RAP_E* or -errno on failure.
  * Open policy (root confinement, allowed schemes, write access) lives here, in one place.
- * An instance may be used from several threads: every function takes the instance's lock
- * for its whole duration, plugin calls included (plugins need no locking of their own). */
+ * An instance may be used from several threads: the table and the policy are under the
+ * instance's lock, and every plugin call on a descriptor under that descriptor's own lock
+ * (plugins need no locking of their own; see io.c). The read cache has a lock of its own
+ * (see "the read cache" below). */
 #ifndef RAP_IO_H
 #define RAP_IO_H
 
