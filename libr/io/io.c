@@ -1219,7 +1219,8 @@ unsigned rap_io_desc_opts(const struct rap_io_desc *d)
 
 void rap_io_desc_set_cache(struct rap_io_desc *d, unsigned flags)
 {
-	rap__io_cache_fd_set(d->cache, flags & (RAP_IO_CACHE_ON | RAP_IO_CACHE_VOLATILE));
+	if (d && d->cache)
+		rap__io_cache_fd_set(d->cache, flags & (RAP_IO_CACHE_ON | RAP_IO_CACHE_VOLATILE));
 }
 
 /* The instance lock keeps the descriptor (and its cache state) from being closed while

@@ -176,7 +176,9 @@ RAP_API int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence)
  * short counts and errors the plugin would answer, unless the data changed behind the
  * descriptor's back in a way the validity rules below do not cover. A failed read is
  * never cached; when a miss's larger request fails, the caller's own range is asked again
- * alone, so read-ahead never turns a readable range into an error.
+ * alone, so read-ahead never turns a readable range into an error. (One difference: a
+ * range whose first bytes are held and whose rest fails answers the bytes held, as pread
+ * answers what it read before an error, where the plugin alone might fail it whole.)
  *
  * Which descriptors: the plugin says when it opens (rap_io_desc_set_cache). rap:// and
  * raps:// files are cached; plain files, malloc:// and dbg:// are not (a read there costs no
@@ -205,7 +207,7 @@ RAP_API int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence)
  * request keep the stream alive.
  *
  * Memory. All descriptors of an instance together hold at most rap_io_cache_max bytes
- * (blocks and their bookkeeping); the least recently used blocks go first. A bound below
+ * (blocks and their headers); the least recently used blocks go first. A bound below
  * one block holds nothing: reads then go straight to the plugin. Transient buffers for a
  * miss (at most half the bound) come on top while it is served; when they cannot be
  * allocated the read goes straight to the plugin instead of failing.
