@@ -419,8 +419,7 @@ static void stream_touch(struct rap__io_cache_fd *f, uint64_t index)
 	}
 }
 
-/* What a miss at block start asks: [start, start + *size), for a caller who needs up to
- * need_end (exclusive, block-aligned or the end of the address space). */
+/* What a miss asks the plugin for: [start, start + size), start block-aligned. */
 struct plan {
 	uint64_t start;
 	uint64_t size;
@@ -429,6 +428,9 @@ struct plan {
 	uint64_t gen;
 };
 
+/* Plans the miss at start (block-aligned) of a caller who needs need bytes from there
+ * (whole blocks): the caller's blocks, grown to the stream's next size when it continues
+ * one, then cut to the limits, to the next block held, and to the end of the data. */
 static void plan_miss(struct rap__io_cache_fd *f, uint64_t start, uint64_t need, struct plan *p)
 {
 	struct rap__io_cache *c = f->cache;
@@ -567,10 +569,9 @@ ssize_t rap__io_cache_read(struct rap__io_cache_fd *f, rap__io_cache_read_fn fn,
 		missed = true;
 		uint64_t pos = off + done;
 		uint64_t start = pos / BLOCK * BLOCK;
-		uint64_t end = pos + (len - done) - 1; /* last byte wanted */
+		uint64_t end = pos + (len - done) - 1; /* last byte wanted (len was cut not to wrap) */
+		/* Whole blocks; fewer than 2^48 of them, since len < 2^63. */
 		uint64_t need = (end / BLOCK - start / BLOCK + 1) * BLOCK;
-		if (need == 0) /* the whole address space: cannot happen with len < 2^63 */
-			need = BLOCK;
 		struct plan p;
 		plan_miss(f, start, need, &p);
 		pthread_mutex_unlock(&c->lock);
