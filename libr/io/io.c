@@ -1033,9 +1033,9 @@ ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf
 	if (!d)
 		return io ? err : RAP_EBADFD;
 	ssize_t r;
-	if (!buf && len)
+	if (!buf && len) {
 		r = RAP_EINVAL;
-	else if (len) {
+	} else if (len) {
 		len = len > SSIZE_MAX ? SSIZE_MAX : len;
 		r = d->plugin->write(d, off, buf, len);
 		/* Write-through: whatever the plugin reports, the range may have changed. */
@@ -1232,9 +1232,9 @@ int rap_io_cache_set(struct rap_io *io, int fd, unsigned flags)
 	io_lock(io);
 	struct rap_io_desc *d = desc_get(io, fd);
 	int r = RAP_EBADFD;
-	if (d && (flags & ~(RAP_IO_CACHE_ON | RAP_IO_CACHE_VOLATILE)))
+	if (d && (flags & ~(RAP_IO_CACHE_ON | RAP_IO_CACHE_VOLATILE))) {
 		r = RAP_EINVAL;
-	else if (d) {
+	} else if (d) {
 		r = (int)rap__io_cache_fd_flags(d->cache);
 		rap__io_cache_fd_set(d->cache, flags);
 	}
