@@ -749,7 +749,8 @@ struct reader {
 	int fd;
 	uint64_t seed;
 	bool sequential;
-	int bad; /* reads that came back wrong */
+	int bad;       /* reads that came back wrong */
+	uint64_t span; /* reads stay below this (0: 12 MiB) */
 };
 
 static void *reader_main(void *arg)
@@ -759,11 +760,12 @@ static void *reader_main(void *arg)
 	if (!buf)
 		return NULL;
 	uint64_t x = r->seed, seq = 0;
+	uint64_t span = r->span ? r->span : 12 * MIB;
 	for (int i = 0; i < 2000; i++) {
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		uint64_t off = r->sequential ? seq : (x >> 20) % (12 * MIB);
 		size_t len = r->sequential ? 3000 : (size_t)((x >> 8) % 100000) + 1;
-		seq = (seq + 3001) % (12 * MIB);
+		uint64_t off = r->sequential ? seq : (x >> 20) % (span - len);
+		seq = (seq + 3001) % (span - 3000);
 		ssize_t n = rap_io_read_at(r->io, r->fd, off, buf, len);
 		if (n != (ssize_t)len) {
 			r->bad++;
@@ -793,7 +795,7 @@ static void test_concurrent_readers(void **state)
 	int a = open_count(io, "stable", RAP_PERM_R);
 	int b = open_count(io, "volatile", RAP_PERM_R);
 	struct reader r[4] = {
-		{ io, a, 1, false, 0 }, { io, a, 2, true, 0 }, { io, b, 3, false, 0 }, { io, b, 4, true, 0 },
+		{ io, a, 1, false, 0, 0 }, { io, a, 2, true, 0, 0 }, { io, b, 3, false, 0, 0 }, { io, b, 4, true, 0, 0 },
 	};
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++)
@@ -820,15 +822,27 @@ static void test_concurrent_readers(void **state)
 
 #define REMOTE_SIZE (3u << 20)
 
+#define REMOTE_SESSIONS 8
+
+struct remote;
+
+/* One client's session, served on a thread of its own. */
+struct rsession {
+	struct remote *srv;
+	int fd;
+	uint64_t pos;
+	pthread_t th;
+};
+
 struct remote {
 	int lfd;
 	char port[16];
 	pthread_t th;
-	uint8_t *file;
-	uint64_t pos;
+	uint8_t *file;        /* written only while one session is served */
 	atomic_ulong reads;   /* READ requests served */
 	atomic_ulong writes;
-	atomic_int sessions;
+	struct rsession sess[REMOTE_SESSIONS];
+	int nsess;
 };
 
 static int r_open(void *ctx, const char *path, uint8_t perm)
@@ -840,28 +854,28 @@ static int r_open(void *ctx, const char *path, uint8_t perm)
 
 static ssize_t r_read(void *ctx, uint8_t *buf, size_t len)
 {
-	struct remote *s = ctx;
-	atomic_fetch_add(&s->reads, 1);
+	struct rsession *s = ctx;
+	atomic_fetch_add(&s->srv->reads, 1);
 	if (s->pos >= REMOTE_SIZE)
 		return 0;
 	size_t n = REMOTE_SIZE - s->pos < len ? (size_t)(REMOTE_SIZE - s->pos) : len;
-	memcpy(buf, s->file + s->pos, n);
+	memcpy(buf, s->srv->file + s->pos, n);
 	return (ssize_t)n;
 }
 
 static ssize_t r_write(void *ctx, const uint8_t *buf, size_t len)
 {
-	struct remote *s = ctx;
-	atomic_fetch_add(&s->writes, 1);
+	struct rsession *s = ctx;
+	atomic_fetch_add(&s->srv->writes, 1);
 	if (s->pos >= REMOTE_SIZE || len > REMOTE_SIZE - s->pos)
 		return RAP_EINVAL;
-	memcpy(s->file + s->pos, buf, len);
+	memcpy(s->srv->file + s->pos, buf, len);
 	return (ssize_t)len;
 }
 
 static int r_seek(void *ctx, int whence, uint64_t off, uint64_t *res)
 {
-	struct remote *s = ctx;
+	struct rsession *s = ctx;
 	if (whence == RAP_SEEK_SET)
 		s->pos = off;
 	*res = whence == RAP_SEEK_END ? REMOTE_SIZE : s->pos;
@@ -887,21 +901,35 @@ static const struct rap_server_handler remote_handler = {
 	.open = r_open, .read = r_read, .write = r_write, .seek = r_seek, .close = r_close, .cmd = r_cmd,
 };
 
-/* Serves connections one after the other until the listener is shut down. */
+static void *session_main(void *arg)
+{
+	struct rsession *s = arg;
+	struct rap_server_session *ss = NULL;
+	if (rap_server_session_new(&remote_handler, s, &ss) == 0) {
+		(void)rap_server_session_serve_fd(ss, s->fd);
+		rap_server_session_free(ss);
+	}
+	close(s->fd);
+	return NULL;
+}
+
+/* Accepts until the listener is shut down, each connection served on its own thread. */
 static void *remote_main(void *arg)
 {
 	struct remote *s = arg;
-	for (int i = 0; i < 16; i++) {
+	while (s->nsess < REMOTE_SESSIONS) {
 		int c = accept(s->lfd, NULL, NULL);
 		if (c < 0)
 			break;
-		struct rap_server_session *ss = NULL;
-		if (rap_server_session_new(&remote_handler, s, &ss) == 0) {
-			atomic_fetch_add(&s->sessions, 1);
-			(void)rap_server_session_serve_fd(ss, c);
-			rap_server_session_free(ss);
+		struct rsession *r = &s->sess[s->nsess];
+		r->srv = s;
+		r->fd = c;
+		r->pos = 0;
+		if (pthread_create(&r->th, NULL, session_main, r) != 0) {
+			close(c);
+			break;
 		}
-		close(c);
+		s->nsess++;
 	}
 	return NULL;
 }
@@ -924,10 +952,13 @@ static void remote_start(struct remote *s)
 	assert_int_equal(pthread_create(&s->th, NULL, remote_main, s), 0);
 }
 
+/* After the clients hung up: their sessions end, then the listener. */
 static void remote_stop(struct remote *s)
 {
 	shutdown(s->lfd, SHUT_RDWR);
 	assert_int_equal(pthread_join(s->th, NULL), 0);
+	for (int i = 0; i < s->nsess; i++)
+		assert_int_equal(pthread_join(s->sess[i].th, NULL), 0);
 	close(s->lfd);
 	free(s->file);
 }
@@ -984,6 +1015,42 @@ static void test_rap_plugin_is_cached(void **state)
 	assert_int_equal(rap_io_cache_get(io, fd), 0);
 	rap_io_free(io);
 	remote_stop(&s);
+}
+
+/* Two rap:// sessions on one instance, read from four threads at once (two per session),
+ * while the bound changes and everything is invalidated: every byte right, and each
+ * session's requests stay in step on its connection. */
+static void test_rap_concurrent_sessions(void **state)
+{
+	(void)state;
+	struct remote s;
+	remote_start(&s);
+	struct rap_io *io = NULL;
+	assert_int_equal(rap_io_new(&io), 0);
+	char uri[64];
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%s//f", s.port);
+	int a = rap_io_open(io, uri, RAP_PERM_R);
+	int b = rap_io_open(io, uri, RAP_PERM_R);
+	assert_true(a >= 3 && b >= 3);
+	struct reader r[4] = {
+		{ io, a, 11, false, 0, REMOTE_SIZE }, { io, a, 12, true, 0, REMOTE_SIZE },
+		{ io, b, 13, false, 0, REMOTE_SIZE }, { io, b, 14, true, 0, REMOTE_SIZE },
+	};
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+	for (int i = 0; i < 100; i++) {
+		rap_io_cache_invalidate_all(io);
+		rap_io_cache_set_max(io, i % 2 ? 256 * KIB : 64 * MIB);
+		usleep(1000);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(r[i].bad, 0);
+	}
+	rap_io_free(io);
+	remote_stop(&s);
+	assert_int_equal(s.nsess, 2);
 }
 
 /* ---- libcore: e io.cache.size, invalidation per command ---------------------------------- */
@@ -1143,6 +1210,7 @@ int main(void)
 		cmocka_unit_test(test_allocation_failures),
 		cmocka_unit_test(test_concurrent_readers),
 		cmocka_unit_test(test_rap_plugin_is_cached),
+		cmocka_unit_test(test_rap_concurrent_sessions),
 		cmocka_unit_test(test_core_cache_size),
 		cmocka_unit_test(test_core_served_and_shared),
 		cmocka_unit_test(test_core_commands_invalidate_volatile),
