@@ -565,9 +565,14 @@ ssize_t rap__io_cache_read(struct rap__io_cache_fd *f, rap__io_cache_read_fn fn,
 			goto out;
 
 		/* A miss: one request for the missing blocks, the rest of the range, the
-		 * read-ahead. */
+		 * read-ahead; straight to the plugin when another thread turned the cache off
+		 * while the previous request ran. */
 		missed = true;
 		uint64_t pos = off + done;
+		if (!active(f)) {
+			ret = combine(done, direct(f, fn, user, pos, dst + done, len - done));
+			goto done_ret;
+		}
 		uint64_t start = pos / BLOCK * BLOCK;
 		uint64_t end = pos + (len - done) - 1; /* last byte wanted (len was cut not to wrap) */
 		/* Whole blocks; fewer than 2^48 of them, since len < 2^63. */
