@@ -817,8 +817,15 @@ static int cmd_eval(struct rap_core *c, const char *name, char *args)
 		return RAP_EINVAL;
 	}
 	int rc = rap_core_config_set(c, key, value);
+	bool owners = false;
+	for (int i = 0; i < RAP__VAR_COUNT; i++)
+		if (!strcmp(rap__core_var_key((enum rap__core_var)i), key))
+			owners = rap__core_var_owners((enum rap__core_var)i);
 	if (rc == RAP_EINVAL)
 		rap__core_errorf(c, "invalid value '%s' for '%s'", value, key);
+	else if (rc == RAP_EDENIED && owners)
+		rap__core_errorf(c, "'%s' cannot be changed here: it sets the memory of files this session does not own",
+				 key);
 	else if (rc == RAP_EDENIED)
 		rap__core_errorf(c, "'%s' cannot be raised above '%s' here: a served session never widens its policy",
 				 key, rap_core_config_get(c, key));
@@ -1397,6 +1404,8 @@ static int run_segment(struct rap_core *c, char *seg)
 	char word[65];
 	size_t wl = strcspn(cl.cmd, " \t");
 	snprintf(word, sizeof(word), "%.*s", (int)(wl < 64 ? wl : 64), cl.cmd);
+	/* What changes on its own (a debugged process) is read afresh by every command. */
+	rap_io_cache_invalidate_volatile(c->io);
 	struct resolved r;
 	struct help_request help;
 	bool known = resolve(cl.cmd, &r, &help) == 0;

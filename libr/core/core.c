@@ -27,6 +27,7 @@ enum var_type {
 	VAR_SEARCH_IN, /* what searches cover: io.maps, file, block, range */
 	VAR_ARCH,   /* an architecture of the disassembler (arch.h) */
 	VAR_BITS,   /* 16, 32 or 64, as asm.arch allows */
+	VAR_BYTES,  /* a size in bytes: decimal or 0x hex, at most SIZE_MAX; kept in decimal */
 };
 
 static const struct var_def {
@@ -43,6 +44,9 @@ static const struct var_def {
 	[RAP__VAR_CFG_BIGENDIAN] = { "cfg.bigendian", "false", VAR_BOOL, "big-endian code (arm, mips)" },
 	[RAP__VAR_HTTP_BIND] = { "http.bind", "localhost", VAR_STRING, "address the HTTP server listens on" },
 	[RAP__VAR_HTTP_PORT] = { "http.port", "9090", VAR_PORT, "default port of the HTTP server" },
+	/* The IO instance's read cache (rap/io.h): what rap:// files keep in memory. */
+	[RAP__VAR_IO_CACHE_SIZE] = { "io.cache.size", "67108864", VAR_BYTES,
+				     "bytes the read cache of remote files may hold (0: off)" },
 	[RAP__VAR_IO_SPECIAL] = { "io.special", "false", VAR_BOOL,
 				  "open FIFOs, devices and sockets too (never in served sessions)" },
 	[RAP__VAR_RAP_BIND] = { "rap.bind", "localhost", VAR_STRING, "address the =: and =& rap servers listen on" },
@@ -85,6 +89,7 @@ int rap_core_new(struct rap_core **out)
 		rap_core_free(c);
 		return rc;
 	}
+	rap_io_cache_set_max(c->io, (size_t)strtoull(var_defs[RAP__VAR_IO_CACHE_SIZE].def, NULL, 10));
 	*out = c;
 	return 0;
 }
@@ -518,9 +523,12 @@ static const char *normalize(enum var_type type, const char *value, char scratch
 		return value;
 	}
 	case VAR_ADDR:
-	case VAR_COUNT: {
+	case VAR_COUNT:
+	case VAR_BYTES: {
 		uint64_t v = UINT64_MAX;
 		if (!(type == VAR_ADDR && !strcmp(value, "-1")) && !parse_u64(value, &v))
+			return NULL;
+		if (type == VAR_BYTES && v > SIZE_MAX)
 			return NULL;
 		snprintf(scratch, 24, type == VAR_ADDR ? "0x%" PRIx64 : "%" PRIu64, v);
 		return scratch;
@@ -582,7 +590,11 @@ static int set_var(struct rap_core *c, int i, const char *value)
 		if (rc < 0)
 			return rc;
 	}
-	return store_var(c, i, v);
+	rc = store_var(c, i, v);
+	/* The IO's own settings follow their variables (only an owner gets this far). */
+	if (rc == 0 && i == RAP__VAR_IO_CACHE_SIZE)
+		rap_io_cache_set_max(c->io, (size_t)strtoull(v, NULL, 10));
+	return rc;
 }
 
 int rap__core_config_auto(struct rap_core *c, enum rap__core_var i, const char *value)

@@ -31,6 +31,7 @@ enum rap__core_var {
 	RAP__VAR_CFG_BIGENDIAN,
 	RAP__VAR_HTTP_BIND,
 	RAP__VAR_HTTP_PORT,
+	RAP__VAR_IO_CACHE_SIZE,
 	RAP__VAR_IO_SPECIAL,
 	RAP__VAR_RAP_BIND,
 	RAP__VAR_RAP_LOOP,
@@ -210,8 +211,12 @@ void rap__core_policy_inherit(struct rap_core *child, const struct rap_core *par
  * served and value is above it (borrowed). */
 const char *rap__core_policy_var(const struct rap_core *c, enum rap__core_var i, const char *value);
 /* 0 when variable i may be set to value (canonical spelling) in c; RAP_EDENIED when that
- * would raise a served core's policy. */
+ * would raise a served core's policy, or when i belongs to whoever owns the IO instance
+ * (rap__core_var_owners) and c is served or on a borrowed IO. */
 int rap__core_policy_var_check(const struct rap_core *c, enum rap__core_var i, const char *value);
+/* Whether variable i sets something of the IO instance itself (io.cache.size: its memory),
+ * which only a core that owns its IO and serves no client may change. */
+bool rap__core_var_owners(enum rap__core_var i);
 
 /* Prints the one-line reason why what (a command as typed) may not start a server or open
  * a connection here, and returns RAP_EDENIED. */

@@ -481,9 +481,25 @@ bool rap__core_debug_is_help(const char *text)
 	return text[wl - 1] == '?';
 }
 
+static int dispatch(struct rap_core *c, char *text);
+
 int rap__core_cmd_debug(struct rap_core *c, const char *name, char *text)
 {
 	(void)name;
+	bool help = rap__core_debug_is_help(text);
+	int rc = dispatch(c, text);
+	/* A step, a continue, a breakpoint or a signal changes the process's memory, also
+	 * for reads later in the same line or on other threads sharing the IO. */
+	if (!help) {
+		if (c->fd >= 0)
+			(void)rap_io_cache_invalidate(c->io, c->fd);
+		rap_io_cache_invalidate_volatile(c->io);
+	}
+	return rc;
+}
+
+static int dispatch(struct rap_core *c, char *text)
+{
 	/* Glued forms first, whatever their length: "db-0x00007f0000001000", "db-*". */
 	if (!strncmp(text, "db-", 3))
 		return cmd_db(c, text + 2);

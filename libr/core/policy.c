@@ -9,6 +9,8 @@
  *   are refused whatever the level, "all" included, and so are network files (rap://);
  * - never widens a policy: srv.cmd, srv.shell and io.special read as at most the core's
  *   own level (clamped, not copied), and setting them higher is refused;
+ * - never changes the IO instance's memory: io.cache.size is the operator's (a core on a
+ *   borrowed IO cannot change it either: the IO is the user's);
  * - opens local files only under its IO's confinement, and never FIFOs, devices or
  *   sockets (which could block a server).
  * Cores made from a served core are served; a server started from any core is at most as
@@ -118,8 +120,15 @@ const char *rap__core_policy_var(const struct rap_core *c, enum rap__core_var i,
 
 int rap__core_policy_var_check(const struct rap_core *c, enum rap__core_var i, const char *value)
 {
+	if (rap__core_var_owners(i) && (c->served || c->io_borrowed))
+		return RAP_EDENIED;
 	const char *max = ceiling(c, i);
 	return max && above(i, value, max) ? RAP_EDENIED : 0;
+}
+
+bool rap__core_var_owners(enum rap__core_var i)
+{
+	return i == RAP__VAR_IO_CACHE_SIZE;
 }
 
 /* ---- what a served core may open and reach ------------------------------------------ */

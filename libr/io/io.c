@@ -31,6 +31,7 @@
 #include <rap/io.h>
 
 #include "common.h"
+#include "io_cache.h"
 #include "io_private.h"
 
 struct rap_io_desc {
@@ -50,6 +51,9 @@ struct rap_io_desc {
 	unsigned opts; /* RAP_IO_OPEN_* the open was asked with */
 	/* The shared count this descriptor takes part in (a reference), until it is closed. */
 	struct io_total *charged;
+	/* Its read cache (cache.c; owned, freed at close or with the descriptor). Reached
+	 * under op (reads, writes, close) or under the instance lock through the table. */
+	struct rap__io_cache_fd *cache;
 };
 
 /* A confinement root. Servers give thousands of sessions the same root: they share one
@@ -145,6 +149,7 @@ struct rap_io {
 	struct rap_tls_config *tls; /* borrowed; for raps:// (NULL: a verifying default) */
 	const struct rap_secret *secret; /* borrowed; rap:// authentication (NULL: none) */
 	char error[256];            /* detail of the last failed open */
+	struct rap__io_cache *cache; /* owned: the read cache of every descriptor (cache.c) */
 };
 
 /* First fd handed out: 0..2 look like stdio to radare2 users, and r2's RIO starts at 3. */
@@ -267,6 +272,12 @@ int rap_io_new(struct rap_io **out)
 	}
 	io->allow_write = true;
 	io->dbg_out_fd = 2;
+	rc = rap__io_cache_new(&io->cache);
+	if (rc < 0) {
+		pthread_mutex_destroy(&io->lock);
+		rap__free(io);
+		return rc;
+	}
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
 		rc = rap_io_register(io, builtin[i]);
 		if (rc < 0) {
@@ -281,6 +292,7 @@ int rap_io_new(struct rap_io **out)
 static void desc_free(struct rap_io_desc *d)
 {
 	desc_uncharge(d);
+	rap__io_cache_fd_free(d->cache);
 	pthread_mutex_destroy(&d->op);
 	rap__free(d->uri);
 	rap__free(d);
@@ -305,6 +317,7 @@ void rap_io_free(struct rap_io *io)
 	rap__free(io->allowed);
 	for (size_t i = 0; i < sizeof(io->retired) / sizeof(io->retired[0]); i++)
 		rap__free(io->retired[i]);
+	rap__io_cache_free(io->cache);
 	pthread_mutex_destroy(&io->lock);
 	rap__free(io);
 }
@@ -869,7 +882,13 @@ static int open_reserve(struct rap_io *io, const char *uri, int perm, unsigned o
 	if (!d)
 		return RAP_ENOMEM;
 	d->uri = rap__strdup(uri);
-	if (!d->uri || pthread_mutex_init(&d->op, NULL) != 0) {
+	if (!d->uri || rap__io_cache_fd_new(io->cache, &d->cache) < 0) {
+		rap__free(d->uri);
+		rap__free(d);
+		return RAP_ENOMEM;
+	}
+	if (pthread_mutex_init(&d->op, NULL) != 0) {
+		rap__io_cache_fd_free(d->cache);
 		rap__free(d->uri);
 		rap__free(d);
 		return RAP_ENOMEM;
@@ -881,6 +900,7 @@ static int open_reserve(struct rap_io *io, const char *uri, int perm, unsigned o
 			 "connections",
 			 io->total->max);
 		pthread_mutex_destroy(&d->op);
+		rap__io_cache_fd_free(d->cache);
 		rap__free(d->uri);
 		rap__free(d);
 		return -EMFILE;
@@ -969,9 +989,27 @@ int rap_io_close(struct rap_io *io, int fd)
 	int rc = d->plugin->close(d);
 	d->closed = true;
 	desc_uncharge(d); /* its OS descriptor, if it had one, is gone */
+	/* Its blocks go now; nothing reaches the cache state of a closed descriptor (see
+	 * struct rap_io_desc), and the table no longer lists it. */
+	struct rap__io_cache_fd *cache = d->cache;
+	d->cache = NULL;
+	rap__io_cache_fd_free(cache);
 	pthread_mutex_unlock(&d->op);
 	desc_unref(io, d);
 	return rc < 0 ? rc : 0;
+}
+
+/* The plugin's calls as the cache makes them (d's operation lock is held). */
+static ssize_t plugin_read(void *user, uint64_t off, void *buf, size_t len)
+{
+	struct rap_io_desc *d = user;
+	return d->plugin->read(d, off, buf, len);
+}
+
+static int plugin_size(void *user, uint64_t *size)
+{
+	struct rap_io_desc *d = user;
+	return d->plugin->size(d, size);
 }
 
 ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len)
@@ -984,7 +1022,7 @@ ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_
 		return io ? err : RAP_EBADFD;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
-	ssize_t r = len ? d->plugin->read(d, off, buf, len) : 0;
+	ssize_t r = len ? rap__io_cache_read(d->cache, plugin_read, d, off, buf, len) : 0;
 	desc_release(io, d);
 	return r;
 }
@@ -996,10 +1034,16 @@ ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf
 	if (!d)
 		return io ? err : RAP_EBADFD;
 	ssize_t r;
-	if (!buf && len)
+	if (!buf && len) {
 		r = RAP_EINVAL;
-	else
-		r = len ? d->plugin->write(d, off, buf, len > SSIZE_MAX ? SSIZE_MAX : len) : 0;
+	} else if (len) {
+		len = len > SSIZE_MAX ? SSIZE_MAX : len;
+		r = d->plugin->write(d, off, buf, len);
+		/* Write-through: whatever the plugin reports, the range may have changed. */
+		rap__io_cache_wrote(d->cache, off, len);
+	} else {
+		r = 0;
+	}
 	desc_release(io, d);
 	return r;
 }
@@ -1010,7 +1054,7 @@ int rap_io_size(struct rap_io *io, int fd, uint64_t *size)
 	struct rap_io_desc *d = io ? desc_acquire(io, fd, false, &err) : NULL;
 	if (!d)
 		return io ? err : RAP_EBADFD;
-	int r = !size ? RAP_EINVAL : !d->plugin->size ? RAP_ENOTSUP : d->plugin->size(d, size);
+	int r = !size ? RAP_EINVAL : !d->plugin->size ? RAP_ENOTSUP : rap__io_cache_size(d->cache, plugin_size, d, size);
 	desc_release(io, d);
 	return r;
 }
@@ -1024,6 +1068,9 @@ int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out)
 	if (!d)
 		return io ? err : RAP_EBADFD;
 	int r = !cmd || !out ? RAP_EINVAL : !d->plugin->system ? RAP_ENOTSUP : d->plugin->system(d, cmd, out);
+	/* A command on the other side may have changed the file (":wx", ":dc"). */
+	if (r != RAP_EINVAL && r != RAP_ENOTSUP)
+		rap__io_cache_invalidate(d->cache);
 	desc_release(io, d);
 	return r;
 }
@@ -1167,6 +1214,108 @@ int rap_io_desc_fd(const struct rap_io_desc *d)
 unsigned rap_io_desc_opts(const struct rap_io_desc *d)
 {
 	return d->opts;
+}
+
+/* ---- the read cache (cache.c does the work) ------------------------------------------ */
+
+void rap_io_desc_set_cache(struct rap_io_desc *d, unsigned flags)
+{
+	if (d && d->cache)
+		rap__io_cache_fd_set(d->cache, flags & (RAP_IO_CACHE_ON | RAP_IO_CACHE_VOLATILE));
+}
+
+/* The instance lock keeps the descriptor (and its cache state) from being closed while
+ * these run; the cache's own lock is taken under it. */
+int rap_io_cache_set(struct rap_io *io, int fd, unsigned flags)
+{
+	if (!io)
+		return RAP_EBADFD;
+	io_lock(io);
+	struct rap_io_desc *d = desc_get(io, fd);
+	int r = RAP_EBADFD;
+	if (d && (flags & ~(RAP_IO_CACHE_ON | RAP_IO_CACHE_VOLATILE))) {
+		r = RAP_EINVAL;
+	} else if (d) {
+		r = (int)rap__io_cache_fd_flags(d->cache);
+		rap__io_cache_fd_set(d->cache, flags);
+	}
+	io_unlock(io);
+	return r;
+}
+
+int rap_io_cache_get(const struct rap_io *io, int fd)
+{
+	if (!io)
+		return RAP_EBADFD;
+	io_lock(io);
+	struct rap_io_desc *d = desc_get(io, fd);
+	int r = d ? (int)rap__io_cache_fd_flags(d->cache) : RAP_EBADFD;
+	io_unlock(io);
+	return r;
+}
+
+int rap_io_cache_invalidate(struct rap_io *io, int fd)
+{
+	if (!io)
+		return RAP_EBADFD;
+	io_lock(io);
+	struct rap_io_desc *d = desc_get(io, fd);
+	if (d)
+		rap__io_cache_invalidate(d->cache);
+	io_unlock(io);
+	return d ? 0 : RAP_EBADFD;
+}
+
+void rap_io_cache_invalidate_volatile(struct rap_io *io)
+{
+	if (io)
+		rap__io_cache_invalidate_volatile(io->cache);
+}
+
+void rap_io_cache_invalidate_all(struct rap_io *io)
+{
+	if (io)
+		rap__io_cache_invalidate_all(io->cache);
+}
+
+void rap_io_cache_set_max(struct rap_io *io, size_t bytes)
+{
+	if (io)
+		rap__io_cache_set_max(io->cache, bytes);
+}
+
+size_t rap_io_cache_max(const struct rap_io *io)
+{
+	return io ? rap__io_cache_max(io->cache) : 0;
+}
+
+void rap_io_cache_set_readahead(struct rap_io *io, size_t bytes)
+{
+	if (io)
+		rap__io_cache_set_readahead(io->cache, bytes);
+}
+
+size_t rap_io_cache_readahead(const struct rap_io *io)
+{
+	return io ? rap__io_cache_readahead(io->cache) : 0;
+}
+
+int rap_io_cache_stats(const struct rap_io *io, int fd, struct rap_io_cache_stats *out)
+{
+	if (!io)
+		return RAP_EBADFD;
+	io_lock(io);
+	struct rap_io_desc *d = desc_get(io, fd);
+	int r = !d ? RAP_EBADFD : !out ? RAP_EINVAL : 0;
+	if (r == 0)
+		rap__io_cache_stats(d->cache, out);
+	io_unlock(io);
+	return r;
+}
+
+void rap__io_set_cache_clock(struct rap_io *io, uint64_t (*now_ns)(void *user), void *user)
+{
+	rap__io_cache_set_clock(io->cache, now_ns, user);
 }
 
 void rap_io_set_tls(struct rap_io *io, struct rap_tls_config *cfg)

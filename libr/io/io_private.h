@@ -3,6 +3,7 @@
 #define RAP_IO_PRIVATE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <rap/io.h>
 
@@ -27,6 +28,10 @@ void rap__io_proc_give(struct rap_io *io);
 void *rap__io_fd_data(struct rap_io *io, int fd);
 /* Where debugged programs' output goes (rap_io_set_dbg_output). */
 int rap__io_dbg_output(struct rap_io *io);
+
+/* Test hook: the clock io's read cache measures its requests with (see
+ * rap__io_cache_set_clock); NULL: the real one. */
+void rap__io_set_cache_clock(struct rap_io *io, uint64_t (*now_ns)(void *user), void *user);
 
 /* Test hook: false makes rap_io_open_local behave as on a kernel without openat2 (the
  * component walk), so the unit test can run every escape attempt through both paths.

@@ -27,7 +27,17 @@
 #define XOPEN_PATH_MAX 4095u
 #define DEFAULT_MAX_REPLY (64u << 20)
 #define DECODER_LIMIT_MAX (1u << 30)
-#define WINDOW 32 /* chunk requests in flight */
+/* Bulk reads and writes keep up to c->window bytes in flight, so that the pipeline covers
+ * the link's bandwidth-delay product (8 MiB: 100 Mbit/s over 600 ms, 1 Gbit/s over 60 ms),
+ * in at least 2 chunks and at most RING_MAX: 15 KiB (21 KiB with PREAD) of requests a
+ * read sends ahead, which any peer's receive buffer takes while it is busy sending replies (a peer that stops
+ * reading requests while we send them would otherwise wait on us, and we on it). Windows
+ * of up to RING_STACK chunks need no allocation. */
+#define WINDOW_MAX (1u << 30)
+#define RING_MAX 1024u
+#define RING_STACK 32u
+#define REQ_BYTES 15u /* SEEK SET + READ */
+#define PREQ_BYTES 21u /* PREAD */
 #define RECV_SIZE (64u << 10)
 /* Stock servers accept a CMD only when 0 < len < 4096 and do not drain a longer one. */
 #define STOCK_CMD_MAX (RAP_PACKET_MAX - 1)
@@ -38,6 +48,7 @@ struct rap_client {
 	rap_reverse_cmd_fn reverse_fn;
 	void *reverse_user;
 	uint32_t max_reply;
+	size_t window;          /* bytes of a bulk read or write in flight (rap_client_set_window) */
 	int connect_timeout_ms; /* connect plus TLS handshake; 0: no limit */
 	uint32_t dec_limit;     /* payload limit currently set on dec */
 	bool extended;
@@ -336,6 +347,7 @@ int rap_client_new(struct rap_client **out)
 	}
 	c->fd = -1;
 	c->max_reply = DEFAULT_MAX_REPLY;
+	c->window = RAP_CLIENT_WINDOW_DEFAULT;
 	c->connect_timeout_ms = RAP_CLIENT_CONNECT_TIMEOUT_MS;
 	c->dec_limit = 0;
 	rc = set_limit(c, RAP_PACKET_MAX);
@@ -375,6 +387,14 @@ int rap_client_set_max_reply(struct rap_client *c, uint32_t max)
 	if (!c || max == 0 || max > DECODER_LIMIT_MAX)
 		return RAP_EINVAL;
 	c->max_reply = max;
+	return 0;
+}
+
+int rap_client_set_window(struct rap_client *c, size_t bytes)
+{
+	if (!c || bytes == 0 || bytes > WINDOW_MAX)
+		return RAP_EINVAL;
+	c->window = bytes;
 	return 0;
 }
 
@@ -776,7 +796,50 @@ struct chunk {
 	size_t len;
 };
 
-/* PREAD requests for [off, off+len) of fd, up to WINDOW in flight, the replies collected in
+/* How many chunk requests of len bytes in chunks of chunk bytes may be in flight: the
+ * window's worth, at least 2, at most RING_MAX, and no more than the transfer has. */
+static size_t in_flight(const struct rap_client *c, size_t chunk, size_t len)
+{
+	size_t n = c->window / chunk;
+	if (n < 2)
+		n = 2;
+	if (n > RING_MAX)
+		n = RING_MAX;
+	size_t need = len / chunk + (len % chunk != 0);
+	return n < need ? n : need;
+}
+
+/* The ring of a pipeline of n chunks, and a buffer of req_bytes per chunk for the requests
+ * that top it up: in the struct (on the caller's stack) up to RING_STACK chunks, else in
+ * one allocation (heap, freed by the caller). Without memory for a large one the stack's
+ * RING_STACK chunks do: a smaller window is slower, never wrong. */
+struct ring {
+	struct chunk stack[RING_STACK];
+	uint8_t stack_req[RING_STACK * PREQ_BYTES]; /* the larger request kind */
+	struct chunk *k;
+	uint8_t *req;
+	size_t n;
+	void *heap;
+};
+
+static void ring_init(struct ring *r, size_t n, size_t req_bytes)
+{
+	r->k = r->stack;
+	r->req = r->stack_req;
+	r->heap = NULL;
+	if (n > RING_STACK) {
+		r->heap = rap__malloc(n * (sizeof(struct chunk) + req_bytes));
+		if (r->heap) {
+			r->k = r->heap;
+			r->req = (uint8_t *)(r->k + n);
+		} else {
+			n = RING_STACK;
+		}
+	}
+	r->n = n;
+}
+
+/* PREAD requests for [off, off+len) of fd, a window's worth in flight, the replies collected in
  * order. Stops asking at the first short reply (end of file) or error; replies already in
  * flight are still read so the stream stays in step. */
 static ssize_t pread_chunks(struct rap_client *c, int32_t fd, uint64_t off, uint8_t *dst, size_t len)
@@ -785,37 +848,37 @@ static ssize_t pread_chunks(struct rap_client *c, int32_t fd, uint64_t off, uint
 	int rc = set_limit(c, (uint32_t)chunk);
 	if (rc < 0)
 		return rc;
-	struct chunk ring[WINDOW];
+	struct ring r;
+	ring_init(&r, in_flight(c, chunk, len), PREQ_BYTES);
 	size_t head = 0, inflight = 0, asked = 0, got = 0;
 	bool stop = false;
 	int err = 0;
 	while (inflight || (!stop && asked < len)) {
-		if (!stop && asked < len && inflight <= WINDOW / 2) {
-			uint8_t req[WINDOW * 21];
+		if (!stop && asked < len && inflight <= r.n / 2) {
 			size_t n = 0;
-			while (inflight < WINDOW && asked < len) {
-				struct chunk *k = &ring[(head + inflight) % WINDOW];
+			while (inflight < r.n && asked < len) {
+				struct chunk *k = &r.k[(head + inflight) % r.n];
 				k->off = off + asked;
 				k->at = asked;
 				k->len = len - asked < chunk ? len - asked : chunk;
 				struct rap_msg q = { .op = RAP_OP_PREAD, .value = fd, .offset = k->off,
 						     .len = (uint32_t)k->len };
-				n += encode_into(&q, req + n, 21);
+				n += encode_into(&q, r.req + n, PREQ_BYTES);
 				asked += k->len;
 				inflight++;
 			}
-			rc = send_bytes(c, req, n);
+			rc = send_bytes(c, r.req, n);
 			if (rc < 0)
-				return rc;
+				goto out;
 		}
-		struct chunk *k = &ring[head];
+		struct chunk *k = &r.k[head];
 		struct rap_msg m;
 		rc = expect(c, RAP_OP_PREAD | RAP_REPLY, &m);
 		if (rc < 0)
-			return rc;
+			goto out;
 		if (m.dropped || (m.status == 0 && m.len > k->len)) {
 			if (m.dropped && (rc = drain(c, &m)) < 0)
-				return rc;
+				goto out;
 			if (!err)
 				err = RAP_EPROTO;
 			stop = true;
@@ -830,10 +893,14 @@ static ssize_t pread_chunks(struct rap_client *c, int32_t fd, uint64_t off, uint
 			if (m.len < k->len)
 				stop = true;
 		}
-		head = (head + 1) % WINDOW;
+		head = (head + 1) % r.n;
 		inflight--;
 	}
+	rap__free(r.heap);
 	return err ? err : (ssize_t)got;
+out:
+	rap__free(r.heap);
+	return rc;
 }
 
 ssize_t rap_client_pread(struct rap_client *c, int32_t fd, uint64_t off, void *buf, size_t len)
@@ -848,7 +915,7 @@ ssize_t rap_client_pread(struct rap_client *c, int32_t fd, uint64_t off, void *b
 	return len ? pread_chunks(c, fd, off, buf, len) : 0;
 }
 
-/* Sends READ requests for [off, off+len) in chunks, up to WINDOW at a time, and collects
+/* Sends READ requests for [off, off+len) in chunks, a window's worth at a time, and collects
  * the replies in order. Stops asking at the first short reply (end of file on our server);
  * replies already in flight are still read so the stream stays in step. */
 ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t len)
@@ -869,7 +936,8 @@ ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t
 	if (rc < 0)
 		return rc;
 
-	struct chunk ring[WINDOW];
+	struct ring r;
+	ring_init(&r, in_flight(c, chunk, len), REQ_BYTES);
 	size_t head = 0, inflight = 0;
 	size_t asked = 0;   /* bytes requested so far */
 	size_t got = 0;     /* contiguous bytes received from the start */
@@ -879,39 +947,40 @@ ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t
 
 	while (inflight || (!stop && asked < len)) {
 		/* Top the window up in one send when half of it has been answered. */
-		if (!stop && asked < len && inflight <= WINDOW / 2) {
-			uint8_t req[WINDOW * 15];
+		if (!stop && asked < len && inflight <= r.n / 2) {
 			size_t n = 0;
-			while (inflight < WINDOW && asked < len) {
-				struct chunk *k = &ring[(head + inflight) % WINDOW];
+			while (inflight < r.n && asked < len) {
+				struct chunk *k = &r.k[(head + inflight) % r.n];
 				k->off = off + asked;
 				k->at = asked;
 				k->len = len - asked < chunk ? len - asked : chunk;
-				n += put_seek(req + n, RAP_SEEK_SET, k->off);
+				n += put_seek(r.req + n, RAP_SEEK_SET, k->off);
 				struct rap_msg q = { .op = RAP_OP_READ, .len = (uint32_t)k->len };
-				n += encode_into(&q, req + n, 5);
+				n += encode_into(&q, r.req + n, 5);
 				asked += k->len;
 				inflight++;
 			}
-			rc = send_bytes(c, req, n);
+			rc = send_bytes(c, r.req, n);
 			if (rc < 0)
-				return rc;
+				goto out;
 		}
-		struct chunk *k = &ring[head];
+		struct chunk *k = &r.k[head];
 		struct rap_msg m;
 		rc = expect(c, RAP_OP_SEEK | RAP_REPLY, &m);
 		if (rc < 0)
-			return rc;
+			goto out;
 		bool placed = m.offset == k->off;
 		rc = next_msg(c, &m);
 		if (rc < 0)
-			return rc;
-		if (m.op != (RAP_OP_READ | RAP_REPLY))
-			return kill_conn(c, RAP_EPROTO);
+			goto out;
+		if (m.op != (RAP_OP_READ | RAP_REPLY)) {
+			rc = kill_conn(c, RAP_EPROTO);
+			goto out;
+		}
 		if (m.dropped || m.len > k->len) {
 			/* Stock clients reject this too; the peer is confused, but in sync. */
 			if (m.dropped && (rc = drain(c, &m)) < 0)
-				return rc;
+				goto out;
 			if (!err)
 				err = RAP_EPROTO;
 			stop = true;
@@ -926,13 +995,17 @@ ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t
 			if (m.len < k->len)
 				stop = true;
 		}
-		head = (head + 1) % WINDOW;
+		head = (head + 1) % r.n;
 		inflight--;
 	}
+	rap__free(r.heap);
 	return err ? err : (ssize_t)got;
+out:
+	rap__free(r.heap);
+	return rc;
 }
 
-/* PWRITE per chunk, up to WINDOW chunks ahead of the replies. A short count or an error
+/* PWRITE per chunk, a window's worth of chunks ahead of the replies. A short count or an error
  * ends the write (chunks already sent are still written by the server). */
 static ssize_t pwrite_chunks(struct rap_client *c, int32_t fd, uint64_t off, const uint8_t *src, size_t len)
 {
@@ -943,14 +1016,15 @@ static ssize_t pwrite_chunks(struct rap_client *c, int32_t fd, uint64_t off, con
 	uint8_t *req = rap__malloc(17 + chunk);
 	if (!req)
 		return RAP_ENOMEM;
-	struct chunk ring[WINDOW];
+	struct ring r;
+	ring_init(&r, in_flight(c, chunk, len), 0);
 	size_t head = 0, inflight = 0, asked = 0, done = 0;
 	bool stop = false;
 	int err = 0;
 	ssize_t ret;
 	while (inflight || (!stop && asked < len)) {
-		while (!stop && inflight < WINDOW && asked < len) {
-			struct chunk *k = &ring[(head + inflight) % WINDOW];
+		while (!stop && inflight < r.n && asked < len) {
+			struct chunk *k = &r.k[(head + inflight) % r.n];
 			k->off = off + asked;
 			k->at = asked;
 			k->len = len - asked < chunk ? len - asked : chunk;
@@ -962,7 +1036,7 @@ static ssize_t pwrite_chunks(struct rap_client *c, int32_t fd, uint64_t off, con
 			asked += k->len;
 			inflight++;
 		}
-		struct chunk *k = &ring[head];
+		struct chunk *k = &r.k[head];
 		struct rap_msg m;
 		ret = expect(c, RAP_OP_PWRITE | RAP_REPLY, &m);
 		if (ret < 0)
@@ -980,11 +1054,12 @@ static ssize_t pwrite_chunks(struct rap_client *c, int32_t fd, uint64_t off, con
 			if ((size_t)m.value < k->len)
 				stop = true;
 		}
-		head = (head + 1) % WINDOW;
+		head = (head + 1) % r.n;
 		inflight--;
 	}
 	ret = err ? err : (ssize_t)done;
 out:
+	rap__free(r.heap);
 	rap__free(req);
 	return ret;
 }
@@ -1001,7 +1076,7 @@ ssize_t rap_client_pwrite(struct rap_client *c, int32_t fd, uint64_t off, const 
 	return len ? pwrite_chunks(c, fd, off, buf, len) : 0;
 }
 
-/* Sends SEEK SET + WRITE per chunk, up to WINDOW chunks ahead of the replies. */
+/* Sends SEEK SET + WRITE per chunk, a window's worth of chunks ahead of the replies. */
 ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf, size_t len)
 {
 	if (!c || (!buf && len) || len > SSIZE_MAX)
@@ -1021,7 +1096,8 @@ ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf,
 	if (!req)
 		return RAP_ENOMEM;
 
-	struct chunk ring[WINDOW];
+	struct ring r;
+	ring_init(&r, in_flight(c, chunk, len), 0);
 	size_t head = 0, inflight = 0, asked = 0, done = 0;
 	bool stop = false;
 	int err = 0;
@@ -1029,8 +1105,8 @@ ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf,
 	const uint8_t *src = buf;
 
 	while (inflight || (!stop && asked < len)) {
-		while (!stop && inflight < WINDOW && asked < len) {
-			struct chunk *k = &ring[(head + inflight) % WINDOW];
+		while (!stop && inflight < r.n && asked < len) {
+			struct chunk *k = &r.k[(head + inflight) % r.n];
 			k->off = off + asked;
 			k->at = asked;
 			k->len = len - asked < chunk ? len - asked : chunk;
@@ -1044,7 +1120,7 @@ ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf,
 			asked += k->len;
 			inflight++;
 		}
-		struct chunk *k = &ring[head];
+		struct chunk *k = &r.k[head];
 		struct rap_msg m;
 		ret = expect(c, RAP_OP_SEEK | RAP_REPLY, &m);
 		if (ret < 0)
@@ -1077,11 +1153,12 @@ ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf,
 		} else if (done == k->at) {
 			done += k->len;
 		}
-		head = (head + 1) % WINDOW;
+		head = (head + 1) % r.n;
 		inflight--;
 	}
 	ret = err ? err : (ssize_t)done;
 out:
+	rap__free(r.heap);
 	rap__free(req);
 	return ret;
 }

@@ -260,7 +260,13 @@ class Servers(unittest.TestCase):
         self.assertEqual(m.group(1).decode().splitlines()[1], hexdump16(0x40).splitlines()[1])
         self.assertIn("rap://127.0.0.1:%d/" % port, cli.run("o"))
         # A remote command through that file runs on the server's session, where the
-        # read above left the position (the user's own core never moved).
+        # read above left the position (the user's own core never moved): through the
+        # read cache, the start of the block it read (64 KiB blocks)...
+        self.assertEqual(cli.run("=!s"), "0x0\n")
+        # ... and without it, where the read itself was.
+        cli.send("e io.cache.size=0; px 16 @ 0x40")
+        cli.send("?e --done--")
+        cli.wait_for(rb"(?s)(.*?)--done--\n")
         self.assertEqual(cli.run("=!s"), "0x40\n")
 
     def test_rap_write_policy(self):

@@ -710,6 +710,45 @@ static void test_stock_reads(void **state)
 	stock_stop(&k, c);
 }
 
+/* The pipeline covers a bandwidth-delay product: 100 Mbit/s over 20 ms is 250 KB, 64 stock
+ * chunks; 32 of them (radare2's whole file in 128 KiB) would leave the link idle. */
+static void test_read_window(void **state)
+{
+	(void)state;
+	size_t n = 512u << 10;
+	uint8_t *buf = malloc(n);
+	assert_non_null(buf);
+	/* The fake answers only once 64 chunks (128 requests) are in, or after a 300 ms pause. */
+	struct stock k = { .batch = 128 };
+	struct rap_client *c = stock_start(&k, false);
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 4);
+	assert_int_equal(rap_client_read_at(c, 0, buf, n), (ssize_t)n);
+	assert_memory_equal(buf, k.file, SAMPLE_SIZE);
+	assert_true(k.max_batch >= 128);
+	/* Without memory for a large ring the read still works, with a smaller window. */
+	rap__alloc_fail_after(0);
+	assert_int_equal(rap_client_read_at(c, 0, buf, n), (ssize_t)n);
+	rap__alloc_fail_after(-1);
+	assert_memory_equal(buf, k.file, SAMPLE_SIZE);
+	stock_stop(&k, c);
+
+	/* A window of two chunks: never more than 4 requests ahead of the replies, which the
+	 * fake, waiting for 5, answers after its pause. */
+	memset(&k, 0, sizeof k);
+	k.batch = 5;
+	c = stock_start(&k, false);
+	assert_int_equal(rap_client_set_window(c, 0), RAP_EINVAL);
+	assert_int_equal(rap_client_set_window(c, ((size_t)1 << 30) + 1), RAP_EINVAL);
+	assert_int_equal(rap_client_set_window(NULL, 4096), RAP_EINVAL);
+	assert_int_equal(rap_client_set_window(c, 1), 0); /* still two chunks */
+	assert_int_equal(rap_client_open(c, "/data/files/sample.bin", 5), 4);
+	assert_int_equal(rap_client_read_at(c, 4096, buf, 16384), 16384);
+	assert_memory_equal(buf, k.file + 4096, 16384);
+	assert_int_equal(k.max_batch, 4);
+	stock_stop(&k, c);
+	free(buf);
+}
+
 static void test_ours_reads(void **state)
 {
 	(void)state;
@@ -1801,6 +1840,7 @@ int main(void)
 #endif
 		FD_CHECKED(test_ext_bad_replies),
 		FD_CHECKED(test_stock_reads),
+		FD_CHECKED(test_read_window),
 		FD_CHECKED(test_ours_reads),
 		FD_CHECKED(test_writes),
 		FD_CHECKED(test_cmd_outputs),

@@ -27,6 +27,7 @@
 #include <rap/io.h>
 
 #include "dbg_hello_syms.h"
+#include "debug.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -269,6 +270,41 @@ static void test_session(void **state)
 	expect_fail(c, "dr", RAP_EBADFD, "has ended");
 	expect_fail(c, "dp", RAP_EBADFD, "has ended");
 	expect_out(c, "drp~PC", "=PC\trip\n");
+	rap_core_free(c);
+}
+
+/* A debugged process read through the cache (not the default for dbg://, which costs no
+ * round trip, but what a remote process gets): volatile, so every command reads it afresh,
+ * and a dc drops what was read before it even within a command. */
+static void test_cached_process(void **state)
+{
+	(void)state;
+	struct rap_core *c = core_on_hello();
+	struct rap_io *io = rap_core_io(c);
+	int fd = rap_core_current_fd(c);
+	assert_int_equal(rap_io_cache_get(io, fd), RAP_IO_CACHE_VOLATILE);
+	assert_int_equal(rap_io_cache_set(io, fd, RAP_IO_CACHE_ON | RAP_IO_CACHE_VOLATILE), RAP_IO_CACHE_VOLATILE);
+	char line[64];
+	snprintf(line, sizeof(line), "db 0x%x; dc; dc; p8 4 @ 0x%x", DEBUGGEE_ADD, DEBUGGEE_COUNTER);
+	/* add(counter, 0) and add(counter, 1): the counter is still as it started. */
+	expect_out(c, line, "34120000\n");
+	uint8_t b[4];
+	assert_int_equal(rap_io_read_at(io, fd, DEBUGGEE_COUNTER, b, 4), 4);
+	assert_memory_equal(b, "\x34\x12\0\0", 4);
+	struct rap_io_cache_stats st;
+	assert_int_equal(rap_io_cache_stats(io, fd, &st), 0);
+	uint64_t requests = st.requests;
+	assert_int_equal(rap_io_read_at(io, fd, DEBUGGEE_COUNTER, b, 4), 4);
+	assert_int_equal(rap_io_cache_stats(io, fd, &st), 0);
+	assert_int_equal(st.requests, requests); /* held */
+	/* The process runs on to the third call: counter = 0x1234 + 0 + 1. */
+	assert_int_equal(rap__core_cmd_debug(c, "d", (char[]){ "dc" }), 0);
+	assert_int_equal(rap_io_read_at(io, fd, DEBUGGEE_COUNTER, b, 4), 4);
+	assert_memory_equal(b, "\x35\x12\0\0", 4);
+	/* Written through the descriptor: the next read sees it. */
+	assert_int_equal(rap_io_write_at(io, fd, DEBUGGEE_COUNTER, "\x78\x56", 2), 2);
+	assert_int_equal(rap_io_read_at(io, fd, DEBUGGEE_COUNTER, b, 4), 4);
+	assert_memory_equal(b, "\x78\x56\0\0", 4);
 	rap_core_free(c);
 }
 
@@ -536,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_dr),
 		cmocka_unit_test(test_drp_and_help),
 		cmocka_unit_test(test_session),
+		cmocka_unit_test(test_cached_process),
 		cmocka_unit_test(test_addresses_and_reads),
 		cmocka_unit_test(test_pd_at_pc),
 		cmocka_unit_test(test_dso_over_call),

@@ -1,8 +1,10 @@
 /* librap-io: a descriptor table over URI plugins (file, malloc, rap, ...).
  * Errors follow rap.h: 0 or a count on success, RAP_E* or -errno on failure.
  * Open policy (root confinement, allowed schemes, write access) lives here, in one place.
- * An instance may be used from several threads: every function takes the instance's lock
- * for its whole duration, plugin calls included (plugins need no locking of their own). */
+ * An instance may be used from several threads: the table and the policy are under the
+ * instance's lock, and every plugin call on a descriptor under that descriptor's own lock
+ * (plugins need no locking of their own; see io.c). The read cache has a lock of its own
+ * (see "the read cache" below). */
 #ifndef RAP_IO_H
 #define RAP_IO_H
 
@@ -169,6 +171,108 @@ RAP_API int rap_io_system(struct rap_io *io, int fd, const char *cmd, char **out
 /* Notifies a stream plugin of a position change; returns the new position, or
  * RAP_ENOTSUP when the plugin is positional (the caller keeps the position). */
 RAP_API int64_t rap_io_seek(struct rap_io *io, int fd, uint64_t off, int whence);
+
+/* ---- the read cache --------------------------------------------------------------------
+ *
+ * A layer between the functions above and a descriptor's plugin, for files behind a slow
+ * link: reads are answered from aligned blocks of RAP_IO_CACHE_BLOCK bytes held in memory,
+ * and each miss asks the plugin once, for the missing block, the rest of the range being
+ * read, and the read-ahead. Writes go to the plugin at once (write-through) and then drop
+ * the blocks of the written range. The cache is transparent: a read answers the bytes,
+ * short counts and errors the plugin would answer, unless the data changed behind the
+ * descriptor's back in a way the validity rules below do not cover. A failed read is
+ * never cached; when a miss's larger request fails, the caller's own range is asked again
+ * alone, so read-ahead never turns a readable range into an error. (One difference: a
+ * range whose first bytes are held and whose rest fails answers the bytes held, as pread
+ * answers what it read before an error, where the plugin alone might fail it whole.)
+ *
+ * Which descriptors: the plugin says when it opens (rap_io_desc_set_cache). rap:// and
+ * raps:// files are cached; plain files, malloc:// and dbg:// are not (a read there costs no
+ * round trip); rap_io_cache_set changes that per descriptor.
+ *
+ * Validity. A stable descriptor's contents change only through writes made through this
+ * instance (a regular file, here or remote): its blocks stay for the session, write-through
+ * keeps them coherent, and a short read marks the end of its data until the next write. A
+ * volatile one (RAP_IO_CACHE_VOLATILE: contents that change on their own, such as a
+ * debugged process, here or behind rap://HOST:PORT/dbg://...) keeps its blocks only until
+ * rap_io_cache_invalidate_volatile, which libcore calls before every command and after
+ * every debugger command that runs the process, or the next write. Every write drops the
+ * written range from every descriptor of the instance (two may be open on one file), every
+ * block of volatile ones, and what any of them knew of its end and size.
+ * rap_io_system drops the descriptor's blocks after the command, whatever its kind: a
+ * command may change the file on the other side. Writes by others to a stable file (another
+ * client of the same server) are not seen until rap_io_cache_invalidate.
+ *
+ * Read-ahead. Each descriptor follows up to four sequential streams. A miss where a
+ * stream's last request ended doubles the stream's next request, up to the read-ahead limit
+ * (rap_io_cache_set_readahead, and a quarter of the memory bound); the doubling stops for
+ * good once a doubled request no longer raised the throughput by 5%: the requests then
+ * cover several bandwidth-delay products of the link (on 100 Mbit/s with 20 ms, about
+ * 8 MiB), and larger ones would cost memory for nothing. Any other miss asks for its own
+ * blocks only, so random access never balloons the requests. Hits inside a stream's last
+ * request keep the stream alive.
+ *
+ * Memory. All descriptors of an instance together hold at most rap_io_cache_max bytes
+ * (blocks and their headers); the least recently used blocks go first. A bound below
+ * one block holds nothing: reads then go straight to the plugin. Transient buffers for a
+ * miss (at most half the bound) come on top while it is served; when they cannot be
+ * allocated the read goes straight to the plugin instead of failing.
+ *
+ * Threads. The cache has a lock of its own, never held across a plugin call, so a slow miss
+ * on one descriptor delays no other descriptor's hits. A miss's data arriving after an
+ * invalidation that overtook it is handed to its reader but not kept. */
+
+#define RAP_IO_CACHE_BLOCK (64u << 10)                 /* block size and alignment */
+#define RAP_IO_CACHE_MAX_DEFAULT ((size_t)64 << 20)    /* rap_io_cache_set_max's default */
+#define RAP_IO_CACHE_READAHEAD_DEFAULT ((size_t)8 << 20) /* rap_io_cache_set_readahead's */
+
+/* How a descriptor is cached (rap_io_desc_set_cache, rap_io_cache_set). */
+#define RAP_IO_CACHE_ON 0x1u       /* reads go through the cache */
+#define RAP_IO_CACHE_VOLATILE 0x2u /* contents change on their own (see Validity) */
+
+/* For plugins, from open: how d is cached (RAP_IO_CACHE_*; 0, the default, not at all).
+ * VOLATILE without ON says what the contents are in case a user turns the cache on. */
+RAP_API void rap_io_desc_set_cache(struct rap_io_desc *d, unsigned flags);
+
+/* Changes how fd is cached (RAP_IO_CACHE_* flags); any change drops its blocks. Returns
+ * the flags it had. rap_io_cache_get: fd's flags. Errors: RAP_EBADFD, RAP_EINVAL (an
+ * unknown flag). */
+RAP_API int rap_io_cache_set(struct rap_io *io, int fd, unsigned flags);
+RAP_API int rap_io_cache_get(const struct rap_io *io, int fd);
+
+/* Drops fd's blocks (and what it knew of its end and size): the next reads ask the plugin.
+ * Errors: RAP_EBADFD. */
+RAP_API int rap_io_cache_invalidate(struct rap_io *io, int fd);
+/* The same for every volatile descriptor of io, or for every descriptor. NULL is fine. */
+RAP_API void rap_io_cache_invalidate_volatile(struct rap_io *io);
+RAP_API void rap_io_cache_invalidate_all(struct rap_io *io);
+
+/* The memory bound of all descriptors of io together, in bytes (default
+ * RAP_IO_CACHE_MAX_DEFAULT; 0 turns the cache off). Lowering it evicts at once. */
+RAP_API void rap_io_cache_set_max(struct rap_io *io, size_t bytes);
+RAP_API size_t rap_io_cache_max(const struct rap_io *io);
+
+/* The most one sequential stream's request may grow to, in bytes (default
+ * RAP_IO_CACHE_READAHEAD_DEFAULT; 0: no read-ahead, each miss asks for its own blocks). */
+RAP_API void rap_io_cache_set_readahead(struct rap_io *io, size_t bytes);
+RAP_API size_t rap_io_cache_readahead(const struct rap_io *io);
+
+/* What the cache did for one descriptor since it was opened. */
+struct rap_io_cache_stats {
+	uint64_t hits;          /* reads answered from blocks alone */
+	uint64_t misses;        /* reads that asked the plugin */
+	uint64_t requests;      /* plugin reads the cache made */
+	uint64_t bytes;         /* bytes those reads returned */
+	uint64_t evictions;     /* blocks dropped for the memory bound */
+	uint64_t invalidations; /* times its blocks were dropped (writes, invalidations) */
+	size_t cached;          /* memory its blocks hold now */
+	size_t readahead;       /* what the next sequential miss of its latest stream asks */
+	size_t used;            /* memory the blocks of all of io's descriptors hold now */
+	size_t max;             /* io's bound (rap_io_cache_max) */
+};
+
+/* Fills *out for fd. Errors: RAP_EBADFD, RAP_EINVAL (out NULL). */
+RAP_API int rap_io_cache_stats(const struct rap_io *io, int fd, struct rap_io_cache_stats *out);
 
 /* Facts about an open fd; NULL/negative for an unknown fd. Strings borrowed, valid while
  * fd is open (and for the next 16 closes after it closes). When other threads share io and

@@ -346,6 +346,15 @@ RAP_API void rap_client_set_reverse_cmd(struct rap_client *c, rap_reverse_cmd_fn
  * fails with RAP_ETOOBIG while the connection stays usable. Errors: RAP_EINVAL. */
 RAP_API int rap_client_set_max_reply(struct rap_client *c, uint32_t max);
 
+/* How many bytes of one bulk read or write may be in flight at once (default
+ * RAP_CLIENT_WINDOW_DEFAULT): in chunks of what the peer accepts (4 KiB, or 1 MiB after a
+ * granted probe), at least 2 and at most 1024 of them. A read or write runs at the link's
+ * rate only when this covers the link's bandwidth-delay product (100 Mbit/s over 20 ms:
+ * 250 KB); stock radare2 servers and ours take the pipelined requests. Errors: RAP_EINVAL
+ * (0 or over 1 GiB). */
+#define RAP_CLIENT_WINDOW_DEFAULT ((size_t)8 << 20)
+RAP_API int rap_client_set_window(struct rap_client *c, size_t bytes);
+
 /* How long rap_client_connect and rap_client_connect_tls may take (the TCP connection
  * and the TLS handshake together), in milliseconds; 0 waits as long as the system does.
  * Requests after that have no deadline: a remote command may rightly run for minutes.
@@ -416,7 +425,7 @@ RAP_API bool rap_client_alive(const struct rap_client *c);
 RAP_API int rap_client_open(struct rap_client *c, const char *path, uint8_t perm);
 
 /* With the extension: len bytes at off of the remote fd (any of the session's files, in
- * any order; no SEEK), several chunks of up to 1 MiB in flight; fewer at end of file.
+ * any order; no SEEK), a window's worth of chunks in flight; fewer at end of file.
  * rap_client_pwrite writes, returning the bytes written (fewer when the server wrote
  * fewer). Errors: RAP_ENOTSUP (no extension), the server's error (message in
  * rap_client_error) when nothing was transferred, RAP_EPROTO, connection errors. */
@@ -429,9 +438,10 @@ RAP_API ssize_t rap_client_pwrite(struct rap_client *c, int32_t fd, uint64_t off
 RAP_API int rap_client_stat(struct rap_client *c, int32_t fd, struct rap_stat *st);
 
 /* Reads len bytes at offset off of the current remote file: SEEK SET then READ, in chunks
- * the peer accepts, several chunks in flight (with the extension: PREAD of the fd the last
- * OPEN answered). Returns the bytes read (fewer at end of file on our server; stock servers
- * pad with 0xff). Errors: RAP_EPROTO, RAP_ECLOSED, -errno, the server's error. */
+ * the peer accepts, a window's worth in flight (rap_client_set_window; with the extension:
+ * PREAD of the fd the last OPEN answered). Returns the bytes read (fewer at end of file on
+ * our server; stock servers pad with 0xff). Errors: RAP_EPROTO, RAP_ECLOSED, -errno, the
+ * server's error. */
 RAP_API ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t len);
 
 /* Writes len bytes at offset off, in chunks. Returns len, or RAP_EREMOTE when the server

@@ -128,6 +128,9 @@ static int dbg_open(struct rap_io_desc *d, const char *uri, int perm)
 	}
 	s->io = io;
 	rap_io_desc_set_data(d, s);
+	/* Memory changes whenever the process runs. Reading it costs no round trip, so it is
+	 * not cached unless a user asks (rap_io_cache_set); then it is volatile. */
+	rap_io_desc_set_cache(d, RAP_IO_CACHE_VOLATILE);
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  *
  * radare2 calls its equivalent plugin "default" (uris "file://,nocache://"); ours is named
  * "file" because that is the word operators write in allow-lists, and nocache:// is left
- * out because there is no cache to bypass. The description is radare2's. */
+ * out because local files are not cached (libio's read cache is for files behind a link,
+ * see rap/io.h). The description is radare2's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>

@@ -89,6 +89,12 @@ static int rap_open(struct rap_io_desc *d, const char *uri, int perm)
 		goto fail;
 	}
 	rap_io_desc_set_data(d, s);
+	/* Every read is a round trip: cached, with read-ahead. A remote debugged process
+	 * changes on its own (it runs when a command says so), a remote file only when written
+	 * or when a command ran there, which rap_io_system answers by dropping the blocks. */
+	if (s->has_file)
+		rap_io_desc_set_cache(d, RAP_IO_CACHE_ON |
+					 (strncmp(u->path, "dbg://", 6) == 0 ? RAP_IO_CACHE_VOLATILE : 0));
 	rc = 0;
 	goto out;
 fail:
