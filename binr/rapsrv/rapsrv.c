@@ -32,6 +32,7 @@
 
 #include "gdb.h"
 #include "sandbox.h"
+#include "upstream.h"
 #if RAPSRV_TEST_HOOKS
 #include "test_hooks.h"
 #endif
@@ -79,6 +80,7 @@ struct config {
 	struct listen_spec gdb[2]; /* --gdb: both loopbacks for a bare port */
 	size_t ngdb;
 	const char *gdb_program;   /* --gdb-program, beneath the root */
+	struct rapsrv_upstream_options upstream; /* --upstream*: relay instead of serving files */
 };
 
 static int log_max_level = LOG_NOTICE + 1; /* info by default */
@@ -157,6 +159,11 @@ static void usage(FILE *out)
 		"      --tls-key FILE         private key (PEM; default: the --tls-cert file)\n"
 		"      --tls-client-ca FILE   require client certificates from this CA (mutual TLS)\n"
 		"      --secret-file FILE     clients must prove they know the secret in FILE (mode 0600)\n"
+		"      --upstream URI         relay: serve clients from rap[s]://HOST:PORT/ through a cache\n"
+		"      --upstream-tls-ca FILE verify the raps:// upstream against these CAs (default: system store)\n"
+		"      --upstream-tls-cert FILE, --upstream-tls-key FILE  our certificate towards the upstream\n"
+		"      --upstream-secret-file FILE  authenticate to the upstream with the secret in FILE\n"
+		"      --upstream-cache SIZE  each relayed session's cache (default 64M)\n"
 		"      --gdb [HOST:]PORT      gdbserver for programs beneath the root (needs dbg in --allow-scheme)\n"
 		"      --gdb-program PATH     the program --gdb starts for each connection (else gdb runs one)\n"
 		"  -u, --user USER            drop privileges to USER after binding\n"
@@ -314,7 +321,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		OPT_MAX_FILES, OPT_MAX_MESSAGE, OPT_IDLE, OPT_REQUEST, OPT_HANDSHAKE, OPT_CERT,
 		OPT_KEY, OPT_CLIENT_CA, OPT_WORKERS, OPT_MAX_BUFFERED, OPT_SESSION_BUFFERED, OPT_SYNC,
 		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES, OPT_MAX_PROCS, OPT_MAX_PROCS_TOTAL, OPT_DBG_OUTPUT,
-		OPT_GDB, OPT_GDB_PROGRAM, OPT_SECRET_FILE,
+		OPT_GDB, OPT_GDB_PROGRAM, OPT_SECRET_FILE, OPT_UPSTREAM, OPT_UPSTREAM_CA,
+		OPT_UPSTREAM_CERT, OPT_UPSTREAM_KEY, OPT_UPSTREAM_SECRET, OPT_UPSTREAM_CACHE,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -345,6 +353,12 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{ "tls-key", required_argument, NULL, OPT_KEY },
 		{ "tls-client-ca", required_argument, NULL, OPT_CLIENT_CA },
 		{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+		{ "upstream", required_argument, NULL, OPT_UPSTREAM },
+		{ "upstream-tls-ca", required_argument, NULL, OPT_UPSTREAM_CA },
+		{ "upstream-tls-cert", required_argument, NULL, OPT_UPSTREAM_CERT },
+		{ "upstream-tls-key", required_argument, NULL, OPT_UPSTREAM_KEY },
+		{ "upstream-secret-file", required_argument, NULL, OPT_UPSTREAM_SECRET },
+		{ "upstream-cache", required_argument, NULL, OPT_UPSTREAM_CACHE },
 		{ "user", required_argument, NULL, 'u' },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -478,6 +492,28 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		case OPT_SECRET_FILE:
 			cfg->secret_file = optarg;
 			break;
+		case OPT_UPSTREAM:
+			cfg->upstream.uri = optarg;
+			break;
+		case OPT_UPSTREAM_CA:
+			cfg->upstream.tls_ca = optarg;
+			break;
+		case OPT_UPSTREAM_CERT:
+			cfg->upstream.tls_cert = optarg;
+			break;
+		case OPT_UPSTREAM_KEY:
+			cfg->upstream.tls_key = optarg;
+			break;
+		case OPT_UPSTREAM_SECRET:
+			cfg->upstream.secret_file = optarg;
+			break;
+		case OPT_UPSTREAM_CACHE:
+			if (parse_count(optarg, 1ULL << 40, &v) < 0 || v < (64u << 10)) {
+				fprintf(stderr, "rapsrv: --upstream-cache takes a size from 64K to 1T, not '%s'\n", optarg);
+				return EX_USAGE;
+			}
+			cfg->upstream.cache_max = (size_t)v;
+			break;
 		case 'u':
 			cfg->user = optarg;
 			break;
@@ -507,6 +543,15 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	}
 	if (optind == argc - 1 && (rc = add_listen(cfg, argv[optind])) != 0)
 		return rc;
+	if (!cfg->upstream.uri && (cfg->upstream.tls_ca || cfg->upstream.tls_cert || cfg->upstream.tls_key ||
+				   cfg->upstream.secret_file || cfg->upstream.cache_max)) {
+		fprintf(stderr, "rapsrv: the --upstream-* options need --upstream URI\n");
+		return EX_USAGE;
+	}
+	if (cfg->upstream.uri && cfg->ngdb) {
+		fprintf(stderr, "rapsrv: --gdb debugs local programs; a relay (--upstream) has none\n");
+		return EX_USAGE;
+	}
 	if (cfg->gdb_program && !cfg->ngdb) {
 		fprintf(stderr, "rapsrv: --gdb-program needs --gdb [HOST:]PORT\n");
 		return EX_USAGE;
@@ -582,6 +627,7 @@ struct daemon {
 	struct rap_secret *secret; /* --secret-file's, read once at start; zeroed when freed */
 	bool stopping;
 	struct rapsrv_gdb *gdb; /* --gdb */
+	struct rapsrv_upstream *upstream; /* --upstream: sessions relay to it; NULL: files */
 };
 
 static void gdb_log(int level, const char *peer, const char *msg)
@@ -592,6 +638,16 @@ static void gdb_log(int level, const char *peer, const char *msg)
 static int session_open(void *user, const char *peer, void **ctx)
 {
 	struct daemon *d = user;
+	if (d->upstream) {
+		struct rap_relay_session *rs;
+		int rc = rap_relay_session_new(rapsrv_upstream_relay(d->upstream), &rs);
+		if (rc < 0) {
+			log_line(LOG_ERR, peer, "cannot start a relay session: %s", rap_strerror(rc));
+			return rc;
+		}
+		*ctx = rs;
+		return 0;
+	}
 	struct rap_core *core;
 	int rc = rap_core_new(&core);
 	if (rc < 0)
@@ -633,8 +689,18 @@ static int session_open(void *user, const char *peer, void **ctx)
 
 static void session_close(void *user, void *ctx)
 {
+	struct daemon *d = user;
+	if (d->upstream)
+		rap_relay_session_free(ctx);
+	else
+		rap_core_free(ctx);
+}
+
+/* The relay's lines (connections upstream, refusals). */
+static void upstream_log(void *user, int level, const char *msg)
+{
 	(void)user;
-	rap_core_free(ctx);
+	log_line(level, NULL, "%s", msg);
 }
 
 static void server_log(void *user, int level, const char *peer, const char *msg)
@@ -1004,6 +1070,8 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
+	if (cfg.upstream.uri && (status = rapsrv_upstream_new(&cfg.upstream, upstream_log, NULL, &d.upstream)) != 0)
+		goto done;
 	struct stat st;
 	if (stat(cfg.root, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_line(LOG_ERR, NULL, "root %s is not a directory", cfg.root);
@@ -1059,6 +1127,7 @@ int main(int argc, char **argv)
 	}
 	status = serve(&d);
 done:
+	rapsrv_upstream_free(d.upstream);
 	rap_secret_free(d.secret);
 	rap_io_free(d.root_holder);
 	if (d.dbg_out_fd > 2)
@@ -1145,7 +1214,7 @@ static int confine(struct daemon *d)
 		.nreread = n,
 		.shell = cfg->allow_shell,
 		.debugger = scheme_listed(cfg->allowed_plugins, "dbg"),
-		.outgoing = scheme_connects_out(cfg->allowed_plugins),
+		.outgoing = scheme_connects_out(cfg->allowed_plugins) || cfg->upstream.uri,
 		.abstract_unix = notify && notify[0] == '@',
 		.journal = log_to_journal,
 	};
@@ -1238,11 +1307,14 @@ static int serve(struct daemon *d)
 	struct rap_server_handler handler = *rap_core_rap_handler();
 	handler.cmd = cmd_or_quit;
 	handler.cmd_bounded = cmd_bounded_or_quit;
-	handler.log = NULL; /* the server logs session events with the peer */
 #if RAPSRV_TEST_HOOKS
 	if (test_hook_bypass_confinement())
 		handler.open = open_unconfined;
 #endif
+	/* A relay's commands, q included, are the upstream's. */
+	if (d->upstream)
+		handler = *rap_relay_handler();
+	handler.log = NULL; /* the server logs session events with the peer */
 	struct rap_server_callbacks callbacks = { session_open, session_close, server_log };
 	rc = rap_server_new(d->loop, &handler, &callbacks, d, &d->server);
 	the_server = d->server;
@@ -1318,7 +1390,13 @@ static int serve(struct daemon *d)
 				 cfg->gdb_program ? cfg->gdb_program : "what gdb runs beneath the root");
 		}
 	}
-	log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s%s)", cfg->root,
+	if (d->upstream)
+		log_line(LOG_NOTICE, NULL, "relaying to %s (a cache of %zu MiB per session%s)",
+			 rapsrv_upstream_uri(d->upstream),
+			 (cfg->upstream.cache_max ? cfg->upstream.cache_max : RAP_IO_CACHE_MAX_DEFAULT) >> 20,
+			 d->secret ? "; clients must authenticate (--secret-file)" : "");
+	else
+		log_line(LOG_NOTICE, NULL, "serving %s (%s%s, commands: %s%s%s)", cfg->root,
 		 cfg->allow_write ? "read-write" : "read-only", cfg->sync ? ", synchronous writes" : "",
 		 (const char *[]){ "none", "read", "write", "all" }[cfg->cmd_policy],
 		 cfg->allow_shell ? ", shell allowed" : "",

@@ -148,6 +148,7 @@ struct rap_io {
 
 	struct rap_tls_config *tls; /* borrowed; for raps:// (NULL: a verifying default) */
 	const struct rap_secret *secret; /* borrowed; rap:// authentication (NULL: none) */
+	void *user;                 /* borrowed; the owner's, for the plugins it registers */
 	char error[256];            /* detail of the last failed open */
 	struct rap__io_cache *cache; /* owned: the read cache of every descriptor (cache.c) */
 };
@@ -244,7 +245,8 @@ const struct rap_io_plugin *rap_io_plugin_for(const struct rap_io *io, const cha
 
 /* ---- instance ----------------------------------------------------------------------- */
 
-int rap_io_new(struct rap_io **out)
+/* An instance with the first nbuiltin of the built-in plugins registered. */
+static int io_new(struct rap_io **out, size_t nbuiltin)
 {
 	const struct rap_io_plugin *const builtin[] = {
 		&rap__io_plugin_file,
@@ -252,6 +254,8 @@ int rap_io_new(struct rap_io **out)
 		rap__io_plugin_rap(),
 		&rap__io_plugin_dbg,
 	};
+	if (nbuiltin > sizeof(builtin) / sizeof(builtin[0]))
+		nbuiltin = sizeof(builtin) / sizeof(builtin[0]);
 	if (!out)
 		return RAP_EINVAL;
 	*out = NULL;
@@ -278,7 +282,7 @@ int rap_io_new(struct rap_io **out)
 		rap__free(io);
 		return rc;
 	}
-	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+	for (size_t i = 0; i < nbuiltin; i++) {
 		rc = rap_io_register(io, builtin[i]);
 		if (rc < 0) {
 			rap_io_free(io);
@@ -287,6 +291,16 @@ int rap_io_new(struct rap_io **out)
 	}
 	*out = io;
 	return 0;
+}
+
+int rap_io_new(struct rap_io **out)
+{
+	return io_new(out, SIZE_MAX);
+}
+
+int rap_io_new_bare(struct rap_io **out)
+{
+	return io_new(out, 0);
 }
 
 static void desc_free(struct rap_io_desc *d)
@@ -1346,6 +1360,21 @@ const struct rap_secret *rap_io_secret(const struct rap_io *io)
 	const struct rap_secret *s = io->secret;
 	io_unlock(io);
 	return s;
+}
+
+void rap_io_set_user(struct rap_io *io, void *user)
+{
+	io_lock(io);
+	io->user = user;
+	io_unlock(io);
+}
+
+void *rap_io_user(const struct rap_io *io)
+{
+	io_lock(io);
+	void *user = io->user;
+	io_unlock(io);
+	return user;
 }
 
 /* The text is one buffer per instance: in a shared instance another thread's failed open

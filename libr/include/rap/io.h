@@ -55,6 +55,8 @@ struct rap_io_plugin {
  * Default policy: no root (any path), writes allowed, every registered scheme allowed;
  * servers tighten it. Free with rap_io_free(), which closes every descriptor. */
 RAP_API int rap_io_new(struct rap_io **out);
+/* The same without any plugin: the caller registers its own (rap_io_register). */
+RAP_API int rap_io_new_bare(struct rap_io **out);
 RAP_API void rap_io_free(struct rap_io *io);
 
 /* Registers an extra plugin (borrowed; must outlive io). Errors: RAP_EINVAL, RAP_ENOMEM. */
@@ -133,6 +135,11 @@ RAP_API struct rap_tls_config *rap_io_tls(const struct rap_io *io);
  * refused (see rap_client_set_secret); the URI never carries it. */
 RAP_API void rap_io_set_secret(struct rap_io *io, const struct rap_secret *secret);
 RAP_API const struct rap_secret *rap_io_secret(const struct rap_io *io);
+
+/* A pointer of the instance's owner (borrowed; NULL by default), for plugins it registers
+ * itself that need state shared by all descriptors of the instance (e.g. one connection). */
+RAP_API void rap_io_set_user(struct rap_io *io, void *user);
+RAP_API void *rap_io_user(const struct rap_io *io);
 
 /* Detail of the last failed open ("" when the error code says it all), e.g. a TLS
  * verification failure. Borrowed, valid until the next open (in any thread sharing io).
