@@ -29,7 +29,13 @@
  * rap with raw TCP across the same link; the phases that measure the server rather than
  * the network (idle sessions, the busy server, the local search) are skipped. With
  * --open-transcript the requests of a stock client's binary-loading open are replayed one
- * per round trip, as the stock client sends them. */
+ * per round trip, as the stock client sends them.
+ *
+ * With --relay, rapbench also starts a caching relay (rap/relay.h) of its own in front of the
+ * server's address (across the link, when there is one: where a user's relay stands, next
+ * to the client), and measures through it, beside the direct figures: the stock open's
+ * replay, stock one-request-per-round-trip bulk reads, and bulk reads with librap's rap://
+ * plugin and its cache (what rapcli's wtf does), each a fresh session per round. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,10 +65,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rap/io.h>
 #include <rap/rap.h>
 
 #include "link.h"
 #include "open_pattern.h"
+#include "relay_host.h"
 #include "search_phase.h"
 
 #define KIB 1024u
@@ -79,6 +87,7 @@
 #define DEFAULT_SEARCH_BYTES (1024ull * MIB)
 #define MIN_SEARCH_BYTES 4096ull
 #define DEFAULT_WRITE_BYTES (8ull * MIB)
+#define DEFAULT_RELAY_BYTES (64ull * MIB)
 #define MAX_ROUNDS 99ul
 #define DEFAULT_HEAVY 4ul
 #define MAX_HEAVY 64ul
@@ -130,6 +139,8 @@ struct options {
 	char sync_host[256], sync_port[32]; /* --sync-server; sync_port "" when none */
 	struct link_options link;           /* --rtt, --rate; all 0: no emulated link */
 	char open_transcript[4096];         /* --open-transcript; "" skips the open replay */
+	bool relay;                         /* --relay: the relay phases */
+	uint64_t relay_bytes;               /* --relay-bytes: per relay/plugin bulk mode */
 };
 
 static bool wan(const struct options *o)
@@ -150,6 +161,7 @@ struct result {
 	bool has_lat;
 	double p50, p90, p99, max; /* microseconds */
 	long rss_before, rss_after; /* KiB, -1 when unknown */
+	struct rap_relay_stats upstream; /* relay phases: what the relay asked upstream */
 };
 
 struct watchdog {
@@ -192,6 +204,8 @@ struct bench {
 	 * answered) */
 	struct open_pattern pattern;
 	struct result open_replay;
+	/* --relay: through the relay (stock bulk, the open's replay) and with the rap:// plugin */
+	struct result bulk_relay, bulk_plugin, open_relay;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -1019,6 +1033,105 @@ static void open_replay(struct bench *b, struct result *r)
 	r->seconds = (double)(t_end - t0) / NS_PER_S;
 	wire_end(b, w);
 	free(w);
+	free(buf);
+}
+
+/* ---- phase 1d: through a relay, and with the rap:// plugin ---------------------------- */
+
+/* Runs fn against a relay of its own (a fresh one per call, so each round starts with an
+ * empty cache) standing in front of the server's address, with bytes as the bulk size;
+ * r->upstream receives what the relay asked of the server. */
+static void via_relay(struct bench *b, struct result *r, void (*fn)(struct bench *, struct result *),
+		      uint64_t bytes)
+{
+	struct relay_host *h;
+	uint16_t port;
+	int rc = relay_host_start(b->o.host, b->o.port, &h, &port);
+	if (rc < 0) {
+		r->ran = true;
+		stop(r, EX_OSERR, "cannot start the relay: %s", rap_strerror(rc));
+		return;
+	}
+	char host[sizeof b->o.host], oport[sizeof b->o.port];
+	memcpy(host, b->o.host, sizeof host);
+	memcpy(oport, b->o.port, sizeof oport);
+	uint64_t saved = b->o.bytes;
+	snprintf(b->o.host, sizeof b->o.host, "127.0.0.1");
+	snprintf(b->o.port, sizeof b->o.port, "%u", port);
+	b->o.bytes = bytes;
+	fn(b, r);
+	b->o.bytes = saved;
+	memcpy(b->o.host, host, sizeof host);
+	memcpy(b->o.port, oport, sizeof oport);
+	relay_host_stop(h, &r->upstream);
+}
+
+/* The bulk size of the relay and plugin modes: --relay-bytes, at most the file (a second
+ * lap would be answered from the cache). */
+static uint64_t relay_bytes(const struct bench *b)
+{
+	return min_u64(b->o.relay_bytes, b->size);
+}
+
+static void bulk_relay(struct bench *b, struct result *r)
+{
+	via_relay(b, r, bulk_stock, relay_bytes(b));
+}
+
+static void open_relay(struct bench *b, struct result *r)
+{
+	via_relay(b, r, open_replay, b->o.bytes);
+}
+
+/* Sequential reads of the file through librap-io's rap:// plugin, in calls of PIPE_CALL
+ * bytes, as rapcli's wtf reads: the plugin's cache asks for blocks with read-ahead, and the
+ * client keeps a window of requests in flight. */
+static void bulk_plugin(struct bench *b, struct result *r)
+{
+	r->ran = true;
+	r->asked = relay_bytes(b);
+	uint64_t deadline = phase_deadline(b);
+	uint8_t *buf = malloc(PIPE_CALL);
+	struct rap_io *io = NULL;
+	int rc = buf ? rap_io_new(&io) : RAP_ENOMEM;
+	if (rc < 0) {
+		stop(r, EX_OSERR, "out of memory");
+		free(buf);
+		return;
+	}
+	bool v6 = strchr(b->o.host, ':') != NULL;
+	char uri[RAP_OPEN_PATH_MAX + 320];
+	snprintf(uri, sizeof uri, "rap://%s%s%s:%s/%s", v6 ? "[" : "", b->o.host, v6 ? "]" : "", b->o.port,
+		 b->o.path);
+	int fd = rap_io_open(io, uri, RAP_PERM_R);
+	if (fd < 0) {
+		call_failed(b, r, fd, "rap:// open");
+		rap_io_free(io);
+		free(buf);
+		return;
+	}
+	uint64_t off = 0, t0 = now_ns(), t_end = t0;
+	while (r->done < r->asked) {
+		if (now_ns() >= deadline) {
+			time_is_up(b, r);
+			break;
+		}
+		size_t n = (size_t)min_u64(PIPE_CALL, r->asked - r->done);
+		ssize_t got = rap_io_read_at(io, fd, off, buf, n);
+		if (got <= 0) {
+			call_failed(b, r, got < 0 ? (int)got : RAP_EPROTO, "rap_io_read_at");
+			break;
+		}
+		if (!data_ok(b, off, buf, (size_t)got, false)) {
+			stop(r, EX_DATAERR, "data near 0x%" PRIx64 " differs from the local file", off);
+			break;
+		}
+		r->done += (uint64_t)got;
+		t_end = now_ns();
+		off += (uint64_t)got;
+	}
+	r->seconds = (double)(t_end - t0) / NS_PER_S;
+	rap_io_free(io);
 	free(buf);
 }
 
@@ -2266,6 +2379,41 @@ static double busy_p99_ms(const struct bench *b)
 	return (r->p99 > c->p99 ? r->p99 : c->p99) / 1000.0;
 }
 
+/* The relay rows: through the relay and with the plugin, beside the direct figures. */
+static void print_relay(const struct bench *b)
+{
+	const struct options *o = &b->o;
+	printf("\n  %-40s %12s %9s %10s  %s\n", "relay and plugin reads (MB = 10^6 bytes)", "bytes", "seconds",
+	       "MB/s", "status");
+	print_bulk_row("stock 4096/round trip, through the relay", &b->bulk_relay);
+	print_bulk_row("rap:// plugin (cached, as rapcli)", &b->bulk_plugin);
+	const struct rap_relay_stats *u = &b->bulk_relay.upstream;
+	if (b->bulk_relay.ran)
+		printf("  the relay asked the server %" PRIu64 " reads (%" PRIu64 " bytes) for %" PRIu64
+		       " client reads; %s upstream\n", u->reads, u->read_bytes, b->bulk_relay.done / RAP_PACKET_MAX,
+		       u->extension ? "extension" : "stock protocol");
+	if (o->link.rate_mbit > 0) {
+		double link = o->link.rate_mbit * 1e6 / 8;
+		printf("  of the link's rate (%.1f MB/s): through the relay %.0f%%, plugin %.0f%%, direct stock "
+		       "%.0f%%\n", link / 1e6, 100 * ratio(per_second(&b->bulk_relay), link),
+		       100 * ratio(per_second(&b->bulk_plugin), link), 100 * ratio(per_second(&b->bulk_stock), link));
+	} else if (b->bulk_stock.ran) {
+		printf("  through the relay over direct (stock reads): %.2f\n",
+		       ratio(per_second(&b->bulk_relay), per_second(&b->bulk_stock)));
+	}
+	if (b->open_relay.ran) {
+		const struct rap_relay_stats *v = &b->open_relay.upstream;
+		printf("  stock open through the relay: %" PRIu64 " requests answered in %.3f s  %s\n"
+		       "  (direct: %.3f s); the relay asked the server %" PRIu64 " reads (%" PRIu64
+		       " bytes) and %" PRIu64 " commands\n",
+		       b->open_relay.done, b->open_relay.seconds, status_of(&b->open_relay), b->open_replay.seconds,
+		       v->reads, v->read_bytes, v->cmds);
+		if (!wan(o) && b->open_replay.ran)
+			printf("  through the relay over direct (open replay): %.2f\n",
+			       ratio(per_second(&b->open_relay), per_second(&b->open_replay)));
+	}
+}
+
 static void print_human(const struct bench *b)
 {
 	const struct options *o = &b->o;
@@ -2315,6 +2463,9 @@ static void print_human(const struct bench *b)
 			printf("  the link's floor for it: %zu round trips x %g ms = %.1f s\n", pt->n, o->link.rtt_ms,
 			       (double)pt->n * o->link.rtt_ms / 1000);
 	}
+
+	if (o->relay)
+		print_relay(b);
 
 	if (o->write_path[0]) {
 		printf("\n  %-40s %12s %9s %10s  %s\n", "bulk write (MB = 10^6 bytes)", "bytes",
@@ -2549,7 +2700,19 @@ static void print_json(const struct bench *b)
 	json_bulk("write_1m", &b->write_large, true);
 	json_bulk("write_1m_sync", &b->write_large_sync, true);
 	json_ops("open_replay", &b->open_replay, false);
-	printf("},\"link\":");
+	printf("},\"relay\":");
+	if (o->relay) {
+		printf("{\"bytes\":%" PRIu64 ",", relay_bytes(b));
+		json_bulk("bulk_stock", &b->bulk_relay, true);
+		json_bulk("bulk_plugin", &b->bulk_plugin, true);
+		json_ops("open_replay", &b->open_relay, true);
+		printf("\"open_upstream_reads\":%" PRIu64 ",\"open_upstream_cmds\":%" PRIu64
+		       ",\"bulk_upstream_reads\":%" PRIu64 "}",
+		       b->open_relay.upstream.reads, b->open_relay.upstream.cmds, b->bulk_relay.upstream.reads);
+	} else {
+		printf("null");
+	}
+	printf(",\"link\":");
 	if (wan(o)) {
 		printf("{\"rtt_ms\":%g,\"rate_mbit\":%g,\"server\":{\"host\":", o->link.rtt_ms, o->link.rate_mbit);
 		json_str(b->server_host);
@@ -2657,6 +2820,10 @@ static void usage(FILE *out)
 		"      --rate MBIT          the emulated link's rate in Mbit/s each way\n"
 		"      --open-transcript F  replay the requests of a stock client's open recorded\n"
 		"                           in F (test/vectors/r2/open-ro.txt), one per round trip\n"
+		"      --relay              also measure through a caching relay of rapbench's own\n"
+		"                           (rapsrv --upstream's code) and with the rap:// plugin\n"
+		"      --relay-bytes SIZE   bytes per relay and plugin bulk mode, at most the file\n"
+		"                           (default 64M)\n"
 		"      --json               print one JSON object instead of the table\n"
 		"  -q, --quiet              no progress lines on stderr\n"
 		"  -h, --help               show this help and exit\n"
@@ -2743,6 +2910,7 @@ enum {
 	OPT_BYTES = 256, OPT_SMALL, OPT_SESSIONS, OPT_PID, OPT_MAXSEC, OPT_NOPIPE, OPT_R2,
 	OPT_NOVERIFY, OPT_JSON, OPT_ROUNDS, OPT_CPUS, OPT_SEARCH, OPT_HEAVY, OPT_HEAVY_CMD, OPT_POLITE,
 	OPT_WRITE, OPT_WRITE_BYTES, OPT_SYNC_SERVER, OPT_RTT, OPT_RATE, OPT_OPEN_TRANSCRIPT,
+	OPT_RELAY, OPT_RELAY_BYTES,
 };
 
 /* Returns 0 to run, -1 after --help/--version, or a sysexits code. */
@@ -2770,6 +2938,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "rtt", required_argument, NULL, OPT_RTT },
 		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "open-transcript", required_argument, NULL, OPT_OPEN_TRANSCRIPT },
+		{ "relay", no_argument, NULL, OPT_RELAY },
+		{ "relay-bytes", required_argument, NULL, OPT_RELAY_BYTES },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -2781,7 +2951,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		.rounds = DEFAULT_ROUNDS, .cpu_self = -1, .cpu_peer = -1,
 		.heavy = DEFAULT_HEAVY, .heavy_cmd = DEFAULT_HEAVY_CMD, .polite = DEFAULT_POLITE,
 		.max_seconds = DEFAULT_MAX_SECONDS, .server_pid = -1, .pipeline = true,
-		.verify = true, .write_bytes = DEFAULT_WRITE_BYTES,
+		.verify = true, .write_bytes = DEFAULT_WRITE_BYTES, .relay_bytes = DEFAULT_RELAY_BYTES,
 	};
 	const char *sync_server = NULL;
 	int c, rc;
@@ -2893,6 +3063,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("--open-transcript: a path of 1 to %zu bytes",
 						   sizeof o->open_transcript - 1);
 			memcpy(o->open_transcript, optarg, strlen(optarg) + 1);
+			break;
+		case OPT_RELAY:
+			o->relay = true;
+			break;
+		case OPT_RELAY_BYTES:
+			if ((rc = parse_count("--relay-bytes", optarg, UINT64_MAX >> 1, true, &o->relay_bytes)))
+				return rc;
+			if (o->relay_bytes < 4096)
+				return usage_error("--relay-bytes: at least 4096");
 			break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); return -1;
@@ -3108,6 +3287,28 @@ int main(int argc, char **argv)
 		if (run_group(b, &open) < 0)
 			goto oom;
 	}
+	if (b->o.relay) {
+		const struct group relay = {
+			.name = "relay",
+			.fn = { bulk_relay, bulk_plugin, NULL },
+			.label = { "stock reads through the relay", "rap:// plugin", NULL },
+			.out = { &b->bulk_relay, &b->bulk_plugin, NULL },
+			.on = { true, true, false },
+		};
+		if (run_group(b, &relay) < 0)
+			goto oom;
+		if (b->pattern.n) {
+			const struct group open = {
+				.name = "stock open through the relay",
+				.fn = { open_relay, NULL, NULL },
+				.label = { "replayed requests", NULL, NULL },
+				.out = { &b->open_relay, NULL, NULL },
+				.on = { true, false, false },
+			};
+			if (run_group(b, &open) < 0)
+				goto oom;
+		}
+	}
 	if (b->o.small) {
 		const struct group small = {
 			.name = "small",
@@ -3167,7 +3368,7 @@ int main(int argc, char **argv)
 				       &b->polite_cmd_busy, &b->heavy,
 				       &b->write_small, &b->write_small_sync, &b->write_small_raw,
 				       &b->write_large, &b->write_large_sync, &b->write_large_raw,
-				       &b->open_replay };
+				       &b->open_replay, &b->bulk_relay, &b->bulk_plugin, &b->open_relay };
 	int code = 0;
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		if (severity(all[i]->exit) > severity(code))
