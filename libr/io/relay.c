@@ -100,16 +100,25 @@ int rap_relay_session_new(const struct rap_relay *r, struct rap_relay_session **
 	struct rap_relay_session *s = rap__calloc(1, sizeof(*s));
 	if (!s)
 		return RAP_ENOMEM;
-	int rc = rap_io_new_bare(&s->io);
+	int rc = rap__prefetch_init(&s->pf);
+	if (rc < 0) {
+		rap__free(s);
+		return rc;
+	}
+	rc = rap_io_new_bare(&s->io);
 	if (rc == 0)
 		rc = rap_io_register(s->io, &rap__io_plugin_upstream);
 	if (rc < 0) {
 		rap_io_free(s->io);
+		rap__prefetch_fini(&s->pf);
 		rap__free(s);
 		return rc;
 	}
 	rap_io_set_user(s->io, s);
 	rap_io_cache_set_max(s->io, r->cache_max);
+	/* Each miss asks for its own blocks: the prefetch reads sequential streams ahead, on
+	 * its own thread, so that the link never idles between misses. */
+	rap_io_cache_set_readahead(s->io, 0);
 	s->relay = r;
 	s->fd = -1;
 	s->last_rfd = -1;
@@ -121,8 +130,10 @@ void rap_relay_session_free(struct rap_relay_session *s)
 {
 	if (!s)
 		return;
-	/* The files first: an extension upstream is told of each close. */
+	/* The files first: an extension upstream is told of each close (after the prefetch
+	 * under way, which each close waits for); then the prefetch thread. */
 	rap_io_free(s->io);
+	rap__prefetch_fini(&s->pf);
 	rap_client_free(s->up);
 	rap__free(s);
 }
@@ -356,7 +367,9 @@ static int forward_cmd(struct rap_relay_session *s, const char *cmd, size_t cap,
 		*out = error_text(s->relay->uri, rap_io_error(s->io));
 		return rc;
 	}
-	/* A debugged process may have run since its blocks were read. */
+	/* A debugged process may have run since its blocks were read; a prefetch's data may be
+	 * what the command changes. */
+	rap__prefetch_drop(s, -1);
 	rap_io_cache_invalidate_volatile(s->io);
 	struct collect o = { .cap = cap };
 	int status = RAP_CMD_STATUS_UNKNOWN;

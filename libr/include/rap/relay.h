@@ -21,6 +21,12 @@
  * every command (a command upstream may write it); a debugged process (a path starting with
  * "dbg://") is dropped before and after every command and on every write.
  *
+ * Prefetch: once a client reads a file sequentially (a miss of the cache starting where the
+ * previous one ended), a thread of the session reads the next range from the upstream while
+ * the client consumes this one from the cache, so the link carries data all the time; the
+ * range grows with the cache's read-ahead. Anything else on the connection waits for a
+ * prefetch under way to finish; writes, commands and closes drop what it holds.
+ *
  * Threads: the handler's OPEN, READ, WRITE, SEEK, CLOSE and the extension's messages wait
  * for the upstream on the calling thread (the server's loop thread): a miss of one session
  * delays the others' requests by the upstream's round trip. CMD runs on the server's
@@ -78,6 +84,8 @@ struct rap_relay_stats {
 	uint64_t read_bytes; /* bytes those reads returned */
 	uint64_t writes;     /* writes sent upstream */
 	uint64_t cmds;       /* commands forwarded */
+	uint64_t prefetches; /* reads asked ahead on the session's thread (counted in reads) */
+	uint64_t prefetch_hits; /* cache misses answered (in part) by a prefetch */
 	uint64_t hits;       /* client reads answered from the cache alone */
 	bool extension;      /* the upstream granted the extension */
 };

@@ -14,6 +14,8 @@ struct upstream_file {
 	int32_t rfd;   /* the upstream's fd */
 	uint64_t gen;  /* the connection it belongs to */
 	uint64_t size; /* stock upstream: the size, grown by our writes */
+	bool volatile_; /* a process: never prefetched */
+	uint64_t next; /* where the last read ended: a read starting here is sequential */
 };
 
 static bool upstream_accepts(const char *uri)
@@ -27,11 +29,14 @@ static struct rap_relay_session *session_of(struct rap_io_desc *d)
 	return rap_io_user(rap_io_desc_io(d));
 }
 
-/* The file's session when its connection is still the one it was opened on. */
-static int usable(struct rap_io_desc *d, struct rap_relay_session **out)
+/* The file's session when its connection is still the one it was opened on. Only this
+ * thread changes s->up; the prefetch thread may be using it (wait: until it is done). */
+static int usable_now(struct rap_io_desc *d, struct rap_relay_session **out, bool wait)
 {
 	struct rap_relay_session *s = session_of(d);
 	struct upstream_file *f = rap_io_desc_data(d);
+	if (wait)
+		rap__prefetch_wait(s);
 	if (!s->up || f->gen != s->gen)
 		return RAP_ECLOSED;
 	/* A stock upstream reads and writes its current file: the one opened last. */
@@ -41,11 +46,17 @@ static int usable(struct rap_io_desc *d, struct rap_relay_session **out)
 	return 0;
 }
 
+static int usable(struct rap_io_desc *d, struct rap_relay_session **out)
+{
+	return usable_now(d, out, true);
+}
+
 static int upstream_open(struct rap_io_desc *d, const char *uri, int perm)
 {
 	struct rap_relay_session *s = session_of(d);
 	if (!s)
 		return RAP_EINVAL;
+	rap__prefetch_wait(s);
 	int rc = rap__relay_connect(s);
 	if (rc < 0)
 		return rc;
@@ -71,7 +82,9 @@ static int upstream_open(struct rap_io_desc *d, const char *uri, int perm)
 	}
 	rap_io_desc_set_data(d, f);
 	/* A debugged process changes on its own: its blocks live until the next command. */
-	rap_io_desc_set_cache(d, RAP_IO_CACHE_ON | (strncasecmp(uri, "dbg://", 6) == 0 ? RAP_IO_CACHE_VOLATILE : 0));
+	f->volatile_ = strncasecmp(uri, "dbg://", 6) == 0;
+	f->next = UINT64_MAX;
+	rap_io_desc_set_cache(d, RAP_IO_CACHE_ON | (f->volatile_ ? RAP_IO_CACHE_VOLATILE : 0));
 	return 0;
 }
 
@@ -81,6 +94,7 @@ static int upstream_close(struct rap_io_desc *d)
 	struct upstream_file *f = rap_io_desc_data(d);
 	/* A stock server passes CLOSE's number to close(2) in its own process: only our
 	 * servers are told; a stock one keeps the file until the connection ends. */
+	rap__prefetch_drop(s, f->rfd);
 	if (s->up && f->gen == s->gen && s->ext)
 		rap__relay_check(s, rap_client_close_fd(s->up, f->rfd));
 	rap__free(f);
@@ -90,24 +104,39 @@ static int upstream_close(struct rap_io_desc *d)
 static ssize_t upstream_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t len)
 {
 	struct rap_relay_session *s;
-	int rc = usable(d, &s);
+	/* What a fetch under way brings need not be waited for before it is needed. */
+	int rc = usable_now(d, &s, false);
 	if (rc < 0)
 		return rc;
 	struct upstream_file *f = rap_io_desc_data(d);
-	ssize_t n;
-	if (s->ext) {
-		n = rap_client_pread(s->up, f->rfd, off, buf, len);
-	} else {
+	if (!s->ext) {
 		if (off >= f->size)
 			return 0;
 		if (len > f->size - off)
 			len = (size_t)(f->size - off);
-		n = rap_client_read_at(s->up, off, buf, len);
 	}
-	s->stats.reads++;
-	if (n < 0)
-		return rap__relay_check(s, (int)n);
-	s->stats.read_bytes += (uint64_t)n;
+	bool sequential = off == f->next;
+	/* What a prefetch already read, then the rest from the upstream. */
+	size_t pre = f->volatile_ ? 0 : rap__prefetch_take(s, f->rfd, f->gen, off, buf, len);
+	ssize_t n = (ssize_t)pre;
+	if (pre < len && (rc = usable(d, &s)) < 0)
+		return rc;
+	if (pre < len) {
+		uint8_t *rest = (uint8_t *)buf + pre;
+		ssize_t m = s->ext ? rap_client_pread(s->up, f->rfd, off + pre, rest, len - pre)
+				   : rap_client_read_at(s->up, off + pre, rest, len - pre);
+		s->stats.reads++;
+		if (m < 0) /* never a short count: the cache would take it for the end */
+			return rap__relay_check(s, (int)m);
+		if (m > 0) {
+			s->stats.read_bytes += (uint64_t)m;
+			n += m;
+		}
+	}
+	f->next = off + (uint64_t)n;
+	/* A sequential stream: read its next range while the client takes this one. */
+	if (!f->volatile_ && (size_t)n == len && (sequential || pre))
+		rap__prefetch_advance(s, f->rfd, f->gen, off + len, s->ext ? UINT64_MAX : f->size);
 	return n;
 }
 
@@ -118,6 +147,8 @@ static ssize_t upstream_write(struct rap_io_desc *d, uint64_t off, const void *b
 	if (rc < 0)
 		return rc;
 	struct upstream_file *f = rap_io_desc_data(d);
+	/* A prefetch may hold what this write replaces. */
+	rap__prefetch_drop(s, f->rfd);
 	ssize_t n = s->ext ? rap_client_pwrite(s->up, f->rfd, off, buf, len)
 			   : rap_client_write_at(s->up, off, buf, len);
 	s->stats.writes++;
