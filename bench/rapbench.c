@@ -2707,8 +2707,14 @@ static void print_json(const struct bench *b)
 		json_bulk("bulk_plugin", &b->bulk_plugin, true);
 		json_ops("open_replay", &b->open_relay, true);
 		printf("\"open_upstream_reads\":%" PRIu64 ",\"open_upstream_cmds\":%" PRIu64
-		       ",\"bulk_upstream_reads\":%" PRIu64 "}",
+		       ",\"bulk_upstream_reads\":%" PRIu64 ",",
 		       b->open_relay.upstream.reads, b->open_relay.upstream.cmds, b->bulk_relay.upstream.reads);
+		double link = o->link.rate_mbit > 0 ? o->link.rate_mbit * 1e6 / 8 : -1;
+		json_num("bulk_stock_of_link", link > 0 ? ratio(per_second(&b->bulk_relay), link) : -1, true);
+		json_num("bulk_plugin_of_link", link > 0 ? ratio(per_second(&b->bulk_plugin), link) : -1, true);
+		json_num("bulk_stock_over_direct", ratio(per_second(&b->bulk_relay), per_second(&b->bulk_stock)), true);
+		json_num("open_over_direct", ratio(per_second(&b->open_relay), per_second(&b->open_replay)), false);
+		printf("}");
 	} else {
 		printf("null");
 	}
