@@ -195,6 +195,10 @@ size_t rap__prefetch_take(struct rap_relay_session *s, int32_t rfd, uint64_t gen
 		s->stats.prefetch_hits++;
 	}
 	int err = settle(s);
+	/* A failed fetch may mean a lost connection, which the check below closes: never
+	 * while another fetch still uses it. */
+	while (err && any_busy(p))
+		pthread_cond_wait(&p->cv, &p->mu);
 	pthread_mutex_unlock(&p->mu);
 	if (err)
 		rap__relay_check(s, err);
