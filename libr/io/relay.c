@@ -351,6 +351,11 @@ static int forward_cmd(struct rap_relay_session *s, const char *cmd, size_t cap,
 {
 	*out = NULL;
 	*stopped = false;
+	/* Nothing to run: radare2 sends two empty CMDs when it opens a file (its io's init),
+	 * which a stock upstream answers with nothing and ours, through the extension,
+	 * refuses as an empty command. Answered here, as stock does, without a round trip. */
+	if (!cmd[0])
+		return 0;
 	int rc = rap__relay_connect(s);
 	if (rc < 0) {
 		*out = error_text(s->relay->uri, rap_io_error(s->io));

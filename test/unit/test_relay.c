@@ -684,6 +684,14 @@ static void test_commands(void **state)
 	assert_true(H->cmd_bounded(s, &req, &out, &stopped) < 0);
 	assert_non_null(strstr(out, "unknown command"));
 	free(out);
+	/* radare2's io init sends empty CMDs: answered with nothing, as stock does, and not
+	 * sent upstream (whose extension refuses an empty command). */
+	unsigned long upstream_cmds = atomic_load(&up_count.cmds);
+	rc = cmd(s, "", &out);
+	if (rc != 0 || (out && out[0]))
+		fail_msg("an empty command: %d, '%s'", rc, out ? out : "(null)");
+	free(out);
+	assert_int_equal(atomic_load(&up_count.cmds), upstream_cmds);
 	assert_int_equal(stats(s).cmds, 6);
 	assert_int_equal(stats(s).connects, 1);
 	rap_relay_session_free(s);
