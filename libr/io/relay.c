@@ -286,6 +286,11 @@ static int relay_seek(void *ctx, int whence, uint64_t offset, uint64_t *result)
 static int relay_close(void *ctx, int32_t fd)
 {
 	struct rap_relay_session *s = ctx;
+	/* The session's hits outlive the descriptor's cache, which goes with it whatever
+	 * the close answers. */
+	struct rap_io_cache_stats cs;
+	if (rap_io_cache_stats(s->io, fd, &cs) == 0)
+		s->stats.hits += cs.hits;
 	int rc = rap_io_close(s->io, fd);
 	if (rc == 0 && fd == s->fd)
 		s->fd = -1;

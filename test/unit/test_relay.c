@@ -542,10 +542,16 @@ static void test_reads_through_the_cache(void **state)
 	assert_int_equal(sb->perm & RAP_PERM_W, 0);
 	assert_int_equal(H->stat(s, fd + 100, sb), RAP_EBADFD);
 	free(sb);
-	/* CLOSE: the upstream is told; the fd is gone here. */
+	/* CLOSE: the upstream is told; the fd is gone here, and what its cache answered
+	 * still counts. */
+	st = stats(s);
 	assert_int_equal(H->close(s, fd), 0);
 	assert_int_equal(H->read(s, b, 4), RAP_EBADFD);
 	assert_true(H->close(s, fd) < 0);
+	struct rap_relay_stats after = stats(s);
+	assert_int_equal(after.hits, st.hits);
+	assert_int_equal(after.reads, st.reads);
+	assert_int_equal(after.connects, 1);
 	rap_relay_session_free(s);
 	rap_relay_free(r);
 	up_stop(&u);
