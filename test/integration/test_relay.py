@@ -491,7 +491,7 @@ class RelayTls(unittest.TestCase):
         self.assertEqual(codes, [0, 0])
 
     def test_unverified_upstream_refused(self):
-        for args in (("--upstream-tls-ca", self.p("otherca.pem")),):
+        for args in ((), ("--upstream-tls-ca", self.p("otherca.pem"))):
             st = self.tls_stack(*args)
             try:
                 s = st.relay.connect()
