@@ -511,6 +511,19 @@ class RelayTls(unittest.TestCase):
                 codes = st.stop()
             self.assertEqual(codes, [0, 0])
 
+    def test_tls_options_need_a_raps_upstream(self):
+        # Plain rap:// would ignore them: the user asked for a verified link and would get
+        # plain text.
+        for args in (("--upstream-tls-ca", self.p("ca.pem")),
+                     ("--upstream-tls-cert", self.p("client.pem"), "--upstream-tls-key", self.p("client.key"))):
+            r = subprocess.run([raplib.RAPSRV, "-t", "--upstream", "rap://127.0.0.1:9/", *args],
+                               capture_output=True, timeout=raplib.DEADLINE)
+            self.assertEqual(r.returncode, 64, (args, r.stderr))
+            self.assertIn(b"need a raps:// upstream", r.stderr)
+            r = subprocess.run([raplib.RAPSRV, "-t", "--upstream", "RAPS://127.0.0.1:9/", *args],
+                               capture_output=True, timeout=raplib.DEADLINE)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+
     def test_bad_ca_file(self):
         r = subprocess.run([raplib.RAPSRV, "-t", "--upstream", "raps://127.0.0.1:9/", "--upstream-tls-ca",
                             "/nonexistent-ca.pem"], capture_output=True, timeout=raplib.DEADLINE)
