@@ -6,10 +6,10 @@ hundreds; rapcli's reads, commands and writes go through; sessions keep their ow
 positions; authentication and TLS towards the upstream; the option errors
 (rapsrv(8), --upstream and RELAY)."""
 
+import hashlib
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -19,7 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import raplib  # noqa: E402
-from raplib import OPEN, READ, WRITE, SEEK, CMD, REPLY  # noqa: E402
+from raplib import OPEN, READ, SEEK, CMD, REPLY  # noqa: E402
 from test_daemon import make_pki  # noqa: E402
 from test_rapcli import StockServer  # noqa: E402
 
@@ -293,7 +293,6 @@ class Relay(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertGreater(len(r.stdout), 16384 * 8)
         self.assertEqual(r.stdout, local.stdout)
-        import hashlib
         self.assertEqual(r.stdout.split(b"\n")[0].decode(), hashlib.sha256(SAMPLE[0x100:0x1100]).hexdigest())
         # A failing command upstream fails here too, with its reason.
         r = raplib.run_rapcli(["-c", ":nosuchcmd", uri])
@@ -320,7 +319,8 @@ class Relay(unittest.TestCase):
         self.assertEqual(ask(s, rp, raplib.enc_read(32)).payload, SAMPLE[0x200:0x220])
         self.assertEqual(ask(s, rp, raplib.enc_seek(0, 0x208)).offset, 0x208)
         self.assertEqual(ask(s, rp, raplib.enc_write(b"relay!")).value, 6)
-        self.assertEqual(self.root.read("relay-rw.bin")[0x200:0x220], SAMPLE[0x200:0x208] + b"relay!" + SAMPLE[0x20e:0x220])
+        self.assertEqual(self.root.read("relay-rw.bin")[0x200:0x220],
+                         SAMPLE[0x200:0x208] + b"relay!" + SAMPLE[0x20e:0x220])
         self.assertEqual(ask(s, rp, raplib.enc_seek(0, 0x200)).offset, 0x200)
         self.assertEqual(ask(s, rp, raplib.enc_read(32)).payload, self.root.read("relay-rw.bin")[0x200:0x220])
         # Past the end: the file grows, SEEK END says so.
@@ -391,7 +391,8 @@ class RelayAuthentication(unittest.TestCase):
     def test_with_the_secret(self):
         st = Stack(self.root, up_args=("--secret-file", self.good), relay_args=("--upstream-secret-file", self.good))
         try:
-            r = raplib.run_rapcli(["-c", "p8 16 @ 0x100", "-c", ":?e far", st.uri(os.path.join(self.root.path, "sample.bin"))])
+            r = raplib.run_rapcli(["-c", "p8 16 @ 0x100", "-c", ":?e far",
+                                   st.uri(os.path.join(self.root.path, "sample.bin"))])
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout, SAMPLE[0x100:0x110].hex().encode() + b"\nfar\n")
             self.assertTrue(st.up.wait_log(r"client authenticated"))
@@ -480,7 +481,8 @@ class RelayTls(unittest.TestCase):
     def test_verified_upstream(self):
         st = self.tls_stack("--upstream-tls-ca", self.p("ca.pem"))
         try:
-            r = raplib.run_rapcli(["-c", "p8 16 @ 0x2000", "-c", ":?e tls", st.uri(os.path.join(self.root.path, "sample.bin"))])
+            r = raplib.run_rapcli(["-c", "p8 16 @ 0x2000", "-c", ":?e tls",
+                                   st.uri(os.path.join(self.root.path, "sample.bin"))])
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout, SAMPLE[0x2000:0x2010].hex().encode() + b"\ntls\n")
             self.assertTrue(st.relay.wait_log(r"relaying to raps://127\.0\.0\.1:%d/" % st.proxy.port))
@@ -498,7 +500,8 @@ class RelayTls(unittest.TestCase):
                 rp = Replies(s)
                 try:
                     # Answered -1, with the relay still there for the next client.
-                    self.assertEqual(ask(s, rp, raplib.enc_open(5, os.path.join(self.root.path, "sample.bin"))).svalue, -1)
+                    rep = ask(s, rp, raplib.enc_open(5, os.path.join(self.root.path, "sample.bin")))
+                    self.assertEqual(rep.svalue, -1)
                 finally:
                     s.close()
                 self.assertTrue(st.relay.wait_log(r"upstream raps://127\.0\.0\.1:%d/: .*(?i:verif|certificate)"

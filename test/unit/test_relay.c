@@ -780,7 +780,6 @@ static void test_lost_upstream_and_reconnect(void **state)
 	assert_true(read_at(s, 1000000, b, 16) < 0);
 	assert_true(relay_logged("connection lost"));
 	assert_true(H->pread(s, fd, 1100000, b, 16) < 0);
-	uint64_t size = 0;
 	/* A command finds no upstream to connect to, and says so. */
 	char *out = NULL;
 	assert_true(cmd(s, "?e hi", &out) < 0);
@@ -804,7 +803,6 @@ static void test_lost_upstream_and_reconnect(void **state)
 	/* The old file belonged to the old connection. */
 	assert_int_equal(H->pread(s, fd, 1200000, b, 16), RAP_ECLOSED);
 	assert_int_equal(H->stat(s, fd, &(struct rap_stat){ 0 }), RAP_ECLOSED);
-	(void)size;
 	assert_int_equal(cmd(s, "?e back", &out), 0);
 	assert_string_equal(out, "back\n");
 	free(out);
