@@ -326,7 +326,8 @@ static int collect_chunk(void *user, const char *data, size_t len)
 {
 	struct collect *o = user;
 	size_t room = o->cap - o->len;
-	size_t take = len < room ? len : room;
+	bool over = len > room;
+	size_t take = over ? room : len;
 	if (take) {
 		char *b = rap__realloc(o->buf, o->len + take + 1);
 		if (!b)
@@ -336,7 +337,7 @@ static int collect_chunk(void *user, const char *data, size_t len)
 		o->len += take;
 		o->buf[o->len] = '\0';
 	}
-	if (take < len) {
+	if (over) {
 		o->stopped = true;
 		return RAP_ETOOBIG; /* the rest is read and dropped */
 	}
