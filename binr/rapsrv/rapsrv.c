@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -546,6 +547,13 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	if (!cfg->upstream.uri && (cfg->upstream.tls_ca || cfg->upstream.tls_cert || cfg->upstream.tls_key ||
 				   cfg->upstream.secret_file || cfg->upstream.cache_max)) {
 		fprintf(stderr, "rapsrv: the --upstream-* options need --upstream URI\n");
+		return EX_USAGE;
+	}
+	/* Over plain rap:// they would be ignored, and the link plain text. */
+	if (cfg->upstream.uri && strncasecmp(cfg->upstream.uri, "raps://", 7) != 0 &&
+	    (cfg->upstream.tls_ca || cfg->upstream.tls_cert || cfg->upstream.tls_key)) {
+		fprintf(stderr, "rapsrv: the --upstream-tls-* options need a raps:// upstream, not %s\n",
+			cfg->upstream.uri);
 		return EX_USAGE;
 	}
 	if (cfg->upstream.uri && cfg->ngdb) {

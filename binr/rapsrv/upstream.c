@@ -33,7 +33,7 @@ int rapsrv_upstream_new(const struct rapsrv_upstream_options *o, void (*log)(voi
 		return EX_OSERR;
 	}
 	u->uri = o->uri;
-	int status = 0;
+	int status;
 	if (o->tls_ca || o->tls_cert || o->tls_key) {
 		if (!rap_tls_available()) {
 			say(log, log_user, "--upstream-tls-*: %s%s", "this build has no TLS (rap was built without OpenSSL)", "");

@@ -297,6 +297,11 @@ static int relay_seek(void *ctx, int whence, uint64_t offset, uint64_t *result)
 static int relay_close(void *ctx, int32_t fd)
 {
 	struct rap_relay_session *s = ctx;
+	/* The session's hits outlive the descriptor's cache, which goes with it whatever
+	 * the close answers. */
+	struct rap_io_cache_stats cs;
+	if (rap_io_cache_stats(s->io, fd, &cs) == 0)
+		s->stats.hits += cs.hits;
 	int rc = rap_io_close(s->io, fd);
 	if (rc == 0 && fd == s->fd)
 		s->fd = -1;
@@ -332,7 +337,8 @@ static int collect_chunk(void *user, const char *data, size_t len)
 {
 	struct collect *o = user;
 	size_t room = o->cap - o->len;
-	size_t take = len < room ? len : room;
+	bool over = len > room;
+	size_t take = over ? room : len;
 	if (take) {
 		char *b = rap__realloc(o->buf, o->len + take + 1);
 		if (!b)
@@ -342,7 +348,7 @@ static int collect_chunk(void *user, const char *data, size_t len)
 		o->len += take;
 		o->buf[o->len] = '\0';
 	}
-	if (take < len) {
+	if (over) {
 		o->stopped = true;
 		return RAP_ETOOBIG; /* the rest is read and dropped */
 	}
@@ -362,6 +368,11 @@ static int forward_cmd(struct rap_relay_session *s, const char *cmd, size_t cap,
 {
 	*out = NULL;
 	*stopped = false;
+	/* Nothing to run: radare2 sends two empty CMDs when it opens a file (its io's init),
+	 * which a stock upstream answers with nothing and ours, through the extension,
+	 * refuses as an empty command. Answered here, as stock does, without a round trip. */
+	if (!cmd[0])
+		return 0;
 	int rc = rap__relay_connect(s);
 	if (rc < 0) {
 		*out = error_text(s->relay->uri, rap_io_error(s->io));

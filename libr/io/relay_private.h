@@ -63,7 +63,7 @@ struct rap_relay_session {
 	int32_t last_rfd;              /* the upstream fd opened last (a stock upstream's file) */
 	int fd;                        /* the client's current file (an fd of io), -1: none */
 	uint64_t off;                  /* the client's position */
-	struct rap_relay_stats stats;
+	struct rap_relay_stats stats;  /* hits: those of the files closed already */
 	struct relay_prefetch pf;
 };
 
