@@ -76,6 +76,7 @@ int rapsrv_upstream_new(const struct rapsrv_upstream_options *o, void (*log)(voi
 		.secret = u->secret,
 		.cache_max = o->cache_max,
 		.connect_timeout_ms = 10000,
+		.timeout_ms = (int)o->timeout_ms,
 		.log = log,
 		.log_user = log_user,
 	};

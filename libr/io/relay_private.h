@@ -50,6 +50,7 @@ struct rap_relay {
 	const struct rap_secret *secret;  /* borrowed; NULL: none */
 	size_t cache_max;
 	int connect_timeout_ms;
+	int timeout_ms;             /* the upstream's stall timeout outside commands */
 	void (*log)(void *user, int level, const char *msg);
 	void *log_user;
 };

@@ -252,6 +252,8 @@ static void *up_main(void *arg)
 }
 
 /* An upstream on port (NULL: one the OS picks), requiring secret when not NULL. */
+static uint64_t up_idle_ms; /* the next upstream's idle timeout; 0: the default */
+
 static void up_start(struct upstream *u, const char *port, bool stock, const struct rap_secret *secret)
 {
 	memset(u, 0, sizeof(*u));
@@ -267,6 +269,8 @@ static void up_start(struct upstream *u, const char *port, bool stock, const str
 	assert_int_equal(rap_server_new(u->loop, &h, &cb, u, &u->srv), 0);
 	if (secret)
 		assert_int_equal(rap_server_set_secret(u->srv, secret), 0);
+	if (up_idle_ms)
+		rap_server_set_idle_timeout(u->srv, up_idle_ms);
 	int fd;
 	assert_int_equal(rap_tcp_listen("127.0.0.1", port ? port : "0", 16, &fd), 0);
 	snprintf(u->port, sizeof(u->port), "%d", rap_tcp_local_port(fd));
@@ -801,9 +805,21 @@ static void test_lost_upstream_and_reconnect(void **state)
 	assert_int_equal(read_at(s, 100000, b, 16), 16);
 	assert_true(is_sample(b, 100000, 16));
 	assert_int_equal(seek_end(s), RW_SIZE);
-	/* The old file belonged to the old connection. */
-	assert_int_equal(H->pread(s, fd, 1200000, b, 16), RAP_ECLOSED);
-	assert_int_equal(H->stat(s, fd, &(struct rap_stat){ 0 }), RAP_ECLOSED);
+	/* The old file is opened again on the new connection, its blocks still cached. */
+	unsigned long opens = atomic_load(&up_count.opens);
+	assert_int_equal(H->pread(s, fd, 1200000, b, 16), 16);
+	assert_true(is_sample(b, 1200000, 16));
+	assert_int_equal(atomic_load(&up_count.opens), opens + 1);
+	struct rap_stat *sb = calloc(1, sizeof(*sb));
+	assert_non_null(sb);
+	assert_int_equal(H->stat(s, fd, sb), 0);
+	assert_int_equal(sb->size, RO_SIZE);
+	free(sb);
+	uint64_t reads = stats(s).reads;
+	assert_int_equal(H->pread(s, fd, 0, b, 16), 16);
+	assert_true(is_sample(b, 0, 16));
+	assert_int_equal(stats(s).reads, reads);
+	assert_int_equal(stats(s).connects, 2);
 	assert_int_equal(cmd(s, "?e back", &out), 0);
 	assert_string_equal(out, "back\n");
 	free(out);
@@ -1044,6 +1060,70 @@ static void test_prefetch(void **state)
 	}
 }
 
+/* An upstream that drops the idle connection (its --idle-timeout): the next request finds
+ * out before it is sent, connects again, opens the file again and is answered; a read-only
+ * file's blocks stayed cached. */
+static void test_idle_upstream_drop(void **state)
+{
+	(void)state;
+	struct upstream u;
+	up_idle_ms = 200;
+	up_start(&u, NULL, false, NULL);
+	up_idle_ms = 0;
+	struct rap_relay *r = relay_for(&u, NULL);
+	struct rap_relay_session *s = session_of(r);
+	int fd = H->open(s, ro_path, RAP_PERM_R);
+	assert_true(fd >= 0);
+	uint8_t b[16];
+	assert_int_equal(read_at(s, 0, b, 16), 16);
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (atomic_load(&u.closed) < 1 && now_ms() < deadline)
+		sleep_ms(10);
+	assert_int_equal(atomic_load(&u.closed), 1);
+	unsigned long opens = atomic_load(&up_count.opens);
+	assert_int_equal(read_at(s, 700000, b, 16), 16);
+	assert_true(is_sample(b, 700000, 16));
+	assert_int_equal(stats(s).connects, 2);
+	assert_int_equal(atomic_load(&up_count.opens), opens + 1);
+	assert_true(relay_logged("perhaps for being idle"));
+	char *out = NULL;
+	assert_int_equal(cmd(s, "?e again", &out), 0);
+	assert_string_equal(out, "again\n");
+	free(out);
+	rap_relay_session_free(s);
+	rap_relay_free(r);
+	up_stop(&u);
+}
+
+/* An upstream that takes the connection and never answers: the request fails after the
+ * relay's timeout, instead of holding the server's loop (and every client) for good. */
+static void test_silent_upstream(void **state)
+{
+	(void)state;
+	int lfd;
+	assert_int_equal(rap_tcp_listen("127.0.0.1", "0", 16, &lfd), 0);
+	char uri[64];
+	snprintf(uri, sizeof(uri), "rap://127.0.0.1:%d/", rap_tcp_local_port(lfd));
+	struct rap_relay_config cfg = { .uri = uri, .timeout_ms = 300, .log = relay_log };
+	struct rap_relay *r = NULL;
+	char why[256];
+	assert_int_equal(rap_relay_new(&cfg, &r, why, sizeof(why)), 0);
+	struct rap_relay_session *s = session_of(r);
+	uint64_t t0 = now_ms();
+	/* The kernel completes the connection (the backlog); nobody ever answers the probe. */
+	assert_int_equal(H->open(s, "/x", RAP_PERM_R), RAP_ETIMEDOUT);
+	uint64_t took = now_ms() - t0;
+	assert_true(took >= 250 && took < 5000);
+	assert_true(relay_logged("neither sent nor took a byte for 300 ms"));
+	char *out = NULL;
+	assert_int_equal(cmd(s, "?e x", &out), RAP_ETIMEDOUT);
+	assert_non_null(strstr(out, "300 ms"));
+	free(out);
+	rap_relay_session_free(s);
+	rap_relay_free(r);
+	close(lfd);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1060,6 +1140,8 @@ int main(void)
 		T(test_authentication),
 		T(test_sessions_are_separate),
 		T(test_prefetch),
+		T(test_idle_upstream_drop),
+		T(test_silent_upstream),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
