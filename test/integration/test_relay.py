@@ -583,14 +583,18 @@ class RelayOptions(unittest.TestCase):
                     (("--upstream", "rap://:9/"), b"needs a host"),
                     (("--upstream", "127.0.0.1:9"), b"rap:// or raps://"),
                     (("--upstream", "rap://127.0.0.1:9/", "--gdb", "127.0.0.1:0"), b"--gdb"),
-                    (("--upstream", "rap://127.0.0.1:9/", "--upstream-cache", "1K"), b"--upstream-cache")):
+                    (("--upstream", "rap://127.0.0.1:9/", "--upstream-cache", "1K"), b"--upstream-cache"),
+                    (("--upstream-timeout", "5"), b"need --upstream"),
+                    (("--upstream", "rap://127.0.0.1:9/", "--upstream-timeout", "0"), b"1 to 86400"),
+                    (("--upstream", "rap://127.0.0.1:9/", "--upstream-timeout", "x"), b"--upstream-timeout")):
                 r = self.rapsrv("-r", root, *args, "rap://127.0.0.1:0")
                 self.assertEqual(r.returncode, 64, (args, r.stderr))
                 self.assertIn(why, r.stderr, args)
                 r = self.rapsrv("-t", "-r", root, *args)
                 self.assertEqual(r.returncode, 64, (args, r.stderr))
             # A good configuration checks out.
-            r = self.rapsrv("-t", "-r", root, "--upstream", "rap://127.0.0.1:9/", "--upstream-cache", "1M")
+            r = self.rapsrv("-t", "-r", root, "--upstream", "rap://127.0.0.1:9/", "--upstream-cache", "1M",
+                            "--upstream-timeout", "5")
             self.assertEqual(r.returncode, 0, r.stderr)
         finally:
             shutil.rmtree(root, ignore_errors=True)
