@@ -719,7 +719,7 @@ static int xopen(struct rap_client *c, const char *path, uint8_t perm)
 			     .data = (const uint8_t *)path };
 	uint8_t req[6 + XOPEN_PATH_MAX];
 	size_t len = encode_into(&q, req, sizeof req);
-	struct rap_msg m;
+	struct rap_msg m = { 0 };
 	rc = send_bytes(c, req, len);
 	if (rc == 0)
 		rc = expect(c, RAP_OP_XOPEN | RAP_REPLY, &m);
@@ -869,6 +869,8 @@ static size_t in_flight(const struct rap_client *c, size_t chunk, size_t len)
 	if (n > RING_MAX)
 		n = RING_MAX;
 	size_t need = len / chunk + (len % chunk != 0);
+	if (need == 0)
+		need = 1; /* callers never pipeline nothing; a ring is never empty */
 	return n < need ? n : need;
 }
 
@@ -899,7 +901,12 @@ static void ring_init(struct ring *r, size_t n, size_t req_bytes)
 			n = RING_STACK;
 		}
 	}
+	if (n == 0)
+		n = 1;
 	r->n = n;
+	/* Every slot is written before it is read; cleared anyway, so that no path through
+	 * the pipelines can read an unset one. */
+	memset(r->k, 0, n * sizeof(*r->k));
 }
 
 /* PREAD requests for [off, off+len) of fd, a window's worth in flight, the replies collected in

@@ -892,8 +892,14 @@ static void test_stock_upstream(void **state)
 static void test_authentication(void **state)
 {
 	(void)state;
-	if (!rap_auth_available())
-		skip();
+	/* Without OpenSSL there are no secrets: the refusal is what there is to check (not
+	 * skip(): cmocka 1.1.5 reports it as "not ok", which meson counts as a failure). */
+	if (!rap_auth_available()) {
+		struct rap_secret *none = NULL;
+		assert_int_equal(rap_secret_new(SECRET, strlen(SECRET), &none), RAP_ENOTSUP);
+		assert_null(none);
+		return;
+	}
 	struct rap_secret *good = NULL, *wrong = NULL;
 	assert_int_equal(rap_secret_new(SECRET, strlen(SECRET), &good), 0);
 	assert_int_equal(rap_secret_new(WRONG, strlen(WRONG), &wrong), 0);
