@@ -1586,3 +1586,73 @@ int rap__core_cmd_capture(struct rap_core *c, const char *line, char **out, char
 		free(ebuf);
 	return rc;
 }
+
+/* rap__core_cmd_stream's cookie: every line written goes to the sink. */
+struct stream_sink {
+	struct rap_core *c;
+	rap__core_sink fn;
+	void *user;
+	bool dropped; /* the sink wants no more */
+};
+
+static ssize_t stream_write(void *cookie, const char *buf, size_t size)
+{
+	struct stream_sink *k = cookie;
+	k->c->cap_streamed += size;
+	if (!k->dropped && size && k->fn(k->user, buf, size) < 0)
+		k->dropped = true;
+	/* Taken either way: a failed write would only be retried with the next one. */
+	return (ssize_t)size;
+}
+
+int rap__core_cmd_stream(struct rap_core *c, const char *line, rap__core_sink fn, void *user, bool *over)
+{
+	if (over)
+		*over = false;
+	struct stream_sink k = { .c = c, .fn = fn, .user = user };
+	cookie_io_functions_t io = { .write = stream_write };
+	FILE *f = fopencookie(&k, "w", io);
+	if (!f)
+		return RAP_ENOMEM;
+	/* Line by line: a long search shows its hits as they are found. */
+	if (setvbuf(f, NULL, _IOLBF, 16384) != 0) {
+		fclose(f);
+		return RAP_ENOMEM;
+	}
+	FILE *saved_out = c->out, *saved_err = c->err;
+	FILE *saved_cap_out = c->cap_out, *saved_cap_err = c->cap_err, *saved_cap_filter = c->cap_filter;
+	FILE *saved_stream = c->cap_stream;
+	size_t saved_streamed = c->cap_streamed;
+	bool saved_over = c->output_over;
+	bool capped = c->output_max != 0;
+	c->out = f;
+	c->err = f;
+	if (capped) {
+		c->cap_out = f;
+		c->cap_err = NULL;
+		c->cap_filter = NULL;
+		c->cap_stream = f;
+		c->cap_streamed = 0;
+		c->output_over = false;
+	}
+	int rc = rap_core_cmd(c, line);
+	bool stopped = capped && c->output_over;
+	if (stopped) {
+		fprintf(f, "error: output exceeds %zu bytes; command stopped\n", c->output_max);
+		rc = RAP_ETOOBIG;
+	}
+	c->out = saved_out;
+	c->err = saved_err;
+	if (capped) {
+		c->cap_out = saved_cap_out;
+		c->cap_err = saved_cap_err;
+		c->cap_filter = saved_cap_filter;
+		c->cap_stream = saved_stream;
+		c->cap_streamed = saved_streamed;
+		c->output_over = saved_over;
+	}
+	fclose(f);
+	if (over)
+		*over = stopped;
+	return rc;
+}

@@ -172,8 +172,10 @@ void rap_core_set_output_max(struct rap_core *c, size_t bytes)
 	c->output_max_set = true;
 }
 
-static size_t stream_size(FILE *f)
+static size_t stream_size(const struct rap_core *c, FILE *f)
 {
+	if (f && f == c->cap_stream)
+		return c->cap_streamed;
 	long n = f ? ftell(f) : 0;
 	return n > 0 ? (size_t)n : 0;
 }
@@ -196,7 +198,7 @@ size_t rap__core_output_room(struct rap_core *c)
 {
 	if (!c->output_max || !c->cap_out)
 		return SIZE_MAX;
-	size_t n = stream_size(c->cap_out) + stream_size(c->cap_err) + stream_size(c->cap_filter);
+	size_t n = stream_size(c, c->cap_out) + stream_size(c, c->cap_err) + stream_size(c, c->cap_filter);
 	return n < c->output_max ? c->output_max - n : 0;
 }
 
@@ -207,7 +209,7 @@ bool rap__core_output_over(struct rap_core *c)
 	if (!c->output_max || !c->cap_out)
 		return false;
 	/* ftell of a memory stream is what it holds (it flushes first). */
-	size_t n = stream_size(c->cap_out) + stream_size(c->cap_err) + stream_size(c->cap_filter);
+	size_t n = stream_size(c, c->cap_out) + stream_size(c, c->cap_err) + stream_size(c, c->cap_filter);
 	c->output_over = n > c->output_max;
 	return c->output_over;
 }

@@ -96,6 +96,10 @@ struct rap_core {
 	 * whose sizes count against output_max; output_over latches once they pass it. */
 	FILE *cap_out, *cap_err, *cap_filter;
 	bool output_over;
+	/* While rap__core_cmd_stream runs: its stream (also cap_out), whose size is what it
+	 * handed on so far (cap_streamed), since a stream that goes elsewhere cannot tell. */
+	FILE *cap_stream;
+	size_t cap_streamed;
 	/* Test seam (unit tests, fuzz/fuzz_cmd.c; nothing else sets it): asked before each
 	 * operation of enum rap__core_os, see rap__core_os_gate. NULL: the real OS. Cores made
 	 * from this one inherit it. */
@@ -189,7 +193,7 @@ bool rap__core_output_over(struct rap_core *c);
  * "error: interrupted"). */
 bool rap__core_interrupted(const struct rap_core *c);
 
-/* Bytes a capped rap_core_cmd_str may still capture before it passes its cap (SIZE_MAX when
+/* Bytes a capped rap_core_cmd_str (or rap__core_cmd_stream) may still capture before it passes its cap (SIZE_MAX when
  * nothing is capped), so that long prints can take smaller pieces near the cap. */
 size_t rap__core_output_room(struct rap_core *c);
 
@@ -264,6 +268,19 @@ int rap__print_cmd(struct rap_core *c, char kind, uint64_t off, uint64_t len);
 /* rap_core_cmd_str, and *over (may be NULL) tells whether the line was stopped at the output
  * cap (the result is then RAP_ETOOBIG). */
 int rap__core_cmd_capture(struct rap_core *c, const char *line, char **out, char **err, bool *over);
+
+/* Takes len bytes (len > 0) of a streamed command's text. Returns 0, or negative when
+ * nothing more is wanted: then the rest of the text is dropped (the line goes on until it
+ * notices an interruption; stop it through cancel_req or rap_core_interrupt). */
+typedef int (*rap__core_sink)(void *user, const char *data, size_t len);
+
+/* Runs line with its output and its error text together, in the order written, handed to
+ * fn line by line as they come (so a long command shows its progress), on the thread that
+ * calls it. c->output_max caps the text as in rap__core_cmd_capture (0: no cap): the line
+ * stops once it passes the cap, and "error: output exceeds N bytes; command stopped" ends
+ * the text; *over (may be NULL) says so, and the result is RAP_ETOOBIG then. Returns as
+ * rap_core_cmd, or RAP_ENOMEM when the stream cannot be made. */
+int rap__core_cmd_stream(struct rap_core *c, const char *line, rap__core_sink fn, void *user, bool *over);
 
 /* Space, tab, CR or LF. */
 bool rap__core_blank(char ch);

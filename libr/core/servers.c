@@ -92,6 +92,10 @@ void rap__srv_free(struct rap__srv *s)
 	rap__srv_close_listeners(s);
 	rap__srv_gdb_free(s->gdb);
 	rap_core_free(s->tmpl);
+	if (s->auth) {
+		memset(s->auth, 0, strlen(s->auth));
+		rap__free(s->auth);
+	}
 	rap__free(s);
 }
 
@@ -198,7 +202,17 @@ static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool backgr
 	const char *loop = rap_core_config_get(c, "rap.loop");
 	s->once = kind == RAP__SRV_RAP && !background && loop && !strcmp(loop, "false");
 	s->log = background ? NULL : c->err;
-	int rc = rap__core_new_shared(c, &s->tmpl);
+	int rc = 0;
+	if (kind == RAP__SRV_HTTP || kind == RAP__SRV_TCP) {
+		/* What the web console's page proves its origin with (servers_http.c). */
+		rc = rap__http_token_new(s->token);
+		if (rc < 0) {
+			rap__core_errorf(c, "cannot make the server's token: %s", rap_strerror(rc));
+			rap__srv_free(s);
+			return rc;
+		}
+	}
+	rc = rap__core_new_shared(c, &s->tmpl);
 	if (rc == 0) {
 		rap_core_set_policy(s->tmpl, s->policy);
 		rap_core_set_allow_shell(s->tmpl, s->shell);

@@ -255,17 +255,32 @@ static void test_limits(void **state)
 	char *buf = malloc(cap);
 	assert_non_null(buf);
 
-	/* A request line that never ends: 414 once past the head limit, not before. */
+	/* A request line that never ends: 414 once past the line limit, not before. */
 	memcpy(buf, "GET /", 5);
 	memset(buf + 5, 'a', cap - 5);
 	struct rap__http_req r;
-	assert_int_equal(rap__http_parse(buf, RAP__HTTP_HEAD_MAX, &r), RAP_EAGAIN);
+	assert_int_equal(rap__http_parse(buf, RAP__HTTP_LINE_MAX, &r), RAP_EAGAIN);
 	rap__http_req_clear(&r);
-	assert_int_equal(rap__http_parse(buf, RAP__HTTP_HEAD_MAX + 1, &r), 414);
+	assert_int_equal(rap__http_parse(buf, RAP__HTTP_LINE_MAX + 1, &r), 414);
 	rap__http_req_clear(&r);
-	/* A complete request line longer than the limit. */
-	memcpy(buf + RAP__HTTP_HEAD_MAX, " HTTP/1.1\n", 10);
-	assert_int_equal(rap__http_parse(buf, RAP__HTTP_HEAD_MAX + 10, &r), 414);
+	/* A complete request line longer than the limit, and one exactly at it. */
+	memcpy(buf + RAP__HTTP_LINE_MAX - 8, " HTTP/1.1\n\n", 11);
+	assert_int_equal(rap__http_parse(buf, RAP__HTTP_LINE_MAX + 3, &r), 414);
+	rap__http_req_clear(&r);
+	memcpy(buf + RAP__HTTP_LINE_MAX - 9, " HTTP/1.0\n\n", 11);
+	assert_int_equal(rap__http_parse(buf, RAP__HTTP_LINE_MAX + 2, &r), 0);
+	assert_int_equal(strlen(r.target), RAP__HTTP_LINE_MAX - 9 - 4);
+	rap__http_req_clear(&r);
+
+	/* More header lines than the limit: 431; as many as the limit: fine. */
+	size_t n0 = (size_t)snprintf(buf, cap, "GET / HTTP/1.1\r\nHost: a\r\n");
+	for (int i = 1; i < RAP__HTTP_HEADERS_MAX; i++)
+		n0 += (size_t)snprintf(buf + n0, cap - n0, "X-%d: y\r\n", i);
+	memcpy(buf + n0, "\r\n", 2);
+	assert_int_equal(rap__http_parse(buf, n0 + 2, &r), 0);
+	rap__http_req_clear(&r);
+	n0 += (size_t)snprintf(buf + n0, cap - n0, "X-last: y\r\n\r\n");
+	assert_int_equal(rap__http_parse(buf, n0, &r), 431);
 	rap__http_req_clear(&r);
 
 	/* Headers that never end: 431 past the limit. */
@@ -385,6 +400,21 @@ static void test_url_decode(void **state)
 
 /* ---- who may ask ------------------------------------------------------------------------- */
 
+static void test_host_is_address(void **state)
+{
+	(void)state;
+	static const char *const yes[] = { "192.0.2.10", "192.0.2.10:9090", "[2001:db8::1]", "[2001:db8::1]:80",
+					   "127.0.0.1", "localhost:1", "[::1]" };
+	static const char *const no[] = { "example.com", "rebind.example:9090", "192.0.2.10.example", "[2001:db8::1",
+					  "[2001:db8::1]x", "[evil]", "", "1.2.3", "localhost.evil" };
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!rap__http_host_is_address(yes[i]))
+			fail_msg("'%s' is an address", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (rap__http_host_is_address(no[i]))
+			fail_msg("'%s' is not an address", no[i]);
+}
+
 static void test_host_is_loopback(void **state)
 {
 	(void)state;
@@ -430,30 +460,140 @@ static void test_origin_refusal(void **state)
 	assert_string_equal(rap__http_origin_refusal(&r), "cross-site request");
 }
 
+#define TOKEN "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
 static void test_csrf_refusal(void **state)
 {
 	(void)state;
 	const char *why = "browser request without an X-Rap header (see =h?)";
+	const char *why_token = "browser request without the page's X-Rap-Token (see =h?)";
+	const char *wrong = "wrong X-Rap-Token (reload the page)";
 	struct rap__http_req r = { 0 };
-	assert_null(rap__http_csrf_refusal(&r)); /* curl, wget, scripts */
+	assert_null(rap__http_csrf_refusal(&r, TOKEN)); /* curl, wget, scripts, r2pipe */
 	r.ua_browser = true;
-	assert_string_equal(rap__http_csrf_refusal(&r), why);
+	assert_string_equal(rap__http_csrf_refusal(&r, TOKEN), why);
 	r.has_xrap = true; /* a browser sends it cross-site only after a preflight */
-	assert_null(rap__http_csrf_refusal(&r));
-	struct rap__http_req each[3] = { { .has_fetch_meta = true }, { .has_origin = true }, { .has_referer = true } };
+	assert_null(rap__http_csrf_refusal(&r, TOKEN));
+	struct rap__http_req each[3] = { { .has_fetch_meta = true }, { .has_referer = true }, { .ua_browser = true } };
 	for (size_t i = 0; i < 3; i++) {
-		assert_string_equal(rap__http_csrf_refusal(&each[i]), why);
+		assert_string_equal(rap__http_csrf_refusal(&each[i], TOKEN), why);
 		each[i].has_xrap = true;
-		assert_null(rap__http_csrf_refusal(&each[i]));
+		assert_null(rap__http_csrf_refusal(&each[i], TOKEN));
 	}
+	/* What every browser adds (Origin, Sec-Fetch-Site): only the token lets it in. */
+	struct rap__http_req br[2] = { { .has_origin = true, .has_xrap = true },
+				       { .has_fetch_meta = true, .has_fetch_site = true, .has_xrap = true } };
+	for (size_t i = 0; i < 2; i++) {
+		assert_string_equal(rap__http_csrf_refusal(&br[i], TOKEN), why_token);
+		br[i].has_token = true;
+		strcpy(br[i].token, TOKEN);
+		assert_null(rap__http_csrf_refusal(&br[i], TOKEN));
+		/* Another token, a cut one, one longer, none at the server: refused. */
+		br[i].token[63] = '0';
+		assert_string_equal(rap__http_csrf_refusal(&br[i], TOKEN), wrong);
+		br[i].token[63] = '\0';
+		assert_string_equal(rap__http_csrf_refusal(&br[i], TOKEN), wrong);
+		strcpy(br[i].token, TOKEN "0");
+		assert_string_equal(rap__http_csrf_refusal(&br[i], TOKEN), wrong);
+		strcpy(br[i].token, TOKEN);
+		assert_string_equal(rap__http_csrf_refusal(&br[i], NULL), wrong);
+	}
+	/* A wrong token is refused from anyone. */
+	struct rap__http_req any = { .has_token = true };
+	strcpy(any.token, "x");
+	assert_string_equal(rap__http_csrf_refusal(&any, TOKEN), wrong);
 	/* Parsed from real header lines. */
 	struct rap__http_req p;
 	assert_int_equal(parse("GET /cmd/px HTTP/1.1\r\nHost: a\r\nUser-Agent: Mozilla/5.0\r\n\r\n", &p), 0);
-	assert_string_equal(rap__http_csrf_refusal(&p), why);
+	assert_string_equal(rap__http_csrf_refusal(&p, TOKEN), why);
 	rap__http_req_clear(&p);
 	assert_int_equal(parse("GET /cmd/px HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.5.0\r\n\r\n", &p), 0);
-	assert_null(rap__http_csrf_refusal(&p));
+	assert_null(rap__http_csrf_refusal(&p, TOKEN));
 	rap__http_req_clear(&p);
+	assert_int_equal(parse("POST /cmd HTTP/1.1\r\nHost: a\r\nOrigin: http://127.0.0.1:1\r\nSec-Fetch-Site: same-origin\r\n"
+			       "X-Rap-Token: " TOKEN "\r\n\r\n",
+			       &p),
+			 0);
+	assert_true(p.has_token);
+	assert_string_equal(p.token, TOKEN);
+	assert_null(rap__http_csrf_refusal(&p, TOKEN));
+	rap__http_req_clear(&p);
+	/* A value longer than the field is cut: never equal. */
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nX-Rap-Token: " TOKEN "ff\r\n\r\n", &p), 0);
+	assert_string_equal(rap__http_csrf_refusal(&p, TOKEN), wrong);
+	rap__http_req_clear(&p);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Rap-Token: a\r\nX-Rap-Token: a\r\n\r\n"), 400);
+}
+
+static void test_tokens_and_secrets(void **state)
+{
+	(void)state;
+	char a[RAP__HTTP_TOKEN_LEN + 1], b[RAP__HTTP_TOKEN_LEN + 1];
+	assert_int_equal(rap__http_token_new(a), 0);
+	assert_int_equal(rap__http_token_new(b), 0);
+	assert_int_equal(strlen(a), RAP__HTTP_TOKEN_LEN);
+	assert_int_equal(strspn(a, "0123456789abcdef"), RAP__HTTP_TOKEN_LEN);
+	assert_string_not_equal(a, b); /* 256 random bits each */
+	assert_true(rap__http_secret_equal(a, a));
+	assert_false(rap__http_secret_equal(a, b));
+	assert_false(rap__http_secret_equal("abc", "abcd"));
+	assert_false(rap__http_secret_equal("abcd", "abc"));
+	assert_false(rap__http_secret_equal("", "a"));
+	assert_true(rap__http_secret_equal("", ""));
+}
+
+static void test_basic_auth(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *header;
+		bool ok;
+	} cases[] = {
+		{ "Authorization: Basic YWxpY2U6czNjcjN0\r\n", true },   /* alice:s3cr3t */
+		{ "Authorization: basic YWxpY2U6czNjcjN0\r\n", true },   /* the scheme is case-insensitive */
+		{ "Authorization: Basic YWxpY2U6czNjcjN1\r\n", false },  /* alice:s3cr3u */
+		{ "Authorization: Basic YWxpY2U6czNjcjM=\r\n", false },  /* alice:s3cr3 */
+		{ "Authorization: Basic YWxpY2U6czNjcjN0dA==\r\n", false }, /* alice:s3cr3tt */
+		{ "Authorization: Basic YWxpY2U6czNj*jN0\r\n", false },  /* not base64 */
+		{ "Authorization: Bearer YWxpY2U6czNjcjN0\r\n", false },
+		{ "Authorization: Basic YWxpY2UAOnMzY3IzdA==\r\n", false }, /* a NUL inside */
+		{ "", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text), "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", cases[i].header);
+		struct rap__http_req r;
+		assert_int_equal(parse(text, &r), 0);
+		if (rap__http_basic_auth_ok(&r, "alice:s3cr3t") != cases[i].ok)
+			fail_msg("case %zu: %s", i, cases[i].header);
+		rap__http_req_clear(&r);
+	}
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: a\r\nAuthorization: x\r\nAuthorization: y\r\n\r\n"), 400);
+}
+
+static void test_keep_alive(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		bool keep;
+	} cases[] = {
+		{ "GET / HTTP/1.1\r\nHost: a\r\n\r\n", true },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, CLOSE\r\n\r\n", false },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade,close\r\n\r\n", false },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n", true },
+		{ "GET / HTTP/1.0\r\n\r\n", false },
+		{ "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true },
+		{ "GET / HTTP/1.0\r\nConnection: te, keep-alive\r\n\r\n", true },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rap__http_req r;
+		assert_int_equal(parse(cases[i].text, &r), 0);
+		if (rap__http_keep_alive(&r) != cases[i].keep)
+			fail_msg("case %zu: %s", i, cases[i].text);
+		rap__http_req_clear(&r);
+	}
 }
 
 /* ---- responses --------------------------------------------------------------------------- */
@@ -502,6 +642,51 @@ static void test_response(void **state)
 	rap__free(r);
 }
 
+static void test_format(void **state)
+{
+	(void)state;
+	size_t len = 0;
+	/* A page: its type and headers, kept alive. */
+	struct rap__http_head h = { .status = 200, .type = "text/html; charset=utf-8", .extra = "X-Frame-Options: DENY\r\n",
+				    .keep_alive = true };
+	char *r = rap__http_format(&h, "<p>", 3, &len);
+	const char *want = "HTTP/1.1 200 OK\r\n"
+			   "Content-Type: text/html; charset=utf-8\r\n"
+			   "Content-Length: 3\r\n"
+			   "Cache-Control: no-store\r\n"
+			   "X-Content-Type-Options: nosniff\r\n"
+			   "X-Frame-Options: DENY\r\n"
+			   "Connection: keep-alive\r\n"
+			   "\r\n"
+			   "<p>";
+	assert_non_null(r);
+	assert_string_equal(r, want);
+	assert_int_equal(len, strlen(want));
+	rap__free(r);
+	/* Chunked: no length, no body (the chunks follow). */
+	struct rap__http_head c = { .status = 200, .chunked = true, .keep_alive = true };
+	r = rap__http_format(&c, "ignored", 7, &len);
+	assert_non_null(r);
+	assert_non_null(strstr(r, "\r\nTransfer-Encoding: chunked\r\n"));
+	assert_null(strstr(r, "Content-Length"));
+	assert_int_equal(strcmp(r + len - 4, "\r\n\r\n"), 0);
+	rap__free(r);
+	/* 401 asks for Basic credentials; nothing ever grants CORS. */
+	r = rap__http_error_response(401, "credentials required", &len);
+	assert_non_null(r);
+	assert_non_null(strstr(r, "HTTP/1.1 401 Unauthorized\r\n"));
+	assert_non_null(strstr(r, "\r\nWWW-Authenticate: Basic realm=\"rap\", charset=\"UTF-8\"\r\n"));
+	assert_null(strstr(r, "Access-Control"));
+	rap__free(r);
+	/* Chunk size lines. */
+	char line[24];
+	assert_int_equal(rap__http_chunk_size(line, 1), 3);
+	assert_string_equal(line, "1\r\n");
+	assert_int_equal(rap__http_chunk_size(line, 0x40000), 7);
+	assert_string_equal(line, "40000\r\n");
+	assert_string_equal(RAP__HTTP_LAST_CHUNK, "0\r\n\r\n");
+}
+
 static void test_error_response(void **state)
 {
 	(void)state;
@@ -538,7 +723,7 @@ static void test_status_text(void **state)
 		int status;
 		const char *text;
 	} cases[] = {
-		{ 200, "OK" }, { 400, "Bad Request" }, { 403, "Forbidden" }, { 404, "Not Found" },
+		{ 200, "OK" }, { 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" },
 		{ 405, "Method Not Allowed" }, { 408, "Request Timeout" }, { 413, "Content Too Large" },
 		{ 414, "URI Too Long" }, { 431, "Request Header Fields Too Large" },
 		{ 500, "Internal Server Error" }, { 501, "Not Implemented" }, { 503, "Service Unavailable" },
@@ -579,10 +764,15 @@ int main(void)
 		cmocka_unit_test(test_continue),
 		cmocka_unit_test(test_looks_like_request),
 		cmocka_unit_test(test_url_decode),
+		cmocka_unit_test(test_host_is_address),
 		cmocka_unit_test(test_host_is_loopback),
 		cmocka_unit_test(test_origin_refusal),
 		cmocka_unit_test(test_csrf_refusal),
+		cmocka_unit_test(test_tokens_and_secrets),
+		cmocka_unit_test(test_basic_auth),
+		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_error_response),
 		cmocka_unit_test(test_status_text),
 		cmocka_unit_test(test_allocation_failures),

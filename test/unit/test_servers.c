@@ -179,9 +179,21 @@ static char *exchange(const char *host, int port, const char *req, size_t len, b
 	return r;
 }
 
+/* One request on a connection of its own: "Connection: close" goes in after the request
+ * line (HTTP/1.1 keeps a connection open otherwise), so the answer ends with the close. */
 static char *http(int port, const char *req)
 {
-	return exchange("127.0.0.1", port, req, strlen(req), false);
+	const char *eol = strchr(req, '\n');
+	if (!eol || strstr(req, "HTTP/1.0") || strstr(req, "Connection:"))
+		return exchange("127.0.0.1", port, req, strlen(req), false);
+	size_t len = strlen(req), at = (size_t)(eol + 1 - req);
+	char *full = malloc(len + 32);
+	memcpy(full, req, at);
+	memcpy(full + at, "Connection: close\r\n", 19);
+	memcpy(full + at + 19, req + at, len - at + 1);
+	char *r = exchange("127.0.0.1", port, full, len + 19, false);
+	free(full);
+	return r;
 }
 
 static int status_of(const char *resp)
@@ -197,6 +209,18 @@ static const char *body_of(const char *resp)
 	const char *b = strstr(resp, "\r\n\r\n");
 	assert_non_null(b);
 	return b + 4;
+}
+
+/* The token the web console's page of the server on port carries. */
+static void page_token(int port, char token[65])
+{
+	char *r = http(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	static const char meta[] = "<meta name=\"rap-token\" content=\"";
+	const char *p = strstr(r, meta);
+	assert_non_null(p);
+	snprintf(token, 65, "%.64s", p + sizeof(meta) - 1);
+	assert_int_equal(strspn(token, "0123456789abcdef"), 64);
+	free(r);
 }
 
 /* Polls cond for up to 10 s: for effects the server thread makes after a client left. */
@@ -593,10 +617,26 @@ static void test_http_server(void **state)
 	assert_non_null(strstr(r, "Content-Length: 9\r\n"));
 	assert_string_equal(body_of(r), "");
 	free(r);
-	/* The small page at /. */
+	/* The web console's page at /, with the server's token, kept from other origins. */
 	r = http(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	assert_int_equal(status_of(r), 200);
-	assert_non_null(strstr(body_of(r), "/cmd/"));
+	assert_true(strncmp(body_of(r), "<!DOCTYPE html>", 15) == 0);
+	const char *meta = strstr(body_of(r), "<meta name=\"rap-token\" content=\"");
+	assert_non_null(meta);
+	meta += strlen("<meta name=\"rap-token\" content=\"");
+	assert_int_equal(strspn(meta, "0123456789abcdef"), 64);
+	assert_int_equal(meta[64], '"');
+	static const char *const page_headers[] = {
+		"\r\nContent-Type: text/html; charset=utf-8\r\n", "\r\nCache-Control: no-store\r\n",
+		"\r\nX-Content-Type-Options: nosniff\r\n", "\r\nX-Frame-Options: DENY\r\n",
+		"\r\nReferrer-Policy: no-referrer\r\n", "\r\nContent-Security-Policy: default-src 'none'; script-src 'sha256-",
+		"frame-ancestors 'none'\r\n",
+	};
+	for (size_t i = 0; i < sizeof(page_headers) / sizeof(page_headers[0]); i++)
+		if (!strstr(r, page_headers[i]))
+			fail_msg("the page lacks %s", page_headers[i]);
+	assert_null(strstr(r, "Access-Control-"));
+	assert_true(strlen(body_of(r)) <= 50 * 1024);
 	free(r);
 	/* Expect: 100-continue gets its interim answer before the body is sent. */
 	int fd = connect_to("127.0.0.1", port);
@@ -763,15 +803,53 @@ static void test_http_refuses_browsers(void **state)
 	assert_non_null(strstr(body_of(r), "X-Rap"));
 	free(r);
 
-	static const char *const allowed[] = {
+	/* What a browser sends from the web console's page: its token is needed, X-Rap alone
+	 * is not enough where Origin or Sec-Fetch-Site show a browser. */
+	char token[65];
+	page_token(port, token);
+	static const char *const browser_x_rap[] = {
+		"X-Rap: yes\r\nOrigin: http://127.0.0.1:8000\r\n", /* a loopback page's fetch, after a preflight */
+		"User-Agent: Mozilla/5.0\r\nSec-Fetch-Site: same-origin\r\nOrigin: http://127.0.0.1\r\nX-Rap: 1\r\n",
+		"User-Agent: Mozilla/5.0\r\nSec-Fetch-Site: none\r\nX-Rap: 1\r\n",
+	};
+	for (size_t i = 0; i < sizeof(browser_x_rap) / sizeof(browser_x_rap[0]); i++) {
+		char req[512];
+		snprintf(req, sizeof(req), "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: 6\r\n\r\ns 0x99",
+			 browser_x_rap[i]);
+		r = http(port, req);
+		if (status_of(r) != 403)
+			fail_msg("%s: %d instead of 403", req, status_of(r));
+		assert_non_null(strstr(body_of(r), "X-Rap-Token"));
+		free(r);
+		/* A wrong token is no better. */
+		snprintf(req, sizeof(req),
+			 "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\n%sX-Rap-Token: %.63s0\r\nContent-Length: 6\r\n\r\ns 0x99",
+			 browser_x_rap[i], token[63] == '0' ? "1" : token);
+		r = http(port, req);
+		assert_int_equal(status_of(r), 403);
+		free(r);
+	}
+	r = http(port, "GET /cmd/s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_string_equal(body_of(r), "0x0\n");
+	free(r);
+
+	char with_token[3][256];
+	snprintf(with_token[0], sizeof(with_token[0]),
+		 "User-Agent: Mozilla/5.0\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\n"
+		 "Origin: http://127.0.0.1\r\nX-Rap-Token: %s\r\n", token);
+	snprintf(with_token[1], sizeof(with_token[1]), "User-Agent: Mozilla/5.0\r\nSec-Fetch-Site: none\r\nX-Rap-Token: %s\r\n",
+		 token);
+	snprintf(with_token[2], sizeof(with_token[2]), "X-Rap-Token: %s\r\n", token);
+	const char *const allowed[] = {
 		"",                                            /* no User-Agent: nc, scripts */
 		"User-Agent: curl/8.5.0\r\nAccept: */*\r\n",   /* curl */
 		"User-Agent: Wget/1.21\r\n",
 		"User-Agent: Python-urllib/3.12\r\n",
-		"User-Agent: Mozilla/5.0\r\nX-Rap: 1\r\n",    /* a browser's fetch after a preflight */
-		"X-Rap: yes\r\nOrigin: http://127.0.0.1:8000\r\n", /* a loopback page's fetch, after a preflight */
-		"User-Agent: Mozilla/5.0\r\nSec-Fetch-Site: same-origin\r\nOrigin: http://127.0.0.1\r\nX-Rap: 1\r\n",
-		"User-Agent: Mozilla/5.0\r\nSec-Fetch-Site: none\r\nX-Rap: 1\r\n",
+		"User-Agent: Mozilla/5.0\r\nX-Rap: 1\r\n",    /* a script that looks like a browser */
+		"Sec-Fetch-Mode: cors\r\nUser-Agent: node\r\nX-Rap: 1\r\n", /* node's fetch */
+		with_token[0],                                 /* the web console's page */
+		with_token[1],
+		with_token[2],
 	};
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
 		char req[512];
@@ -800,12 +878,10 @@ static void test_http_refuses_browsers(void **state)
 	free(r);
 	/* The TCP server's HTTP requests follow the same rules. */
 	int tport = start(fx->c, "=t& 0", "tcp");
-	r = exchange("127.0.0.1", tport, "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\n\r\n",
-		     strlen("GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\n\r\n"), false);
+	r = http(tport, "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\n\r\n");
 	assert_int_equal(status_of(r), 403);
 	free(r);
-	r = exchange("127.0.0.1", tport, "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.5.0\r\n\r\n",
-		     strlen("GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.5.0\r\n\r\n"), false);
+	r = http(tport, "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.5.0\r\n\r\n");
 	assert_int_equal(status_of(r), 200);
 	assert_string_equal(body_of(r), "4030\n");
 	free(r);
