@@ -582,10 +582,12 @@ static void conn_read(struct rap__srv_conn *cn)
 	if (cn->state != ST_READ) {
 		if (n == 0) {
 			cn->eof = true;
-			/* An HTTP client that closes its connection gave up (the web console's
-			 * stop, curl's --max-time): its command stops. A TCP client's end may
-			 * only end its line ("echo px | nc -N"): it still gets its answer. */
-			if (cn->http && (cn->state == ST_RUN || cn->state == ST_QUEUED)) {
+			/* An HTTP client that ends a connection it wanted kept (or a stream's)
+			 * gave up (the web console's stop, curl's --max-time): its command
+			 * stops. Otherwise the end may only end the request (HTTP/1.0 or
+			 * "Connection: close" through nc -N, a TCP line): it gets its answer. */
+			bool kept = cn->act.stream || cn->act.keep_alive;
+			if (cn->http && kept && (cn->state == ST_RUN || cn->state == ST_QUEUED)) {
 				rap__srv_logf(cn->srv, "%s went away%s", cn->peer,
 					      cn->state == ST_RUN ? ": command cancelled" : "");
 				conn_free(cn);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -894,6 +895,266 @@ static void test_http_refuses_browsers(void **state)
 	free(out);
 }
 
+/* Reads one HTTP response from fd (by its Content-Length, or its chunks decoded) into a
+ * heap string: the head as sent, then the body; *chunked tells which. */
+static char *read_response_ex(int fd, bool *chunked, bool head_only)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap + 1);
+	char *end = NULL;
+	/* Bounded by the socket's timeout per read. */
+	while (!(end = n ? strstr(buf, "\r\n\r\n") : NULL)) {
+		ssize_t r = recv(fd, buf + n, 1, 0);
+		if (r <= 0)
+			fail_msg("the response's head did not come (%zd)", r);
+		n += (size_t)r;
+		buf[n] = '\0';
+		assert_true(n < cap);
+	}
+	size_t head = (size_t)(end + 4 - buf);
+	*chunked = strstr(buf, "\r\nTransfer-Encoding: chunked\r\n") != NULL;
+	if (head_only)
+		return buf;
+	if (!*chunked) {
+		const char *cl = strstr(buf, "\r\nContent-Length: ");
+		assert_non_null(cl);
+		size_t want = head + strtoul(cl + 18, NULL, 10);
+		if (want > cap) {
+			cap = want;
+			buf = realloc(buf, cap + 1);
+		}
+		while (n < want) {
+			ssize_t r = recv(fd, buf + n, want - n, 0);
+			if (r <= 0)
+				fail_msg("the body did not come");
+			n += (size_t)r;
+		}
+		buf[n] = '\0';
+		return buf;
+	}
+	/* Chunks: "SIZE\r\n" DATA "\r\n", until the zero-sized one. */
+	for (;;) {
+		char line[32];
+		size_t ll = 0;
+		while (ll < sizeof(line) - 1) {
+			ssize_t r = recv(fd, line + ll, 1, 0);
+			if (r <= 0)
+				fail_msg("a chunk did not come");
+			if (line[ll++] == '\n')
+				break;
+		}
+		line[ll] = '\0';
+		size_t size = strtoul(line, NULL, 16);
+		if (n + size + 2 > cap) {
+			cap = (n + size + 2) * 2;
+			buf = realloc(buf, cap + 1);
+		}
+		size_t want = n + size + 2;
+		while (n < want) {
+			ssize_t r = recv(fd, buf + n, want - n, 0);
+			if (r <= 0)
+				fail_msg("a chunk's data did not come");
+			n += (size_t)r;
+		}
+		assert_memory_equal(buf + n - 2, "\r\n", 2);
+		n -= 2;
+		buf[n] = '\0';
+		if (size == 0)
+			return buf;
+	}
+}
+
+static char *read_response(int fd, bool *chunked)
+{
+	return read_response_ex(fd, chunked, false);
+}
+
+/* HTTP/1.1 keeps the connection for the next request, pipelined ones too; HTTP/1.0 and
+ * "Connection: close" end it; errors end it. */
+static void test_http_keep_alive(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=h& 0", "http");
+	int fd = connect_to("127.0.0.1", port);
+	bool chunked;
+	for (int i = 0; i < 3; i++) {
+		const char *req = "GET /cmd/p8%202 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+		assert_int_equal(rap_send_all(fd, req, strlen(req)), 0);
+		char *r = read_response(fd, &chunked);
+		assert_int_equal(status_of(r), 200);
+		assert_non_null(strstr(r, "\r\nConnection: keep-alive\r\n"));
+		assert_string_equal(body_of(r), "4030\n");
+		free(r);
+	}
+	/* HEAD and the page on the same connection; a POST's body is not the next request. */
+	const char *more = "HEAD /cmd/p8%204 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+			   "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 18\r\n\r\nGET / HTTP/1.1\r\n\r\n"
+			   "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+			   "GET /cmd/?e%20last HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	assert_int_equal(rap_send_all(fd, more, strlen(more)), 0);
+	char *r = read_response_ex(fd, &chunked, true);
+	assert_non_null(strstr(r, "Content-Length: 9\r\n"));
+	assert_string_equal(body_of(r), "");
+	free(r);
+	r = read_response(fd, &chunked);
+	assert_int_equal(status_of(r), 200);
+	assert_non_null(strstr(body_of(r), "unknown command 'GET'"));
+	free(r);
+	r = read_response(fd, &chunked);
+	assert_non_null(strstr(r, "text/html"));
+	free(r);
+	/* The last one asked for the end: answered, then closed. */
+	size_t len;
+	r = read_all(fd, &len);
+	close(fd);
+	assert_non_null(strstr(r, "\r\nConnection: close\r\n"));
+	assert_string_equal(body_of(r), "last\n");
+	free(r);
+	/* HTTP/1.0 closes unless asked; with keep-alive it stays. */
+	fd = connect_to("::1", port);
+	const char *h10 = "GET /cmd/p8%201 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+	assert_int_equal(rap_send_all(fd, h10, strlen(h10)), 0);
+	r = read_response(fd, &chunked);
+	assert_non_null(strstr(r, "\r\nConnection: keep-alive\r\n"));
+	free(r);
+	h10 = "GET /cmd/p8%201 HTTP/1.0\r\n\r\n";
+	assert_int_equal(rap_send_all(fd, h10, strlen(h10)), 0);
+	r = read_all(fd, NULL);
+	close(fd);
+	assert_non_null(strstr(r, "\r\nConnection: close\r\n"));
+	assert_string_equal(body_of(r), "40\n");
+	free(r);
+	/* An error ends the connection, whatever was pipelined after it. */
+	fd = connect_to("127.0.0.1", port);
+	const char *bad = "GET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /cmd/p8%201 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	assert_int_equal(rap_send_all(fd, bad, strlen(bad)), 0);
+	r = read_all(fd, NULL);
+	close(fd);
+	assert_int_equal(status_of(r), 404);
+	assert_null(strstr(body_of(r), "HTTP/1.1"));
+	free(r);
+	/* A client that sends its end after a request that does not keep the connection
+	 * (HTTP/1.0, "Connection: close": nc -N) still gets its answer. */
+	const char *h10s = "GET /cmd/p8%202 HTTP/1.0\r\n\r\n";
+	r = exchange("127.0.0.1", port, h10s, strlen(h10s), true);
+	assert_string_equal(body_of(r), "4030\n");
+	free(r);
+	const char *closing = "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 4\r\n\r\np8 3";
+	r = exchange("127.0.0.1", port, closing, strlen(closing), true);
+	assert_string_equal(body_of(r), "403030\n");
+	free(r);
+}
+
+/* POST /cmd?stream=1: the same text as POST /cmd, in chunks as the command writes it. */
+static void test_http_stream(void **state)
+{
+	struct fixture *fx = *state;
+	int port = start(fx->c, "=h& 0", "http");
+	int fd = connect_to("127.0.0.1", port);
+	bool chunked;
+	const char *plain = "POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 13\r\n\r\npx 0x1000 @ 0";
+	assert_int_equal(rap_send_all(fd, plain, strlen(plain)), 0);
+	char *whole = read_response(fd, &chunked);
+	assert_false(chunked);
+	assert_true(strlen(body_of(whole)) > 256 * 67);
+	const char *req = "POST /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 13\r\n\r\npx 0x1000 @ 0";
+	assert_int_equal(rap_send_all(fd, req, strlen(req)), 0);
+	char *r = read_response(fd, &chunked);
+	assert_true(chunked);
+	assert_int_equal(status_of(r), 200);
+	assert_null(strstr(r, "Content-Length"));
+	assert_string_equal(body_of(r), body_of(whole));
+	free(r);
+	free(whole);
+	/* A refusal and an error come in the stream, in the order they are written. */
+	req = "POST /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 21\r\n\r\np8 2; wx 41; ?e after";
+	assert_int_equal(rap_send_all(fd, req, strlen(req)), 0);
+	r = read_response(fd, &chunked);
+	assert_string_equal(body_of(r), "4030\nerror: command 'wx' refused by the server's command policy (read)\nafter\n");
+	free(r);
+	/* Nothing at all: the last chunk alone. */
+	req = "POST /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 4\r\n\r\ns 16";
+	assert_int_equal(rap_send_all(fd, req, strlen(req)), 0);
+	size_t len;
+	r = read_all(fd, &len);
+	close(fd);
+	assert_true(len > 5 && !strcmp(r + len - 5, "0\r\n\r\n"));
+	assert_string_equal(body_of(r), "0\r\n\r\n");
+	free(r);
+	/* Streaming is for POST. */
+	r = http(port, "GET /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_int_equal(status_of(r), 405);
+	free(r);
+	/* The position the stream set stays for the next command. */
+	r = http(port, "GET /cmd/s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_string_equal(body_of(r), "0x10\n");
+	free(r);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sends req on a new connection, waits ms, then closes it (a client giving up). */
+static void give_up(int port, const char *req, int ms)
+{
+	int fd = connect_to("127.0.0.1", port);
+	assert_int_equal(rap_send_all(fd, req, strlen(req)), 0);
+	usleep((useconds_t)ms * 1000);
+	close(fd);
+}
+
+/* A client that gives up cancels its command: the next one is answered at once, not after
+ * a search over 64 GiB (minutes). */
+static void test_http_cancel(void **state)
+{
+	struct fixture *fx = *state;
+	char big[64] = "/tmp/rap-test-servers-big-XXXXXX";
+	int bfd = mkstemp(big);
+	assert_true(bfd >= 0);
+	assert_int_equal(ftruncate(bfd, (off_t)64 << 30), 0);
+	close(bfd);
+	assert_true(rap_core_open(fx->c, big, RAP_PERM_R) >= 0);
+	assert_int_equal(rap_core_config_set(fx->c, "search.in", "file"), 0);
+	int port = start(fx->c, "=h& 0", "http");
+	static const char *const gone[] = {
+		/* the web console's stop: the stream's connection ends */
+		"POST /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\n\r\n/x 0102",
+		/* curl --max-time: a kept connection ends before the answer */
+		"GET /cmd/%2Fx%200102 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		give_up(port, gone[i], 300);
+		double t0 = now_s();
+		char *r = http(port, "GET /cmd/p8%202%20@%200x20 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+		double took = now_s() - t0;
+		assert_string_equal(body_of(r), "0000\n");
+		free(r);
+		if (took > 5)
+			fail_msg("case %zu: the next command waited %.1f s", i, took);
+	}
+	/* One queued behind a running command runs once that one is cancelled. */
+	int runner = connect_to("127.0.0.1", port);
+	assert_int_equal(rap_send_all(runner, gone[0], strlen(gone[0])), 0);
+	usleep(200 * 1000);
+	int queued = connect_to("127.0.0.1", port);
+	const char *q = "GET /cmd/?e%20queued HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	assert_int_equal(rap_send_all(queued, q, strlen(q)), 0);
+	usleep(200 * 1000);
+	close(runner);
+	double t0 = now_s();
+	char *r = read_all(queued, NULL);
+	close(queued);
+	assert_string_equal(body_of(r), "queued\n");
+	free(r);
+	assert_true(now_s() - t0 < 5);
+	assert_int_equal(srv_cmd(fx->c, "=h-", NULL, NULL), 0);
+	unlink(big);
+}
+
 /* ---- output caps ------------------------------------------------------------------------ */
 
 static const char *tail_of(const char *s, size_t n)
@@ -1421,6 +1682,9 @@ int main(void)
 		T(test_http_errors),
 		T(test_http_write_policy_and_shell),
 		T(test_http_refuses_browsers),
+		T(test_http_keep_alive),
+		T(test_http_stream),
+		T(test_http_cancel),
 		T(test_output_caps),
 		T(test_clients_close_only_their_files),
 		T(test_rap_open_uses_user_uri),
