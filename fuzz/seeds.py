@@ -284,7 +284,13 @@ def http_seeds():
     reqs += [b"POST /cmd HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
              b"GET /cmd/px%2016 HTTP/1.1\r\nHost: [::1]:9090\r\nOrigin: http://evil\r\nSec-Fetch-Site: cross-site\r\n\r\n",
              b"GET /cmd/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
-             b"GET / HTTP/2.0\r\n\r\n"]
+             b"GET / HTTP/2.0\r\n\r\n",
+             # keep-alive: requests one after the other on a connection, the web console's
+             b"POST /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1:9090\r\nOrigin: http://127.0.0.1:9090\r\n"
+             b"Sec-Fetch-Site: same-origin\r\nX-Rap-Token: " + b"0" * 64 + b"\r\nContent-Length: 5\r\n\r\npx 16"
+             b"GET /cmd/s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
+             b"HEAD / HTTP/1.0\r\nConnection: close\r\n\r\n",
+             b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic dXNlcjpwYXNzd29yZA==\r\n\r\n"]
     for i, r in enumerate(reqs):
         yield bytes([0x80, 0x00]) + r
         if i % 4 == 0:
