@@ -33,8 +33,8 @@ CURL = shutil.which("curl")
 class Cli:
     """rapcli on a file with its stdin a pipe kept open: a prompt driven line by line."""
 
-    def __init__(self, path, env=None):
-        self.proc = subprocess.Popen([raplib.RAPCLI, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    def __init__(self, path, env=None, args=()):
+        self.proc = subprocess.Popen([raplib.RAPCLI, *args, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env)
         self.out = b""
         self.err = b""
