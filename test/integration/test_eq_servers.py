@@ -572,7 +572,7 @@ class Servers(unittest.TestCase):
         cli = self.cli()
         port = cli.start_server("=h 0", "http")
         with connect("::1", port) as s:
-            s.sendall(b"GET /cmd/p8%202 HTTP/1.1\r\nHost: [::1]\r\n\r\n")
+            s.sendall(b"GET /cmd/p8%202 HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n")
             resp = raplib.recv_until_closed(s)
         self.assertTrue(resp.startswith(b"HTTP/1.1 200 OK\r\n"))
         self.assertTrue(resp.endswith(b"\r\n\r\n4030\n"))
