@@ -42,6 +42,8 @@ static const struct var_def {
 	[RAP__VAR_ASM_COMMENTS] = { "asm.comments", "true", VAR_BOOL, "reference comments in pd" },
 	[RAP__VAR_ASM_LINES] = { "asm.lines", "true", VAR_BOOL, "jump arrows column in pd" },
 	[RAP__VAR_CFG_BIGENDIAN] = { "cfg.bigendian", "false", VAR_BOOL, "big-endian code (arm, mips)" },
+	[RAP__VAR_HTTP_AUTH] = { "http.auth", "", VAR_STRING,
+				 "file (mode 0600): user:password =h clients must give" },
 	[RAP__VAR_HTTP_BIND] = { "http.bind", "localhost", VAR_STRING, "address the HTTP server listens on" },
 	[RAP__VAR_HTTP_PORT] = { "http.port", "9090", VAR_PORT, "default port of the HTTP server" },
 	/* The IO instance's read cache (rap/io.h): what rap:// files keep in memory. */

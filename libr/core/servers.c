@@ -18,13 +18,16 @@
  * 16 MiB (TCP, HTTP). */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rap/core.h>
 #include <rap/loop.h>
@@ -62,6 +65,78 @@ void rap__srv_logf(struct rap__srv *s, const char *fmt, ...)
 	fputc('\n', s->log);
 	fflush(s->log);
 	va_end(ap);
+}
+
+/* Reads the "user:password" an HTTP server asks for (e http.auth) from path: a regular
+ * file of this user's (or root's) that neither group nor others may read or write, its
+ * first line, of at most AUTH_MAX bytes, with a colon after a non-empty user name. *out:
+ * heap text (rap__free). Reports errors on c. Errors: -errno, RAP_ENOTREG, RAP_EDENIED,
+ * RAP_EINVAL, RAP_ENOMEM. */
+#define AUTH_MAX 255
+static int load_auth(struct rap_core *c, const char *path, char **out)
+{
+	*out = NULL;
+	int rc = rap__core_os_gate(c, RAP__CORE_OS_FILE, path);
+	int fd = rc < 0 ? rc : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		rc = rc < 0 ? rc : -errno;
+		rap__core_errorf(c, "http.auth file %s: %s", path, rap_strerror(rc));
+		return rc;
+	}
+	struct stat st;
+	char buf[AUTH_MAX + 2];
+	ssize_t n = 0;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		rap__core_errorf(c, "http.auth file %s: %s", path, rap_strerror(rc));
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = RAP_ENOTREG;
+		rap__core_errorf(c, "http.auth file %s is not a regular file", path);
+	} else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		rc = RAP_EDENIED;
+		rap__core_errorf(c, "http.auth file %s is accessible by group or others (mode %04o): chmod 600 it", path,
+				 (unsigned)(st.st_mode & 07777));
+	} else if (st.st_uid != geteuid() && st.st_uid != 0) {
+		rc = RAP_EDENIED;
+		rap__core_errorf(c, "http.auth file %s belongs to another user (uid %u)", path, (unsigned)st.st_uid);
+	} else {
+		/* A regular file never blocks; one read may still come short (bounded). */
+		for (int i = 0; i < 8 && (size_t)n < sizeof(buf); i++) {
+			ssize_t k = read(fd, buf + n, sizeof(buf) - (size_t)n);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				rc = k < 0 ? -errno : 0;
+				break;
+			}
+			n += k;
+		}
+		if (rc < 0)
+			rap__core_errorf(c, "http.auth file %s: %s", path, rap_strerror(rc));
+	}
+	close(fd);
+	size_t len = 0;
+	if (rc == 0) {
+		const char *nl = memchr(buf, '\n', (size_t)n);
+		len = nl ? (size_t)(nl - buf) : (size_t)n;
+		if (len && buf[len - 1] == '\r')
+			len--;
+		const char *colon = len <= AUTH_MAX ? memchr(buf, ':', len) : NULL;
+		if (!colon || colon == buf || memchr(buf, '\0', len) || memchr(buf, '\r', len)) {
+			rc = RAP_EINVAL;
+			rap__core_errorf(c, "http.auth file %s must hold one line user:password (at most %d bytes)", path,
+					 AUTH_MAX);
+		}
+	}
+	if (rc == 0) {
+		*out = rap__strndup(buf, len);
+		if (!*out) {
+			rc = RAP_ENOMEM;
+			rap__core_errorf(c, "out of memory");
+		}
+	}
+	memset(buf, 0, sizeof(buf));
+	return rc;
 }
 
 /* ---- a server's life ------------------------------------------------------------------ */
@@ -227,6 +302,14 @@ static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool backgr
 		rap__core_errorf(c, "out of memory");
 		rap__srv_free(s);
 		return rc;
+	}
+	const char *auth = kind == RAP__SRV_HTTP ? rap_core_config_get(c, "http.auth") : NULL;
+	if (auth && *auth) {
+		rc = load_auth(c, auth, &s->auth);
+		if (rc < 0) {
+			rap__srv_free(s);
+			return rc;
+		}
 	}
 	if (kind == RAP__SRV_GDB) {
 		rc = rap__srv_gdb_new(c, prog, &s->gdb);

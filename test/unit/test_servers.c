@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 
 #include "common.h"
 #include "core_private.h"
+#include "servers.h"
 
 #define SAMPLE_SIZE 4096
 #define IO_TIMEOUT_S 10
@@ -1155,6 +1157,123 @@ static void test_http_cancel(void **state)
 	unlink(big);
 }
 
+/* Writes text to a new file of mode mode; returns its path (static). */
+static const char *auth_file(const char *text, mode_t mode)
+{
+	static char path[64];
+	strcpy(path, "/tmp/rap-test-auth-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+/* e http.auth: Basic credentials from a file of the user's, for every request. */
+static void test_http_auth(void **state)
+{
+	struct fixture *fx = *state;
+	/* Files that cannot hold credentials stop the server from starting, saying why. */
+	static const struct {
+		const char *text;
+		mode_t mode;
+		const char *why;
+	} bad[] = {
+		{ "alice:s3cr3t\n", 0644, "accessible by group or others (mode 0644): chmod 600 it" },
+		{ "alice:s3cr3t\n", 0604, "accessible by group or others" },
+		{ "no colon\n", 0600, "must hold one line user:password" },
+		{ ":nouser\n", 0600, "must hold one line user:password" },
+		{ "", 0600, "must hold one line user:password" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *path = auth_file(bad[i].text, bad[i].mode);
+		assert_int_equal(rap_core_config_set(fx->c, "http.auth", path), 0);
+		char *err = NULL;
+		assert_true(srv_cmd(fx->c, "=h& 0", NULL, &err) < 0);
+		if (!strstr(err, bad[i].why))
+			fail_msg("case %zu: %s", i, err);
+		free(err);
+		unlink(path);
+	}
+	assert_int_equal(rap_core_config_set(fx->c, "http.auth", "/nonexistent/auth"), 0);
+	char *err = NULL;
+	assert_true(srv_cmd(fx->c, "=h& 0", NULL, &err) < 0);
+	assert_non_null(strstr(err, "http.auth file /nonexistent/auth"));
+	free(err);
+	assert_no_servers(fx->c);
+
+	const char *path = auth_file("alice:s3cr3t\r\n", 0600);
+	assert_int_equal(rap_core_config_set(fx->c, "http.auth", path), 0);
+	int port = start(fx->c, "=h& 0", "http");
+	unlink(path); /* read at the start */
+	static const struct {
+		const char *auth;
+		int status;
+	} cases[] = {
+		{ "", 401 },
+		{ "Authorization: Basic YWxpY2U6czNjcjN1\r\n", 401 }, /* alice:s3cr3u */
+		{ "Authorization: Basic Ym9iOnMzY3IzdA==\r\n", 401 },  /* bob:s3cr3t */
+		{ "Authorization: Basic YWxpY2U6czNjcjN0\r\n", 200 },  /* alice:s3cr3t */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int k = 0; k < 2; k++) {
+			char req[256];
+			snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", k ? "/" : "/cmd/p8%202",
+				 cases[i].auth);
+			char *r = http(port, req);
+			if (status_of(r) != cases[i].status)
+				fail_msg("%s: %d instead of %d", req, status_of(r), cases[i].status);
+			if (cases[i].status == 401)
+				assert_non_null(strstr(r, "\r\nWWW-Authenticate: Basic realm=\"rap\""));
+			else if (!k)
+				assert_string_equal(body_of(r), "4030\n");
+			free(r);
+		}
+	}
+	assert_int_equal(srv_cmd(fx->c, "=h-", NULL, NULL), 0);
+}
+
+/* What a server bound beyond loopback answers (sans-IO: the routing alone): a Host that is
+ * a name could be a rebound one, so only addresses pass unless credentials are asked. */
+static void test_http_route_public(void **state)
+{
+	(void)state;
+	struct rap__srv s;
+	memset(&s, 0, sizeof(s));
+	s.kind = RAP__SRV_HTTP;
+	s.loopback = false;
+	memset(s.token, 'a', RAP__HTTP_TOKEN_LEN);
+	static const struct {
+		const char *host;
+		bool auth;
+		int status;
+	} cases[] = {
+		{ "192.0.2.10:9090", false, 200 }, { "[2001:db8::1]:9090", false, 200 }, { "localhost:9090", false, 200 },
+		{ "rebind.example:9090", false, 403 }, { "firmware-lab", false, 403 },
+		{ "rebind.example:9090", true, 200 }, { "192.0.2.10", true, 200 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s.auth = cases[i].auth ? "u:p" : NULL;
+		char req[256];
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n%s\r\n", cases[i].host,
+			 cases[i].auth ? "Authorization: Basic dTpw\r\n" : "");
+		struct rap__http_req r;
+		assert_int_equal(rap__http_parse(req, strlen(req), &r), 0);
+		struct rap__srv_http_action a;
+		rap__srv_http_route(&s, "peer", &r, "", 0, &a);
+		rap__http_req_clear(&r);
+		assert_non_null(a.resp);
+		int st = status_of(a.resp);
+		if (st != cases[i].status)
+			fail_msg("case %zu (%s): %d", i, cases[i].host, st);
+		if (st == 403)
+			assert_non_null(strstr(a.resp, "Host is a name"));
+		rap__free(a.resp);
+		rap__free(a.cmd);
+	}
+}
+
 /* ---- output caps ------------------------------------------------------------------------ */
 
 static const char *tail_of(const char *s, size_t n)
@@ -1685,6 +1804,8 @@ int main(void)
 		T(test_http_keep_alive),
 		T(test_http_stream),
 		T(test_http_cancel),
+		T(test_http_auth),
+		T(test_http_route_public),
 		T(test_output_caps),
 		T(test_clients_close_only_their_files),
 		T(test_rap_open_uses_user_uri),
