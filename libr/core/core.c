@@ -45,6 +45,8 @@ static const struct var_def {
 	[RAP__VAR_HTTP_AUTH] = { "http.auth", "", VAR_STRING,
 				 "file (mode 0600): user:password =h clients must give" },
 	[RAP__VAR_HTTP_BIND] = { "http.bind", "localhost", VAR_STRING, "address the HTTP server listens on" },
+	[RAP__VAR_HTTP_CERT] = { "http.cert", "", VAR_STRING, "PEM certificate chain: =h serves https" },
+	[RAP__VAR_HTTP_KEY] = { "http.key", "", VAR_STRING, "PEM private key of http.cert (default: in it)" },
 	[RAP__VAR_HTTP_PORT] = { "http.port", "9090", VAR_PORT, "default port of the HTTP server" },
 	/* The IO instance's read cache (rap/io.h): what rap:// files keep in memory. */
 	[RAP__VAR_IO_CACHE_SIZE] = { "io.cache.size", "67108864", VAR_BYTES,

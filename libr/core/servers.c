@@ -31,12 +31,18 @@
 
 #include <rap/core.h>
 #include <rap/loop.h>
+#include <rap/tls.h>
 
 #include "common.h"
 #include "core_private.h"
 #include "servers.h"
 
 const char *const rap__srv_kind_name[] = { "rap", "tcp", "http", "gdb" };
+
+const char *rap__srv_scheme(const struct rap__srv *s)
+{
+	return s->tls ? "https" : rap__srv_kind_name[s->kind];
+}
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
@@ -167,6 +173,7 @@ void rap__srv_free(struct rap__srv *s)
 	rap__srv_close_listeners(s);
 	rap__srv_gdb_free(s->gdb);
 	rap_core_free(s->tmpl);
+	rap_tls_config_free(s->tls);
 	if (s->auth) {
 		memset(s->auth, 0, strlen(s->auth));
 		rap__free(s->auth);
@@ -184,7 +191,7 @@ static void announce(struct rap_core *c, struct rap__srv *s)
 	snprintf(addrs, sizeof(addrs), "%s", s->addrs);
 	char *save = NULL;
 	for (char *a = strtok_r(addrs, ", ", &save); a; a = strtok_r(NULL, ", ", &save))
-		fprintf(c->out, "listening on %s://%s%s\n", rap__srv_kind_name[s->kind], a,
+		fprintf(c->out, "listening on %s://%s%s\n", rap__srv_scheme(s), a,
 			s->kind == RAP__SRV_HTTP ? "/" : "");
 	if (s->browser && !rap__core_open_browser(s->url))
 		fprintf(c->out, "open %s in a web browser\n", s->url);
@@ -302,6 +309,24 @@ static int start_server(struct rap_core *c, enum rap__srv_kind kind, bool backgr
 		rap__core_errorf(c, "out of memory");
 		rap__srv_free(s);
 		return rc;
+	}
+	const char *cert = kind == RAP__SRV_HTTP ? rap_core_config_get(c, "http.cert") : NULL;
+	if (cert && *cert) {
+		/* https: the certificate is read now, so a bad one stops the start. */
+		const char *key = rap_core_config_get(c, "http.key");
+		rc = rap__core_os_gate(c, RAP__CORE_OS_FILE, cert);
+		if (rc == 0)
+			rc = rap_tls_config_new(true, &s->tls);
+		if (rc == 0)
+			rc = rap_tls_config_set_cert(s->tls, cert, key && *key ? key : NULL);
+		if (rc < 0) {
+			if (rc == RAP_ENOTSUP)
+				rap__core_errorf(c, "https (e http.cert) needs a build with OpenSSL");
+			else
+				rap__core_errorf(c, "http.cert: %s", s->tls ? rap_tls_config_error(s->tls) : rap_strerror(rc));
+			rap__srv_free(s);
+			return rc;
+		}
 	}
 	const char *auth = kind == RAP__SRV_HTTP ? rap_core_config_get(c, "http.auth") : NULL;
 	if (auth && *auth) {

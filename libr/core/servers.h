@@ -47,6 +47,8 @@ enum rap__srv_kind { RAP__SRV_RAP, RAP__SRV_TCP, RAP__SRV_HTTP, RAP__SRV_GDB };
 /* "rap", "tcp", "http", "gdb", by kind. */
 extern const char *const rap__srv_kind_name[];
 
+struct rap_tls_config;
+
 struct rap__srv_conn; /* servers_conn.c: one TCP or HTTP connection */
 struct rap__srv_cmd;  /* servers_cmd.c: the command thread */
 struct rap__gdb_srv;  /* servers_gdb.c: the gdbserver's program and session */
@@ -65,6 +67,7 @@ struct rap__srv {
 	bool once;        /* foreground rap server with rap.loop=false */
 	char token[RAP__HTTP_TOKEN_LEN + 1]; /* tcp/http: what the web console's page sends */
 	char *auth;       /* http: "user:password" a client must send (heap), or NULL */
+	struct rap_tls_config *tls; /* http: https with this certificate (owned), or NULL */
 
 	/* Made by the user's thread, then used only by the loop's thread. */
 	int listen_fds[RAP__SRV_LISTENERS_MAX]; /* -1 once handed to rap_server or the listener */
@@ -87,6 +90,9 @@ struct rap__srv {
 };
 
 /* ---- servers.c ------------------------------------------------------------------------- */
+
+/* What s's URLs start with: its kind's name, "https" for an HTTP server with TLS. */
+const char *rap__srv_scheme(const struct rap__srv *s);
 
 /* One line on a foreground server's log (the user's error stream), after the kind;
  * nothing in the background. */

@@ -29,6 +29,7 @@
 #include <rap/io.h>
 #include <rap/listener.h>
 #include <rap/loop.h>
+#include <rap/tls.h>
 
 #include "common.h"
 #include "core_private.h"
@@ -56,6 +57,7 @@ enum conn_state {
 struct rap__srv_conn {
 	struct rap__srv *srv;
 	int fd;
+	struct rap_tls *tls; /* https (e http.cert): every byte goes through it; else NULL */
 	char peer[64];
 	enum conn_state state;
 	bool http;
@@ -100,6 +102,7 @@ static void conn_free(struct rap__srv_conn *cn)
 		}
 	}
 	rap_loop_del_fd(s->loop, cn->fd);
+	rap_tls_free(cn->tls);
 	close(cn->fd);
 	rap_loop_timer_free(cn->timer);
 	rap__buf_free(&cn->in);
@@ -145,6 +148,30 @@ static void conn_set_timer(struct rap__srv_conn *cn, uint64_t ms)
 	rap_loop_timer_set(cn->timer, ms);
 }
 
+/* recv and send, through TLS on an https server: the same results as the system calls
+ * (errno EAGAIN when the connection must wait, -1 with another errno once it failed). */
+static ssize_t io_recv(struct rap__srv_conn *cn, void *buf, size_t len)
+{
+	if (!cn->tls)
+		return recv(cn->fd, buf, len, 0);
+	ssize_t n = rap_tls_read(cn->tls, buf, len);
+	if (n >= 0)
+		return n;
+	errno = n == RAP_EAGAIN ? EAGAIN : ECONNRESET;
+	return -1;
+}
+
+static ssize_t io_send(struct rap__srv_conn *cn, const void *buf, size_t len)
+{
+	if (!cn->tls)
+		return send(cn->fd, buf, len, MSG_NOSIGNAL);
+	ssize_t n = rap_tls_write(cn->tls, buf, len);
+	if (n >= 0)
+		return n;
+	errno = n == RAP_EAGAIN ? EAGAIN : EPIPE;
+	return -1;
+}
+
 static size_t pending(const struct rap__srv_conn *cn)
 {
 	return cn->out.len - cn->out_off;
@@ -177,10 +204,14 @@ static void conn_watch(struct rap__srv_conn *cn)
 		ev = RAP_LOOP_WRITE;
 		break;
 	}
+	/* A TLS read may have to send, a write to receive first. */
+	if (cn->tls)
+		ev |= rap_tls_wants(cn->tls);
 	rap_loop_mod_fd(cn->srv->loop, cn->fd, ev);
 }
 
 static void process(struct rap__srv_conn *cn, bool eof);
+static void conn_read(struct rap__srv_conn *cn);
 
 /* The whole answer is out: the next request, or the end. */
 static void answered(struct rap__srv_conn *cn)
@@ -196,10 +227,14 @@ static void answered(struct rap__srv_conn *cn)
 		conn_watch(cn);
 		if (cn->in.len)
 			process(cn, cn->eof); /* a pipelined request */
+		else if (cn->tls && rap_tls_pending(cn->tls))
+			conn_read(cn); /* one decrypted already, which no event will tell */
 		return;
 	}
 	/* Half-close and read what the peer still sends (an unread request body), so that
 	 * closing does not reset the connection under the answer. */
+	if (cn->tls)
+		(void)rap_tls_shutdown(cn->tls); /* close_notify when it fits; the close follows anyway */
 	shutdown(cn->fd, SHUT_WR);
 	cn->state = ST_LINGER;
 	conn_watch(cn);
@@ -211,7 +246,7 @@ static bool conn_send(struct rap__srv_conn *cn)
 {
 	bool progress = false;
 	while (pending(cn)) {
-		ssize_t n = send(cn->fd, cn->out.data + cn->out_off, pending(cn), MSG_NOSIGNAL);
+		ssize_t n = io_send(cn, cn->out.data + cn->out_off, pending(cn));
 		if (n > 0) {
 			cn->out_off += (size_t)n;
 			progress = true;
@@ -501,7 +536,7 @@ static void http_process(struct rap__srv_conn *cn, bool eof)
 			cn->continue_sent = true;
 			/* Tiny and sent once into an empty socket buffer: a short write only
 			 * means the client waits its own Expect timeout. */
-			ssize_t n = send(cn->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+			ssize_t n = io_send(cn, cont, sizeof(cont) - 1);
 			(void)n;
 		}
 	} else if (st != 0) {
@@ -544,7 +579,7 @@ static void conn_read(struct rap__srv_conn *cn)
 {
 	if (cn->state == ST_LINGER) {
 		char junk[READ_CHUNK];
-		ssize_t n = recv(cn->fd, junk, sizeof(junk), 0);
+		ssize_t n = io_recv(cn, junk, sizeof(junk));
 		if (n > 0) {
 			cn->lingered += (size_t)n;
 			if (cn->lingered < LINGER_MAX)
@@ -569,7 +604,7 @@ static void conn_read(struct rap__srv_conn *cn)
 		conn_free(cn);
 		return;
 	}
-	ssize_t n = recv(cn->fd, cn->in.data + cn->in.len, want, 0);
+	ssize_t n = io_recv(cn, cn->in.data + cn->in.len, want);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -577,6 +612,19 @@ static void conn_read(struct rap__srv_conn *cn)
 		return;
 	}
 	cn->in.len += (size_t)n;
+	/* What TLS decrypted beyond want is off the socket already: no event would tell.
+	 * Bounded by one TLS record (16 KiB). */
+	while (n > 0 && cn->tls && rap_tls_pending(cn->tls) && cn->in.len < room) {
+		want = room - cn->in.len < READ_CHUNK ? room - cn->in.len : READ_CHUNK;
+		if (rap__buf_reserve(&cn->in, want + 1) < 0) {
+			conn_free(cn);
+			return;
+		}
+		ssize_t k = io_recv(cn, cn->in.data + cn->in.len, want);
+		if (k <= 0)
+			break;
+		cn->in.len += (size_t)k;
+	}
 	if (n > 0)
 		cn->active_ms = rap_loop_now_ms();
 	if (cn->state != ST_READ) {
@@ -697,7 +745,10 @@ static void conn_accept(struct rap__srv *s, int fd, const struct sockaddr_storag
 	rap__buf_init(&cn->in, RAP__HTTP_HEAD_MAX + RAP__HTTP_BODY_MAX + 1);
 	rap__buf_init(&cn->out, SIZE_MAX);
 	cn->timer = rap_loop_timer_new(s->loop, conn_timeout, cn);
-	if (!cn->timer || rap_loop_add_fd(s->loop, fd, RAP_LOOP_READ, conn_io, cn) < 0) {
+	/* https: the handshake runs with the first read, under the request's deadline. */
+	if (!cn->timer || (s->tls && rap_tls_new(s->tls, fd, NULL, &cn->tls) < 0) ||
+	    rap_loop_add_fd(s->loop, fd, RAP_LOOP_READ, conn_io, cn) < 0) {
+		rap_tls_free(cn->tls);
 		rap_loop_timer_free(cn->timer);
 		rap__free(cn);
 		close(fd);

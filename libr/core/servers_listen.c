@@ -118,7 +118,7 @@ int rap__srv_listen(struct rap__srv *s, const char *bind, int port, char *err, s
 		snprintf(s->addrs + used, sizeof(s->addrs) - used, "%s%s", i ? ", " : "", a);
 		if (i == 0) {
 			s->port = rap_tcp_local_port(s->listen_fds[i]);
-			snprintf(s->url, sizeof(s->url), "%s://%s%s", rap__srv_kind_name[s->kind], a,
+			snprintf(s->url, sizeof(s->url), "%s://%s%s", rap__srv_scheme(s), a,
 				 s->kind == RAP__SRV_HTTP ? "/" : "");
 		}
 	}

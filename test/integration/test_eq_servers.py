@@ -446,6 +446,46 @@ class Servers(unittest.TestCase):
         self.assertEqual((rc, body), (0, b"4030\n"))
         self.assertIn("X-Rap", cli.run("=h?"))
 
+    @unittest.skipUnless(CURL and shutil.which("openssl") and raplib.HAVE_OPENSSL,
+                         "curl, openssl or a build with OpenSSL is missing")
+    def test_https(self):
+        # e http.cert: =h serves https (and only https), keep-alive and streaming included.
+        d = tempfile.mkdtemp()
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-days", "2", "-keyout", "srv.key", "-out", "srv.pem", "-subj", "/CN=localhost",
+                            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"],
+                           cwd=d, check=True, capture_output=True, timeout=DEADLINE)
+            cli = self.cli()
+            cli.run("e http.cert=%s" % os.path.join(d, "srv.pem"))
+            cli.run("e http.key=%s" % os.path.join(d, "srv.key"))
+            port = cli.start_server("=h& 0", "https")
+            ca = ["--cacert", os.path.join(d, "srv.pem")]
+            base = "https://127.0.0.1:%d" % port
+            rc, body = curl(*ca, base + "/cmd/p8%204%20@%200x10")
+            self.assertEqual((rc, body), (0, b"40303030\n"))
+            # Two requests on one connection, then a streamed one.
+            r = subprocess.run([CURL, "-sSv", "--max-time", str(int(DEADLINE)), *ca, "-o", "/dev/null",
+                                base + "/cmd/s", "-o", "/dev/null", base + "/cmd/p8%202"],
+                               capture_output=True, timeout=DEADLINE + 5)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b"Re-using existing connection", r.stderr)
+            rc, body = curl(*ca, "-g", "https://[::1]:%d/cmd/p8%%202" % port)
+            self.assertEqual((rc, body), (0, b"4030\n"))
+            rc, body = curl(*ca, "-N", "--data-binary", "px 0x1000", base + "/cmd?stream=1")
+            self.assertEqual(rc, 0)
+            self.assertEqual(body.decode(), cli.run("px 0x1000"))
+            rc, body = curl(*ca, base + "/")
+            self.assertTrue(body.startswith(b"<!DOCTYPE html>"))
+            # Plain HTTP gets nothing from it; a client that does not trust it neither.
+            rc, _ = curl("http://127.0.0.1:%d/cmd/s" % port)
+            self.assertNotEqual(rc, 0)
+            rc, _ = curl(base + "/cmd/s")
+            self.assertEqual(rc, 60)  # the certificate could not be verified
+            self.assertEqual(cli.run("=h-"), "")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_clients_never_start_servers_or_connect_out(self):
         # At srv.cmd=all with the shell allowed, a client of =:, =t or =h may run '!', but
         # never start a server, open a connection or a network file, or widen its policy.

@@ -431,7 +431,7 @@ static void test_eval_command(void **state)
 {
 	struct rap_core *c = ((struct fixture *)*state)->c;
 	expect_out(c, "e", "asm.arch = x86\nasm.bits = 64\nasm.comments = true\nasm.lines = true\ncfg.bigendian = false\n"
-			   "http.auth = \nhttp.bind = localhost\nhttp.port = 9090\n"
+			   "http.auth = \nhttp.bind = localhost\nhttp.cert = \nhttp.key = \nhttp.port = 9090\n"
 			   "io.cache.size = 67108864\nio.special = false\nrap.bind = localhost\nrap.loop = true\nscr.color = 0\n"
 			   "search.from = 0xffffffffffffffff\nsearch.in = io.maps\nsearch.maxhits = 0\n"
 			   "search.to = 0xffffffffffffffff\n"

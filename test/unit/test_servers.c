@@ -1234,6 +1234,34 @@ static void test_http_auth(void **state)
 	assert_int_equal(srv_cmd(fx->c, "=h-", NULL, NULL), 0);
 }
 
+/* e http.cert: read when the server starts, so a bad one stops it, saying why (and a build
+ * without OpenSSL says it has no https). The https itself: it-eq_servers, with curl. */
+static void test_http_cert_errors(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(rap_core_config_set(fx->c, "http.cert", "/nonexistent/cert.pem"), 0);
+	char *err = NULL;
+	assert_true(srv_cmd(fx->c, "=h& 0", NULL, &err) < 0);
+#ifdef RAP_TEST_HAVE_OPENSSL
+	assert_non_null(strstr(err, "error: http.cert: "));
+	assert_non_null(strstr(err, "/nonexistent/cert.pem"));
+#else
+	assert_non_null(strstr(err, "https (e http.cert) needs a build with OpenSSL"));
+#endif
+	free(err);
+	/* Not a certificate at all. */
+	assert_int_equal(rap_core_config_set(fx->c, "http.cert", fx->path), 0);
+	assert_true(srv_cmd(fx->c, "=h& 0", NULL, &err) < 0);
+	assert_non_null(strstr(err, "http"));
+	free(err);
+	assert_no_servers(fx->c);
+	/* The TCP server has no https: the variable is the HTTP server's. */
+	int port = start(fx->c, "=t& 0", "tcp");
+	char *r = exchange("127.0.0.1", port, "?e plain\n", 9, false);
+	assert_string_equal(r, "plain\n");
+	free(r);
+}
+
 /* What a server bound beyond loopback answers (sans-IO: the routing alone): a Host that is
  * a name could be a rebound one, so only addresses pass unless credentials are asked. */
 static void test_http_route_public(void **state)
@@ -1806,6 +1834,7 @@ int main(void)
 		T(test_http_cancel),
 		T(test_http_auth),
 		T(test_http_route_public),
+		T(test_http_cert_errors),
 		T(test_output_caps),
 		T(test_clients_close_only_their_files),
 		T(test_rap_open_uses_user_uri),
