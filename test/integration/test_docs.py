@@ -699,7 +699,7 @@ class Readme(unittest.TestCase):
             helps[name] = run(argv).stdout.decode()
         foreign = {"--prefix": "meson setup", "--setup": "meson test", "--suite": "meson test",
                    "--now": "systemctl", "--cflags": "pkg-config",
-                   "--libs": "pkg-config"}
+                   "--libs": "pkg-config", "--data-binary": "curl"}
         text = readme_text()
         # "--tls-*" names a family: some option must start with "--tls-".
         for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*\*?", text))):
