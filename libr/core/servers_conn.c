@@ -65,6 +65,7 @@ struct rap__srv_conn {
 	bool answered;    /* one answer went out already (idle between requests) */
 	bool eof;         /* the peer sent its end (it may still read) */
 	bool close_after; /* no further request once this answer is out */
+	bool deferred;    /* its timer takes the next request from the loop (see answered) */
 	struct rap__buf in;
 	struct rap__buf out;
 	size_t out_off;
@@ -81,6 +82,8 @@ struct rap__srv_conn {
 };
 
 static void start_next(struct rap__srv *s);
+static void process(struct rap__srv_conn *cn, bool eof);
+static void conn_read(struct rap__srv_conn *cn);
 
 static void action_clear(struct rap__srv_http_action *a)
 {
@@ -210,8 +213,6 @@ static void conn_watch(struct rap__srv_conn *cn)
 	rap_loop_mod_fd(cn->srv->loop, cn->fd, ev);
 }
 
-static void process(struct rap__srv_conn *cn, bool eof);
-static void conn_read(struct rap__srv_conn *cn);
 
 /* The whole answer is out: the next request, or the end. */
 static void answered(struct rap__srv_conn *cn)
@@ -223,12 +224,12 @@ static void answered(struct rap__srv_conn *cn)
 	if (!cn->close_after && (!cn->eof || cn->in.len)) {
 		cn->state = ST_READ;
 		cn->continue_sent = false;
-		conn_set_timer(cn, REQUEST_TIMEOUT_MS);
 		conn_watch(cn);
-		if (cn->in.len)
-			process(cn, cn->eof); /* a pipelined request */
-		else if (cn->tls && rap_tls_pending(cn->tls))
-			conn_read(cn); /* one decrypted already, which no event will tell */
+		/* A pipelined request (or one TLS decrypted already, which no event will tell)
+		 * is taken from the loop, at once: answering it here could recurse as deep as
+		 * the requests a client piles up. */
+		cn->deferred = cn->in.len || (cn->tls && rap_tls_pending(cn->tls));
+		conn_set_timer(cn, cn->deferred ? 0 : REQUEST_TIMEOUT_MS);
 		return;
 	}
 	/* Half-close and read what the peer still sends (an unread request body), so that
@@ -565,6 +566,7 @@ static void http_process(struct rap__srv_conn *cn, bool eof)
 /* Decides what the bytes received so far ask for; answers when they are complete. */
 static void process(struct rap__srv_conn *cn, bool eof)
 {
+	cn->deferred = false;
 	if (cn->srv->kind == RAP__SRV_TCP && !cn->http) {
 		if (!rap__http_looks_like_request((const char *)cn->in.data, cn->in.len)) {
 			tcp_process(cn, eof);
@@ -682,6 +684,15 @@ static void conn_io(struct rap_loop *loop, int fd, unsigned events, void *user)
 static void conn_timeout(struct rap_loop *loop, struct rap_loop_timer *t, void *user)
 {
 	struct rap__srv_conn *cn = user;
+	if (cn->deferred && cn->state == ST_READ) {
+		cn->deferred = false;
+		conn_set_timer(cn, REQUEST_TIMEOUT_MS);
+		if (cn->in.len)
+			process(cn, cn->eof);
+		else
+			conn_read(cn);
+		return;
+	}
 	if (cn->state == ST_READ && cn->http && cn->in.len > 0) {
 		http_error(cn, 408, "the request did not arrive in time");
 		return;

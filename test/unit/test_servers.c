@@ -1012,6 +1012,28 @@ static void test_http_keep_alive(void **state)
 	assert_non_null(strstr(r, "\r\nConnection: close\r\n"));
 	assert_string_equal(body_of(r), "last\n");
 	free(r);
+	/* Thousands pipelined at once: each answered, in order, without the server going
+	 * deeper for each (it takes the next one from its loop). */
+	enum { PIPELINED = 3000 };
+	static const char head_req[] = "HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	static const char last_req[] = "GET /cmd/?e%20end HTTP/1.1\r\nHost: ::1\r\nConnection: close\r\n\r\n";
+	size_t plen = PIPELINED * (sizeof(head_req) - 1) + sizeof(last_req) - 1;
+	char *pipe_text = malloc(plen + 1);
+	for (int i = 0; i < PIPELINED; i++)
+		memcpy(pipe_text + (size_t)i * (sizeof(head_req) - 1), head_req, sizeof(head_req) - 1);
+	memcpy(pipe_text + PIPELINED * (sizeof(head_req) - 1), last_req, sizeof(last_req));
+	fd = connect_to("127.0.0.1", port);
+	assert_int_equal(rap_send_all(fd, pipe_text, plen), 0);
+	free(pipe_text);
+	size_t total = 0;
+	r = read_all(fd, &total);
+	close(fd);
+	int answers = 0;
+	for (const char *p = r; (p = strstr(p, "HTTP/1.1 200 OK\r\n")) != NULL; p++)
+		answers++;
+	assert_int_equal(answers, PIPELINED + 1);
+	assert_int_equal(strcmp(r + total - 4, "end\n"), 0);
+	free(r);
 	/* HTTP/1.0 closes unless asked; with keep-alive it stays. */
 	fd = connect_to("::1", port);
 	const char *h10 = "GET /cmd/p8%201 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
