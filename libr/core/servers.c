@@ -14,8 +14,8 @@
  * when the server starts and clamped to the starting core's own level (a server is never
  * more permissive than the core that started it); every core a server runs commands on is
  * served (policy.c: no servers, no connections, no policy raised from there). What a RAP
- * client may open, write and close besides is servers_rap.c's. A client's command line stops once its output passes 64 MiB (RAP) or
- * 16 MiB (TCP, HTTP). */
+ * client may open, write and close besides is servers_rap.c's. A client's command line stops
+ * once its output passes 64 MiB (RAP, and a streamed HTTP command) or 16 MiB (TCP, HTTP). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
