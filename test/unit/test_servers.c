@@ -643,7 +643,7 @@ static void test_http_server(void **state)
 	free(r);
 	/* Expect: 100-continue gets its interim answer before the body is sent. */
 	int fd = connect_to("127.0.0.1", port);
-	const char *head = "POST /cmd/ HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n";
+	const char *head = "POST /cmd/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n";
 	assert_int_equal(rap_send_all(fd, head, strlen(head)), 0);
 	char cont[64] = "";
 	ssize_t n = recv(fd, cont, sizeof(cont) - 1, 0);
@@ -1264,7 +1264,7 @@ static void test_http_cert_errors(void **state)
 	assert_int_equal(rap_core_config_set(fx->c, "http.cert", "/nonexistent/cert.pem"), 0);
 	char *err = NULL;
 	assert_true(srv_cmd(fx->c, "=h& 0", NULL, &err) < 0);
-#ifdef RAP_TEST_HAVE_OPENSSL
+#if RAP_TEST_HAVE_OPENSSL
 	assert_non_null(strstr(err, "error: http.cert: "));
 	assert_non_null(strstr(err, "/nonexistent/cert.pem"));
 #else
@@ -1620,7 +1620,7 @@ static void test_foreground_sigint(void **state)
 	struct fixture *fx = *state;
 	run_foreground(fx, "=t 0", "tcp", "p8 2\n", "4030\n");
 	run_foreground(fx, ".:0", "tcp", "?e dot\n", "dot\n");
-	run_foreground(fx, "=h 0", "http", "GET /cmd/p8%201 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "\r\n\r\n40\n");
+	run_foreground(fx, "=h 0", "http", "GET /cmd/p8%201 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", "\r\n\r\n40\n");
 	static const uint8_t cmd_pkt[] = { 0x07, 0, 0, 0, 5, 'p', '8', ' ', '3', 0 };
 	/* The RAP reply: 87, length 8 with the NUL, "403030\n" and the NUL (the literal's). */
 	static const char reply[] = "\x87\x00\x00\x00\x08" "403030\n";
