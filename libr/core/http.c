@@ -361,10 +361,12 @@ const char *rap__http_csrf_refusal(const struct rap__http_req *r, const char *to
 
 bool rap__http_secret_equal(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b);
+	size_t la = strlen(a), lb = strlen(b), n = la > lb ? la : lb;
 	unsigned char diff = la != lb;
-	for (size_t i = 0; i < la; i++)
-		diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = i < la ? (unsigned char)a[i] : 0, y = i < lb ? (unsigned char)b[i] : 0;
+		diff |= (unsigned char)(x ^ y);
+	}
 	return diff == 0;
 }
 
@@ -418,7 +420,7 @@ bool rap__http_basic_auth_ok(const struct rap__http_req *r, const char *userpass
 	const char *p = r->auth + 6;
 	while (*p == ' ')
 		p++;
-	char dec[sizeof(r->auth)];
+	char dec[sizeof(r->auth)] = { 0 };
 	size_t n = 0, len = strlen(p);
 	while (len && p[len - 1] == '=')
 		len--;

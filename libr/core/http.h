@@ -95,7 +95,8 @@ const char *rap__http_csrf_refusal(const struct rap__http_req *r, const char *to
  * (32 bytes of OpenSSL's RAND_bytes, or getrandom without OpenSSL). Errors: -EIO, -errno. */
 int rap__http_token_new(char out[RAP__HTTP_TOKEN_LEN + 1]);
 
-/* Whether a and b are the same string, in a time that depends on their lengths only. */
+/* Whether a and b are the same string, in a time that depends on the longer one's length
+ * only. */
 bool rap__http_secret_equal(const char *a, const char *b);
 
 /* Whether r carries "Authorization: Basic ..." whose decoded "user:password" is userpass. */

@@ -351,9 +351,9 @@ static bool stream_pump(struct rap__srv_conn *cn)
 		struct rap__buf part;
 		rap__buf_init(&part, STREAM_PENDING);
 		int n = rap__srv_cmd_take(cn->srv, j, &part, &cn->stream_more);
-		char size[24];
 		bool ok = n >= 0;
 		if (n > 0) {
+			char size[24];
 			size_t sl = rap__http_chunk_size(size, (size_t)n);
 			ok = rap__buf_append(&cn->out, size, sl) == 0 &&
 			     rap__buf_append(&cn->out, part.data, (size_t)n) == 0 &&
