@@ -367,7 +367,7 @@ class LimitsAndTimeouts(unittest.TestCase):
         sock.bind(path)
         sock.settimeout(raplib.DEADLINE)
         env = dict(os.environ, NOTIFY_SOCKET=path)
-        p = subprocess.Popen([raplib.RAPSRV, "-r", self.root.path, "127.0.0.1:0"], env=env,
+        p = subprocess.Popen([*raplib.RAPSRV_CMD, "-r", self.root.path, "127.0.0.1:0"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             self.assertEqual(sock.recv(256), b"READY=1")
@@ -392,7 +392,7 @@ class LimitsAndTimeouts(unittest.TestCase):
             with open(logpath, "wb") as log:
                 st = os.fstat(log.fileno())
                 env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
-                p = subprocess.Popen([raplib.RAPSRV, "-r", self.root.path, "127.0.0.1:0"], env=env,
+                p = subprocess.Popen([*raplib.RAPSRV_CMD, "-r", self.root.path, "127.0.0.1:0"], env=env,
                                      stdout=subprocess.DEVNULL, stderr=log)
                 end = time.monotonic() + raplib.DEADLINE
                 while time.monotonic() < end:
@@ -423,7 +423,7 @@ class LimitsAndTimeouts(unittest.TestCase):
                          raplib.enc_cmd("!id -u"))
             self.assertEqual(r[2].payload, SAMPLE[0x20:0x24])
             self.assertEqual(r[3].payload.rstrip(b"\0").strip(), str(65534).encode())
-        r = subprocess.run([raplib.RAPSRV, "--user", "no-such-user-here", "-r", self.root.path, "127.0.0.1:0"],
+        r = subprocess.run([*raplib.RAPSRV_CMD, "--user", "no-such-user-here", "-r", self.root.path, "127.0.0.1:0"],
                            capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 78)
 
@@ -432,7 +432,7 @@ class LimitsAndTimeouts(unittest.TestCase):
         # spinning, and resumes once sessions go away.
         def low_limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
-        p = subprocess.Popen([raplib.RAPSRV, "-v", "-r", self.root.path, "127.0.0.1:0"],
+        p = subprocess.Popen([*raplib.RAPSRV_CMD, "-v", "-r", self.root.path, "127.0.0.1:0"],
                              preexec_fn=low_limit, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         srv = raplib.Rapsrv.__new__(raplib.Rapsrv)
         try:
@@ -452,20 +452,20 @@ class LimitsAndTimeouts(unittest.TestCase):
             srv.stop()
 
     def test_check_config_and_usage(self):
-        r = subprocess.run([raplib.RAPSRV, "-t", "-r", self.root.path], capture_output=True, timeout=20)
+        r = subprocess.run([*raplib.RAPSRV_CMD, "-t", "-r", self.root.path], capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 0)
-        r = subprocess.run([raplib.RAPSRV, "-t", "--tls-cert", "/nonexistent.pem", "raps://127.0.0.1:0"],
+        r = subprocess.run([*raplib.RAPSRV_CMD, "-t", "--tls-cert", "/nonexistent.pem", "raps://127.0.0.1:0"],
                            capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 78)
         # What is wrong: the file, or (in a build without TLS) that TLS was asked for.
         self.assertIn(b"nonexistent" if raplib.HAVE_OPENSSL else b"built without OpenSSL", r.stderr)
-        r = subprocess.run([raplib.RAPSRV, "--cmd", "bogus"], capture_output=True, timeout=20)
+        r = subprocess.run([*raplib.RAPSRV_CMD, "--cmd", "bogus"], capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 64)
-        r = subprocess.run([raplib.RAPSRV, "-r", "/nonexistent-dir"], capture_output=True, timeout=20)
+        r = subprocess.run([*raplib.RAPSRV_CMD, "-r", "/nonexistent-dir"], capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 78)
         # -t checks what a real start checks.
         for bad in ("garbage", "10.0.0.0/33"):
-            r = subprocess.run([raplib.RAPSRV, "-t", "-r", self.root.path, "--allow-from", bad],
+            r = subprocess.run([*raplib.RAPSRV_CMD, "-t", "-r", self.root.path, "--allow-from", bad],
                                capture_output=True, timeout=20)
             self.assertEqual(r.returncode, 64, bad)
             self.assertIn(b"--allow-from: cannot parse", r.stderr)
@@ -479,7 +479,7 @@ class LimitsAndTimeouts(unittest.TestCase):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
         probe.close()
-        p = subprocess.Popen([tool, "-l", "127.0.0.1:%d" % port, raplib.RAPSRV, "-r", self.root.path],
+        p = subprocess.Popen([tool, "-l", "127.0.0.1:%d" % port, *raplib.RAPSRV_CMD, "-r", self.root.path],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             end = time.monotonic() + 20
@@ -652,7 +652,7 @@ class ServedSessions(unittest.TestCase):
         def limit():
             without_sys_resource()
             resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
-        p = subprocess.Popen([raplib.RAPSRV, "-v", "-r", self.root.path, "--cmd", "write", "--max-files", "100000",
+        p = subprocess.Popen([*raplib.RAPSRV_CMD, "-v", "-r", self.root.path, "--cmd", "write", "--max-files", "100000",
                               "--max-sessions", "20", "127.0.0.1:0"],
                              preexec_fn=limit, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         srv = raplib.Rapsrv.__new__(raplib.Rapsrv)
@@ -1019,7 +1019,7 @@ class StartupLog(unittest.TestCase):
         def limit():
             without_sys_resource()
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-        p = subprocess.Popen([raplib.RAPSRV, *args, "-r", self.root.path, "127.0.0.1:0"],
+        p = subprocess.Popen([*raplib.RAPSRV_CMD, *args, "-r", self.root.path, "127.0.0.1:0"],
                              preexec_fn=limit, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         srv = raplib.Rapsrv.__new__(raplib.Rapsrv)
         try:
@@ -1200,7 +1200,7 @@ class WithoutTls(unittest.TestCase):
                          ["--tls-key", "/etc/rap/key.pem", "rap://127.0.0.1:0"],
                          ["--tls-client-ca", "/etc/rap/ca.pem", "127.0.0.1:0"]):
                 for check in ([], ["-t"]):
-                    r = subprocess.run([raplib.RAPSRV, *check, "-r", root.path, *args],
+                    r = subprocess.run([*raplib.RAPSRV_CMD, *check, "-r", root.path, *args],
                                        capture_output=True, timeout=20)
                     self.assertEqual(r.returncode, 78, args + check)
                     self.assertEqual(r.stdout, b"")
