@@ -321,9 +321,18 @@ def recv_until_closed(sock, limit=1 << 24):
 
 def slow_under_emulation(reason):
     """A decorator: the test is skipped under qemu-user (EMULATED), where it would take
-    too long or measure the emulator, with reason in the skip message."""
+    too long or measure the emulator, with reason in the skip message, which also goes to
+    stderr as "# SKIP name: reason" for ./run cross to list."""
+    import sys
     import unittest
-    return unittest.skipIf(EMULATED, "not run under emulation: " + reason)
+
+    def decorate(test):
+        if not EMULATED:
+            return test
+        why = "not run under emulation: " + reason
+        print("# SKIP %s: %s" % (test.__qualname__, why), file=sys.stderr)
+        return unittest.skip(why)(test)
+    return decorate
 
 
 def run_rapcli(args, stdin=None, timeout=DEADLINE, env=None):
