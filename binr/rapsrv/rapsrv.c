@@ -649,7 +649,8 @@ static int session_open(void *user, const char *peer, void **ctx)
 		return 0;
 	}
 	struct rap_core *core;
-	int rc = rap_core_new(&core);
+	/* Lean: a client's commands never start servers or open connections anyway. */
+	int rc = rap_core_new_lean(&core);
 	if (rc < 0)
 		return rc;
 	struct rap_io *io = rap_core_io(core);

@@ -65,7 +65,7 @@ static const struct var_def {
 	[RAP__VAR_TCP_BIND] = { "tcp.bind", "localhost", VAR_STRING, "address the TCP command server listens on" },
 };
 
-int rap_core_new(struct rap_core **out)
+int rap_core_new_lean(struct rap_core **out)
 {
 	*out = NULL;
 	struct rap_core *c = rap__calloc(1, sizeof(*c));
@@ -94,6 +94,14 @@ int rap_core_new(struct rap_core **out)
 	return 0;
 }
 
+int rap_core_new(struct rap_core **out)
+{
+	int rc = rap_core_new_lean(out);
+	if (rc == 0)
+		(*out)->remote_ops = &rap__core_remote_ops;
+	return rc;
+}
+
 int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 {
 	*out = NULL;
@@ -102,6 +110,7 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 		return RAP_ENOMEM;
 	c->io = parent->io;
 	c->io_borrowed = true;
+	c->remote_ops = parent->remote_ops;
 	c->fd = parent->fd;
 	c->off = parent->off;
 	c->blocksize = parent->blocksize;
@@ -128,8 +137,8 @@ void rap_core_free(struct rap_core *c)
 {
 	if (!c)
 		return;
-	rap__core_servers_free(c);
-	rap__core_remote_free(c);
+	if (c->remote_ops)
+		c->remote_ops->free(c);
 	/* What a served session opened goes with it; the user's files stay. */
 	for (size_t i = 0; i < c->nowned; i++) {
 		if (rap_io_fd_has_uri(c->io, c->owned[i].fd, c->owned[i].uri))
@@ -619,7 +628,7 @@ size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap)
 {
 	if (!cap)
 		return 0;
-	size_t rn = rap__core_remote_prompt(c, buf, cap);
+	size_t rn = c->remote_ops ? c->remote_ops->prompt(c, buf, cap) : 0;
 	if (rn)
 		return rn;
 	int n = snprintf(buf, cap, "[0x%08" PRIx64 "]> ", c->off);

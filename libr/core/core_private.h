@@ -58,6 +58,19 @@ enum rap__core_os {
 struct rap__remote;  /* remote.c: host table, remote-command mode, "==" sessions */
 struct rap__servers; /* servers_thread.c: the background servers this core started */
 
+/* The '=' family (remote.c, servers*.c): remote hosts, background servers and the
+ * remote-command mode, which only an interactive client uses. rap_core_new plugs it in
+ * (rap__core_remote_ops); rap_core_new_lean leaves it out, and a statically linked program
+ * that only calls that (rapsrv) does not carry its code: nothing else refers to it. */
+struct rap__core_remote_ops {
+	int (*cmd)(struct rap_core *c, char *text);                   /* rap__core_cmd_remote */
+	bool (*routes)(const struct rap_core *c, const char *line);   /* rap__core_remote_routes */
+	int (*line)(struct rap_core *c, const char *line);            /* rap__core_remote_line */
+	size_t (*prompt)(const struct rap_core *c, char *buf, size_t cap); /* rap__core_remote_prompt */
+	void (*free)(struct rap_core *c); /* servers, then hosts */
+};
+extern const struct rap__core_remote_ops rap__core_remote_ops;
+
 struct rap_core {
 	struct rap_io *io;
 	int fd;             /* current file, -1 when none */
@@ -76,6 +89,9 @@ struct rap_core {
 	FILE *out;          /* borrowed; swapped while output is captured */
 	FILE *err;
 	char *vars[RAP__VAR_COUNT]; /* heap values */
+	/* The '=' family (remote hosts, servers, remote-command mode), or NULL in a lean core
+	 * (rap_core_new_lean): static, never freed. */
+	const struct rap__core_remote_ops *remote_ops;
 	struct rap__remote *remote;   /* NULL until the first '=' command needs it */
 	struct rap__servers *servers; /* NULL until a server starts */
 	/* io belongs to the parent core this one was made from (rap__core_new_shared): a
