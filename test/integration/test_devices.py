@@ -76,6 +76,25 @@ class SparseFiveGiB(unittest.TestCase):
         self.assertEqual(replies[1].op, CMD | REPLY)
         self.assertEqual(replies[1].payload.rstrip(b"\0\n"), data.hex().encode())
 
+    def test_no_eq_commands_in_the_daemon(self):
+        # rapsrv's sessions are lean cores: the '=' family is not in the daemon (the static
+        # build leaves its code out), even where the policy lets a client run it (--cmd
+        # all); what would connect is refused by policy first.
+        wire = (raplib.enc_open(0, self.path) + raplib.enc_cmd("=?") + raplib.enc_cmd("=") +
+                raplib.enc_cmd("=+ rap://127.0.0.1:1/x"))
+        with raplib.Rapsrv(self.root.path, "--cmd", "all") as srv:
+            s = srv.connect()
+            s.sendall(wire)
+            replies = raplib.recv_messages(s, 4)
+            s.close()
+        for r in replies[1:3]:
+            self.assertIn(b"this program has no '=' commands (remote hosts, servers)", r.payload)
+        self.assertIn(b"refused: commands from the network never start servers or open connections",
+                      replies[3].payload)
+        # the default policy (read) refuses them all before that
+        replies = self.exchange(raplib.enc_open(0, self.path) + raplib.enc_cmd("=?"), 2)
+        self.assertIn(b"refused by the server's command policy (read)", replies[1].payload)
+
     @unittest.skipUnless(os.environ.get("RAPCLI"), "needs a rapcli that runs here (-Dnative_rapcli)")
     def test_rapcli_reads_past_4gib(self):
         # rapcli's reads (the extension's, fd-addressed, when the server offers it) and its
