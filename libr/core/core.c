@@ -145,6 +145,7 @@ void rap_core_free(struct rap_core *c)
 			(void)rap_io_close(c->io, c->owned[i].fd);
 		rap__free(c->owned[i].uri);
 	}
+	rap__free(c->owned);
 	rap__free(c->uri_buf);
 	if (c->io && !c->io_borrowed)
 		rap_io_free(c->io);
@@ -356,6 +357,16 @@ int rap_core_open(struct rap_core *c, const char *uri, int perm)
 		owned_prune(c);
 		if (c->nowned == RAP__CORE_OWNED_MAX)
 			return -EMFILE;
+		if (c->nowned == c->owned_cap) {
+			size_t cap = c->owned_cap ? 2 * c->owned_cap : 4;
+			if (cap > RAP__CORE_OWNED_MAX)
+				cap = RAP__CORE_OWNED_MAX;
+			struct rap__core_owned *o = rap__realloc(c->owned, cap * sizeof(*o));
+			if (!o)
+				return RAP_ENOMEM;
+			c->owned = o;
+			c->owned_cap = cap;
+		}
 		copy = rap__strdup(uri);
 		if (!copy)
 			return RAP_ENOMEM;

@@ -99,12 +99,14 @@ struct rap_core {
 	bool io_borrowed;
 	/* On a borrowed io: the files this core opened itself (with the URI they were opened
 	 * with, so a number the user's side closed and reused is not taken for ours). Only
-	 * these may be closed from here; they close with the core. */
-	struct {
+	 * these may be closed from here; they close with the core. Heap, grown on demand up
+	 * to RAP__CORE_OWNED_MAX entries (NULL until the first), so that cores with their own
+	 * io (rapsrv's sessions) pay nothing for it. */
+	struct rap__core_owned {
 		int fd;
-		char *uri;
-	} owned[RAP__CORE_OWNED_MAX];
-	size_t nowned;
+		char *uri; /* owned */
+	} *owned;
+	size_t nowned, owned_cap;
 	/* Output cap of rap_core_cmd_str (0: none) and whether rap_core_set_output_max chose it. */
 	size_t output_max;
 	bool output_max_set;
