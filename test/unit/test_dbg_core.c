@@ -573,7 +573,7 @@ int main(void)
 			why = "ptrace is not implemented here (qemu-user emulates none: compile-tested only)";
 	}
 	if (why) {
-		printf("1..0 # SKIP %s\n", why);
+		printf("1..0 # SKIP dbg_core (every test): %s\n", why);
 		return 0;
 	}
 	const struct CMUnitTest tests[] = {
