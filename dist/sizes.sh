@@ -40,6 +40,24 @@ stripped_size() {
 	echo "$n"
 }
 
+# dbg_share ARCH FILE: bytes of FILE's code and data (not stripped: -g names each symbol's
+# source) that come from the debugger: dbg://, the debugger commands and the gdbserver.
+dbg_share() {
+	local t
+	t=$(triple "$1")
+	"${t:+$t-}nm" -S -l "$2" | python3 -c '
+import re, sys
+total = 0
+for line in sys.stdin:
+    p = line.split()
+    if len(p) < 5 or p[2] not in "tTrRdD":
+        continue
+    src = p[4].rsplit("/", 1)[-1].split(":")[0]
+    if re.match(r"(dbg.*|io_dbg|gdb.*|debug_.*|servers_gdb)\.c$", src):
+        total += int(p[1], 16)
+print(total)'
+}
+
 if [ "${1:-}" = --check ]; then
 	[ $# -eq 3 ] && triple "$2" >/dev/null || { echo "usage: dist/sizes.sh --check ARCH DIR" >&2; exit 64; }
 	n=$(stripped_size "$2" "$3/binr/rapsrv/rapsrv")
@@ -53,6 +71,8 @@ if [ "${1:-}" = --check ]; then
 fi
 
 # name|options: every build is static and --buildtype=minsize, without tests or man pages.
+# The debugger is in every build (there is no option to leave it out): each cell also says
+# how much of the executable it takes (dbg://, the d commands, the gdbserver).
 CONFIGS=(
 	"no TLS, no Capstone|-Dopenssl=disabled -Dcapstone=disabled"
 	"TLS (OpenSSL, shared)|-Dopenssl=enabled -Dcapstone=disabled"
@@ -77,9 +97,10 @@ size() {
 		fi
 	fi
 	ninja -C "$dir" binr/rapsrv/rapsrv >>"$dir.log" 2>&1 || { echo "build failed"; return 0; }
-	local n
+	local n d
 	n=$(stripped_size "$arch" "$dir/binr/rapsrv/rapsrv")
-	echo "$n ($((n / 1024)) KiB)"
+	d=$(dbg_share "$arch" "$dir/binr/rapsrv/rapsrv")
+	echo "$n ($((n / 1024)) KiB; dbg $((d / 1024)) KiB)"
 }
 
 mkdir -p build-sizes
