@@ -59,7 +59,10 @@ print(total)'
 }
 
 if [ "${1:-}" = --check ]; then
-	[ $# -eq 3 ] && triple "$2" >/dev/null || { echo "usage: dist/sizes.sh --check ARCH DIR" >&2; exit 64; }
+	if [ $# -ne 3 ] || ! triple "$2" >/dev/null; then
+		echo "usage: dist/sizes.sh --check ARCH DIR" >&2
+		exit 64
+	fi
 	n=$(stripped_size "$2" "$3/binr/rapsrv/rapsrv")
 	max=$(limit "$2")
 	echo "sizes: rapsrv ($2, static, no TLS, stripped): $n bytes ($((n / 1024)) KiB), limit ${max:-none}" >&2
