@@ -43,7 +43,6 @@ struct rap__insn {
 /* A decoder for one architecture, mode and byte order. */
 struct rap__disasm;
 
-/* Whether this build has a disassembler (it needs Capstone). */
 /* A build without Capstone (RAP_HAVE_CAPSTONE 0, meson -Dcapstone=disabled) has no decoder:
  * the functions below are inline there and say so, and the compiler leaves out what only
  * decoded instructions reach (listings, jump arrows), which the small rapsrv does without. */
@@ -85,6 +84,7 @@ static inline void rap__disasm_decode(struct rap__disasm *d, uint64_t addr, cons
 				   .target = UINT64_MAX };
 }
 #else
+/* Whether this build has a disassembler (it needs Capstone). */
 bool rap__disasm_available(void);
 
 /* Opens a decoder for arch (borrowed; a static table) in bits with the byte order big
