@@ -20,7 +20,8 @@ RAPSRV = os.environ.get("RAPSRV", "rapsrv")
 # MIPS under qemu-user: RAPSRV_WRAPPER is the command that starts it (the cross file's
 # rapsrv_wrapper, e.g. "qemu-aarch64-static -L /usr/aarch64-linux-gnu"), and every test
 # starts rapsrv as RAPSRV_CMD. EMULATED tells the tests that measure the process itself
-# (its memory, its system calls) or that take long to skip, saying so.
+# (its memory, its system calls) or that take long to skip, saying so
+# (skip_under_emulation).
 # qemu-user runs threads of its own inside the emulated process, which rapsrv's sandbox
 # rightly refuses to start beside (Landlock and a filter would confine one thread only), and
 # would confine the emulator itself: under emulation rapsrv runs with --no-sandbox, and the
@@ -319,10 +320,11 @@ def recv_until_closed(sock, limit=1 << 24):
     return data
 
 
-def slow_under_emulation(reason):
+def skip_under_emulation(reason):
     """A decorator: the test is skipped under qemu-user (EMULATED), where it would take
-    too long or measure the emulator, with reason in the skip message, which also goes to
-    stderr as "# SKIP name: reason" for ./run cross to list."""
+    too long, measure the emulator or test what the cross build does not run, with reason
+    in the skip message, which also goes to stderr as "# SKIP name: reason" for ./run cross
+    to list."""
     import sys
     import unittest
 
