@@ -183,9 +183,10 @@ struct bench {
 	long cpus;
 	double busy_cpus;         /* CPUs busy with other work just before the run, -1 unknown */
 	/* The server's memory before rapbench's first connection (--server-pid; KiB, -1
-	 * unknown): its whole RSS, which counts the C library's pages every process shares,
+	 * unknown): its whole RSS, which counts the C library's pages every process shares;
+	 * its proportional share (PSS: shared pages divided among the processes mapping them);
 	 * and its private anonymous part, what the daemon itself holds. */
-	long idle_rss, idle_anon;
+	long idle_rss, idle_pss, idle_anon;
 	char placement[160];
 	unsigned long sessions_cap, idle_cap;
 	struct result bulk_pipe, bulk_stock, bulk_raw;
@@ -352,13 +353,13 @@ static int severity(int code)
 	}
 }
 
-/* A "Key:   N kB" line of /proc/PID/status, in KiB; -1 when unknown. */
-static long status_kib(long pid, const char *key)
+/* A "Key:   N kB" line of /proc/PID/FILE (status, smaps_rollup), in KiB; -1 when unknown. */
+static long proc_kib(long pid, const char *file, const char *key)
 {
 	if (pid <= 0)
 		return -1;
 	char path[64];
-	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	snprintf(path, sizeof path, "/proc/%ld/%s", pid, file);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
@@ -377,7 +378,7 @@ static long status_kib(long pid, const char *key)
 
 static long rss_kib(long pid)
 {
-	return status_kib(pid, "VmRSS");
+	return proc_kib(pid, "status", "VmRSS");
 }
 
 /* Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
@@ -406,7 +407,8 @@ static void machine_state(struct bench *b)
 {
 	b->cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	b->idle_rss = rss_kib(b->o.server_pid);
-	b->idle_anon = status_kib(b->o.server_pid, "RssAnon");
+	b->idle_pss = proc_kib(b->o.server_pid, "smaps_rollup", "Pss");
+	b->idle_anon = proc_kib(b->o.server_pid, "status", "RssAnon");
 	b->busy_cpus = -1;
 	unsigned long long b0, t0, b1, t1;
 	if (!cpu_times(&b0, &t0))
@@ -2440,8 +2442,8 @@ static void print_human(const struct bench *b)
 		       b->busy_cpus, b->busy_cpus > 0.25 ? " (expect noisy ratios)" : "");
 	printf("placement: %s\n", b->placement);
 	if (b->idle_rss >= 0)
-		printf("server idle, before any session: RSS %ld KiB, of it private anonymous %ld KiB\n",
-		       b->idle_rss, b->idle_anon);
+		printf("server idle, before any session: RSS %ld KiB (PSS %ld KiB), of it private anonymous "
+		       "%ld KiB\n", b->idle_rss, b->idle_pss, b->idle_anon);
 	if (wan(o)) {
 		char rate[32] = "unlimited";
 		if (o->link.rate_mbit > 0)
@@ -2681,6 +2683,7 @@ static void print_json(const struct bench *b)
 	printf(",\"file_size\":%" PRIu64 ",\"cpus\":%ld,", b->size, b->cpus);
 	json_num("busy_cpus", b->busy_cpus, true);
 	json_num("server_idle_rss_kib", (double)b->idle_rss, true);
+	json_num("server_idle_pss_kib", (double)b->idle_pss, true);
 	json_num("server_idle_anon_kib", (double)b->idle_anon, true);
 	printf("\"placement\":");
 	json_str(b->placement);
