@@ -96,11 +96,14 @@ static void run_job(struct rap__pool_job *pj)
 	switch (j->kind) {
 	case JOB_LONG_YIELDING: {
 		/* Busy, in pieces of about a millisecond, with a checkpoint between. Counted as
-		 * running only once it is surely past its first slice (so it holds a turn). */
+		 * running only once it surely holds a turn: after a checkpoint it entered when
+		 * its first slice was surely over (the clock at entry, not at return: a thread
+		 * the machine or qemu-user kept waiting may come back from a checkpoint it
+		 * passed freely, inside its first slice, long after that slice). */
 		uint64_t end = now_ms() + 10000;
 		uint64_t counted_from = j->started_ms + 2 * j->w->slice_ms + 1;
+		bool counted = false;
 		while (!atomic_load(&j->w->release) && now_ms() < end) {
-			bool counted = now_ms() >= counted_from;
 			if (counted)
 				note_running(j->w, 1);
 			uint64_t piece = now_ms() + 1;
@@ -110,6 +113,7 @@ static void run_job(struct rap__pool_job *pj)
 				atomic_fetch_sub(&j->w->running, 1);
 				atomic_fetch_add(&j->pieces, 1);
 			}
+			counted = now_ms() >= counted_from;
 			rap__pool_yield();
 		}
 		break;
