@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -164,6 +165,7 @@ static void usage(FILE *out)
 		"      --upstream-tls-cert FILE, --upstream-tls-key FILE  our certificate towards the upstream\n"
 		"      --upstream-secret-file FILE  authenticate to the upstream with the secret in FILE\n"
 		"      --upstream-cache SIZE  each relayed session's cache (default 64M)\n"
+		"      --upstream-timeout SECS  give up on a silent upstream after SECS (default 30)\n"
 		"      --gdb [HOST:]PORT      gdbserver for programs beneath the root (needs dbg in --allow-scheme)\n"
 		"      --gdb-program PATH     the program --gdb starts for each connection (else gdb runs one)\n"
 		"  -u, --user USER            drop privileges to USER after binding\n"
@@ -323,6 +325,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		OPT_NO_SANDBOX, OPT_ALLOW_DEVICES, OPT_MAX_PROCS, OPT_MAX_PROCS_TOTAL, OPT_DBG_OUTPUT,
 		OPT_GDB, OPT_GDB_PROGRAM, OPT_SECRET_FILE, OPT_UPSTREAM, OPT_UPSTREAM_CA,
 		OPT_UPSTREAM_CERT, OPT_UPSTREAM_KEY, OPT_UPSTREAM_SECRET, OPT_UPSTREAM_CACHE,
+		OPT_UPSTREAM_TIMEOUT,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -359,6 +362,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{ "upstream-tls-key", required_argument, NULL, OPT_UPSTREAM_KEY },
 		{ "upstream-secret-file", required_argument, NULL, OPT_UPSTREAM_SECRET },
 		{ "upstream-cache", required_argument, NULL, OPT_UPSTREAM_CACHE },
+		{ "upstream-timeout", required_argument, NULL, OPT_UPSTREAM_TIMEOUT },
 		{ "user", required_argument, NULL, 'u' },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -507,6 +511,14 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		case OPT_UPSTREAM_SECRET:
 			cfg->upstream.secret_file = optarg;
 			break;
+		case OPT_UPSTREAM_TIMEOUT:
+			if ((rc = parse_seconds("--upstream-timeout", optarg, &cfg->upstream.timeout_ms)) != 0)
+				return rc;
+			if (cfg->upstream.timeout_ms == 0 || cfg->upstream.timeout_ms > 86400000) {
+				fprintf(stderr, "rapsrv: --upstream-timeout takes 1 to 86400 seconds\n");
+				return EX_USAGE;
+			}
+			break;
 		case OPT_UPSTREAM_CACHE:
 			if (parse_count(optarg, 1ULL << 40, &v) < 0 || v < (64u << 10)) {
 				fprintf(stderr, "rapsrv: --upstream-cache takes a size from 64K to 1T, not '%s'\n", optarg);
@@ -544,8 +556,16 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	if (optind == argc - 1 && (rc = add_listen(cfg, argv[optind])) != 0)
 		return rc;
 	if (!cfg->upstream.uri && (cfg->upstream.tls_ca || cfg->upstream.tls_cert || cfg->upstream.tls_key ||
-				   cfg->upstream.secret_file || cfg->upstream.cache_max)) {
+				   cfg->upstream.secret_file || cfg->upstream.cache_max ||
+				   cfg->upstream.timeout_ms)) {
 		fprintf(stderr, "rapsrv: the --upstream-* options need --upstream URI\n");
+		return EX_USAGE;
+	}
+	/* Over plain rap:// they would be ignored, and the link plain text. */
+	if (cfg->upstream.uri && strncasecmp(cfg->upstream.uri, "raps://", 7) != 0 &&
+	    (cfg->upstream.tls_ca || cfg->upstream.tls_cert || cfg->upstream.tls_key)) {
+		fprintf(stderr, "rapsrv: the --upstream-tls-* options need a raps:// upstream, not %s\n",
+			cfg->upstream.uri);
 		return EX_USAGE;
 	}
 	if (cfg->upstream.uri && cfg->ngdb) {

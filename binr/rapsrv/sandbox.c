@@ -364,9 +364,12 @@ static const char *const calls_debugger[] = {
 	"ptrace", "process_vm_readv", "process_vm_writev",
 };
 
-/* Outgoing connections (rap://, ...): name resolution and connecting. */
+/* Outgoing connections (rap://, ...): name resolution and connecting; and for raps://
+ * verified against the system's trust store, OpenSSL lists its certificate directory when
+ * it looks for an issuer the bundle does not hold (an untrusted server's), within what
+ * Landlock lets it read. */
 static const char *const calls_outgoing[] = {
-	"connect", "socket", "sendmmsg", "bind", "uname",
+	"connect", "socket", "sendmmsg", "bind", "uname", "getdents64", "getdents",
 };
 
 /* Names this architecture does not have are skipped (aarch64 has no open, fork, ...). */

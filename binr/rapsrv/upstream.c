@@ -33,7 +33,7 @@ int rapsrv_upstream_new(const struct rapsrv_upstream_options *o, void (*log)(voi
 		return EX_OSERR;
 	}
 	u->uri = o->uri;
-	int status = 0;
+	int status;
 	if (o->tls_ca || o->tls_cert || o->tls_key) {
 		if (!rap_tls_available()) {
 			say(log, log_user, "--upstream-tls-*: %s%s", "this build has no TLS (rap was built without OpenSSL)", "");
@@ -76,6 +76,7 @@ int rapsrv_upstream_new(const struct rapsrv_upstream_options *o, void (*log)(voi
 		.secret = u->secret,
 		.cache_max = o->cache_max,
 		.connect_timeout_ms = 10000,
+		.timeout_ms = (int)o->timeout_ms,
 		.log = log,
 		.log_user = log_user,
 	};

@@ -4,6 +4,7 @@
 #define RAPSRV_UPSTREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <rap/relay.h>
 
@@ -14,6 +15,7 @@ struct rapsrv_upstream_options {
 	const char *tls_key;
 	const char *secret_file; /* --upstream-secret-file */
 	size_t cache_max;        /* --upstream-cache: each session's cache bound; 0 default */
+	uint64_t timeout_ms;     /* --upstream-timeout: a silent upstream's wait; 0 default */
 };
 
 struct rapsrv_upstream;

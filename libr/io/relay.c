@@ -2,6 +2,7 @@
  * and the rap_server_handler that answers a client from the session's IO instance, whose
  * only plugin is the upstream (p/io_upstream.c) and whose descriptors go through the read
  * cache. */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ int rap_relay_new(const struct rap_relay_config *cfg, struct rap_relay **out, ch
 	r->secret = cfg->secret;
 	r->cache_max = cfg->cache_max ? cfg->cache_max : RAP_IO_CACHE_MAX_DEFAULT;
 	r->connect_timeout_ms = cfg->connect_timeout_ms;
+	r->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : RAP_RELAY_TIMEOUT_DEFAULT;
 	r->log = cfg->log;
 	r->log_user = cfg->log_user;
 	*out = r;
@@ -176,8 +178,19 @@ int rap__relay_check(struct rap_relay_session *s, int rc)
 	return rc;
 }
 
+/* Whether the upstream closed an idle connection (its --idle-timeout): between requests
+ * nothing may arrive, so anything readable, or a hang-up, means it is gone. Asked before
+ * each use, so a request is never sent on a connection that cannot answer it. */
+static bool hung_up(const struct rap_relay_session *s)
+{
+	struct pollfd pfd = { .fd = rap_client_fd(s->up), .events = POLLIN | POLLRDHUP };
+	return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
 int rap__relay_connect(struct rap_relay_session *s)
 {
+	if (s->up && hung_up(s))
+		drop(s, "the upstream closed it, perhaps for being idle; connecting again");
 	if (s->up)
 		return 0;
 	const struct rap_relay *r = s->relay;
@@ -187,6 +200,9 @@ int rap__relay_connect(struct rap_relay_session *s)
 		return rc;
 	if (r->connect_timeout_ms > 0)
 		rap_client_set_connect_timeout(c, r->connect_timeout_ms);
+	/* A silent upstream must not hold the loop's thread (and every other client) for
+	 * good: each request waits at most this long for it. Commands lift it. */
+	rap_client_set_stall_timeout(c, r->timeout_ms);
 	if (r->tls) {
 		struct rap_tls_config *own = NULL;
 		struct rap_tls_config *cfg = r->tls_cfg;
@@ -297,6 +313,11 @@ static int relay_seek(void *ctx, int whence, uint64_t offset, uint64_t *result)
 static int relay_close(void *ctx, int32_t fd)
 {
 	struct rap_relay_session *s = ctx;
+	/* The session's hits outlive the descriptor's cache, which goes with it whatever
+	 * the close answers. */
+	struct rap_io_cache_stats cs;
+	if (rap_io_cache_stats(s->io, fd, &cs) == 0)
+		s->stats.hits += cs.hits;
 	int rc = rap_io_close(s->io, fd);
 	if (rc == 0 && fd == s->fd)
 		s->fd = -1;
@@ -332,7 +353,8 @@ static int collect_chunk(void *user, const char *data, size_t len)
 {
 	struct collect *o = user;
 	size_t room = o->cap - o->len;
-	size_t take = len < room ? len : room;
+	bool over = len > room;
+	size_t take = over ? room : len;
 	if (take) {
 		char *b = rap__realloc(o->buf, o->len + take + 1);
 		if (!b)
@@ -342,7 +364,7 @@ static int collect_chunk(void *user, const char *data, size_t len)
 		o->len += take;
 		o->buf[o->len] = '\0';
 	}
-	if (take < len) {
+	if (over) {
 		o->stopped = true;
 		return RAP_ETOOBIG; /* the rest is read and dropped */
 	}
@@ -362,18 +384,28 @@ static int forward_cmd(struct rap_relay_session *s, const char *cmd, size_t cap,
 {
 	*out = NULL;
 	*stopped = false;
+	/* Nothing to run: radare2 sends two empty CMDs when it opens a file (its io's init),
+	 * which a stock upstream answers with nothing and ours, through the extension,
+	 * refuses as an empty command. Answered here, as stock does, without a round trip. */
+	if (!cmd[0])
+		return 0;
+	/* A debugged process may have run since its blocks were read; a prefetch's data may be
+	 * what the command changes. (Dropping it waits for a fetch under way, which must end
+	 * before the connection is looked at.) */
+	rap__prefetch_drop(s, -1);
 	int rc = rap__relay_connect(s);
 	if (rc < 0) {
 		*out = error_text(s->relay->uri, rap_io_error(s->io));
 		return rc;
 	}
-	/* A debugged process may have run since its blocks were read; a prefetch's data may be
-	 * what the command changes. */
-	rap__prefetch_drop(s, -1);
 	rap_io_cache_invalidate_volatile(s->io);
 	struct collect o = { .cap = cap };
 	int status = RAP_CMD_STATUS_UNKNOWN;
+	/* A command may run upstream for minutes; it runs on a worker thread here. */
+	rap_client_set_stall_timeout(s->up, 0);
 	rc = rap_client_cmd_stream(s->up, cmd, collect_chunk, &o, &status);
+	if (s->up)
+		rap_client_set_stall_timeout(s->up, s->relay->timeout_ms);
 	s->stats.cmds++;
 	invalidate_after_cmd(s);
 	if (rc == RAP_ETOOBIG && o.stopped)

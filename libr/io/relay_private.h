@@ -50,6 +50,7 @@ struct rap_relay {
 	const struct rap_secret *secret;  /* borrowed; NULL: none */
 	size_t cache_max;
 	int connect_timeout_ms;
+	int timeout_ms;             /* the upstream's stall timeout outside commands */
 	void (*log)(void *user, int level, const char *msg);
 	void *log_user;
 };
@@ -63,7 +64,7 @@ struct rap_relay_session {
 	int32_t last_rfd;              /* the upstream fd opened last (a stock upstream's file) */
 	int fd;                        /* the client's current file (an fd of io), -1: none */
 	uint64_t off;                  /* the client's position */
-	struct rap_relay_stats stats;
+	struct rap_relay_stats stats;  /* hits: those of the files closed already */
 	struct relay_prefetch pf;
 };
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rap/loop.h>
@@ -50,6 +51,7 @@ struct rap_client {
 	uint32_t max_reply;
 	size_t window;          /* bytes of a bulk read or write in flight (rap_client_set_window) */
 	int connect_timeout_ms; /* connect plus TLS handshake; 0: no limit */
+	int stall_ms;           /* longest wait for the peer to take or send a byte; 0: none */
 	uint32_t dec_limit;     /* payload limit currently set on dec */
 	bool extended;
 	uint16_t caps;
@@ -138,12 +140,26 @@ static int tls_wait(struct rap_client *c, uint64_t deadline)
 	return 0;
 }
 
+/* The deadline of one wait for the peer (rap_client_set_stall_timeout), 0: none. */
+static uint64_t stall_deadline(const struct rap_client *c)
+{
+	return c->stall_ms ? rap_loop_now_ms() + (uint64_t)c->stall_ms : 0;
+}
+
+static int stalled(struct rap_client *c)
+{
+	snprintf(c->error, sizeof(c->error), "the server neither sent nor took a byte for %d ms", c->stall_ms);
+	return RAP_ETIMEDOUT;
+}
+
 static int tls_send_all(struct rap_client *c, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = rap_tls_write(c->tls, p, n);
 		if (w == RAP_EAGAIN) {
-			int rc = tls_wait(c, 0);
+			int rc = tls_wait(c, stall_deadline(c));
+			if (rc == RAP_ETIMEDOUT)
+				return stalled(c);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -158,10 +174,35 @@ static int tls_send_all(struct rap_client *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Sends on the plain socket, waiting at most the stall timeout for room each time. */
+static int send_stall(struct rap_client *c, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return errno == ECONNRESET || errno == EPIPE ? RAP_ECLOSED : -errno;
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		int r = poll(&pfd, 1, c->stall_ms);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r == 0)
+			return stalled(c);
+	}
+	return 0;
+}
+
 static int send_bytes(struct rap_client *c, const void *p, size_t n)
 {
 	int rc = c->xport ? c->xport->send(c->xport_user, p, n) :
-		 c->tls ? tls_send_all(c, p, n) : rap_send_all(c->fd, p, n);
+		 c->tls ? tls_send_all(c, p, n) :
+		 c->stall_ms ? send_stall(c, p, n) : rap_send_all(c->fd, p, n);
 	return rc < 0 ? kill_conn(c, rc) : 0;
 }
 
@@ -195,11 +236,23 @@ static int fill(struct rap_client *c)
 			snprintf(c->error, sizeof(c->error), "%s", rap_tls_error(c->tls));
 			return kill_conn(c, (int)n);
 		}
-		int rc = tls_wait(c, 0);
+		int rc = tls_wait(c, stall_deadline(c));
+		if (rc == RAP_ETIMEDOUT)
+			rc = stalled(c);
 		if (rc < 0)
 			return kill_conn(c, rc);
 	}
 	for (;;) {
+		if (c->stall_ms) {
+			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+			int r = poll(&pfd, 1, c->stall_ms);
+			if (r < 0 && errno != EINTR)
+				return kill_conn(c, -errno);
+			if (r == 0)
+				return kill_conn(c, stalled(c));
+			if (r < 0)
+				continue;
+		}
 		ssize_t n = read(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
 		if (n > 0) {
 			c->rlen += (size_t)n;
@@ -210,6 +263,8 @@ static int fill(struct rap_client *c)
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (c->stall_ms)
+				continue; /* the poll above waits */
 			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
 				return kill_conn(c, -errno);
@@ -395,6 +450,14 @@ int rap_client_set_window(struct rap_client *c, size_t bytes)
 	if (!c || bytes == 0 || bytes > WINDOW_MAX)
 		return RAP_EINVAL;
 	c->window = bytes;
+	return 0;
+}
+
+int rap_client_set_stall_timeout(struct rap_client *c, int ms)
+{
+	if (!c || ms < 0)
+		return RAP_EINVAL;
+	c->stall_ms = ms;
 	return 0;
 }
 
@@ -656,7 +719,7 @@ static int xopen(struct rap_client *c, const char *path, uint8_t perm)
 			     .data = (const uint8_t *)path };
 	uint8_t req[6 + XOPEN_PATH_MAX];
 	size_t len = encode_into(&q, req, sizeof req);
-	struct rap_msg m;
+	struct rap_msg m = { 0 };
 	rc = send_bytes(c, req, len);
 	if (rc == 0)
 		rc = expect(c, RAP_OP_XOPEN | RAP_REPLY, &m);
@@ -806,6 +869,8 @@ static size_t in_flight(const struct rap_client *c, size_t chunk, size_t len)
 	if (n > RING_MAX)
 		n = RING_MAX;
 	size_t need = len / chunk + (len % chunk != 0);
+	if (need == 0)
+		need = 1; /* callers never pipeline nothing; a ring is never empty */
 	return n < need ? n : need;
 }
 
@@ -836,7 +901,12 @@ static void ring_init(struct ring *r, size_t n, size_t req_bytes)
 			n = RING_STACK;
 		}
 	}
+	if (n == 0)
+		n = 1;
 	r->n = n;
+	/* Every slot is written before it is read; cleared anyway, so that no path through
+	 * the pipelines can read an unset one. */
+	memset(r->k, 0, n * sizeof(*r->k));
 }
 
 /* PREAD requests for [off, off+len) of fd, a window's worth in flight, the replies collected in

@@ -327,6 +327,15 @@ NOT_RUN = {
     "sudo systemctl edit rapsrv.service": "root, a running systemd and an editor (the drop-in "
                                           "it shows is checked by test_service_dropin)",
     "ssh -N -L 9999:127.0.0.1:9999 user@target &": "needs an ssh server and an account",
+    "rapsrv -r /srv/firmware -l raps://0.0.0.0:9443 --tls-cert server.pem --tls-key server.key "
+    "--secret-file /etc/rap/secret": "listens on every interface with the name rap.example.org "
+                                     "(test_relay.py runs a raps:// upstream with --secret-file)",
+    "rapsrv --upstream raps://rap.example.org:9443/ --upstream-tls-ca server.pem "
+    "--upstream-secret-file ~/.config/rap/secret 127.0.0.1:9000":
+        "needs the host rap.example.org (test_relay.py runs a relay to a raps:// upstream with "
+        "--upstream-tls-ca and --upstream-secret-file)",
+    "r2 rap://127.0.0.1:9000//srv/firmware/image.bin": "radare2 is not in Debian 12 (test_relay.py "
+                                                       "replays its recorded open through a relay)",
     "meson setup build && ninja -C build && meson test -C build": "a build, and this suite",
     "meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false && "
     "meson test -C build-asan": "a build, and this suite",

@@ -362,6 +362,13 @@ RAP_API int rap_client_set_window(struct rap_client *c, size_t bytes);
 #define RAP_CLIENT_CONNECT_TIMEOUT_MS 30000
 RAP_API int rap_client_set_connect_timeout(struct rap_client *c, int ms);
 
+/* The longest the client waits for the server to send or take a byte while a call is under
+ * way (ms; 0, the default: as long as it takes, since a remote command may run for minutes).
+ * When it passes, the connection is closed and the call fails with RAP_ETIMEDOUT and a
+ * message. May be changed between calls (e.g. off around a long command). Errors:
+ * RAP_EINVAL. */
+RAP_API int rap_client_set_stall_timeout(struct rap_client *c, int ms);
+
 /* Connects to host:port. Errors: as rap_tcp_connect (RAP_ETIMEDOUT when the connect
  * timeout passes), RAP_EINVAL if already connected. */
 RAP_API int rap_client_connect(struct rap_client *c, const char *host, const char *port);

@@ -27,10 +27,15 @@
  * range grows with the cache's read-ahead. Anything else on the connection waits for a
  * prefetch under way to finish; writes, commands and closes drop what it holds.
  *
+ * Lost connections: an upstream that closed the session's connection (its idle timeout, a
+ * restart) is noticed before the next request, and the session connects again and opens
+ * its files again (same path and permissions; a read-only file's blocks stay cached). A
+ * connection that breaks under a request fails that request.
+ *
  * Threads: the handler's OPEN, READ, WRITE, SEEK, CLOSE and the extension's messages wait
  * for the upstream on the calling thread (the server's loop thread): a miss of one session
- * delays the others' requests by the upstream's round trip. CMD runs on the server's
- * workers like any command. */
+ * delays the others' requests by the upstream's round trip, and a silent upstream by at
+ * most the timeout (timeout_ms). CMD runs on the server's workers like any command. */
 #ifndef RAP_RELAY_H
 #define RAP_RELAY_H
 
@@ -39,6 +44,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#define RAP_RELAY_TIMEOUT_DEFAULT 30000
 
 struct rap_tls_config;
 struct rap_relay;
@@ -58,6 +65,10 @@ struct rap_relay_config {
 	size_t cache_max;
 	/* Connect timeout in milliseconds (0: the client's default). */
 	int connect_timeout_ms;
+	/* The longest a request other than a command waits for the upstream to send or take
+	 * a byte (ms; 0: RAP_RELAY_TIMEOUT_DEFAULT); then the connection is dropped and the
+	 * request fails. Commands may run as long as they take (on the server's workers). */
+	int timeout_ms;
 	/* Optional: one line per upstream event (connections, refusals), level as syslog.
 	 * Never given the secret. */
 	void (*log)(void *user, int level, const char *msg);

@@ -15,6 +15,8 @@ struct upstream_file {
 	uint64_t gen;  /* the connection it belongs to */
 	uint64_t size; /* stock upstream: the size, grown by our writes */
 	bool volatile_; /* a process: never prefetched */
+	int perm;       /* as opened, for opening it again on a new connection */
+	char *path;     /* owned; the same */
 	uint64_t next; /* where the last read ended: a read starting here is sequential */
 };
 
@@ -29,16 +31,46 @@ static struct rap_relay_session *session_of(struct rap_io_desc *d)
 	return rap_io_user(rap_io_desc_io(d));
 }
 
-/* The file's session when its connection is still the one it was opened on. Only this
- * thread changes s->up; the prefetch thread may be using it (wait: until it is done). */
+/* Opens f again on the session's connection (a new one when the old is gone). */
+static int reopen(struct rap_io_desc *d, struct rap_relay_session *s, struct upstream_file *f)
+{
+	int rc = rap__relay_connect(s);
+	if (rc < 0)
+		return rc;
+	rc = rap_client_open(s->up, f->path, (uint8_t)f->perm);
+	if (rc < 0) {
+		rap_io_set_error(rap_io_desc_io(d), rap_client_error(s->up));
+		return rap__relay_check(s, rc);
+	}
+	f->rfd = rc;
+	f->gen = s->gen;
+	s->last_rfd = rc;
+	if (!s->ext) {
+		rc = rap_client_size(s->up, &f->size);
+		if (rc < 0)
+			return rap__relay_check(s, rc);
+	}
+	return 0;
+}
+
+/* The file's session, its connection live and the file open on it. Only this thread
+ * changes s->up; the prefetch thread may be using it (wait: until it is done; without
+ * wait, only a file open on the current connection is usable). */
 static int usable_now(struct rap_io_desc *d, struct rap_relay_session **out, bool wait)
 {
 	struct rap_relay_session *s = session_of(d);
 	struct upstream_file *f = rap_io_desc_data(d);
-	if (wait)
+	if (!wait && (!s->up || f->gen != s->gen))
+		wait = true;
+	if (wait) {
 		rap__prefetch_wait(s);
-	if (!s->up || f->gen != s->gen)
-		return RAP_ECLOSED;
+		/* An upstream that hung up (idle): connect and open the file again. */
+		int rc = rap__relay_connect(s);
+		if (rc == 0 && f->gen != s->gen)
+			rc = reopen(d, s, f);
+		if (rc < 0)
+			return rc;
+	}
 	/* A stock upstream reads and writes its current file: the one opened last. */
 	if (!s->ext && f->rfd != s->last_rfd)
 		return RAP_ENOTSUP;
@@ -72,10 +104,17 @@ static int upstream_open(struct rap_io_desc *d, const char *uri, int perm)
 	f->rfd = rc;
 	f->gen = s->gen;
 	s->last_rfd = rc;
+	f->perm = perm;
+	f->path = rap__strdup(uri);
+	if (!f->path) {
+		rap__free(f);
+		return RAP_ENOMEM;
+	}
 	if (!s->ext) {
 		rc = rap_client_size(s->up, &f->size);
 		if (rc < 0) {
 			rap_io_set_error(rap_io_desc_io(d), rap_client_error(s->up));
+			rap__free(f->path);
 			rap__free(f);
 			return rap__relay_check(s, rc);
 		}
@@ -97,6 +136,7 @@ static int upstream_close(struct rap_io_desc *d)
 	rap__prefetch_drop(s, f->rfd);
 	if (s->up && f->gen == s->gen && s->ext)
 		rap__relay_check(s, rap_client_close_fd(s->up, f->rfd));
+	rap__free(f->path);
 	rap__free(f);
 	return 0;
 }
