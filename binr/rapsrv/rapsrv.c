@@ -1027,7 +1027,9 @@ int main(int argc, char **argv)
 	 * per-thread arenas, which keep their high-water mark: a fixed threshold keeps large
 	 * blocks mapped, so freeing one gives it back and the RSS follows what is held (see
 	 * --max-buffered). */
+#ifdef M_MMAP_THRESHOLD /* glibc's: other C libraries have their own policies */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
 	if (!getcwd(cfg.root, sizeof(cfg.root))) {
 		fprintf(stderr, "rapsrv: current directory: %s\n", strerror(errno));
 		return EX_OSERR;

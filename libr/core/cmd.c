@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <rap/core.h>
@@ -941,7 +942,7 @@ static void exec_shell(const char *cmd, int outfd, int errfd)
 	if (null < 0 || dup2(null, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
 		_exit(127);
 	/* The server's sockets and files must not leak into the shell. */
-	if (close_range(3, ~0u, 0) < 0)
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
 		for (int fd = 3; fd < 65536; fd++)
 			close(fd);
 	/* Servers ignore SIGPIPE, and ignored signals stay ignored across exec. */
