@@ -313,7 +313,9 @@ NOT_RUN = {
     "./run test": "installs packages, builds twice and runs this suite",
     "./run cross aarch64": "installs cross toolchains and builds for another architecture: "
                            "CI runs it (./run test --cross), test_devices.py runs there",
-    "./run test --cross aarch64 --cross armhf": "CI's whole run: this suite and the cross builds",
+    "./run test --cross aarch64 --cross armhf --cross musl": "CI's whole run: this suite and the cross builds",
+    "./run cross musl": "installs musl-tools and runs this whole suite again on a musl build: CI runs it "
+                        "(./run test --cross musl)",
     "meson setup --cross-file dist/cross/aarch64-linux-gnu.ini -Ddefault_library=static "
     "-Dopenssl=disabled -Dlibedit=disabled --buildtype=minsize build-small":
         "a cross build (./run cross and dist/sizes.sh make it)",
