@@ -182,6 +182,11 @@ struct bench {
 	rlim_t fd_limit;
 	long cpus;
 	double busy_cpus;         /* CPUs busy with other work just before the run, -1 unknown */
+	/* The server's memory before rapbench's first connection (--server-pid; KiB, -1
+	 * unknown): its whole RSS, which counts the C library's pages every process shares;
+	 * its proportional share (PSS: shared pages divided among the processes mapping them);
+	 * and its private anonymous part, what the daemon itself holds. */
+	long idle_rss, idle_pss, idle_anon;
 	char placement[160];
 	unsigned long sessions_cap, idle_cap;
 	struct result bulk_pipe, bulk_stock, bulk_raw;
@@ -348,25 +353,32 @@ static int severity(int code)
 	}
 }
 
-static long rss_kib(long pid)
+/* A "Key:   N kB" line of /proc/PID/FILE (status, smaps_rollup), in KiB; -1 when unknown. */
+static long proc_kib(long pid, const char *file, const char *key)
 {
 	if (pid <= 0)
 		return -1;
 	char path[64];
-	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	snprintf(path, sizeof path, "/proc/%ld/%s", pid, file);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
 	char line[256];
 	long v = -1;
+	size_t kl = strlen(key);
 	while (fgets(line, sizeof line, f)) {
-		if (strncmp(line, "VmRSS:", 6) == 0) {
-			v = strtol(line + 6, NULL, 10);
+		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+			v = strtol(line + kl + 1, NULL, 10);
 			break;
 		}
 	}
 	fclose(f);
 	return v;
+}
+
+static long rss_kib(long pid)
+{
+	return proc_kib(pid, "status", "VmRSS");
 }
 
 /* Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
@@ -394,6 +406,9 @@ static bool cpu_times(unsigned long long *busy, unsigned long long *total)
 static void machine_state(struct bench *b)
 {
 	b->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	b->idle_rss = rss_kib(b->o.server_pid);
+	b->idle_pss = proc_kib(b->o.server_pid, "smaps_rollup", "Pss");
+	b->idle_anon = proc_kib(b->o.server_pid, "status", "RssAnon");
 	b->busy_cpus = -1;
 	unsigned long long b0, t0, b1, t1;
 	if (!cpu_times(&b0, &t0))
@@ -2426,6 +2441,9 @@ static void print_human(const struct bench *b)
 		printf("machine: %ld CPUs, %.2f of them busy with other work at start%s\n", b->cpus,
 		       b->busy_cpus, b->busy_cpus > 0.25 ? " (expect noisy ratios)" : "");
 	printf("placement: %s\n", b->placement);
+	if (b->idle_rss >= 0)
+		printf("server idle, before any session: RSS %ld KiB (PSS %ld KiB), of it private anonymous "
+		       "%ld KiB\n", b->idle_rss, b->idle_pss, b->idle_anon);
 	if (wan(o)) {
 		char rate[32] = "unlimited";
 		if (o->link.rate_mbit > 0)
@@ -2664,6 +2682,9 @@ static void print_json(const struct bench *b)
 	json_str(o->path);
 	printf(",\"file_size\":%" PRIu64 ",\"cpus\":%ld,", b->size, b->cpus);
 	json_num("busy_cpus", b->busy_cpus, true);
+	json_num("server_idle_rss_kib", (double)b->idle_rss, true);
+	json_num("server_idle_pss_kib", (double)b->idle_pss, true);
+	json_num("server_idle_anon_kib", (double)b->idle_anon, true);
 	printf("\"placement\":");
 	json_str(b->placement);
 	printf(",");

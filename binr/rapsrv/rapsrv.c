@@ -669,7 +669,8 @@ static int session_open(void *user, const char *peer, void **ctx)
 		return 0;
 	}
 	struct rap_core *core;
-	int rc = rap_core_new(&core);
+	/* Lean: a client's commands never start servers or open connections anyway. */
+	int rc = rap_core_new_lean(&core);
 	if (rc < 0)
 		return rc;
 	struct rap_io *io = rap_core_io(core);
@@ -1026,7 +1027,9 @@ int main(int argc, char **argv)
 	 * per-thread arenas, which keep their high-water mark: a fixed threshold keeps large
 	 * blocks mapped, so freeing one gives it back and the RSS follows what is held (see
 	 * --max-buffered). */
+#ifdef M_MMAP_THRESHOLD /* glibc's: other C libraries have their own policies */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
 	if (!getcwd(cfg.root, sizeof(cfg.root))) {
 		fprintf(stderr, "rapsrv: current directory: %s\n", strerror(errno));
 		return EX_OSERR;

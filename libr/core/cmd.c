@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <rap/core.h>
@@ -941,7 +942,7 @@ static void exec_shell(const char *cmd, int outfd, int errfd)
 	if (null < 0 || dup2(null, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
 		_exit(127);
 	/* The server's sockets and files must not leak into the shell. */
-	if (close_range(3, ~0u, 0) < 0)
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
 		for (int fd = 3; fd < 65536; fd++)
 			close(fd);
 	/* Servers ignore SIGPIPE, and ignored signals stay ignored across exec. */
@@ -1033,7 +1034,11 @@ static const struct cmd commands[] = {
 static int cmd_remote(struct rap_core *c, const char *name, char *args)
 {
 	(void)name;
-	return rap__core_cmd_remote(c, args);
+	if (!c->remote_ops) {
+		rap__core_errorf(c, "'%s': this program has no '=' commands (remote hosts, servers)", args);
+		return RAP_ENOTSUP;
+	}
+	return c->remote_ops->cmd(c, args);
 }
 
 static const struct cmd cmd_shell_entry = { "!", cmd_shell, CLASS_SHELL };
@@ -1424,8 +1429,8 @@ int rap_core_cmd(struct rap_core *c, const char *line)
 	if (!line)
 		return RAP_EINVAL;
 	/* In remote-command mode or an "==" session whole lines go to the remote host. */
-	if (rap__core_remote_routes(c, line))
-		return rap__core_remote_line(c, line);
+	if (c->remote_ops && c->remote_ops->routes(c, line))
+		return c->remote_ops->line(c, line);
 	char *buf = rap__strdup(line);
 	if (!buf) {
 		rap__core_errorf(c, "out of memory");

@@ -69,7 +69,7 @@ static const struct var_def {
 	[RAP__VAR_TCP_BIND] = { "tcp.bind", "localhost", VAR_STRING, "address the TCP command server listens on" },
 };
 
-int rap_core_new(struct rap_core **out)
+int rap_core_new_lean(struct rap_core **out)
 {
 	*out = NULL;
 	struct rap_core *c = rap__calloc(1, sizeof(*c));
@@ -98,6 +98,14 @@ int rap_core_new(struct rap_core **out)
 	return 0;
 }
 
+int rap_core_new(struct rap_core **out)
+{
+	int rc = rap_core_new_lean(out);
+	if (rc == 0)
+		(*out)->remote_ops = &rap__core_remote_ops;
+	return rc;
+}
+
 int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 {
 	*out = NULL;
@@ -106,6 +114,7 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 		return RAP_ENOMEM;
 	c->io = parent->io;
 	c->io_borrowed = true;
+	c->remote_ops = parent->remote_ops;
 	c->fd = parent->fd;
 	c->off = parent->off;
 	c->blocksize = parent->blocksize;
@@ -132,14 +141,15 @@ void rap_core_free(struct rap_core *c)
 {
 	if (!c)
 		return;
-	rap__core_servers_free(c);
-	rap__core_remote_free(c);
+	if (c->remote_ops)
+		c->remote_ops->free(c);
 	/* What a served session opened goes with it; the user's files stay. */
 	for (size_t i = 0; i < c->nowned; i++) {
 		if (rap_io_fd_has_uri(c->io, c->owned[i].fd, c->owned[i].uri))
 			(void)rap_io_close(c->io, c->owned[i].fd);
 		rap__free(c->owned[i].uri);
 	}
+	rap__free(c->owned);
 	rap__free(c->uri_buf);
 	if (c->io && !c->io_borrowed)
 		rap_io_free(c->io);
@@ -353,6 +363,16 @@ int rap_core_open(struct rap_core *c, const char *uri, int perm)
 		owned_prune(c);
 		if (c->nowned == RAP__CORE_OWNED_MAX)
 			return -EMFILE;
+		if (c->nowned == c->owned_cap) {
+			size_t cap = c->owned_cap ? 2 * c->owned_cap : 4;
+			if (cap > RAP__CORE_OWNED_MAX)
+				cap = RAP__CORE_OWNED_MAX;
+			struct rap__core_owned *o = rap__realloc(c->owned, cap * sizeof(*o));
+			if (!o)
+				return RAP_ENOMEM;
+			c->owned = o;
+			c->owned_cap = cap;
+		}
 		copy = rap__strdup(uri);
 		if (!copy)
 			return RAP_ENOMEM;
@@ -625,7 +645,7 @@ size_t rap_core_prompt(const struct rap_core *c, char *buf, size_t cap)
 {
 	if (!cap)
 		return 0;
-	size_t rn = rap__core_remote_prompt(c, buf, cap);
+	size_t rn = c->remote_ops ? c->remote_ops->prompt(c, buf, cap) : 0;
 	if (rn)
 		return rn;
 	int n = snprintf(buf, cap, "[0x%08" PRIx64 "]> ", c->off);

@@ -61,6 +61,19 @@ enum rap__core_os {
 struct rap__remote;  /* remote.c: host table, remote-command mode, "==" sessions */
 struct rap__servers; /* servers_thread.c: the background servers this core started */
 
+/* The '=' family (remote.c, servers*.c): remote hosts, background servers and the
+ * remote-command mode, which only an interactive client uses. rap_core_new plugs it in
+ * (rap__core_remote_ops); rap_core_new_lean leaves it out, and a statically linked program
+ * that only calls that (rapsrv) does not carry its code: nothing else refers to it. */
+struct rap__core_remote_ops {
+	int (*cmd)(struct rap_core *c, char *text);                   /* rap__core_cmd_remote */
+	bool (*routes)(const struct rap_core *c, const char *line);   /* rap__core_remote_routes */
+	int (*line)(struct rap_core *c, const char *line);            /* rap__core_remote_line */
+	size_t (*prompt)(const struct rap_core *c, char *buf, size_t cap); /* rap__core_remote_prompt */
+	void (*free)(struct rap_core *c); /* servers, then hosts */
+};
+extern const struct rap__core_remote_ops rap__core_remote_ops;
+
 struct rap_core {
 	struct rap_io *io;
 	int fd;             /* current file, -1 when none */
@@ -79,6 +92,9 @@ struct rap_core {
 	FILE *out;          /* borrowed; swapped while output is captured */
 	FILE *err;
 	char *vars[RAP__VAR_COUNT]; /* heap values */
+	/* The '=' family (remote hosts, servers, remote-command mode), or NULL in a lean core
+	 * (rap_core_new_lean): static, never freed. */
+	const struct rap__core_remote_ops *remote_ops;
 	struct rap__remote *remote;   /* NULL until the first '=' command needs it */
 	struct rap__servers *servers; /* NULL until a server starts */
 	/* io belongs to the parent core this one was made from (rap__core_new_shared): a
@@ -86,12 +102,14 @@ struct rap_core {
 	bool io_borrowed;
 	/* On a borrowed io: the files this core opened itself (with the URI they were opened
 	 * with, so a number the user's side closed and reused is not taken for ours). Only
-	 * these may be closed from here; they close with the core. */
-	struct {
+	 * these may be closed from here; they close with the core. Heap, grown on demand up
+	 * to RAP__CORE_OWNED_MAX entries (NULL until the first), so that cores with their own
+	 * io (rapsrv's sessions) pay nothing for it. */
+	struct rap__core_owned {
 		int fd;
-		char *uri;
-	} owned[RAP__CORE_OWNED_MAX];
-	size_t nowned;
+		char *uri; /* owned */
+	} *owned;
+	size_t nowned, owned_cap;
 	/* Output cap of rap_core_cmd_str (0: none) and whether rap_core_set_output_max chose it. */
 	size_t output_max;
 	bool output_max_set;

@@ -75,6 +75,37 @@ static int backend_error(struct rap_core *c, const char *cmd, int rc)
 }
 
 /* Prints how a run ended, as radare2 does, and moves the position to the PC. */
+
+/* A signal's name without "SIG", as sigabbrev_np() gives it (a glibc extension other C
+ * libraries lack), from the host's own macros; "?" for one it does not know. */
+static const char *signal_abbrev(int sig)
+{
+	switch (sig) {
+#define SIG_NAME(n) \
+	case SIG##n:  \
+		return #n;
+	SIG_NAME(HUP) SIG_NAME(INT) SIG_NAME(QUIT) SIG_NAME(ILL) SIG_NAME(TRAP) SIG_NAME(ABRT)
+	SIG_NAME(BUS) SIG_NAME(FPE) SIG_NAME(KILL) SIG_NAME(USR1) SIG_NAME(SEGV) SIG_NAME(USR2)
+	SIG_NAME(PIPE) SIG_NAME(ALRM) SIG_NAME(TERM) SIG_NAME(CHLD) SIG_NAME(CONT) SIG_NAME(STOP)
+	SIG_NAME(TSTP) SIG_NAME(TTIN) SIG_NAME(TTOU) SIG_NAME(URG) SIG_NAME(XCPU) SIG_NAME(XFSZ)
+	SIG_NAME(VTALRM) SIG_NAME(PROF) SIG_NAME(WINCH) SIG_NAME(SYS)
+#ifdef SIGPOLL /* glibc's name for SIGIO's number */
+	SIG_NAME(POLL)
+#else
+	SIG_NAME(IO)
+#endif
+#ifdef SIGSTKFLT
+	SIG_NAME(STKFLT)
+#endif
+#if defined(SIGPWR) && SIGPWR != SIGSYS
+	SIG_NAME(PWR)
+#endif
+#undef SIG_NAME
+	default:
+		return "?";
+	}
+}
+
 static void report_stop(struct rap_core *c, struct rap_dbg *d, const struct rap_dbg_stop *st)
 {
 	int pid = (int)rap_dbg_pid(d);
@@ -83,7 +114,7 @@ static void report_stop(struct rap_core *c, struct rap_dbg *d, const struct rap_
 		fprintf(c->out, "(%d) Process exited with status=0x%x\n", pid, (unsigned)st->status);
 		return;
 	case RAP_DBG_STOP_KILLED:
-		fprintf(c->out, "(%d) Process killed by signal %d (%s)\n", pid, st->signo, sigabbrev_np(st->signo) ? sigabbrev_np(st->signo) : "?");
+		fprintf(c->out, "(%d) Process killed by signal %d (%s)\n", pid, st->signo, signal_abbrev(st->signo));
 		return;
 	case RAP_DBG_STOP_SIGNAL:
 		/* radare2's line, on its error stream, from the signal's siginfo. */

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <rap/rap.h>
+
 #include "arch.h"
 
 /* Most bytes one record shows (the longest x86 instruction is 15). */
@@ -41,6 +43,47 @@ struct rap__insn {
 /* A decoder for one architecture, mode and byte order. */
 struct rap__disasm;
 
+/* A build without Capstone (RAP_HAVE_CAPSTONE 0, meson -Dcapstone=disabled) has no decoder:
+ * the functions below are inline there and say so, and the compiler leaves out what only
+ * decoded instructions reach (listings, jump arrows), which the small rapsrv does without. */
+#if defined(RAP_HAVE_CAPSTONE) && !RAP_HAVE_CAPSTONE
+static inline bool rap__disasm_available(void)
+{
+	return false;
+}
+
+static inline int rap__disasm_new(const struct rap__arch *arch, unsigned bits, bool big, struct rap__disasm **out)
+{
+	(void)arch;
+	(void)bits;
+	(void)big;
+	*out = NULL;
+	return RAP_ENOTSUP;
+}
+
+static inline void rap__disasm_free(struct rap__disasm *d)
+{
+	(void)d;
+}
+
+static inline const struct rap__arch_mode *rap__disasm_mode(const struct rap__disasm *d)
+{
+	(void)d;
+	return NULL;
+}
+
+static inline void rap__disasm_decode(struct rap__disasm *d, uint64_t addr, const uint8_t *buf, size_t len,
+				      size_t avail, struct rap__insn *out)
+{
+	/* Never reached (no decoder opens); as its contract says, *out filled, size 1. */
+	(void)d;
+	(void)buf;
+	(void)len;
+	(void)avail;
+	*out = (struct rap__insn){ .addr = addr, .size = 1, .kind = RAP__INSN_INVALID, .failed = true,
+				   .target = UINT64_MAX };
+}
+#else
 /* Whether this build has a disassembler (it needs Capstone). */
 bool rap__disasm_available(void);
 
@@ -60,6 +103,7 @@ const struct rap__arch_mode *rap__disasm_mode(const struct rap__disasm *d);
  * read from the file, as radare2 shows it). Always fills *out; size is at least 1. */
 void rap__disasm_decode(struct rap__disasm *d, uint64_t addr, const uint8_t *buf, size_t len, size_t avail,
 			struct rap__insn *out);
+#endif
 
 /* ---- disasm_lines.c: radare2's jump arrows ------------------------------------------- */
 

@@ -133,7 +133,13 @@ int rap__print_units(char *buf, size_t cap, uint64_t n)
 		/* radare2 drops the decimal only when the value is a whole number of units. */
 		if (n % scale == 0)
 			return snprintf(buf, cap, "%" PRIu64 "%c", n / scale, units[i].unit);
-		return snprintf(buf, cap, "%.1Lf%c", (long double)n / (long double)scale, units[i].unit);
+		/* As printf's "%.1f" rounds the exact quotient: to the nearest tenth, a tie to
+		 * the even one. In integers: no long double (software floating point on aarch64,
+		 * and the small rapsrv's size). r * 10 < 2^64 since r < scale <= 2^60. */
+		uint64_t r = n % scale, tenths = n / scale * 10 + r * 10 / scale, rest = r * 10 % scale;
+		if (2 * rest > scale || (2 * rest == scale && tenths % 2))
+			tenths++;
+		return snprintf(buf, cap, "%" PRIu64 ".%u%c", tenths / 10, (unsigned)(tenths % 10), units[i].unit);
 	}
 	return snprintf(buf, cap, "%" PRIu64, n);
 }

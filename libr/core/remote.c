@@ -1698,3 +1698,17 @@ void rap__core_remote_free(struct rap_core *c)
 	rap__free(c->remote);
 	c->remote = NULL;
 }
+
+static void remote_free_all(struct rap_core *c)
+{
+	rap__core_servers_free(c);
+	rap__core_remote_free(c);
+}
+
+const struct rap__core_remote_ops rap__core_remote_ops = {
+	.cmd = rap__core_cmd_remote,
+	.routes = rap__core_remote_routes,
+	.line = rap__core_remote_line,
+	.prompt = rap__core_remote_prompt,
+	.free = remote_free_all,
+};

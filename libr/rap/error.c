@@ -46,7 +46,11 @@ const char *rap_strerror(int err)
 		 * table is static and therefore safe to hand out from any thread. */
 		s = strerrordesc_np(-err);
 #else
+		/* Other C libraries' static texts; an unknown value reads as errno 0 does there
+		 * (musl: "No error information"), which is no description. */
 		s = strerror(-err);
+		if (s && strcmp(s, strerror(0)) == 0)
+			s = NULL;
 #endif
 		if (s)
 			return s;

@@ -42,7 +42,9 @@
 /* XCMD: the most output a bounded handler is asked for. The session frames any amount in
  * chunks as the queue drains; what bounds it is the handler (rap_server: its per-command
  * bound, rapsrv --max-session-buffered). */
-#define XCMD_OUTPUT_MAX ((size_t)1 << 40)
+#define XCMD_OUTPUT_MAX_64 ((uint64_t)1 << 40)
+/* 1 TiB, or all a 32-bit size_t can count (1 << 40 does not fit it). */
+#define XCMD_OUTPUT_MAX ((size_t)(XCMD_OUTPUT_MAX_64 < SIZE_MAX ? XCMD_OUTPUT_MAX_64 : SIZE_MAX))
 /* XOPEN paths: longer ones are refused (no file system takes them). */
 #define XOPEN_PATH_MAX 4095u
 

@@ -6,6 +6,7 @@ Every wait is bounded; every address is loopback."""
 import os
 import re
 import select
+import shlex
 import shutil
 import socket
 import struct
@@ -15,6 +16,20 @@ import threading
 import time
 
 RAPSRV = os.environ.get("RAPSRV", "rapsrv")
+# The cross builds (./run cross, test/integration/meson.build) run a rapsrv built for ARM or
+# MIPS under qemu-user: RAPSRV_WRAPPER is the command that starts it (the cross file's
+# rapsrv_wrapper, e.g. "qemu-aarch64-static -L /usr/aarch64-linux-gnu"), and every test
+# starts rapsrv as RAPSRV_CMD. EMULATED tells the tests that measure the process itself
+# (its memory, its system calls) or that take long to skip, saying so
+# (skip_under_emulation).
+# qemu-user runs threads of its own inside the emulated process, which rapsrv's sandbox
+# rightly refuses to start beside (Landlock and a filter would confine one thread only), and
+# would confine the emulator itself: under emulation rapsrv runs with --no-sandbox, and the
+# sandbox is tested natively (test_sandbox.py).
+RAPSRV_WRAPPER = shlex.split(os.environ.get("RAPSRV_WRAPPER", ""))
+EMULATED = bool(RAPSRV_WRAPPER)
+RAPSRV_EMULATED_ARGS = ["--no-sandbox"] if EMULATED else []
+RAPSRV_CMD = [*RAPSRV_WRAPPER, RAPSRV, *RAPSRV_EMULATED_ARGS]
 RAPCLI = os.environ.get("RAPCLI", "rapcli")
 INTEROP = os.environ.get("RAP_INTEROP_DIR", os.path.join(os.path.dirname(__file__), "..", "vectors", "r2"))
 DEADLINE = 20.0  # seconds any single wait may take
@@ -186,7 +201,7 @@ class Rapsrv:
         if listen is None:
             listen = "%s://%s:0" % (scheme, ("[%s]" % host) if ":" in host else host)
         self.root = root
-        proc = subprocess.Popen([RAPSRV, "-v", "-r", root, *args, listen],
+        proc = subprocess.Popen([*RAPSRV_WRAPPER, RAPSRV, *RAPSRV_EMULATED_ARGS, "-v", "-r", root, *args, listen],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.adopt(proc, host)
 
@@ -303,6 +318,23 @@ def recv_until_closed(sock, limit=1 << 24):
             break
         data += chunk
     return data
+
+
+def skip_under_emulation(reason):
+    """A decorator: the test is skipped under qemu-user (EMULATED), where it would take
+    too long, measure the emulator or test what the cross build does not run, with reason
+    in the skip message, which also goes to stderr as "# SKIP name: reason" for ./run cross
+    to list."""
+    import sys
+    import unittest
+
+    def decorate(test):
+        if not EMULATED:
+            return test
+        why = "not run under emulation: " + reason
+        print("# SKIP %s: %s" % (test.__qualname__, why), file=sys.stderr)
+        return unittest.skip(why)(test)
+    return decorate
 
 
 def run_rapcli(args, stdin=None, timeout=DEADLINE, env=None):

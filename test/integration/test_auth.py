@@ -222,7 +222,7 @@ class SecretFiles(unittest.TestCase):
         cls.keys.cleanup()
 
     def check(self, *args):
-        return raplib.subprocess.run([raplib.RAPSRV, "-t", "-r", self.root.path, *args], capture_output=True,
+        return raplib.subprocess.run([*raplib.RAPSRV_CMD, "-t", "-r", self.root.path, *args], capture_output=True,
                                      timeout=raplib.DEADLINE)
 
     def test_permissions_and_sizes(self):
@@ -268,7 +268,7 @@ class WithoutOpenssl(unittest.TestCase):
         root = raplib.TempRoot()
         try:
             p = secret_file(root, "s", b"0123456789abcdef-secret")
-            r = raplib.subprocess.run([raplib.RAPSRV, "-t", "-r", root.path, "--secret-file", p],
+            r = raplib.subprocess.run([*raplib.RAPSRV_CMD, "-t", "-r", root.path, "--secret-file", p],
                                       capture_output=True, timeout=raplib.DEADLINE)
             self.assertEqual(r.returncode, 78)
             self.assertIn(b"without OpenSSL", r.stderr)

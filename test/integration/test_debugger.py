@@ -185,7 +185,7 @@ class Debugger(unittest.TestCase):
             self.assertTrue(srv.wait_log(r"OPEN '[^']*dbg_spin' \(perm 5\) failed"))
             s.close()
             self.assertTrue(gone_within(pid))
-        self.assertNotEqual(subprocess.run([raplib.RAPSRV, "--max-processes", "0", "-t"],
+        self.assertNotEqual(subprocess.run([*raplib.RAPSRV_CMD, "--max-processes", "0", "-t"],
                                            capture_output=True).returncode, 0)
 
     def test_client_vanishes_while_stopped(self):

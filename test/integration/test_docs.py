@@ -311,6 +311,14 @@ NOT_RUN = {
     "./run serve": "installs packages and builds; what it runs then, dist/serve-sample.sh, "
                    "is run by ServeSample",
     "./run test": "installs packages, builds twice and runs this suite",
+    "./run cross aarch64": "installs cross toolchains and builds for another architecture: "
+                           "CI runs it (./run test --cross), test_devices.py runs there",
+    "./run test --cross aarch64 --cross armhf --cross musl": "CI's whole run: this suite and the cross builds",
+    "./run cross musl": "installs musl-tools and runs this whole suite again on a musl build: CI runs it "
+                        "(./run test --cross musl)",
+    "meson setup --cross-file dist/cross/aarch64-linux-gnu.ini -Ddefault_library=static "
+    "-Dopenssl=disabled -Dlibedit=disabled --buildtype=minsize build-small":
+        "a cross build (./run cross and dist/sizes.sh make it)",
     "r2 rap://127.0.0.1:9999//srv/firmware/image.bin": "radare2 is not in Debian 12 (the r2 "
                                                          "transcripts in test/vectors/r2 are)",
     "r2 rap://127.0.0.1:9999/image.bin": "radare2 is not in Debian 12",
@@ -698,6 +706,8 @@ class Readme(unittest.TestCase):
                            ("rapbench", [os.path.join(BUILD_ROOT, "bench", "rapbench"), "--help"])):
             helps[name] = run(argv).stdout.decode()
         foreign = {"--prefix": "meson setup", "--setup": "meson test", "--suite": "meson test",
+                   "--cross-file": "meson setup", "--buildtype": "meson setup", "--cross": "./run test",
+                   "--check": "dist/sizes.sh",
                    "--now": "systemctl", "--cflags": "pkg-config",
                    "--libs": "pkg-config", "--data-binary": "curl"}
         text = readme_text()
@@ -712,7 +722,7 @@ class Readme(unittest.TestCase):
                 self.assertTrue(owners, "README.md names %s, which no --help lists" % opt)
         with open(os.path.join(SRC_ROOT, "meson_options.txt"), encoding="utf-8") as f:
             options = set(re.findall(r"option\('([^']+)'", f.read()))
-        options |= {"b_sanitize", "b_lundef", "werror", "prefix", "buildtype"}
+        options |= {"b_sanitize", "b_lundef", "werror", "prefix", "buildtype", "default_library"}
         for opt in sorted(set(re.findall(r"(?<![\w-])-D([a-z_]+)=", text))):
             with self.subTest(meson_option=opt):
                 self.assertIn(opt, options, "README.md names -D%s=, which is no option" % opt)

@@ -156,6 +156,7 @@ class Disconnects(unittest.TestCase):
         serves(self, self.srv)
         self.assert_no_session_left()
 
+    @raplib.skip_under_emulation("a soak: hundreds of connections at once")
     def test_hundreds_vanish_at_once(self):
         socks = []
         try:
@@ -349,6 +350,7 @@ class GarbageFlood(unittest.TestCase):
         ]
         return kinds[i % len(kinds)]()
 
+    @raplib.skip_under_emulation("a soak: 5000 connections")
     def test_five_thousand_garbage_connections(self):
         rng = random.Random(5000)
         pid = self.srv.proc.pid

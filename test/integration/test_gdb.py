@@ -456,7 +456,7 @@ class RapsrvGdbTest(GdbBase):
 
     @classmethod
     def rapsrv(cls, program, *extra):
-        return Served([raplib.RAPSRV, "-r", cls.tmp, "--allow-scheme", "file,dbg", "--gdb", "0", "--gdb-program",
+        return Served([*raplib.RAPSRV_CMD, "-r", cls.tmp, "--allow-scheme", "file,dbg", "--gdb", "0", "--gdb-program",
                        program] + list(extra) + ["127.0.0.1:0"],
                       rb"listening on gdb://127\.0\.0\.1:(\d+)")
 
@@ -505,7 +505,7 @@ class RapsrvGdbTest(GdbBase):
 
     def test_extended_remote_chooses_the_program(self):
         # without --gdb-program, gdb names a program beneath the root and runs it
-        srv = Served([raplib.RAPSRV, "-r", self.tmp, "--allow-scheme", "file,dbg", "--gdb", "0", "127.0.0.1:0"],
+        srv = Served([*raplib.RAPSRV_CMD, "-r", self.tmp, "--allow-scheme", "file,dbg", "--gdb", "0", "127.0.0.1:0"],
                      rb"listening on gdb://127\.0\.0\.1:(\d+)")
         try:
             port = int(srv.ports[0])
@@ -565,7 +565,7 @@ class RapsrvGdbTest(GdbBase):
                  b"cannot parse gdb address"),
                 (["--allow-scheme", "file,dbg", "--gdb", "0", "--gdb", "1", "--gdb-program", "hello"], 64,
                  b"--gdb may be given once")):
-            r = subprocess.run([raplib.RAPSRV, "-r", self.tmp, "-t"] + args, stdin=subprocess.DEVNULL,
+            r = subprocess.run([*raplib.RAPSRV_CMD, "-r", self.tmp, "-t"] + args, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=DEADLINE)
             self.assertEqual(r.returncode, code, (args, r.stderr))
             self.assertIn(why, r.stderr, args)

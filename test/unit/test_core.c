@@ -1101,9 +1101,36 @@ static void test_os_gate(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* A lean core (rapsrv's sessions) has every command but the '=' family, which says so; the
+ * full one has it. */
+static void test_lean_core(void **state)
+{
+	(void)state;
+	struct rap_core *c;
+	assert_int_equal(rap_core_new_lean(&c), 0);
+	assert_int_equal(rap_core_open(c, "malloc://64", RAP_PERM_RW), 3);
+	expect_out(c, "wx 4142; p8 2", "4142\n");
+	expect_out(c, "?v 1+2", "0x3\n");
+	for (size_t i = 0; i < 3; i++) {
+		const char *line = (const char *[]){ "=", "=?", "=!=" }[i];
+		expect_err(c, line, RAP_ENOTSUP, "this program has no '=' commands (remote hosts, servers)");
+	}
+	char prompt[64];
+	assert_true(rap_core_prompt(c, prompt, sizeof(prompt)) > 0);
+	assert_string_equal(prompt, "[0x00000000]> ");
+	rap_core_free(c);
+	assert_int_equal(rap_core_new(&c), 0);
+	struct result r = run(c, "=?");
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "=+"));
+	result_free(&r);
+	rap_core_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_lean_core),
 		T(test_separators_and_comments),
 		T(test_quotes),
 		T(test_numbers),

@@ -555,17 +555,27 @@ static void test_malloc_parse(void **state)
 	};
 	/* meson's MALLOC_PERTURB_ makes glibc clear calloc'd memory by hand, which would
 	 * touch the whole 1 GiB buffers; they are zero pages otherwise. */
+#ifdef M_PERTURB /* glibc's */
 	const char *perturb = getenv("MALLOC_PERTURB_");
 	mallopt(M_PERTURB, 0);
+#endif
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		int fd = rap_io_open(io, good[i].uri, RAP_PERM_R);
+		/* A 32-bit process may have no 1 GiB hole left (MIPS gives user space 2 GiB, and
+		 * qemu-mips less): that is out of memory, said as such. */
+		if (sizeof(void *) == 4 && good[i].size >= (1u << 30) && fd == RAP_ENOMEM) {
+			print_message("# %s: no 1 GiB of address space here (32-bit)\n", good[i].uri);
+			continue;
+		}
 		assert_int_equal(fd, 3);
 		uint64_t size = 1234;
 		assert_int_equal(rap_io_size(io, fd, &size), 0);
 		assert_int_equal(size, good[i].size);
 		assert_int_equal(rap_io_close(io, fd), 0);
 	}
+#ifdef M_PERTURB
 	mallopt(M_PERTURB, perturb ? atoi(perturb) : 0);
+#endif
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(rap_io_open(io, bad[i], RAP_PERM_R), RAP_EINVAL);
 	rap_io_free(io);

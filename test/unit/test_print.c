@@ -536,6 +536,25 @@ static void test_units(void **state)
 		rap__print_units(buf, sizeof(buf), cases[i].n);
 		assert_string_equal(buf, cases[i].s);
 	}
+	/* Rounding as printf's "%.1Lf" of the exact quotient (radare2's): ties to even (1.25K
+	 * is 1.2K, 1.75K 1.8K), the rest to nearest, at every unit and near each edge. */
+	static const uint64_t edges[] = { 1280, 1792, 1331, 1330, 10188, 1047552, 1048575, (UINT64_C(1) << 30) - 1,
+					  (UINT64_C(5) << 58) + (UINT64_C(1) << 56), UINT64_MAX - 1 };
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]) + 2000; i++) {
+		uint64_t n = i < sizeof(edges) / sizeof(edges[0]) ? edges[i]
+			     : (UINT64_C(0x9e3779b97f4a7c15) * i) >> (i % 60); /* spread over every unit */
+		char got[32], want[32];
+		rap__print_units(got, sizeof(got), n);
+		const char *unit = "KMGTPE";
+		int u = -1;
+		while (u < 5 && n >= UINT64_C(1) << (10 * (u + 2)))
+			u++;
+		if (u < 0 || n % (UINT64_C(1) << (10 * (u + 1))) == 0)
+			continue; /* plain digits, or a whole number of units: above */
+		snprintf(want, sizeof(want), "%.1Lf%c", (long double)n / (long double)(UINT64_C(1) << (10 * (u + 1))), unit[u]);
+		if (strcmp(got, want))
+			fail_msg("%" PRIu64 ": '%s', want '%s'", n, got, want);
+	}
 }
 
 static void test_large_dump_in_pieces(void **state)
