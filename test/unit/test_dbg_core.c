@@ -27,6 +27,7 @@
 #include <rap/io.h>
 
 #include "dbg_hello_syms.h"
+#include "dbg_spin_syms.h"
 #include "debug.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -475,6 +476,11 @@ static void test_dc_interrupted(void **state)
 	rap_io_set_dbg_output(rap_core_io(c), -1);
 	assert_true(rap_core_open(c, "dbg://" RAP_TEST_SPIN, RAP_PERM_RW) >= 3);
 	pid_t pid = core_pid(c);
+	/* In main first: an interrupt during the dynamic loader's start (a busy machine may
+	 * not run the program for the first few milliseconds) would stop it outside its loop. */
+	char line[64];
+	snprintf(line, sizeof(line), "dcu 0x%x", DEBUGGEE_SPIN_MAIN);
+	expect_out(c, line, "");
 	struct dc_thread t = { .c = c };
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, dc_main, &t), 0);
