@@ -444,11 +444,17 @@ bool rap__http_basic_auth_ok(const struct rap__http_req *r, const char *userpass
 }
 
 /* Origin and Sec-Fetch-Site, whatever the path: a request from another site, or from a
- * sandboxed or opaque origin ("null"), is refused outright. */
+ * sandboxed or opaque origin ("null"), is refused outright. An origin is this server's when
+ * it is a loopback one or when its host is the request's Host (the page's own fetch on a
+ * server beyond loopback, whose Host the checks of servers_http.c let in already). */
 const char *rap__http_origin_refusal(const struct rap__http_req *r)
 {
-	if (r->has_origin && (!strcmp(r->origin, "null") || !rap__http_host_is_loopback(origin_host(r->origin))))
-		return "cross-origin request";
+	if (r->has_origin) {
+		const char *oh = origin_host(r->origin);
+		bool own = r->has_host && r->host[0] && oh != r->origin && !strcasecmp(oh, r->host);
+		if (!strcmp(r->origin, "null") || (!own && !rap__http_host_is_loopback(oh)))
+			return "cross-origin request";
+	}
 	if (r->has_fetch_site && strcmp(r->fetch_site, "same-origin") != 0 && strcmp(r->fetch_site, "none") != 0)
 		return "cross-site request";
 	return NULL;

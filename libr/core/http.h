@@ -83,7 +83,9 @@ bool rap__http_host_is_loopback(const char *host);
 bool rap__http_host_is_address(const char *host);
 
 /* Origin and Sec-Fetch-Site, whatever the path: NULL when the request may come from
- * where it says, otherwise the reason to refuse it (a static string). */
+ * where it says (an Origin that is a loopback one or whose host is the request's Host, a
+ * Sec-Fetch-Site "same-origin" or "none"), otherwise the reason to refuse it (a static
+ * string). */
 const char *rap__http_origin_refusal(const struct rap__http_req *r);
 
 /* Whether the request may run a command, for a server whose token is token (NUL-terminated

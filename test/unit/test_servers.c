@@ -1324,6 +1324,56 @@ static void test_http_route_public(void **state)
 	}
 }
 
+/* The console's own page on a server beyond loopback: its fetch carries the server's own
+ * origin (the Host it was loaded from), which is not another host, so its commands run;
+ * another origin's are still refused. */
+static void test_http_route_public_console(void **state)
+{
+	(void)state;
+	struct rap__srv s;
+	memset(&s, 0, sizeof(s));
+	s.kind = RAP__SRV_HTTP;
+	s.loopback = false;
+	memset(s.token, 'a', RAP__HTTP_TOKEN_LEN);
+	static const struct {
+		const char *host, *origin;
+		bool auth;
+		int status; /* 0: the command runs */
+	} cases[] = {
+		{ "192.0.2.10:9090", "http://192.0.2.10:9090", false, 0 },
+		{ "[2001:db8::1]:9090", "http://[2001:db8::1]:9090", false, 0 },
+		{ "lab.example:8443", "https://lab.example:8443", true, 0 },
+		{ "LAB.example", "https://lab.EXAMPLE", true, 0 },
+		/* Another origin, or one that only looks like this one's. */
+		{ "192.0.2.10:9090", "http://192.0.2.10:9091", false, 403 },
+		{ "192.0.2.10:9090", "http://192.0.2.10", false, 403 },
+		{ "192.0.2.10:9090", "192.0.2.10:9090", false, 403 },
+		{ "lab.example:8443", "https://evil.example:8443", true, 403 },
+		{ "lab.example:8443", "https://lab.example:8443.evil.example", true, 403 },
+		{ "null", "null", true, 403 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s.auth = cases[i].auth ? "u:p" : NULL;
+		char req[512];
+		snprintf(req, sizeof(req),
+			 "POST /cmd HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nSec-Fetch-Site: same-origin\r\n"
+			 "User-Agent: Mozilla/5.0\r\nX-Rap-Token: %.64s\r\n%sContent-Length: 2\r\n\r\npx",
+			 cases[i].host, cases[i].origin, s.token, cases[i].auth ? "Authorization: Basic dTpw\r\n" : "");
+		struct rap__http_req r;
+		assert_int_equal(rap__http_parse(req, strlen(req), &r), 0);
+		struct rap__srv_http_action a;
+		rap__srv_http_route(&s, "peer", &r, req + r.head_len, 2, &a);
+		rap__http_req_clear(&r);
+		int st = a.resp ? status_of(a.resp) : 0;
+		if (st != cases[i].status)
+			fail_msg("case %zu (%s from %s): %d %s", i, cases[i].host, cases[i].origin, st, a.resp ? a.resp : "");
+		if (st == 0)
+			assert_string_equal(a.cmd, "px");
+		rap__free(a.resp);
+		rap__free(a.cmd);
+	}
+}
+
 /* ---- output caps ------------------------------------------------------------------------ */
 
 static const char *tail_of(const char *s, size_t n)
@@ -1856,6 +1906,7 @@ int main(void)
 		T(test_http_cancel),
 		T(test_http_auth),
 		T(test_http_route_public),
+		T(test_http_route_public_console),
 		T(test_http_cert_errors),
 		T(test_output_caps),
 		T(test_clients_close_only_their_files),
