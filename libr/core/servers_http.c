@@ -124,7 +124,8 @@ void rap__srv_http_route(struct rap__srv *s, const char *peer, const struct rap_
 		refuse(s, peer, 405, "streaming is for POST", a);
 		return;
 	}
-	a->stream = stream;
+	/* An HTTP/1.0 client knows no chunked body (RFC 9112 6.1): its answer comes whole. */
+	a->stream = stream && r->minor >= 1;
 	if (post && (body_len || t[4] != '/')) {
 		if (memchr(body, '\0', body_len)) {
 			refuse(s, peer, 400, "NUL byte in the command", a);
@@ -146,7 +147,7 @@ void rap__srv_http_route(struct rap__srv *s, const char *peer, const struct rap_
 	}
 	/* What the log line shows: a streamed command's now, the others' with the answer. */
 	snprintf(a->what, sizeof(a->what), "%s", a->cmd);
-	if (stream)
+	if (a->stream)
 		rap__srv_logf(s, "%s POST /cmd?stream=1 %s", peer, a->what);
 }
 

@@ -1105,6 +1105,12 @@ static void test_http_stream(void **state)
 	assert_true(len > 5 && !strcmp(r + len - 5, "0\r\n\r\n"));
 	assert_string_equal(body_of(r), "0\r\n\r\n");
 	free(r);
+	/* An HTTP/1.0 client knows no chunks (RFC 9112 6.1): its answer comes whole. */
+	r = http(port, "POST /cmd?stream=1 HTTP/1.0\r\nContent-Length: 8\r\n\r\n?e hello");
+	assert_int_equal(status_of(r), 200);
+	assert_null(strstr(r, "Transfer-Encoding"));
+	assert_string_equal(body_of(r), "hello\n");
+	free(r);
 	/* Streaming is for POST. */
 	r = http(port, "GET /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	assert_int_equal(status_of(r), 405);
