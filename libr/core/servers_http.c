@@ -29,11 +29,15 @@ static const char *method_name(int m)
 	return m == 'H' ? "HEAD" : m == 'P' ? "POST" : "GET";
 }
 
-/* An error answer in a (which closes the connection: what follows may be anything). */
+/* An error answer in a (which closes the connection: what follows may be anything); a
+ * HEAD request's has the headers alone. */
 static void refuse(struct rap__srv *s, const char *peer, int status, const char *why, struct rap__srv_http_action *a)
 {
 	a->keep_alive = false;
 	a->resp = rap__srv_http_error(s, peer, status, why, &a->resp_len);
+	const char *end = a->resp && a->head_only ? strstr(a->resp, "\r\n\r\n") : NULL;
+	if (end)
+		a->resp_len = (size_t)(end + 4 - a->resp);
 }
 
 /* The page with s's token in place: headers that keep it from every other origin (no

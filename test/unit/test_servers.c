@@ -694,6 +694,22 @@ static void test_http_errors(void **state)
 			assert_non_null(strstr(r, "Allow: GET, HEAD, POST\r\n"));
 		free(r);
 	}
+	/* A refused HEAD is answered with the headers alone (RFC 9110 9.3.2). */
+	static const char *const heads[] = {
+		"HEAD /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		"HEAD /cmd/px HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+		"HEAD /cmd/px HTTP/1.1\r\nHost: 127.0.0.1\r\nSec-Fetch-Site: cross-site\r\n\r\n",
+		"HEAD /cmd/px%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		"HEAD /cmd/wx%2041 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		char *r = http(port, heads[i]);
+		int st = status_of(r);
+		assert_true(st >= 400);
+		if (strcmp(body_of(r), "") != 0)
+			fail_msg("%.40s: %d with a body: %s", heads[i], st, body_of(r));
+		free(r);
+	}
 	/* The policy refusal carries the core's reason. */
 	char *r = http(port, "GET /cmd/wx%2041 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	assert_string_equal(body_of(r), "error: command 'wx' refused by the server's command policy (read)\n");
