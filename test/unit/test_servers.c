@@ -1396,6 +1396,48 @@ static void test_http_route_public_console(void **state)
 	}
 }
 
+/* A foreground server's log shows a command's start as text: a control character (a
+ * newline that would forge a log line, an escape sequence for the terminal) is a dot. */
+static void test_http_log_is_text(void **state)
+{
+	(void)state;
+	struct rap__srv s;
+	memset(&s, 0, sizeof(s));
+	s.kind = RAP__SRV_HTTP;
+	s.loopback = true;
+	char *log = NULL;
+	size_t log_len = 0;
+	s.log = open_memstream(&log, &log_len);
+	assert_non_null(s.log);
+	static const char *const reqs[] = {
+		"POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n?e a\n\x1b[2J\r\x7f"
+		"127.0.0.1",
+		"POST /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n?e b\n\x1b]0;x",
+		"GET /cmd/%3Fe%20c%0A%1B%5B2J HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		struct rap__http_req r;
+		assert_int_equal(rap__http_parse(reqs[i], strlen(reqs[i]), &r), 0);
+		struct rap__srv_http_action a;
+		rap__srv_http_route(&s, "peer", &r, reqs[i] + r.head_len, r.length, &a);
+		rap__http_req_clear(&r);
+		assert_null(a.resp);
+		assert_non_null(a.cmd);
+		if (!a.stream) {
+			size_t len = 0;
+			char *resp = rap__srv_http_cmd_answer(&s, "peer", &a, "", 0, false, &len);
+			assert_non_null(resp);
+			rap__free(resp);
+		}
+		rap__free(a.cmd);
+	}
+	fclose(s.log);
+	assert_string_equal(log, "http: peer POST ?e a..[2J..127.0.0.1 200\n"
+				 "http: peer POST /cmd?stream=1 ?e b..]0;x\n"
+				 "http: peer GET ?e c..[2J 200\n");
+	free(log);
+}
+
 /* ---- output caps ------------------------------------------------------------------------ */
 
 static const char *tail_of(const char *s, size_t n)
@@ -1929,6 +1971,7 @@ int main(void)
 		T(test_http_auth),
 		T(test_http_route_public),
 		T(test_http_route_public_console),
+		T(test_http_log_is_text),
 		T(test_http_cert_errors),
 		T(test_output_caps),
 		T(test_clients_close_only_their_files),
