@@ -227,7 +227,8 @@ bool rap__http_keep_alive(const struct rap__http_req *r)
 
 bool rap__http_continue_due(const struct rap__http_req *r, size_t len)
 {
-	return r->head_len && r->expect_continue && len == r->head_len;
+	/* An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1). */
+	return r->head_len && r->expect_continue && r->minor >= 1 && len == r->head_len;
 }
 
 /* A TCP line that starts like "GET /cmd/px HTTP/1.1" is an HTTP client (curl). */

@@ -66,8 +66,8 @@ void rap__http_req_clear(struct rap__http_req *r);
 bool rap__http_keep_alive(const struct rap__http_req *r);
 
 /* After rap__http_parse answered RAP_EAGAIN for the len bytes received: whether the
- * client waits for RAP__HTTP_CONTINUE before it sends its body (an "Expect: 100-continue"
- * head, and no body byte yet). Sending it once is the caller's business. */
+ * client waits for RAP__HTTP_CONTINUE before it sends its body (an HTTP/1.1 "Expect:
+ * 100-continue" head, and no body byte yet). Sending it once is the caller's business. */
 bool rap__http_continue_due(const struct rap__http_req *r, size_t len);
 
 /* Whether the first line of buf[0..len) is an HTTP/1.0 or 1.1 request line
