@@ -227,7 +227,8 @@ bool rap__http_keep_alive(const struct rap__http_req *r)
 
 bool rap__http_continue_due(const struct rap__http_req *r, size_t len)
 {
-	return r->head_len && r->expect_continue && len == r->head_len;
+	/* An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1). */
+	return r->head_len && r->expect_continue && r->minor >= 1 && len == r->head_len;
 }
 
 /* A TCP line that starts like "GET /cmd/px HTTP/1.1" is an HTTP client (curl). */
@@ -444,11 +445,17 @@ bool rap__http_basic_auth_ok(const struct rap__http_req *r, const char *userpass
 }
 
 /* Origin and Sec-Fetch-Site, whatever the path: a request from another site, or from a
- * sandboxed or opaque origin ("null"), is refused outright. */
+ * sandboxed or opaque origin ("null"), is refused outright. An origin is this server's when
+ * it is a loopback one or when its host is the request's Host (the page's own fetch on a
+ * server beyond loopback, whose Host the checks of servers_http.c let in already). */
 const char *rap__http_origin_refusal(const struct rap__http_req *r)
 {
-	if (r->has_origin && (!strcmp(r->origin, "null") || !rap__http_host_is_loopback(origin_host(r->origin))))
-		return "cross-origin request";
+	if (r->has_origin) {
+		const char *oh = origin_host(r->origin);
+		bool own = r->has_host && r->host[0] && oh != r->origin && !strcasecmp(oh, r->host);
+		if (!strcmp(r->origin, "null") || (!own && !rap__http_host_is_loopback(oh)))
+			return "cross-origin request";
+	}
 	if (r->has_fetch_site && strcmp(r->fetch_site, "same-origin") != 0 && strcmp(r->fetch_site, "none") != 0)
 		return "cross-site request";
 	return NULL;

@@ -66,8 +66,8 @@ void rap__http_req_clear(struct rap__http_req *r);
 bool rap__http_keep_alive(const struct rap__http_req *r);
 
 /* After rap__http_parse answered RAP_EAGAIN for the len bytes received: whether the
- * client waits for RAP__HTTP_CONTINUE before it sends its body (an "Expect: 100-continue"
- * head, and no body byte yet). Sending it once is the caller's business. */
+ * client waits for RAP__HTTP_CONTINUE before it sends its body (an HTTP/1.1 "Expect:
+ * 100-continue" head, and no body byte yet). Sending it once is the caller's business. */
 bool rap__http_continue_due(const struct rap__http_req *r, size_t len);
 
 /* Whether the first line of buf[0..len) is an HTTP/1.0 or 1.1 request line
@@ -83,7 +83,9 @@ bool rap__http_host_is_loopback(const char *host);
 bool rap__http_host_is_address(const char *host);
 
 /* Origin and Sec-Fetch-Site, whatever the path: NULL when the request may come from
- * where it says, otherwise the reason to refuse it (a static string). */
+ * where it says (an Origin that is a loopback one or whose host is the request's Host, a
+ * Sec-Fetch-Site "same-origin" or "none"), otherwise the reason to refuse it (a static
+ * string). */
 const char *rap__http_origin_refusal(const struct rap__http_req *r);
 
 /* Whether the request may run a command, for a server whose token is token (NUL-terminated

@@ -29,11 +29,15 @@ static const char *method_name(int m)
 	return m == 'H' ? "HEAD" : m == 'P' ? "POST" : "GET";
 }
 
-/* An error answer in a (which closes the connection: what follows may be anything). */
+/* An error answer in a (which closes the connection: what follows may be anything); a
+ * HEAD request's has the headers alone. */
 static void refuse(struct rap__srv *s, const char *peer, int status, const char *why, struct rap__srv_http_action *a)
 {
 	a->keep_alive = false;
 	a->resp = rap__srv_http_error(s, peer, status, why, &a->resp_len);
+	const char *end = a->resp && a->head_only ? strstr(a->resp, "\r\n\r\n") : NULL;
+	if (end)
+		a->resp_len = (size_t)(end + 4 - a->resp);
 }
 
 /* The page with s's token in place: headers that keep it from every other origin (no
@@ -124,7 +128,8 @@ void rap__srv_http_route(struct rap__srv *s, const char *peer, const struct rap_
 		refuse(s, peer, 405, "streaming is for POST", a);
 		return;
 	}
-	a->stream = stream;
+	/* An HTTP/1.0 client knows no chunked body (RFC 9112 6.1): its answer comes whole. */
+	a->stream = stream && r->minor >= 1;
 	if (post && (body_len || t[4] != '/')) {
 		if (memchr(body, '\0', body_len)) {
 			refuse(s, peer, 400, "NUL byte in the command", a);
@@ -144,9 +149,13 @@ void rap__srv_http_route(struct rap__srv *s, const char *peer, const struct rap_
 		refuse(s, peer, 500, "out of memory", a);
 		return;
 	}
-	/* What the log line shows: a streamed command's now, the others' with the answer. */
+	/* What the log line shows: a streamed command's now, the others' with the answer. As
+	 * text: a newline would forge a log line, an escape sequence reach the terminal. */
 	snprintf(a->what, sizeof(a->what), "%s", a->cmd);
-	if (stream)
+	for (char *p = a->what; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '.';
+	if (a->stream)
 		rap__srv_logf(s, "%s POST /cmd?stream=1 %s", peer, a->what);
 }
 

@@ -335,6 +335,11 @@ static void test_continue(void **state)
 	assert_false(r.expect_continue);
 	assert_false(rap__http_continue_due(&r, strlen(plain)));
 	rap__http_req_clear(&r);
+	/* An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1): it knows no 1xx. */
+	const char *old = "POST /cmd HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+	assert_int_equal(parse(old, &r), RAP_EAGAIN);
+	assert_false(rap__http_continue_due(&r, strlen(old)));
+	rap__http_req_clear(&r);
 	assert_string_equal(RAP__HTTP_CONTINUE, "HTTP/1.1 100 Continue\r\n\r\n");
 }
 

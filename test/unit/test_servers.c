@@ -694,6 +694,22 @@ static void test_http_errors(void **state)
 			assert_non_null(strstr(r, "Allow: GET, HEAD, POST\r\n"));
 		free(r);
 	}
+	/* A refused HEAD is answered with the headers alone (RFC 9110 9.3.2). */
+	static const char *const heads[] = {
+		"HEAD /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		"HEAD /cmd/px HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+		"HEAD /cmd/px HTTP/1.1\r\nHost: 127.0.0.1\r\nSec-Fetch-Site: cross-site\r\n\r\n",
+		"HEAD /cmd/px%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		"HEAD /cmd/wx%2041 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		char *r = http(port, heads[i]);
+		int st = status_of(r);
+		assert_true(st >= 400);
+		if (strcmp(body_of(r), "") != 0)
+			fail_msg("%.40s: %d with a body: %s", heads[i], st, body_of(r));
+		free(r);
+	}
 	/* The policy refusal carries the core's reason. */
 	char *r = http(port, "GET /cmd/wx%2041 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	assert_string_equal(body_of(r), "error: command 'wx' refused by the server's command policy (read)\n");
@@ -1105,6 +1121,12 @@ static void test_http_stream(void **state)
 	assert_true(len > 5 && !strcmp(r + len - 5, "0\r\n\r\n"));
 	assert_string_equal(body_of(r), "0\r\n\r\n");
 	free(r);
+	/* An HTTP/1.0 client knows no chunks (RFC 9112 6.1): its answer comes whole. */
+	r = http(port, "POST /cmd?stream=1 HTTP/1.0\r\nContent-Length: 8\r\n\r\n?e hello");
+	assert_int_equal(status_of(r), 200);
+	assert_null(strstr(r, "Transfer-Encoding"));
+	assert_string_equal(body_of(r), "hello\n");
+	free(r);
 	/* Streaming is for POST. */
 	r = http(port, "GET /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	assert_int_equal(status_of(r), 405);
@@ -1322,6 +1344,98 @@ static void test_http_route_public(void **state)
 		rap__free(a.resp);
 		rap__free(a.cmd);
 	}
+}
+
+/* The console's own page on a server beyond loopback: its fetch carries the server's own
+ * origin (the Host it was loaded from), which is not another host, so its commands run;
+ * another origin's are still refused. */
+static void test_http_route_public_console(void **state)
+{
+	(void)state;
+	struct rap__srv s;
+	memset(&s, 0, sizeof(s));
+	s.kind = RAP__SRV_HTTP;
+	s.loopback = false;
+	memset(s.token, 'a', RAP__HTTP_TOKEN_LEN);
+	static const struct {
+		const char *host, *origin;
+		bool auth;
+		int status; /* 0: the command runs */
+	} cases[] = {
+		{ "192.0.2.10:9090", "http://192.0.2.10:9090", false, 0 },
+		{ "[2001:db8::1]:9090", "http://[2001:db8::1]:9090", false, 0 },
+		{ "lab.example:8443", "https://lab.example:8443", true, 0 },
+		{ "LAB.example", "https://lab.EXAMPLE", true, 0 },
+		/* Another origin, or one that only looks like this one's. */
+		{ "192.0.2.10:9090", "http://192.0.2.10:9091", false, 403 },
+		{ "192.0.2.10:9090", "http://192.0.2.10", false, 403 },
+		{ "192.0.2.10:9090", "192.0.2.10:9090", false, 403 },
+		{ "lab.example:8443", "https://evil.example:8443", true, 403 },
+		{ "lab.example:8443", "https://lab.example:8443.evil.example", true, 403 },
+		{ "null", "null", true, 403 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s.auth = cases[i].auth ? "u:p" : NULL;
+		char req[512];
+		snprintf(req, sizeof(req),
+			 "POST /cmd HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nSec-Fetch-Site: same-origin\r\n"
+			 "User-Agent: Mozilla/5.0\r\nX-Rap-Token: %.64s\r\n%sContent-Length: 2\r\n\r\npx",
+			 cases[i].host, cases[i].origin, s.token, cases[i].auth ? "Authorization: Basic dTpw\r\n" : "");
+		struct rap__http_req r;
+		assert_int_equal(rap__http_parse(req, strlen(req), &r), 0);
+		struct rap__srv_http_action a;
+		rap__srv_http_route(&s, "peer", &r, req + r.head_len, 2, &a);
+		rap__http_req_clear(&r);
+		int st = a.resp ? status_of(a.resp) : 0;
+		if (st != cases[i].status)
+			fail_msg("case %zu (%s from %s): %d %s", i, cases[i].host, cases[i].origin, st, a.resp ? a.resp : "");
+		if (st == 0)
+			assert_string_equal(a.cmd, "px");
+		rap__free(a.resp);
+		rap__free(a.cmd);
+	}
+}
+
+/* A foreground server's log shows a command's start as text: a control character (a
+ * newline that would forge a log line, an escape sequence for the terminal) is a dot. */
+static void test_http_log_is_text(void **state)
+{
+	(void)state;
+	struct rap__srv s;
+	memset(&s, 0, sizeof(s));
+	s.kind = RAP__SRV_HTTP;
+	s.loopback = true;
+	char *log = NULL;
+	size_t log_len = 0;
+	s.log = open_memstream(&log, &log_len);
+	assert_non_null(s.log);
+	static const char *const reqs[] = {
+		"POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n?e a\n\x1b[2J\r\x7f"
+		"127.0.0.1",
+		"POST /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n?e b\n\x1b]0;x",
+		"GET /cmd/%3Fe%20c%0A%1B%5B2J HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		struct rap__http_req r;
+		assert_int_equal(rap__http_parse(reqs[i], strlen(reqs[i]), &r), 0);
+		struct rap__srv_http_action a;
+		rap__srv_http_route(&s, "peer", &r, reqs[i] + r.head_len, r.length, &a);
+		rap__http_req_clear(&r);
+		assert_null(a.resp);
+		assert_non_null(a.cmd);
+		if (!a.stream) {
+			size_t len = 0;
+			char *resp = rap__srv_http_cmd_answer(&s, "peer", &a, "", 0, false, &len);
+			assert_non_null(resp);
+			rap__free(resp);
+		}
+		rap__free(a.cmd);
+	}
+	fclose(s.log);
+	assert_string_equal(log, "http: peer POST ?e a..[2J..127.0.0.1 200\n"
+				 "http: peer POST /cmd?stream=1 ?e b..]0;x\n"
+				 "http: peer GET ?e c..[2J 200\n");
+	free(log);
 }
 
 /* ---- output caps ------------------------------------------------------------------------ */
@@ -1856,6 +1970,8 @@ int main(void)
 		T(test_http_cancel),
 		T(test_http_auth),
 		T(test_http_route_public),
+		T(test_http_route_public_console),
+		T(test_http_log_is_text),
 		T(test_http_cert_errors),
 		T(test_output_caps),
 		T(test_clients_close_only_their_files),
