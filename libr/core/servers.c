@@ -64,13 +64,18 @@ void rap__srv_logf(struct rap__srv *s, const char *fmt, ...)
 {
 	if (!s->log)
 		return;
+	/* As text: a client's newline would forge a log line, its escape sequences reach the
+	 * operator's terminal; control characters show as dots. Longer lines are cut. */
+	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(s->log, "%s: ", rap__srv_kind_name[s->kind]);
-	vfprintf(s->log, fmt, ap);
-	fputc('\n', s->log);
-	fflush(s->log);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '.';
+	fprintf(s->log, "%s: %s\n", rap__srv_kind_name[s->kind], line);
+	fflush(s->log);
 }
 
 /* Reads the "user:password" an HTTP server asks for (e http.auth) from path: a regular

@@ -95,7 +95,8 @@ struct rap__srv {
 const char *rap__srv_scheme(const struct rap__srv *s);
 
 /* One line on a foreground server's log (the user's error stream), after the kind;
- * nothing in the background. */
+ * nothing in the background. Control characters (a client's command) show as dots; a
+ * line is cut at 1023 bytes. */
 void rap__srv_logf(struct rap__srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Starts serving s on loop (borrowed; s uses it until rap__srv_detach), in the loop's

@@ -149,12 +149,9 @@ void rap__srv_http_route(struct rap__srv *s, const char *peer, const struct rap_
 		refuse(s, peer, 500, "out of memory", a);
 		return;
 	}
-	/* What the log line shows: a streamed command's now, the others' with the answer. As
-	 * text: a newline would forge a log line, an escape sequence reach the terminal. */
+	/* What the log line shows: a streamed command's now, the others' with the answer (as
+	 * text: rap__srv_logf). */
 	snprintf(a->what, sizeof(a->what), "%s", a->cmd);
-	for (char *p = a->what; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '.';
 	if (a->stream)
 		rap__srv_logf(s, "%s POST /cmd?stream=1 %s", peer, a->what);
 }

@@ -1438,6 +1438,30 @@ static void test_http_log_is_text(void **state)
 	free(log);
 }
 
+/* Every server's log line is text, the TCP server's commands too (servers_conn.c logs
+ * them as they start); long lines are cut. */
+static void test_log_is_text(void **state)
+{
+	(void)state;
+	struct rap__srv s;
+	memset(&s, 0, sizeof(s));
+	s.kind = RAP__SRV_TCP;
+	char *log = NULL;
+	size_t log_len = 0;
+	s.log = open_memstream(&log, &log_len);
+	assert_non_null(s.log);
+	rap__srv_logf(&s, "%s %.60s", "peer", "?e a\n\x1b[2J\r\x7f?e b");
+	char big[2000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	rap__srv_logf(&s, "%s", big);
+	fclose(s.log);
+	char want[64 + 1024];
+	snprintf(want, sizeof(want), "tcp: peer ?e a..[2J..?e b\ntcp: %.1023s\n", big);
+	assert_string_equal(log, want);
+	free(log);
+}
+
 /* ---- output caps ------------------------------------------------------------------------ */
 
 static const char *tail_of(const char *s, size_t n)
@@ -1972,6 +1996,7 @@ int main(void)
 		T(test_http_route_public),
 		T(test_http_route_public_console),
 		T(test_http_log_is_text),
+		T(test_log_is_text),
 		T(test_http_cert_errors),
 		T(test_output_caps),
 		T(test_clients_close_only_their_files),
