@@ -1523,6 +1523,64 @@ static int finish_over(struct rap_core *c, char *obuf, size_t *olen, char **ebuf
 	return 0;
 }
 
+/* A command's output streams while it runs with them redirected (rap__core_cmd_capture,
+ * rap__core_cmd_stream), and what they were before. */
+struct saved_output {
+	FILE *out, *err; /* borrowed */
+	FILE *cap_out, *cap_err, *cap_filter, *cap_stream; /* borrowed */
+	size_t cap_streamed;
+	bool output_over;
+	bool capped;   /* the core has an output cap (output_max) */
+	bool streamed; /* to a stream, which counts what it hands on (cap_streamed) */
+};
+
+/* Sends c's output to out and its errors to err. Under an output cap, those are what
+ * count against it, err too unless there is a stream (which counts what it hands on,
+ * cap_streamed, from 0). */
+static void redirect_output(struct rap_core *c, struct saved_output *sv, FILE *out, FILE *err, FILE *stream)
+{
+	*sv = (struct saved_output){
+		.out = c->out,
+		.err = c->err,
+		.cap_out = c->cap_out,
+		.cap_err = c->cap_err,
+		.cap_filter = c->cap_filter,
+		.cap_stream = c->cap_stream,
+		.cap_streamed = c->cap_streamed,
+		.output_over = c->output_over,
+		.capped = c->output_max != 0,
+		.streamed = stream != NULL,
+	};
+	c->out = out;
+	c->err = err;
+	if (sv->capped) {
+		c->cap_out = out;
+		c->cap_err = stream ? NULL : err;
+		c->cap_filter = NULL;
+		if (stream) {
+			c->cap_stream = stream;
+			c->cap_streamed = 0;
+		}
+		c->output_over = false;
+	}
+}
+
+static void restore_output(struct rap_core *c, const struct saved_output *sv)
+{
+	c->out = sv->out;
+	c->err = sv->err;
+	if (sv->capped) {
+		c->cap_out = sv->cap_out;
+		c->cap_err = sv->cap_err;
+		c->cap_filter = sv->cap_filter;
+		if (sv->streamed) {
+			c->cap_stream = sv->cap_stream;
+			c->cap_streamed = sv->cap_streamed;
+		}
+		c->output_over = sv->output_over;
+	}
+}
+
 int rap_core_cmd_str(struct rap_core *c, const char *line, char **out, char **err)
 {
 	return rap__core_cmd_capture(c, line, out, err, NULL);
@@ -1546,28 +1604,11 @@ int rap__core_cmd_capture(struct rap_core *c, const char *line, char **out, char
 		free(obuf);
 		return RAP_ENOMEM;
 	}
-	FILE *saved_out = c->out, *saved_err = c->err;
-	FILE *saved_cap_out = c->cap_out, *saved_cap_err = c->cap_err, *saved_cap_filter = c->cap_filter;
-	bool saved_over = c->output_over;
-	bool capped = c->output_max != 0;
-	c->out = of;
-	c->err = ef;
-	if (capped) {
-		c->cap_out = of;
-		c->cap_err = ef;
-		c->cap_filter = NULL;
-		c->output_over = false;
-	}
+	struct saved_output saved;
+	redirect_output(c, &saved, of, ef, NULL);
 	int rc = rap_core_cmd(c, line);
-	bool over = capped && c->output_over;
-	c->out = saved_out;
-	c->err = saved_err;
-	if (capped) {
-		c->cap_out = saved_cap_out;
-		c->cap_err = saved_cap_err;
-		c->cap_filter = saved_cap_filter;
-		c->output_over = saved_over;
-	}
+	bool over = saved.capped && c->output_over;
+	restore_output(c, &saved);
 	bool ok = fclose(of) == 0;
 	ok = fclose(ef) == 0 && ok;
 	if (ok && over) {
@@ -1624,38 +1665,15 @@ int rap__core_cmd_stream(struct rap_core *c, const char *line, rap__core_sink fn
 		fclose(f);
 		return RAP_ENOMEM;
 	}
-	FILE *saved_out = c->out, *saved_err = c->err;
-	FILE *saved_cap_out = c->cap_out, *saved_cap_err = c->cap_err, *saved_cap_filter = c->cap_filter;
-	FILE *saved_stream = c->cap_stream;
-	size_t saved_streamed = c->cap_streamed;
-	bool saved_over = c->output_over;
-	bool capped = c->output_max != 0;
-	c->out = f;
-	c->err = f;
-	if (capped) {
-		c->cap_out = f;
-		c->cap_err = NULL;
-		c->cap_filter = NULL;
-		c->cap_stream = f;
-		c->cap_streamed = 0;
-		c->output_over = false;
-	}
+	struct saved_output saved;
+	redirect_output(c, &saved, f, f, f);
 	int rc = rap_core_cmd(c, line);
-	bool stopped = capped && c->output_over;
+	bool stopped = saved.capped && c->output_over;
 	if (stopped) {
 		fprintf(f, "error: output exceeds %zu bytes; command stopped\n", c->output_max);
 		rc = RAP_ETOOBIG;
 	}
-	c->out = saved_out;
-	c->err = saved_err;
-	if (capped) {
-		c->cap_out = saved_cap_out;
-		c->cap_err = saved_cap_err;
-		c->cap_filter = saved_cap_filter;
-		c->cap_stream = saved_stream;
-		c->cap_streamed = saved_streamed;
-		c->output_over = saved_over;
-	}
+	restore_output(c, &saved);
 	fclose(f);
 	if (over)
 		*over = stopped;
