@@ -126,8 +126,9 @@ static void serve_tcp(struct peer *p, int fd)
 		/* No newline at the end: the client must end the line itself. */
 		char reply[512];
 		int k = snprintf(reply, sizeof(reply), "answer to [%.*s]", (int)(n && buf[n - 1] == '\n' ? n - 1 : n), buf);
-		if (write(fd, reply, (size_t)k) < 0)
-			perror("write");
+		/* The client may be gone (a failed allocation): EPIPE, not SIGPIPE. */
+		if (send(fd, reply, (size_t)k, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+			perror("send");
 	}
 	free(buf);
 }
@@ -142,8 +143,8 @@ static void serve_http(struct peer *p, int fd)
 	const char *reply = p->replies[i];
 	size_t len = p->reply_lens[i] ? p->reply_lens[i] : strlen(reply);
 	pthread_mutex_unlock(&p->mu);
-	if (write(fd, reply, len) < 0)
-		perror("write");
+	if (send(fd, reply, len, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+		perror("send");
 }
 
 static void *peer_main(void *arg)
