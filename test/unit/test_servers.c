@@ -1410,8 +1410,9 @@ static void test_http_log_is_text(void **state)
 	s.log = open_memstream(&log, &log_len);
 	assert_non_null(s.log);
 	static const char *const reqs[] = {
-		"POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n?e a\n\x1b[2J\r\x7f"
-		"127.0.0.1",
+		/* one literal: the break only ends the \x7f escape */
+		("POST /cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n?e a\n\x1b[2J\r\x7f"
+		 "127.0.0.1"),
 		"POST /cmd?stream=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n?e b\n\x1b]0;x",
 		"GET /cmd/%3Fe%20c%0A%1B%5B2J HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
 	};
