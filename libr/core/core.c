@@ -69,6 +69,14 @@ static const struct var_def {
 	[RAP__VAR_TCP_BIND] = { "tcp.bind", "localhost", VAR_STRING, "address the TCP command server listens on" },
 };
 
+/* Frees variable i's value unless it is the default (which is static). */
+static void var_release(struct rap_core *c, int i)
+{
+	if (c->vars[i] != var_defs[i].def)
+		rap__free((char *)c->vars[i]);
+	c->vars[i] = NULL;
+}
+
 int rap_core_new_lean(struct rap_core **out)
 {
 	*out = NULL;
@@ -81,13 +89,8 @@ int rap_core_new_lean(struct rap_core **out)
 	c->allow_shell = true;
 	c->out = stdout;
 	c->err = stderr;
-	for (int i = 0; i < RAP__VAR_COUNT; i++) {
-		c->vars[i] = rap__strdup(var_defs[i].def);
-		if (!c->vars[i]) {
-			rap_core_free(c);
-			return RAP_ENOMEM;
-		}
-	}
+	for (int i = 0; i < RAP__VAR_COUNT; i++)
+		c->vars[i] = var_defs[i].def;
 	int rc = rap_io_new(&c->io);
 	if (rc < 0) {
 		rap_core_free(c);
@@ -127,11 +130,17 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	c->err = stderr;
 	/* The values as the parent reads them: clamped when it is served. */
 	for (int i = 0; i < RAP__VAR_COUNT; i++) {
-		c->vars[i] = rap__strdup(rap__core_var_value(parent, (enum rap__core_var)i));
-		if (!c->vars[i]) {
-			rap_core_free(c);
+		const char *v = rap__core_var_value(parent, (enum rap__core_var)i);
+		if (v == var_defs[i].def) {
+			c->vars[i] = v;
+			continue;
+		}
+		char *copy = rap__strdup(v);
+		if (!copy) {
+			rap_core_free(c); /* the unset ones are NULL: nothing to free */
 			return RAP_ENOMEM;
 		}
+		c->vars[i] = copy;
 	}
 	*out = c;
 	return 0;
@@ -154,7 +163,7 @@ void rap_core_free(struct rap_core *c)
 	if (c->io && !c->io_borrowed)
 		rap_io_free(c->io);
 	for (int i = 0; i < RAP__VAR_COUNT; i++)
-		rap__free(c->vars[i]);
+		var_release(c, i);
 	rap__free(c);
 }
 
@@ -582,7 +591,7 @@ static int store_var(struct rap_core *c, int i, const char *v)
 	char *copy = rap__strdup(v);
 	if (!copy)
 		return RAP_ENOMEM;
-	rap__free(c->vars[i]);
+	var_release(c, i);
 	c->vars[i] = copy;
 	return 0;
 }

@@ -91,7 +91,9 @@ struct rap_core {
 	unsigned cmd_depth;
 	FILE *out;          /* borrowed; swapped while output is captured */
 	FILE *err;
-	char *vars[RAP__VAR_COUNT]; /* heap values */
+	/* Each variable's value: its default (static, core.c's table) until it is set, then a
+	 * heap copy (owned; freed with the core): an idle session pays nothing for them. */
+	const char *vars[RAP__VAR_COUNT];
 	/* The '=' family (remote hosts, servers, remote-command mode), or NULL in a lean core
 	 * (rap_core_new_lean): static, never freed. */
 	const struct rap__core_remote_ops *remote_ops;
