@@ -23,6 +23,15 @@ const struct rap__arch *rap__arch_find(const char *name)
 	return NULL;
 }
 
+const struct rap__arch_rules *rap__arch_rules(const struct rap__arch *a)
+{
+	if (a == &rap__arch_x86)
+		return &rap__arch_x86_rules;
+	if (a == &rap__arch_arm)
+		return &rap__arch_arm_rules;
+	return a == &rap__arch_mips ? &rap__arch_mips_rules : NULL;
+}
+
 const struct rap__arch_mode *rap__arch_mode(const struct rap__arch *a, unsigned bits)
 {
 	for (size_t i = 0; a && i < a->nmodes; i++)

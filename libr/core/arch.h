@@ -81,6 +81,12 @@ struct rap__arch {
 	/* radare2's decoder fails on an instruction cut short by the end of the bytes (rather
 	 * than calling it invalid); its scan for jump arrows then steps one byte (ARM). */
 	bool cut_short_fails;
+};
+
+/* The text rules of an architecture, apart from its facts: only decoded instructions reach
+ * them, so the disassembler (disasm.c) and the tests alone refer to them, through
+ * rap__arch_rules(), and a program built without Capstone (the devices' rapsrv) links none. */
+struct rap__arch_rules {
 	/* Encodings radare2 decodes itself before Capstone sees them (x86's "nop2"). Returns
 	 * the size and writes text, or returns 0. NULL: none. */
 	unsigned (*predecode)(const struct rap__arch_ctx *ctx, const uint8_t *buf, size_t len, char *text,
@@ -105,6 +111,9 @@ struct rap__arch {
 extern const struct rap__arch rap__arch_x86;
 extern const struct rap__arch rap__arch_arm;
 extern const struct rap__arch rap__arch_mips;
+extern const struct rap__arch_rules rap__arch_x86_rules;
+extern const struct rap__arch_rules rap__arch_arm_rules;
+extern const struct rap__arch_rules rap__arch_mips_rules;
 
 /* ---- arch.c: the list of architectures --------------------------------------------- */
 
@@ -113,6 +122,9 @@ const struct rap__arch *rap__arch_find(const char *name);
 
 /* The i-th architecture (in the order "e asm.arch=?" lists them), or NULL past the end. */
 const struct rap__arch *rap__arch_at(size_t i);
+
+/* The text rules of a (never NULL for an architecture of the list). */
+const struct rap__arch_rules *rap__arch_rules(const struct rap__arch *a);
 
 /* The mode of a for bits, or NULL when a has none. */
 const struct rap__arch_mode *rap__arch_mode(const struct rap__arch *a, unsigned bits);

@@ -206,6 +206,9 @@ const struct rap__arch rap__arch_arm = {
 	.default_bits = 32,
 	.big_endian = true,
 	.cut_short_fails = true,
+};
+
+const struct rap__arch_rules rap__arch_arm_rules = {
 	.invalid = invalid,
 	.fallback = fallback,
 	.rewrite = rewrite,

@@ -42,6 +42,9 @@ const struct rap__arch rap__arch_mips = {
 	.nmodes = sizeof(modes) / sizeof(modes[0]),
 	.default_bits = 32,
 	.big_endian = true,
+};
+
+const struct rap__arch_rules rap__arch_mips_rules = {
 	.rewrite = rewrite,
 	.flow = flow,
 };

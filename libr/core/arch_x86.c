@@ -209,6 +209,9 @@ const struct rap__arch rap__arch_x86 = {
 	.nmodes = sizeof(modes) / sizeof(modes[0]),
 	.default_bits = 64,
 	.big_endian = false,
+};
+
+const struct rap__arch_rules rap__arch_x86_rules = {
 	.predecode = predecode,
 	.rewrite = rewrite,
 	.flow = flow,

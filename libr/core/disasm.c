@@ -116,7 +116,7 @@ static void show_bytes(struct rap__insn *out, const uint8_t *buf, size_t avail, 
 void rap__disasm_decode(struct rap__disasm *d, uint64_t addr, const uint8_t *buf, size_t len, size_t avail,
 			struct rap__insn *out)
 {
-	const struct rap__arch *a = d->arch;
+	const struct rap__arch_rules *a = rap__arch_rules(d->arch);
 	memset(out, 0, sizeof(*out));
 	out->addr = addr;
 	out->target = UINT64_MAX;
@@ -155,7 +155,7 @@ void rap__disasm_decode(struct rap__disasm *d, uint64_t addr, const uint8_t *buf
 	out->size = d->mode->invalid_size;
 	ctx.size = out->size;
 	show_bytes(out, buf, avail, out->size);
-	out->failed = len < out->size && a->cut_short_fails;
+	out->failed = len < out->size && d->arch->cut_short_fails;
 	if (a->fallback && a->fallback(&ctx, buf, len, out->text, sizeof(out->text)))
 		return;
 	out->kind = RAP__INSN_INVALID;

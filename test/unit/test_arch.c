@@ -19,7 +19,7 @@ static void rewrite(const struct rap__arch *a, unsigned bits, uint64_t addr, uns
 	char text[RAP__ARCH_TEXT_MAX];
 	snprintf(text, sizeof(text), "%s", in);
 	struct rap__arch_ctx ctx = { .addr = addr, .size = size, .bits = bits };
-	a->rewrite(&ctx, text, sizeof(text));
+	rap__arch_rules(a)->rewrite(&ctx, text, sizeof(text));
 	if (strcmp(text, want))
 		fail_msg("%s %u: '%s' became '%s', want '%s'", a->name, bits, in, text, want);
 }
@@ -28,7 +28,7 @@ static void flow(const struct rap__arch *a, unsigned bits, const char *text, enu
 {
 	struct rap__arch_ctx ctx = { .bits = bits };
 	uint64_t t = 0;
-	enum rap__flow k = a->flow(&ctx, text, &t);
+	enum rap__flow k = rap__arch_rules(a)->flow(&ctx, text, &t);
 	if (k != kind || t != target)
 		fail_msg("%s %u '%s': flow %d target 0x%llx, want %d 0x%llx", a->name, bits, text, k,
 			 (unsigned long long)t, kind, (unsigned long long)target);
@@ -38,6 +38,9 @@ static void test_table(void **state)
 {
 	assert_ptr_equal(rap__arch_find("x86"), &rap__arch_x86);
 	assert_ptr_equal(rap__arch_find("arm"), &rap__arch_arm);
+	assert_ptr_equal(rap__arch_rules(&rap__arch_x86), &rap__arch_x86_rules);
+	assert_ptr_equal(rap__arch_rules(&rap__arch_arm), &rap__arch_arm_rules);
+	assert_ptr_equal(rap__arch_rules(&rap__arch_mips), &rap__arch_mips_rules);
 	assert_ptr_equal(rap__arch_find("mips"), &rap__arch_mips);
 	assert_null(rap__arch_find("z80"));
 	assert_null(rap__arch_find(NULL));
@@ -50,6 +53,12 @@ static void test_table(void **state)
 	for (size_t i = 0; i < n; i++) {
 		const struct rap__arch *a = rap__arch_at(i);
 		assert_non_null(rap__arch_mode(a, a->default_bits));
+		/* text rules of its own, apart from the facts (a build without Capstone leaves
+		 * them out of its programs) */
+		const struct rap__arch_rules *r = rap__arch_rules(a);
+		assert_non_null(r);
+		assert_non_null(r->rewrite);
+		assert_non_null(r->flow);
 		for (size_t m = 0; m < a->nmodes; m++) {
 			const struct rap__arch_mode *md = &a->modes[m];
 			assert_true(md->min_op >= 1 && md->min_op <= md->max_op && md->max_op <= 16);
@@ -153,18 +162,18 @@ static void test_x86_text(void **state)
 	/* radare2's "nop2": 0f 1a / 0f 1b, when two bytes are there */
 	char text[16];
 	struct rap__arch_ctx ctx = { .bits = 64 };
-	assert_int_equal(x->predecode(&ctx, (const uint8_t *)"\x0f\x1a\x00", 3, text, sizeof(text)), 2);
+	assert_int_equal(rap__arch_x86_rules.predecode(&ctx, (const uint8_t *)"\x0f\x1a\x00", 3, text, sizeof(text)), 2);
 	assert_string_equal(text, "nop2");
-	assert_int_equal(x->predecode(&ctx, (const uint8_t *)"\x0f\x1b", 2, text, sizeof(text)), 2);
-	assert_int_equal(x->predecode(&ctx, (const uint8_t *)"\x0f\x1a", 1, text, sizeof(text)), 0);
-	assert_int_equal(x->predecode(&ctx, (const uint8_t *)"\x0f\x1c", 2, text, sizeof(text)), 0);
+	assert_int_equal(rap__arch_x86_rules.predecode(&ctx, (const uint8_t *)"\x0f\x1b", 2, text, sizeof(text)), 2);
+	assert_int_equal(rap__arch_x86_rules.predecode(&ctx, (const uint8_t *)"\x0f\x1a", 1, text, sizeof(text)), 0);
+	assert_int_equal(rap__arch_x86_rules.predecode(&ctx, (const uint8_t *)"\x0f\x1c", 2, text, sizeof(text)), 0);
 }
 
 static void ref(const char *text, uint64_t addr, unsigned size, bool want, uint64_t want_addr, unsigned want_size)
 {
 	struct rap__arch_ctx ctx = { .addr = addr, .size = size, .bits = 64 };
 	struct rap__arch_ref r = { 0, 0 };
-	bool got = rap__arch_x86.reference(&ctx, text, &r);
+	bool got = rap__arch_x86_rules.reference(&ctx, text, &r);
 	if (got != want || (want && (r.addr != want_addr || r.size != want_size)))
 		fail_msg("'%s': %d [0x%llx:%u], want %d [0x%llx:%u]", text, got, (unsigned long long)r.addr, r.size, want,
 			 (unsigned long long)want_addr, want_size);
@@ -224,10 +233,10 @@ static void test_arm_text(void **state)
 	rewrite(a, 64, 0, 4, "stp x29, x30, [sp, #-0x10]!", "stp x29, x30, [sp, -0x10]!");
 	rewrite(a, 64, 0, 4, "ldr q12, #0xfffffffffff46a58", "ldr q12, 0xfffffffffff46a58");
 
-	assert_true(a->invalid("udf"));
-	assert_true(a->invalid("hint"));
-	assert_false(a->invalid("nop"));
-	assert_false(a->invalid("ud"));
+	assert_true(rap__arch_arm_rules.invalid("udf"));
+	assert_true(rap__arch_arm_rules.invalid("hint"));
+	assert_false(rap__arch_arm_rules.invalid("nop"));
+	assert_false(rap__arch_arm_rules.invalid("ud"));
 
 	flow(a, 32, "b 0x14", RAP__FLOW_JUMP, 0x14);
 	flow(a, 32, "beq 0x21e", RAP__FLOW_JUMP, 0x21e);
@@ -257,7 +266,7 @@ static void tag(uint32_t word, bool big, const char *want)
 		b[i] = (uint8_t)(big ? word >> (24 - 8 * i) : word >> (8 * i));
 	struct rap__arch_ctx ctx = { .bits = 64, .big = big };
 	char text[64] = "";
-	bool ok = rap__arch_arm.fallback(&ctx, b, 4, text, sizeof(text));
+	bool ok = rap__arch_arm_rules.fallback(&ctx, b, 4, text, sizeof(text));
 	if (want ? !ok || strcmp(text, want) : ok)
 		fail_msg("0x%08x: %s '%s', want '%s'", word, ok ? "decoded" : "refused", text, want ? want : "(none)");
 }
@@ -301,9 +310,9 @@ static void test_arm_memory_tagging(void **state)
 	/* only AArch64, only four bytes */
 	struct rap__arch_ctx ctx32 = { .bits = 32 };
 	char text[64];
-	assert_false(rap__arch_arm.fallback(&ctx32, (const uint8_t *)"\x20\x10\xdf\x9a", 4, text, sizeof(text)));
+	assert_false(rap__arch_arm_rules.fallback(&ctx32, (const uint8_t *)"\x20\x10\xdf\x9a", 4, text, sizeof(text)));
 	struct rap__arch_ctx ctx64 = { .bits = 64 };
-	assert_false(rap__arch_arm.fallback(&ctx64, (const uint8_t *)"\x20\x10\xdf", 3, text, sizeof(text)));
+	assert_false(rap__arch_arm_rules.fallback(&ctx64, (const uint8_t *)"\x20\x10\xdf", 3, text, sizeof(text)));
 }
 
 static void test_mips_text(void **state)
