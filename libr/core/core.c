@@ -77,7 +77,8 @@ static void var_release(struct rap_core *c, int i)
 	c->vars[i] = NULL;
 }
 
-int rap_core_new_lean(struct rap_core **out)
+/* A core with the given IO instance maker (rap_io_new, or rap_io_new_local for a lean one). */
+static int core_new(struct rap_core **out, int (*io_new)(struct rap_io **))
 {
 	*out = NULL;
 	struct rap_core *c = rap__calloc(1, sizeof(*c));
@@ -91,7 +92,7 @@ int rap_core_new_lean(struct rap_core **out)
 	c->err = stderr;
 	for (int i = 0; i < RAP__VAR_COUNT; i++)
 		c->vars[i] = var_defs[i].def;
-	int rc = rap_io_new(&c->io);
+	int rc = io_new(&c->io);
 	if (rc < 0) {
 		rap_core_free(c);
 		return rc;
@@ -101,11 +102,18 @@ int rap_core_new_lean(struct rap_core **out)
 	return 0;
 }
 
+int rap_core_new_lean(struct rap_core **out)
+{
+	return core_new(out, rap_io_new_local);
+}
+
 int rap_core_new(struct rap_core **out)
 {
-	int rc = rap_core_new_lean(out);
-	if (rc == 0)
+	int rc = core_new(out, rap_io_new);
+	if (rc == 0) {
 		(*out)->remote_ops = &rap__core_remote_ops;
+		(*out)->progress_draw = rap__progress_draw;
+	}
 	return rc;
 }
 
@@ -118,6 +126,7 @@ int rap__core_new_shared(struct rap_core *parent, struct rap_core **out)
 	c->io = parent->io;
 	c->io_borrowed = true;
 	c->remote_ops = parent->remote_ops;
+	c->progress_draw = parent->progress_draw;
 	c->fd = parent->fd;
 	c->off = parent->off;
 	c->blocksize = parent->blocksize;

@@ -74,6 +74,12 @@ struct rap__core_remote_ops {
 };
 extern const struct rap__core_remote_ops rap__core_remote_ops;
 
+struct rap__progress;
+/* Draws a progress bar's line (progress.c's rap__progress_draw). rap_core_new plugs it in;
+ * rap_core_new_lean leaves it out, as a daemon's commands never draw on a terminal (their
+ * streams are its clients'), and rapsrv then carries none of the drawing. */
+typedef void rap__progress_draw_fn(struct rap__progress *p, uint64_t done, int64_t t, bool final);
+
 struct rap_core {
 	struct rap_io *io;
 	int fd;             /* current file, -1 when none */
@@ -97,6 +103,7 @@ struct rap_core {
 	/* The '=' family (remote hosts, servers, remote-command mode), or NULL in a lean core
 	 * (rap_core_new_lean): static, never freed. */
 	const struct rap__core_remote_ops *remote_ops;
+	rap__progress_draw_fn *progress_draw; /* NULL in a lean core: no progress bars */
 	struct rap__remote *remote;   /* NULL until the first '=' command needs it */
 	struct rap__servers *servers; /* NULL until a server starts */
 	/* io belongs to the parent core this one was made from (rap__core_new_shared): a
@@ -398,6 +405,7 @@ bool rap__core_open_browser(const char *url);
 
 struct rap__progress {
 	FILE *f;          /* the error stream when it is a terminal; NULL: draw nothing */
+	rap__progress_draw_fn *draw; /* the core's (set whenever f is) */
 	FILE *out;        /* flushed before each redraw, so the bar stays the last line */
 	uint64_t total;
 	bool total_known;
@@ -412,6 +420,9 @@ struct rap__progress {
  * times a second. */
 void rap__progress_start(struct rap__progress *p, struct rap_core *c, uint64_t total, bool known,
 			 int64_t delay_ns);
+/* The drawing rap_core_new plugs into its cores (final: the work is complete, so the time
+ * it took replaces the estimate). */
+void rap__progress_draw(struct rap__progress *p, uint64_t done, int64_t t, bool final);
 /* done bytes so far: redraws when a redraw is due. */
 void rap__progress_update(struct rap__progress *p, uint64_t done);
 /* Erases the bar, so that output can go on a clean line; the next update draws it again. */

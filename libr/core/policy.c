@@ -148,8 +148,10 @@ int rap__core_open_policy(struct rap_core *c, const char *uri)
 	 * lead back to a server of this process and wait on itself). */
 	/* dbg:// runs or attaches to local processes: allowed here, and then only where the
 	 * IO's allowed schemes (the operator's --allow-scheme) name it. */
+	/* A URI no plugin takes is refused here too: a lean core's IO has no rap:// to claim
+	 * one, and the refusal, not "not supported", is what the client should read. */
 	const struct rap_io_plugin *p = rap_io_plugin_for(c->io, uri);
-	if (p && strcmp(p->name, "file") != 0 && strcmp(p->name, "malloc") != 0 && strcmp(p->name, "dbg") != 0)
+	if (!p || (strcmp(p->name, "file") != 0 && strcmp(p->name, "malloc") != 0 && strcmp(p->name, "dbg") != 0))
 		return RAP_EDENIED;
 	return 0;
 }

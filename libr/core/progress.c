@@ -2,7 +2,8 @@
  * stream, redrawn in place ten times a second, and only when that stream is a terminal, so
  * captured output (memory streams, files, pipes, a remote client) never receives
  * carriage-return animation. A command that usually ends at once asks for a delay: its bar
- * appears only once it has run that long. */
+ * appears only once it has run that long. Only cores made by rap_core_new draw (their
+ * progress_draw); a lean core's commands never do. */
 #include <inttypes.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +26,8 @@ void rap__progress_start(struct rap__progress *p, struct rap_core *c, uint64_t t
 {
 	memset(p, 0, sizeof(*p));
 	int fd = c->err ? fileno(c->err) : -1;
-	p->f = fd >= 0 && isatty(fd) ? c->err : NULL;
+	p->draw = c->progress_draw;
+	p->f = p->draw && fd >= 0 && isatty(fd) ? c->err : NULL;
 	p->out = c->out;
 	p->total = total;
 	p->total_known = known;
@@ -70,8 +72,7 @@ static void fmt_eta(char *buf, size_t cap, double secs)
 		snprintf(buf, cap, "ETA %u:%02u", s / 60, s % 60);
 }
 
-/* final: the work is complete, so the time it took replaces the estimate. */
-static void draw(struct rap__progress *p, uint64_t done, int64_t t, bool final)
+void rap__progress_draw(struct rap__progress *p, uint64_t done, int64_t t, bool final)
 {
 	double secs = (double)(t - p->start_ns) / 1e9;
 	double rate = secs > 0.0 ? (double)done / secs : 0.0;
@@ -114,7 +115,7 @@ void rap__progress_update(struct rap__progress *p, uint64_t done)
 		return;
 	int64_t t = now_ns();
 	if (t - p->last_ns >= REDRAW_NS)
-		draw(p, done, t, false);
+		p->draw(p, done, t, false);
 }
 
 void rap__progress_clear(struct rap__progress *p)
@@ -132,7 +133,7 @@ void rap__progress_end(struct rap__progress *p, uint64_t done, bool ok)
 	if (!p->f)
 		return;
 	if (ok)
-		draw(p, done, now_ns(), true);
+		p->draw(p, done, now_ns(), true);
 	if (p->visible) {
 		fputc('\n', p->f);
 		fflush(p->f);

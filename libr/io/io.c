@@ -245,17 +245,9 @@ const struct rap_io_plugin *rap_io_plugin_for(const struct rap_io *io, const cha
 
 /* ---- instance ----------------------------------------------------------------------- */
 
-/* An instance with the first nbuiltin of the built-in plugins registered. */
-static int io_new(struct rap_io **out, size_t nbuiltin)
+/* An instance with the nbuiltin plugins of builtin registered (borrowed, static). */
+static int io_new(struct rap_io **out, const struct rap_io_plugin *const *builtin, size_t nbuiltin)
 {
-	const struct rap_io_plugin *const builtin[] = {
-		&rap__io_plugin_file,
-		&rap__io_plugin_malloc,
-		rap__io_plugin_rap(),
-		&rap__io_plugin_dbg,
-	};
-	if (nbuiltin > sizeof(builtin) / sizeof(builtin[0]))
-		nbuiltin = sizeof(builtin) / sizeof(builtin[0]);
 	if (!out)
 		return RAP_EINVAL;
 	*out = NULL;
@@ -295,12 +287,28 @@ static int io_new(struct rap_io **out, size_t nbuiltin)
 
 int rap_io_new(struct rap_io **out)
 {
-	return io_new(out, SIZE_MAX);
+	const struct rap_io_plugin *const builtin[] = {
+		&rap__io_plugin_file,
+		&rap__io_plugin_malloc,
+		rap__io_plugin_rap(),
+		&rap__io_plugin_dbg,
+	};
+	return io_new(out, builtin, sizeof(builtin) / sizeof(builtin[0]));
+}
+
+int rap_io_new_local(struct rap_io **out)
+{
+	const struct rap_io_plugin *const builtin[] = {
+		&rap__io_plugin_file,
+		&rap__io_plugin_malloc,
+		&rap__io_plugin_dbg,
+	};
+	return io_new(out, builtin, sizeof(builtin) / sizeof(builtin[0]));
 }
 
 int rap_io_new_bare(struct rap_io **out)
 {
-	return io_new(out, 0);
+	return io_new(out, NULL, 0);
 }
 
 static void desc_free(struct rap_io_desc *d)

@@ -1101,8 +1101,8 @@ static void test_os_gate(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-/* A lean core (rapsrv's sessions) has every command but the '=' family, which says so; the
- * full one has it. */
+/* A lean core (rapsrv's sessions) has every command but the '=' family, which says so, and
+ * no rap:// files (its IO has file, malloc and dbg); the full one has both. */
 static void test_lean_core(void **state)
 {
 	(void)state;
@@ -1118,8 +1118,15 @@ static void test_lean_core(void **state)
 	char prompt[64];
 	assert_true(rap_core_prompt(c, prompt, sizeof(prompt)) > 0);
 	assert_string_equal(prompt, "[0x00000000]> ");
+	struct rap_io *io = rap_core_io(c);
+	assert_null(rap_io_plugin_for(io, "rap://127.0.0.1:1//x"));
+	assert_null(rap_io_plugin_for(io, "raps://127.0.0.1:1//x"));
+	assert_string_equal(rap_io_plugin_for(io, "dbg:///bin/true")->name, "dbg");
+	assert_string_equal(rap_io_plugin_for(io, "malloc://8")->name, "malloc");
+	assert_int_equal(rap_core_open(c, "rap://127.0.0.1:1//x", RAP_PERM_R), RAP_ENOTSUP);
 	rap_core_free(c);
 	assert_int_equal(rap_core_new(&c), 0);
+	assert_string_equal(rap_io_plugin_for(rap_core_io(c), "rap://127.0.0.1:1//x")->name, "rap");
 	struct result r = run(c, "=?");
 	assert_int_equal(r.rc, 0);
 	assert_non_null(strstr(r.out, "=+"));

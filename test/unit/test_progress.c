@@ -187,6 +187,33 @@ static void test_unknown_total_and_failure(void **state)
 	free(text);
 }
 
+/* A lean core (a daemon's session) draws no bar, even on a terminal; a full core's bar
+ * above shows the terminal works. */
+static void test_lean_core_silent(void **state)
+{
+	struct fixture *fx = *state;
+	need_pty(fx);
+	struct rap_core *lean;
+	assert_int_equal(rap_core_new_lean(&lean), 0);
+	rap_core_set_output(lean, fx->out, fx->err);
+	struct rap__progress p;
+	rap__progress_start(&p, lean, 4u << 20, true, 0);
+	sleep_ms(120);
+	rap__progress_update(&p, 1u << 20);
+	rap__progress_clear(&p);
+	rap__progress_end(&p, 4u << 20, true);
+	char *text = drain(fx->master);
+	assert_string_equal(text, "");
+	free(text);
+	rap_core_free(lean);
+	/* The same on the fixture's full core draws. */
+	rap__progress_start(&p, fx->c, 4u << 20, true, 0);
+	rap__progress_end(&p, 4u << 20, true);
+	text = drain(fx->master);
+	assert_non_null(strstr(text, "100%"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +221,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_redraw_and_final_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_total_and_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lean_core_silent, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

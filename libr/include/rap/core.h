@@ -29,11 +29,13 @@ enum rap_core_policy {
 /* Creates a core with its own rap_io (default policy: ALL, shell allowed, output to
  * stdout/stderr). Free with rap_core_free(). Errors: RAP_ENOMEM. */
 RAP_API int rap_core_new(struct rap_core **out);
-/* As rap_core_new, without the '=' family of commands (remote hosts, background servers,
- * the remote-command mode: they fail, saying this program has none), which only an
- * interactive client needs; the other commands are the same. For daemons (rapsrv's
- * sessions): a program linked statically that makes its cores only with this one leaves
- * that code out. The cores a lean core's servers would make stay lean. */
+/* As rap_core_new, without what only an interactive client needs: the '=' family of
+ * commands (remote hosts, background servers, the remote-command mode: they fail, saying
+ * this program has none), the progress bars of long commands on a terminal, and rap://
+ * files (the core's IO instance has the file, malloc:// and dbg:// plugins only). The other
+ * commands are the same. For daemons (rapsrv's sessions): a program linked statically
+ * that makes its cores only with this one leaves that code out. The cores a lean core's
+ * servers would make stay lean. */
 RAP_API int rap_core_new_lean(struct rap_core **out);
 RAP_API void rap_core_free(struct rap_core *c);
 

@@ -55,6 +55,10 @@ struct rap_io_plugin {
  * Default policy: no root (any path), writes allowed, every registered scheme allowed;
  * servers tighten it. Free with rap_io_free(), which closes every descriptor. */
 RAP_API int rap_io_new(struct rap_io **out);
+/* The same without the plugins that connect out (file, malloc, dbg; no rap://), for the
+ * sessions of daemons, whose clients never open network files: a program linked
+ * statically that creates its instances only with this one carries no RAP client for them. */
+RAP_API int rap_io_new_local(struct rap_io **out);
 /* The same without any plugin: the caller registers its own (rap_io_register). */
 RAP_API int rap_io_new_bare(struct rap_io **out);
 RAP_API void rap_io_free(struct rap_io *io);
