@@ -1,7 +1,7 @@
 /* Per-architecture facts of the disassembler (never installed): one const table per
- * architecture (arch_x86.c, arch_arm.c, arch_mips.c), listed by arch.c. disasm.c decodes
- * through Capstone and then applies the table's text rules, which turn Capstone's text into
- * radare2's; disasm_cmd.c reads the sizes and alignment to walk backwards; core.c validates
+ * architecture (arch_x86.c, arch_arm.c, arch_mips.c), listed by arch.c, and beside it the
+ * architecture's text rules (rap__arch_rules). disasm.c decodes through Capstone and then
+ * applies the text rules, which turn Capstone's text into radare2's; disasm_cmd.c reads the sizes and alignment to walk backwards; core.c validates
  * asm.arch and asm.bits against the tables.
  *
  * Nothing here needs Capstone: the Capstone architecture and mode are named with this
@@ -85,7 +85,9 @@ struct rap__arch {
 
 /* The text rules of an architecture, apart from its facts: only decoded instructions reach
  * them, so the disassembler (disasm.c) and the tests alone refer to them, through
- * rap__arch_rules(), and a program built without Capstone (the devices' rapsrv) links none. */
+ * rap__arch_rules(). A build without Capstone has no disassembler, and then a program
+ * linked with section garbage collection (the minsize builds, the devices' rapsrv) leaves
+ * them out. */
 struct rap__arch_rules {
 	/* Encodings radare2 decodes itself before Capstone sees them (x86's "nop2"). Returns
 	 * the size and writes text, or returns 0. NULL: none. */

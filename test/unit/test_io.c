@@ -198,6 +198,28 @@ static const struct rap_io_plugin ro_plugin = {
 	.seek = ro_seek,
 };
 
+/* The instance of daemons' sessions: the built-in plugins that never connect out. */
+static void test_local_plugins(void **state)
+{
+	(void)state;
+	struct rap_io *io;
+	assert_int_equal(rap_io_new_local(&io), 0);
+	const char *const want[] = { "file", "malloc", "dbg" };
+	for (size_t i = 0; i < 3; i++) {
+		const struct rap_io_plugin *p = rap_io_plugin_at(io, i);
+		assert_non_null(p);
+		assert_string_equal(p->name, want[i]);
+	}
+	assert_null(rap_io_plugin_at(io, 3));
+	assert_null(rap_io_plugin_for(io, "rap://127.0.0.1:9999//bin/ls"));
+	assert_int_equal(rap_io_open(io, "rap://127.0.0.1:9999//bin/ls", RAP_PERM_R), RAP_ENOTSUP);
+	int fd = rap_io_open(io, "malloc://16", RAP_PERM_RW);
+	assert_true(fd >= 3);
+	assert_int_equal(rap_io_write_at(io, fd, 0, "ab", 2), 2);
+	rap_io_free(io);
+	assert_int_equal(rap_io_new_local(NULL), RAP_EINVAL);
+}
+
 static void test_register(void **state)
 {
 	(void)state;
@@ -1862,6 +1884,7 @@ int main(void)
 	/* One group: TAP allows one plan per run. The root fixture is cheap to build. */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin_plugins),
+		cmocka_unit_test(test_local_plugins),
 		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_fd_numbering),
 		cmocka_unit_test(test_slow_plugin_blocks_only_its_fd),

@@ -402,6 +402,37 @@ static void test_served_refuses_network_vectors(void **state)
 	watch_stop(&w);
 }
 
+/* A served lean core (rapsrv's sessions) has no rap:// plugin at all: network files are
+ * still refused as such, a URI no plugin takes is refused with its own reason, and local
+ * names (relative, absolute, with ':' in them, file://, malloc://) still open. */
+static void test_served_lean_core_opens(void **state)
+{
+	struct fixture *fx = *state;
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof(p), "%s/a:b", fx->dir);
+	write_file(p, "colon");
+	struct rap_core *c;
+	assert_int_equal(rap_core_new_lean(&c), 0);
+	assert_int_equal(rap_io_set_root(rap_core_io(c), fx->dir), 0);
+	rap_core_set_policy(c, RAP_CORE_POLICY_ALL);
+	rap_core_set_served(c);
+	expect_fail(c, "o rap://127.0.0.1:1//x", RAP_EDENIED,
+		    "a served session opens local files, malloc:// and dbg:// only, never network files");
+	expect_fail(c, "o RAPS://127.0.0.1:1//x", RAP_EDENIED, "never network files");
+	expect_fail(c, "o foo://x", RAP_EDENIED,
+		    "a served session opens local files, malloc:// and dbg:// only (no plugin takes this URI)");
+	assert_int_equal(rap_core_rap_handler()->open(c, "rap://127.0.0.1:1//x", RAP_PERM_R), RAP_EDENIED);
+	expect_out(c, "o sample.bin; p8 4", "40303030\n");
+	expect_out(c, "o a:b; p8 2", "636f\n");
+	char line[PATH_MAX + 32];
+	snprintf(line, sizeof(line), "o file://%s/sample.bin; p8 1", fx->dir);
+	expect_out(c, line, "40\n");
+	snprintf(line, sizeof(line), "o %s/a:b; p8 1", fx->dir);
+	expect_out(c, line, "63\n");
+	expect_out(c, "o malloc://4; p8 4", "00000000\n");
+	rap_core_free(c);
+}
+
 /* The exhaustive check: every command of the command table, and every spelling of the '='
  * family, with every argument that names a server or a port, in a served core at "all"
  * with the shell allowed. None may leave a listener, a connection, or a server's loop
@@ -597,6 +628,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mark_is_for_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_served_never_raises_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_served_refuses_network_vectors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_served_lean_core_opens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_served_walk_every_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_clamped_to_starting_core, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_special_files, setup, teardown),

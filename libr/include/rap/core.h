@@ -34,8 +34,7 @@ RAP_API int rap_core_new(struct rap_core **out);
  * this program has none), the progress bars of long commands on a terminal, and rap://
  * files (the core's IO instance has the file, malloc:// and dbg:// plugins only). The other
  * commands are the same. For daemons (rapsrv's sessions): a program linked statically
- * that makes its cores only with this one leaves that code out. The cores a lean core's
- * servers would make stay lean. */
+ * that makes its cores only with this one leaves that code out. */
 RAP_API int rap_core_new_lean(struct rap_core **out);
 RAP_API void rap_core_free(struct rap_core *c);
 
