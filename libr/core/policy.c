@@ -16,7 +16,6 @@
  * Cores made from a served core are served; a server started from any core is at most as
  * permissive as that core. */
 #include <string.h>
-#include <strings.h>
 
 #include <rap/core.h>
 
@@ -169,13 +168,9 @@ unsigned rap__core_open_opts(const struct rap_core *c, bool local)
 
 const char *rap__core_open_reason(struct rap_core *c, const char *uri, int rc)
 {
-	if (rc == RAP_EDENIED && uri && c->served && rap__core_open_policy(c, uri) < 0) {
-		/* A lean core has no rap:// plugin: its scheme still says what the URI is. */
-		bool network = rap_io_plugin_for(c->io, uri) || !strncasecmp(uri, "rap://", 6) ||
-			       !strncasecmp(uri, "raps://", 7);
-		return network ? "a served session opens local files, malloc:// and dbg:// only, never network files"
-			       : "a served session opens local files, malloc:// and dbg:// only (no plugin takes this URI)";
-	}
+	/* (A network URI or one no plugin takes: a lean core has no rap:// plugin at all.) */
+	if (rc == RAP_EDENIED && uri && c->served && rap__core_open_policy(c, uri) < 0)
+		return "a served session opens local files, malloc:// and dbg:// only";
 	if (rc == RAP_ENOTREG && !c->served)
 		return "not a regular file (a FIFO, device or socket; 'e io.special=true' opens them)";
 	if (rc == RAP_ENOTREG)
