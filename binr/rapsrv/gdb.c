@@ -50,90 +50,6 @@ struct rapsrv_gdb {
 	FILE *log;               /* lines of the sessions, to cfg.log */
 };
 
-/* ---- networks ----------------------------------------------------------------------------- */
-
-struct net {
-	int family;
-	uint8_t addr[16];
-	unsigned bits;
-};
-
-static int parse_net(const char *cidr, struct net *n)
-{
-	char host[64];
-	const char *slash = strchr(cidr, '/');
-	size_t hl = slash ? (size_t)(slash - cidr) : strlen(cidr);
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, cidr, hl);
-	host[hl] = '\0';
-	memset(n, 0, sizeof(*n));
-	if (inet_pton(AF_INET, host, n->addr) == 1)
-		n->family = AF_INET;
-	else if (inet_pton(AF_INET6, host, n->addr) == 1)
-		n->family = AF_INET6;
-	else
-		return -1;
-	unsigned max = n->family == AF_INET ? 32 : 128;
-	n->bits = max;
-	if (slash) {
-		char *end;
-		errno = 0;
-		unsigned long b = strtoul(slash + 1, &end, 10);
-		if (errno || end == slash + 1 || *end || b > max)
-			return -1;
-		n->bits = (unsigned)b;
-	}
-	return 0;
-}
-
-int rapsrv_gdb_check_network(const char *cidr)
-{
-	struct net n;
-	return parse_net(cidr, &n);
-}
-
-static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned full = bits / 8, rest = bits % 8;
-	if (memcmp(a, b, full))
-		return false;
-	if (!rest)
-		return true;
-	uint8_t mask = (uint8_t)(0xff << (8 - rest));
-	return (a[full] & mask) == (b[full] & mask);
-}
-
-static bool allowed(const struct rapsrv_gdb *g, const struct sockaddr_storage *ss)
-{
-	if (!g->cfg.nnetworks)
-		return true;
-	uint8_t v4[4], v6[16];
-	bool has4 = false, has6 = false;
-	if (ss->ss_family == AF_INET) {
-		memcpy(v4, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-		has4 = true;
-	} else if (ss->ss_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-		memcpy(v6, a, 16);
-		has6 = true;
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			memcpy(v4, v6 + 12, 4);
-			has4 = true;
-		}
-	}
-	for (size_t i = 0; i < g->cfg.nnetworks; i++) {
-		struct net n;
-		if (parse_net(g->cfg.networks[i], &n) < 0)
-			continue;
-		if (n.family == AF_INET && has4 && prefix_match(v4, n.addr, n.bits))
-			return true;
-		if (n.family == AF_INET6 && has6 && prefix_match(v6, n.addr, n.bits))
-			return true;
-	}
-	return false;
-}
-
 /* ---- logging ------------------------------------------------------------------------------ */
 
 /* The sessions write lines to a FILE (rap_core_gdb_serve's log): each goes to cfg.log. */
@@ -211,7 +127,7 @@ static void on_accept(void *user, void *sock_user, int fd, const struct sockaddr
 	struct rapsrv_gdb *g = user;
 	char addr[64];
 	rap_format_sockaddr(peer, addr, sizeof(addr));
-	if (!allowed(g, peer)) {
+	if (!rap_server_peer_allowed(g->cfg.server, peer)) {
 		g->cfg.log(LOG_NOTICE, addr, "gdb: refused: not in --allow-from");
 		close(fd);
 		return;

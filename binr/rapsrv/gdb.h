@@ -8,6 +8,7 @@
 
 #include <rap/io.h>
 #include <rap/loop.h>
+#include <rap/server.h>
 
 struct rapsrv_gdb;
 
@@ -15,16 +16,14 @@ struct rapsrv_gdb_config {
 	const char *program;           /* path beneath the root (borrowed), or NULL: gdb names
 					* the program (extended-remote) */
 	struct rap_io *root;           /* opens the program, confined (borrowed) */
-	const char *const *networks;   /* --allow-from CIDRs (borrowed), nnetworks of them */
-	size_t nnetworks;
+	/* The daemon's RAP server (borrowed), whose --allow-from networks gdb's clients must
+	 * be in too (rap_server_peer_allowed). */
+	const struct rap_server *server;
 	size_t max_sessions;           /* gdb sessions at once */
 	int out_fd;                    /* the programs' output (borrowed), -1: discarded */
 	/* One log line (level as syslog's); peer may be NULL. */
 	void (*log)(int level, const char *peer, const char *msg);
 };
-
-/* Whether cidr parses as --allow-from takes it: 0, or -1. */
-int rapsrv_gdb_check_network(const char *cidr);
 
 /* Serves gdb on the listening sockets fds[0..n) (owned from now on, also on failure) on
  * loop (borrowed; its thread accepts). cfg is copied (its pointers stay borrowed). *out

@@ -1120,13 +1120,6 @@ int main(int argc, char **argv)
 		status = EX_CONFIG;
 		goto done;
 	}
-	for (size_t i = 0; i < cfg.nnetworks && cfg.ngdb; i++) {
-		if (rapsrv_gdb_check_network(cfg.networks[i]) < 0) {
-			log_line(LOG_ERR, NULL, "--allow-from: cannot parse '%s'", cfg.networks[i]);
-			status = EX_USAGE;
-			goto done;
-		}
-	}
 	if (cfg.dbg_output) {
 		/* Opened before the sandbox: the file may lie outside --root. Never a terminal's
 		 * controlling one, never followed into a FIFO that would block. */
@@ -1393,8 +1386,7 @@ static int serve(struct daemon *d)
 		struct rapsrv_gdb_config gc = {
 			.program = cfg->gdb_program,
 			.root = d->root_holder,
-			.networks = cfg->networks,
-			.nnetworks = cfg->nnetworks,
+			.server = d->server,
 			.max_sessions = cfg->max_sessions < 64 ? cfg->max_sessions : 64,
 			.out_fd = d->dbg_out_fd,
 			.log = gdb_log,

@@ -487,7 +487,7 @@ static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
 	return (a[whole] & mask) == (b[whole] & mask);
 }
 
-static bool peer_allowed(const struct rap_server *srv, const struct sockaddr_storage *ss)
+bool rap_server_peer_allowed(const struct rap_server *srv, const struct sockaddr_storage *ss)
 {
 	if (srv->nallowed == 0)
 		return true;
@@ -1247,7 +1247,7 @@ static void conn_accept(struct rap_server *srv, int fd, const struct sockaddr_st
 	/* A refused client is answered in-protocol (fd -1, an error text) on its first
 	 * request; only a few at a time, so refusals cannot hold many descriptors. */
 	const char *refusal = NULL;
-	if (!peer_allowed(srv, ss)) {
+	if (!rap_server_peer_allowed(srv, ss)) {
 		srv_log(srv, 4, peer, "refused: address not in --allow-from");
 		refusal = "address not allowed";
 	} else if (srv->nconns - srv->nrefusing >= srv->max_sessions) {

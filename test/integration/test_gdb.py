@@ -544,6 +544,16 @@ class RapsrvGdbTest(GdbBase):
             srv.wait_for(rb"gdb: refused: not in --allow-from")
         finally:
             self.assertEqual(srv.stop(), 0)
+        # The same list as the RAP clients': a network of it lets gdb in.
+        srv = self.rapsrv("hello", "--allow-from", "192.0.2.0/24", "--allow-from", "127.0.0.0/8")
+        c = Rsp(int(srv.ports[0]))
+        try:
+            self.assertRegex(c.request(b"?"), rb"^T05")
+            self.assertEqual(c.request(b"vKill;1"), b"OK")
+        finally:
+            c.close()
+            self.assertEqual(srv.stop(), 0)
+        self.no_debuggee_left(self.hello)
 
     def test_program_missing_or_outside_root(self):
         for program in ("missing", "../../etc/passwd"):

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -903,6 +904,57 @@ static void test_settings(void **state)
 	rap_loop_free(loop);
 }
 
+static struct sockaddr_storage v4(const char *a)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	in->sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, a, &in->sin_addr), 1);
+	return ss;
+}
+
+static struct sockaddr_storage v6(const char *a)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
+	in->sin6_family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, a, &in->sin6_addr), 1);
+	return ss;
+}
+
+/* --allow-from as the server and the program's other listeners (rapsrv's gdbserver) see it. */
+static void test_allowed_networks(void **state)
+{
+	(void)state;
+	struct rap_loop *loop;
+	assert_int_equal(rap_loop_new(&loop), 0);
+	struct rap_server *srv;
+	static const struct rap_server_callbacks cb = { s_open, s_close, NULL };
+	assert_int_equal(rap_server_new(loop, &fake_handler, &cb, NULL, &srv), 0);
+	struct sockaddr_storage a = v4("192.0.2.7"), b = v4("198.51.100.1"), c = v6("2001:db8::1");
+	struct sockaddr_storage mapped = v6("::ffff:192.0.2.200"), local6 = v6("::1");
+	/* No network given: everyone. */
+	assert_true(rap_server_peer_allowed(srv, &a));
+	assert_true(rap_server_peer_allowed(srv, &c));
+	for (size_t i = 0; i < 6; i++) {
+		const char *bad = (const char *[]){ "", "/8", "192.0.2.0/33", "::1/129", "host/8", "10.0.0.0/x" }[i];
+		assert_int_equal(rap_server_check_network(bad), RAP_EINVAL);
+		assert_int_equal(rap_server_allow_network(srv, bad), RAP_EINVAL);
+	}
+	assert_true(rap_server_peer_allowed(srv, &b));
+	assert_int_equal(rap_server_allow_network(srv, "192.0.2.0/25"), 0);
+	assert_int_equal(rap_server_allow_network(srv, "::1"), 0);
+	assert_true(rap_server_peer_allowed(srv, &a));
+	assert_false(rap_server_peer_allowed(srv, &b));
+	assert_false(rap_server_peer_allowed(srv, &c));
+	assert_false(rap_server_peer_allowed(srv, &mapped)); /* .200 is past the /25 */
+	assert_true(rap_server_peer_allowed(srv, &local6));
+	mapped = v6("::ffff:192.0.2.100"); /* an IPv4 client on a dual-stack socket */
+	assert_true(rap_server_peer_allowed(srv, &mapped));
+	rap_server_free(srv);
+	rap_loop_free(loop);
+}
+
 /* ---- fd-leak check around every test ------------------------------------------------ */
 
 static int count_fds(void)
@@ -953,6 +1005,7 @@ int main(void)
 		FD_CHECKED(test_free_with_a_running_command),
 		FD_CHECKED(test_no_workers_left),
 		FD_CHECKED(test_settings),
+		FD_CHECKED(test_allowed_networks),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

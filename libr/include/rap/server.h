@@ -14,6 +14,8 @@
 #ifndef RAP_SERVER_H
 #define RAP_SERVER_H
 
+#include <sys/socket.h>
+
 #include <rap/loop.h>
 #include <rap/rap.h>
 
@@ -75,6 +77,12 @@ RAP_API int rap_server_allow_network(struct rap_server *srv, const char *cidr);
 
 /* Whether rap_server_allow_network would accept cidr: 0, or RAP_EINVAL. */
 RAP_API int rap_server_check_network(const char *cidr);
+
+/* Whether a client from peer is in the networks given to rap_server_allow_network (true
+ * when none were), as the server decides for its own clients: for other listeners of the
+ * program that take the same list (rapsrv's gdbserver). The loop's thread, or once the
+ * list is complete. */
+RAP_API bool rap_server_peer_allowed(const struct rap_server *srv, const struct sockaddr_storage *peer);
 
 /* Stops accepting, finishes the commands under way and the queued replies, then closes
  * every session; sessions still open after grace_ms are closed anyway (their commands are
