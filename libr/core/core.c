@@ -463,18 +463,11 @@ int rap__core_read(struct rap_core *c, uint64_t off, uint8_t *buf, size_t len)
 	/* Nothing lies beyond 2^64-1; those bytes stay 0xff instead of wrapping to 0. */
 	if (off + len < off)
 		len = (size_t)(UINT64_MAX - off) + 1;
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = rap_io_read_at(c->io, c->fd, off + done, buf + done, len - done);
-		if (n < 0) {
-			memset(buf + done, 0xff, len - done);
-			return (int)n;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return 0;
+	size_t done;
+	int rc = rap_io_read_full(c->io, c->fd, off, buf, len, &done);
+	if (rc < 0)
+		memset(buf + done, 0xff, len - done);
+	return rc;
 }
 
 static int var_index(const char *key)

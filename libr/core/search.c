@@ -310,17 +310,12 @@ size_t rap__pattern_find(const struct rap__pattern *p, const uint8_t *buf, size_
  * or a negative error. */
 static ssize_t read_chunk(struct rap_core *c, uint64_t off, uint8_t *buf, size_t len, bool *eof)
 {
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = rap_io_read_at(c->io, c->fd, off + got, buf + got, len - got);
-		if (n < 0)
-			return n;
-		if (n == 0) {
-			*eof = true;
-			break;
-		}
-		got += (size_t)n;
-	}
+	size_t got;
+	int rc = rap_io_read_full(c->io, c->fd, off, buf, len, &got);
+	if (rc < 0)
+		return rc;
+	if (got < len)
+		*eof = true;
 	return (ssize_t)got;
 }
 

@@ -17,26 +17,20 @@ static int serve_open(void *ctx, const char *path, uint8_t perm)
 	return rap_core_open(ctx, path, perm);
 }
 
+/* A READ's answer: what could be read, or the error when nothing could. */
+static ssize_t read_full(struct rap_io *io, int fd, uint64_t off, uint8_t *buf, size_t len)
+{
+	size_t got;
+	int rc = rap_io_read_full(io, fd, off, buf, len, &got);
+	return rc < 0 && !got ? rc : (ssize_t)got;
+}
+
 static ssize_t serve_read(void *ctx, uint8_t *buf, size_t len)
 {
 	struct rap_core *c = ctx;
 	if (c->fd < 0)
 		return RAP_EBADFD;
-	size_t done = 0;
-	/* Plugins may return less than asked before the end (rap:// in chunks); only a 0 is
-	 * the end of the data. */
-	while (done < len) {
-		uint64_t off = c->off + done;
-		if (off < c->off)
-			break;
-		ssize_t n = rap_io_read_at(c->io, c->fd, off, buf + done, len - done);
-		if (n < 0)
-			return done ? (ssize_t)done : n;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return read_full(c->io, c->fd, c->off, buf, len);
 }
 
 static ssize_t serve_write(void *ctx, const uint8_t *buf, size_t len)
@@ -84,20 +78,7 @@ static ssize_t serve_pread(void *ctx, int32_t fd, uint64_t off, uint8_t *buf, si
 	int rc = served_fd(c, fd);
 	if (rc < 0)
 		return rc;
-	size_t done = 0;
-	/* As serve_read: only a 0 is the end of the data. */
-	while (done < len) {
-		uint64_t at = off + done;
-		if (at < off)
-			break;
-		ssize_t n = rap_io_read_at(c->io, fd, at, buf + done, len - done);
-		if (n < 0)
-			return done ? (ssize_t)done : n;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return read_full(c->io, fd, off, buf, len);
 }
 
 static ssize_t serve_pwrite(void *ctx, int32_t fd, uint64_t off, const uint8_t *buf, size_t len)

@@ -173,18 +173,10 @@ struct wtf_job {
  * fewer than len only where the data ends (*eof) or on failure (the error is returned). */
 static int read_piece(struct rap_core *c, uint64_t off, uint8_t *buf, size_t len, size_t *got, bool *eof)
 {
-	*got = 0;
-	while (*got < len) {
-		ssize_t n = rap_io_read_at(c->io, c->fd, off + *got, buf + *got, len - *got);
-		if (n < 0)
-			return (int)n;
-		if (n == 0) {
-			*eof = true;
-			break;
-		}
-		*got += (size_t)n;
-	}
-	return 0;
+	int rc = rap_io_read_full(c->io, c->fd, off, buf, len, got);
+	if (rc == 0 && *got < len)
+		*eof = true;
+	return rc;
 }
 
 /* Cleans up after a failure: see the header for when the local file is removed. */

@@ -1049,6 +1049,18 @@ ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_
 	return r;
 }
 
+int rap_io_read_full(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len, size_t *got)
+{
+	*got = 0;
+	while (*got < len && off + *got >= off) {
+		ssize_t n = rap_io_read_at(io, fd, off + *got, (uint8_t *)buf + *got, len - *got);
+		if (n <= 0)
+			return (int)n;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
 ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len)
 {
 	int err;

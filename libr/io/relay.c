@@ -256,23 +256,12 @@ static int relay_open(void *ctx, const char *path, uint8_t perm)
 	return fd;
 }
 
-/* Reads [off, off+len) of fd: plugins and the cache may answer less than asked before the
- * end; only 0 is the end. */
+/* A READ's answer: what could be read, or the error when nothing could. */
 static ssize_t read_full(struct rap_relay_session *s, int fd, uint64_t off, uint8_t *buf, size_t len)
 {
-	size_t done = 0;
-	while (done < len) {
-		uint64_t at = off + done;
-		if (at < off)
-			break;
-		ssize_t n = rap_io_read_at(s->io, fd, at, buf + done, len - done);
-		if (n < 0)
-			return done ? (ssize_t)done : n;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	size_t got;
+	int rc = rap_io_read_full(s->io, fd, off, buf, len, &got);
+	return rc < 0 && !got ? rc : (ssize_t)got;
 }
 
 static ssize_t relay_read(void *ctx, uint8_t *buf, size_t len)

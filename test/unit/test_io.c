@@ -198,6 +198,66 @@ static const struct rap_io_plugin ro_plugin = {
 	.seek = ro_seek,
 };
 
+/* Answers at most 3 bytes a read, never across offset 40; [40, 48) fails; the data ends
+ * at 64, except for the last 4 bytes below 2^64. Byte i holds i & 0xff. */
+static ssize_t chunky_read(struct rap_io_desc *d, uint64_t off, void *buf, size_t len)
+{
+	(void)d;
+	if (off >= 40 && off < 48)
+		return -EIO;
+	if (off >= 64 && off < UINT64_MAX - 3)
+		return 0;
+	size_t n = len < 3 ? len : 3;
+	if (off < 40 && off + n > 40)
+		n = (size_t)(40 - off);
+	else if (off < 64 && off + n > 64)
+		n = (size_t)(64 - off);
+	for (size_t i = 0; i < n; i++)
+		((uint8_t *)buf)[i] = (uint8_t)(off + i);
+	return (ssize_t)n;
+}
+
+/* rap_io_read_full asks again after short answers, and stops at the end, at an error and
+ * at 2^64. */
+static void test_read_full(void **state)
+{
+	(void)state;
+	struct rap_io *io;
+	struct rap_io_plugin chunky = ro_plugin;
+	chunky.read = chunky_read;
+	assert_int_equal(rap_io_new_bare(&io), 0);
+	assert_int_equal(rap_io_register(io, &chunky), 0);
+	int fd = rap_io_open(io, "ro://x", RAP_PERM_R);
+	assert_true(fd >= 0);
+	uint8_t buf[32];
+	size_t got = 99;
+	assert_int_equal(rap_io_read_full(io, fd, 1, buf, 20, &got), 0);
+	assert_int_equal(got, 20);
+	for (size_t i = 0; i < got; i++)
+		assert_int_equal(buf[i], 1 + i);
+	/* Up to the failing range: what came first is kept and counted. */
+	assert_int_equal(rap_io_read_full(io, fd, 30, buf, 20, &got), -EIO);
+	assert_int_equal(got, 10);
+	assert_int_equal(buf[9], 39);
+	assert_int_equal(rap_io_read_full(io, fd, 40, buf, 4, &got), -EIO);
+	assert_int_equal(got, 0);
+	/* The end of the data: short, and no error. */
+	assert_int_equal(rap_io_read_full(io, fd, 56, buf, 20, &got), 0);
+	assert_int_equal(got, 8);
+	assert_int_equal(buf[7], 63);
+	assert_int_equal(rap_io_read_full(io, fd, 64, buf, 20, &got), 0);
+	assert_int_equal(got, 0);
+	/* Nothing lies past 2^64 - 1: the read stops there instead of wrapping to 0. */
+	assert_int_equal(rap_io_read_full(io, fd, UINT64_MAX - 1, buf, 8, &got), 0);
+	assert_int_equal(got, 2);
+	assert_int_equal(buf[1], 0xff);
+	assert_int_equal(rap_io_read_full(io, fd, 0, buf, 0, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(rap_io_read_full(io, 999, 0, buf, 4, &got), RAP_EBADFD);
+	assert_int_equal(got, 0);
+	rap_io_free(io);
+}
+
 /* The instance of daemons' sessions: the built-in plugins that never connect out. */
 static void test_local_plugins(void **state)
 {
@@ -1885,6 +1945,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin_plugins),
 		cmocka_unit_test(test_local_plugins),
+		cmocka_unit_test(test_read_full),
 		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_fd_numbering),
 		cmocka_unit_test(test_slow_plugin_blocks_only_its_fd),

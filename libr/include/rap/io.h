@@ -171,6 +171,13 @@ RAP_API int rap_io_close(struct rap_io *io, int fd);
 RAP_API ssize_t rap_io_read_at(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len);
 RAP_API ssize_t rap_io_write_at(struct rap_io *io, int fd, uint64_t off, const void *buf, size_t len);
 
+/* Reads [off, off+len) of fd whole: plugins and the cache may answer less than asked before
+ * the end of the data, so it asks again until len bytes came, a read answers 0 (the end) or
+ * the range would pass 2^64 (nothing lies there). *got receives the bytes read, also on
+ * failure; fewer than len with 0 returned means the data ended. Returns 0 or the error of
+ * the read that failed (then the bytes read before it are still in buf). */
+RAP_API int rap_io_read_full(struct rap_io *io, int fd, uint64_t off, void *buf, size_t len, size_t *got);
+
 /* Size of fd's data. Errors: RAP_EBADFD, RAP_ENOTSUP. */
 RAP_API int rap_io_size(struct rap_io *io, int fd, uint64_t *size);
 
