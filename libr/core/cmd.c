@@ -214,158 +214,139 @@ static int eval_arg(struct rap_core *c, const char *what, const char *expr, uint
 
 /* ---- help ------------------------------------------------------------------------------- */
 
-struct help_line {
-	const char *cmd;
-	const char *args;
-	const char *desc;
-};
-
+/* The pages, printed by rap__help_print (help.c): the usage line, then "COMMAND\tWHAT". */
 struct help_page {
 	const char *families; /* space-separated command words this page documents */
-	const char *usage;
-	const struct help_line *lines;
+	const char *text;
 };
 
-static const struct help_line help_general[] = {
-	{ "s", "[addr]", "print or set the position (s?)" },
-	{ "b", "[len]", "print or set the block size (b?)" },
-	{ "px", "[len]", "hexdump (x is an alias)" },
-	{ "p8", "[len]", "bytes as one hex string" },
-	{ "pr", "[len]", "raw bytes" },
-	{ "pd", "[n]", "disassemble n instructions (also pi, pD; pd?)" },
-	{ "w", "[xz] arg", "write text, hex or a NUL-terminated string (w?)" },
-	{ "wtf", " file [n]", "copy from the position into a local file (wtf?)" },
-	{ "wff", " file", "write a local file at the position" },
-	{ "o", "[uri [perm]]", "list, open or close files (o?)" },
-	{ "i", "", "information about the current file" },
-	{ "/", "[xw] arg", "search for text, hex pairs or wide text (/?)" },
-	{ "ph", " [algo [len]]", "hash len bytes at the position (ph?)" },
-	{ "e", "[key[=value]]", "list, read or set configuration (e?)" },
-	{ "!", "cmd", "run a shell command" },
-	{ "=!", "cmd", "run cmd through the current file's IO plugin (also :cmd)" },
-	{ "=", "?", "remote hosts and servers: the = family" },
-	{ "?V", "", "show the version" },
-	{ "?e", " text", "echo text" },
-	{ "?v", " expr", "evaluate a number expression" },
-	{ "q", "", "quit" },
-	{ "cmd", "; cmd", "run commands in order (also one per line)" },
-	{ "cmd", " @ addr[!len]", "run cmd at addr (with block size len), then come back" },
-	{ "cmd", " ~[!]text", "keep only output lines containing text (! inverts)" },
-	{ "cmd", " > file", "write the output to a local file (>> appends)" },
-	{ "#", "text", "comment" },
-	{ NULL, NULL, NULL },
-};
+static const char help_general[] =
+	"Usage: [cmd] [args] [@ addr] [~text] [> file]\n"
+	"s[addr]\tprint or set the position (s?)\n"
+	"b[len]\tprint or set the block size (b?)\n"
+	"px[len]\thexdump (x is an alias)\n"
+	"p8[len]\tbytes as one hex string\n"
+	"pr[len]\traw bytes\n"
+	"pd[n]\tdisassemble n instructions (also pi, pD; pd?)\n"
+	"w[xz] arg\twrite text, hex or a NUL-terminated string (w?)\n"
+	"wtf file [n]\tcopy from the position into a local file (wtf?)\n"
+	"wff file\twrite a local file at the position\n"
+	"o[uri [perm]]\tlist, open or close files (o?)\n"
+	"i\tinformation about the current file\n"
+	"/[xw] arg\tsearch for text, hex pairs or wide text (/?)\n"
+	"ph [algo [len]]\thash len bytes at the position (ph?)\n"
+	"e[key[=value]]\tlist, read or set configuration (e?)\n"
+	"!cmd\trun a shell command\n"
+	"=!cmd\trun cmd through the current file's IO plugin (also :cmd)\n"
+	"=?\tremote hosts and servers: the = family\n"
+	"?V\tshow the version\n"
+	"?e text\techo text\n"
+	"?v expr\tevaluate a number expression\n"
+	"q\tquit\n"
+	"cmd; cmd\trun commands in order (also one per line)\n"
+	"cmd @ addr[!len]\trun cmd at addr (with block size len), then come back\n"
+	"cmd ~[!]text\tkeep only output lines containing text (! inverts)\n"
+	"cmd > file\twrite the output to a local file (>> appends)\n"
+	"#text\tcomment\n";
 
-static const struct help_line help_seek[] = {
-	{ "s", "", "print the current position" },
-	{ "s", " addr", "seek to addr (0x hex, decimal, $$ $s $b, + and -)" },
-	{ "s+", " n", "seek n bytes forward" },
-	{ "s-", " n", "seek n bytes backward" },
-	{ "s++", "", "seek one block forward" },
-	{ "s--", "", "seek one block backward" },
-	{ NULL, NULL, NULL },
-};
+static const char help_seek[] =
+	"Usage: s[+-] [addr]   print or change the position\n"
+	"s\tprint the current position\n"
+	"s addr\tseek to addr (0x hex, decimal, $$ $s $b, + and -)\n"
+	"s+ n\tseek n bytes forward\n"
+	"s- n\tseek n bytes backward\n"
+	"s++\tseek one block forward\n"
+	"s--\tseek one block backward\n";
 
-static const struct help_line help_block[] = {
-	{ "b", "", "print the block size" },
-	{ "b", " len", "set the block size (default length of px, p8, pr)" },
-	{ NULL, NULL, NULL },
-};
+static const char help_block[] =
+	"Usage: b [len]   print or set the block size\n"
+	"b\tprint the block size\n"
+	"b len\tset the block size (default length of px, p8, pr)\n";
 
-static const struct help_line help_print[] = {
-	{ "px", " [len]", "hexdump of len bytes (default: the block size; -len: before)" },
-	{ "x", " [len]", "alias of px" },
-	{ "p8", " [len]", "bytes as one hex string" },
-	{ "pr", " [len]", "raw bytes" },
-	{ NULL, NULL, NULL },
-};
+static const char help_print[] =
+	"Usage: p[x8r] [len]   print bytes\n"
+	"px [len]\thexdump of len bytes (default: the block size; -len: before)\n"
+	"x [len]\talias of px\n"
+	"p8 [len]\tbytes as one hex string\n"
+	"pr [len]\traw bytes\n";
 
-static const struct help_line help_disasm[] = {
-	{ "pd", " [n]", "disassemble n instructions (default: the block size)" },
-	{ "pd", " -n", "disassemble the n instructions before the position" },
-	{ "pi", " [n]", "the instructions alone, without address and bytes" },
-	{ "pD", " [len]", "disassemble the instructions in len bytes (-len: before)" },
-	{ "e", " asm.arch=x", "architecture: x86, arm, mips (from the file's header)" },
-	{ "e", " asm.bits=n", "16, 32 or 64 as the arch allows (arm 16: Thumb)" },
-	{ "e", " asm.lines=b", "jump arrows before the addresses (pd, pD)" },
-	{ "e", " asm.comments=b", "reference comments after the text (pd, pD)" },
-	{ "e", " cfg.bigendian=b", "big-endian code (arm, mips)" },
-	{ NULL, NULL, NULL },
-};
+static const char help_disasm[] =
+	"Usage: pd[iD] [n]   disassemble\n"
+	"pd [n]\tdisassemble n instructions (default: the block size)\n"
+	"pd -n\tdisassemble the n instructions before the position\n"
+	"pi [n]\tthe instructions alone, without address and bytes\n"
+	"pD [len]\tdisassemble the instructions in len bytes (-len: before)\n"
+	"e asm.arch=x\tarchitecture: x86, arm, mips (from the file's header)\n"
+	"e asm.bits=n\t16, 32 or 64 as the arch allows (arm 16: Thumb)\n"
+	"e asm.lines=b\tjump arrows before the addresses (pd, pD)\n"
+	"e asm.comments=b\treference comments after the text (pd, pD)\n"
+	"e cfg.bigendian=b\tbig-endian code (arm, mips)\n";
 
-static const struct help_line help_write[] = {
-	{ "w", " text", "write text at the position (\\n \\t \\xNN escapes)" },
-	{ "wx", " hex", "write hex pairs at the position" },
-	{ "wz", " text", "write text and a NUL byte at the position" },
-	{ "wtf", " file [n]", "copy n bytes (default: all) from the position to a local file" },
-	{ "wff", " file [n]", "write a local file (at most n bytes of it) at the position" },
-	{ NULL, NULL, NULL },
-};
+static const char help_write[] =
+	"Usage: w[xz] [arg], wtf/wff file   write at the position\n"
+	"w text\twrite text at the position (\\n \\t \\xNN escapes)\n"
+	"wx hex\twrite hex pairs at the position\n"
+	"wz text\twrite text and a NUL byte at the position\n"
+	"wtf file [n]\tcopy n bytes (default: all) from the position to a local file\n"
+	"wff file [n]\twrite a local file (at most n bytes of it) at the position\n";
 
-static const struct help_line help_open[] = {
-	{ "o", "", "list open files (* marks the current one)" },
-	{ "o", " uri [perm]", "open uri (path, file://, malloc://N, rap://) as r, rw, rwx..." },
-	{ "o+", " uri", "open uri for reading and writing" },
-	{ "o-", "fd", "close fd" },
-	{ "o--", "", "close every file" },
-	{ NULL, NULL, NULL },
-};
+static const char help_open[] =
+	"Usage: o[+-] [uri|fd] [perm]   open files\n"
+	"o\tlist open files (* marks the current one)\n"
+	"o uri [perm]\topen uri (path, file://, malloc://N, rap://) as r, rw, rwx...\n"
+	"o+ uri\topen uri for reading and writing\n"
+	"o-fd\tclose fd\n"
+	"o--\tclose every file\n";
 
-static const struct help_line help_info[] = {
-	{ "i", "", "fd, file, size, mode and block size of the current file" },
-	{ "i*", "", "binary information as commands (none: files are raw)" },
-	{ NULL, NULL, NULL },
-};
+static const char help_info[] =
+	"Usage: i   file information\n"
+	"i\tfd, file, size, mode and block size of the current file\n"
+	"i*\tbinary information as commands (none: files are raw)\n";
 
-static const struct help_line help_eval[] = {
-	{ "e", "", "list every variable" },
-	{ "e", " key", "print the value of key" },
-	{ "e", " key=value", "set key" },
-	{ NULL, NULL, NULL },
-};
+static const char help_eval[] =
+	"Usage: e [key[=value]]   configuration variables\n"
+	"e\tlist every variable\n"
+	"e key\tprint the value of key\n"
+	"e key=value\tset key\n";
 
-static const struct help_line help_search[] = {
-	{ "/", " text", "search for text (escapes: \\xNN \\n \\t \\0 \\\\)" },
-	{ "/x", " hex[:mask]", "search for hex pairs ('.' nibbles and mask 0 bits: any)" },
-	{ "/w", " text", "search for text as UTF-16LE (wide)" },
-	{ "e", " search.in=range", "search from search.from to search.to" },
-	{ "e", " search.in=io.maps", "search the whole file (the default; also 'file')" },
-	{ "e", " search.in=block", "search the block at the position" },
-	{ "e", " search.maxhits=n", "stop after n hits (0: no limit)" },
-	{ NULL, NULL, NULL },
-};
+static const char help_search[] =
+	"Usage: /[xw] arg   search the file: hits are named hitN_M\n"
+	"/ text\tsearch for text (escapes: \\xNN \\n \\t \\0 \\\\)\n"
+	"/x hex[:mask]\tsearch for hex pairs ('.' nibbles and mask 0 bits: any)\n"
+	"/w text\tsearch for text as UTF-16LE (wide)\n"
+	"e search.in=range\tsearch from search.from to search.to\n"
+	"e search.in=io.maps\tsearch the whole file (the default; also 'file')\n"
+	"e search.in=block\tsearch the block at the position\n"
+	"e search.maxhits=n\tstop after n hits (0: no limit)\n";
 
-static const struct help_line help_hash[] = {
-	{ "ph", "", "list the algorithms of this build" },
-	{ "ph", " algo", "hash the block at the position" },
-	{ "ph", " algo len", "hash len bytes at the position (ph sha256 0x1000)" },
-	{ NULL, NULL, NULL },
-};
+static const char help_hash[] =
+	"Usage: ph [algo [len]]   message digests and entropy of a range\n"
+	"ph\tlist the algorithms of this build\n"
+	"ph algo\thash the block at the position\n"
+	"ph algo len\thash len bytes at the position (ph sha256 0x1000)\n";
 
-static const struct help_line help_quit[] = {
-	{ "q", "", "quit" },
-	{ NULL, NULL, NULL },
-};
+static const char help_quit[] =
+	"Usage: q   quit\n"
+	"q\tquit\n";
 
-static const struct help_line help_shell[] = {
-	{ "!", "cmd", "run cmd with /bin/sh and show its output (when allowed)" },
-	{ NULL, NULL, NULL },
-};
+static const char help_shell[] =
+	"Usage: !cmd   run a shell command\n"
+	"!cmd\trun cmd with /bin/sh and show its output (when allowed)\n";
 
 static const struct help_page help_pages[] = {
-	{ "", "Usage: [cmd] [args] [@ addr] [~text] [> file]", help_general },
-	{ "s s+ s- s++ s--", "Usage: s[+-] [addr]   print or change the position", help_seek },
-	{ "b", "Usage: b [len]   print or set the block size", help_block },
-	{ "p px x p8 pr", "Usage: p[x8r] [len]   print bytes", help_print },
-	{ "pd pi pD", "Usage: pd[iD] [n]   disassemble", help_disasm },
-	{ "w wx wz wt wtf wf wff", "Usage: w[xz] [arg], wtf/wff file   write at the position", help_write },
-	{ "o o+ o- o--", "Usage: o[+-] [uri|fd] [perm]   open files", help_open },
-	{ "i i*", "Usage: i   file information", help_info },
-	{ "e", "Usage: e [key[=value]]   configuration variables", help_eval },
-	{ "/ /x /w", "Usage: /[xw] arg   search the file: hits are named hitN_M", help_search },
-	{ "ph", "Usage: ph [algo [len]]   message digests and entropy of a range", help_hash },
-	{ "q q!", "Usage: q   quit", help_quit },
-	{ "!", "Usage: !cmd   run a shell command", help_shell },
+	{ "", help_general },
+	{ "s s+ s- s++ s--", help_seek },
+	{ "b", help_block },
+	{ "p px x p8 pr", help_print },
+	{ "pd pi pD", help_disasm },
+	{ "w wx wz wt wtf wf wff", help_write },
+	{ "o o+ o- o--", help_open },
+	{ "i i*", help_info },
+	{ "e", help_eval },
+	{ "/ /x /w", help_search },
+	{ "ph", help_hash },
+	{ "q q!", help_quit },
+	{ "!", help_shell },
 };
 
 static bool word_in(const char *word, size_t len, const char *list)
@@ -388,29 +369,14 @@ static const struct help_page *find_help(const char *family, size_t len)
 	return NULL;
 }
 
-static void print_help(struct rap_core *c, const struct help_page *page)
-{
-	int width = 0;
-	for (const struct help_line *l = page->lines; l->cmd; l++) {
-		int w = (int)(strlen(l->cmd) + strlen(l->args));
-		if (w > width)
-			width = w;
-	}
-	fprintf(c->out, "%s\n", page->usage);
-	for (const struct help_line *l = page->lines; l->cmd; l++) {
-		int w = (int)(strlen(l->cmd) + strlen(l->args));
-		fprintf(c->out, "| %s%s%*s  %s\n", l->cmd, l->args, width - w, "", l->desc);
-	}
-}
-
 static int cmd_help(struct rap_core *c, const char *name, char *args)
 {
 	/* name is the family with its trailing '?'s removed ("" for "?" and "??"). */
 	const struct help_page *page = find_help(name, strlen(name));
 	if (!page)
 		page = &help_pages[0];
-	print_help(c, page);
-	if (page->lines == help_eval) {
+	rap__help_print(c->out, page->text, 0);
+	if (page->text == help_eval) {
 		/* The variables are few enough to document right in the help. */
 		int kw = 12;
 		for (int i = 0; i < RAP__VAR_COUNT; i++)

@@ -360,6 +360,12 @@ size_t rap__core_remote_prompt(const struct rap_core *c, char *buf, size_t cap);
 /* Closes every connection of the host table (rap_core_free). */
 void rap__core_remote_free(struct rap_core *c);
 
+/* ---- help.c: printing help pages ------------------------------------------------------- */
+
+/* Prints page: each line "COMMAND\tWHAT" as "| COMMAND", blanks to column (0: two past the
+ * widest command), then WHAT; a line without a tab as it is. Every line ends in '\n'. */
+void rap__help_print(FILE *out, const char *page, int column);
+
 /* ---- remote_help.c: the help texts of the '=' family -------------------------------- */
 
 enum rap__remote_help {

@@ -1,10 +1,7 @@
 /* The help pages of the debugger commands (d?, dr?, ds?, dc?, db?, ...). ds?, dc? and db?
  * are radare2 6.2.1's, byte for byte (test/vectors/r2/debug-session.txt), so they also name
- * subcommands rap does not have; those answer that they are not supported.
- *
- * A page is kept as its title line, then one line per command, "COMMAND\tWHAT IT DOES":
- * printed as "| COMMAND", padded with blanks to the page's column, and what it does. (Kept
- * padded, the blanks were a quarter of the pages: a kilobyte of the devices' rapsrv.) */
+ * subcommands rap does not have; those answer that they are not supported. Pages of
+ * rap__help_print (help.c), each in radare2's column. */
 #include <stdio.h>
 #include <string.h>
 
@@ -101,19 +98,6 @@ static const char help_dp[] =
 	"Usage: dp   Process commands\n"
 	"dp\tshow the debugged process\n";
 
-/* Prints a page kept as the comment at the top of this file says. */
-static void print_page(FILE *out, const char *page, int column)
-{
-	size_t n = strcspn(page, "\n") + 1;
-	fwrite(page, 1, n, out);
-	for (const char *l = page + n; *l; l += n) {
-		int cmd = (int)strcspn(l, "\t");
-		int what = (int)strcspn(l + cmd, "\n") - 1;
-		fprintf(out, "| %-*.*s%.*s\n", column, cmd, l, what, l + cmd + 1);
-		n = (size_t)cmd + (size_t)what + 2;
-	}
-}
-
 void rap__core_debug_help(struct rap_core *c, const char *family)
 {
 	enum { D, DR, DS, DC, DB, DM, DK, DP };
@@ -135,5 +119,5 @@ void rap__core_debug_help(struct rap_core *c, const char *family)
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
 		if (!strcmp(families[i].family, family))
 			page = families[i].page;
-	print_page(c->out, pages[page].text, pages[page].column);
+	rap__help_print(c->out, pages[page].text, pages[page].column);
 }
