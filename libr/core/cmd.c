@@ -31,15 +31,17 @@ enum cmd_class {
 
 typedef int (*cmd_fn)(struct rap_core *c, const char *name, char *args);
 
+/* A command word (at most 3 characters: the table is most of the language, kept small). */
 struct cmd {
-	const char *name;
+	char name[4];
+	unsigned char cls; /* enum cmd_class */
 	cmd_fn fn;
-	enum cmd_class cls;
 };
 
 /* What a command text resolved to. */
 struct resolved {
 	const struct cmd *cmd;
+	const char *name; /* the command's word; a help page's family; static or in the help request */
 	enum cmd_class cls;
 	char *args;   /* points into the command text; trimmed */
 	bool network; /* may start a server or open a connection: never in a served core */
@@ -955,46 +957,46 @@ static int cmd_shell(struct rap_core *c, const char *name, char *args)
 /* ---- resolution and policy ----------------------------------------------------------- */
 
 static const struct cmd commands[] = {
-	{ "s", cmd_seek, CLASS_READ },
-	{ "s+", cmd_seek, CLASS_READ },
-	{ "s-", cmd_seek, CLASS_READ },
-	{ "s++", cmd_seek, CLASS_READ },
-	{ "s--", cmd_seek, CLASS_READ },
-	{ "b", cmd_block, CLASS_READ },
-	{ "px", cmd_print, CLASS_READ },
-	{ "x", cmd_print, CLASS_READ },
-	{ "p8", cmd_print, CLASS_READ },
-	{ "pr", cmd_print, CLASS_READ },
+	{ "s", CLASS_READ, cmd_seek },
+	{ "s+", CLASS_READ, cmd_seek },
+	{ "s-", CLASS_READ, cmd_seek },
+	{ "s++", CLASS_READ, cmd_seek },
+	{ "s--", CLASS_READ, cmd_seek },
+	{ "b", CLASS_READ, cmd_block },
+	{ "px", CLASS_READ, cmd_print },
+	{ "x", CLASS_READ, cmd_print },
+	{ "p8", CLASS_READ, cmd_print },
+	{ "pr", CLASS_READ, cmd_print },
 	/* Disassembly (disasm_cmd.c). */
-	{ "pd", rap__core_cmd_disasm, CLASS_READ },
-	{ "pi", rap__core_cmd_disasm, CLASS_READ },
-	{ "pD", rap__core_cmd_disasm, CLASS_READ },
-	{ "w", cmd_write, CLASS_WRITE },
-	{ "wx", cmd_write, CLASS_WRITE },
-	{ "wz", cmd_write, CLASS_WRITE },
-	{ "o", cmd_open, CLASS_READ }, /* WRITE when it opens something, see resolve() */
-	{ "o+", cmd_open, CLASS_WRITE },
-	{ "o-", cmd_close, CLASS_WRITE },
-	{ "o--", cmd_close, CLASS_WRITE },
-	{ "i", cmd_info, CLASS_READ },
-	{ "i*", cmd_nothing, CLASS_READ },
-	{ "f*", cmd_nothing, CLASS_READ },
-	{ "om*", cmd_nothing, CLASS_READ },
-	{ "e", cmd_eval, CLASS_READ }, /* ALL when it sets a variable */
-	{ "q", cmd_quit, CLASS_READ },
-	{ "q!", cmd_quit, CLASS_READ },
-	{ "?", cmd_help, CLASS_READ },
-	{ "?V", cmd_version, CLASS_READ },
-	{ "?e", cmd_echo, CLASS_READ },
-	{ "?v", cmd_number, CLASS_READ },
+	{ "pd", CLASS_READ, rap__core_cmd_disasm },
+	{ "pi", CLASS_READ, rap__core_cmd_disasm },
+	{ "pD", CLASS_READ, rap__core_cmd_disasm },
+	{ "w", CLASS_WRITE, cmd_write },
+	{ "wx", CLASS_WRITE, cmd_write },
+	{ "wz", CLASS_WRITE, cmd_write },
+	{ "o", CLASS_READ, cmd_open }, /* WRITE when it opens something, see resolve() */
+	{ "o+", CLASS_WRITE, cmd_open },
+	{ "o-", CLASS_WRITE, cmd_close },
+	{ "o--", CLASS_WRITE, cmd_close },
+	{ "i", CLASS_READ, cmd_info },
+	{ "i*", CLASS_READ, cmd_nothing },
+	{ "f*", CLASS_READ, cmd_nothing },
+	{ "om*", CLASS_READ, cmd_nothing },
+	{ "e", CLASS_READ, cmd_eval }, /* ALL when it sets a variable */
+	{ "q", CLASS_READ, cmd_quit },
+	{ "q!", CLASS_READ, cmd_quit },
+	{ "?", CLASS_READ, cmd_help },
+	{ "?V", CLASS_READ, cmd_version },
+	{ "?e", CLASS_READ, cmd_echo },
+	{ "?v", CLASS_READ, cmd_number },
 	/* Searches and hashes read the file only; they run where the file is. */
-	{ "/", rap__core_cmd_search, CLASS_READ },
-	{ "/x", rap__core_cmd_search, CLASS_READ },
-	{ "/w", rap__core_cmd_search, CLASS_READ },
-	{ "ph", rap__core_cmd_hash, CLASS_READ },
+	{ "/", CLASS_READ, rap__core_cmd_search },
+	{ "/x", CLASS_READ, rap__core_cmd_search },
+	{ "/w", CLASS_READ, rap__core_cmd_search },
+	{ "ph", CLASS_READ, rap__core_cmd_hash },
 	/* Transfers read or write files on this side's filesystem. */
-	{ "wtf", rap__core_cmd_wtf, CLASS_ALL },
-	{ "wff", rap__core_cmd_wff, CLASS_ALL },
+	{ "wtf", CLASS_ALL, rap__core_cmd_wtf },
+	{ "wff", CLASS_ALL, rap__core_cmd_wff },
 };
 
 static int cmd_remote(struct rap_core *c, const char *name, char *args)
@@ -1007,14 +1009,14 @@ static int cmd_remote(struct rap_core *c, const char *name, char *args)
 	return c->remote_ops->cmd(c, args);
 }
 
-static const struct cmd cmd_shell_entry = { "!", cmd_shell, CLASS_SHELL };
+static const struct cmd cmd_shell_entry = { "!", CLASS_SHELL, cmd_shell };
 /* The debugger commands (debug_cmd.c): they control a process, so they are write-class
  * (their help pages are not). */
-static const struct cmd cmd_debug_entry = { "d", rap__core_cmd_debug, CLASS_WRITE };
-static const struct cmd cmd_iosys_entry = { "=!", cmd_iosystem, CLASS_ALL };
+static const struct cmd cmd_debug_entry = { "d", CLASS_WRITE, rap__core_cmd_debug };
+static const struct cmd cmd_iosys_entry = { "=!", CLASS_ALL, cmd_iosystem };
 /* The '=' family (remote hosts, servers, remote-command mode): remote.c parses the whole
  * text. Everything in it reaches the network or starts servers, so only POLICY_ALL. */
-static const struct cmd cmd_remote_entry = { "=", cmd_remote, CLASS_ALL };
+static const struct cmd cmd_remote_entry = { "=", CLASS_ALL, cmd_remote };
 
 const char *rap__core_command_name(size_t i)
 {
@@ -1049,6 +1051,7 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	if ((text[0] == '=' && (text[1] != '!' || text[2] == '=' || !strcmp(text + 2, "?"))) || !strncmp(text, "!=!", 3) ||
 	    (text[0] == '.' && text[1] == ':')) {
 		r->cmd = &cmd_remote_entry;
+		r->name = cmd_remote_entry.name;
 		r->args = text;
 		r->cls = CLASS_ALL;
 		r->network = !rap__core_remote_stays_local(text);
@@ -1056,18 +1059,21 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	}
 	if (text[0] == '!') {
 		r->cmd = &cmd_shell_entry;
+		r->name = cmd_shell_entry.name;
 		r->args = rap__core_trim(text + 1);
 		r->cls = CLASS_SHELL;
 		return 0;
 	}
 	if (text[0] == 'd') {
 		r->cmd = &cmd_debug_entry;
+		r->name = cmd_debug_entry.name;
 		r->args = text;
 		r->cls = rap__core_debug_is_help(text) ? CLASS_READ : CLASS_WRITE;
 		return 0;
 	}
 	if (text[0] == ':' || (text[0] == '=' && text[1] == '!')) {
 		r->cmd = &cmd_iosys_entry;
+		r->name = cmd_iosys_entry.name;
 		r->args = rap__core_trim(text + (text[0] == ':' ? 1 : 2));
 		r->cls = CLASS_ALL;
 		return 0;
@@ -1100,6 +1106,7 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	if (!cmd)
 		return RAP_ENOTSUP;
 	r->cmd = cmd;
+	r->name = cmd->name;
 	r->args = rap__core_trim(args);
 	r->cls = cmd->cls;
 	if (cmd->fn == cmd_open && *r->args)
@@ -1109,10 +1116,10 @@ static int resolve(char *text, struct resolved *r, struct help_request *help)
 	return 0;
 help:
 	snprintf(help->family, sizeof(help->family), "%s", text);
-	help->cmd.name = help->family;
 	help->cmd.fn = cmd_help;
 	help->cmd.cls = CLASS_READ;
 	r->cmd = &help->cmd;
+	r->name = help->family;
 	r->args = text + strlen(text);
 	r->cls = CLASS_READ;
 	return 0;
@@ -1143,7 +1150,7 @@ static int enforce_policy(struct rap_core *c, const struct clauses *cl, const st
 			  const char *word)
 {
 	if (c->policy == RAP_CORE_POLICY_NONE)
-		return refuse(c, r ? r->cmd->name : word, "none");
+		return refuse(c, r ? r->name : word, "none");
 	if (!r)
 		return 0;
 	/* A core that serves a network client starts no server and opens no connection, at
@@ -1166,7 +1173,7 @@ static int enforce_policy(struct rap_core *c, const struct clauses *cl, const st
 	}
 	if (ok)
 		return 0;
-	return refuse(c, r->cmd->name,
+	return refuse(c, r->name,
 		      r->cls == CLASS_SHELL ? "shell commands are disabled" : rap__core_policy_name(c->policy));
 }
 
@@ -1334,7 +1341,7 @@ static int run_resolved(struct rap_core *c, const struct clauses *cl, const stru
 	FILE *saved_filter = c->cap_filter;
 	if (mem && c->cap_out)
 		c->cap_filter = mem;
-	rc = r->cmd->fn(c, r->cmd->name, r->args);
+	rc = r->cmd->fn(c, r->name, r->args);
 	c->cap_filter = saved_filter;
 	if (mem) {
 		FILE *dst = file ? file : target;

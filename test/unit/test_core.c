@@ -1099,6 +1099,20 @@ static void test_os_gate(void **state)
 	assert_int_equal(gate_count, 6);
 }
 
+/* The table keeps command words in 4 bytes: each has 1 to 3 characters and its NUL (C would
+ * take a 4-character word there without one). */
+static void test_command_words(void **state)
+{
+	(void)state;
+	size_t n = 0;
+	for (const char *w; (w = rap__core_command_name(n)) != NULL; n++) {
+		assert_non_null(memchr(w, '\0', 4));
+		assert_true(w[0] != '\0');
+	}
+	assert_true(n >= 30);
+	assert_null(rap__core_command_name(n + 1));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 /* A lean core (rapsrv's sessions) has every command but the '=' family, which says so, and
@@ -1144,6 +1158,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_lean_core),
+		cmocka_unit_test(test_command_words),
 		T(test_separators_and_comments),
 		T(test_quotes),
 		T(test_numbers),
