@@ -909,21 +909,26 @@ static void ring_init(struct ring *r, size_t n, size_t req_bytes)
 	memset(r->k, 0, n * sizeof(*r->k));
 }
 
-/* PREAD requests for [off, off+len) of fd, a window's worth in flight, the replies collected in
- * order. Stops asking at the first short reply (end of file) or error; replies already in
- * flight are still read so the stream stays in step. */
-static ssize_t pread_chunks(struct rap_client *c, int32_t fd, uint64_t off, uint8_t *dst, size_t len)
+/* Reads [off, off+len) in chunks, a window's worth of requests in flight, the replies
+ * collected in order: PREADs of fd on our server (addressed), else SEEK SET + READ pairs of
+ * the current file. Stops asking at the first short reply (the end of the file) or error;
+ * replies already in flight are still read so the stream stays in step. */
+static ssize_t read_chunks(struct rap_client *c, bool addressed, int32_t fd, uint64_t off, uint8_t *dst, size_t len)
 {
+	/* A reply is never asked to be larger than the client accepts. */
 	size_t chunk = chunk_size(c) < c->max_reply ? chunk_size(c) : c->max_reply;
 	int rc = set_limit(c, (uint32_t)chunk);
 	if (rc < 0)
 		return rc;
 	struct ring r;
-	ring_init(&r, in_flight(c, chunk, len), PREQ_BYTES);
-	size_t head = 0, inflight = 0, asked = 0, got = 0;
-	bool stop = false;
-	int err = 0;
+	ring_init(&r, in_flight(c, chunk, len), addressed ? PREQ_BYTES : REQ_BYTES);
+	size_t head = 0, inflight = 0;
+	size_t asked = 0;   /* bytes requested so far */
+	size_t got = 0;     /* contiguous bytes received from the start */
+	bool stop = false;  /* no more requests: short reply or error */
+	int err = 0;        /* first per-chunk failure; the stream is still in step */
 	while (inflight || (!stop && asked < len)) {
+		/* Top the window up in one send when half of it has been answered. */
 		if (!stop && asked < len && inflight <= r.n / 2) {
 			size_t n = 0;
 			while (inflight < r.n && asked < len) {
@@ -933,7 +938,11 @@ static ssize_t pread_chunks(struct rap_client *c, int32_t fd, uint64_t off, uint
 				k->len = len - asked < chunk ? len - asked : chunk;
 				struct rap_msg q = { .op = RAP_OP_PREAD, .value = fd, .offset = k->off,
 						     .len = (uint32_t)k->len };
-				n += encode_into(&q, r.req + n, PREQ_BYTES);
+				if (!addressed) {
+					n += put_seek(r.req + n, RAP_SEEK_SET, k->off);
+					q.op = RAP_OP_READ;
+				}
+				n += encode_into(&q, r.req + n, addressed ? PREQ_BYTES : REQ_BYTES - 10 /* the SEEK's */);
 				asked += k->len;
 				inflight++;
 			}
@@ -943,19 +952,28 @@ static ssize_t pread_chunks(struct rap_client *c, int32_t fd, uint64_t off, uint
 		}
 		struct chunk *k = &r.k[head];
 		struct rap_msg m;
-		rc = expect(c, RAP_OP_PREAD | RAP_REPLY, &m);
+		bool placed = true;
+		if (!addressed) {
+			rc = expect(c, RAP_OP_SEEK | RAP_REPLY, &m);
+			if (rc < 0)
+				goto out;
+			placed = m.offset == k->off;
+		}
+		rc = expect(c, (addressed ? RAP_OP_PREAD : RAP_OP_READ) | RAP_REPLY, &m);
 		if (rc < 0)
 			goto out;
 		if (m.dropped || (m.status == 0 && m.len > k->len)) {
+			/* Stock clients reject this too; the peer is confused, but in sync. */
 			if (m.dropped && (rc = drain(c, &m)) < 0)
 				goto out;
 			if (!err)
 				err = RAP_EPROTO;
 			stop = true;
-		} else if (m.status < 0) {
-			/* What was read before it still counts, as for a short read. */
-			if (!err && got == k->at && got == 0)
-				err = remote_error(c, &m);
+		} else if (m.status < 0 || !placed) {
+			/* What was read before it still counts, as for a short read. A server that
+			 * could not seek there would answer data that belongs elsewhere. */
+			if (!err && got == 0 && (!placed || k->at == 0))
+				err = placed ? remote_error(c, &m) : RAP_EREMOTE;
 			stop = true;
 		} else if (!stop && got == k->at) {
 			memcpy(dst + k->at, m.data, m.len);
@@ -982,12 +1000,9 @@ ssize_t rap_client_pread(struct rap_client *c, int32_t fd, uint64_t off, void *b
 		return rc;
 	if (!ext(c))
 		return RAP_ENOTSUP;
-	return len ? pread_chunks(c, fd, off, buf, len) : 0;
+	return len ? read_chunks(c, true, fd, off, buf, len) : 0;
 }
 
-/* Sends READ requests for [off, off+len) in chunks, a window's worth at a time, and collects
- * the replies in order. Stops asking at the first short reply (end of file on our server);
- * replies already in flight are still read so the stream stays in step. */
 ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t len)
 {
 	if (!c || (!buf && len) || len > SSIZE_MAX)
@@ -998,81 +1013,8 @@ ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t
 	if (len == 0)
 		return 0;
 	/* Our server: addressed reads of the file last opened, no SEEK. */
-	if (ext(c) && c->cur_fd >= 0)
-		return pread_chunks(c, c->cur_fd, off, buf, len);
-	/* A reply is never asked to be larger than the client accepts. */
-	size_t chunk = chunk_size(c) < c->max_reply ? chunk_size(c) : c->max_reply;
-	rc = set_limit(c, (uint32_t)chunk);
-	if (rc < 0)
-		return rc;
-
-	struct ring r;
-	ring_init(&r, in_flight(c, chunk, len), REQ_BYTES);
-	size_t head = 0, inflight = 0;
-	size_t asked = 0;   /* bytes requested so far */
-	size_t got = 0;     /* contiguous bytes received from the start */
-	bool stop = false;  /* no more requests: short reply or error */
-	int err = 0;        /* first per-chunk failure; the stream is still in step */
-	uint8_t *dst = buf;
-
-	while (inflight || (!stop && asked < len)) {
-		/* Top the window up in one send when half of it has been answered. */
-		if (!stop && asked < len && inflight <= r.n / 2) {
-			size_t n = 0;
-			while (inflight < r.n && asked < len) {
-				struct chunk *k = &r.k[(head + inflight) % r.n];
-				k->off = off + asked;
-				k->at = asked;
-				k->len = len - asked < chunk ? len - asked : chunk;
-				n += put_seek(r.req + n, RAP_SEEK_SET, k->off);
-				struct rap_msg q = { .op = RAP_OP_READ, .len = (uint32_t)k->len };
-				n += encode_into(&q, r.req + n, 5);
-				asked += k->len;
-				inflight++;
-			}
-			rc = send_bytes(c, r.req, n);
-			if (rc < 0)
-				goto out;
-		}
-		struct chunk *k = &r.k[head];
-		struct rap_msg m;
-		rc = expect(c, RAP_OP_SEEK | RAP_REPLY, &m);
-		if (rc < 0)
-			goto out;
-		bool placed = m.offset == k->off;
-		rc = next_msg(c, &m);
-		if (rc < 0)
-			goto out;
-		if (m.op != (RAP_OP_READ | RAP_REPLY)) {
-			rc = kill_conn(c, RAP_EPROTO);
-			goto out;
-		}
-		if (m.dropped || m.len > k->len) {
-			/* Stock clients reject this too; the peer is confused, but in sync. */
-			if (m.dropped && (rc = drain(c, &m)) < 0)
-				goto out;
-			if (!err)
-				err = RAP_EPROTO;
-			stop = true;
-		} else if (!placed) {
-			/* The server could not seek there; its data would belong elsewhere. */
-			if (!err && got == 0)
-				err = RAP_EREMOTE;
-			stop = true;
-		} else if (!stop && got == k->at) {
-			memcpy(dst + k->at, m.data, m.len);
-			got += m.len;
-			if (m.len < k->len)
-				stop = true;
-		}
-		head = (head + 1) % r.n;
-		inflight--;
-	}
-	rap__free(r.heap);
-	return err ? err : (ssize_t)got;
-out:
-	rap__free(r.heap);
-	return rc;
+	bool addressed = ext(c) && c->cur_fd >= 0;
+	return read_chunks(c, addressed, addressed ? c->cur_fd : -1, off, buf, len);
 }
 
 /* PWRITE per chunk, a window's worth of chunks ahead of the replies. A short count or an error

@@ -446,6 +446,13 @@ static ssize_t o_pread(void *ctx, int32_t fd, uint64_t off, uint8_t *buf, size_t
 			buf[i] = other_byte(off + i);
 		return (ssize_t)n;
 	}
+	if (fd == 10) { /* a bad block from 1 MiB on */
+		if (off >= (1u << 20))
+			return -EIO;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = other_byte(off + i);
+		return (ssize_t)len;
+	}
 	if (fd != 7 || !k->open)
 		return RAP_EBADFD;
 	if (off >= k->size)
@@ -1431,6 +1438,12 @@ static void test_ext_files(void **state)
 	assert_memory_equal(buf, k.file + 16, 16);
 	assert_int_equal(k.seeks, 0);
 	/* Errors come with the server's message; the connection stays. */
+	/* A chunk that fails after others were read: what came before it is the answer; the
+	 * first chunk failing is the error. */
+	assert_int_equal(rap_client_pread(c, 10, 0, buf, 2u << 20), 1u << 20);
+	assert_int_equal(buf[(1u << 20) - 1], other_byte((1u << 20) - 1));
+	assert_true(rap_client_pread(c, 10, 1u << 20, buf, 2u << 20) < 0);
+	assert_true(rap_client_alive(c));
 	assert_int_equal(rap_client_pread(c, 9, 0, buf, 16), RAP_EBADFD);
 	assert_string_equal(rap_client_error(c), "server: cannot read fd 9 at 0x0: no such descriptor or no file open");
 	assert_true(rap_client_alive(c));
