@@ -1017,14 +1017,17 @@ ssize_t rap_client_read_at(struct rap_client *c, uint64_t off, void *buf, size_t
 	return read_chunks(c, addressed, addressed ? c->cur_fd : -1, off, buf, len);
 }
 
-/* PWRITE per chunk, a window's worth of chunks ahead of the replies. A short count or an error
- * ends the write (chunks already sent are still written by the server). */
-static ssize_t pwrite_chunks(struct rap_client *c, int32_t fd, uint64_t off, const uint8_t *src, size_t len)
+/* Writes [off, off+len) in chunks, a window's worth ahead of the replies: PWRITEs of fd on
+ * our server (addressed), else SEEK SET + WRITE pairs of the current file. A short count or
+ * an error ends the write (chunks already sent are still written by the server). */
+static ssize_t write_chunks(struct rap_client *c, bool addressed, int32_t fd, uint64_t off, const uint8_t *src,
+			    size_t len)
 {
 	size_t chunk = chunk_size(c);
 	int rc = set_limit(c, RAP_PACKET_MAX);
 	if (rc < 0)
 		return rc;
+	/* One request at a time: PWRITE's 17 bytes, or SEEK's 10 and WRITE's 5, and the data. */
 	uint8_t *req = rap__malloc(17 + chunk);
 	if (!req)
 		return RAP_ENOMEM;
@@ -1042,7 +1045,13 @@ static ssize_t pwrite_chunks(struct rap_client *c, int32_t fd, uint64_t off, con
 			k->len = len - asked < chunk ? len - asked : chunk;
 			struct rap_msg q = { .op = RAP_OP_PWRITE, .value = fd, .offset = k->off,
 					     .len = (uint32_t)k->len, .data = src + k->at };
-			ret = send_bytes(c, req, encode_into(&q, req, 17 + k->len));
+			size_t n = 0;
+			if (!addressed) {
+				n = put_seek(req, RAP_SEEK_SET, k->off);
+				q.op = RAP_OP_WRITE;
+			}
+			n += encode_into(&q, req + n, 17 + k->len - n);
+			ret = send_bytes(c, req, n);
 			if (ret < 0)
 				goto out;
 			asked += k->len;
@@ -1050,22 +1059,54 @@ static ssize_t pwrite_chunks(struct rap_client *c, int32_t fd, uint64_t off, con
 		}
 		struct chunk *k = &r.k[head];
 		struct rap_msg m;
-		ret = expect(c, RAP_OP_PWRITE | RAP_REPLY, &m);
+		bool placed = true;
+		if (!addressed) {
+			ret = expect(c, RAP_OP_SEEK | RAP_REPLY, &m);
+			if (ret < 0)
+				goto out;
+			placed = m.offset == k->off;
+		}
+		ret = expect(c, (addressed ? RAP_OP_PWRITE : RAP_OP_WRITE) | RAP_REPLY, &m);
 		if (ret < 0)
 			goto out;
-		if (m.status < 0) {
-			if (!err && done == k->at && done == 0)
-				err = remote_error(c, &m);
-			stop = true;
-		} else if (m.value < 0 || (size_t)m.value > k->len) {
+		/* What the reply says: the chunk failed, or how much of it was written. */
+		bool failed = true;
+		size_t wrote = k->len;
+		uint32_t result = (uint32_t)m.value;
+		if (addressed) {
+			if (m.status < 0) {
+				/* What was written before it still counts, as for a short write. */
+				if (!err && done == k->at && done == 0)
+					err = remote_error(c, &m);
+			} else if (m.value < 0 || (size_t)m.value > k->len) {
+				if (!err)
+					err = RAP_EPROTO;
+			} else {
+				failed = false;
+				wrote = (size_t)m.value;
+			}
+		} else if ((int32_t)result < 0 && c->extended && (c->caps & CAP_WRITE_ERRORS)) {
+			/* Our server says why (a read-only server: RAP_EDENIED); only codes of ours. */
+			if (!err && done == k->at)
+				err = rap__is_rap_error((int32_t)result) ? (int32_t)result : RAP_EPROTO;
+		} else if (!placed || result == 0) {
+			/* Stock answers 0 for any failure (read-only file, nothing written). */
+			if (!err && done == k->at)
+				err = RAP_EREMOTE;
+		} else if (c->extended && result > k->len) {
 			if (!err)
 				err = RAP_EPROTO;
-			stop = true;
-		} else if (done == k->at) {
-			done += (size_t)m.value;
-			if ((size_t)m.value < k->len)
-				stop = true;
+		} else {
+			/* Our server answers a byte count; stock answers 1 for any success, so only
+			 * an extended peer can report a partial write. */
+			failed = false;
+			if (c->extended)
+				wrote = result;
 		}
+		if (!failed && done == k->at)
+			done += wrote;
+		if (failed || wrote < k->len)
+			stop = true;
 		head = (head + 1) % r.n;
 		inflight--;
 	}
@@ -1085,10 +1126,9 @@ ssize_t rap_client_pwrite(struct rap_client *c, int32_t fd, uint64_t off, const 
 		return rc;
 	if (!ext(c))
 		return RAP_ENOTSUP;
-	return len ? pwrite_chunks(c, fd, off, buf, len) : 0;
+	return len ? write_chunks(c, true, fd, off, buf, len) : 0;
 }
 
-/* Sends SEEK SET + WRITE per chunk, a window's worth of chunks ahead of the replies. */
 ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf, size_t len)
 {
 	if (!c || (!buf && len) || len > SSIZE_MAX)
@@ -1098,81 +1138,9 @@ ssize_t rap_client_write_at(struct rap_client *c, uint64_t off, const void *buf,
 		return rc;
 	if (len == 0)
 		return 0;
-	if (ext(c) && c->cur_fd >= 0)
-		return pwrite_chunks(c, c->cur_fd, off, buf, len);
-	size_t chunk = chunk_size(c);
-	rc = set_limit(c, RAP_PACKET_MAX);
-	if (rc < 0)
-		return rc;
-	uint8_t *req = rap__malloc(15 + chunk);
-	if (!req)
-		return RAP_ENOMEM;
-
-	struct ring r;
-	ring_init(&r, in_flight(c, chunk, len), 0);
-	size_t head = 0, inflight = 0, asked = 0, done = 0;
-	bool stop = false;
-	int err = 0;
-	ssize_t ret;
-	const uint8_t *src = buf;
-
-	while (inflight || (!stop && asked < len)) {
-		while (!stop && inflight < r.n && asked < len) {
-			struct chunk *k = &r.k[(head + inflight) % r.n];
-			k->off = off + asked;
-			k->at = asked;
-			k->len = len - asked < chunk ? len - asked : chunk;
-			size_t n = put_seek(req, RAP_SEEK_SET, k->off);
-			struct rap_msg q = { .op = RAP_OP_WRITE, .len = (uint32_t)k->len,
-					     .data = src + k->at };
-			n += encode_into(&q, req + n, 5 + k->len);
-			ret = send_bytes(c, req, n);
-			if (ret < 0)
-				goto out;
-			asked += k->len;
-			inflight++;
-		}
-		struct chunk *k = &r.k[head];
-		struct rap_msg m;
-		ret = expect(c, RAP_OP_SEEK | RAP_REPLY, &m);
-		if (ret < 0)
-			goto out;
-		bool placed = m.offset == k->off;
-		ret = expect(c, RAP_OP_WRITE | RAP_REPLY, &m);
-		if (ret < 0)
-			goto out;
-		uint32_t result = (uint32_t)m.value;
-		if ((int32_t)result < 0 && c->extended && (c->caps & CAP_WRITE_ERRORS)) {
-			/* Our server says why (a read-only server: RAP_EDENIED); only codes of ours. */
-			if (!err && done == k->at)
-				err = rap__is_rap_error((int32_t)result) ? (int32_t)result : RAP_EPROTO;
-			stop = true;
-		} else if (!placed || result == 0) {
-			/* Stock answers 0 for any failure (read-only file, nothing written). */
-			if (!err && done == k->at)
-				err = RAP_EREMOTE;
-			stop = true;
-		} else if (c->extended && result != k->len) {
-			/* Our server answers a byte count; stock answers 1 for any success, so
-			 * only an extended peer can report a partial write. */
-			if (result > k->len) {
-				if (!err)
-					err = RAP_EPROTO;
-			} else if (done == k->at) {
-				done += result;
-			}
-			stop = true;
-		} else if (done == k->at) {
-			done += k->len;
-		}
-		head = (head + 1) % r.n;
-		inflight--;
-	}
-	ret = err ? err : (ssize_t)done;
-out:
-	rap__free(r.heap);
-	rap__free(req);
-	return ret;
+	/* Our server: addressed writes of the file last opened, no SEEK. */
+	bool addressed = ext(c) && c->cur_fd >= 0;
+	return write_chunks(c, addressed, addressed ? c->cur_fd : -1, off, buf, len);
 }
 
 /* ---- CMD --------------------------------------------------------------------------- */
