@@ -955,8 +955,6 @@ static size_t files_budget(size_t sessions, size_t *limit_out)
 
 static int serve(struct daemon *d);
 
-static bool scheme_listed(const char *list, const char *name);
-
 /* ---- main -------------------------------------------------------------------------- */
 
 /* A socket to serve: one of ours (spec, TLS config chosen per listener) or one systemd
@@ -1114,7 +1112,7 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
-	if (cfg.ngdb && !scheme_listed(cfg.allowed_plugins, "dbg")) {
+	if (cfg.ngdb && !rap_io_plugin_listed(cfg.allowed_plugins, "dbg")) {
 		log_line(LOG_ERR, NULL, "--gdb debugs programs: it needs dbg in --allow-scheme (e.g. "
 			 "--allow-scheme file,dbg)");
 		status = EX_CONFIG;
@@ -1159,27 +1157,6 @@ done:
 static void sandbox_log(int level, const char *msg)
 {
 	log_line(level, NULL, "%s", msg);
-}
-
-/* Whether name is in the comma-separated --allow-scheme list (blanks around names ignored,
- * as libio does). */
-static bool scheme_listed(const char *list, const char *name)
-{
-	size_t len = strlen(name);
-	while (*list) {
-		size_t n = strcspn(list, ",");
-		const char *b = list, *e = list + n;
-		while (b < e && (*b == ' ' || *b == '\t'))
-			b++;
-		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((size_t)(e - b) == len && memcmp(b, name, len) == 0)
-			return true;
-		list += n;
-		if (*list == ',')
-			list++;
-	}
-	return false;
 }
 
 /* Whether the list names a scheme other than file, malloc and dbg: those connect out
@@ -1230,7 +1207,7 @@ static int confine(struct daemon *d)
 		.reread = reread,
 		.nreread = n,
 		.shell = cfg->allow_shell,
-		.debugger = scheme_listed(cfg->allowed_plugins, "dbg"),
+		.debugger = rap_io_plugin_listed(cfg->allowed_plugins, "dbg"),
 		.outgoing = scheme_connects_out(cfg->allowed_plugins) || cfg->upstream.uri,
 		.abstract_unix = notify && notify[0] == '@',
 		.journal = log_to_journal,

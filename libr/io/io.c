@@ -460,14 +460,11 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Names in the list are trimmed of blanks so "file, malloc" from a config file works;
- * empty items are ignored, so "" allows nothing. */
-static bool plugin_allowed(const struct rap_io *io, const char *name)
+/* Names in the list are trimmed of blanks so "file, malloc" from a config file works. */
+bool rap_io_plugin_listed(const char *names, const char *name)
 {
-	if (!io->allowed)
-		return true;
 	size_t nlen = strlen(name);
-	const char *p = io->allowed;
+	const char *p = names;
 	while (*p) {
 		size_t len = strcspn(p, ",");
 		const char *b = p, *e = p + len;
@@ -475,7 +472,7 @@ static bool plugin_allowed(const struct rap_io *io, const char *name)
 			b++;
 		while (e > b && is_space(e[-1]))
 			e--;
-		if ((size_t)(e - b) == nlen && memcmp(b, name, nlen) == 0)
+		if (nlen && (size_t)(e - b) == nlen && memcmp(b, name, nlen) == 0)
 			return true;
 		p += len;
 		if (*p == ',')
@@ -863,7 +860,7 @@ static int open_reserve(struct rap_io *io, const char *uri, int perm, unsigned o
 	const struct rap_io_plugin *p = locked_plugin_for(io, uri);
 	if (!p)
 		return RAP_ENOTSUP;
-	if (!plugin_allowed(io, p->name))
+	if (io->allowed && !rap_io_plugin_listed(io->allowed, p->name))
 		return RAP_EDENIED;
 
 	/* Only R, W and X mean something; read access is implied, as on stock servers, so a

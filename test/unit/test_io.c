@@ -734,6 +734,16 @@ static void test_allowed_plugins(void **state)
 {
 	(void)state;
 	struct rap_io *io = new_io();
+	/* The list as the IO reads it (rapsrv asks it too, for --allow-scheme). */
+	assert_true(rap_io_plugin_listed(" file ,malloc", "file"));
+	assert_true(rap_io_plugin_listed(" file ,malloc", "malloc"));
+	assert_true(rap_io_plugin_listed("file,\tdbg\t", "dbg"));
+	assert_false(rap_io_plugin_listed("file,malloc", "mal"));
+	assert_false(rap_io_plugin_listed("file,malloc", "malloc2"));
+	assert_false(rap_io_plugin_listed("filemalloc", "file"));
+	assert_false(rap_io_plugin_listed("", "file"));
+	assert_false(rap_io_plugin_listed(",, ,", ""));
+	assert_true(rap_io_plugin_listed(",,dbg,", "dbg"));
 
 	assert_int_equal(rap_io_set_allowed_plugins(io, " file ,malloc"), 0);
 	int fd = rap_io_open(io, "malloc://8", RAP_PERM_R);

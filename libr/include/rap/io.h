@@ -100,6 +100,9 @@ RAP_API bool rap_io_sync(const struct rap_io *io);
 /* Comma-separated list of plugin names that may be opened ("file,malloc"); NULL allows
  * all. Errors: RAP_ENOMEM. */
 RAP_API int rap_io_set_allowed_plugins(struct rap_io *io, const char *names);
+/* Whether name is in such a list: its items trimmed of blanks, empty ones ignored (so ""
+ * lists nothing). */
+RAP_API bool rap_io_plugin_listed(const char *names, const char *name);
 
 /* Limits on open descriptors, checked by every open (rap_io_open_local, whose descriptor
  * belongs to its caller, is not counted). An open past one fails with -EMFILE, and
