@@ -909,6 +909,21 @@ static void ring_init(struct ring *r, size_t n, size_t req_bytes)
 	memset(r->k, 0, n * sizeof(*r->k));
 }
 
+/* Reads the reply to chunk k's request: the SEEK's first when it is not addressed (*placed:
+ * whether the server got to k's offset), then op's. */
+static int chunk_reply(struct rap_client *c, bool addressed, uint8_t op, const struct chunk *k, struct rap_msg *m,
+		       bool *placed)
+{
+	*placed = true;
+	if (!addressed) {
+		int rc = expect(c, RAP_OP_SEEK | RAP_REPLY, m);
+		if (rc < 0)
+			return rc;
+		*placed = m->offset == k->off;
+	}
+	return expect(c, op | RAP_REPLY, m);
+}
+
 /* Reads [off, off+len) in chunks, a window's worth of requests in flight, the replies
  * collected in order: PREADs of fd on our server (addressed), else SEEK SET + READ pairs of
  * the current file. Stops asking at the first short reply (the end of the file) or error;
@@ -952,14 +967,8 @@ static ssize_t read_chunks(struct rap_client *c, bool addressed, int32_t fd, uin
 		}
 		struct chunk *k = &r.k[head];
 		struct rap_msg m;
-		bool placed = true;
-		if (!addressed) {
-			rc = expect(c, RAP_OP_SEEK | RAP_REPLY, &m);
-			if (rc < 0)
-				goto out;
-			placed = m.offset == k->off;
-		}
-		rc = expect(c, (addressed ? RAP_OP_PREAD : RAP_OP_READ) | RAP_REPLY, &m);
+		bool placed;
+		rc = chunk_reply(c, addressed, addressed ? RAP_OP_PREAD : RAP_OP_READ, k, &m, &placed);
 		if (rc < 0)
 			goto out;
 		if (m.dropped || (m.status == 0 && m.len > k->len)) {
@@ -1059,14 +1068,8 @@ static ssize_t write_chunks(struct rap_client *c, bool addressed, int32_t fd, ui
 		}
 		struct chunk *k = &r.k[head];
 		struct rap_msg m;
-		bool placed = true;
-		if (!addressed) {
-			ret = expect(c, RAP_OP_SEEK | RAP_REPLY, &m);
-			if (ret < 0)
-				goto out;
-			placed = m.offset == k->off;
-		}
-		ret = expect(c, (addressed ? RAP_OP_PWRITE : RAP_OP_WRITE) | RAP_REPLY, &m);
+		bool placed;
+		ret = chunk_reply(c, addressed, addressed ? RAP_OP_PWRITE : RAP_OP_WRITE, k, &m, &placed);
 		if (ret < 0)
 			goto out;
 		/* What the reply says: the chunk failed, or how much of it was written. */
