@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The value of the hex digit c (either case), or -1. */
+int rap__hexval(int c);
+
 void *rap__malloc(size_t n);
 void *rap__calloc(size_t nmemb, size_t size);
 void *rap__realloc(void *p, size_t n);

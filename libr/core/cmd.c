@@ -468,14 +468,6 @@ static int cmd_print(struct rap_core *c, const char *name, char *args)
 	return rap__print_cmd(c, kind, off, len);
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = (char)tolower((unsigned char)ch);
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 size_t rap__core_unescape(char *s)
 {
 	char *d = s;
@@ -493,8 +485,8 @@ size_t rap__core_unescape(char *s)
 		case '0': *d++ = '\0'; p++; break;
 		case '\\': case '"': case '\'': *d++ = *p++; break;
 		case 'x':
-			if (hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-				*d++ = (char)((unsigned)hexval(p[1]) << 4 | (unsigned)hexval(p[2]));
+			if (rap__hexval(p[1]) >= 0 && rap__hexval(p[2]) >= 0) {
+				*d++ = (char)((unsigned)rap__hexval(p[1]) << 4 | (unsigned)rap__hexval(p[2]));
 				p += 3;
 				break;
 			}
@@ -549,7 +541,7 @@ static int cmd_write(struct rap_core *c, const char *name, char *args)
 		for (; *p; p++) {
 			if (rap__core_blank(*p))
 				continue;
-			int v = hexval(*p);
+			int v = rap__hexval(*p);
 			if (v < 0)
 				break;
 			if (hi < 0) {

@@ -248,17 +248,6 @@ bool rap__http_looks_like_request(const char *buf, size_t len)
 	return llen >= 9 && !memcmp(buf + llen - 9, " HTTP/1.", 8) && (buf[llen - 1] == '0' || buf[llen - 1] == '1');
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decoding in place ('+' stays '+': a path, not a form). Refuses a bad escape and
  * %00, which would cut the command short. */
 int rap__http_url_decode(char *s)
@@ -269,7 +258,7 @@ int rap__http_url_decode(char *s)
 			*d++ = *p++;
 			continue;
 		}
-		int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+		int hi = rap__hexval(p[1]), lo = hi >= 0 ? rap__hexval(p[2]) : -1;
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 			return RAP_EINVAL;
 		*d++ = (char)(hi << 4 | lo);

@@ -150,15 +150,10 @@ int rap__pattern_text(struct rap__pattern *p, const uint8_t *text, size_t len, b
 	return 0;
 }
 
+/* A hex digit's value; 16 for '.', a nibble that may be anything. */
 static int nibble(char ch)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return ch == '.' ? 16 : -1;
+	return ch == '.' ? 16 : rap__hexval(ch);
 }
 
 /* Parses hex pairs from s up to end into val (and, with dots allowed, the nibbles they

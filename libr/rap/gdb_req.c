@@ -7,6 +7,8 @@
 #include <rap/gdb_rsp.h>
 #include <rap/rap.h>
 
+#include "common.h"
+
 #define REGNO_MAX 0xffffu
 #define BPKIND_MAX 0xffffu
 #define SIGNO_MAX 0xffu
@@ -17,26 +19,15 @@ struct cur {
 	const char *end;
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One or more hex digits whose value fits in max. */
 static bool hex_num(struct cur *c, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 	const char *start = c->p;
-	while (c->p < c->end && hexval(*c->p) >= 0) {
+	while (c->p < c->end && rap__hexval(*c->p) >= 0) {
 		if (v > (max >> 4))
 			return false;
-		v = v << 4 | (uint64_t)hexval(*c->p);
+		v = v << 4 | (uint64_t)rap__hexval(*c->p);
 		if (v > max)
 			return false;
 		c->p++;
@@ -269,7 +260,7 @@ static void parse_run(struct cur *c, struct rap_gdb_req *r)
 	unsigned n = 0;
 	for (;;) {
 		const char *f = c->p;
-		while (c->p < c->end && hexval(*c->p) >= 0)
+		while (c->p < c->end && rap__hexval(*c->p) >= 0)
 			c->p++;
 		if ((c->p - f) % 2) {
 			malformed(r, "odd number of hex digits");

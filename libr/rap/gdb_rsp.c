@@ -41,17 +41,6 @@ struct rap_gdb_decoder {
 	size_t skipped;  /* ignored bytes since the last event */
 };
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 uint8_t rap_gdb_checksum(const uint8_t *p, size_t len)
 {
 	unsigned sum = 0;
@@ -74,7 +63,7 @@ int rap_gdb_hex_decode(const char *in, size_t len, uint8_t *out)
 	/* out may be in itself (decoding in place): byte i is written after digits 2i and
 	 * 2i+1 were read, and never before them. */
 	for (size_t i = 0; i < len; i++) {
-		int hi = hexval((uint8_t)in[2 * i]), lo = hexval((uint8_t)in[2 * i + 1]);
+		int hi = rap__hexval((uint8_t)in[2 * i]), lo = rap__hexval((uint8_t)in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return RAP_EPROTO;
 		out[i] = (uint8_t)(hi << 4 | lo);
@@ -233,11 +222,11 @@ int rap_gdb_decode(struct rap_gdb_decoder *d, const uint8_t *in, size_t len, siz
 			}
 			continue;
 		case ST_CSUM1:
-			d->digit1 = hexval(c);
+			d->digit1 = rap__hexval(c);
 			d->state = ST_CSUM2;
 			continue;
 		case ST_CSUM2: {
-			int lo = hexval(c);
+			int lo = rap__hexval(c);
 			d->state = ST_IDLE;
 			*consumed = pos + 1;
 			if (d->digit1 < 0 || lo < 0) {
