@@ -110,19 +110,12 @@ static int serve_stat(void *ctx, int32_t fd, struct rap_stat *st)
 	int rc = served_fd(c, fd);
 	if (rc < 0)
 		return rc;
-	int perm = rap_io_fd_perm(c->io, fd);
 	const struct rap_io_plugin *p = rap_io_fd_plugin(c->io, fd);
-	ssize_t n = rap_io_fd_uri_copy(c->io, fd, st->name, sizeof(st->name));
-	if (perm < 0 || !p || n < 0)
-		return RAP_EBADFD; /* closed meanwhile by another thread sharing the IO */
-	rc = rap_io_size(c->io, fd, &st->size);
-	if (rc == RAP_ENOTSUP)
-		st->size = RAP_SIZE_UNKNOWN; /* a stream: no end */
-	else if (rc < 0)
-		return rc;
-	st->perm = (uint8_t)perm;
+	rc = rap_io_fd_stat(c->io, fd, st);
+	if (rc == 0 && !p)
+		rc = RAP_EBADFD; /* closed meanwhile by another thread sharing the IO */
 	st->kind = plugin_kind(p);
-	return 0;
+	return rc;
 }
 
 static int serve_close(void *ctx, int32_t fd)

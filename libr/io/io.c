@@ -1181,6 +1181,18 @@ int rap_io_fd_perm(const struct rap_io *io, int fd)
 	return r;
 }
 
+int rap_io_fd_stat(struct rap_io *io, int fd, struct rap_stat *st)
+{
+	int perm = rap_io_fd_perm(io, fd);
+	if (perm < 0 || rap_io_fd_uri_copy(io, fd, st->name, sizeof(st->name)) < 0)
+		return RAP_EBADFD; /* closed meanwhile, by another thread sharing io */
+	st->perm = (uint8_t)perm;
+	int rc = rap_io_size(io, fd, &st->size);
+	if (rc == RAP_ENOTSUP)
+		st->size = RAP_SIZE_UNKNOWN;
+	return rc == RAP_ENOTSUP ? 0 : rc;
+}
+
 static const struct rap_io_plugin *locked_fd_plugin(const struct rap_io *io, int fd)
 {
 	const struct rap_io_desc *d = desc_get(io, fd);

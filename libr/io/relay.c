@@ -455,18 +455,12 @@ static int relay_stat(void *ctx, int32_t fd, struct rap_stat *st)
 	int rc = served_fd(s, fd);
 	if (rc < 0)
 		return rc;
-	int perm = rap_io_fd_perm(s->io, fd);
 	int flags = rap_io_cache_get(s->io, fd);
-	if (perm < 0 || flags < 0 || rap_io_fd_uri_copy(s->io, fd, st->name, sizeof(st->name)) < 0)
-		return RAP_EBADFD;
-	rc = rap_io_size(s->io, fd, &st->size);
-	if (rc == RAP_ENOTSUP)
-		st->size = RAP_SIZE_UNKNOWN;
-	else if (rc < 0)
-		return rc;
-	st->perm = (uint8_t)perm;
+	rc = rap_io_fd_stat(s->io, fd, st);
+	if (rc == 0 && flags < 0)
+		rc = RAP_EBADFD;
 	st->kind = (flags & RAP_IO_CACHE_VOLATILE) ? RAP_KIND_PROCESS : RAP_KIND_REMOTE;
-	return 0;
+	return rc;
 }
 
 static const struct rap_server_handler relay_handler = {

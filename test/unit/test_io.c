@@ -258,6 +258,33 @@ static void test_read_full(void **state)
 	rap_io_free(io);
 }
 
+/* What a STAT answers: the URI, how it is open, the size; a stream has no size. */
+static void test_fd_stat(void **state)
+{
+	(void)state;
+	struct rap_io *io;
+	assert_int_equal(rap_io_new(&io), 0);
+	assert_int_equal(rap_io_register(io, &ro_plugin), 0);
+	struct rap_stat st = { .kind = 0x7f };
+	int fd = rap_io_open(io, "malloc://16", RAP_PERM_RW);
+	assert_true(fd >= 0);
+	assert_int_equal(rap_io_fd_stat(io, fd, &st), 0);
+	assert_string_equal(st.name, "malloc://16");
+	assert_int_equal(st.perm, RAP_PERM_RW);
+	assert_int_equal(st.size, 16);
+	assert_int_equal(st.kind, 0x7f); /* the caller's to say */
+	int ro = rap_io_open(io, "ro://stream", RAP_PERM_R);
+	assert_true(ro >= 0);
+	assert_int_equal(rap_io_fd_stat(io, ro, &st), 0);
+	assert_string_equal(st.name, "ro://stream");
+	assert_int_equal(st.perm, RAP_PERM_R);
+	assert_true(st.size == RAP_SIZE_UNKNOWN);
+	assert_int_equal(rap_io_close(io, ro), 0);
+	assert_int_equal(rap_io_fd_stat(io, ro, &st), RAP_EBADFD);
+	assert_int_equal(rap_io_fd_stat(io, -1, &st), RAP_EBADFD);
+	rap_io_free(io);
+}
+
 /* The instance of daemons' sessions: the built-in plugins that never connect out. */
 static void test_local_plugins(void **state)
 {
@@ -1956,6 +1983,7 @@ int main(void)
 		cmocka_unit_test(test_builtin_plugins),
 		cmocka_unit_test(test_local_plugins),
 		cmocka_unit_test(test_read_full),
+		cmocka_unit_test(test_fd_stat),
 		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_fd_numbering),
 		cmocka_unit_test(test_slow_plugin_blocks_only_its_fd),

@@ -307,6 +307,10 @@ RAP_API ssize_t rap_io_fd_uri_copy(const struct rap_io *io, int fd, char *buf, s
 RAP_API bool rap_io_fd_has_uri(const struct rap_io *io, int fd, const char *uri);
 RAP_API int rap_io_fd_perm(const struct rap_io *io, int fd);
 RAP_API const struct rap_io_plugin *rap_io_fd_plugin(const struct rap_io *io, int fd);
+/* What a STAT answers of fd, but its kind (left as it was: the server says what its files
+ * are): the URI it was opened with (cut to RAP_STAT_NAME_MAX), how it is open, and its size
+ * (RAP_SIZE_UNKNOWN for a stream, which has none). Errors: RAP_EBADFD, the size's. */
+RAP_API int rap_io_fd_stat(struct rap_io *io, int fd, struct rap_stat *st);
 
 /* Open fds in ascending order: writes up to cap into fds, returns how many are open. */
 RAP_API size_t rap_io_fds(const struct rap_io *io, int *fds, size_t cap);
