@@ -83,24 +83,43 @@ static bool map_entry(struct rap__binhdr *h, uint64_t va, uint64_t filesz, uint6
 
 /* ---- ELF ----------------------------------------------------------------------------- */
 
-static const struct machine {
-	unsigned id;
-	const char *arch, *name;
-} elf_machines[] = {
-	{ 2, "sparc", "SUN SPARC" },
-	{ 3, "x86", "Intel 80386" },
-	{ 4, "m68k", "Motorola m68k family" },
-	{ 8, "mips", "MIPS R3000" },
-	{ 10, "mips", "MIPS R3000 little-endian" },
-	{ 18, "sparc", "Sun's \"v8plus\"" },
-	{ 20, "ppc", "PowerPC" },
-	{ 21, "ppc", "PowerPC 64-bit" },
-	{ 22, "s390", "IBM S390" },
-	{ 40, "arm", "ARM" },
-	{ 43, "sparc", "SPARC v9 64-bit" },
-	{ 62, "x86", "AMD x86-64 architecture" },
-	{ 183, "arm", "ARM aarch64" },
-	{ 243, "riscv", "RISC V" },
+/* The machines of the three formats: radare2's asm.arch for each, and its name for it. */
+enum arch { A_X86, A_ARM, A_MIPS, A_PPC, A_SPARC, A_M68K, A_S390, A_RISCV };
+static const char arch_names[][6] = { "x86", "arm", "mips", "ppc", "sparc", "m68k", "s390", "riscv" };
+
+struct machine {
+	uint32_t id;
+	unsigned char arch; /* enum arch */
+	const char *name;
+};
+
+/* Sets h's arch and machine from table (n entries) when it lists id; they stay as they are
+ * otherwise. */
+static void find_machine(const struct machine *table, size_t n, uint32_t id, struct rap__binhdr *h)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (table[i].id == id) {
+			h->arch = arch_names[table[i].arch];
+			h->machine = table[i].name;
+		}
+	}
+}
+
+static const struct machine elf_machines[] = {
+	{ 2, A_SPARC, "SUN SPARC" },
+	{ 3, A_X86, "Intel 80386" },
+	{ 4, A_M68K, "Motorola m68k family" },
+	{ 8, A_MIPS, "MIPS R3000" },
+	{ 10, A_MIPS, "MIPS R3000 little-endian" },
+	{ 18, A_SPARC, "Sun's \"v8plus\"" },
+	{ 20, A_PPC, "PowerPC" },
+	{ 21, A_PPC, "PowerPC 64-bit" },
+	{ 22, A_S390, "IBM S390" },
+	{ 40, A_ARM, "ARM" },
+	{ 43, A_SPARC, "SPARC v9 64-bit" },
+	{ 62, A_X86, "AMD x86-64 architecture" },
+	{ 183, A_ARM, "ARM aarch64" },
+	{ 243, A_RISCV, "RISC V" },
 };
 
 static const char *elf_type(unsigned t)
@@ -142,12 +161,7 @@ static int parse_elf(const struct src *s, const uint8_t *id, struct rap__binhdr 
 	h->type = elf_type(u16(e + 16, be));
 	h->arch = "unknown";
 	h->machine = "unknown";
-	for (size_t i = 0; i < sizeof(elf_machines) / sizeof(elf_machines[0]); i++) {
-		if (elf_machines[i].id == machine) {
-			h->arch = elf_machines[i].arch;
-			h->machine = elf_machines[i].name;
-		}
-	}
+	find_machine(elf_machines, sizeof(elf_machines) / sizeof(elf_machines[0]), machine, h);
 	h->big_endian = be;
 	h->has_entry = true;
 	h->entry = entry;
@@ -180,28 +194,25 @@ static int parse_elf(const struct src *s, const uint8_t *id, struct rap__binhdr 
 
 /* ---- PE ------------------------------------------------------------------------------ */
 
-static const struct pe_machine {
-	unsigned id;
-	const char *arch, *name;
-} pe_machines[] = {
-	{ 0x014c, "x86", "i386" },
-	{ 0x8664, "x86", "AMD 64" },
-	{ 0x01c0, "arm", "ARM" },
-	{ 0x01c2, "arm", "Thumb" },
-	{ 0x01c4, "arm", "ARM Thumb-2" },
-	{ 0xaa64, "arm", "ARM64" },
-	{ 0xa641, "arm", "ARM64EC" },
-	{ 0xa64e, "arm", "ARM64X" },
-	{ 0x0266, "mips", "Mips 16" },
-	{ 0x0366, "mips", "Mips FPU" },
-	{ 0x0466, "mips", "Mips FPU 16" },
-	{ 0x0169, "mips", "WCE Mips V2" },
-	{ 0x0162, "x86", "R3000" },
-	{ 0x0166, "x86", "R4000" },
-	{ 0x0168, "x86", "R10000" },
-	{ 0x01f0, "ppc", "PowerPC" },
-	{ 0x01f1, "ppc", "PowerPC FP" },
-	{ 0x01f2, "ppc", "PowerPC BE" },
+static const struct machine pe_machines[] = {
+	{ 0x014c, A_X86, "i386" },
+	{ 0x8664, A_X86, "AMD 64" },
+	{ 0x01c0, A_ARM, "ARM" },
+	{ 0x01c2, A_ARM, "Thumb" },
+	{ 0x01c4, A_ARM, "ARM Thumb-2" },
+	{ 0xaa64, A_ARM, "ARM64" },
+	{ 0xa641, A_ARM, "ARM64EC" },
+	{ 0xa64e, A_ARM, "ARM64X" },
+	{ 0x0266, A_MIPS, "Mips 16" },
+	{ 0x0366, A_MIPS, "Mips FPU" },
+	{ 0x0466, A_MIPS, "Mips FPU 16" },
+	{ 0x0169, A_MIPS, "WCE Mips V2" },
+	{ 0x0162, A_X86, "R3000" },
+	{ 0x0166, A_X86, "R4000" },
+	{ 0x0168, A_X86, "R10000" },
+	{ 0x01f0, A_PPC, "PowerPC" },
+	{ 0x01f1, A_PPC, "PowerPC FP" },
+	{ 0x01f2, A_PPC, "PowerPC BE" },
 };
 
 #define PE_SECTION_SIZE 40u
@@ -239,12 +250,7 @@ static int parse_pe(const struct src *s, const uint8_t *mz, struct rap__binhdr *
 	/* radare2 calls any machine it does not list x86. */
 	h->arch = "x86";
 	h->machine = "unknown";
-	for (size_t i = 0; i < sizeof(pe_machines) / sizeof(pe_machines[0]); i++) {
-		if (pe_machines[i].id == machine) {
-			h->arch = pe_machines[i].arch;
-			h->machine = pe_machines[i].name;
-		}
-	}
+	find_machine(pe_machines, sizeof(pe_machines) / sizeof(pe_machines[0]), machine, h);
 	bool arm64 = machine == 0xaa64 || machine == 0xa641 || machine == 0xa64e;
 	bool arm = machine == 0x01c0 || machine == 0x01c2 || machine == 0x01c4;
 	h->bits = arm64 ? 64 : arm ? (rva & 1 ? 16 : 32) : pe64 ? 64 : 32;
@@ -294,19 +300,16 @@ static int parse_pe(const struct src *s, const uint8_t *mz, struct rap__binhdr *
 #define LC_SEGMENT_64 0x19u
 #define LC_MAIN 0x80000028u
 
-static const struct macho_cpu {
-	uint32_t id;
-	const char *arch, *name;
-} macho_cpus[] = {
-	{ CPU_TYPE_X86, "x86", "x86" },
-	{ CPU_TYPE_X86 | CPU_ARCH_ABI64, "x86", "x86_64" },
-	{ CPU_TYPE_ARM, "arm", "arm" },
-	{ CPU_TYPE_ARM64, "arm", "arm64" },
-	{ CPU_TYPE_ARM64_32, "arm", "arm64_32" },
-	{ CPU_TYPE_MIPS, "mips", "mips" },
-	{ CPU_TYPE_SPARC, "sparc", "sparc" },
-	{ CPU_TYPE_POWERPC, "ppc", "ppc" },
-	{ CPU_TYPE_POWERPC | CPU_ARCH_ABI64, "ppc", "ppc64" },
+static const struct machine macho_cpus[] = {
+	{ CPU_TYPE_X86, A_X86, "x86" },
+	{ CPU_TYPE_X86 | CPU_ARCH_ABI64, A_X86, "x86_64" },
+	{ CPU_TYPE_ARM, A_ARM, "arm" },
+	{ CPU_TYPE_ARM64, A_ARM, "arm64" },
+	{ CPU_TYPE_ARM64_32, A_ARM, "arm64_32" },
+	{ CPU_TYPE_MIPS, A_MIPS, "mips" },
+	{ CPU_TYPE_SPARC, A_SPARC, "sparc" },
+	{ CPU_TYPE_POWERPC, A_PPC, "ppc" },
+	{ CPU_TYPE_POWERPC | CPU_ARCH_ABI64, A_PPC, "ppc64" },
 };
 
 static const char *macho_type(uint32_t t)
@@ -363,12 +366,7 @@ static int parse_macho(const struct src *s, const uint8_t *m, struct rap__binhdr
 	h->type = macho_type(ftype);
 	h->arch = "unknown";
 	h->machine = "unknown";
-	for (size_t i = 0; i < sizeof(macho_cpus) / sizeof(macho_cpus[0]); i++) {
-		if (macho_cpus[i].id == cpu) {
-			h->arch = macho_cpus[i].arch;
-			h->machine = macho_cpus[i].name;
-		}
-	}
+	find_machine(macho_cpus, sizeof(macho_cpus) / sizeof(macho_cpus[0]), cpu, h);
 	/* radare2: 64 for 64-bit headers and arm64_32, 16 for armv7k, else 32 (Thumb below). */
 	h->bits = is64 || cpu == CPU_TYPE_ARM64_32 ? 64 : (sub & 0xff) == 16 && cpu == CPU_TYPE_ARM ? 16 : 32;
 	h->big_endian = cpu == CPU_TYPE_POWERPC || cpu == (CPU_TYPE_POWERPC | CPU_ARCH_ABI64);

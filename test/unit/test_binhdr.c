@@ -133,6 +133,21 @@ static void test_elf(void **state)
 	n = elf(b, false, true, 8, 2, 0x400100, 0x400000, 0x60000000);
 	assert_int_equal(parse(b, n, &h), 0);
 	assert_int_equal(h.bits, 64);
+	/* The machine table: radare2's arch and its name for each, "unknown" past it. */
+	static const struct {
+		unsigned id;
+		const char *arch, *machine;
+	} machines[] = {
+		{ 2, "sparc", "SUN SPARC" }, { 4, "m68k", "Motorola m68k family" }, { 21, "ppc", "PowerPC 64-bit" },
+		{ 22, "s390", "IBM S390" }, { 243, "riscv", "RISC V" }, { 3, "x86", "Intel 80386" },
+		{ 999, "unknown", "unknown" },
+	};
+	for (size_t i = 0; i < sizeof(machines) / sizeof(machines[0]); i++) {
+		n = elf(b, false, false, machines[i].id, 2, 0x8000, 0x8000, 0);
+		assert_int_equal(parse(b, n, &h), 0);
+		assert_string_equal(h.arch, machines[i].arch);
+		assert_string_equal(h.machine, machines[i].machine);
+	}
 	/* ARM: an odd entry is Thumb; AArch64 is 64 */
 	n = elf(b, false, false, 40, 2, 0x8001, 0x8000, 0);
 	assert_int_equal(parse(b, n, &h), 0);
