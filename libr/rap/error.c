@@ -62,8 +62,8 @@ const char *rap_strerror(int err)
  * the numbers past 34 differ on some architectures (MIPS, SPARC, Alpha), and other systems
  * number them their own way. Values not listed here travel as RAP_EREMOTE. */
 static const struct {
-	int local;
-	int32_t wire;
+	uint16_t local; /* Linux's errno values are below 4096 (MAX_ERRNO), MIPS's included */
+	uint8_t wire;
 } errno_wire[] = {
 	{ EPERM, 1 }, { ENOENT, 2 }, { ESRCH, 3 }, { EINTR, 4 }, { EIO, 5 }, { ENXIO, 6 },
 	{ E2BIG, 7 }, { ENOEXEC, 8 }, { EBADF, 9 }, { ECHILD, 10 }, { EAGAIN, 11 }, { ENOMEM, 12 },
